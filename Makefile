@@ -1,0 +1,40 @@
+# enishi — two commands matter: `make demo` and `make test`. Everything installs into ./.venv and ./node_modules.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install test demo local synth bench screenshots clean
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml package.json
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[infra,dev]'
+	npm install --no-audit --no-fund --silent
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+demo: $(STAMP)
+	$(BIN)/enishi demo
+
+local: $(STAMP)
+	$(BIN)/enishi local
+
+synth: $(STAMP)
+	npx cdk synth --quiet
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf cdk.out out .pytest_cache

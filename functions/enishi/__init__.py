@@ -1,0 +1,1 @@
+"""enishi (縁): serverless customer-lifecycle messaging. Lambda code root is ``functions/``."""

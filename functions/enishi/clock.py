@@ -1,0 +1,46 @@
+"""The one clock every piece of enishi reads.
+
+In Lambda it is the system clock (UTC). The local stack replaces the provider with a virtual clock that runs
+``time_scale`` virtual seconds per real second, so a 90-day sequence runs in seconds; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+JST = timezone(timedelta(hours=9), "JST")
+
+_provider: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def now() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return _provider()
+
+
+def set_provider(provider: Callable[[], datetime]) -> None:
+    """Used by the local stack and tests only."""
+    global _provider
+    _provider = provider
+
+
+def reset() -> None:
+    set_provider(lambda: datetime.now(UTC))
+
+
+def to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: enishi only handles timezone-aware times")
+    return value.astimezone(UTC)
+
+
+def iso_z(value: datetime) -> str:
+    """RFC 3339 in UTC with a trailing Z and whole seconds: the only form a Step Functions Wait accepts."""
+    return to_utc(value).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> datetime:
+    """Parse an ISO-8601 time with offset (``Z`` or ``+09:00``) into aware UTC."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return to_utc(parsed)

@@ -1,0 +1,86 @@
+"""Names shared by CDK, handlers, the local stack and tests. Change a name here, nowhere else."""
+
+from __future__ import annotations
+
+# ---- environment variables (set by infra/constructs/function.py, read by each handler's settings model)
+ENV_TABLE_NAME = "ENISHI_TABLE_NAME"
+ENV_IDEMPOTENCY_TABLE_NAME = "ENISHI_IDEMPOTENCY_TABLE_NAME"
+ENV_EVENT_BUS_NAME = "ENISHI_EVENT_BUS_NAME"
+ENV_RAW_BUCKET_NAME = "ENISHI_RAW_BUCKET_NAME"  # unprocessable-but-authentic payloads, kept for replay
+ENV_SHOPIFY_SECRET_ARN = "ENISHI_SHOPIFY_SECRET_ARN"
+ENV_GENERIC_SECRET_ARN = "ENISHI_GENERIC_SECRET_ARN"
+ENV_LINE_SECRET_ARN = "ENISHI_LINE_SECRET_ARN"  # JSON: {"channel_secret": ..., "channel_access_token": ...}
+ENV_UNSUBSCRIBE_SECRET_ARN = "ENISHI_UNSUBSCRIBE_SECRET_ARN"
+ENV_STATE_MACHINE_ARNS = "ENISHI_STATE_MACHINE_ARNS"  # JSON: {"welcome": arn, ...}
+ENV_SES_CONFIGURATION_SET = "ENISHI_SES_CONFIGURATION_SET"
+ENV_SES_FROM_ADDRESS = "ENISHI_SES_FROM_ADDRESS"
+ENV_PUBLIC_BASE_URL = "ENISHI_PUBLIC_BASE_URL"  # https://…/ of the API, for unsubscribe links
+ENV_LINE_API_BASE_URL = "ENISHI_LINE_API_BASE_URL"  # default https://api.line.me ; the local stack points it at its fake
+ENV_SHOP_CONFIG_DIR = "ENISHI_SHOP_CONFIG_DIR"  # folder holding shop.json/sequences.json/templates (default: bundled)
+ENV_RAW_TTL_DAYS = "ENISHI_RAW_TTL_DAYS"
+ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+METRICS_NAMESPACE = "enishi"
+
+# ---- EventBridge
+EVENT_BUS_NAME = "enishi"
+EVENT_SOURCE_INTAKE = "enishi.intake"  # canonical events from carts
+EVENT_SOURCE_PROFILE = "enishi.profile"  # events derived after a profile changed (e.g. order.recorded)
+EVENT_SOURCE_MESSAGING = "enishi.messaging"  # message outcomes
+
+# canonical event types (EventBridge detail-type == CanonicalEvent.type)
+CUSTOMER_UPSERTED = "customer.upserted"
+CHECKOUT_UPDATED = "checkout.updated"
+ORDER_PLACED = "order.placed"
+ORDER_CANCELLED = "order.cancelled"
+FULFILLMENT_UPDATED = "fulfillment.updated"
+CONSENT_CHANGED = "consent.changed"
+CUSTOMER_REDACT_REQUESTED = "customer.redact_requested"
+CUSTOMER_DATA_REQUESTED = "customer.data_requested"
+SHOP_REDACT_REQUESTED = "shop.redact_requested"
+LINE_IDENTITY_CHANGED = "line.identity_changed"  # follow / unfollow / account link (from the LINE webhook)
+SUPPRESSION_CHANGED = "suppression.changed"  # bounce / complaint (from SES feedback)
+
+# derived by the profile consumer after it applied an event
+ORDER_RECORDED = "order.recorded"
+
+CANONICAL_EVENT_TYPES = (
+    CUSTOMER_UPSERTED,
+    CHECKOUT_UPDATED,
+    ORDER_PLACED,
+    ORDER_CANCELLED,
+    FULFILLMENT_UPDATED,
+    CONSENT_CHANGED,
+    CUSTOMER_REDACT_REQUESTED,
+    CUSTOMER_DATA_REQUESTED,
+    SHOP_REDACT_REQUESTED,
+    LINE_IDENTITY_CHANGED,
+    SUPPRESSION_CHANGED,
+)
+
+# ---- DynamoDB single table
+ATTR_PK = "pk"
+ATTR_SK = "sk"
+ATTR_TTL = "expires_at"  # epoch seconds
+GSI_ORDERS_BY_DAY = "orders_by_day"  # order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd}, gsi1sk = ORDER#{id}
+ATTR_GSI1_PK = "gsi1pk"
+ATTR_GSI1_SK = "gsi1sk"
+
+# ---- Sequences
+SEQUENCE_WELCOME = "welcome"
+SEQUENCE_SHIPPING = "shipping_notice"
+SEQUENCE_CART_RECOVERY = "cart_recovery"
+SEQUENCE_WINBACK = "winback"
+SEQUENCES = (SEQUENCE_WELCOME, SEQUENCE_SHIPPING, SEQUENCE_CART_RECOVERY, SEQUENCE_WINBACK)
+
+# ---- HTTP paths (API Gateway and the local server serve the same ones)
+PATH_SHOPIFY_WEBHOOK = "/webhooks/shopify"
+PATH_GENERIC_WEBHOOK = "/webhooks/generic"
+PATH_LINE_WEBHOOK = "/webhooks/line"
+PATH_UNSUBSCRIBE = "/u/{token}"
+
+# ---- CloudFormation outputs
+OUTPUT_API_URL = "ApiUrl"
+OUTPUT_TABLE_NAME = "TableName"
+OUTPUT_EVENT_BUS_NAME = "EventBusName"

@@ -1,0 +1,115 @@
+"""DynamoDB keys of the single table, one helper per entity. Never build a key inline elsewhere.
+
+| item                    | pk                                   | sk                         |
+|-------------------------|--------------------------------------|----------------------------|
+| customer profile        | SHOP#{shop}#CUST#{customer_id}       | PROFILE                    |
+| message record          | SHOP#{shop}#CUST#{customer_id}       | MSG#{message_key}          |
+| order                   | SHOP#{shop}#ORDER#{order_id}         | ORDER                      |
+| fulfillment             | SHOP#{shop}#ORDER#{order_id}         | FULFILLMENT#{fulfillment}  |
+| checkout / cart         | SHOP#{shop}#CHECKOUT#{token}         | CHECKOUT                   |
+| email → customer lookup | SHOP#{shop}#EMAIL#{email_hash}       | LOOKUP                     |
+| LINE user → customer    | SHOP#{shop}#LINE#{line_user_id}      | LOOKUP                     |
+| intake dedupe marker    | SHOP#{shop}#WEBHOOK#{source}#{id}    | DEDUPE      (TTL)          |
+| LINE monthly quota flag | SHOP#{shop}#LINEQUOTA#{yyyy-mm}      | QUOTA       (TTL)          |
+
+GSI ``orders_by_day`` (keys only) on order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd JST}, gsi1sk = ORDER#{id}.
+The daily win-back job reads the orders placed exactly N days ago and keeps those that are still the customer's
+last order, so it costs in proportion to that day's orders, never to all customers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from datetime import date
+
+PROFILE_SK = "PROFILE"
+ORDER_SK = "ORDER"
+CHECKOUT_SK = "CHECKOUT"
+LOOKUP_SK = "LOOKUP"
+DEDUPE_SK = "DEDUPE"
+QUOTA_SK = "QUOTA"
+MSG_SK_PREFIX = "MSG#"
+FULFILLMENT_SK_PREFIX = "FULFILLMENT#"
+
+
+def normalize_email(email: str) -> str:
+    """NFKC (full-width → ASCII, common in Japanese forms), trim, lower-case."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def email_hash(email: str) -> str:
+    return hashlib.sha256(normalize_email(email).encode("utf-8")).hexdigest()
+
+
+def guest_customer_id(email: str) -> str:
+    """Customer id of a guest (no cart customer id): derived from the normalized email, stable across events."""
+    return "guest-" + email_hash(email)[:32]
+
+
+def _shop(shop: str) -> str:
+    return f"SHOP#{shop}"
+
+
+def customer_pk(shop: str, customer_id: str) -> str:
+    return f"{_shop(shop)}#CUST#{customer_id}"
+
+
+def profile_key(shop: str, customer_id: str) -> dict[str, str]:
+    return {"pk": customer_pk(shop, customer_id), "sk": PROFILE_SK}
+
+
+def message_key(shop: str, customer_id: str, message_key_: str) -> dict[str, str]:
+    return {"pk": customer_pk(shop, customer_id), "sk": f"{MSG_SK_PREFIX}{message_key_}"}
+
+
+def order_pk(shop: str, order_id: str) -> str:
+    return f"{_shop(shop)}#ORDER#{order_id}"
+
+
+def order_key(shop: str, order_id: str) -> dict[str, str]:
+    return {"pk": order_pk(shop, order_id), "sk": ORDER_SK}
+
+
+def fulfillment_key(shop: str, order_id: str, fulfillment_id: str) -> dict[str, str]:
+    return {"pk": order_pk(shop, order_id), "sk": f"{FULFILLMENT_SK_PREFIX}{fulfillment_id}"}
+
+
+def checkout_key(shop: str, token: str) -> dict[str, str]:
+    return {"pk": f"{_shop(shop)}#CHECKOUT#{token}", "sk": CHECKOUT_SK}
+
+
+def email_lookup_key(shop: str, email_hash_: str) -> dict[str, str]:
+    return {"pk": f"{_shop(shop)}#EMAIL#{email_hash_}", "sk": LOOKUP_SK}
+
+
+def line_lookup_key(shop: str, line_user_id: str) -> dict[str, str]:
+    return {"pk": f"{_shop(shop)}#LINE#{line_user_id}", "sk": LOOKUP_SK}
+
+
+def dedupe_key(shop: str, source: str, delivery_id: str) -> dict[str, str]:
+    return {"pk": f"{_shop(shop)}#WEBHOOK#{source}#{delivery_id}", "sk": DEDUPE_SK}
+
+
+def line_quota_key(shop: str, month: str) -> dict[str, str]:
+    return {"pk": f"{_shop(shop)}#LINEQUOTA#{month}", "sk": QUOTA_SK}
+
+
+def orders_by_day_pk(shop: str, day: date) -> str:
+    return f"{_shop(shop)}#ORDERDAY#{day.isoformat()}"
+
+
+def orders_by_day_sk(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
+def sequence_message_key(shop: str, customer_id: str, sequence: str, step: str, trigger_id: str) -> str:
+    """Deterministic idempotency key of one message: the same (customer, sequence, step, trigger) is sent once."""
+    raw = f"{shop}|{customer_id}|{sequence}|{step}|{trigger_id}"
+    return f"{sequence}.{step}.{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def execution_name(sequence: str, shop: str, customer_id: str, trigger_id: str) -> str:
+    """Step Functions execution name (≤ 80 chars, unique per state machine for 90 days): the start's idempotency key."""
+    raw = f"{shop}|{customer_id}|{trigger_id}"
+    return f"{sequence}-{hashlib.sha256(raw.encode()).hexdigest()[:48]}"

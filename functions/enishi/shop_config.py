@@ -1,0 +1,110 @@
+"""The shop's settings (``shop/shop.yaml``), loaded once per cold start.
+
+Deployed, the ``shop/`` folder is a Lambda layer mounted at ``/opt/shop``; locally ``ENISHI_SHOP_CONFIG_DIR``
+points at the repository's ``shop/``. Template overrides live in ``<dir>/templates``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from enishi import constants as c
+
+DEPLOYED_DIR = "/opt/shop"
+REPO_DIR = Path(__file__).resolve().parents[2] / "shop"
+
+
+class QuietHours(BaseModel):
+    start: str = "21:00"
+    end: str = "09:00"
+    timezone: str = "Asia/Tokyo"
+
+
+class Coupon(BaseModel):
+    code: str
+    text: str
+
+
+class Messaging(BaseModel):
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    marketing_frequency_cap_hours: float = 16
+    line_monthly_quota: int = 5000
+    attribution_window_days: int = 7
+    coupon: Coupon | None = None
+
+
+class Shipping(BaseModel):
+    free_shipping_threshold: Decimal | None = None
+    shipping_fee: Decimal | None = None
+    ships_within_days: int | None = None
+
+
+class Stages(BaseModel):
+    loyal_min_orders: int = 5
+    loyal_min_spent: Decimal = Decimal(50000)
+    at_risk_after_days: int = 60
+    dormant_after_days: int = 90
+
+
+class Product(BaseModel):
+    id: str
+    title: str
+    category: str | None = None
+    price: Decimal | None = None
+    url: str | None = None
+    image_url: str | None = None
+
+
+class ShopConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    shop_id: str
+    name: str
+    legal_name: str
+    postal_address: str
+    contact_email: str
+    contact_phone: str | None = None
+    site_url: str
+    logo_url: str | None = None
+    from_address: str
+    reply_to: str | None = None
+    locale: str = "ja"
+    currency: str = "JPY"
+    sns: dict[str, str] = Field(default_factory=dict)
+    consent_wording: str | None = None
+    messaging: Messaging = Field(default_factory=Messaging)
+    shipping: Shipping = Field(default_factory=Shipping)
+    stages: Stages = Field(default_factory=Stages)
+    catalog: list[Product] = Field(default_factory=list)
+
+
+def config_dir() -> Path:
+    configured = os.environ.get(c.ENV_SHOP_CONFIG_DIR)
+    if configured:
+        return Path(configured)
+    if Path(DEPLOYED_DIR).is_dir():
+        return Path(DEPLOYED_DIR)
+    return REPO_DIR
+
+
+def read_yaml(path: Path) -> Any:
+    import yaml  # deferred: only loaded on a cold start that reads config
+
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@functools.cache
+def load_shop_config(directory: str | None = None) -> ShopConfig:
+    base = Path(directory) if directory else config_dir()
+    return ShopConfig.model_validate(read_yaml(base / "shop.yaml"))
+
+
+def templates_override_dir(directory: str | None = None) -> Path:
+    return (Path(directory) if directory else config_dir()) / "templates"

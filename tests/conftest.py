@@ -1,0 +1,105 @@
+"""Shared fixtures. Unit tests need no AWS; integration tests run against moto (never the network)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Fake credentials and a fixed region before anything creates a boto3 client.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
+os.environ["AWS_DEFAULT_REGION"] = "ap-northeast-1"
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "enishi")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "enishi-test")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = ROOT / "tests" / "events"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for every AWS service, with Step Functions executing real ASL."""
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        yield
+
+
+@pytest.fixture
+def table(aws, monkeypatch):
+    """The single table, shaped like infra/constructs/table.py (keys and the orders_by_day GSI)."""
+    import boto3
+
+    from enishi import constants as c
+
+    name = "enishi-test"
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in (c.ATTR_PK, c.ATTR_SK, c.ATTR_GSI1_PK, c.ATTR_GSI1_SK)
+        ],
+        KeySchema=[
+            {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
+            {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": c.GSI_ORDERS_BY_DAY,
+                "KeySchema": [
+                    {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
+                    {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+    monkeypatch.setenv(c.ENV_TABLE_NAME, name)
+    return boto3.resource("dynamodb").Table(name)
+
+
+@pytest.fixture
+def bus(aws, monkeypatch):
+    """The custom bus with a catch-all rule into an SQS queue, so tests can read what was published."""
+    import boto3
+
+    from enishi import constants as c
+
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
+    events.create_event_bus(Name=c.EVENT_BUS_NAME)
+    queue_url = sqs.create_queue(QueueName="published")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName=c.EVENT_BUS_NAME, EventPattern='{"source":[{"prefix":"enishi"}]}')
+    events.put_targets(Rule="all", EventBusName=c.EVENT_BUS_NAME, Targets=[{"Id": "q", "Arn": queue_arn}])
+    monkeypatch.setenv(c.ENV_EVENT_BUS_NAME, c.EVENT_BUS_NAME)
+    return PublishedEvents(sqs, queue_url)
+
+
+class PublishedEvents:
+    """Reads what reached the bus (through the catch-all rule's queue)."""
+
+    def __init__(self, sqs, queue_url: str) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+
+    def drain(self) -> list[dict]:
+        import json
+
+        out: list[dict] = []
+        while True:
+            resp = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            msgs = resp.get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"])
