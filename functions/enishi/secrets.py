@@ -1,0 +1,38 @@
+"""Secrets from AWS Secrets Manager, cached per container (never from plain environment values).
+
+``get_secret(arn)`` returns the secret string; ``get_json_secret(arn)`` parses a JSON secret. Values are cached for
+``max_age`` seconds by Powertools, so a rotated secret is picked up within five minutes without a cold start.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_AGE_SECONDS = 300
+
+
+def get_secret(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> str:
+    from aws_lambda_powertools.utilities import parameters  # deferred: cold-start cost only where used
+
+    value = parameters.get_secret(arn, max_age=max_age)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def get_json_secret(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> dict[str, Any]:
+    return json.loads(get_secret(arn, max_age=max_age))
+
+
+def rotation_secrets(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> list[str]:
+    """A webhook secret may be a plain string or JSON ``{"current": ..., "previous": ...}`` during a rotation
+    (Shopify keeps signing with the old secret for up to an hour). Returns the secrets to try, current first."""
+    raw = get_secret(arn, max_age=max_age)
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return [raw]
+    if isinstance(parsed, dict):
+        return [s for s in (parsed.get("current"), parsed.get("previous")) if s]
+    return [raw]
