@@ -1,0 +1,101 @@
+"""The virtual clock: manual and scaled time, sleepers woken by advancing, enishi.clock wiring."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from enishi import clock as enishi_clock
+from enishi_local.vclock import VirtualClock
+
+START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+
+
+def test_manual_clock_stands_still_until_advanced():
+    vc = VirtualClock(start=START)
+    time.sleep(0.01)
+    assert vc.now() == START
+    assert vc.advance(timedelta(days=1)) == START + timedelta(days=1)
+    assert vc.now().tzinfo is not None
+
+
+def test_clock_never_moves_backwards():
+    vc = VirtualClock(start=START)
+    vc.advance_to(START - timedelta(hours=1))
+    assert vc.now() == START
+    with pytest.raises(ValueError):
+        vc.advance(timedelta(seconds=-1))
+
+
+def test_scaled_clock_runs_time_scale_virtual_seconds_per_real_second():
+    vc = VirtualClock(start=START, time_scale=3600)
+    time.sleep(0.05)
+    elapsed = (vc.now() - START).total_seconds()
+    assert 150 <= elapsed < 3600  # 0.05 s real ≈ 180 s virtual
+
+
+def test_sleep_until_wakes_immediately_when_the_clock_is_advanced():
+    vc = VirtualClock(start=START)
+    woke: list[datetime] = []
+    t = threading.Thread(target=lambda: (vc.sleep_until(START + timedelta(days=1)), woke.append(vc.now())))
+    t.start()
+    _wait_for(lambda: vc.sleepers() == [START + timedelta(days=1)])
+    vc.advance(timedelta(hours=23))
+    time.sleep(0.02)
+    assert woke == []  # not yet: still an hour to go
+    t0 = time.monotonic()
+    vc.advance(timedelta(hours=2))
+    t.join(timeout=2)
+    assert woke == [START + timedelta(hours=25)]
+    assert time.monotonic() - t0 < 0.5
+    assert vc.sleepers() == []
+
+
+def test_scaled_sleep_returns_after_the_virtual_time_passed():
+    vc = VirtualClock(start=START, time_scale=86_400)  # one virtual day per real second
+    t0 = time.monotonic()
+    assert vc.sleep_until(START + timedelta(hours=2)) is True
+    assert time.monotonic() - t0 < 1.0
+    assert vc.now() >= START + timedelta(hours=2)
+
+
+def test_a_cancelled_sleeper_leaves_when_woken():
+    vc = VirtualClock(start=START)
+    stop = threading.Event()
+    result: list[bool] = []
+    t = threading.Thread(target=lambda: result.append(vc.sleep_until(START + timedelta(days=90), stop.is_set)))
+    t.start()
+    _wait_for(lambda: len(vc.sleepers()) == 1)
+    stop.set()
+    vc.wake()
+    t.join(timeout=2)
+    assert result == [False]
+
+
+def test_install_points_enishi_clock_at_the_virtual_clock():
+    vc = VirtualClock(start=START)
+    vc.install()
+    try:
+        assert enishi_clock.now() == START
+        vc.advance(timedelta(minutes=5))
+        assert enishi_clock.now() == START + timedelta(minutes=5)
+    finally:
+        vc.uninstall()
+    assert abs((enishi_clock.now() - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_naive_times_are_refused():
+    with pytest.raises(ValueError):
+        VirtualClock(start=datetime(2026, 1, 1))
+    with pytest.raises(ValueError):
+        VirtualClock(start=START).advance_to(datetime(2026, 1, 2))
+
+
+def _wait_for(predicate, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
