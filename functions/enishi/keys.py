@@ -11,6 +11,7 @@
 | LINE user → customer    | SHOP#{shop}#LINE#{line_user_id}      | LOOKUP                     |
 | intake dedupe marker    | SHOP#{shop}#WEBHOOK#{source}#{id}    | DEDUPE      (TTL)          |
 | LINE monthly quota flag | SHOP#{shop}#LINEQUOTA#{yyyy-mm}      | QUOTA       (TTL)          |
+| LINE account-link nonce | SHOP#{shop}#LINENONCE#{nonce}        | NONCE       (TTL 10 min)   |
 
 GSI ``orders_by_day`` (keys only) on order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd JST}, gsi1sk = ORDER#{id}.
 The daily win-back job reads the orders placed exactly N days ago and keeps those that are still the customer's
@@ -113,3 +114,11 @@ def execution_name(sequence: str, shop: str, customer_id: str, trigger_id: str) 
     """Step Functions execution name (≤ 80 chars, unique per state machine for 90 days): the start's idempotency key."""
     raw = f"{shop}|{customer_id}|{trigger_id}"
     return f"{sequence}-{hashlib.sha256(raw.encode()).hexdigest()[:48]}"
+
+
+NONCE_SK = "NONCE"
+
+
+def line_link_nonce_key(shop: str, nonce: str) -> dict[str, str]:
+    """Single-use LINE account-link nonce → customer id (issued by the shop's login page, consumed by the webhook)."""
+    return {"pk": f"{_shop(shop)}#LINENONCE#{nonce}", "sk": NONCE_SK}
