@@ -1,0 +1,319 @@
+"""The four lifecycle sequences: ``shop/sequences.yaml`` compiled into Standard state machines with CDK's L2 states,
+the starter (bus rule → SQS → λ), the step task λ and the daily win-back job.
+
+Per step the machine runs ``Wait (TimestampPath $.wait_until)`` → ``LambdaInvoke`` of the step λ → ``Choice`` on
+``$.result.action``: sent/skipped → the next step's Wait, defer → this step's Wait, stop → Succeed. A first step due at
+once has no Wait on the way in (one transition saved per execution); a step with ``entry_on`` gets an entry Choice on
+``$.start_at``. Stop conditions are checked inside the step λ right before the send (it must re-check there anyway),
+not by extra DynamoDB states: those would add 2 transitions ($0.00005) to every step to save a λ call (~$0.000001)
+on the rare stopped one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from enishi import constants as c
+from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, load_spec
+from infra.constructs.function import FunctionFactory
+from infra.nag import acknowledge
+
+# errors the step λ raises when a send certainly did not happen and may be retried (see sequences/errors.py)
+RETRYABLE_SEND_ERRORS = ["RetryableSendError"]
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+]
+STARTER_DETAIL_TYPES = [
+    c.ORDER_RECORDED,
+    c.ORDER_PLACED,
+    c.ORDER_CANCELLED,
+    c.CHECKOUT_UPDATED,
+    c.FULFILLMENT_UPDATED,
+    c.CUSTOMER_UPSERTED,
+    c.CONSENT_CHANGED,
+]
+WINBACK_SCHEDULE = "cron(0 1 * * ? *)"  # 01:00 UTC = 10:00 JST
+STEP_TIMEOUT = Duration.seconds(30)  # LINE push timeout 10 s + SES + DynamoDB, with room
+START_AT = "$.start_at"
+
+
+def machine_id(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def compile_definition(
+    scope: Construct, name: str, sequence: Sequence, step_function: lambda_.IFunction
+) -> sfn.IChainable:
+    """The sequence as L2 states; returns the start state."""
+    done = sfn.Succeed(scope, f"{machine_id(name)}Done", comment="sequence over (all steps ran, or stopped)")
+    waits: list[sfn.Wait] = []
+    sends: list[tasks.LambdaInvoke] = []
+    routes: list[sfn.Choice] = []
+    for index, step in enumerate(sequence.steps):
+        waits.append(
+            sfn.Wait(
+                scope,
+                f"Wait {step.id}",
+                time=sfn.WaitTime.timestamp_path("$.wait_until"),
+                comment=f"until {step.id} is due (UTC Z, moved by quiet hours / cap / quota)",
+            )
+        )
+        send = tasks.LambdaInvoke(
+            scope,
+            f"Send {step.id}",
+            lambda_function=step_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
+                    "state": sfn.JsonPath.entire_payload,
+                    "step": StepPayload.build(name, sequence, index).to_json(),
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            comment=f"check eligibility, pick the channel, render {step.template}, send once",
+        )
+        send.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2)
+        send.add_retry(
+            errors=RETRYABLE_SEND_ERRORS,
+            interval=Duration.seconds(30),
+            max_attempts=6,
+            backoff_rate=2,
+            max_delay=Duration.minutes(10),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        sends.append(send)
+        routes.append(sfn.Choice(scope, f"After {step.id}"))
+    for index, step in enumerate(sequence.steps):
+        waits[index].next(sends[index])
+        sends[index].next(routes[index])
+        following: sfn.IChainable = done if index + 1 == len(sequence.steps) else _entry(sequence, index + 1, waits, sends)
+        routes[index].when(sfn.Condition.string_equals("$.result.action", "defer"), waits[index])
+        routes[index].when(sfn.Condition.string_equals("$.result.action", "stop"), done)
+        routes[index].otherwise(following)
+    start: sfn.IChainable = _entry(sequence, 0, waits, sends)
+    entries = [(i, s) for i, s in enumerate(sequence.steps) if s.entry_on]
+    if entries:
+        choice = sfn.Choice(scope, f"{machine_id(name)}Start", comment="start_at: enter at a later step")
+        for index, step in entries:
+            choice.when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present(START_AT), sfn.Condition.string_equals(START_AT, step.id)
+                ),
+                waits[index],
+            )
+        choice.otherwise(start)
+        start = choice
+    return start
+
+
+def _entry(
+    sequence: Sequence, index: int, waits: list[sfn.Wait], sends: list[tasks.LambdaInvoke]
+) -> sfn.IChainable:
+    """Where control enters step ``index``: straight into the send when it is due at once after the trigger."""
+    step = sequence.steps[index]
+    immediate = index == 0 and step.delay_td.total_seconds() == 0
+    return sends[index] if immediate else waits[index]
+
+
+class Sequences(Construct):
+    """State machines per sequence + the starter, step and win-back functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        functions: FunctionFactory,
+        shop_dir: Path,
+        alarm_topic: sns.ITopic | None = None,
+        line_secret: secretsmanager.ISecret | None = None,
+        unsubscribe_secret: secretsmanager.ISecret | None = None,
+        public_base_url: str | None = None,
+        ses_configuration_set: str | None = None,
+        ses_from_address: str | None = None,
+        ses_identity: str | None = None,
+        line_api_base_url: str = "https://api.line.me",
+        removal_policy=None,  # noqa: ANN001 - RemovalPolicy of the log groups (default: the stack's)
+    ) -> None:
+        super().__init__(scope, id)
+        self.spec: SequencesSpec = load_spec(Path(shop_dir) / "sequences.yaml")
+        stack = Stack.of(self)
+
+        # ---- the step task λ
+        step_env = {c.ENV_LINE_API_BASE_URL: line_api_base_url}
+        if line_secret is not None:
+            step_env[c.ENV_LINE_SECRET_ARN] = line_secret.secret_arn
+        if unsubscribe_secret is not None:
+            step_env[c.ENV_UNSUBSCRIBE_SECRET_ARN] = unsubscribe_secret.secret_arn
+        if public_base_url is not None:
+            step_env[c.ENV_PUBLIC_BASE_URL] = public_base_url
+        if ses_configuration_set is not None:
+            step_env[c.ENV_SES_CONFIGURATION_SET] = ses_configuration_set
+        if ses_from_address is not None:
+            step_env[c.ENV_SES_FROM_ADDRESS] = ses_from_address
+        self.step_function = functions.create(
+            "SequenceStep",
+            handler="enishi.sequences.step.handler",
+            description="sequence step: eligibility → channel → render → send once → ledger",
+            environment=step_env,
+            timeout=STEP_TIMEOUT,
+            scope=self,
+        )
+        table.grant_read_write_data(self.step_function)
+        for secret in (line_secret, unsubscribe_secret):
+            if secret is not None:
+                secret.grant_read(self.step_function)
+        ses_resources = []
+        if ses_identity:
+            ses_resources.append(stack.format_arn(service="ses", resource="identity", resource_name=ses_identity))
+        if ses_configuration_set:
+            ses_resources.append(
+                stack.format_arn(service="ses", resource="configuration-set", resource_name=ses_configuration_set)
+            )
+        if ses_resources:
+            self.step_function.add_to_role_policy(
+                iam.PolicyStatement(actions=["ses:SendEmail"], resources=ses_resources)
+            )
+
+        # ---- the state machines
+        self.state_machines: dict[str, sfn.StateMachine] = {}
+        for name, sequence in self.spec.sequences.items():
+            if not sequence.enabled:
+                continue
+            group = Construct(self, f"{machine_id(name)}Machine")
+            log_group = logs.LogGroup(
+                group, "Logs", retention=logs.RetentionDays.ONE_MONTH, **({"removal_policy": removal_policy} if removal_policy else {})
+            )
+            machine = sfn.StateMachine(
+                group,
+                "StateMachine",
+                state_machine_type=sfn.StateMachineType.STANDARD,
+                definition_body=sfn.DefinitionBody.from_chainable(
+                    compile_definition(group, name, sequence, self.step_function)
+                ),
+                comment=f"enishi {name}: {sequence.description}",
+                tracing_enabled=True,
+                # ALL events, never the execution data: states carry customer ids and trigger details
+                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+                timeout=Duration.days(120),
+            )
+            self.state_machines[name] = machine
+            acknowledge(
+                machine.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray tracing of the state machine: PutTraceSegments/GetSamplingRules take no resource.",
+            )
+            acknowledge(
+                machine.role,
+                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.step_function.node.default_child)}.Arn>:*]",
+                "lambda:InvokeFunction on the step function's versions/aliases (CDK's LambdaInvoke grant); one function.",
+            )
+            if alarm_topic is not None:
+                alarm = cloudwatch.Alarm(
+                    group,
+                    "FailedAlarm",
+                    metric=machine.metric_failed(period=Duration.minutes(5)),
+                    threshold=1,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    alarm_description=f"{name}: an execution failed (a send kept failing after its retries)",
+                )
+                alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        arns_env = {c.ENV_STATE_MACHINE_ARNS: stack.to_json_string({k: m.state_machine_arn for k, m in self.state_machines.items()})}
+
+        # ---- the starter: bus rule → SQS (+ DLQ) → λ
+        self.starter_dlq = sqs.Queue(
+            self,
+            "StarterDLQ",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.starter_queue = sqs.Queue(
+            self,
+            "StarterQueue",
+            visibility_timeout=Duration.seconds(60),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.starter_dlq),
+        )
+        acknowledge(self.starter_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of StarterQueue.")
+        self.starter_function = functions.create(
+            "SequenceStarter",
+            handler="enishi.sequences.starter.handler",
+            description="events → start / stop sequence executions (deterministic names)",
+            environment=arns_env,
+            timeout=Duration.seconds(10),
+            scope=self,
+        )
+        self.starter_function.add_event_source(
+            sources.SqsEventSource(self.starter_queue, batch_size=10, report_batch_item_failures=True)
+        )
+        self.starter_rule = events.Rule(
+            self,
+            "StarterRule",
+            event_bus=bus,
+            event_pattern=events.EventPattern(detail_type=STARTER_DETAIL_TYPES),
+            targets=[targets.SqsQueue(self.starter_queue)],
+            description="sequence triggers and stops → SequenceStarter queue",
+        )
+        table.grant_read_data(self.starter_function)
+
+        # ---- the daily win-back job
+        self.winback_function = functions.create(
+            "Winback",
+            handler="enishi.sequences.winback.handler",
+            description=f"daily 10:00 JST: last order {self.spec.winback_threshold_days} days ago → win-back",
+            environment=arns_env,
+            timeout=Duration.minutes(5),
+            scope=self,
+        )
+        self.winback_rule = events.Rule(
+            self,
+            "WinbackSchedule",
+            schedule=events.Schedule.expression(WINBACK_SCHEDULE),
+            targets=[targets.LambdaFunction(self.winback_function, retry_attempts=2)],
+            description="win-back: daily at 10:00 JST",
+        )
+        table.grant_read_data(self.winback_function)
+
+        for name, machine in self.state_machines.items():
+            machine.grant_start_execution(self.starter_function)
+            machine.grant_execution(self.starter_function, "states:StopExecution")
+            logical_id = stack.get_logical_id(machine.node.default_child)
+            acknowledge(
+                self.starter_function.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id}"}}]}}]}}:*]',
+                "StopExecution on executions of the sequence machines only: execution names are made at run time "
+            "(arn:…:execution:<machine>:*), which is as narrow as Step Functions allows.",
+            )
+        if c.SEQUENCE_WINBACK in self.state_machines:
+            self.state_machines[c.SEQUENCE_WINBACK].grant_start_execution(self.winback_function)
+
+
+__all__ = ["Sequences", "compile_definition", "STARTER_DETAIL_TYPES", "WINBACK_SCHEDULE"]
