@@ -1,0 +1,92 @@
+"""The local HTTP API turns requests into API Gateway payload v2 events for the route's function."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from enishi_local.cfn import RouteSpec
+from enishi_local.http import LocalApi
+
+ROUTES = [
+    RouteSpec("POST /webhooks/shopify", "POST", "/webhooks/shopify", "Intake"),
+    RouteSpec("GET /u/{token}", "GET", "/u/{token}", "Preferences"),
+    RouteSpec("POST /u/{token}", "POST", "/u/{token}", "Preferences"),
+]
+
+
+@pytest.fixture
+def api():
+    calls: list[tuple[str, dict]] = []
+
+    def invoke(function_name, event):
+        calls.append((function_name, event))
+        if event["rawPath"] == "/u/boom":
+            raise RuntimeError("handler crashed")
+        if function_name == "Preferences":
+            return {"statusCode": 200, "headers": {"Content-Type": "text/html; charset=utf-8"},
+                    "body": "<p>配信停止しました</p>"}
+        return {"statusCode": 202, "body": json.dumps({"accepted": True})}
+
+    server = LocalApi(ROUTES, invoke, outbox=lambda: [{"channel": "email"}], port=0).start()
+    server.calls = calls
+    yield server
+    server.stop()
+
+
+def _request(api, method, path, body=None, headers=None):
+    req = urllib.request.Request(api.url + path, data=body, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_a_webhook_becomes_a_payload_v2_event_with_the_raw_body(api):
+    body = '{"id":1,"note":"日本語"}'.encode()
+    status, _, data = _request(api, "POST", "/webhooks/shopify?x=1&x=2", body,
+                               {"X-Shopify-Topic": "checkouts/create", "Content-Type": "application/json"})
+    assert status == 202 and json.loads(data) == {"accepted": True}
+    ((fn, event),) = api.calls
+    assert fn == "Intake"
+    assert event["version"] == "2.0" and event["routeKey"] == "POST /webhooks/shopify"
+    assert event["headers"]["x-shopify-topic"] == "checkouts/create"  # lowercased like HTTP API
+    assert event["body"].encode() == body and event["isBase64Encoded"] is False
+    assert event["requestContext"]["http"] == {**event["requestContext"]["http"], "method": "POST",
+                                               "path": "/webhooks/shopify"}
+    assert event["queryStringParameters"] == {"x": "1,2"}
+
+
+def test_a_binary_body_is_base64_encoded(api):
+    body = b"\xff\xfe\x00binary"
+    _request(api, "POST", "/webhooks/shopify", body)
+    event = api.calls[-1][1]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == body
+
+
+def test_path_parameters_and_handler_headers(api):
+    status, headers, data = _request(api, "GET", "/u/tok.en-1")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert data.decode() == "<p>配信停止しました</p>"
+    assert api.calls[-1][1]["pathParameters"] == {"token": "tok.en-1"}
+
+
+def test_unknown_routes_are_404_and_function_errors_500(api):
+    assert _request(api, "GET", "/webhooks/shopify")[0] == 404
+    assert _request(api, "GET", "/nowhere")[0] == 404
+    status, _, data = _request(api, "GET", "/u/boom")
+    assert status == 500 and json.loads(data) == {"message": "Internal Server Error"}
+
+
+def test_local_outbox_and_health(api):
+    status, _, data = _request(api, "GET", "/_local/outbox")
+    assert status == 200 and json.loads(data) == [{"channel": "email"}]
+    health = json.loads(_request(api, "GET", "/_local/health")[2])
+    assert health["status"] == "ok" and "POST /webhooks/shopify" in health["routes"]
