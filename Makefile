@@ -17,6 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml package.json
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[infra,dev]'
 	npm install --no-audit --no-fund --silent
+	$(BIN)/python -m layers.build
 	touch $(STAMP)
 
 install: $(STAMP)

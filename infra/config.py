@@ -23,14 +23,27 @@ class StageConfig(BaseModel):
     # verifies it (DKIM/SPF/DMARC) in the account; until then the send step's permission names no identity.
     ses_identity: str | None = Field(default=None, alias="sesIdentity")
     ses_from_address: str | None = Field(default=None, alias="sesFromAddress")
+    # create the identity in this stack (prints the DKIM records to add); off when it is already verified
+    create_ses_identity: bool = Field(default=False, alias="createSesIdentity")
     alarm_email: str | None = Field(default=None, alias="alarmEmail")
     # HTTP API stage throttling (Shopify retries 8 times over 4 h on 429, so a burst is never lost)
     api_rate_limit: float = Field(default=50, alias="apiRateLimit")
     api_burst_limit: int = Field(default=100, alias="apiBurstLimit")
     raw_payload_expiry_days: int = Field(default=30, alias="rawPayloadExpiryDays")
+    event_archive_days: int = Field(default=90, alias="eventArchiveDays")
     line_api_base_url: str = Field(default="https://api.line.me", alias="lineApiBaseUrl")
     # RETAIN stateful resources (table, raw bucket, keys) unless a throw-away stage says otherwise
     retain_data: bool = Field(default=True, alias="retainData")
+
+    @property
+    def from_address(self) -> str:
+        """The From address of e-mail: configured, else the identity itself or noreply@ the identity's domain.
+        Unconfigured, SES rejects the send (MailFromDomainNotVerified) and the step records the failure."""
+        if self.ses_from_address:
+            return self.ses_from_address
+        if self.ses_identity:
+            return self.ses_identity if "@" in self.ses_identity else f"noreply@{self.ses_identity}"
+        return "unconfigured@example.invalid"
 
     @classmethod
     def from_context(cls, get: Any) -> StageConfig:

@@ -20,7 +20,8 @@ from constructs import Construct
 
 from enishi import constants as c
 from infra.nag import acknowledge
-from infra.paths import FUNCTIONS_DIR, LAYERS_BUILD_DIR
+from infra import assets
+from infra.paths import FUNCTIONS_DIR, LAYERS_BUILD_DIR, SHOP_DIR
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -31,8 +32,8 @@ DEFAULT_TIMEOUT = Duration.seconds(10)
 # layers/build.py writes layers/build/<name>/python (+ .hash); the shop layer is staged as layers/build/shop/shop
 LAYER_POWERTOOLS = "powertools"
 LAYER_DEPENDENCIES = "dependencies"
-LAYER_SHOP = "shop"
-HASH_FILE = ".hash"
+LAYER_SHOP = assets.SHOP_LAYER
+HASH_FILE = assets.HASH_FILE
 
 CODE_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/tests", "**/*.egg-info", "**/.pytest_cache", "**/.mypy_cache"]
 
@@ -67,8 +68,10 @@ class FunctionFactory(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         build_dir: Path = LAYERS_BUILD_DIR,
         code_dir: Path = FUNCTIONS_DIR,
+        shop_dir: Path = SHOP_DIR,
     ) -> None:
         super().__init__(scope, id)
+        assets.stage_shop(shop_dir, build_dir)  # cheap (a few KB); keeps /opt/shop equal to shop/ at every synth
         self.table = table
         self.bus = bus
         self._log_retention = log_retention

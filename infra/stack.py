@@ -1,0 +1,109 @@
+"""The enishi stack: composes the constructs (one per concern) and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from enishi import constants as c
+from infra.config import StageConfig
+from infra.constructs.api import Api
+from infra.constructs.bus import Bus
+from infra.constructs.channels import Channels
+from infra.constructs.encryption import DataKey
+from infra.constructs.function import FunctionFactory
+from infra.constructs.intake import Intake
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.profiles import Profiles
+from infra.constructs.raw_payloads import RawPayloads
+from infra.constructs.secrets import Secrets
+from infra.constructs.sequences import Sequences
+from infra.constructs.table import Table
+from infra.paths import SHOP_DIR
+
+
+class EnishiStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: StageConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, description="enishi (縁): customer-lifecycle messaging for EC/D2C shops", **kwargs)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        retention = _retention(config.log_retention_days)
+
+        key = DataKey(self, "DataKey", removal_policy=removal).key
+        table = Table(self, "Data", key=key, retain=config.retain_data).table
+        bus = Bus(self, "Events", archive_retention=Duration.days(config.event_archive_days)).bus
+        secrets = Secrets(self, "Secrets", removal_policy=removal)
+        raw = RawPayloads(
+            self, "RawPayloads", key=key, expiry_days=config.raw_payload_expiry_days, removal_policy=removal
+        )
+        monitoring = Monitoring(self, "Monitoring", key=key, alarm_email=config.alarm_email)
+        functions = FunctionFactory(
+            self, "Functions", table=table, bus=bus, log_retention=retention, removal_policy=removal
+        )
+        api = Api(
+            self,
+            "Api",
+            rate_limit=config.api_rate_limit,
+            burst_limit=config.api_burst_limit,
+            log_retention=retention,
+            removal_policy=removal,
+        )
+
+        intake = Intake(self, "Intake", functions=functions, table=table, bus=bus, secrets=secrets, raw=raw)
+        profiles = Profiles(self, "Profiles", functions=functions, table=table, bus=bus)
+        channels = Channels(
+            self,
+            "Channels",
+            config=config,
+            functions=functions,
+            table=table,
+            bus=bus,
+            secrets=secrets,
+            public_base_url=api.url,
+        )
+        # alarms live in Monitoring (one place): the Sequences construct gets no alarm topic of its own
+        sequences = Sequences(self, "Sequences", table=table, bus=bus, functions=functions, shop_dir=SHOP_DIR)
+        channels.grant_sender(sequences.step_function)
+
+        post, get = apigw.HttpMethod.POST, apigw.HttpMethod.GET
+        api.add_route("Shopify", c.PATH_SHOPIFY_WEBHOOK, [post], intake.function, "webhook")
+        api.add_route("Generic", c.PATH_GENERIC_WEBHOOK, [post], intake.function, "webhook")
+        api.add_route("Line", c.PATH_LINE_WEBHOOK, [post], channels.line_webhook, "webhook")
+        api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
+
+        monitoring.watch(
+            dlqs={"Profiles": profiles.queues.dlq, "Feedback": channels.feedback_dlq, **_sequence_dlqs(sequences)},
+            functions=dict(functions.functions),
+            state_machines=dict(sequences.state_machines),
+        )
+
+        CfnOutput(self, c.OUTPUT_API_URL, value=api.url, description="Base URL of the webhooks and /u/ links")
+        CfnOutput(self, c.OUTPUT_TABLE_NAME, value=table.table_name)
+        CfnOutput(self, c.OUTPUT_EVENT_BUS_NAME, value=bus.event_bus_name)
+
+
+def _sequence_dlqs(sequences: Any) -> dict[str, Any]:
+    """The Sequences construct's dead-letter queues, if it exposes them (it may alarm on them itself)."""
+    return dict(getattr(sequences, "dlqs", {}) or {})
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    if days not in _RETENTION:
+        raise ValueError(f"enishi:logRetentionDays must be one of {sorted(_RETENTION)}, not {days}")
+    return _RETENTION[days]

@@ -1,0 +1,1 @@
+"""Lambda layers built without Docker (``python -m layers.build``)."""
