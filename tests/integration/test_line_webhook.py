@@ -1,0 +1,231 @@
+"""LINE webhook λ under moto: signature, follow/unfollow, account link with single-use nonces, dedupe."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from enishi import clock, keys
+from enishi import constants as c
+from enishi.signatures import sign_line
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events" / "line"
+SHOP = "enishi-demo.myshopify.com"
+CHANNEL_SECRET = "line-channel-secret-for-tests"
+USER = "U4af4980629a1b2c3d4e5f60718293a4b"
+NONCE = "q7Zb1p0kXyV2mN8rT4sW6uE3iO5aD9fG1hJ2kL3zX4c"
+NOW = datetime(2026, 3, 2, 1, 10, tzinfo=UTC)
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "LineWebhook"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-1:123456789012:function:LineWebhook"
+    aws_request_id: str = "req-1"
+
+
+def raw(name: str) -> bytes:
+    return (EVENTS_DIR / f"{name}.json").read_bytes()
+
+
+def http_event(body: bytes, signature: str | None, b64: bool = False) -> dict:
+    headers = {"host": "api.example", "content-type": "application/json; charset=utf-8", "user-agent": "LineBotWebhook/2.0"}
+    if signature is not None:
+        headers["x-line-signature"] = signature
+    return {
+        "version": "2.0", "routeKey": "POST /webhooks/line", "rawPath": "/webhooks/line", "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": "POST", "path": "/webhooks/line"}, "stage": "$default"},
+        "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8"),
+        "isBase64Encoded": b64,
+    }
+
+
+@pytest.fixture
+def fixed_clock():
+    clock.set_provider(lambda: NOW)
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def line(table, bus, fixed_clock, monkeypatch):
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+
+    from enishi.line_webhook import handler as module
+
+    parameters.clear_caches()
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="enishi/line", SecretString=json.dumps({"channel_secret": CHANNEL_SECRET, "channel_access_token": "tok"})
+    )["ARN"]
+    monkeypatch.setenv(c.ENV_LINE_SECRET_ARN, arn)
+    monkeypatch.setattr(module, "_deps", None)
+
+    def post(body: bytes, signature: str | None = "sign", b64: bool = False) -> dict:
+        sig = sign_line(body, CHANNEL_SECRET) if signature == "sign" else signature
+        return module.handler(http_event(body, sig, b64), FakeContext())
+
+    return post
+
+
+@pytest.fixture
+def store(table):
+    import boto3
+
+    from enishi.line_webhook.store import DynamoLineStore
+
+    return DynamoLineStore(boto3.client("dynamodb"), table.name)
+
+
+def identity_events(bus) -> list[dict]:
+    return [e for e in bus.drain() if e["detail-type"] == c.LINE_IDENTITY_CHANGED]
+
+
+def item_count(table) -> int:
+    return len(table.scan()["Items"])  # test-only inspection
+
+
+# ---- signature
+
+
+@pytest.mark.parametrize("signature", [None, "", "AAAA", sign_line(b"other body", CHANNEL_SECRET),
+                                       sign_line(raw("follow"), "wrong-secret")])
+def test_bad_signature_is_401_and_leaves_nothing(line, table, bus, signature):
+    response = line(raw("follow"), signature)
+    assert response["statusCode"] == 401
+    assert identity_events(bus) == []
+    assert item_count(table) == 0
+
+
+def test_signature_is_checked_on_the_raw_bytes_even_when_base64_encoded(line, bus):
+    assert line(raw("follow"), b64=True)["statusCode"] == 200
+    assert len(identity_events(bus)) == 1
+
+
+def test_reserialized_body_fails_the_signature(line, bus):
+    body = raw("follow")
+    resigned_other = sign_line(json.dumps(json.loads(body)).encode(), CHANNEL_SECRET)
+    assert line(body, resigned_other)["statusCode"] == 401
+
+
+def test_verification_request_with_no_events_is_200(line, table, bus):
+    assert line(raw("verification"))["statusCode"] == 200
+    assert identity_events(bus) == [] and item_count(table) == 0
+
+
+# ---- follow / unfollow
+
+
+def test_follow_publishes_followed_for_an_unknown_user(line, bus):
+    assert line(raw("follow"))["statusCode"] == 200
+    (event,) = identity_events(bus)
+    assert event["source"] == c.EVENT_SOURCE_INTAKE
+    detail = event["detail"]
+    assert (detail["change"], detail["line_user_id"], detail["customer"]) == ("followed", USER, None)
+    assert detail["event_id"] == "line:01JNF3Q8Z4W7X2K9M5R6T1V0A1"
+    assert detail["occurred_at"].startswith("2026-03-02T01:00:00")
+
+
+def test_unfollow_of_a_linked_user_carries_the_customer(line, table, bus):
+    # Given the profile consumer's LINE lookup for a linked user
+    table.put_item(Item={**keys.line_lookup_key(SHOP, USER), "customer_id": "7001"})
+    line(raw("unfollow"))
+    (event,) = identity_events(bus)
+    assert event["detail"]["change"] == "unfollowed"
+    assert event["detail"]["customer"]["customer_id"] == "7001"
+
+
+def test_redelivery_is_published_once(line, bus):
+    line(raw("follow"))
+    assert line(raw("redelivery"))["statusCode"] == 200
+    assert len(identity_events(bus)) == 1
+
+
+def test_other_event_types_are_ignored_without_a_marker(line, table, bus):
+    assert line(raw("message"))["statusCode"] == 200
+    assert identity_events(bus) == [] and item_count(table) == 0
+
+
+# ---- account link
+
+
+def test_issue_nonce_is_random_single_use_and_expires_in_10_minutes(fixed_clock, store, table):
+    from enishi.line_webhook.linking import account_link_url, issue_nonce
+
+    a, b = issue_nonce(store, SHOP, "7001"), issue_nonce(store, SHOP, "7001")
+    assert a != b and len(a) >= 22 and all(ch.isalnum() or ch in "-_" for ch in a)
+    item = table.get_item(Key=keys.line_link_nonce_key(SHOP, a))["Item"]
+    assert item["customer_id"] == "7001"
+    assert int(item[c.ATTR_TTL]) == int((NOW + timedelta(minutes=10)).timestamp())
+    url = account_link_url("LINKTOKEN123", a)
+    assert url.startswith("https://access.line.me/dialog/bot/accountLink?linkToken=LINKTOKEN123&nonce=")
+
+
+def test_account_link_ok_links_the_customer_and_consumes_the_nonce(line, store, table, bus):
+    # Given a nonce issued by the shop's login page for customer 7001
+    store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
+    # When LINE reports the link
+    assert line(raw("account_link_ok"))["statusCode"] == 200
+    # Then linked is published with the customer, and the nonce is gone
+    (event,) = identity_events(bus)
+    assert event["detail"]["change"] == "linked"
+    assert event["detail"]["customer"]["customer_id"] == "7001"
+    assert event["detail"]["line_user_id"] == USER
+    assert "Item" not in table.get_item(Key=keys.line_link_nonce_key(SHOP, NONCE))
+
+
+def test_a_nonce_links_only_once(line, store, bus):
+    store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
+    line(raw("account_link_ok"))
+    # A second, different accountLink event carrying the same nonce
+    other = json.loads(raw("account_link_ok"))
+    other["events"][0]["webhookEventId"] = "01JNF4ZZZZZZZZZZZZZZZZZZZZ"
+    other["events"][0]["source"]["userId"] = "U9999999999999999999999999999999"
+    line(json.dumps(other).encode())
+    events = identity_events(bus)
+    assert [e["detail"]["line_user_id"] for e in events] == [USER]
+
+
+def test_expired_nonce_does_not_link(line, store, bus):
+    store.put_nonce(SHOP, NONCE, "7001", NOW - timedelta(minutes=20), NOW - timedelta(minutes=10))
+    assert line(raw("account_link_ok"))["statusCode"] == 200
+    assert identity_events(bus) == []
+
+
+def test_unknown_nonce_does_not_link(line, bus):
+    assert line(raw("account_link_ok"))["statusCode"] == 200
+    assert identity_events(bus) == []
+
+
+def test_failed_link_publishes_nothing_and_burns_the_nonce(line, store, table, bus):
+    store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
+    assert line(raw("account_link_failed"))["statusCode"] == 200
+    assert identity_events(bus) == []
+    assert "Item" not in table.get_item(Key=keys.line_link_nonce_key(SHOP, NONCE))
+
+
+def test_publish_failure_is_500_and_undoes_claims_and_nonces(line, store, table, bus):
+    from enishi.line_webhook import handler as module
+    from enishi.publish import InMemoryPublisher
+
+    store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
+    module.deps().publisher = InMemoryPublisher(fail=True)
+    # When the bus is unavailable
+    assert line(raw("account_link_ok"))["statusCode"] == 500
+    # Then the marker is released and the nonce restored, so LINE's redelivery can still link
+    assert "Item" not in table.get_item(Key=keys.dedupe_key(SHOP, "line", "01JNF3Z1A2B3C4D5E6F7G8H9J0"))
+    assert table.get_item(Key=keys.line_link_nonce_key(SHOP, NONCE))["Item"]["customer_id"] == "7001"
+    module.deps().publisher = InMemoryPublisher()
+    assert line(raw("account_link_ok"))["statusCode"] == 200
+    assert [e.change for e in module.deps().publisher.published] == ["linked"]
+
+
+def test_not_json_but_signed_is_400(line):
+    assert line(b"not json")["statusCode"] == 400
