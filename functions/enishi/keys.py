@@ -116,6 +116,18 @@ def execution_name(sequence: str, shop: str, customer_id: str, trigger_id: str) 
     return f"{sequence}-{hashlib.sha256(raw.encode()).hexdigest()[:48]}"
 
 
+PRIVACY_SK_PREFIX = "REQ#"
+
+
+def privacy_requests_pk(shop: str) -> str:
+    """All privacy webhooks of a shop (customers/redact, customers/data_request, shop/redact), for the job that acts."""
+    return f"{_shop(shop)}#PRIVACY"
+
+
+def privacy_request_key(shop: str, event_id: str) -> dict[str, str]:
+    return {"pk": privacy_requests_pk(shop), "sk": f"{PRIVACY_SK_PREFIX}{event_id}"}
+
+
 NONCE_SK = "NONCE"
 
 

@@ -94,6 +94,13 @@ class Profile(ProfileModel):
 
     redacted: bool = False
 
+    # added by the profile consumer (order-safety and redaction bookkeeping; readers may ignore them)
+    prev_order_at: AwareDatetime | None = None  # the order before last_order_*: restored when the last is cancelled
+    prev_order_id: str | None = None
+    email_suppression_updated_at: AwareDatetime | None = None  # last bounce/complaint/cleared applied (event time)
+    line_unlinked_at: AwareDatetime | None = None  # an older "linked" arriving late never re-links
+    redacted_at: AwareDatetime | None = None  # PII erased as of this event time; older events never restore it
+
 
 class StageThresholds(BaseModel):
     loyal_min_orders: int = 5

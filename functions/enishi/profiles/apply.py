@@ -1,0 +1,588 @@
+"""Pure profile logic: (state, canonical event) → new state. No boto3, no environment, no clock reads.
+
+Two rules hold for every function here:
+
+- **idempotent**: applying the same event again returns an equal state (order.placed is remembered in the bounded
+  ``recent_order_ids`` and, beyond it, by the recorded order item; consent and identity changes compare values);
+- **order-safe**: every field group keeps the event time it was last changed at, and an event older than that
+  never overwrites it (identity: ``customer_fields_updated_at``; consent: ``Consent.collected_at``; suppression:
+  ``email_suppression_updated_at``; LINE: ``line.updated_at`` / ``line_unlinked_at``; items: ``updated_at``).
+  Orders commute: F(n) = placed − cancelled whatever the arrival order; a completed checkout never reopens.
+
+``store.py`` reads the state, calls these, and writes only what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from enishi import clock, keys
+from enishi import constants as c
+from enishi import events as ev
+from enishi.profiles.items import (
+    ORDER_ITEMS_MAX,
+    TITLE_MAX,
+    Attribution,
+    CheckoutItem,
+    FulfillmentItem,
+    OrderItem,
+    OrderLine,
+)
+from enishi.profiles.model import (
+    CONSENT_HISTORY,
+    RECENT_ORDER_IDS,
+    LineIdentity,
+    Profile,
+    StageThresholds,
+    Suppression,
+    stored_stage,
+)
+
+# on equal event times, the more restrictive consent wins (the safe side of 特定電子メール法)
+_CONSENT_RANK = {"subscribed": 0, "pending": 1, "not_subscribed": 2, "unsubscribed": 3, "redacted": 4}
+_IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name")
+# transactional messages earn no attribution: a shipping notice did not sell the next order
+_UNATTRIBUTED_SEQUENCES = frozenset({c.SEQUENCE_SHIPPING})
+
+
+def thresholds(stages: Any | None) -> StageThresholds:
+    """``shop_config.Stages`` (or anything with the same fields) → ``StageThresholds``."""
+    if stages is None:
+        return StageThresholds()
+    if isinstance(stages, StageThresholds):
+        return stages
+    return StageThresholds.model_validate(stages.model_dump() if hasattr(stages, "model_dump") else stages)
+
+
+def _utc(value: datetime) -> datetime:
+    return clock.to_utc(value)
+
+
+def _bounded(values: Iterable[str], limit: int) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v in out:
+            out.remove(v)
+        out.append(v)
+    return out[-limit:]
+
+
+# ---------------------------------------------------------------- profile
+
+
+def new_profile(shop: str, customer_id: str, at: datetime, *, guest: bool = False) -> Profile:
+    at = _utc(at)
+    return Profile(shop=shop, customer_id=customer_id, created_at=at, updated_at=at, guest=guest)
+
+
+def apply(
+    profile: Profile | None,
+    event: Any,
+    now: datetime,
+    *,
+    stages: Any | None = None,
+    order: OrderItem | None = None,
+    customer_id: str | None = None,
+) -> Profile | None:
+    """Apply one canonical event to a customer's profile.
+
+    ``profile`` is the stored profile (None: not seen yet); ``order`` the stored order item of the event's order
+    (order.placed / order.cancelled), ``customer_id`` the resolved customer when it differs from the event's
+    (a guest event attached to a known customer). Returns the new profile, or ``None`` when the event concerns
+    no profile (a fulfillment, a shop redaction, an event for a customer not seen yet that creates nothing).
+    ``now`` is accepted for symmetry with the stage derivation; state changes use event times only.
+    """
+    del now  # event times decide; "now" never makes a state change non-idempotent
+    t = thresholds(stages)
+    before = profile
+    after = _apply(profile, event, t, order=order, customer_id=customer_id)
+    if after is None:
+        return before
+    after = after.model_copy(update={"stage": stored_stage(after.order_count, after.total_spent, t)})
+    if before is not None and _same(before, after):
+        return before
+    at = _utc(event.occurred_at)
+    if before is not None and after.updated_at < at:
+        after = after.model_copy(update={"updated_at": at})
+    return after
+
+
+def _same(a: Profile, b: Profile) -> bool:
+    return a.model_dump(exclude={"updated_at"}) == b.model_dump(exclude={"updated_at"})
+
+
+def _apply(
+    profile: Profile | None,
+    event: Any,
+    t: StageThresholds,
+    *,
+    order: OrderItem | None,
+    customer_id: str | None,
+) -> Profile | None:
+    at = _utc(event.occurred_at)
+    ref: ev.CustomerRef | None = getattr(event, "customer", None)
+    if isinstance(event, (ev.ShopRedactRequested, ev.OrderRecorded, ev.FulfillmentUpdated, ev.CustomerDataRequested)):
+        return profile  # recorded as items by the store; the profile does not change
+    if isinstance(event, ev.CustomerRedactRequested):
+        return redact(profile, at) if profile is not None else None
+    if isinstance(event, ev.LineIdentityChanged):
+        if profile is None and ref is not None and event.change == "linked":
+            profile = new_profile(event.shop, customer_id or ref.customer_id, at, guest=ref.guest)
+        return apply_line(profile, event) if profile is not None else None
+    if ref is None:
+        if isinstance(event, ev.OrderCancelled) and profile is not None:
+            return apply_order_cancelled(profile, event, order)
+        return profile
+    p = profile or new_profile(event.shop, customer_id or ref.customer_id, _created_at(event, at), guest=ref.guest)
+    if p.created_at > _created_at(event, at):
+        p = p.model_copy(update={"created_at": _created_at(event, at)})
+    p = merge_identity(p, ref, at, authoritative=isinstance(event, ev.CustomerUpserted))
+    consent = getattr(event, "email_consent", None) or getattr(event, "consent", None)
+    if consent is not None:
+        p = apply_consent(p, consent)
+    if isinstance(event, ev.OrderPlaced):
+        p = apply_order_placed(p, event, order)
+    elif isinstance(event, ev.OrderCancelled):
+        p = apply_order_cancelled(p, event, order)
+    elif isinstance(event, ev.SuppressionChanged):
+        p = apply_suppression(p, event)
+    return p
+
+
+def _created_at(event: Any, at: datetime) -> datetime:
+    created = getattr(event, "created_at", None)
+    return _utc(created) if isinstance(created, datetime) else at
+
+
+def merge_identity(p: Profile, ref: ev.CustomerRef, at: datetime, *, authoritative: bool = False) -> Profile:
+    """Names, email, phone from an event: newer values win, older ones only fill gaps; nothing before a redaction."""
+    if p.redacted_at is not None and at <= p.redacted_at:
+        return p
+    newer = p.customer_fields_updated_at is None or at >= p.customer_fields_updated_at
+    updates: dict[str, Any] = {}
+    for name in _IDENTITY_FIELDS:
+        value = getattr(ref, name)
+        if value is None:
+            continue
+        if name == "email":
+            value = value.strip()
+        current = getattr(p, name)
+        if current is None or (newer and current != value):
+            updates[name] = value
+    if "email" in updates:
+        updates["email_hash"] = keys.email_hash(updates["email"])
+    if newer and (updates or authoritative) and p.customer_fields_updated_at != at:
+        updates["customer_fields_updated_at"] = at
+    if p.guest and not ref.guest and ref.customer_id == p.customer_id:
+        updates["guest"] = False
+    return p.model_copy(update=updates) if updates else p
+
+
+def apply_consent(p: Profile, consent: ev.Consent) -> Profile:
+    """Keep the latest consent per channel (by ``collected_at``) with its evidence; superseded and late-arriving
+    older consents go to ``consent_history`` (bounded). The same state again is no change: the first evidence of a
+    state is what the law asks to keep."""
+    consent = consent.model_copy(update={"collected_at": _utc(consent.collected_at)})
+    if p.redacted_at is not None and consent.collected_at <= p.redacted_at:
+        return p
+    attr = "email_consent" if consent.channel == "email" else "line_consent"
+    current: ev.Consent | None = getattr(p, attr)
+    if current == consent or consent in p.consent_history:
+        return p
+    if current is not None and current.state == consent.state and (current.wording or None) == (consent.wording or None):
+        return p
+    history = list(p.consent_history)
+    if current is None or _consent_newer(consent, current):
+        if current is not None:
+            history.append(current)
+        updates: dict[str, Any] = {attr: consent}
+    else:
+        history.append(consent)
+        updates = {}
+    history.sort(key=lambda x: x.collected_at)
+    updates["consent_history"] = history[-CONSENT_HISTORY:]
+    return p.model_copy(update=updates)
+
+
+def _consent_newer(new: ev.Consent, current: ev.Consent) -> bool:
+    if new.collected_at != current.collected_at:
+        return new.collected_at > current.collected_at
+    return _CONSENT_RANK[new.state] > _CONSENT_RANK[current.state]
+
+
+def apply_suppression(p: Profile, event: ev.SuppressionChanged) -> Profile:
+    if event.channel != "email":
+        return p  # LINE has no bounces: blocking is an unfollow (line.identity_changed)
+    at = _utc(event.occurred_at)
+    last = p.email_suppression_updated_at or (p.email_suppression.at if p.email_suppression else None)
+    if last is not None and at < last:
+        return p
+    if event.reason == "cleared":
+        if last == at and p.email_suppression is not None:
+            return p  # same instant: the suppression (the safe side) stays
+        new = None
+    else:
+        new = Suppression(reason=event.reason, at=at)
+        if last == at and p.email_suppression is not None and p.email_suppression.reason == "complaint":
+            new = p.email_suppression  # a complaint outranks a bounce at the same instant
+    return p.model_copy(update={"email_suppression": new, "email_suppression_updated_at": at})
+
+
+def apply_line(p: Profile, event: ev.LineIdentityChanged) -> Profile:
+    at = _utc(event.occurred_at)
+    current = p.line
+    last = current.updated_at if current is not None else p.line_unlinked_at
+    if last is not None and at < last:
+        return p
+    uid = event.line_user_id
+    same_user = current is not None and current.user_id == uid
+    if event.change == "unlinked":
+        if current is not None and not same_user:
+            return p
+        return p.model_copy(update={"line": None, "line_unlinked_at": at})
+    if event.change == "linked":
+        linked_at = current.linked_at if same_user and current.linked_at else at
+        line = LineIdentity(user_id=uid, following=True, linked_at=linked_at, updated_at=at)
+    elif current is not None and not same_user:
+        return p  # a follow/unfollow of another LINE user than the linked one
+    else:
+        following = event.change == "followed"
+        linked_at = current.linked_at if current is not None else None
+        line = LineIdentity(user_id=uid, following=following, linked_at=linked_at, updated_at=at)
+    return p.model_copy(update={"line": line})
+
+
+def redact(p: Profile, at: datetime) -> Profile:
+    """Erase PII (names, email and its hash, phone, LINE id, consent wording and evidence); keep anonymous counts.
+    Marketing consent becomes ``redacted`` so nothing is ever sent on old consent."""
+    at = _utc(at)
+    if p.redacted_at is not None and at <= p.redacted_at:
+        return p
+    history = [_strip(x) for x in ([*p.consent_history, p.email_consent, p.line_consent]) if x is not None]
+    history.sort(key=lambda x: x.collected_at)
+    redacted_consent = ev.Consent(channel="email", state="redacted", source="customer_redact", collected_at=at)
+    return p.model_copy(
+        update={
+            "email": None,
+            "email_hash": None,
+            "phone": None,
+            "first_name": None,
+            "last_name": None,
+            "line": None,
+            "email_consent": redacted_consent,
+            "line_consent": None,
+            "consent_history": history[-CONSENT_HISTORY:],
+            "redacted": True,
+            "redacted_at": at,
+        }
+    )
+
+
+def _strip(consent: ev.Consent) -> ev.Consent:
+    return consent.model_copy(update={"wording": None, "evidence": {}})
+
+
+# ---------------------------------------------------------------- orders on the profile
+
+
+def order_applied(p: Profile, order_id: str, order: OrderItem | None) -> bool:
+    return order_id in p.recent_order_ids or (order is not None and order.recorded)
+
+
+def apply_order_placed(p: Profile, event: ev.OrderPlaced, order: OrderItem | None = None) -> Profile:
+    oid = event.order_id
+    if order_applied(p, oid, order):
+        return p
+    recent = _bounded([*p.recent_order_ids, oid], RECENT_ORDER_IDS)
+    if oid in p.cancelled_order_ids or (order is not None and order.status == "cancelled"):
+        # the cancellation came first: remember the order, never count it
+        cancelled = _bounded([*p.cancelled_order_ids, oid], RECENT_ORDER_IDS)
+        return p.model_copy(update={"recent_order_ids": recent, "cancelled_order_ids": cancelled})
+    placed = _utc(event.placed_at)
+    updates: dict[str, Any] = {
+        "recent_order_ids": recent,
+        "order_count": p.order_count + 1,
+        "total_spent": p.total_spent + event.total,
+        "first_order_at": placed if p.first_order_at is None else min(p.first_order_at, placed),
+    }
+    if p.order_count == 0:
+        updates["currency"] = event.currency
+    if p.last_order_at is None or placed >= p.last_order_at:
+        updates.update(
+            last_order_at=placed, last_order_id=oid, prev_order_at=p.last_order_at, prev_order_id=p.last_order_id
+        )
+    elif p.prev_order_at is None or placed > p.prev_order_at:
+        updates.update(prev_order_at=placed, prev_order_id=oid)
+    return p.model_copy(update=updates)
+
+
+def apply_order_cancelled(p: Profile, event: ev.OrderCancelled, order: OrderItem | None = None) -> Profile:
+    oid = event.order_id
+    if oid in p.cancelled_order_ids:
+        return p
+    updates: dict[str, Any] = {"cancelled_order_ids": _bounded([*p.cancelled_order_ids, oid], RECENT_ORDER_IDS)}
+    counted = oid in p.recent_order_ids or (order is not None and order.recorded and order.status == "placed")
+    if counted:
+        count = max(0, p.order_count - 1)
+        updates["order_count"] = count
+        if order is not None and order.total is not None:
+            updates["total_spent"] = max(Decimal(0), p.total_spent - order.total)
+        if count == 0:
+            updates.update(first_order_at=None, last_order_at=None, last_order_id=None, prev_order_at=None,
+                           prev_order_id=None, total_spent=Decimal(0))
+        elif oid == p.last_order_id:
+            if p.prev_order_id is not None:
+                updates.update(last_order_at=p.prev_order_at, last_order_id=p.prev_order_id,
+                               prev_order_at=None, prev_order_id=None)
+            else:  # two latest orders cancelled: the recency stays approximate, the id is unknown
+                updates["last_order_id"] = None
+        elif oid == p.prev_order_id:
+            updates.update(prev_order_at=None, prev_order_id=None)
+    return p.model_copy(update=updates)
+
+
+# ---------------------------------------------------------------- merging a guest into a customer
+
+
+def merge_guest(customer: Profile | None, guest: Profile, customer_id: str, *, stages: Any | None = None) -> tuple[Profile, Profile]:
+    """Fold a guest profile (keyed by email hash) into the customer it turned out to be.
+
+    Returns (customer, guest with ``merged_into``). Idempotent through ``merged_from``."""
+    t = thresholds(stages)
+    marked = guest if guest.merged_into == customer_id else guest.model_copy(
+        update={"merged_into": customer_id, "updated_at": max(guest.updated_at, customer.updated_at if customer else guest.updated_at)}
+    )
+    c_ = customer or new_profile(guest.shop, customer_id, guest.created_at)
+    if guest.customer_id in c_.merged_from:
+        return c_, marked
+    overlap = [o for o in guest.recent_order_ids if o in c_.recent_order_ids]
+    counted_overlap = [o for o in overlap if o not in guest.cancelled_order_ids and o not in c_.cancelled_order_ids]
+    orders = sorted(
+        (x for x in ((c_.last_order_at, c_.last_order_id), (c_.prev_order_at, c_.prev_order_id),
+                     (guest.last_order_at, guest.last_order_id), (guest.prev_order_at, guest.prev_order_id))
+         if x[0] is not None),
+        key=lambda x: (x[0], x[1] or ""),
+        reverse=True,
+    )
+    dedup: list[tuple[datetime, str | None]] = []
+    for o in orders:
+        if o[1] is None or all(o[1] != d[1] for d in dedup):
+            dedup.append(o)
+    firsts = [x for x in (c_.first_order_at, guest.first_order_at) if x is not None]
+    count = c_.order_count + guest.order_count - len(counted_overlap)
+    updates: dict[str, Any] = {
+        "order_count": count,
+        "total_spent": c_.total_spent + guest.total_spent,
+        "first_order_at": min(firsts) if firsts else None,
+        "last_order_at": dedup[0][0] if dedup else None,
+        "last_order_id": dedup[0][1] if dedup else None,
+        "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,
+        "prev_order_id": dedup[1][1] if len(dedup) > 1 else None,
+        "recent_order_ids": _bounded([*guest.recent_order_ids, *c_.recent_order_ids], RECENT_ORDER_IDS),
+        "cancelled_order_ids": _bounded([*guest.cancelled_order_ids, *c_.cancelled_order_ids], RECENT_ORDER_IDS),
+        "merged_from": _bounded([*c_.merged_from, guest.customer_id], RECENT_ORDER_IDS),
+        "created_at": min(c_.created_at, guest.created_at),
+        "updated_at": max(c_.updated_at, guest.updated_at),
+    }
+    if c_.order_count == 0 and guest.order_count:
+        updates["currency"] = guest.currency
+    for name in (*_IDENTITY_FIELDS, "email_hash"):
+        if getattr(c_, name) is None and getattr(guest, name) is not None:
+            updates[name] = getattr(guest, name)
+    if c_.line is None and guest.line is not None:
+        updates["line"] = guest.line
+    if guest.email_suppression is not None and (
+        c_.email_suppression_updated_at is None or guest.email_suppression.at > c_.email_suppression_updated_at
+    ):
+        updates["email_suppression"] = guest.email_suppression
+        updates["email_suppression_updated_at"] = guest.email_suppression.at
+    if guest.last_message is not None and (c_.last_message is None or guest.last_message.sent_at > c_.last_message.sent_at):
+        updates["last_message"] = guest.last_message
+    sent = [x for x in (c_.last_marketing_sent_at, guest.last_marketing_sent_at) if x is not None]
+    if sent:
+        updates["last_marketing_sent_at"] = max(sent)
+    merged = c_.model_copy(update=updates)
+    for consent in [*guest.consent_history, guest.email_consent, guest.line_consent]:
+        if consent is not None:
+            merged = apply_consent(merged, consent)
+    merged = merged.model_copy(update={"stage": stored_stage(merged.order_count, merged.total_spent, t)})
+    return merged, marked
+
+
+# ---------------------------------------------------------------- attribution
+
+
+def attribution(profile: Profile | None, at: datetime, window_days: int) -> Attribution | None:
+    """The message an order (or a completed checkout) is credited to: the profile's last message, if it was sent
+    within the shop's attribution window before ``at`` and is not transactional."""
+    if profile is None or profile.last_message is None:
+        return None
+    msg = profile.last_message
+    if msg.sequence in _UNATTRIBUTED_SEQUENCES:
+        return None
+    sent = _utc(msg.sent_at)
+    at = _utc(at)
+    if sent <= at <= sent + timedelta(days=window_days):
+        return Attribution(message_key=msg.message_key, sequence=msg.sequence)
+    return None
+
+
+# ---------------------------------------------------------------- order / checkout / fulfillment items
+
+
+def compact_lines(lines: Iterable[ev.LineItem]) -> list[OrderLine]:
+    return [
+        OrderLine(product_id=li.product_id, variant_id=li.variant_id, title=li.title[:TITLE_MAX],
+                  quantity=li.quantity, price=li.price)
+        for li in list(lines)[:ORDER_ITEMS_MAX]
+    ]
+
+
+def order_after_placed(
+    existing: OrderItem | None, event: ev.OrderPlaced, customer_id: str, attributed_to: Attribution | None
+) -> OrderItem:
+    """The order item once ``order.placed`` is applied. A cancellation stub stays cancelled; a recorded order keeps
+    its attribution and only takes newer mutable fields (financial status)."""
+    at = _utc(event.occurred_at)
+    if existing is not None and existing.recorded:
+        if at > existing.updated_at and event.financial_status != existing.financial_status:
+            return existing.model_copy(update={"financial_status": event.financial_status, "updated_at": at})
+        return existing
+    lines = list(event.line_items)
+    return OrderItem(
+        shop=event.shop,
+        order_id=event.order_id,
+        customer_id=customer_id,
+        status="cancelled" if existing is not None and existing.status == "cancelled" else "placed",
+        order_name=event.order_name,
+        placed_at=_utc(event.placed_at),
+        cancelled_at=existing.cancelled_at if existing is not None else None,
+        total=event.total,
+        currency=event.currency,
+        financial_status=event.financial_status,
+        checkout_token=event.checkout_token,
+        items=compact_lines(lines),
+        item_count=len(lines) if len(lines) > ORDER_ITEMS_MAX else None,
+        attributed_to=attributed_to,
+        updated_at=max(at, existing.updated_at) if existing is not None else at,
+    )
+
+
+def order_after_cancelled(existing: OrderItem | None, event: ev.OrderCancelled, customer_id: str | None) -> OrderItem:
+    at = _utc(event.occurred_at)
+    if existing is not None and existing.status == "cancelled":
+        if existing.customer_id is None and customer_id is not None:
+            return existing.model_copy(update={"customer_id": customer_id})
+        return existing
+    if existing is None:
+        return OrderItem(shop=event.shop, order_id=event.order_id, customer_id=customer_id, status="cancelled",
+                         cancelled_at=_utc(event.cancelled_at), updated_at=at)
+    return existing.model_copy(
+        update={"status": "cancelled", "cancelled_at": _utc(event.cancelled_at),
+                "customer_id": existing.customer_id or customer_id, "updated_at": max(at, existing.updated_at)}
+    )
+
+
+def checkout_after_update(
+    existing: CheckoutItem | None, event: ev.CheckoutUpdated, customer_id: str | None,
+    recovered_by: Attribution | None = None,
+) -> CheckoutItem:
+    """Checkout state: the newest event wins, except that ``completed`` is final (a late ``open`` never reopens
+    it). ``recovered_by`` is kept when a cart_recovery message preceded the completion."""
+    at = _utc(event.occurred_at)
+    lines = list(event.line_items)
+    fresh = dict(
+        shop=event.shop,
+        checkout_token=event.checkout_token,
+        cart_token=event.cart_token,
+        customer_id=customer_id,
+        status=event.status,
+        updated_at=at,
+        completed_at=_utc(event.completed_at) if event.completed_at else (at if event.status == "completed" else None),
+        order_id=event.order_id,
+        recovery_url=event.recovery_url,
+        items=compact_lines(lines),
+        item_count=len(lines) if len(lines) > ORDER_ITEMS_MAX else None,
+        total=event.total,
+        currency=event.currency,
+    )
+    if existing is None:
+        item = CheckoutItem(created_at=at, **fresh)
+    elif existing.status == "completed":
+        fill = {k: v for k, v in fresh.items()
+                if k in ("order_id", "completed_at", "customer_id", "recovery_url", "cart_token")
+                and getattr(existing, k) is None and v is not None}
+        if event.status == "completed" and fresh["completed_at"] is not None and existing.completed_at is not None \
+                and fresh["completed_at"] < existing.completed_at:
+            fill["completed_at"] = fresh["completed_at"]
+        item = existing.model_copy(update=fill | {"created_at": min(existing.created_at, at)})
+    elif event.status == "completed" or at >= existing.updated_at:
+        keep = {k: getattr(existing, k) for k in ("customer_id", "recovery_url", "cart_token", "order_id")}
+        merged = {k: (v if v is not None else keep.get(k)) for k, v in fresh.items()}
+        if not lines and event.status == "completed":
+            merged.update(items=existing.items, item_count=existing.item_count, total=existing.total)
+        item = CheckoutItem(created_at=min(existing.created_at, at), recovered_by=existing.recovered_by,
+                            recovered_revenue=existing.recovered_revenue, **merged)
+    else:
+        item = existing.model_copy(update={"created_at": min(existing.created_at, at),
+                                           "customer_id": existing.customer_id or customer_id})
+    if item.status == "completed" and item.recovered_by is None and recovered_by is not None \
+            and recovered_by.sequence == c.SEQUENCE_CART_RECOVERY:
+        item = item.model_copy(update={"recovered_by": recovered_by.message_key, "recovered_revenue": item.total})
+    return item
+
+
+def fulfillment_after_update(
+    existing: FulfillmentItem | None, event: ev.FulfillmentUpdated, customer_id: str | None
+) -> FulfillmentItem:
+    """Newest event wins; a delivery, once seen, is never forgotten; the customer is filled when known."""
+    at = _utc(event.occurred_at)
+    delivered_at = _utc(event.delivered_at) if event.delivered_at else (at if event.delivered else None)
+    if existing is not None and at < existing.updated_at:
+        fill: dict[str, Any] = {}
+        if existing.customer_id is None and customer_id is not None:
+            fill["customer_id"] = customer_id
+        if existing.delivered_at is None and delivered_at is not None:
+            fill["delivered_at"] = delivered_at
+        if not existing.tracking_numbers and event.tracking_numbers:
+            fill.update(tracking_numbers=list(event.tracking_numbers), tracking_urls=list(event.tracking_urls),
+                        tracking_company=event.tracking_company)
+        return existing.model_copy(update=fill) if fill else existing
+    if existing is not None and existing.delivered_at is not None:
+        delivered_at = existing.delivered_at if delivered_at is None else min(existing.delivered_at, delivered_at)
+    return FulfillmentItem(
+        shop=event.shop,
+        order_id=event.order_id,
+        fulfillment_id=event.fulfillment_id,
+        customer_id=customer_id or (existing.customer_id if existing else None),
+        status=event.status,
+        shipment_status=event.shipment_status or (existing.shipment_status if existing else None),
+        tracking_company=event.tracking_company or (existing.tracking_company if existing else None),
+        tracking_numbers=list(event.tracking_numbers) or (existing.tracking_numbers if existing else []),
+        tracking_urls=list(event.tracking_urls) or (existing.tracking_urls if existing else []),
+        estimated_delivery_at=_utc(event.estimated_delivery_at) if event.estimated_delivery_at
+        else (existing.estimated_delivery_at if existing else None),
+        delivered_at=delivered_at,
+        updated_at=at,
+    )
+
+
+def order_recorded(event: ev.OrderPlaced, profile: Profile, received_at: datetime) -> ev.OrderRecorded:
+    """The derived event published once an order counted: carries the customer's new F(n)."""
+    return ev.OrderRecorded(
+        event_id=f"enishi:order.recorded:{event.shop}:{event.order_id}",
+        shop=event.shop,
+        source="enishi",
+        occurred_at=event.occurred_at,
+        received_at=received_at,
+        order_id=event.order_id,
+        customer_id=profile.customer_id,
+        order_count=profile.order_count,
+        placed_at=event.placed_at,
+        total=event.total,
+        currency=event.currency,
+        checkout_token=event.checkout_token,
+    )
