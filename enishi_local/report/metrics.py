@@ -1,0 +1,311 @@
+"""The report's numbers, computed from plain data (no AWS, no files): easy to test, same inputs → same numbers.
+
+Inputs (``ReportData``) are what ``collect.py`` reads after a run: the table's profile, message, order and checkout
+items, the local outbox, the Step Functions execution histories, weekly stage samples taken during the run, and a
+few facts only the simulated shop knows (carts without contact never reach a profile).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from enishi.clock import parse_iso
+from enishi.profiles.model import Profile, StageThresholds, derive_stage
+
+STAGES = ("lead", "first_time", "repeat", "loyal", "at_risk", "dormant")
+STAGE_LABELS = {
+    "lead": "見込み客 Lead", "first_time": "初回購入 First-time", "repeat": "リピート Repeat",
+    "loyal": "ロイヤル Loyal", "at_risk": "離脱予備 At-risk", "dormant": "休眠 Dormant",
+}
+SEQUENCE_LABELS = {
+    "welcome": "ウェルカム Welcome", "shipping_notice": "発送通知 Shipping", "cart_recovery": "カゴ落ち Cart recovery",
+    "winback": "掘り起こし Win-back",
+}
+
+# ---- prices (USD) used for "cost per sequence"; the assumptions are printed in the report
+PRICE_SFN_TRANSITION = 0.000025  # Standard, $0.025 per 1,000 state transitions (Tokyo)
+PRICE_LAMBDA_REQUEST = 0.20 / 1_000_000
+PRICE_LAMBDA_GB_SECOND = 0.0000166667
+LAMBDA_GB = 0.25  # 256 MB
+LAMBDA_SECONDS_PER_STEP = 0.2  # an assumed average billed duration of one step invocation
+PRICE_DDB_WRITE = 0.715 / 1_000_000  # on-demand write request unit, ap-northeast-1
+PRICE_DDB_READ = 0.1425 / 1_000_000
+DDB_WRITES_PER_STEP = 3  # ledger put + ledger update + profile update
+DDB_READS_PER_STEP = 2  # profile + checkout/order (eligibility)
+PRICE_SES_EMAIL = 0.0001
+JPY_PER_USD = 150.0
+LINE_PLANS_JPY = {  # plan: (monthly fee, messages included, extra per message or None)
+    "communication": (0, 200, None), "light": (5000, 5000, None), "standard": (15000, 30000, 3.0),
+}
+
+
+@dataclass
+class ExecutionInfo:
+    sequence: str
+    name: str
+    status: str
+    transitions: int  # states entered (what Standard workflows bill)
+    lambda_invocations: int
+
+
+@dataclass
+class ReportData:
+    shop: str
+    start: datetime
+    end: datetime
+    profiles: list[dict[str, Any]]
+    messages: list[dict[str, Any]]  # message record items
+    outbox: list[Any]  # SentMessage-like (channel, recipient, sequence, step, sent_at, ...)
+    executions: list[ExecutionInfo]
+    stage_samples: list[tuple[datetime, dict[str, int]]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)  # {customer_id, order_id, placed_at, total, cause?}
+    sim: dict[str, Any] = field(default_factory=dict)  # ground truth of the simulated shop
+    thresholds: StageThresholds = field(default_factory=StageThresholds)
+    line_plan: str = "light"
+    run: dict[str, Any] = field(default_factory=dict)  # wall time, memory, …
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return parse_iso(str(value))
+    except ValueError:
+        return None
+
+
+def parse_profiles(items: list[dict[str, Any]]) -> list[Profile]:
+    out = []
+    for item in items:
+        try:
+            p = Profile.model_validate(item)
+        except Exception:  # noqa: BLE001 - a malformed item is skipped, not fatal to an offline report
+            continue
+        if p.merged_into or p.redacted:
+            continue
+        out.append(p)
+    return out
+
+
+def stage_counts(profiles: list[Profile], now: datetime, t: StageThresholds) -> dict[str, int]:
+    counts = Counter(derive_stage(p, now, t) for p in profiles)
+    return {s: counts.get(s, 0) for s in STAGES}
+
+
+def is_f2_nudge(step: str) -> bool:
+    s = (step or "").lower()
+    return any(k in s for k in ("f2", "nudge", "second", "recommend"))
+
+
+def sent_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in messages if m.get("status") == "sent"]
+
+
+def compute(data: ReportData) -> dict[str, Any]:
+    profiles = parse_profiles(data.profiles)
+    end = data.end
+    sent = sent_messages(data.messages)
+
+    # ---- stages now and over time
+    stages_now = stage_counts(profiles, end, data.thresholds)
+    samples = [{"at": t.isoformat(), **counts} for t, counts in data.stage_samples]
+
+    # ---- orders (the table's order items when present; else the profiles' F(n))
+    orders_by_customer: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for o in data.orders:
+        at = _dt(o.get("placed_at") or o.get("created_at"))
+        if at is None or o.get("cancelled"):
+            continue
+        orders_by_customer[str(o.get("customer_id"))].append((at, Decimal(str(o.get("total") or 0))))
+    for lst in orders_by_customer.values():
+        lst.sort()
+
+    buyers = [p for p in profiles if p.order_count >= 1]
+    repeaters = [p for p in profiles if p.order_count >= 2]
+    revenue = sum((p.total_spent for p in profiles), Decimal(0))
+
+    # ---- funnel
+    sim = data.sim
+    funnel = [
+        {"step": "cart", "label": "カート作成 Visitors with a cart", "count": int(sim.get("visitors_with_cart", 0))},
+        {"step": "contact", "label": "連絡先入力 Checkout with contact",
+         "count": int(sim.get("visitors_with_contact", 0))},
+        {"step": "first_order", "label": "初回購入 First order", "count": len(buyers)},
+        {"step": "second_order", "label": "2回目購入 Second order", "count": len(repeaters)},
+    ]
+
+    # ---- F2 conversion: overall, and nudged vs not among F1 buyers whose 7-day window passed
+    nudged_ids = {
+        str(m.get("customer_id")) for m in sent if m.get("sequence") == "welcome" and is_f2_nudge(str(m.get("step")))
+    }
+    nudge_wait = timedelta(days=8)
+    eligible_nudged, eligible_not = [], []
+    for p in buyers:
+        if p.first_order_at is None or p.first_order_at > end - nudge_wait:
+            continue
+        orders = orders_by_customer.get(p.customer_id, [])
+        second = orders[1][0] if len(orders) >= 2 else None
+        if p.customer_id in nudged_ids:
+            eligible_nudged.append(p)
+        elif second is None or second > p.first_order_at + timedelta(days=7):
+            eligible_not.append(p)  # still F1 on day 7 but got no nudge (no consent, suppressed, …)
+    f2 = {
+        "buyers": len(buyers),
+        "repeaters": len(repeaters),
+        "overall": _ratio(len(repeaters), len(buyers)),
+        "nudged": {"customers": len(eligible_nudged),
+                   "converted": sum(1 for p in eligible_nudged if p.order_count >= 2),
+                   "rate": _ratio(sum(1 for p in eligible_nudged if p.order_count >= 2), len(eligible_nudged))},
+        "not_nudged": {"customers": len(eligible_not),
+                       "converted": sum(1 for p in eligible_not if p.order_count >= 2),
+                       "rate": _ratio(sum(1 for p in eligible_not if p.order_count >= 2), len(eligible_not))},
+    }
+
+    # ---- carts recovered: a cart-recovery message, then the order (attribution on the record, or the sim's truth)
+    cart_msgs = [m for m in sent if m.get("sequence") == "cart_recovery"]
+    carts_reminded = {str(m.get("trigger_id")) for m in cart_msgs}
+    attributed: dict[str, Decimal] = {}
+    for m in cart_msgs:
+        if m.get("converted_at") and m.get("trigger_id"):
+            attributed[str(m["trigger_id"])] = Decimal(str(m.get("revenue") or 0))
+    if attributed:
+        recovered_count, recovered_revenue, recovered_source = (
+            len(attributed), sum(attributed.values(), Decimal(0)), "attribution")
+    else:
+        recovered_count = int(sim.get("carts_recovered_after_reminder", 0))
+        recovered_revenue = Decimal(str(sim.get("carts_recovered_revenue", 0)))
+        recovered_source = "simulation"
+    carts = {
+        "abandoned_with_contact": int(sim.get("carts_abandoned_with_contact", len(carts_reminded))),
+        "reminded": len(carts_reminded),
+        "recovered": recovered_count,
+        "recovered_revenue": float(recovered_revenue),
+        "recovery_rate": _ratio(recovered_count, len(carts_reminded)),
+        "recovered_on_their_own": int(sim.get("carts_recovered_on_their_own", 0)),
+        "source": recovered_source,
+    }
+
+    # ---- messages by sequence × channel, outcomes
+    by_seq: dict[str, dict[str, Any]] = {}
+    for seq in sorted({str(m.get("sequence")) for m in sent} | set(SEQUENCE_LABELS)):
+        ms = [m for m in sent if m.get("sequence") == seq]
+        emails = [m for m in ms if m.get("channel") == "email"]
+        by_seq[seq] = {
+            "label": SEQUENCE_LABELS.get(seq, seq),
+            "email": len(emails),
+            "line": sum(1 for m in ms if m.get("channel") == "line"),
+            "delivered": sum(1 for m in emails if m.get("delivered_at")),
+            "opened": sum(1 for m in emails if m.get("opened_at")),
+            "clicked": sum(1 for m in emails if m.get("clicked_at")),
+            "bounced": sum(1 for m in emails if m.get("bounced_at")),
+            "converted": sum(1 for m in ms if m.get("converted_at")),
+            "revenue": float(sum((Decimal(str(m.get("revenue") or 0)) for m in ms), Decimal(0))),
+            "by_step": dict(Counter(str(m.get("step")) for m in ms)),
+        }
+    skipped = Counter(str(m.get("reason") or "?") for m in data.messages if m.get("status") == "skipped")
+
+    # ---- cost per sequence
+    cost = _costs(data, by_seq)
+
+    # ---- RFM grid: recency bucket × frequency bucket (buyers only)
+    rfm = _rfm(buyers, end)
+
+    return {
+        "shop": data.shop,
+        "period": {"start": data.start.isoformat(), "end": end.isoformat(),
+                   "days": round((end - data.start).total_seconds() / 86400)},
+        "customers": len(profiles),
+        "stages_now": stages_now,
+        "stage_samples": samples,
+        "revenue_jpy": float(revenue),
+        "orders": sum(p.order_count for p in profiles),
+        "funnel": funnel,
+        "f2": f2,
+        "carts": carts,
+        "messages": {
+            "total": len(sent),
+            "email": sum(1 for m in sent if m.get("channel") == "email"),
+            "line": sum(1 for m in sent if m.get("channel") == "line"),
+            "by_sequence": by_seq,
+            "skipped_by_reason": dict(skipped),
+            "outbox": len(data.outbox),
+        },
+        "cost": cost,
+        "rfm": rfm,
+        "suppressed": sum(1 for p in profiles if p.email_suppression is not None),
+        "unsubscribed": sum(1 for p in profiles if p.email_consent is not None and p.email_consent.state == "unsubscribed"),
+        "line_linked": sum(1 for p in profiles if p.line is not None),
+        "sim": sim,
+        "run": data.run,
+    }
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def _costs(data: ReportData, by_seq: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    plan = LINE_PLANS_JPY.get(data.line_plan, LINE_PLANS_JPY["light"])
+    total_line = sum(v["line"] for v in by_seq.values())
+    months = max((data.end - data.start).days / 30.4, 1 / 30.4)
+    # the plan's monthly fee spread over the LINE messages it carried (the fee is paid anyway)
+    line_fee_usd = plan[0] * months / JPY_PER_USD
+    line_per_msg_usd = (line_fee_usd / total_line) if total_line else 0.0
+    rows: dict[str, dict[str, float]] = {}
+    for seq, v in by_seq.items():
+        ex = [e for e in data.executions if e.sequence == seq]
+        transitions = sum(e.transitions for e in ex)
+        invocations = sum(e.lambda_invocations for e in ex)
+        sfn = transitions * PRICE_SFN_TRANSITION
+        lam = invocations * (PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND * LAMBDA_GB * LAMBDA_SECONDS_PER_STEP)
+        ddb = invocations * (DDB_WRITES_PER_STEP * PRICE_DDB_WRITE + DDB_READS_PER_STEP * PRICE_DDB_READ)
+        ses = v["email"] * PRICE_SES_EMAIL
+        line = v["line"] * line_per_msg_usd
+        total = sfn + lam + ddb + ses + line
+        sent = v["email"] + v["line"]
+        rows[seq] = {
+            "executions": len(ex), "transitions": transitions, "lambda_invocations": invocations,
+            "step_functions": round(sfn, 6), "lambda": round(lam, 6), "dynamodb": round(ddb, 6),
+            "ses": round(ses, 6), "line": round(line, 6), "total_usd": round(total, 6),
+            "per_message_usd": round(total / sent, 6) if sent else None,
+            "revenue_jpy": v["revenue"],
+        }
+    return {
+        "by_sequence": rows,
+        "total_usd": round(sum(r["total_usd"] for r in rows.values()), 4),
+        "assumptions": {
+            "step_functions_per_transition": PRICE_SFN_TRANSITION, "lambda_gb": LAMBDA_GB,
+            "lambda_seconds_per_step": LAMBDA_SECONDS_PER_STEP, "ddb_writes_per_step": DDB_WRITES_PER_STEP,
+            "ddb_reads_per_step": DDB_READS_PER_STEP, "ses_per_email": PRICE_SES_EMAIL,
+            "line_plan": data.line_plan, "line_plan_fee_jpy_month": plan[0], "jpy_per_usd": JPY_PER_USD,
+        },
+    }
+
+
+RECENCY_BUCKETS = ((0, 30, "0–30日"), (31, 60, "31–60日"), (61, 90, "61–90日"), (91, 180, "91–180日"), (181, 10**6, "181日+"))
+FREQUENCY_BUCKETS = ((1, 1, "1回"), (2, 2, "2回"), (3, 3, "3回"), (4, 4, "4回"), (5, 10**6, "5回+"))
+
+
+def _rfm(buyers: list[Profile], now: datetime) -> dict[str, Any]:
+    grid = [[0 for _ in FREQUENCY_BUCKETS] for _ in RECENCY_BUCKETS]
+    money = [[0.0 for _ in FREQUENCY_BUCKETS] for _ in RECENCY_BUCKETS]
+    for p in buyers:
+        if p.last_order_at is None:
+            continue
+        days = (now - p.last_order_at).days
+        r = next(i for i, (lo, hi, _) in enumerate(RECENCY_BUCKETS) if lo <= max(days, 0) <= hi)
+        f = next(i for i, (lo, hi, _) in enumerate(FREQUENCY_BUCKETS) if lo <= p.order_count <= hi)
+        grid[r][f] += 1
+        money[r][f] += float(p.total_spent)
+    return {
+        "recency": [b[2] for b in RECENCY_BUCKETS],
+        "frequency": [b[2] for b in FREQUENCY_BUCKETS],
+        "customers": grid,
+        "monetary_jpy": money,
+    }
