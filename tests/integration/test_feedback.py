@@ -195,3 +195,24 @@ def test_mail_of_another_shop_is_ignored(feedback, table, bus):
     event["detail"]["mail"]["tags"]["shop"] = [encode_tag_value("other.myshopify.com")]
     assert feedback(event)["reason"] == "other_shop"
     assert bus.drain() == []
+
+
+def test_profile_consumer_suppresses_email_after_a_hard_bounce(feedback, table, bus):
+    from datetime import UTC, datetime
+
+    from enishi import events as ev
+    from enishi.profiles.store import ProfileStore
+    from enishi.publish import InMemoryPublisher
+
+    store = ProfileStore(table, InMemoryPublisher())
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    store.handle(ev.CustomerUpserted(event_id="shopify:seed", shop=SHOP, source="shopify", occurred_at=at,
+                                     received_at=at, customer=ev.CustomerRef(customer_id=CUSTOMER)))
+    put_record(table)
+    # When SES reports a hard bounce and the consumer applies what was published
+    feedback(sample("bounce_permanent"))
+    for message in bus.drain():
+        store.handle(ev.parse_event(message["detail"]))
+    # Then the profile's email is suppressed
+    profile = table.get_item(Key=keys.profile_key(SHOP, CUSTOMER))["Item"]
+    assert profile["email_suppression"]["reason"] == "bounce"

@@ -229,3 +229,34 @@ def test_publish_failure_is_500_and_undoes_claims_and_nonces(line, store, table,
 
 def test_not_json_but_signed_is_400(line):
     assert line(b"not json")["statusCode"] == 400
+
+
+# ---- contract with the profile consumer
+
+
+def test_link_then_unfollow_reaches_the_profile(line, store, table, bus):
+    from enishi import events as ev
+    from enishi.profiles.store import ProfileStore
+    from enishi.publish import InMemoryPublisher
+
+    profiles = ProfileStore(table, InMemoryPublisher())
+
+    def apply_all() -> None:
+        for message in bus.drain():
+            profiles.handle(ev.parse_event(message["detail"]))
+
+    profiles.handle(ev.CustomerUpserted(event_id="shopify:seed", shop=SHOP, source="shopify",
+                                        occurred_at=NOW - timedelta(days=1), received_at=NOW - timedelta(days=1),
+                                        customer=ev.CustomerRef(customer_id="7001")))
+    # Given an account link through a nonce issued for customer 7001
+    store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
+    line(raw("account_link_ok"))
+    apply_all()
+    profile = table.get_item(Key=keys.profile_key(SHOP, "7001"))["Item"]
+    assert profile["line"]["user_id"] == USER and profile["line"]["following"] is True
+    # When the user blocks the account later
+    line(raw("unfollow"))
+    apply_all()
+    # Then the profile knows LINE can no longer be used
+    profile = table.get_item(Key=keys.profile_key(SHOP, "7001"))["Item"]
+    assert profile["line"]["following"] is False

@@ -196,3 +196,47 @@ def test_publish_failure_answers_503_so_the_provider_retries(preferences, bus, m
     module.deps().publisher = InMemoryPublisher(fail=True)
     response = preferences(http_event("POST", token_for(), "List-Unsubscribe=One-Click"))
     assert response["statusCode"] == 503
+
+
+# ---- contract with the profile consumer: what we publish is applied, with its evidence
+
+
+def apply_published(table, published: list[dict]) -> None:
+    from enishi import events as ev
+    from enishi.profiles.store import ProfileStore
+    from enishi.publish import InMemoryPublisher
+
+    store = ProfileStore(table, InMemoryPublisher())
+    for message in published:
+        store.handle(ev.parse_event(message["detail"]))
+
+
+def seed_subscribed_customer(table) -> None:
+    from datetime import UTC, datetime
+
+    from enishi import events as ev
+
+    at = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    upsert = ev.CustomerUpserted(
+        event_id="shopify:seed:customer.upserted", shop=SHOP, source="shopify", occurred_at=at, received_at=at,
+        customer=ev.CustomerRef(customer_id="7001", email="taro.yamada@example.jp"),
+        email_consent=ev.Consent(state="subscribed", opt_in_level="single_opt_in", source="shopify", collected_at=at),
+    )
+    apply_published(table, [{"detail": ev.to_detail_dict(upsert)}])
+
+
+def test_profile_consumer_records_the_one_click_unsubscribe_with_its_evidence(preferences, table, bus):
+    # Given a subscribed customer
+    seed_subscribed_customer(table)
+    # When the mailbox provider POSTs one-click and the consumer applies what was published
+    preferences(http_event("POST", token_for(), "List-Unsubscribe=One-Click",
+                           {"content-type": "application/x-www-form-urlencoded"}))
+    apply_published(table, consent_events(bus))
+    # Then the profile is unsubscribed, with the source and evidence of the request
+    profile = table.get_item(Key=keys.profile_key(SHOP, "7001"))["Item"]
+    consent = profile["email_consent"]
+    assert consent["state"] == "unsubscribed"
+    assert consent["source"] == "one_click"
+    assert consent["evidence"]["request"] == "one_click"
+    # And the page now offers to resume
+    assert "配信を再開する" in preferences(http_event("GET", token_for()))["body"]
