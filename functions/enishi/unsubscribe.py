@@ -89,3 +89,19 @@ def read_token_any(secrets: Iterable[bytes], token: str) -> TokenClaims | None:
         if claims is not None:
             return claims
     return None
+
+
+def unsubscribe_url(public_base_url: str, token: str) -> str:
+    """``<ApiUrl>/u/{token}``: the visible link and the ``List-Unsubscribe`` target. Sign new tokens with the
+    *current* key (``secrets.rotation_secrets(arn)[0]``); the preferences function accepts current and previous."""
+    from enishi.constants import PATH_UNSUBSCRIBE
+
+    return public_base_url.rstrip("/") + PATH_UNSUBSCRIBE.replace("{token}", token)
+
+
+def one_click_headers(url: str) -> list[dict[str, str]]:
+    """The RFC 8058 headers for SES v2 ``Content.Simple.Headers`` of a marketing email."""
+    return [
+        {"Name": "List-Unsubscribe", "Value": f"<{url}>"},
+        {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+    ]

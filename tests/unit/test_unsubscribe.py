@@ -78,3 +78,15 @@ def test_rotation_accepts_the_previous_secret():
     token = make_token(b"old-secret", SHOP, "7001")
     assert read_token_any([SECRET, b"old-secret"], token) == TokenClaims(SHOP, "7001", "email")
     assert read_token_any([SECRET], token) is None
+
+
+def test_unsubscribe_url_and_one_click_headers():
+    from enishi.unsubscribe import one_click_headers, unsubscribe_url
+
+    token = make_token(SECRET, SHOP, "7001")
+    url = unsubscribe_url("https://abc.execute-api.ap-northeast-1.amazonaws.com/", token)
+    assert url == f"https://abc.execute-api.ap-northeast-1.amazonaws.com/u/{token}"
+    assert one_click_headers(url) == [
+        {"Name": "List-Unsubscribe", "Value": f"<{url}>"},
+        {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+    ]
