@@ -1,0 +1,192 @@
+"""``enishi demo``: the local stack, a simulated shop sending signed webhooks over HTTP, then the lifecycle report.
+
+    enishi demo [--customers 500] [--days 180] [--seed 7] [--out out/demo] [--small]
+
+Prints a progress bar while the shop runs, a summary table at the end, and writes ``<out>/report.html``,
+``<out>/charts/*.png``, ``<out>/summary.json`` and every sent message under ``<out>/outbox/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SHOPIFY_SECRET = "local-shopify-secret"
+DEFAULT_LINE_CHANNEL_SECRET = "local-line-channel-secret"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="enishi demo", description="Run a simulated shop through enishi locally.")
+    p.add_argument("--customers", type=int, default=None, help="customers (default 500; 40 with --small)")
+    p.add_argument("--days", type=int, default=None, help="virtual days (default 180; 21 with --small)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="out/demo")
+    p.add_argument("--small", action="store_true", help="tens of customers over a few weeks (for tests)")
+    p.add_argument("--port", type=int, default=0, help="local API port (default: any free port)")
+    p.add_argument("--resolution-minutes", type=float, default=10.0,
+                   help="events closer than this share one clock advance (default 10)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+@dataclass
+class DemoResult:
+    summary: dict[str, Any]
+    sim: Any
+    messages: list[Any]
+    stats: Any
+
+
+def sim_config(args: argparse.Namespace):
+    from .shop_sim import SimConfig
+
+    overrides = {k: v for k, v in (("customers", args.customers), ("days", args.days)) if v is not None}
+    if args.small:
+        return SimConfig.small(seed=args.seed, **overrides)
+    return SimConfig(seed=args.seed, **overrides)
+
+
+def _secret(stack: Any, attrs: tuple[str, ...], env: str, default: str) -> str:
+    for a in attrs:
+        value = getattr(stack, a, None)
+        if isinstance(value, str) and value:
+            return value
+    secrets = getattr(stack, "secrets", None)
+    if isinstance(secrets, dict):
+        for a in attrs:
+            if secrets.get(a):
+                return str(secrets[a])
+    return os.environ.get(env, default)
+
+
+def sim_facts(sim: Any) -> dict[str, Any]:
+    """What only the shop knows (a cart without contact never reaches enishi), for the funnel and the checks."""
+    with_cart = {co.customer.id for co in sim.checkouts}
+    with_contact = {co.customer.id for co in sim.checkouts if co.with_contact}
+    abandoned = [co for co in sim.checkouts if co.with_contact and (not co.completed or co.recovered_by)]
+    by_cause = Counter(o.cause for o in sim.orders if not o.cancelled)
+    reminder_revenue = sum((o.total for o in sim.orders if o.cause == "cart_reminder" and not o.cancelled), Decimal(0))
+    return {
+        "customers": len(sim.customers),
+        "visitors_with_cart": len(with_cart),
+        "visitors_with_contact": len(with_contact),
+        "carts_abandoned_with_contact": len(abandoned),
+        "carts_recovered_after_reminder": sum(1 for co in sim.checkouts if co.recovered_by == "reminder"),
+        "carts_recovered_revenue": float(reminder_revenue),
+        "carts_recovered_on_their_own": sum(1 for co in sim.checkouts if co.recovered_by == "self"),
+        "orders": sum(by_cause.values()),
+        "orders_by_cause": dict(by_cause),
+        "cancelled_orders": sum(1 for o in sim.orders if o.cancelled),
+        "unsubscribed": sum(1 for c in sim.customers if c.unsubscribed_at),
+        "bounce_addresses": sum(1 for c in sim.customers if c.bounce),
+        "line_linked": sum(1 for c in sim.customers if c.line_linked_at),
+        "webhook_deliveries": sim.deliveries,
+        "duplicate_deliveries": sim.duplicates,
+    }
+
+
+def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs: dict[str, Any] | None = None
+             ) -> DemoResult:
+    import boto3
+
+    from enishi.profiles.model import StageThresholds
+    from enishi.shop_config import load_shop_config
+    from enishi_local.report import build_report
+    from enishi_local.report.collect import read_executions, scan_all, split_items
+    from enishi_local.report.metrics import ReportData
+    from enishi_local.stack import LocalStack
+
+    from .driver import HttpTransport, Progress, Secrets, drive, set_shop_domain
+    from .shop_sim import ShopSimulation
+    from .stack_world import StackWorld
+
+    t_start = time.perf_counter()
+    cfg = sim_config(args)
+    shop = load_shop_config()
+    set_shop_domain(shop.shop_id)
+    thresholds = StageThresholds(**shop.stages.model_dump())
+    catalog = [p.model_dump() for p in shop.catalog]
+    sim = ShopSimulation(
+        cfg, catalog, shop.shop_id,
+        free_shipping_threshold=int(shop.shipping.free_shipping_threshold or 5000),
+        shipping_fee=int(shop.shipping.shipping_fee or 550),
+    )
+    out_dir = out_dir or Path(args.out)
+    with LocalStack(port=args.port, time_scale=None, start=cfg.start, **(stack_kwargs or {})) as stack:
+        t_ready = time.perf_counter()
+        world = StackWorld(stack, shop.shop_id)
+        secrets = Secrets(
+            shopify=_secret(stack, ("shopify_secret",), "ENISHI_SHOPIFY_SECRET", DEFAULT_SHOPIFY_SECRET),
+            line_channel=_secret(stack, ("line_channel_secret",), "ENISHI_LINE_CHANNEL_SECRET",
+                                 DEFAULT_LINE_CHANNEL_SECRET),
+        )
+        transport = HttpTransport()
+        progress = Progress(cfg.days, enabled=not args.no_progress)
+        t_sim = time.perf_counter()
+        stats = drive(sim, world, transport, secrets, resolution=timedelta(minutes=args.resolution_minutes),
+                      sampler=world.sampler(sim, thresholds), progress=progress)
+        sim_seconds = time.perf_counter() - t_sim
+        transport.close()
+        t_report = time.perf_counter()
+        table = boto3.resource("dynamodb").Table(world.table_name)
+        parts = split_items(scan_all(table))
+        executions = read_executions(boto3.client("stepfunctions"))
+        orders = [{"customer_id": str(o.customer.id), "placed_at": o.placed_at, "total": o.total,
+                   "cancelled": o.cancelled} for o in sim.orders]
+        peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        run = {
+            "seed": cfg.seed, "customers": cfg.customers, "days": cfg.days,
+            "stack_start_seconds": round(t_ready - t_start, 2),
+            "simulation_seconds": round(sim_seconds, 2),
+            "settle_seconds": round(stats.settle_seconds, 2), "post_seconds": round(stats.post_seconds, 2),
+            "iterations": stats.iterations, "requests": dict(stats.posts), "http_statuses": dict(stats.statuses),
+            "http_errors": stats.errors, "ses_events": stats.ses_events,
+            "messages_sent": len(world.messages),
+            "messages_per_second": round(len(world.messages) / sim_seconds, 2) if sim_seconds else None,
+            "peak_rss_mb": peak_mb,
+        }
+        data = ReportData(
+            shop=shop.shop_id, start=cfg.start, end=cfg.end, profiles=parts["profiles"], messages=parts["messages"],
+            outbox=world.messages, executions=executions, stage_samples=stats.stage_samples, orders=orders,
+            sim=sim_facts(sim), thresholds=thresholds, line_plan=_line_plan(shop.messaging.line_monthly_quota),
+            run=run,
+        )
+        summary = build_report(data, out_dir, messages=world.messages)
+        run["report_seconds"] = round(time.perf_counter() - t_report, 2)
+        run["wall_seconds"] = round(time.perf_counter() - t_start, 2)
+        run["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        summary["run"] = run
+        from enishi_local.report import write_summary
+
+        write_summary(summary, out_dir)
+        return DemoResult(summary=summary, sim=sim, messages=world.messages, stats=stats)
+
+
+def _line_plan(quota: int) -> str:
+    return "communication" if quota <= 200 else "light" if quota <= 5000 else "standard"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from enishi_local.report.terminal import format_summary
+
+    args = parse_args(argv)
+    out_dir = Path(args.out)
+    cfg = sim_config(args)
+    print(f"enishi demo: {cfg.customers} customers over {cfg.days} virtual days (seed {cfg.seed}) → {out_dir}/",
+          file=sys.stderr)
+    result = run_demo(args, out_dir)
+    print(format_summary(result.summary))
+    print(f"report: {out_dir / 'report.html'}   summary: {out_dir / 'summary.json'}   outbox: {out_dir / 'outbox'}/")
+    errors = result.summary["run"].get("http_errors") or []
+    if errors:
+        print(f"warning: {len(errors)} requests were not accepted, e.g. {errors[:3]}", file=sys.stderr)
+    return 0

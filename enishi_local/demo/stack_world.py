@@ -1,0 +1,165 @@
+"""Adapts ``enishi_local.stack.LocalStack`` to the driver's ``World``: clock, settle, outbox, SES feedback, the
+shop's login page (LINE account-link nonces), and the weekly stage sample (a keyed batch read of known profiles)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from enishi import keys
+from enishi.clock import parse_iso
+from enishi.profiles.model import Profile, StageThresholds, derive_stage
+
+from .shop_sim import SentMessage, ShopSimulation
+
+_URL = re.compile(r"https?://[^\s\"'<>]+/u/[A-Za-z0-9_\-.=%]+")
+
+
+def _get(entry: Any, *names: str) -> Any:
+    for n in names:
+        v = entry.get(n) if isinstance(entry, dict) else getattr(entry, n, None)
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def _time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return parse_iso(str(value))
+
+
+def unsubscribe_url(entry: Any) -> str | None:
+    headers = _get(entry, "headers") or []
+    if isinstance(headers, dict):
+        headers = [{"Name": k, "Value": v} for k, v in headers.items()]
+    for h in headers:
+        if str(h.get("Name") or h.get("name") or "").lower() == "list-unsubscribe":
+            m = re.search(r"<(https?://[^>]+)>", str(h.get("Value") or h.get("value") or ""))
+            if m:
+                return m.group(1)
+    for field in ("list_unsubscribe", "unsubscribe_url", "html", "text"):
+        value = _get(entry, field)
+        if value:
+            m = _URL.search(str(value))
+            if m:
+                return m.group(0)
+    return None
+
+
+def normalize(entry: Any) -> SentMessage:
+    """One local outbox entry → ``SentMessage`` (tolerant about field names)."""
+    raw = entry if isinstance(entry, dict) else dict(vars(entry))
+    channel = str(_get(entry, "channel") or "email")
+    recipient = _get(entry, "recipient", "to", "destination")
+    if isinstance(recipient, list):
+        recipient = recipient[0] if recipient else ""
+    marketing = _get(entry, "marketing")
+    return SentMessage(
+        channel=channel,
+        recipient=str(recipient or ""),
+        sequence=str(_get(entry, "sequence") or ""),
+        step=str(_get(entry, "step") or ""),
+        sent_at=_time(_get(entry, "sent_at", "at", "time")),
+        message_key=_get(entry, "message_key", "key"),
+        provider_message_id=_get(entry, "provider_message_id", "message_id", "id"),
+        marketing=None if marketing is None else bool(marketing),
+        unsubscribe_url=unsubscribe_url(entry) if channel == "email" else None,
+        subject=_get(entry, "subject"),
+        raw=raw,
+    )
+
+
+class StackWorld:
+    def __init__(self, stack: Any, shop: str, ses_feedback: bool = True) -> None:
+        self.stack = stack
+        self.shop = shop
+        self.base_url = stack.base_url
+        self._seen = 0
+        self._ses = getattr(stack, "ses_event", None) or getattr(stack, "deliver_ses_event", None)
+        self.supports_ses_feedback = ses_feedback and self._ses is not None
+        self.messages: list[SentMessage] = []
+
+    # ---- time
+    def now(self) -> datetime:
+        return self.stack.clock.now()
+
+    def advance_to(self, t: datetime) -> None:
+        self.stack.clock.advance_to(t)
+
+    def settle(self) -> None:
+        self.stack.settle()
+
+    def next_wakeup(self) -> datetime | None:
+        now = self.now()
+        for t in self.stack.clock.sleepers():
+            if t > now:
+                return t
+        return None
+
+    # ---- what was sent
+    def new_messages(self) -> list[SentMessage]:
+        entries = self.stack.outbox()
+        new = [normalize(e) for e in entries[self._seen:]]
+        self._seen = len(entries)
+        self.messages.extend(new)
+        return new
+
+    def ses_event(self, event: dict[str, Any]) -> None:
+        if self._ses is not None:
+            self._ses(event)
+
+    # ---- the shop's login page (LINE account linking)
+    def issue_line_nonce(self, customer_id: str, nonce: str) -> None:
+        import boto3
+
+        from enishi.line_webhook.linking import NONCE_TTL
+        from enishi.line_webhook.store import DynamoLineStore
+
+        now = self.now()
+        DynamoLineStore(boto3.client("dynamodb"), self.table_name).put_nonce(
+            self.shop, nonce, customer_id, now, now + NONCE_TTL)
+
+    @property
+    def table_name(self) -> str:
+        name = getattr(self.stack, "table_name", None)
+        if name:
+            return str(name)
+        import boto3
+
+        return boto3.client("dynamodb").list_tables()["TableNames"][0]
+
+    # ---- weekly stage sample: keyed reads of the customers the shop has seen so far
+    def sampler(self, sim: ShopSimulation, thresholds: StageThresholds):
+        import boto3
+
+        ddb = boto3.resource("dynamodb")
+
+        def sample(now: datetime) -> dict[str, int]:
+            ids: list[str] = []
+            for c in sim.customers:
+                if c.arrives_at > now:
+                    continue
+                ids.append(str(c.id))
+                ids.append(keys.guest_customer_id(c.person.email))
+            found: dict[str, dict[str, Any]] = {}
+            for i in range(0, len(ids), 100):
+                req = {self.table_name: {"Keys": [keys.profile_key(self.shop, x) for x in ids[i:i + 100]]}}
+                while req:
+                    resp = ddb.batch_get_item(RequestItems=req)
+                    for item in resp.get("Responses", {}).get(self.table_name, []):
+                        found[str(item.get("customer_id"))] = item
+                    req = resp.get("UnprocessedKeys") or {}
+            counts = {s: 0 for s in ("lead", "first_time", "repeat", "loyal", "at_risk", "dormant")}
+            for item in found.values():
+                if item.get("merged_into") or item.get("redacted"):
+                    continue
+                try:
+                    p = Profile.model_validate(item)
+                except Exception:  # noqa: BLE001 - skip an unreadable item in a sample
+                    continue
+                counts[derive_stage(p, now, thresholds)] += 1
+            return counts
+
+        return sample
