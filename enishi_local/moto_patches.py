@@ -8,20 +8,53 @@
    which moto's ASL interpreter turns into a task failure named after ``errorType``: ``Retry``/``Catch`` match it.
 2. ``install_virtual_waits(clock)``: ``Wait`` states (Seconds, Timestamp, SecondsPath, TimestampPath) and ``Retry``
    intervals wait on the virtual clock instead of real time. This also fixes a moto bug: its ``Timestamp`` wait
-   compares a UTC ``...Z`` time with the naive *local* ``datetime.now()``.
+   compares a UTC ``...Z`` time with the naive *local* ``datetime.now()``. ``parked_executions()`` lists which
+   executions are asleep and until when (``LocalStack.settle`` needs it).
+3. ``install_event_target_dispatch(submit)``: moto's EventBridge delivers to SQS, logs and buses only; for each
+   matching target that is a Lambda function or a state machine it now also calls ``submit(target, event)``.
+4. ``install_ses_capture(record)``: moto's SES v2 keeps only source/subject/body of a sent email; ``record`` gets the
+   whole request (tags, headers, text and HTML) with the MessageId, for the local outbox.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enishi_local import runtime
 from enishi_local.vclock import VirtualClock
 
 Undo = Callable[[], None]
+
+_parked: dict[int, tuple[str, datetime]] = {}  # sleeper id → (execution ARN, wake-up time)
+_parked_ids = iter(range(1, 1 << 62))
+_retry_env = threading.local()
+
+
+def parked_executions() -> list[tuple[str, datetime]]:
+    """(execution ARN, virtual wake-up time) of every execution asleep in a Wait or a Retry interval."""
+    return list(_parked.values())
+
+
+def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
+    """Sleep on the virtual clock, registered as parked until the time comes (or the execution stops)."""
+    try:
+        arn = env.states.context_object.context_object_data["Execution"]["Id"]
+    except (AttributeError, KeyError, TypeError):
+        arn = "?"
+    key = next(_parked_ids)
+    _parked[key] = (arn, target)
+    try:
+        clock.sleep_until(
+            target,
+            cancelled=(lambda: not env.is_running()) if env is not None else None,
+            on_wake=lambda: _parked.pop(key, None),
+        )
+    finally:
+        _parked.pop(key, None)
 
 
 def install_lambda_dispatch(resolve: Callable[[str], runtime.Handler]) -> Undo:
@@ -82,16 +115,26 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
             target = parsed.replace(tzinfo=UTC)  # the pattern only admits ...Z: it is UTC
         else:  # Seconds, SecondsPath, SecondsJSONata
             target = clock.now() + timedelta(seconds=self._get_wait_seconds(env=env))
-        clock.sleep_until(target, cancelled=lambda: not env.is_running())
+        _sleep_parked(clock, env, target)
 
     patch(WaitFunction, "_eval_body", wait_body)
 
     class _VirtualTime:  # what retrier_decl sees as ``time``: only ``sleep`` is used there
         @staticmethod
         def sleep(seconds: float) -> None:
-            clock.sleep(seconds)
+            _sleep_parked(clock, getattr(_retry_env, "env", None), clock.now() + timedelta(seconds=seconds))
 
     patch(retrier_decl, "time", _VirtualTime)
+    retrier_body = retrier_decl.RetrierDecl._eval_body
+
+    def retrier_with_env(self, env) -> None:  # noqa: ANN001 - remembers whose retry is sleeping
+        _retry_env.env = env
+        try:
+            retrier_body(self, env)
+        finally:
+            _retry_env.env = None
+
+    patch(retrier_decl.RetrierDecl, "_eval_body", retrier_with_env)
 
     # A stopped/ended execution must leave its Wait at once: wake the sleepers so they re-check ``is_running``.
     for name in ("set_ended", "set_error", "set_timed_out", "set_stop"):
@@ -106,5 +149,58 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
     def undo() -> None:
         for owner, name, value in reversed(originals):
             setattr(owner, name, value)
+
+    return undo
+
+
+def install_event_target_dispatch(submit: Callable[[dict[str, Any], dict[str, Any]], None]) -> Undo:
+    """After moto delivered an event to a rule's SQS/log/bus targets, hand each Lambda or Step Functions target
+    to ``submit(target, event)`` (target as moto stores it: Id, Arn, Input, InputPath, DeadLetterConfig …)."""
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    lock = threading.Lock()
+
+    def ours(target: dict[str, Any]) -> bool:
+        return str(target.get("Arn", "")).split(":")[2:3] in (["lambda"], ["states"])
+
+    def send_to_targets(self, original_event, transform_input=True):  # noqa: ANN001 - moto's signature
+        with lock:  # moto raises NotImplementedError on a Lambda target: let it see only the others
+            everything = self.targets
+            self.targets = [t for t in everything if not ours(t)]
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = everything
+        if not self.event_pattern.matches_event(original_event):
+            return
+        for target in everything:
+            if ours(target):
+                submit(dict(target), json.loads(json.dumps(original_event, default=str)))
+
+    Rule.send_to_targets = send_to_targets
+
+    def undo() -> None:
+        Rule.send_to_targets = original
+
+    return undo
+
+
+def install_ses_capture(record: Callable[[dict[str, Any]], None]) -> Undo:
+    """Call ``record({"message_id", "request"})`` for every email moto's SES v2 accepted."""
+    from moto.sesv2.responses import SESV2Response
+
+    original = SESV2Response.send_email
+
+    def send_email(self) -> str:  # noqa: ANN001 - moto's signature
+        result = original(self)
+        record({"message_id": json.loads(result)["MessageId"], "request": json.loads(self.body)})
+        return result
+
+    SESV2Response.send_email = send_email
+
+    def undo() -> None:
+        SESV2Response.send_email = original
 
     return undo

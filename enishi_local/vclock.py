@@ -87,9 +87,16 @@ class VirtualClock:
             self._cond.notify_all()
 
     # ---- waiting
-    def sleep_until(self, target: datetime, cancelled: Callable[[], bool] | None = None) -> bool:
+    def sleep_until(
+        self,
+        target: datetime,
+        cancelled: Callable[[], bool] | None = None,
+        on_wake: Callable[[], None] | None = None,
+    ) -> bool:
         """Block until virtual time >= ``target``. Returns True when the time came, False when ``cancelled()``
-        became true first (checked whenever the clock is advanced or ``wake()`` is called)."""
+        became true first (checked whenever the clock is advanced or ``wake()`` is called). ``on_wake`` runs under
+        the clock's lock when the time came, before this sleeper leaves ``sleepers()``, so an observer never sees
+        a moment where the sleeper is neither asleep nor marked busy."""
         if target.tzinfo is None:
             raise ValueError("target must be timezone-aware")
         target = target.astimezone(UTC)
@@ -102,6 +109,8 @@ class VirtualClock:
                         return False
                     current = self._now_locked()
                     if current >= target:
+                        if on_wake is not None:
+                            on_wake()
                         return True
                     timeout = None if self._scale == 0.0 else (target - current).total_seconds() / self._scale
                     self._cond.wait(timeout)

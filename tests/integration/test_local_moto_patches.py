@@ -213,3 +213,62 @@ def _until(predicate, timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+def test_parked_executions_name_the_execution_and_its_wake_up_time(aws, vclock):
+    from enishi_local.moto_patches import parked_executions
+
+    arn = _machine({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}})
+    ex = boto3.client("stepfunctions").start_execution(stateMachineArn=arn, name="parked-1")
+    _until(lambda: len(parked_executions()) == 1)
+    assert parked_executions() == [(ex["executionArn"], START + timedelta(hours=1))]
+    vclock.advance(timedelta(hours=1))
+    _wait_status(ex["executionArn"], {"SUCCEEDED"})
+    assert parked_executions() == []
+
+
+def test_rules_hand_lambda_and_state_machine_targets_to_the_dispatcher(aws):
+    from enishi_local.moto_patches import install_event_target_dispatch
+
+    submitted: list[tuple[dict, dict]] = []
+    undo = install_event_target_dispatch(lambda target, event: submitted.append((target, event)))
+    try:
+        events = boto3.client("events")
+        sqs = boto3.client("sqs")
+        events.create_event_bus(Name="enishi")
+        q = sqs.create_queue(QueueName="q")["QueueUrl"]
+        q_arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="r", EventBusName="enishi", EventPattern=json.dumps({"detail-type": ["order.placed"]}))
+        fn_arn = f"arn:aws:lambda:ap-northeast-1:123456789012:function:Profiles"
+        events.put_targets(Rule="r", EventBusName="enishi", Targets=[
+            {"Id": "fn", "Arn": fn_arn}, {"Id": "q", "Arn": q_arn}])
+        # When a matching and a non-matching event are published
+        events.put_events(Entries=[
+            {"Source": "enishi.intake", "DetailType": "order.placed", "Detail": "{\"a\": 1}", "EventBusName": "enishi"},
+            {"Source": "enishi.intake", "DetailType": "order.cancelled", "Detail": "{}", "EventBusName": "enishi"},
+        ])
+    finally:
+        undo()
+    # Then the Lambda target was handed over once with the event, and moto still delivered to the queue
+    assert [(t["Arn"], e["detail"]) for t, e in submitted] == [(fn_arn, {"a": 1})]
+    assert len(sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10).get("Messages", [])) == 1
+
+
+def test_ses_capture_records_the_whole_request(aws):
+    from enishi_local.moto_patches import install_ses_capture
+
+    records: list[dict] = []
+    undo = install_ses_capture(records.append)
+    try:
+        ses = boto3.client("sesv2")
+        ses.create_email_identity(EmailIdentity="shop.example")
+        resp = ses.send_email(
+            FromEmailAddress="news@shop.example",
+            Destination={"ToAddresses": ["taro@example.jp"]},
+            Content={"Simple": {"Subject": {"Data": "件名"}, "Body": {"Text": {"Data": "本文"}}}},
+            EmailTags=[{"Name": "sequence", "Value": "welcome"}],
+        )
+    finally:
+        undo()
+    assert records[0]["message_id"] == resp["MessageId"]
+    assert records[0]["request"]["EmailTags"] == [{"Name": "sequence", "Value": "welcome"}]
