@@ -1,13 +1,14 @@
 """Channels: SES v2 (configuration set → default bus → Feedback), the LINE webhook, the preferences page,
-and what the send step needs to deliver (``grant_sender``)."""
+and what the send step needs to deliver (``sender_settings``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_ses as ses
@@ -77,12 +78,6 @@ class Channels(Construct):
             self.identity = ses.EmailIdentity(
                 self, "Identity", identity=identity, configuration_set=self.configuration_set
             )
-        self.configuration_set_arn = stack.format_arn(
-            service="ses", resource="configuration-set", resource_name=self.configuration_set.configuration_set_name
-        )
-        self.identity_arn = stack.format_arn(
-            service="ses", resource="identity", resource_name=config.ses_identity or "*"
-        )
 
         # ---- Feedback: SES events (default bus) → suppression events + message outcomes
         self.feedback_dlq = sqs.Queue(
@@ -153,33 +148,29 @@ class Channels(Construct):
         acknowledge_table_access(self.preferences.role, table, write=False)  # type: ignore[arg-type]
         bus.grant_put_events_to(self.preferences)
 
-    def grant_sender(self, fn: lambda_.Function) -> None:
-        """What the send step needs to deliver: SES SendEmail (this configuration set + the identity), the LINE and
-        unsubscribe secrets, and where to find them."""
-        stack = Stack.of(self)
-        environment = {
-            c.ENV_SES_CONFIGURATION_SET: self.configuration_set.configuration_set_name,
-            c.ENV_SES_FROM_ADDRESS: self._config.from_address,
-            c.ENV_LINE_SECRET_ARN: self._secrets.line.secret_arn,
-            c.ENV_UNSUBSCRIBE_SECRET_ARN: self._secrets.unsubscribe.secret_arn,
-            c.ENV_PUBLIC_BASE_URL: self._public_base_url,
-            c.ENV_LINE_API_BASE_URL: self._config.line_api_base_url,
+    def sender_settings(self) -> dict[str, Any]:
+        """What the send step needs to deliver, as the Sequences construct's keyword arguments: the LINE and
+        unsubscribe secrets, the public URL for /u/ links, the SES configuration set, From address and identity."""
+        return {
+            "line_secret": self._secrets.line,
+            "unsubscribe_secret": self._secrets.unsubscribe,
+            "public_base_url": self._public_base_url,
+            "ses_configuration_set": self.configuration_set.configuration_set_name,
+            "ses_from_address": self._config.from_address,
+            # unconfigured: any identity of the account, still only through this configuration set
+            "ses_identity": self._config.ses_identity or "*",
+            "line_api_base_url": self._config.line_api_base_url,
         }
-        for name, value in environment.items():
-            fn.add_environment(name, value)
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["ses:SendEmail"],
-                resources=[self.identity_arn, self.configuration_set_arn],
-            )
+
+    def acknowledge_sender(self, fn: lambda_.Function) -> None:
+        """The one finding ``sender_settings`` can cause: no identity configured → ``identity/*``."""
+        if self._config.ses_identity:
+            return
+        stack = Stack.of(self)
+        acknowledge(
+            fn.role,  # type: ignore[arg-type]
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:{arn_part(stack.region, 'AWS::Region')}:"
+            f"{arn_part(stack.account, 'AWS::AccountId')}:identity/*]",
+            "No SES identity configured (context enishi:sesIdentity): any verified identity of this account, "
+            "and only through enishi's configuration set. Set sesIdentity to narrow it to one identity.",
         )
-        if not self._config.ses_identity:
-            acknowledge(
-                fn.role,  # type: ignore[arg-type]
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:{arn_part(stack.region, 'AWS::Region')}:"
-                f"{arn_part(stack.account, 'AWS::AccountId')}:identity/*]",
-                "No SES identity configured (context enishi:sesIdentity): any verified identity of this account, "
-                "and only through enishi's configuration set. Set sesIdentity to narrow it to one identity.",
-            )
-        self._secrets.line.grant_read(fn)
-        self._secrets.unsubscribe.grant_read(fn)
