@@ -68,7 +68,7 @@ def render_all(summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
     # stages over time (stacked area)
     samples = summary["stage_samples"]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(11, 3.4))
     if samples:
         xs = [s["at"][:10] for s in samples]
         ys = [[s.get(st, 0) for s in samples] for st in STAGES]

@@ -84,7 +84,7 @@ footer { color:var(--muted); font-size:12px; padding:16px 32px 32px; max-width:1
     <tr><th>合計 Total</th><td></td><td></td><th>{{ "%.4f"|format(s.cost.total_usd) }}</th><td></td></tr></table>
     <div class="note">Step Functions $0.000025/遷移 transition · Lambda {{ (s.cost.assumptions.lambda_gb*1024)|int }} MB × {{ s.cost.assumptions.lambda_seconds_per_step }} s/step ·
     DynamoDB {{ s.cost.assumptions.ddb_writes_per_step }} W + {{ s.cost.assumptions.ddb_reads_per_step }} R/step · SES $0.0001/通 ·
-    LINE {{ s.cost.assumptions.line_plan }} プラン ¥{{ s.cost.assumptions.line_plan_fee_jpy_month }}/月 spread over LINE messages · ¥{{ s.cost.assumptions.jpy_per_usd|int }}/USD</div></div>
+    LINE {{ s.cost.assumptions.line_plan }} プラン ¥{{ s.cost.assumptions.line_plan_fee_jpy_month }}/月 ÷ {{ s.cost.assumptions.line_plan_messages }} 通 = ¥{{ s.cost.assumptions.line_per_message_jpy }}/通 · ¥{{ s.cost.assumptions.jpy_per_usd|int }}/USD</div></div>
   <div class="card"><h2>RFM (最終購入 Recency × 購入回数 Frequency)</h2><img alt="rfm" src="{{ img.rfm }}"></div>
   <div class="card"><h2>同意・抑止・LINE Consent, suppression, LINE</h2>
     <table><tr><td>配信停止 Unsubscribed</td><td>{{ s.unsubscribed }}</td></tr>

@@ -252,11 +252,8 @@ def _ratio(a: int, b: int) -> float | None:
 
 def _costs(data: ReportData, by_seq: dict[str, dict[str, Any]]) -> dict[str, Any]:
     plan = LINE_PLANS_JPY.get(data.line_plan, LINE_PLANS_JPY["light"])
-    total_line = sum(v["line"] for v in by_seq.values())
-    months = max((data.end - data.start).days / 30.4, 1 / 30.4)
-    # the plan's monthly fee spread over the LINE messages it carried (the fee is paid anyway)
-    line_fee_usd = plan[0] * months / JPY_PER_USD
-    line_per_msg_usd = (line_fee_usd / total_line) if total_line else 0.0
+    # LINE: the plan's price per included message (Light: ¥5,000 / 5,000 = ¥1 a message)
+    line_per_msg_usd = (plan[0] / plan[1] / JPY_PER_USD) if plan[1] else 0.0
     rows: dict[str, dict[str, float]] = {}
     for seq, v in by_seq.items():
         ex = [e for e in data.executions if e.sequence == seq]
@@ -283,7 +280,8 @@ def _costs(data: ReportData, by_seq: dict[str, dict[str, Any]]) -> dict[str, Any
             "step_functions_per_transition": PRICE_SFN_TRANSITION, "lambda_gb": LAMBDA_GB,
             "lambda_seconds_per_step": LAMBDA_SECONDS_PER_STEP, "ddb_writes_per_step": DDB_WRITES_PER_STEP,
             "ddb_reads_per_step": DDB_READS_PER_STEP, "ses_per_email": PRICE_SES_EMAIL,
-            "line_plan": data.line_plan, "line_plan_fee_jpy_month": plan[0], "jpy_per_usd": JPY_PER_USD,
+            "line_plan": data.line_plan, "line_plan_fee_jpy_month": plan[0], "line_plan_messages": plan[1],
+            "line_per_message_jpy": round(plan[0] / plan[1], 2) if plan[1] else 0, "jpy_per_usd": JPY_PER_USD,
         },
     }
 
