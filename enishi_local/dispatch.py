@@ -1,0 +1,306 @@
+"""The local dispatcher: what AWS would deliver and moto does not (REFERENCE §8). Three small parts:
+
+- ``TargetDispatcher``: EventBridge rule targets that are Lambda functions or state machines (handed over by
+  ``moto_patches.install_event_target_dispatch``, or fired by the scheduler) are delivered asynchronously, in
+  order, by one worker thread — like EventBridge, the publisher does not wait. A Lambda target that keeps failing
+  is retried ``retry_attempts`` times and then sent to the target's dead-letter queue.
+- ``SqsPoller``: one per SQS event-source mapping; receives up to ``batch_size`` messages, calls the handler with
+  an SQS batch event, deletes what succeeded, honours ``batchItemFailures`` and makes failed messages visible
+  again at once (moto's redrive moves them to the DLQ after ``maxReceiveCount`` receives).
+- ``Scheduler``: fires a schedule rule (``cron(...)`` / ``rate(...)``) whenever the virtual clock passes its next
+  time.
+
+Each part reports ``busy()`` so ``LocalStack.settle`` knows when nothing is in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from enishi_local.vclock import VirtualClock
+
+LOG = logging.getLogger("enishi_local")
+REGION = "ap-northeast-1"
+ACCOUNT_ID = "123456789012"
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    """What the target receives: the constant ``Input``, the ``InputPath`` selection, or the event itself."""
+    if target.get("Input"):
+        return json.loads(target["Input"])
+    path = target.get("InputPath")
+    if path and path != "$":
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+    return event
+
+
+class TargetDispatcher:
+    def __init__(
+        self,
+        invoke_function: Callable[[str, Any], Any],
+        start_execution: Callable[[str, Any], None],
+        send_to_queue: Callable[[str, str], None],
+        *,
+        retry_attempts: int = 2,
+    ) -> None:
+        self._invoke = invoke_function  # (function ARN, event) → result; raises on a function error
+        self._start = start_execution  # (state machine ARN, input)
+        self._send = send_to_queue  # (queue ARN, body) for dead letters
+        self._retries = retry_attempts
+        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any]] | None] = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="enishi-dispatch", daemon=True)
+        self.delivered = 0
+        self.dead_lettered = 0
+
+    def start(self) -> TargetDispatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def submit(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending += 1
+        self._queue.put((target, event))
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._pending > 0
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            target, event = item
+            try:
+                self._deliver(target, event)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+    def _deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        arn = str(target["Arn"])
+        payload = target_input(target, event)
+        attempts = 1 + int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", self._retries))
+        error: Exception | None = None
+        for _ in range(attempts):
+            try:
+                if ":states:" in arn:
+                    self._start(arn, payload)
+                else:
+                    self._invoke(arn, payload)
+                self.delivered += 1
+                return
+            except Exception as exc:  # the target failed: EventBridge retries, then dead-letters
+                error = exc
+        dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+        LOG.warning("target %s failed %d times (%s); %s", arn, attempts, type(error).__name__,
+                    f"sent to {dlq}" if dlq else "dropped (no dead-letter queue)")
+        if dlq:
+            self._send(dlq, json.dumps(event, default=str))
+            self.dead_lettered += 1
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        handle: Callable[[dict[str, Any]], Any],
+        *,
+        batch_size: int = 10,
+        report_batch_item_failures: bool = True,
+        idle_seconds: float = 0.02,
+    ) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self._handle = handle
+        self._batch = max(1, min(10, batch_size))
+        self._partial = report_batch_item_failures
+        self._idle = idle_seconds
+        self._stop = threading.Event()
+        self._in_flight = False
+        self._thread = threading.Thread(target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
+        self.batches = 0
+        self.failures = 0
+
+    def start(self) -> SqsPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def busy(self) -> bool:
+        return self._in_flight
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._in_flight = True
+            try:
+                worked = self.poll_once()
+            except Exception:  # never let the poller die; the next poll retries
+                LOG.exception("poller %s", self.queue_arn)
+                worked = False
+            finally:
+                self._in_flight = False
+            if not worked:
+                self._stop.wait(self._idle)
+
+    def poll_once(self) -> bool:
+        """Receive one batch and process it. False when the queue was empty."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self._batch,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return False
+        self.batches += 1
+        event = {"Records": [self._record(m) for m in messages]}
+        try:
+            result = self._handle(event)
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])} \
+                if self._partial and isinstance(result, dict) else set()
+        except Exception:  # the whole batch failed
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        for m in messages:
+            if m["MessageId"] in failed:
+                self.failures += 1
+                # visible again at once: virtual time does not wait out a real visibility timeout
+                self._sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        return True
+
+    def _record(self, m: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": m.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+
+
+_CRON = re.compile(r"^cron\((.+)\)$")
+_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+
+
+def next_fire(expression: str, after: datetime, timezone: str | None = None) -> datetime:
+    """The first time strictly after ``after`` at which a ``cron(...)`` or ``rate(...)`` schedule fires (UTC).
+
+    Supported: ``rate(N minutes|hours|days)``, and ``cron(M H * * ? *)``-style daily schedules (minutes and
+    hours may be comma lists; day-of-month, month, day-of-week and year must be ``*`` or ``?``)."""
+    rate = _RATE.match(expression)
+    if rate:
+        n, unit = int(rate.group(1)), rate.group(2).rstrip("s")
+        return after + timedelta(**{f"{unit}s": n})
+    cron = _CRON.match(expression)
+    if not cron:
+        raise ValueError(f"unsupported schedule expression {expression!r}")
+    fields = cron.group(1).split()
+    if len(fields) != 6 or any(f not in ("*", "?") for f in fields[2:]):
+        raise ValueError(f"only daily cron schedules are supported locally, not {expression!r}")
+    minutes = sorted(int(x) for x in fields[0].split(","))
+    hours = sorted(int(x) for x in fields[1].split(","))
+    tz = ZoneInfo(timezone) if timezone else UTC
+    local = after.astimezone(tz)
+    for day in range(0, 3):
+        date = (local + timedelta(days=day)).date()
+        for h in hours:
+            for m in minutes:
+                candidate = datetime(date.year, date.month, date.day, h, m, tzinfo=tz)
+                if candidate > local:
+                    return candidate.astimezone(UTC)
+    raise AssertionError("unreachable: a daily schedule fires within two days")
+
+
+class Scheduler:
+    """Fires ``fire(event)`` each time the virtual clock passes the schedule's next time."""
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        expression: str,
+        fire: Callable[[dict[str, Any]], None],
+        *,
+        rule_arn: str,
+        timezone: str | None = None,
+    ) -> None:
+        self._clock = clock
+        self._expression = expression
+        self._fire = fire
+        self._rule_arn = rule_arn
+        self._tz = timezone
+        self._stop = False
+        self._firing = False
+        self.next_time = next_fire(expression, clock.now(), timezone)
+        self.fired: list[datetime] = []
+        self._thread = threading.Thread(target=self._run, name=f"schedule-{rule_arn.rsplit('/', 1)[-1]}",
+                                        daemon=True)
+
+    def start(self) -> Scheduler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop = True
+        self._clock.wake()
+        self._thread.join(timeout=5)
+
+    def busy(self) -> bool:
+        return self._firing
+
+    def _mark_firing(self) -> None:
+        self._firing = True
+
+    def _run(self) -> None:
+        while not self._stop:
+            if not self._clock.sleep_until(self.next_time, cancelled=lambda: self._stop, on_wake=self._mark_firing):
+                return
+            try:
+                self._fire(self.scheduled_event(self.next_time))
+                self.fired.append(self.next_time)
+            finally:
+                self.next_time = next_fire(self._expression, self.next_time, self._tz)
+                self._firing = False
+
+    def scheduled_event(self, when: datetime) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT_ID,
+            "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [self._rule_arn],
+            "detail": {},
+        }
