@@ -1,0 +1,189 @@
+"""Exactly-once message records (docs/internals.md "Message records"): item ``keys.message_key``.
+
+Protocol of one send:
+1. ``claim`` — conditional put ``attribute_not_exists(pk) OR status = failed_retryable`` → ``status = sending``.
+   Lost the race / already done → ``Claim(won=False, existing=<record>)``: the caller does not send
+   (except a LINE record still ``sending``: LINE's ``X-Line-Retry-Key`` makes that resend safe).
+2. send.
+3. ``mark_sent`` — ``status = sent`` with the provider's message id.
+   A provider error that certainly did not send → ``release`` (delete while ``sending``) and raise, so the state
+   machine's Retry claims and sends again. An ambiguous outcome leaves ``sending``: never sent again by email.
+``record_skip`` writes a ``skipped`` record with its reason (only if no record exists) for the report.
+
+The adapter takes a boto3 DynamoDB ``Table`` resource; tests give it moto's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from enishi import clock, keys
+
+STATUS_SENDING = "sending"
+STATUS_SENT = "sent"
+STATUS_SKIPPED = "skipped"
+STATUS_FAILED = "failed"
+STATUS_FAILED_RETRYABLE = "failed_retryable"
+
+# LINE's retry keys are UUIDs: a fixed namespace makes the key a pure function of the message key
+LINE_RETRY_NAMESPACE = uuid.UUID("6f1d2c1e-8b1a-5c55-9e0f-656e69736869")
+
+
+def line_retry_key(message_key: str) -> str:
+    """``X-Line-Retry-Key``: uuid5 of the message key — the same on every retry of the same message."""
+    return str(uuid.uuid5(LINE_RETRY_NAMESPACE, message_key))
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    shop: str
+    customer_id: str
+    message_key: str
+    sequence: str
+    step: str
+    trigger_id: str
+    marketing: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    won: bool
+    existing: dict[str, Any] | None = None
+
+    @property
+    def existing_status(self) -> str | None:
+        return None if self.existing is None else self.existing.get("status")
+
+    @property
+    def resumable_line(self) -> bool:
+        """A LINE push whose outcome was ambiguous: resending with the same retry key is safe."""
+        return (
+            not self.won
+            and self.existing is not None
+            and self.existing.get("status") == STATUS_SENDING
+            and self.existing.get("channel") == "line"
+        )
+
+
+def _iso(value: datetime) -> str:
+    return clock.iso_z(value)
+
+
+class Ledger:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def _key(self, ref: MessageRef) -> dict[str, str]:
+        return keys.message_key(ref.shop, ref.customer_id, ref.message_key)
+
+    def get(self, ref: MessageRef) -> dict[str, Any] | None:
+        return self._table.get_item(Key=self._key(ref), ConsistentRead=True).get("Item")
+
+    def claim(self, ref: MessageRef, *, channel: str, recipient_hash: str | None, now: datetime) -> Claim:
+        item: dict[str, Any] = {
+            **self._key(ref),
+            "shop": ref.shop,
+            "customer_id": ref.customer_id,
+            "message_key": ref.message_key,
+            "sequence": ref.sequence,
+            "step": ref.step,
+            "trigger_id": ref.trigger_id,
+            "marketing": ref.marketing,
+            "status": STATUS_SENDING,
+            "channel": channel,
+            "created_at": _iso(now),
+        }
+        if recipient_hash:
+            item["recipient_hash"] = recipient_hash
+        try:
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR #s = :retryable",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":retryable": STATUS_FAILED_RETRYABLE},
+            )
+            return Claim(won=True)
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return Claim(won=False, existing=self.get(ref))
+
+    def switch_channel(self, ref: MessageRef, *, channel: str, recipient_hash: str | None) -> None:
+        """A claimed record changes channel before anything was sent on it (LINE quota → email fallback)."""
+        names = {"#s": "status", "#c": "channel"}
+        values: dict[str, Any] = {":sending": STATUS_SENDING, ":c": channel}
+        expr = "SET #c = :c"
+        if recipient_hash:
+            expr += ", recipient_hash = :r"
+            values[":r"] = recipient_hash
+        self._table.update_item(
+            Key=self._key(ref),
+            UpdateExpression=expr,
+            ConditionExpression="#s = :sending",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def mark_sent(
+        self, ref: MessageRef, *, provider_message_id: str | None, now: datetime, cost_usd: Decimal | None = None
+    ) -> None:
+        values: dict[str, Any] = {":sent": STATUS_SENT, ":at": _iso(now)}
+        expr = "SET #s = :sent, sent_at = :at"
+        if provider_message_id:
+            expr += ", provider_message_id = :pid"
+            values[":pid"] = provider_message_id
+        if cost_usd is not None:
+            expr += ", cost_usd = :cost"
+            values[":cost"] = cost_usd
+        self._table.update_item(
+            Key=self._key(ref),
+            UpdateExpression=expr,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def release(self, ref: MessageRef) -> None:
+        """Nothing was sent: forget the claim so a retry can claim it again."""
+        try:
+            self._table.delete_item(
+                Key=self._key(ref),
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":sending": STATUS_SENDING},
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def mark_failed(self, ref: MessageRef, *, reason: str, now: datetime) -> None:
+        """Certainly not sent and not worth retrying (rejected address, template error)."""
+        self._table.update_item(
+            Key=self._key(ref),
+            UpdateExpression="SET #s = :failed, reason = :r, failed_at = :at",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":failed": STATUS_FAILED, ":r": reason, ":at": _iso(now)},
+        )
+
+    def record_skip(self, ref: MessageRef, *, reason: str, now: datetime) -> bool:
+        """A ``skipped`` record with its reason, unless the message already has a record. True if written."""
+        try:
+            self._table.put_item(
+                Item={
+                    **self._key(ref),
+                    "shop": ref.shop,
+                    "customer_id": ref.customer_id,
+                    "message_key": ref.message_key,
+                    "sequence": ref.sequence,
+                    "step": ref.step,
+                    "trigger_id": ref.trigger_id,
+                    "marketing": ref.marketing,
+                    "status": STATUS_SKIPPED,
+                    "reason": reason,
+                    "created_at": _iso(now),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False

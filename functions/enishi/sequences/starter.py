@@ -1,0 +1,78 @@
+"""SequenceStarter: SQS batch (EventBridge rule → queue) → start / stop sequence executions.
+
+Thin: settings once at cold start, then per record ``starting.plan`` + ``Executions``. A record that fails
+(e.g. a fulfillment whose order is not recorded yet) is reported in ``batchItemFailures`` and retried by SQS,
+then lands in the DLQ. Starting is idempotent by execution name, so a retried batch never starts twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pydantic import BaseModel, ConfigDict, Field
+
+from enishi import clock
+from enishi import constants as c
+from enishi.events import parse_event
+from enishi.sequences.spec import load_shop_spec
+from enishi.sequences.starting import Executions, plan
+from enishi.sequences.store import SequenceStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    table_name: str = Field(alias=c.ENV_TABLE_NAME)
+    state_machine_arns: dict[str, str] = Field(alias=c.ENV_STATE_MACHINE_ARNS)
+    shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
+
+
+@functools.cache
+def _deps() -> tuple[Any, SequenceStore, Executions]:
+    settings = Settings.model_validate(dict(os.environ))
+    spec = load_shop_spec(settings.shop_config_dir)
+    table = boto3.resource("dynamodb").Table(settings.table_name)
+    return spec, SequenceStore(table), Executions(boto3.client("stepfunctions"), settings.state_machine_arns)
+
+
+def reset() -> None:
+    """Forget the cold-start state (tests and the local stack switch environments)."""
+    _deps.cache_clear()
+
+
+def handle_event(envelope: dict[str, Any]) -> None:
+    """One EventBridge event (as the rule delivered it to SQS)."""
+    spec, store, executions = _deps()
+    event = parse_event(envelope["detail"])
+    todo = plan(event, spec, store, clock.now())
+    for stop in todo.stops:
+        if executions.stop(stop):
+            metrics.add_metric(name="SequenceStopped", unit=MetricUnit.Count, value=1)
+    for start in todo.starts:
+        started = executions.start(start)
+        metrics.add_metric(name="SequenceStarted" if started else "SequenceAlreadyStarted", unit=MetricUnit.Count,
+                           value=1)
+        logger.info("start", extra={"sequence": start.sequence, "execution": start.name, "new": started})
+
+
+def _record(record: Any) -> None:
+    handle_event(json.loads(record.body))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)

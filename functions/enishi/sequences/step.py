@@ -1,0 +1,112 @@
+"""Step Functions task: one step of a sequence (``enishi.sequences.step.handler``).
+
+Thin: settings validated once at cold start, clients made once, then one call into ``runner.run_step``.
+Raises ``RetryableSendError`` (the state machine retries with backoff) when nothing was sent and a retry may help.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
+
+from enishi import constants as c
+from enishi.sequences import eligibility
+from enishi.sequences.delivery import Delivery
+from enishi.sequences.ledger import Ledger
+from enishi.sequences.quiet_hours import QuietWindow
+from enishi.sequences.runner import Deps, run_step
+from enishi.sequences.store import SequenceStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+LINE_TIMEOUT_SECONDS = 10.0
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    table_name: str = Field(alias=c.ENV_TABLE_NAME)
+    shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
+    line_secret_arn: str | None = Field(default=None, alias=c.ENV_LINE_SECRET_ARN)
+    unsubscribe_secret_arn: str | None = Field(default=None, alias=c.ENV_UNSUBSCRIBE_SECRET_ARN)
+    ses_configuration_set: str | None = Field(default=None, alias=c.ENV_SES_CONFIGURATION_SET)
+    ses_from_address: str | None = Field(default=None, alias=c.ENV_SES_FROM_ADDRESS)
+    public_base_url: str | None = Field(default=None, alias=c.ENV_PUBLIC_BASE_URL)
+    line_api_base_url: str = Field(default="https://api.line.me", alias=c.ENV_LINE_API_BASE_URL)
+
+
+@functools.cache
+def _deps() -> Deps:
+    import os
+
+    from datetime import timedelta
+
+    from enishi import secrets
+    from enishi.channels.context import Links, build_context
+    from enishi.shop_config import load_shop_config
+    from enishi.unsubscribe import make_token, unsubscribe_url
+
+    settings = Settings.model_validate(dict(os.environ))
+    shop = load_shop_config(settings.shop_config_dir)
+    table = boto3.resource("dynamodb").Table(settings.table_name)
+    ses = boto3.client("sesv2")
+
+    def email_sender() -> Any:
+        from enishi.channels.email import EmailSender
+
+        return EmailSender(ses, settings.ses_configuration_set, settings.ses_from_address or shop.from_address)
+
+    def line_client() -> Any:
+        from enishi.channels.line import LineClient
+
+        if not settings.line_secret_arn:
+            raise RuntimeError("LINE is not configured (no ENISHI_LINE_SECRET_ARN)")
+        token = secrets.get_json_secret(settings.line_secret_arn)["channel_access_token"]
+        return LineClient(settings.line_api_base_url, token, LINE_TIMEOUT_SECONDS)
+
+    def link(shop_id: str, customer_id: str, channel: str) -> str | None:
+        if not (settings.unsubscribe_secret_arn and settings.public_base_url):
+            return None
+        key = secrets.rotation_secrets(settings.unsubscribe_secret_arn)[0].encode("utf-8")
+        return unsubscribe_url(settings.public_base_url, make_token(key, shop_id, customer_id, channel))
+
+    def context(sequence, step, profile, trigger, unsubscribe, marketing):  # noqa: ANN001, ANN202
+        links = Links(unsubscribe_url=unsubscribe, preferences_url=unsubscribe)
+        return build_context(sequence, step, profile, trigger, shop, links, marketing=marketing)
+
+    def on_result(sequence: str, result: dict[str, Any]) -> None:
+        metrics.add_metric(name=f"Step{result['action'].capitalize()}", unit=MetricUnit.Count, value=1)
+        logger.info("step", extra={"sequence": sequence, **{k: v for k, v in result.items() if k != "message_key"}})
+
+    return Deps(
+        store=SequenceStore(table),
+        ledger=Ledger(table),
+        channels=Delivery(email_sender, line_client),
+        policy=eligibility.Policy(
+            quiet=QuietWindow.from_config(shop.messaging.quiet_hours),
+            frequency_cap=timedelta(hours=shop.messaging.marketing_frequency_cap_hours),
+        ),
+        build_context=context,
+        unsubscribe_url=link,
+        on_result=on_result,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.append_keys(execution=event.get("execution"))
+    return run_step(event, _deps())
+
+
+def reset() -> None:
+    """Forget the cold-start state (tests and the local stack switch environments)."""
+    _deps.cache_clear()

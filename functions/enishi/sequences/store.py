@@ -1,0 +1,71 @@
+"""DynamoDB reads and the one profile write the sequences need (adapter; keys only via ``keys.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from enishi import clock, keys
+from enishi.profiles.items import CheckoutItem, OrderItem
+from enishi.profiles.model import Profile
+
+QUOTA_FLAG_TTL = timedelta(days=62)
+
+
+def month_jst(now: datetime) -> str:
+    return clock.to_utc(now).astimezone(clock.JST).strftime("%Y-%m")
+
+
+class SequenceStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def _get(self, key: dict[str, str], consistent: bool = False) -> dict[str, Any] | None:
+        return self._table.get_item(Key=key, ConsistentRead=consistent).get("Item")
+
+    def get_profile(self, shop: str, customer_id: str) -> Profile | None:
+        """The profile, following ``merged_into`` once (a guest merged into a customer)."""
+        item = self._get(keys.profile_key(shop, customer_id), consistent=True)
+        if item is None:
+            return None
+        profile = Profile.model_validate(item)
+        if profile.merged_into:
+            target = self._get(keys.profile_key(shop, profile.merged_into), consistent=True)
+            if target is not None:
+                return Profile.model_validate(target)
+        return profile
+
+    def get_checkout(self, shop: str, token: str) -> CheckoutItem | None:
+        item = self._get(keys.checkout_key(shop, token), consistent=True)
+        return CheckoutItem.model_validate(item) if item else None
+
+    def get_order(self, shop: str, order_id: str) -> OrderItem | None:
+        item = self._get(keys.order_key(shop, order_id))
+        return OrderItem.model_validate(item) if item else None
+
+    def line_quota_exhausted(self, shop: str, now: datetime) -> bool:
+        return self._get(keys.line_quota_key(shop, month_jst(now))) is not None
+
+    def set_line_quota_exhausted(self, shop: str, now: datetime) -> None:
+        """LINE said "monthly limit": every send this month goes by the fallback until the month turns."""
+        self._table.put_item(
+            Item={
+                **keys.line_quota_key(shop, month_jst(now)),
+                "set_at": clock.iso_z(now),
+                "expires_at": int((clock.to_utc(now) + QUOTA_FLAG_TTL).timestamp()),
+            }
+        )
+
+    def record_send(self, profile: Profile, *, last_message: dict[str, Any], marketing: bool, now: datetime) -> None:
+        """``last_message`` (+ ``last_marketing_sent_at`` for marketing) with ``version = version + 1``."""
+        expr = "SET last_message = :m, version = if_not_exists(version, :zero) + :one"
+        values: dict[str, Any] = {":m": last_message, ":zero": 0, ":one": 1}
+        if marketing:
+            expr += ", last_marketing_sent_at = :t"
+            values[":t"] = clock.iso_z(now)
+        self._table.update_item(
+            Key=keys.profile_key(profile.shop, profile.customer_id),
+            UpdateExpression=expr,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values,
+        )
