@@ -134,3 +134,11 @@ NONCE_SK = "NONCE"
 def line_link_nonce_key(shop: str, nonce: str) -> dict[str, str]:
     """Single-use LINE account-link nonce → customer id (issued by the shop's login page, consumed by the webhook)."""
     return {"pk": f"{_shop(shop)}#LINENONCE#{nonce}", "sk": NONCE_SK}
+
+
+WORDING_SK = "WORDING"
+
+
+def consent_wording_key(shop: str, wording_ref: str) -> dict[str, str]:
+    """A consent wording shown to customers, stored once per distinct text; consents reference it by hash."""
+    return {"pk": f"{_shop(shop)}#WORDING#{wording_ref}", "sk": WORDING_SK}

@@ -11,7 +11,7 @@ from enishi import events as ev
 from enishi import keys
 from enishi.profiles import apply as logic
 from enishi.profiles.items import OrderItem
-from enishi.profiles.model import RECENT_ORDER_IDS, LastMessage, Profile
+from enishi.profiles.model import LastMessage, Profile
 from enishi.shop_config import Stages
 
 SHOP = "enishi-demo.myshopify.com"
@@ -96,7 +96,7 @@ def test_order_placed_is_counted_once_through_recent_order_ids():
 
 def test_order_placed_beyond_the_bounded_memory_is_still_counted_once_via_the_order_item():
     # Given a customer whose order 1 fell out of recent_order_ids
-    profile = run([placed(str(i), at(i)) for i in range(RECENT_ORDER_IDS + 1)])
+    profile = run([placed(str(i), at(i)) for i in range(logic.RECENT_ORDERS_KEPT + 1)])
     assert "0" not in profile.recent_order_ids
     recorded = OrderItem(shop=SHOP, order_id="0", customer_id="c1", placed_at=at(0), total=Decimal(3000),
                          updated_at=at(0))
@@ -210,7 +210,7 @@ def test_equal_times_the_more_restrictive_consent_wins_whatever_the_order():
 
 def test_consent_history_is_bounded():
     profile = run([consent("subscribed" if i % 2 else "unsubscribed", at(i)) for i in range(50)])
-    assert len(profile.consent_history) == 20
+    assert len(profile.consent_history) == logic.CONSENT_KEPT
 
 
 # ---------------------------------------------------------------- suppression, LINE

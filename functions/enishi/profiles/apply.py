@@ -14,6 +14,7 @@ Two rules hold for every function here:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,8 +45,33 @@ from enishi.profiles.model import (
 # on equal event times, the more restrictive consent wins (the safe side of 特定電子メール法)
 _CONSENT_RANK = {"subscribed": 0, "pending": 1, "not_subscribed": 2, "unsubscribed": 3, "redacted": 4}
 _IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name")
+# Orders remembered on the profile. The recorded order item is the durable duplicate guard; this short list covers
+# the window between the profile write and the order item write, cancellations and guest merges. Shopify order ids
+# are 13 digits: 5 of them cost ~80 B of the 1 KB write unit (model.RECENT_ORDER_IDS, 20, is the upper bound).
+RECENT_ORDERS_KEPT = min(5, RECENT_ORDER_IDS)
+# superseded consents kept as evidence (each ~150 B): the current one per channel plus the last few before it
+CONSENT_KEPT = min(4, CONSENT_HISTORY)
+WORDING_REF_PREFIX = "sha256:"
 # transactional messages earn no attribution: a shipping notice did not sell the next order
 _UNATTRIBUTED_SEQUENCES = frozenset({c.SEQUENCE_SHIPPING})
+
+
+def wording_ref(text: str) -> str:
+    """Content address of a consent wording: profiles keep this (23 B) instead of the text (~200 B in Japanese)."""
+    return WORDING_REF_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def externalize_wording(event: Any) -> tuple[Any, dict[str, str]]:
+    """Replace the consent wording an event carries by its reference. Returns the event and {ref: text} for the
+    store to keep once (the wording is evidence under 特定電子メール法 §3(2); it is the same text for everyone)."""
+    texts: dict[str, str] = {}
+    for name in ("email_consent", "consent"):
+        consent = getattr(event, name, None)
+        if isinstance(consent, ev.Consent) and consent.wording and not consent.wording.startswith(WORDING_REF_PREFIX):
+            ref = wording_ref(consent.wording)
+            texts[ref] = consent.wording
+            event = event.model_copy(update={name: consent.model_copy(update={"wording": ref})})
+    return event, texts
 
 
 def thresholds(stages: Any | None) -> StageThresholds:
@@ -203,7 +229,7 @@ def apply_consent(p: Profile, consent: ev.Consent) -> Profile:
         history.append(consent)
         updates = {}
     history.sort(key=lambda x: x.collected_at)
-    updates["consent_history"] = history[-CONSENT_HISTORY:]
+    updates["consent_history"] = history[-CONSENT_KEPT:]
     return p.model_copy(update=updates)
 
 
@@ -274,7 +300,7 @@ def redact(p: Profile, at: datetime) -> Profile:
             "line": None,
             "email_consent": redacted_consent,
             "line_consent": None,
-            "consent_history": history[-CONSENT_HISTORY:],
+            "consent_history": history[-CONSENT_KEPT:],
             "redacted": True,
             "redacted_at": at,
         }
@@ -296,10 +322,10 @@ def apply_order_placed(p: Profile, event: ev.OrderPlaced, order: OrderItem | Non
     oid = event.order_id
     if order_applied(p, oid, order):
         return p
-    recent = _bounded([*p.recent_order_ids, oid], RECENT_ORDER_IDS)
+    recent = _bounded([*p.recent_order_ids, oid], RECENT_ORDERS_KEPT)
     if oid in p.cancelled_order_ids or (order is not None and order.status == "cancelled"):
         # the cancellation came first: remember the order, never count it
-        cancelled = _bounded([*p.cancelled_order_ids, oid], RECENT_ORDER_IDS)
+        cancelled = _bounded([*p.cancelled_order_ids, oid], RECENT_ORDERS_KEPT)
         return p.model_copy(update={"recent_order_ids": recent, "cancelled_order_ids": cancelled})
     placed = _utc(event.placed_at)
     updates: dict[str, Any] = {
@@ -323,7 +349,7 @@ def apply_order_cancelled(p: Profile, event: ev.OrderCancelled, order: OrderItem
     oid = event.order_id
     if oid in p.cancelled_order_ids:
         return p
-    updates: dict[str, Any] = {"cancelled_order_ids": _bounded([*p.cancelled_order_ids, oid], RECENT_ORDER_IDS)}
+    updates: dict[str, Any] = {"cancelled_order_ids": _bounded([*p.cancelled_order_ids, oid], RECENT_ORDERS_KEPT)}
     counted = oid in p.recent_order_ids or (order is not None and order.recorded and order.status == "placed")
     if counted:
         count = max(0, p.order_count - 1)
@@ -381,9 +407,9 @@ def merge_guest(customer: Profile | None, guest: Profile, customer_id: str, *, s
         "last_order_id": dedup[0][1] if dedup else None,
         "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,
         "prev_order_id": dedup[1][1] if len(dedup) > 1 else None,
-        "recent_order_ids": _bounded([*guest.recent_order_ids, *c_.recent_order_ids], RECENT_ORDER_IDS),
-        "cancelled_order_ids": _bounded([*guest.cancelled_order_ids, *c_.cancelled_order_ids], RECENT_ORDER_IDS),
-        "merged_from": _bounded([*c_.merged_from, guest.customer_id], RECENT_ORDER_IDS),
+        "recent_order_ids": _bounded([*guest.recent_order_ids, *c_.recent_order_ids], RECENT_ORDERS_KEPT),
+        "cancelled_order_ids": _bounded([*guest.cancelled_order_ids, *c_.cancelled_order_ids], RECENT_ORDERS_KEPT),
+        "merged_from": _bounded([*c_.merged_from, guest.customer_id], RECENT_ORDERS_KEPT),
         "created_at": min(c_.created_at, guest.created_at),
         "updated_at": max(c_.updated_at, guest.updated_at),
     }

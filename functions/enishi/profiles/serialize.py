@@ -11,7 +11,7 @@ map = 3 bytes + 1 byte per element + the elements (a map element also counts its
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -49,10 +49,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_item(model: BaseModel, key: Mapping[str, str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Model → DynamoDB item (for the boto3 resource API): ``key`` first, then the model's attributes."""
+def to_item(
+    model: BaseModel,
+    key: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+    *,
+    keep_defaults: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Model → DynamoDB item (for the boto3 resource API): ``key`` first, then the model's attributes.
+
+    With ``keep_defaults``, top-level fields equal to their model default are left out too (a reader's
+    ``model_validate`` restores them), except the names listed."""
     item: dict[str, Any] = dict(key)
-    item.update(_plain(model))
+    attrs = _plain(model)
+    if keep_defaults is not None:
+        fields = type(model).model_fields
+        for name in list(attrs):
+            f = fields.get(name)
+            if f is not None and name not in keep_defaults and not f.is_required() \
+                    and f.get_default(call_default_factory=True) == getattr(model, name):
+                del attrs[name]
+    item.update(attrs)
     if extra:
         item.update({k: v for k, v in extra.items() if v is not None})
     return item

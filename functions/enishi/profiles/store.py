@@ -38,6 +38,10 @@ from enishi.publish import EventPublisher
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 MAX_ATTEMPTS = 5
+# written even when equal to the model default: others update ``version`` in place and read these at a glance
+PROFILE_ALWAYS_STORED = frozenset({"version", "order_count", "stage"})
+# derivable from other attributes, so not stored (readers: ``profile.email_hash or keys.email_hash(profile.email)``)
+PROFILE_DERIVED = ("email_hash",)
 
 
 class WriteConflict(Exception):
@@ -70,6 +74,14 @@ class _Target:
     email_lookup: tuple[str, str] | None = None  # (email hash, customer id) to write
 
 
+def _profile(raw: Mapping[str, Any]) -> Profile:
+    """A stored profile item → ``Profile`` (``email_hash`` is derived, not stored: 74 B of every write saved)."""
+    profile = Profile.model_validate(raw)
+    if profile.email and not profile.email_hash:
+        profile = profile.model_copy(update={"email_hash": keys.email_hash(profile.email)})
+    return profile
+
+
 def _is_conflict(exc: Exception) -> bool:
     response = getattr(exc, "response", None)
     return isinstance(response, Mapping) and response.get("Error", {}).get("Code") == CONDITIONAL_CHECK_FAILED
@@ -94,6 +106,7 @@ class ProfileStore:
         self._window = attribution_window_days
         self._max_attempts = max_attempts
         self._now = now
+        self._wordings: set[str] = set()
 
     # ------------------------------------------------------------ entry point
 
@@ -109,6 +122,9 @@ class ProfileStore:
 
     def _handle_once(self, event: Any) -> Outcome:
         out = Outcome(event_type=event.type)
+        event, wordings = logic.externalize_wording(event)
+        for ref, text in wordings.items():
+            self._keep_wording(event.shop, ref, text, event.occurred_at)
         if isinstance(event, ev.OrderRecorded):
             return out  # our own derived event: nothing to apply
         if isinstance(event, (ev.CustomerRedactRequested, ev.CustomerDataRequested, ev.ShopRedactRequested)):
@@ -255,7 +271,7 @@ class ProfileStore:
         guest_id = keys.guest_customer_id(ref.email or "")
         guest_raw = self._get(keys.profile_key(shop, guest_id)) if guest_id != target.customer_id else None
         if guest_raw and not guest_raw.get("merged_into"):
-            target.guest = Profile.model_validate(guest_raw)
+            target.guest = _profile(guest_raw)
             target.guest_raw = guest_raw
         return target
 
@@ -271,10 +287,10 @@ class ProfileStore:
 
     def _profile_of(self, shop: str, customer_id: str) -> Profile | None:
         target = self._follow(shop, customer_id)
-        return Profile.model_validate(target.raw) if target.raw else None
+        return _profile(target.raw) if target.raw else None
 
     def _compute(self, event: Any, target: _Target, *, order: OrderItem | None = None) -> tuple[Profile | None, Profile | None]:
-        old = Profile.model_validate(target.raw) if target.raw else None
+        old = _profile(target.raw) if target.raw else None
         base = old
         if target.guest is not None and target.customer_id is not None:
             base, marked = logic.merge_guest(old, target.guest, target.customer_id, stages=self._t)
@@ -290,7 +306,7 @@ class ProfileStore:
             self._put_profile(new, old, target.raw)
             out.profile_written = True
         if target.guest is not None and target.guest_raw is not None:
-            guest_old = Profile.model_validate(target.guest_raw)
+            guest_old = _profile(target.guest_raw)
             if target.guest != guest_old:
                 self._put_profile(target.guest, guest_old, target.guest_raw)
                 out.merged_guest = target.guest.customer_id
@@ -299,7 +315,9 @@ class ProfileStore:
     def _put_profile(self, new: Profile, old: Profile | None, old_raw: dict[str, Any] | None) -> None:
         key = keys.profile_key(new.shop, new.customer_id)
         version = (old.version if old is not None else 0) + 1
-        item = to_item(new.model_copy(update={"version": version}), key)
+        item = to_item(new.model_copy(update={"version": version}), key, keep_defaults=PROFILE_ALWAYS_STORED)
+        for name in PROFILE_DERIVED:
+            item.pop(name, None)
         if old_raw:  # keep attributes other writers added that the model does not know
             known = set(Profile.model_fields) | set(key)
             item = {**{k: v for k, v in old_raw.items() if k not in known}, **item}
@@ -378,7 +396,7 @@ class ProfileStore:
             if guest_id != customer_id:
                 raw = self._get(keys.profile_key(event.shop, guest_id))
                 if raw:
-                    guest = Profile.model_validate(raw)
+                    guest = _profile(raw)
                     redacted = logic.redact(guest, event.occurred_at)
                     if redacted != guest:
                         self._put_profile(redacted, guest, raw)
@@ -434,6 +452,25 @@ class ProfileStore:
         except Exception as exc:
             if not _is_conflict(exc):
                 raise
+
+    def _keep_wording(self, shop: str, ref: str, text: str, at: datetime) -> None:
+        """Store a consent wording once (content-addressed); remembered per container so it is read once."""
+        if ref in self._wordings:
+            return
+        key = keys.consent_wording_key(shop, ref)
+        if self._get(key) is None:
+            try:
+                self._table.put_item(Item={**key, "text": text, "first_seen_at": iso(at)},
+                                     ConditionExpression="attribute_not_exists(pk)")
+            except Exception as exc:
+                if not _is_conflict(exc):
+                    raise
+        self._wordings.add(ref)
+
+    def wording(self, shop: str, ref: str) -> str | None:
+        """The text behind a consent's wording reference (for disclosure requests)."""
+        item = self._get(keys.consent_wording_key(shop, ref))
+        return str(item["text"]) if item else None
 
     # ------------------------------------------------------------ reads
 
