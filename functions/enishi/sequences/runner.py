@@ -113,6 +113,10 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     profile = deps.store.get_profile(shop, customer_id)
     if profile is None:  # the profile consumer has not caught up yet: retry (with backoff) rather than drop
         raise RetryableSendError("profile not found yet")
+    if profile.last_message is not None and profile.last_message.message_key == message_key:
+        # this very message went out already (a replayed task): never let its own send defer or resend it
+        return _finish(state, deps, sequence, "skipped", "already_sent", message_key, profile.last_message.channel,
+                       wait_until=_next_wait(spec, state, now))
     checkout = (
         deps.store.get_checkout(shop, checkout_token)
         if checkout_token and StopCondition.CHECKOUT_COMPLETED in spec.stop_when

@@ -93,7 +93,7 @@ def _first_due(spec: SequencesSpec, sequence: str, started_at: datetime, now: da
     return max(clock.to_utc(started_at) + first.delay_td, clock.to_utc(now))
 
 
-def _start(
+def start_for(
     spec: SequencesSpec, sequence: str, shop: str, customer_id: str, trigger_id: str, trigger: dict[str, Any],
     started_at: datetime, now: datetime, *, trigger_at: datetime | None = None, name_suffix: str = "",
 ) -> Start | None:
@@ -141,7 +141,7 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
                 "checkout_token": event.checkout_token,
                 "line_items": _order_lines(order),
             }
-            add(_start(spec, c.SEQUENCE_WELCOME, shop, event.customer_id, welcome_trigger_id(event.customer_id),
+            add(start_for(spec, c.SEQUENCE_WELCOME, shop, event.customer_id, welcome_trigger_id(event.customer_id),
                        trigger, event.placed_at, now))
     elif isinstance(event, ev.OrderPlaced):
         stop_cart(event.customer.customer_id, event.checkout_token, "order placed")
@@ -153,7 +153,7 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
             if customer.email:
                 trigger = ev.to_detail_dict(event)
                 trigger.pop("email_consent", None)
-                add(_start(spec, c.SEQUENCE_CART_RECOVERY, shop, customer.customer_id, event.checkout_token,
+                add(start_for(spec, c.SEQUENCE_CART_RECOVERY, shop, customer.customer_id, event.checkout_token,
                            trigger, event.occurred_at, now))
         else:
             stop_cart(customer.customer_id, event.checkout_token, f"checkout {event.status}")
@@ -166,7 +166,7 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
             raise OrderNotFound(f"order {event.order_id} not recorded yet")
         trigger = ev.to_detail_dict(event)
         trigger["order_name"] = order.order_name if order else None
-        add(_start(spec, c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id, trigger, event.occurred_at,
+        add(start_for(spec, c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id, trigger, event.occurred_at,
                    now))
         seq = spec.sequences.get(c.SEQUENCE_SHIPPING)
         entry = seq.entry_step("delivered") if seq else None
@@ -188,7 +188,7 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
         if profile is not None and profile.order_count > 0:
             return out  # a buyer: the first order started (or will start) welcome
         cid = event.customer.customer_id
-        add(_start(spec, c.SEQUENCE_WELCOME, shop, cid, welcome_trigger_id(cid), {"signup": True},
+        add(start_for(spec, c.SEQUENCE_WELCOME, shop, cid, welcome_trigger_id(cid), {"signup": True},
                    event.occurred_at, now))
     return out
 

@@ -24,7 +24,7 @@ from enishi import constants as c
 from enishi.profiles.items import OrderItem
 from enishi.profiles.model import Profile
 from enishi.sequences.spec import SequencesSpec, load_shop_spec
-from enishi.sequences.starting import Executions, Start, _start
+from enishi.sequences.starting import Executions, Start, start_for
 
 logger = Logger()
 tracer = Tracer()
@@ -43,7 +43,7 @@ class WinbackReader:
 
     def __init__(self, table: Any) -> None:
         self._table = table
-        self._resource = table.meta.client
+        self._dynamodb = boto3.resource("dynamodb")
 
     def order_ids(self, shop: str, day: date) -> Iterator[str]:
         from boto3.dynamodb.conditions import Key
@@ -61,13 +61,12 @@ class WinbackReader:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def batch_get(self, key_list: list[dict[str, str]]) -> list[dict[str, Any]]:
-        dynamodb = boto3.resource("dynamodb")
         out: list[dict[str, Any]] = []
         name = self._table.name
         for i in range(0, len(key_list), BATCH_GET_MAX):
             request: dict[str, Any] = {name: {"Keys": key_list[i : i + BATCH_GET_MAX]}}
             while request:
-                resp = dynamodb.batch_get_item(RequestItems=request)
+                resp = self._dynamodb.batch_get_item(RequestItems=request)
                 out.extend(resp.get("Responses", {}).get(name, []))
                 request = resp.get("UnprocessedKeys") or {}
         return out
@@ -100,7 +99,7 @@ def plan_winbacks(
             "line_items": [i.model_dump(mode="json") for i in order.items],
             "currency": order.currency,
         }
-        start = _start(spec, c.SEQUENCE_WINBACK, shop, order.customer_id, order.order_id, trigger, now, now,
+        start = start_for(spec, c.SEQUENCE_WINBACK, shop, order.customer_id, order.order_id, trigger, now, now,
                        trigger_at=order.placed_at)
         if start is not None:
             starts.append(start)
