@@ -299,3 +299,24 @@ def test_write_conflict_rereads_and_reapplies(store, table):
     p = profile(table, "7001")
     assert out.attempts == 2
     assert p.order_count == 2 and p.last_marketing_sent_at is not None and p.version == 3
+
+
+def test_publish_failure_is_raised_and_the_retry_publishes_once(table, bus):
+    from enishi.publish import InMemoryPublisher, PublishFailed
+
+    # Given the bus is down when an order arrives
+    down = ProfileStore(table, InMemoryPublisher(fail=True), now=lambda: at(100))
+    with pytest.raises(PublishFailed):
+        down.handle(placed("1001", at(0)))
+    # Then the profile counted it but the order item is not recorded yet
+    assert profile(table, "7001").order_count == 1
+    assert get(table, keys.order_key(SHOP, "1001")) is None
+    # When SQS redelivers it twice to a healthy consumer
+    up = InMemoryPublisher()
+    healthy = ProfileStore(table, up, now=lambda: at(100))
+    healthy.handle(placed("1001", at(0)))
+    healthy.handle(placed("1001", at(0)))
+    # Then order.recorded is published exactly once, F(n) stays 1, and the order item is recorded
+    assert up.types == [c.ORDER_RECORDED] and up.published[0].order_count == 1
+    assert profile(table, "7001").order_count == 1 and profile(table, "7001").version == 1
+    assert get(table, keys.order_key(SHOP, "1001"))["status"] == "placed"
