@@ -105,7 +105,11 @@ class Channels(Construct):
             "SesEventsRule",
             event_bus=default_bus,
             description="SES sending events of enishi's configuration set → Feedback",
-            event_pattern=events.EventPattern(source=[SES_SOURCE]),
+            # only enishi's mail: SES tags every event with its configuration set (other senders share the bus)
+            event_pattern=events.EventPattern(
+                source=[SES_SOURCE],
+                detail={"mail": {"tags": {"ses:configuration-set": [self.configuration_set.configuration_set_name]}}},
+            ),
             targets=[
                 targets.LambdaFunction(
                     self.feedback, dead_letter_queue=self.feedback_dlq, retry_attempts=8,

@@ -185,7 +185,10 @@ def test_ses_events_go_to_the_default_bus_and_feedback(template, cfn):
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
-            "EventPattern": {"source": ["aws.ses"]},
+            "EventPattern": {
+                "source": ["aws.ses"],
+                "detail": {"mail": {"tags": {"ses:configuration-set": [{"Ref": Match.string_like_regexp("ConfigurationSet")}]}}},
+            },
             "Targets": Match.array_with(
                 [Match.object_like({"Arn": {"Fn::GetAtt": [feedback_id, "Arn"]}, "DeadLetterConfig": Match.any_value()})]
             ),
