@@ -218,7 +218,8 @@ def apply_consent(p: Profile, consent: ev.Consent) -> Profile:
     current: ev.Consent | None = getattr(p, attr)
     if current == consent or consent in p.consent_history:
         return p
-    if current is not None and current.state == consent.state and (current.wording or None) == (consent.wording or None):
+    same_wording = (current.wording or None) == (consent.wording or None) if current is not None else False
+    if current is not None and current.state == consent.state and same_wording:
         return p
     history = list(p.consent_history)
     if current is None or _consent_newer(consent, current):
@@ -373,13 +374,16 @@ def apply_order_cancelled(p: Profile, event: ev.OrderCancelled, order: OrderItem
 # ---------------------------------------------------------------- merging a guest into a customer
 
 
-def merge_guest(customer: Profile | None, guest: Profile, customer_id: str, *, stages: Any | None = None) -> tuple[Profile, Profile]:
+def merge_guest(
+    customer: Profile | None, guest: Profile, customer_id: str, *, stages: Any | None = None
+) -> tuple[Profile, Profile]:
     """Fold a guest profile (keyed by email hash) into the customer it turned out to be.
 
     Returns (customer, guest with ``merged_into``). Idempotent through ``merged_from``."""
     t = thresholds(stages)
+    seen = max(guest.updated_at, customer.updated_at) if customer is not None else guest.updated_at
     marked = guest if guest.merged_into == customer_id else guest.model_copy(
-        update={"merged_into": customer_id, "updated_at": max(guest.updated_at, customer.updated_at if customer else guest.updated_at)}
+        update={"merged_into": customer_id, "updated_at": seen}
     )
     c_ = customer or new_profile(guest.shop, customer_id, guest.created_at)
     if guest.customer_id in c_.merged_from:
@@ -425,7 +429,8 @@ def merge_guest(customer: Profile | None, guest: Profile, customer_id: str, *, s
     ):
         updates["email_suppression"] = guest.email_suppression
         updates["email_suppression_updated_at"] = guest.email_suppression.at
-    if guest.last_message is not None and (c_.last_message is None or guest.last_message.sent_at > c_.last_message.sent_at):
+    g_msg, c_msg = guest.last_message, c_.last_message
+    if g_msg is not None and (c_msg is None or g_msg.sent_at > c_msg.sent_at):
         updates["last_message"] = guest.last_message
     sent = [x for x in (c_.last_marketing_sent_at, guest.last_marketing_sent_at) if x is not None]
     if sent:
@@ -527,7 +532,8 @@ def checkout_after_update(
         customer_id=customer_id,
         status=event.status,
         updated_at=at,
-        completed_at=_utc(event.completed_at) if event.completed_at else (at if event.status == "completed" else None),
+        completed_at=_utc(event.completed_at) if event.completed_at
+        else (at if event.status == "completed" else None),
         order_id=event.order_id,
         recovery_url=event.recovery_url,
         items=compact_lines(lines),

@@ -247,7 +247,8 @@ class ProfileStore:
             if not lookup or lookup.get("customer_id") != new.customer_id:
                 self._table.put_item(Item={**lookup_key, "customer_id": new.customer_id})
                 out.written.append("line_lookup")
-        elif event.change == "unlinked" and lookup and new is not None and lookup.get("customer_id") == new.customer_id:
+        elif event.change == "unlinked" and lookup and new is not None \
+                and lookup.get("customer_id") == new.customer_id:
             self._table.delete_item(Key=lookup_key)
             out.written.append("line_lookup_deleted")
         if event.customer is not None:
@@ -289,7 +290,9 @@ class ProfileStore:
         target = self._follow(shop, customer_id)
         return _profile(target.raw) if target.raw else None
 
-    def _compute(self, event: Any, target: _Target, *, order: OrderItem | None = None) -> tuple[Profile | None, Profile | None]:
+    def _compute(
+        self, event: Any, target: _Target, *, order: OrderItem | None = None
+    ) -> tuple[Profile | None, Profile | None]:
         old = _profile(target.raw) if target.raw else None
         base = old
         if target.guest is not None and target.customer_id is not None:
@@ -300,7 +303,9 @@ class ProfileStore:
 
     # ------------------------------------------------------------ writes
 
-    def _write_profile(self, event: Any, target: _Target, old: Profile | None, new: Profile | None, out: Outcome) -> None:
+    def _write_profile(
+        self, event: Any, target: _Target, old: Profile | None, new: Profile | None, out: Outcome
+    ) -> None:
         out.customer_id = new.customer_id if new is not None else target.customer_id
         if new is not None and (old is None or new != old):
             self._put_profile(new, old, target.raw)
@@ -374,7 +379,9 @@ class ProfileStore:
         self._table.put_item(Item={**keys.email_lookup_key(shop, email_hash), "customer_id": customer_id})
         out.written.append("email_lookup")
 
-    def _forget_identities(self, event: ev.CustomerRedactRequested, target: _Target, old: Profile | None, out: Outcome) -> None:
+    def _forget_identities(
+        self, event: ev.CustomerRedactRequested, target: _Target, old: Profile | None, out: Outcome
+    ) -> None:
         """After a redaction: delete the lookups that point at the customer; redact an unmerged guest twin too."""
         customer_id = target.customer_id
         hashes = {h for h in (old.email_hash if old else None,
