@@ -27,19 +27,20 @@ class Delivery:
     def _send_email(self, message: Outgoing) -> str | None:
         from enishi.channels import email as email_channel
         from enishi.channels import render
-        from enishi.unsubscribe import one_click_headers
 
         try:
             rendered = render.render_email(message.template, message.context)
         except render.RenderError as err:
             raise SendError(SendErrorKind.REJECTED, f"render: {err}") from err
-        headers = one_click_headers(message.unsubscribe_url) if message.unsubscribe_url else []
         try:
-            return self._email_sender().send(message.to, rendered, message.tags, headers)
+            return self._email_sender().send(
+                message.to, rendered, tags=message.tags, unsubscribe_url=message.unsubscribe_url
+            )
         except email_channel.Throttled as err:
             raise SendError(SendErrorKind.NOT_SENT_RETRY, "ses throttled") from err
         except email_channel.SendFailed as err:
-            raise SendError(SendErrorKind.REJECTED, "ses rejected") from err
+            kind = SendErrorKind.AMBIGUOUS_RETRY if err.ambiguous else SendErrorKind.REJECTED
+            raise SendError(kind, f"ses {err.code or 'failed'}") from err
 
     def _send_line(self, message: Outgoing) -> str | None:
         from enishi.channels import line as line_channel

@@ -15,7 +15,6 @@ The adapter takes a boto3 DynamoDB ``Table`` resource; tests give it moto's.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -29,13 +28,11 @@ STATUS_SKIPPED = "skipped"
 STATUS_FAILED = "failed"
 STATUS_FAILED_RETRYABLE = "failed_retryable"
 
-# LINE's retry keys are UUIDs: a fixed namespace makes the key a pure function of the message key
-LINE_RETRY_NAMESPACE = uuid.UUID("6f1d2c1e-8b1a-5c55-9e0f-656e69736869")
-
-
 def line_retry_key(message_key: str) -> str:
-    """``X-Line-Retry-Key``: uuid5 of the message key — the same on every retry of the same message."""
-    return str(uuid.uuid5(LINE_RETRY_NAMESPACE, message_key))
+    """``X-Line-Retry-Key``: uuid5 of the message key — the same on every retry (``channels.line.retry_key``)."""
+    from enishi.channels.line import retry_key
+
+    return retry_key(message_key)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ def _deps() -> Deps:
     def email_sender() -> Any:
         from enishi.channels.email import EmailSender
 
-        return EmailSender(ses, settings.ses_configuration_set, settings.ses_from_address or shop.from_address)
+        return EmailSender(
+            ses, settings.ses_configuration_set or "", settings.ses_from_address or shop.from_address, shop.reply_to
+        )
 
     def line_client() -> Any:
         from enishi.channels.line import LineClient
