@@ -1,0 +1,572 @@
+"""enishi in one process: moto in place of AWS, the real handlers in-process, a fake LINE API, one virtual clock.
+
+    with LocalStack(port=0) as stack:
+        post a signed webhook to stack.url + "/webhooks/shopify"
+        stack.advance_to(stack.clock.now() + timedelta(hours=2))   # runs every Wait that falls due, in order
+        stack.outbox()                                               # what was sent
+
+Everything is built from the template CDK synthesizes (``infra.synth.synthesize``, cached by input hash): the
+table, buses, rules, queues, state machines, secrets, SES configuration set and routes. What moto does not deliver
+(Lambda and Step Functions rule targets, SQS event-source mappings, the daily schedule) goes through
+``enishi_local.dispatch``. ``settle()`` returns once nothing is in flight.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import importlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from enishi import constants as c
+from enishi_local import moto_patches, runtime
+from enishi_local.cfn import FunctionSpec, Template
+from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
+from enishi_local.fake_line import DEFAULT_ACCESS_TOKEN, DEFAULT_MONTHLY_QUOTA, FakeLine
+from enishi_local.http import LocalApi
+from enishi_local.vclock import VirtualClock
+
+LOG = logging.getLogger("enishi_local")
+ROOT = Path(__file__).resolve().parents[1]
+SHOP_DIR = ROOT / "shop"
+ACCOUNT_ID = runtime.ACCOUNT_ID
+REGION = runtime.REGION
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+# Local secrets: from the environment when set, else these documented defaults (local use only).
+ENV_LOCAL_SHOPIFY_SECRET = "ENISHI_SHOPIFY_SECRET"
+ENV_LOCAL_GENERIC_SECRET = "ENISHI_GENERIC_SECRET"
+ENV_LOCAL_LINE_CHANNEL_SECRET = "ENISHI_LINE_CHANNEL_SECRET"
+ENV_LOCAL_LINE_ACCESS_TOKEN = "ENISHI_LINE_CHANNEL_ACCESS_TOKEN"
+ENV_LOCAL_UNSUBSCRIBE_KEY = "ENISHI_UNSUBSCRIBE_KEY"
+ENV_LOCAL_LOG_LEVEL = "ENISHI_LOCAL_LOG_LEVEL"
+DEFAULT_SHOPIFY_SECRET = "local-shopify-secret"
+DEFAULT_GENERIC_SECRET = "local-generic-secret"
+DEFAULT_LINE_CHANNEL_SECRET = "local-line-channel-secret"
+DEFAULT_UNSUBSCRIBE_KEY = "local-unsubscribe-signing-key"
+
+
+@dataclass(frozen=True)
+class LocalSecrets:
+    shopify: str = DEFAULT_SHOPIFY_SECRET
+    generic: str = DEFAULT_GENERIC_SECRET
+    line_channel_secret: str = DEFAULT_LINE_CHANNEL_SECRET
+    line_access_token: str = DEFAULT_ACCESS_TOKEN
+    unsubscribe_key: str = DEFAULT_UNSUBSCRIBE_KEY
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> LocalSecrets:
+        env = os.environ if environ is None else environ
+        return cls(
+            shopify=env.get(ENV_LOCAL_SHOPIFY_SECRET) or DEFAULT_SHOPIFY_SECRET,
+            generic=env.get(ENV_LOCAL_GENERIC_SECRET) or DEFAULT_GENERIC_SECRET,
+            line_channel_secret=env.get(ENV_LOCAL_LINE_CHANNEL_SECRET) or DEFAULT_LINE_CHANNEL_SECRET,
+            line_access_token=env.get(ENV_LOCAL_LINE_ACCESS_TOKEN) or DEFAULT_ACCESS_TOKEN,
+            unsubscribe_key=env.get(ENV_LOCAL_UNSUBSCRIBE_KEY) or DEFAULT_UNSUBSCRIBE_KEY,
+        )
+
+    def by_env_var(self) -> dict[str, str]:
+        """The secret value each ``*_SECRET_ARN`` environment variable of the functions points at."""
+        return {
+            c.ENV_SHOPIFY_SECRET_ARN: self.shopify,
+            c.ENV_GENERIC_SECRET_ARN: self.generic,
+            c.ENV_LINE_SECRET_ARN: json.dumps(
+                {"channel_secret": self.line_channel_secret, "channel_access_token": self.line_access_token}),
+            c.ENV_UNSUBSCRIBE_SECRET_ARN: self.unsubscribe_key,
+        }
+
+
+def synthesized_template() -> Path:
+    """The synthesized template, from infra's cache (keyed by a hash of infra/, functions/, shop/ and the layer
+    hashes). A cache miss synthesizes in a child process so jsii/node never live in the local stack's process."""
+    code = "from infra.synth import synthesize; print(synthesize())"
+    env = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"cdk synth failed:\n{result.stderr[-3000:]}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+class LocalStack:
+    def __init__(
+        self,
+        port: int = 8787,
+        time_scale: float | None = None,
+        start: datetime | None = None,
+        line_quota: int | None = DEFAULT_MONTHLY_QUOTA,
+        template_path: Path | None = None,
+        secrets: LocalSecrets | None = None,
+    ) -> None:
+        self.clock = VirtualClock(start=start, time_scale=time_scale)
+        self.secrets = secrets or LocalSecrets.from_env()
+        self.line = FakeLine(access_token=self.secrets.line_access_token, monthly_quota=line_quota,
+                             now=self.clock.now)
+        self._port = port
+        self._template_path = template_path
+        self.template: Template | None = None
+        self.api: LocalApi | None = None
+        self._functions: dict[str, FunctionSpec] = {}  # by name
+        self._environments: dict[str, dict[str, str]] = {}  # by function name
+        self._handlers: dict[str, runtime.Handler] = {}
+        self._emails: list[dict[str, Any]] = []
+        self._emails_lock = threading.Lock()
+        self._undo: list[Any] = []
+        self._pollers: list[SqsPoller] = []
+        self._schedulers: list[Scheduler] = []
+        self._dispatcher: TargetDispatcher | None = None
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._table_name: str | None = None
+        self._watched_queues: list[str] = []
+
+    # ---- lifecycle
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self.api is not None, "start() first"
+        return self.api.url
+
+    def start(self) -> LocalStack:
+        from moto import mock_aws
+
+        self._set_process_env({
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        })
+        template_path = self._template_path or synthesized_template()
+        self.template = Template.load(template_path, account=ACCOUNT_ID, region=REGION)
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock.start()
+        self.clock.install()
+        self._dispatcher = TargetDispatcher(self.invoke, self._start_execution, self._send_to_queue)
+        self._undo += [
+            moto_patches.install_lambda_dispatch(self._handler),
+            moto_patches.install_virtual_waits(self.clock),
+            moto_patches.install_event_target_dispatch(self._dispatcher.submit),
+            moto_patches.install_ses_capture(self._capture_email),
+        ]
+        self.line.start()
+        self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now)
+        self._create_resources()
+        self._dispatcher.start()
+        for poller in self._pollers:
+            poller.start()
+        for scheduler in self._schedulers:
+            scheduler.start()
+        self.api.start()
+        return self
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+        for scheduler in self._schedulers:
+            scheduler.stop()
+        for poller in self._pollers:
+            poller.stop()
+        self._stop_executions()
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        self.line.stop()
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        self.clock.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def _set_process_env(self, values: dict[str, str]) -> None:
+        for k, v in values.items():
+            self._saved_env.setdefault(k, os.environ.get(k))
+            os.environ[k] = v
+
+    # ---- building the stack in moto
+    def _create_resources(self) -> None:
+        import boto3
+
+        assert self.template is not None and self.api is not None
+        tpl = self.template
+        session = boto3.session.Session(region_name=REGION)
+        ddb, events, sqs = session.client("dynamodb"), session.client("events"), session.client("sqs")
+        sfn, lam, iam = session.client("stepfunctions"), session.client("lambda"), session.client("iam")
+        sm, s3, ses = session.client("secretsmanager"), session.client("s3"), session.client("sesv2")
+        self._sqs = sqs
+        self._sfn = sfn
+
+        for table in tpl.tables():
+            kwargs: dict[str, Any] = {
+                "TableName": table.name,
+                "KeySchema": table.key_schema,
+                "AttributeDefinitions": table.attribute_definitions,
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if table.global_secondary_indexes:
+                kwargs["GlobalSecondaryIndexes"] = [
+                    {k: g[k] for k in ("IndexName", "KeySchema", "Projection")}
+                    for g in table.global_secondary_indexes
+                ]
+            ddb.create_table(**kwargs)
+            if table.ttl_attribute:
+                ddb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": table.ttl_attribute})
+            self._table_name = self._table_name or table.name
+
+        for bus in tpl.buses():
+            if bus != "default":
+                events.create_event_bus(Name=bus)
+
+        queues = tpl.queues()
+        for spec in sorted(queues.values(), key=lambda q: q.dead_letter_arn is not None):  # DLQs first
+            attrs = {"VisibilityTimeout": str(spec.visibility_timeout)}
+            if spec.fifo:
+                attrs |= {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+            if spec.dead_letter_arn:
+                attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": spec.dead_letter_arn,
+                                                     "maxReceiveCount": spec.max_receive_count or 5})
+            url = sqs.create_queue(QueueName=spec.name, Attributes=attrs)["QueueUrl"]
+            tpl.override(spec.logical_id, ref=url, QueueUrl=url)
+
+        for bucket in tpl.buckets():
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+        for config_set in tpl.ses_configuration_sets():
+            ses.create_configuration_set(ConfigurationSetName=config_set)
+
+        # every function's environment, with the local endpoints
+        functions = {spec.name: spec for spec in tpl.functions().values() if spec.handler.startswith("enishi.")}
+        local_env = {
+            c.ENV_LINE_API_BASE_URL: self.line.url,
+            c.ENV_PUBLIC_BASE_URL: self.api.url + "/",
+            c.ENV_SHOP_CONFIG_DIR: str(SHOP_DIR),
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get(ENV_LOCAL_LOG_LEVEL, "WARNING"),
+        }
+        secret_values = self.secrets.by_env_var()
+        secret_arns: dict[str, str] = {}  # secret ARN (partial, as in the template) → value
+        for name, spec in functions.items():
+            env = {**spec.environment, **local_env, "AWS_LAMBDA_FUNCTION_NAME": name}
+            for var, value in secret_values.items():
+                if var in env:
+                    secret_arns[env[var]] = value
+            self._environments[name] = env
+            self._functions[name] = spec
+
+        for secret in tpl.secrets():
+            arn = tpl.arn(secret.logical_id)  # partial ARN (no random suffix): moto and AWS both accept it
+            value = secret_arns.get(arn) or secret.secret_string or f"local-{secret.logical_id}"
+            sm.create_secret(Name=secret.name, SecretString=value)
+
+        for address in self._sender_addresses():
+            ses.create_email_identity(EmailIdentity=address.split("@", 1)[-1])
+
+        role = iam.create_role(RoleName="enishi-local-lambda", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+        role_arn = role["Role"]["Arn"]
+        for name, spec in functions.items():
+            lam.create_function(
+                FunctionName=name, Runtime="python3.13", Role=role_arn, Handler=spec.handler,
+                Code={"ZipFile": _placeholder_zip()}, Timeout=max(1, spec.timeout),
+                Environment={"Variables": self._environments[name]},
+            )
+
+        for machine in tpl.state_machines().values():
+            sfn.create_state_machine(name=machine.name, definition=json.dumps(machine.definition),
+                                     roleArn=role_arn, type=machine.type)
+
+        for rule in tpl.rules().values():
+            if not rule.enabled:
+                continue
+            if rule.schedule:
+                self._schedulers.append(Scheduler(
+                    self.clock, rule.schedule, lambda event, r=rule: self._fire_schedule(r, event),
+                    rule_arn=tpl.arn(rule.logical_id), timezone=rule.schedule_timezone))
+                continue
+            bus = rule.bus_name or "default"
+            events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern))
+            targets = []
+            for t in rule.targets:
+                target: dict[str, Any] = {"Id": t.id, "Arn": t.arn}
+                if t.input is not None:
+                    target["Input"] = t.input
+                if t.input_path is not None:
+                    target["InputPath"] = t.input_path
+                if t.dead_letter_arn:
+                    target["DeadLetterConfig"] = {"Arn": t.dead_letter_arn}
+                targets.append(target)
+            events.put_targets(Rule=rule.name, EventBusName=bus, Targets=targets)
+
+        for mapping in tpl.event_source_mappings():
+            if not mapping.enabled:
+                continue
+            queue = queues[mapping.queue_arn]
+            url = tpl.get_att(queue.logical_id, "QueueUrl")
+            self._watched_queues.append(url)
+            self._pollers.append(SqsPoller(
+                sqs, url, queue.arn, lambda event, fn=mapping.function_name: self.invoke(fn, event),
+                batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures))
+
+    def _sender_addresses(self) -> set[str]:
+        addresses = {parseaddr(env.get(c.ENV_SES_FROM_ADDRESS, ""))[1] for env in self._environments.values()}
+        try:
+            import yaml
+
+            shop = yaml.safe_load((SHOP_DIR / "shop.yaml").read_text(encoding="utf-8")) or {}
+            addresses.add(parseaddr(str(shop.get("from_address", "")))[1])
+        except (OSError, ValueError):
+            pass
+        return {a for a in addresses if "@" in a}
+
+    # ---- invoking functions
+    def _handler(self, function_name: str) -> runtime.Handler:
+        """The function's handler, imported on first call (inside the call, so under the function's environment,
+        like a cold start)."""
+        if function_name not in self._functions:
+            raise KeyError(f"no local function {function_name!r}")
+        return lambda event, context: self._load(function_name)(event, context)
+
+    def _load(self, function_name: str) -> runtime.Handler:
+        handler = self._handlers.get(function_name)
+        if handler is None:
+            module_name, _, attr = self._functions[function_name].handler.rpartition(".")
+            handler = getattr(importlib.import_module(module_name), attr)
+            self._handlers[function_name] = handler
+        return handler
+
+    def invoke(self, function: str, event: Any) -> Any:
+        """Run a function's real handler in-process (by name or ARN); raises what the handler raises."""
+        name = function.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        spec = self._functions[name]
+        return runtime.call_handler(self._handler(name), event, function_name=name,
+                                    environment=self._environments[name], timeout_seconds=float(spec.timeout))
+
+    def _start_execution(self, state_machine_arn: str, payload: Any) -> None:
+        self._sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(payload, default=str))
+
+    def _send_to_queue(self, queue_arn: str, body: str) -> None:
+        name = queue_arn.rsplit(":", 1)[-1]
+        url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        self._sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    def _fire_schedule(self, rule: Any, event: dict[str, Any]) -> None:
+        assert self._dispatcher is not None
+        for t in rule.targets:
+            target: dict[str, Any] = {"Id": t.id, "Arn": t.arn}
+            if t.input is not None:
+                target["Input"] = t.input
+            if t.dead_letter_arn:
+                target["DeadLetterConfig"] = {"Arn": t.dead_letter_arn}
+            self._dispatcher.submit(target, event)
+
+    def _capture_email(self, record: dict[str, Any]) -> None:
+        with self._emails_lock:
+            self._emails.append({**record, "sent_at": self.clock.now().isoformat()})
+
+    # ---- time
+    def settle(self, timeout: float = 60.0) -> None:
+        """Return once nothing is in flight: no handler running, no dispatch pending, the event-source queues
+        empty, no sleeper due, and every running execution parked in a Wait (or Retry) whose time is in the
+        future. Raises TimeoutError naming what is still busy."""
+        deadline = time.monotonic() + timeout
+        quiet_checks = 0
+        while True:
+            reason = self._busy_reason()
+            if reason is None:
+                quiet_checks += 1
+                if quiet_checks >= 3:
+                    return
+                time.sleep(0.002)
+                continue
+            quiet_checks = 0
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"local stack did not settle within {timeout} s: {reason}")
+            time.sleep(0.005)
+
+    def _busy_reason(self) -> str | None:
+        if runtime.busy():
+            return "a handler is running"
+        if self._dispatcher is not None and self._dispatcher.busy():
+            return "rule targets being delivered"
+        if any(s.busy() for s in self._schedulers):
+            return "a schedule is firing"
+        if any(p.busy() for p in self._pollers):
+            return "an SQS batch is being processed"
+        for url in self._watched_queues:
+            attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            if int(attrs["ApproximateNumberOfMessages"]) or int(attrs["ApproximateNumberOfMessagesNotVisible"]):
+                return f"messages in {url.rsplit('/', 1)[-1]}"
+        now = self.clock.now()
+        due = [t for t in self.clock.sleepers() if t <= now]
+        if due:
+            return f"{len(due)} sleeper(s) due"
+        parked = {arn for arn, t in moto_patches.parked_executions() if t > now}
+        active = [arn for arn in self.running_executions() if arn not in parked]
+        if active:
+            return f"{len(active)} execution(s) active, e.g. {active[0]}"
+        return None
+
+    def running_executions(self) -> list[str]:
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
+        return [ex.execution_arn for sm in list(backend.state_machines) for ex in list(sm.executions)
+                if ex.status == "RUNNING"]
+
+    def next_wakeup(self) -> datetime | None:
+        return self.clock.next_wakeup()
+
+    def advance_to(self, target: datetime, settle_timeout: float = 60.0) -> None:
+        """Move virtual time to ``target`` one wake-up at a time (each Wait and schedule runs at its own time),
+        settling after each step."""
+        self.settle(settle_timeout)
+        while (nxt := self.clock.next_wakeup()) is not None and nxt <= target:
+            self.clock.advance_to(nxt)
+            self.settle(settle_timeout)
+        self.clock.advance_to(target)
+        self.settle(settle_timeout)
+
+    def advance(self, delta: timedelta, settle_timeout: float = 60.0) -> None:
+        self.advance_to(self.clock.now() + delta, settle_timeout)
+
+    def _stop_executions(self) -> None:
+        try:
+            arns = self.running_executions()
+        except Exception:
+            return
+        for arn in arns:
+            try:
+                self._sfn.stop_execution(executionArn=arn)
+            except Exception:  # already finished
+                pass
+
+    # ---- what was sent
+    def outbox(self) -> list[dict[str, Any]]:
+        """Every email (moto SES v2) and LINE push (fake LINE) sent, oldest first."""
+        with self._emails_lock:
+            emails = [_email_entry(r) for r in self._emails]
+        pushes = self.line.pushes()
+        records = self._message_records_by_provider_id() if pushes else {}
+        lines = [_line_entry(p, records) for p in pushes]
+        return sorted(emails + lines, key=lambda m: m["sent_at"])
+
+    def _message_records_by_provider_id(self) -> dict[str, dict[str, Any]]:
+        if self._table_name is None:
+            return {}
+        import boto3
+        from boto3.dynamodb.conditions import Attr
+
+        table = boto3.resource("dynamodb", region_name=REGION).Table(self._table_name)
+        out: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {"FilterExpression": Attr("provider_message_id").exists()}
+        while True:
+            page = table.scan(**kwargs)
+            for item in page.get("Items", []):
+                out[str(item["provider_message_id"])] = item
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _placeholder_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("README.txt", "enishi local: the handler runs in-process from functions/")
+    return buf.getvalue()
+
+
+def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
+    from enishi.feedback.tags import decode_tag_value
+
+    req = record["request"]
+    tags = {t["Name"]: decode_tag_value(t["Value"]) for t in req.get("EmailTags", [])}
+    to = list(req.get("Destination", {}).get("ToAddresses", []))
+    subject = text = html = ""
+    headers: dict[str, str] = {}
+    content = req.get("Content", {})
+    if "Simple" in content:
+        simple = content["Simple"]
+        subject = simple.get("Subject", {}).get("Data", "")
+        text = simple.get("Body", {}).get("Text", {}).get("Data", "")
+        html = simple.get("Body", {}).get("Html", {}).get("Data", "")
+        headers = {h["Name"]: h["Value"] for h in simple.get("Headers", [])}
+    elif "Raw" in content:
+        import base64
+
+        msg = email.message_from_bytes(base64.b64decode(content["Raw"]["Data"]), policy=email.policy.default)
+        subject = str(msg.get("Subject", ""))
+        headers = {k: str(v) for k, v in msg.items()}
+        for part in msg.walk():
+            if part.get_content_type() == "text/plain" and not text:
+                text = part.get_content()
+            elif part.get_content_type() == "text/html" and not html:
+                html = part.get_content()
+        to = to or [parseaddr(str(msg.get("To", "")))[1]]
+    return {
+        "channel": "email",
+        "recipient": to[0] if to else "",
+        "sequence": tags.get("sequence"),
+        "step": tags.get("step"),
+        "message_key": tags.get("message_key"),
+        "customer_id": tags.get("customer"),
+        "shop": tags.get("shop"),
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "headers": headers,
+        "from": req.get("FromEmailAddress", ""),
+        "sent_at": record["sent_at"],
+        "provider_message_id": record["message_id"],
+    }
+
+
+def _line_entry(push: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    ids = [m["id"] for m in push.get("sent_messages", [])]
+    record = next((records[i] for i in ids if i in records), {})
+    texts = []
+    for m in push["messages"]:
+        texts.append(m.get("text") or m.get("altText") or f"[{m.get('type')}]")
+    return {
+        "channel": "line",
+        "recipient": push["to"],
+        "sequence": record.get("sequence"),
+        "step": record.get("step"),
+        "message_key": record.get("message_key") or (str(record["sk"]).removeprefix("MSG#") if record else None),
+        "customer_id": record.get("customer_id"),
+        "shop": record.get("shop"),
+        "subject": None,
+        "text": "\n".join(texts),
+        "messages": push["messages"],
+        "retry_key": push.get("retry_key"),
+        "sent_at": push["sent_at"],
+        "provider_message_id": ids[0] if ids else None,
+    }
