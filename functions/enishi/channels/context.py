@@ -32,13 +32,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enishi import clock
 from enishi import constants as c
 from enishi.channels.recommend import recommend
-from enishi.profiles.model import Profile
-from enishi.shop_config import ShopConfig
+
+if TYPE_CHECKING:  # types only: importing the pydantic models is the caller's cold-start cost, not ours
+    from enishi.profiles.model import Profile
+    from enishi.shop_config import ShopConfig
 
 HONORIFIC = "様"
 FALLBACK_NAME = "お客様"

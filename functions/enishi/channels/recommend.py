@@ -9,9 +9,10 @@ Products the customer already bought are never recommended. Same input → same 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from enishi.shop_config import Product
+if TYPE_CHECKING:
+    from enishi.shop_config import Product
 
 DEFAULT_LIMIT = 3
 

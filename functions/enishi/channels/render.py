@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enishi import shop_config
-
 if TYPE_CHECKING:  # pragma: no cover
     from jinja2 import Environment
 
@@ -117,6 +115,8 @@ def _environments(override_dir: str) -> tuple[Environment, Environment]:
 
 
 def _env(kind: str) -> Environment:
+    from enishi import shop_config
+
     email_env, line_env = _environments(str(shop_config.templates_override_dir()))
     return email_env if kind == "email" else line_env
 
