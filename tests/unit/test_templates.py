@@ -351,3 +351,19 @@ def test_html_emails_render_in_headless_chromium(shop):
             if update_docs or not target.exists():
                 docs.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(png_path, target)
+
+
+def test_every_template_named_in_sequences_yaml_is_bundled():
+    """The sequences reference templates by name (shop/sequences.yaml): each must exist for both channels."""
+    import re
+
+    path = REPO_DIR / "sequences.yaml"
+    if not path.exists():
+        pytest.skip("shop/sequences.yaml not written yet")
+    named = set(re.findall(r"template:\s*([a-z0-9_]+)", path.read_text(encoding="utf-8")))
+    assert named, "no template names found in sequences.yaml"
+    assert named <= set(TEMPLATE_NAMES)
+    bundled = Path(render.BUNDLED_DIR)
+    for name in TEMPLATE_NAMES:
+        for rel in (f"email/{name}.txt", f"email/{name}.html", f"line/{name}.json"):
+            assert (bundled / rel).is_file(), rel
