@@ -367,3 +367,15 @@ def test_every_template_named_in_sequences_yaml_is_bundled():
     for name in TEMPLATE_NAMES:
         for rel in (f"email/{name}.txt", f"email/{name}.html", f"line/{name}.json"):
             assert (bundled / rel).is_file(), rel
+
+
+def test_data_is_escaped_for_html_and_for_json(shop):
+    # Given a product title with markup and quotes (carts pass titles through as typed)
+    nasty = '限定 "抹茶" <script>alert(1)</script> & 急須\\'
+    trigger = {**TRIGGERS[c.SEQUENCE_CART_RECOVERY], "line_items": [{**ITEMS[0], "title": nasty}]}
+    ctx = context("cart_recovery_reminder_1", shop, trigger=trigger)
+    # Then the HTML shows it as text, the text part verbatim, and the LINE JSON still parses with it intact
+    email = render_email("cart_recovery_reminder_1", ctx)
+    assert "<script>" not in email.html and "&lt;script&gt;" in email.html
+    assert nasty in email.text
+    assert any(nasty in s for s in texts_of(render_line("cart_recovery_reminder_1", ctx)))
