@@ -204,3 +204,35 @@ def install_ses_capture(record: Callable[[dict[str, Any]], None]) -> Undo:
         SESV2Response.send_email = original
 
     return undo
+
+
+def install_parse_cache() -> Undo:
+    """Parse each state machine definition once, not once per execution.
+
+    moto builds a fresh ANTLR parse tree and component program for every execution (~0.8 MB and several ms each:
+    measured with tracemalloc, 50 parked executions of the cart machine = +41 MB). The program is immutable while
+    it runs — per-execution state lives in the ``Environment`` — except inside Map and Parallel states, whose
+    workers keep state on the components; definitions with those are not cached."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def entrypoint(self) -> Any:  # noqa: ANN001 - moto's signature
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            program = cache.get(definition)
+        if program is None:
+            program = original(self)
+            if '"Map"' not in definition and '"Parallel"' not in definition:
+                with lock:
+                    cache[definition] = program
+        return program
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint
+
+    def undo() -> None:
+        ExecutionWorker._get_evaluation_entrypoint = original
+
+    return undo

@@ -154,6 +154,9 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         })
+        import warnings
+
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         template_path = self._template_path or synthesized_template()
         self.template = Template.load(template_path, account=ACCOUNT_ID, region=REGION)
         self._mock = mock_aws(config=MOTO_CONFIG)
@@ -165,6 +168,7 @@ class LocalStack:
             moto_patches.install_virtual_waits(self.clock),
             moto_patches.install_event_target_dispatch(self._dispatcher.submit),
             moto_patches.install_ses_capture(self._capture_email),
+            moto_patches.install_parse_cache(),
         ]
         self.line.start()
         self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now)
