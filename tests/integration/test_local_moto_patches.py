@@ -272,3 +272,36 @@ def test_ses_capture_records_the_whole_request(aws):
         undo()
     assert records[0]["message_id"] == resp["MessageId"]
     assert records[0]["request"]["EmailTags"] == [{"Name": "sequence", "Value": "welcome"}]
+
+
+def test_the_parse_cache_parses_once_and_keeps_executions_apart(aws, vclock):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from enishi_local.moto_patches import install_parse_cache
+
+    parses = []
+    original = AmazonStateLanguageParser.parse
+    AmazonStateLanguageParser.parse = staticmethod(lambda d: parses.append(1) or original(d))
+    undo = install_parse_cache()
+    try:
+        arn = _machine({"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+                  "Default": "Small"},
+            "Big": {"Type": "Pass", "Result": {"size": "big"}, "End": True},
+            "Small": {"Type": "Pass", "Result": {"size": "small"}, "End": True}}})
+        parses.clear()
+        sfn = boto3.client("stepfunctions")
+        arns = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n, "s": 60 * n}))[
+                    "executionArn"]
+                for n in range(4)]
+        _until(lambda: len(vclock.sleepers()) >= 3)
+        vclock.advance(timedelta(hours=1))
+        descs = [_wait_status(a, {"SUCCEEDED", "FAILED"}) for a in arns]
+        assert all(d["status"] == "SUCCEEDED" for d in descs), descs
+        outputs = [json.loads(d["output"])["size"] for d in descs]
+    finally:
+        undo()
+        AmazonStateLanguageParser.parse = original
+    assert outputs == ["small", "small", "big", "big"]
+    assert len(parses) == 1
