@@ -16,7 +16,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 from enishi import clock
 from enishi import constants as c
@@ -35,7 +35,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    state_machine_arns: dict[str, str] = Field(alias=c.ENV_STATE_MACHINE_ARNS)
+    state_machine_arns: Json[dict[str, str]] = Field(alias=c.ENV_STATE_MACHINE_ARNS)
     shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
 
 

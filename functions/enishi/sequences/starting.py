@@ -107,6 +107,7 @@ def start_for(
             shop=shop, customer_id=customer_id, sequence=sequence, trigger_id=trigger_id, trigger=trigger,
             started_at=started_at, trigger_at=trigger_at or started_at,
             wait_until=_first_due(spec, sequence, started_at, now),
+            start_at=seq.steps[0].id,  # always present: an entry Choice never reads a missing path
         ),
     )
 
