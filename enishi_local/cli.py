@@ -111,10 +111,13 @@ def sample_checkout(email: str = "you@example.jp") -> dict[str, Any]:
 
 
 def curl_example(url: str, secret: str) -> str:
-    """A copy-paste shell snippet: body with the current time, HMAC-SHA256 (base64) by openssl, curl."""
+    """A copy-paste shell snippet: the body stamped with the stack's *virtual* now (from /_local/health: with a
+    time scale the virtual clock runs ahead of `date`), HMAC-SHA256 (base64) by openssl, then curl."""
     body = json.dumps(sample_checkout(), ensure_ascii=False, separators=(",", ":"))
-    body_cmd = "BODY=$(printf '%s' " + shlex.quote(body) + ' | sed "s/__NOW__/$(date -u +%Y-%m-%dT%H:%M:%SZ)/g")'
+    now_cmd = f"NOW=$(curl -s {url}/_local/health | sed -n 's/.*\"now\": \"\\([^\"]*\\)\".*/\\1/p')"
+    body_cmd = "BODY=$(printf '%s' " + shlex.quote(body) + ' | sed "s/__NOW__/$NOW/g")'
     return "\n".join([
+        now_cmd,
         body_cmd,
         f"SIG=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac {shlex.quote(secret)} -binary | base64)",
         f"curl -sS -X POST {url}/webhooks/shopify \\",

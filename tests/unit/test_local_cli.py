@@ -15,15 +15,16 @@ from enishi_local import cli
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 def test_the_curl_snippet_signs_the_body_like_shopify():
-    # Given the snippet, with curl replaced by printing what it would send
+    # Given the snippet, with the server's clock stubbed and the POST replaced by printing what it would send
     snippet = cli.curl_example("http://127.0.0.1:8787", "s3cr3t")
-    script = snippet.split("curl ")[0] + 'printf "%s\\n%s" "$SIG" "$BODY"'
+    stub = """curl() { echo '{"status": "ok", "now": "2026-06-01T02:00:00+00:00", "routes": []}'; }\n"""
+    script = stub + snippet.split("curl -sS -X POST")[0] + 'printf "%s\\n%s" "$SIG" "$BODY"'
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
     sig, body = out.split("\n", 1)
     # Then the signature is base64 HMAC-SHA256 of the exact body, and the body carries the current time
     expected = base64.b64encode(hmac.new(b"s3cr3t", body.encode("utf-8"), hashlib.sha256).digest()).decode()
     assert sig == expected
-    assert "__NOW__" not in body and '"checkouts/' not in body
+    assert '"created_at":"2026-06-01T02:00:00+00:00"' in body  # the stack's virtual now
     assert '"email":"you@example.jp"' in body
 
 
