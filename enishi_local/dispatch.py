@@ -71,6 +71,8 @@ class TargetDispatcher:
         return self
 
     def stop(self) -> None:
+        if self._thread.ident is None:  # never started
+            return
         self._queue.put(None)
         self._thread.join(timeout=5)
 
@@ -146,7 +148,8 @@ class SqsPoller:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
 
     def busy(self) -> bool:
         return self._in_flight
@@ -273,7 +276,8 @@ class Scheduler:
     def stop(self) -> None:
         self._stop = True
         self._clock.wake()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
 
     def busy(self) -> bool:
         return self._firing

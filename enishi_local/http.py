@@ -144,7 +144,8 @@ class LocalApi:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:
+            self._server.shutdown()
         self._server.server_close()
 
     def respond(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes

@@ -146,6 +146,13 @@ class LocalStack:
         return self.api.url
 
     def start(self) -> LocalStack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # leave no mock, patch, thread or socket behind
+            raise
+
+    def _start(self) -> LocalStack:
         from moto import mock_aws
 
         self._set_process_env({
@@ -184,14 +191,19 @@ class LocalStack:
     def stop(self) -> None:
         if self.api is not None:
             self.api.stop()
+            self.api = None
         for scheduler in self._schedulers:
             scheduler.stop()
         for poller in self._pollers:
             poller.stop()
         self._stop_executions()
+        self._schedulers.clear()
+        self._pollers.clear()
         if self._dispatcher is not None:
             self._dispatcher.stop()
-        self.line.stop()
+            self._dispatcher = None
+        if self.line.running:
+            self.line.stop()
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
@@ -263,7 +275,7 @@ class LocalStack:
             ses.create_configuration_set(ConfigurationSetName=config_set)
 
         # every function's environment, with the local endpoints
-        functions = {spec.name: spec for spec in tpl.functions().values() if spec.handler.startswith("enishi.")}
+        functions = {spec.name: spec for spec in tpl.functions().values() if _is_local_function(spec)}
         local_env = {
             c.ENV_LINE_API_BASE_URL: self.line.url,
             c.ENV_PUBLIC_BASE_URL: self.api.url + "/",
@@ -499,6 +511,11 @@ class LocalStack:
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _is_local_function(spec: FunctionSpec) -> bool:
+    """enishi's own functions run locally; CDK helper functions (custom resources, log retention) do not."""
+    return spec.handler.startswith("enishi.")
 
 
 def _placeholder_zip() -> bytes:
