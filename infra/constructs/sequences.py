@@ -3,8 +3,9 @@ the starter (bus rule → SQS → λ), the step task λ and the daily win-back j
 
 Per step the machine runs ``Wait (TimestampPath $.wait_until)`` → ``LambdaInvoke`` of the step λ → ``Choice`` on
 ``$.result.action``: sent/skipped → the next step's Wait, defer → this step's Wait, stop → Succeed. A first step due at
-once has no Wait on the way in (one transition saved per execution); a step with ``entry_on`` gets an entry Choice on
-``$.start_at``. Stop conditions are checked inside the step λ right before the send (it must re-check there anyway),
+once has no Wait on the way in (one transition saved per execution); a step with ``entry_on`` (the shipping follow-up
+on "delivered") also gets a small machine of its own, keyed ``<sequence>.<step>``, that starts at that step — cheaper
+than an entry Choice, which every execution of the main machine would pay for. Stop conditions are checked inside the step λ right before the send (it must re-check there anyway),
 not by extra DynamoDB states: those would add 2 transitions ($0.00005) to every step to save a λ call (~$0.000001)
 on the rare stopped one.
 """
@@ -31,7 +32,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from enishi import constants as c
-from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, load_spec
+from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
 from infra.constructs.function import FunctionFactory
 from infra.nag import acknowledge
 
@@ -55,7 +56,6 @@ STARTER_DETAIL_TYPES = [
 ]
 WINBACK_SCHEDULE = "cron(0 1 * * ? *)"  # 01:00 UTC = 10:00 JST
 STEP_TIMEOUT = Duration.seconds(30)  # LINE push timeout 10 s + SES + DynamoDB, with room
-START_AT = "$.start_at"
 
 
 def machine_id(name: str) -> str:
@@ -63,21 +63,24 @@ def machine_id(name: str) -> str:
 
 
 def compile_definition(
-    scope: Construct, name: str, sequence: Sequence, step_function: lambda_.IFunction
+    scope: Construct, name: str, sequence: Sequence, step_function: lambda_.IFunction, start_index: int = 0
 ) -> sfn.IChainable:
-    """The sequence as L2 states; returns the start state."""
-    done = sfn.Succeed(scope, f"{machine_id(name)}Done", comment="sequence over (all steps ran, or stopped)")
-    waits: list[sfn.Wait] = []
-    sends: list[tasks.LambdaInvoke] = []
-    routes: list[sfn.Choice] = []
-    for index, step in enumerate(sequence.steps):
-        waits.append(
-            sfn.Wait(
-                scope,
-                f"Wait {step.id}",
-                time=sfn.WaitTime.timestamp_path("$.wait_until"),
-                comment=f"until {step.id} is due (UTC Z, moved by quiet hours / cap / quota)",
-            )
+    """The sequence from step ``start_index`` on, as L2 states; returns the start state.
+
+    ``start_index`` > 0 compiles an entry machine (a step with ``entry_on``): it starts at that step's Wait.
+    """
+    prefix = machine_id(name) + ("" if start_index == 0 else machine_id(sequence.steps[start_index].id) + "Entry")
+    done = sfn.Succeed(scope, f"{prefix}Done", comment="sequence over (all steps ran, or stopped)")
+    steps = list(enumerate(sequence.steps))[start_index:]
+    waits: dict[int, sfn.Wait] = {}
+    sends: dict[int, tasks.LambdaInvoke] = {}
+    routes: dict[int, sfn.Choice] = {}
+    for index, step in steps:
+        waits[index] = sfn.Wait(
+            scope,
+            f"Wait {step.id}",
+            time=sfn.WaitTime.timestamp_path("$.wait_until"),
+            comment=f"until {step.id} is due (UTC Z, moved by quiet hours / cap / quota)",
         )
         send = tasks.LambdaInvoke(
             scope,
@@ -103,33 +106,21 @@ def compile_definition(
             max_delay=Duration.minutes(10),
             jitter_strategy=sfn.JitterType.FULL,
         )
-        sends.append(send)
-        routes.append(sfn.Choice(scope, f"After {step.id}"))
-    for index, step in enumerate(sequence.steps):
+        sends[index] = send
+        routes[index] = sfn.Choice(scope, f"After {step.id}")
+    last = len(sequence.steps) - 1
+    for index, _step in steps:
         waits[index].next(sends[index])
         sends[index].next(routes[index])
-        following: sfn.IChainable = done if index + 1 == len(sequence.steps) else _entry(sequence, index + 1, waits, sends)
+        following: sfn.IChainable = done if index == last else _entry(sequence, index + 1, waits, sends)
         routes[index].when(sfn.Condition.string_equals("$.result.action", "defer"), waits[index])
         routes[index].when(sfn.Condition.string_equals("$.result.action", "stop"), done)
         routes[index].otherwise(following)
-    start: sfn.IChainable = _entry(sequence, 0, waits, sends)
-    entries = [(i, s) for i, s in enumerate(sequence.steps) if s.entry_on]
-    if entries:
-        choice = sfn.Choice(scope, f"{machine_id(name)}Start", comment="start_at: enter at a later step")
-        for index, step in entries:
-            choice.when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present(START_AT), sfn.Condition.string_equals(START_AT, step.id)
-                ),
-                waits[index],
-            )
-        choice.otherwise(start)
-        start = choice
-    return start
+    return _entry(sequence, start_index, waits, sends) if start_index == 0 else waits[start_index]
 
 
 def _entry(
-    sequence: Sequence, index: int, waits: list[sfn.Wait], sends: list[tasks.LambdaInvoke]
+    sequence: Sequence, index: int, waits: dict[int, sfn.Wait], sends: dict[int, tasks.LambdaInvoke]
 ) -> sfn.IChainable:
     """Where control enters step ``index``: straight into the send when it is due at once after the trigger."""
     step = sequence.steps[index]
@@ -204,45 +195,13 @@ class Sequences(Construct):
         for name, sequence in self.spec.sequences.items():
             if not sequence.enabled:
                 continue
-            group = Construct(self, f"{machine_id(name)}Machine")
-            log_group = logs.LogGroup(
-                group, "Logs", retention=logs.RetentionDays.ONE_MONTH, **({"removal_policy": removal_policy} if removal_policy else {})
-            )
-            machine = sfn.StateMachine(
-                group,
-                "StateMachine",
-                state_machine_type=sfn.StateMachineType.STANDARD,
-                definition_body=sfn.DefinitionBody.from_chainable(
-                    compile_definition(group, name, sequence, self.step_function)
-                ),
-                comment=f"enishi {name}: {sequence.description}",
-                tracing_enabled=True,
-                # ALL events, never the execution data: states carry customer ids and trigger details
-                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-                timeout=Duration.days(120),
-            )
-            self.state_machines[name] = machine
-            acknowledge(
-                machine.role,
-                "AwsSolutions-IAM5[Resource::*]",
-                "X-Ray tracing of the state machine: PutTraceSegments/GetSamplingRules take no resource.",
-            )
-            acknowledge(
-                machine.role,
-                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.step_function.node.default_child)}.Arn>:*]",
-                "lambda:InvokeFunction on the step function's versions/aliases (CDK's LambdaInvoke grant); one function.",
-            )
-            if alarm_topic is not None:
-                alarm = cloudwatch.Alarm(
-                    group,
-                    "FailedAlarm",
-                    metric=machine.metric_failed(period=Duration.minutes(5)),
-                    threshold=1,
-                    evaluation_periods=1,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                    alarm_description=f"{name}: an execution failed (a send kept failing after its retries)",
-                )
-                alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+            self._machine(name, name, sequence, 0, alarm_topic, removal_policy, stack)
+            # a step that an event can start directly (shipping follow-up on "delivered") gets a small machine of
+            # its own that begins at that step: no entry Choice billed on every execution of the main machine
+            for index, step in enumerate(sequence.steps):
+                if index > 0 and step.entry_on:
+                    self._machine(entry_machine_key(name, step.id), name, sequence, index, alarm_topic,
+                                  removal_policy, stack)
         arns_env = {c.ENV_STATE_MACHINE_ARNS: stack.to_json_string({k: m.state_machine_arn for k, m in self.state_machines.items()})}
 
         # ---- the starter: bus rule → SQS (+ DLQ) → λ
@@ -314,6 +273,54 @@ class Sequences(Construct):
             )
         if c.SEQUENCE_WINBACK in self.state_machines:
             self.state_machines[c.SEQUENCE_WINBACK].grant_start_execution(self.winback_function)
+
+
+    def _machine(
+        self, key: str, name: str, sequence: Sequence, start_index: int, alarm_topic: sns.ITopic | None,
+        removal_policy, stack: Stack,  # noqa: ANN001
+    ) -> sfn.StateMachine:
+        suffix = "" if start_index == 0 else machine_id(sequence.steps[start_index].id) + "Entry"
+        group = Construct(self, f"{machine_id(name)}{suffix}Machine")
+        log_group = logs.LogGroup(
+            group, "Logs", retention=logs.RetentionDays.ONE_MONTH,
+            **({"removal_policy": removal_policy} if removal_policy else {}),
+        )
+        machine = sfn.StateMachine(
+            group,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(
+                compile_definition(group, name, sequence, self.step_function, start_index)
+            ),
+            comment=f"enishi {key}: {sequence.description}",
+            tracing_enabled=True,
+            # ALL events, never the execution data: states carry customer ids and trigger details
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            timeout=Duration.days(120),
+        )
+        self.state_machines[key] = machine
+        acknowledge(
+            machine.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing of the state machine: PutTraceSegments/GetSamplingRules take no resource.",
+        )
+        acknowledge(
+            machine.role,
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.step_function.node.default_child)}.Arn>:*]",
+            "lambda:InvokeFunction on the step function's versions/aliases (CDK's LambdaInvoke grant); one function.",
+        )
+        if alarm_topic is not None:
+            alarm = cloudwatch.Alarm(
+                group,
+                "FailedAlarm",
+                metric=machine.metric_failed(period=Duration.minutes(5)),
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{key}: an execution failed (a send kept failing after its retries)",
+            )
+            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        return machine
 
 
 __all__ = ["Sequences", "compile_definition", "STARTER_DETAIL_TYPES", "WINBACK_SCHEDULE"]

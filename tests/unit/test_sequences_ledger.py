@@ -204,7 +204,7 @@ def test_next_wait_until_is_the_next_step_due_time(table):
     result = run_step(payload(), deps(table, FakeChannels()))
     # reminder_2 is 24 h after the trigger (NOW - 1 h)
     assert result["wait_until"] == clock.iso_z(NOW + timedelta(hours=23))
-    assert result["shop"] == "s" and "start_at" not in result
+    assert result["shop"] == "s" and result["trigger_id"] == "tok"
 
 
 def test_skip_is_recorded_with_its_reason(table):

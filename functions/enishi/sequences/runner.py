@@ -170,7 +170,6 @@ def _finish(
 ) -> dict[str, Any]:
     result = {"action": action, "reason": reason, "message_key": message_key, "channel": channel}
     deps.on_result(sequence, result)
-    state.pop("start_at", None)  # only the entry Choice reads it
     return {**state, "wait_until": clock.iso_z(wait_until), "result": result}
 
 
@@ -263,7 +262,9 @@ def _deliver(
         message_key=ref.message_key,
         marketing=step.marketing,
         unsubscribe_url=unsubscribe,
-        tags={"sequence": ref.sequence, "step": ref.step, "message_key": ref.message_key},
+        # the feedback function finds the message record from these (feedback/tags.py names)
+        tags={"shop": ref.shop, "customer": ref.customer_id, "sequence": ref.sequence, "step": ref.step,
+              "message_key": ref.message_key},
         retry_key=line_retry_key(ref.message_key) if channel == "line" else None,
     )
     return deps.channels.send(message)

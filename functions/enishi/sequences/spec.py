@@ -156,6 +156,11 @@ class StepPayload(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+def entry_machine_key(sequence: str, step_id: str) -> str:
+    """Key (in ``ENISHI_STATE_MACHINE_ARNS``) of the machine that starts ``sequence`` directly at ``step_id``."""
+    return f"{sequence}.{step_id}"
+
+
 def next_due(step: Step, *, trigger_at: datetime, now: datetime) -> datetime:
     """When ``step`` is due: its delay from the trigger, or from now (= when the previous step ran)."""
     base = trigger_at if step.after is Anchor.TRIGGER else now

@@ -10,7 +10,7 @@ answers ``ExecutionAlreadyExists`` once it is closed (or when the input differs)
 | order.recorded / order.placed with a checkout token | stop that checkout's cart recovery |
 | checkout.updated open, with an email | start cart recovery (trigger = checkout token) |
 | checkout.updated completed / emptied | stop its cart recovery |
-| fulfillment.updated with tracking | start shipping notice (trigger = fulfillment id); delivered → also start it at the follow-up |
+| fulfillment.updated with tracking | start shipping notice (trigger = fulfillment id); delivered → start the follow-up machine (``shipping_notice.followup``) and stop the first execution once its notice is out |
 | customer.upserted / consent.changed, subscribed, no order yet | start welcome, when ``welcome_on_signup`` |
 
 StopExecution is only a saving: every step re-checks its stop conditions right before it sends, so a stop that
@@ -29,7 +29,7 @@ from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.items import OrderItem
 from enishi.profiles.model import Profile
-from enishi.sequences.spec import SequencesSpec, parse_delay
+from enishi.sequences.spec import SequencesSpec, entry_machine_key, parse_delay
 
 DELIVERED_SUFFIX = ":delivered"
 NO_SHIPMENT_STATUSES = {"cancelled", "error", "failure"}
@@ -64,6 +64,8 @@ class Lookups(Protocol):
 
     def get_profile(self, shop: str, customer_id: str) -> Profile | None: ...
 
+    def message_status(self, shop: str, customer_id: str, message_key: str) -> str | None: ...
+
 
 def welcome_trigger_id(customer_id: str) -> str:
     return f"customer:{customer_id}"
@@ -71,7 +73,7 @@ def welcome_trigger_id(customer_id: str) -> str:
 
 def execution_input(
     *, shop: str, customer_id: str, sequence: str, trigger_id: str, trigger: dict[str, Any],
-    started_at: datetime, trigger_at: datetime, wait_until: datetime, start_at: str | None = None,
+    started_at: datetime, trigger_at: datetime, wait_until: datetime,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "shop": shop,
@@ -83,8 +85,6 @@ def execution_input(
         "trigger_at": clock.iso_z(trigger_at),
         "wait_until": clock.iso_z(wait_until),
     }
-    if start_at:
-        data["start_at"] = start_at
     return data
 
 
@@ -107,7 +107,6 @@ def start_for(
             shop=shop, customer_id=customer_id, sequence=sequence, trigger_id=trigger_id, trigger=trigger,
             started_at=started_at, trigger_at=trigger_at or started_at,
             wait_until=_first_due(spec, sequence, started_at, now),
-            start_at=seq.steps[0].id,  # always present: an entry Choice never reads a missing path
         ),
     )
 
@@ -177,10 +176,16 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
             data = execution_input(
                 shop=shop, customer_id=customer_id, sequence=c.SEQUENCE_SHIPPING, trigger_id=event.fulfillment_id,
                 trigger=trigger, started_at=delivered_at, trigger_at=event.occurred_at, wait_until=due,
-                start_at=entry.id,
             )
             name = keys.execution_name(c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id + DELIVERED_SUFFIX)
-            out.starts.append(Start(c.SEQUENCE_SHIPPING, name, data))
+            out.starts.append(Start(entry_machine_key(c.SEQUENCE_SHIPPING, entry.id), name, data))
+            # the first execution is only waiting for its +3 d follow-up now: stop it (saves its last 3 transitions
+            # and a λ call) — but only once its notice is certainly out, so the notice is never lost
+            first = seq.steps[0]
+            notice_key = keys.sequence_message_key(shop, customer_id, c.SEQUENCE_SHIPPING, first.id, event.fulfillment_id)
+            if first.id != entry.id and lookups.message_status(shop, customer_id, notice_key) == "sent":
+                original = keys.execution_name(c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id)
+                out.stops.append(Stop(c.SEQUENCE_SHIPPING, original, "delivered: the follow-up runs from delivery"))
     elif isinstance(event, (ev.CustomerUpserted, ev.ConsentChanged)) and spec.welcome_on_signup:
         consent = event.email_consent if isinstance(event, ev.CustomerUpserted) else event.consent
         if consent is None or consent.channel != "email" or consent.state != "subscribed":

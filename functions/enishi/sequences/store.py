@@ -43,6 +43,10 @@ class SequenceStore:
         item = self._get(keys.order_key(shop, order_id))
         return OrderItem.model_validate(item) if item else None
 
+    def message_status(self, shop: str, customer_id: str, message_key: str) -> str | None:
+        item = self._get(keys.message_key(shop, customer_id, message_key), consistent=True)
+        return None if item is None else item.get("status")
+
     def line_quota_exhausted(self, shop: str, now: datetime) -> bool:
         return self._get(keys.line_quota_key(shop, month_jst(now))) is not None
 
