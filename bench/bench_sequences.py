@@ -76,8 +76,14 @@ class DynamoCounter:
 
             setattr(DynamoHandler, attr, method)
 
-        for op, attr in (("GetItem", "get_item"), ("PutItem", "put_item"), ("UpdateItem", "update_item"),
-                         ("DeleteItem", "delete_item"), ("Query", "query"), ("BatchGetItem", "batch_get_item")):
+        for op, attr in (
+            ("GetItem", "get_item"),
+            ("PutItem", "put_item"),
+            ("UpdateItem", "update_item"),
+            ("DeleteItem", "delete_item"),
+            ("Query", "query"),
+            ("BatchGetItem", "batch_get_item"),
+        ):
             wrap(op, attr)
 
         def undo() -> None:
@@ -117,21 +123,55 @@ def _seed(stack: Any, table: Any) -> dict[str, str]:
         placed = T0 - timedelta(days=90) if seq == "winback" else T0 - timedelta(hours=1)
         ordered = seq != "cart_recovery"
         profile = Profile(
-            shop=SHOP, customer_id=cid, created_at=T0 - timedelta(days=200), updated_at=T0,
-            email=f"{cid}@example.jp", first_name="花子", last_name="山田", email_consent=consent,
-            order_count=1 if ordered else 0, last_order_id=f"o-{cid}" if ordered else None,
-            last_order_at=placed if ordered else None, first_order_at=placed if ordered else None, stage="first_time",
+            shop=SHOP,
+            customer_id=cid,
+            created_at=T0 - timedelta(days=200),
+            updated_at=T0,
+            email=f"{cid}@example.jp",
+            first_name="花子",
+            last_name="山田",
+            email_consent=consent,
+            order_count=1 if ordered else 0,
+            last_order_id=f"o-{cid}" if ordered else None,
+            last_order_at=placed if ordered else None,
+            first_order_at=placed if ordered else None,
+            stage="first_time",
         )
         table.put_item(Item=to_item(profile, keys.profile_key(SHOP, cid)))
         if ordered:
-            order = OrderItem(shop=SHOP, order_id=f"o-{cid}", customer_id=cid, order_name="#1001", placed_at=placed,
-                              total=3240, currency="JPY", items=lines, updated_at=placed)
+            order = OrderItem(
+                shop=SHOP,
+                order_id=f"o-{cid}",
+                customer_id=cid,
+                order_name="#1001",
+                placed_at=placed,
+                total=3240,
+                currency="JPY",
+                items=lines,
+                updated_at=placed,
+            )
             day = placed.astimezone(clock.JST).date()
-            table.put_item(Item=to_item(order, keys.order_key(SHOP, order.order_id), {
-                c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, day), c.ATTR_GSI1_SK: keys.orders_by_day_sk(order.order_id)}))
-    checkout = CheckoutItem(shop=SHOP, checkout_token="ck-bench", customer_id=customers["cart_recovery"],
-                            status="open", created_at=T0, updated_at=T0, items=lines, total=3240,
-                            recovery_url="https://enishi-sabo.example/checkouts/ck-bench/recover")
+            table.put_item(
+                Item=to_item(
+                    order,
+                    keys.order_key(SHOP, order.order_id),
+                    {
+                        c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, day),
+                        c.ATTR_GSI1_SK: keys.orders_by_day_sk(order.order_id),
+                    },
+                )
+            )
+    checkout = CheckoutItem(
+        shop=SHOP,
+        checkout_token="ck-bench",
+        customer_id=customers["cart_recovery"],
+        status="open",
+        created_at=T0,
+        updated_at=T0,
+        items=lines,
+        total=3240,
+        recovery_url="https://enishi-sabo.example/checkouts/ck-bench/recover",
+    )
     table.put_item(Item=to_item(checkout, keys.checkout_key(SHOP, "ck-bench")))
     return customers
 
@@ -141,21 +181,49 @@ def _events(customers: dict[str, str]) -> list[Any]:
 
     item = LineItem(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)
     return [
-        OrderRecorded(event_id="b1", shop=SHOP, source="enishi", occurred_at=T0, received_at=T0,
-                      order_id=f"o-{customers['welcome']}", customer_id=customers["welcome"], order_count=1,
-                      placed_at=T0, total=3240),
+        OrderRecorded(
+            event_id="b1",
+            shop=SHOP,
+            source="enishi",
+            occurred_at=T0,
+            received_at=T0,
+            order_id=f"o-{customers['welcome']}",
+            customer_id=customers["welcome"],
+            order_count=1,
+            placed_at=T0,
+            total=3240,
+        ),
         *(
-            FulfillmentUpdated(event_id=f"b2-{cid}", shop=SHOP, source="shopify", occurred_at=T0, received_at=T0,
-                               fulfillment_id=f"f-{cid}", order_id=f"o-{cid}", status="success",
-                               shipment_status="in_transit", tracking_company="ヤマト運輸",
-                               tracking_numbers=("1234-5678-9012",))
+            FulfillmentUpdated(
+                event_id=f"b2-{cid}",
+                shop=SHOP,
+                source="shopify",
+                occurred_at=T0,
+                received_at=T0,
+                fulfillment_id=f"f-{cid}",
+                order_id=f"o-{cid}",
+                status="success",
+                shipment_status="in_transit",
+                tracking_company="ヤマト運輸",
+                tracking_numbers=("1234-5678-9012",),
+            )
             for cid in (customers["shipping_notice"], customers["shipping_notice (delivered after 1 d)"])
         ),
-        CheckoutUpdated(event_id="b3", shop=SHOP, source="shopify", occurred_at=T0, received_at=T0,
-                        checkout_token="ck-bench", status="open", line_items=(item,), total=3240,
-                        customer=CustomerRef(customer_id=customers["cart_recovery"],
-                                             email=f"{customers['cart_recovery']}@example.jp"),
-                        recovery_url="https://enishi-sabo.example/checkouts/ck-bench/recover"),
+        CheckoutUpdated(
+            event_id="b3",
+            shop=SHOP,
+            source="shopify",
+            occurred_at=T0,
+            received_at=T0,
+            checkout_token="ck-bench",
+            status="open",
+            line_items=(item,),
+            total=3240,
+            customer=CustomerRef(
+                customer_id=customers["cart_recovery"], email=f"{customers['cart_recovery']}@example.jp"
+            ),
+            recovery_url="https://enishi-sabo.example/checkouts/ck-bench/recover",
+        ),
     ]
 
 
@@ -164,28 +232,54 @@ def _delivered(customers: dict[str, str]) -> Any:
 
     cid = customers["shipping_notice (delivered after 1 d)"]
     at = T0 + timedelta(days=1)
-    return FulfillmentUpdated(event_id=f"b4-{cid}", shop=SHOP, source="shopify", occurred_at=at, received_at=at,
-                              fulfillment_id=f"f-{cid}", order_id=f"o-{cid}", status="success",
-                              shipment_status="delivered", delivered_at=at, tracking_company="ヤマト運輸",
-                              tracking_numbers=("1234-5678-9012",))
+    return FulfillmentUpdated(
+        event_id=f"b4-{cid}",
+        shop=SHOP,
+        source="shopify",
+        occurred_at=at,
+        received_at=at,
+        fulfillment_id=f"f-{cid}",
+        order_id=f"o-{cid}",
+        status="success",
+        shipment_status="delivered",
+        delivered_at=at,
+        tracking_company="ヤマト運輸",
+        tracking_numbers=("1234-5678-9012",),
+    )
 
 
 def _sqs_batch(event: Any) -> dict[str, Any]:
     from enishi import clock
     from enishi.events import to_detail_dict
 
-    body = {"detail-type": event.type, "source": "enishi.intake", "time": clock.iso_z(event.occurred_at),
-            "detail": to_detail_dict(event)}
-    return {"Records": [{"messageId": event.event_id, "receiptHandle": "r", "body": json.dumps(body),
-                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:q", "awsRegion": "ap-northeast-1"}]}
+    body = {
+        "detail-type": event.type,
+        "source": "enishi.intake",
+        "time": clock.iso_z(event.occurred_at),
+        "detail": to_detail_dict(event),
+    }
+    return {
+        "Records": [
+            {
+                "messageId": event.event_id,
+                "receiptHandle": "r",
+                "body": json.dumps(body),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:q",
+                "awsRegion": "ap-northeast-1",
+            }
+        ]
+    }
 
 
 def measure() -> dict[str, Any]:
     import boto3
-
     from enishi.profiles.serialize import item_size
     from enishi.sequences import step as step_module
+
     from enishi_local.stack import LocalStack
 
     durations: list[float] = []
@@ -222,16 +316,33 @@ def measure() -> dict[str, Any]:
                 for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
                     data = json.loads(sfn.describe_execution(executionArn=ex["executionArn"])["input"])
                     seq = scenario_of[data["customer_id"]]
-                    history = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)["events"]
+                    history = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)[
+                        "events"
+                    ]
                     entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
-                    scheduled = sum(1 for e in history if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled"))
+                    scheduled = sum(
+                        1 for e in history if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled")
+                    )
                     tasks = sum(1 for e in history if e["type"] == "TaskStateEntered")
                     row = per_sequence[seq]
                     row["executions"] += 1
-                    row["transitions"] += entered + max(0, scheduled - tasks)  # a retry is billed as a transition
+                    row["transitions"] += entered + max(
+                        0, scheduled - tasks
+                    )  # a retry is billed as a transition
                     row["step_invocations"] += scheduled
-                    row["path"] = " | ".join(filter(None, [row.get("path") or "", " → ".join(
-                        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e)]))
+                    row["path"] = " | ".join(
+                        filter(
+                            None,
+                            [
+                                row.get("path") or "",
+                                " → ".join(
+                                    e["stateEnteredEventDetails"]["name"]
+                                    for e in history
+                                    if "stateEnteredEventDetails" in e
+                                ),
+                            ],
+                        )
+                    )
             outbox = stack.outbox()
             sent_by_customer = Counter(m.get("customer_id") for m in outbox)
             items = table.scan()["Items"]
@@ -263,36 +374,58 @@ def run() -> list[dict]:
         row = m["per_sequence"][seq]
         sent = row["sent"] or 1
         sfn = row["transitions"] * PRICE_TRANSITION
-        lam = row["step_invocations"] * (PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND_ARM * LAMBDA_GB
-                                         * ASSUMED_STEP_SECONDS)
-        lam += row["executions"] * (PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND_ARM * LAMBDA_GB
-                                    * ASSUMED_STARTER_SECONDS)
+        lam = row["step_invocations"] * (
+            PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND_ARM * LAMBDA_GB * ASSUMED_STEP_SECONDS
+        )
+        lam += row["executions"] * (
+            PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND_ARM * LAMBDA_GB * ASSUMED_STARTER_SECONDS
+        )
         per_message = (sfn + lam) / sent + ddb_per_message
         ratio = per_message / PRICE_SES_EMAIL
         worst = max(worst, ratio)
-        figures.append({
-            "name": f"{seq}: state transitions per customer (typical path)", "value": row["transitions"],
-            "unit": "transitions", "goal": "", "ok": None,
-            "note": f"{row['executions']} execution(s), {row['sent']} messages; path: {row['path']}",
-        })
-        figures.append({
-            "name": f"{seq}: orchestration cost per message ÷ SES email", "value": round(ratio, 3), "unit": "×",
-            "goal": f"≤ {GOAL_RATIO}×", "ok": ratio <= GOAL_RATIO,
-            "note": f"${per_message:.7f}/message = Step Functions ${sfn / sent:.7f} + Lambda ${lam / sent:.7f} "
-                    f"+ DynamoDB ${ddb_per_message:.7f}",
-        })
-    figures.append({
-        "name": "DynamoDB per message sent (all sequences)", "value": round((writes + reads) / max(1, total_sent), 2),
-        "unit": "request units", "goal": "", "ok": None,
-        "note": f"{writes / max(1, total_sent):.1f} WRU + {reads / max(1, total_sent):.1f} RRU per message; item "
-                f"sizes (bytes): {m['sizes']}",
-    })
-    figures.append({
-        "name": "step λ duration, local median (warm, moto)", "value": round(m["step_seconds_median"] * 1000, 1),
-        "unit": "ms", "goal": "", "ok": None,
-        "note": f"priced as {ASSUMED_STEP_SECONDS * 1000:.0f} ms billed at 256 MB arm64 (SES/LINE round trip "
-                "included)",
-    })
+        figures.append(
+            {
+                "name": f"{seq}: state transitions per customer (typical path)",
+                "value": row["transitions"],
+                "unit": "transitions",
+                "goal": "",
+                "ok": None,
+                "note": f"{row['executions']} execution(s), {row['sent']} messages; path: {row['path']}",
+            }
+        )
+        figures.append(
+            {
+                "name": f"{seq}: orchestration cost per message ÷ SES email",
+                "value": round(ratio, 3),
+                "unit": "×",
+                "goal": f"≤ {GOAL_RATIO}×",
+                "ok": ratio <= GOAL_RATIO,
+                "note": f"${per_message:.7f}/message = Step Functions ${sfn / sent:.7f} + Lambda ${lam / sent:.7f} "
+                f"+ DynamoDB ${ddb_per_message:.7f}",
+            }
+        )
+    figures.append(
+        {
+            "name": "DynamoDB per message sent (all sequences)",
+            "value": round((writes + reads) / max(1, total_sent), 2),
+            "unit": "request units",
+            "goal": "",
+            "ok": None,
+            "note": f"{writes / max(1, total_sent):.1f} WRU + {reads / max(1, total_sent):.1f} RRU per message; item "
+            f"sizes (bytes): {m['sizes']}",
+        }
+    )
+    figures.append(
+        {
+            "name": "step λ duration, local median (warm, moto)",
+            "value": round(m["step_seconds_median"] * 1000, 1),
+            "unit": "ms",
+            "goal": "",
+            "ok": None,
+            "note": f"priced as {ASSUMED_STEP_SECONDS * 1000:.0f} ms billed at 256 MB arm64 (SES/LINE round trip "
+            "included)",
+        }
+    )
     return figures
 
 

@@ -5,9 +5,9 @@ Per step the machine runs ``Wait (TimestampPath $.wait_until)`` → ``LambdaInvo
 ``$.result.action``: sent/skipped → the next step's Wait, defer → this step's Wait, stop → Succeed. A first step due at
 once has no Wait on the way in (one transition saved per execution); a step with ``entry_on`` (the shipping follow-up
 on "delivered") also gets a small machine of its own, keyed ``<sequence>.<step>``, that starts at that step — cheaper
-than an entry Choice, which every execution of the main machine would pay for. Stop conditions are checked inside the step λ right before the send (it must re-check there anyway),
-not by extra DynamoDB states: those would add 2 transitions ($0.00005) to every step to save a λ call (~$0.000001)
-on the rare stopped one.
+than an entry Choice, which every execution of the main machine would pay for. Stop conditions are checked inside
+the step λ right before the send (it must re-check there anyway), not by extra DynamoDB states: those would add
+2 transitions ($0.00005) to every step to save a λ call (~$0.000001) on the rare stopped one.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
-
 from enishi import constants as c
 from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
+
 from infra.constructs.function import FunctionFactory
 from infra.nag import acknowledge
 
@@ -69,7 +69,9 @@ def compile_definition(
 
     ``start_index`` > 0 compiles an entry machine (a step with ``entry_on``): it starts at that step's Wait.
     """
-    prefix = machine_id(name) + ("" if start_index == 0 else machine_id(sequence.steps[start_index].id) + "Entry")
+    prefix = machine_id(name) + (
+        "" if start_index == 0 else machine_id(sequence.steps[start_index].id) + "Entry"
+    )
     done = sfn.Succeed(scope, f"{prefix}Done", comment="sequence over (all steps ran, or stopped)")
     steps = list(enumerate(sequence.steps))[start_index:]
     waits: dict[int, sfn.Wait] = {}
@@ -97,7 +99,9 @@ def compile_definition(
             retry_on_service_exceptions=False,
             comment=f"check eligibility, pick the channel, render {step.template}, send once",
         )
-        send.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2)
+        send.add_retry(
+            errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2
+        )
         send.add_retry(
             errors=RETRYABLE_SEND_ERRORS,
             interval=Duration.seconds(30),
@@ -180,10 +184,14 @@ class Sequences(Construct):
                 secret.grant_read(self.step_function)
         ses_resources = []
         if ses_identity:
-            ses_resources.append(stack.format_arn(service="ses", resource="identity", resource_name=ses_identity))
+            ses_resources.append(
+                stack.format_arn(service="ses", resource="identity", resource_name=ses_identity)
+            )
         if ses_configuration_set:
             ses_resources.append(
-                stack.format_arn(service="ses", resource="configuration-set", resource_name=ses_configuration_set)
+                stack.format_arn(
+                    service="ses", resource="configuration-set", resource_name=ses_configuration_set
+                )
             )
         if ses_resources:
             self.step_function.add_to_role_policy(
@@ -200,9 +208,20 @@ class Sequences(Construct):
             # its own that begins at that step: no entry Choice billed on every execution of the main machine
             for index, step in enumerate(sequence.steps):
                 if index > 0 and step.entry_on:
-                    self._machine(entry_machine_key(name, step.id), name, sequence, index, alarm_topic,
-                                  removal_policy, stack)
-        arns_env = {c.ENV_STATE_MACHINE_ARNS: stack.to_json_string({k: m.state_machine_arn for k, m in self.state_machines.items()})}
+                    self._machine(
+                        entry_machine_key(name, step.id),
+                        name,
+                        sequence,
+                        index,
+                        alarm_topic,
+                        removal_policy,
+                        stack,
+                    )
+        arns_env = {
+            c.ENV_STATE_MACHINE_ARNS: stack.to_json_string(
+                {k: m.state_machine_arn for k, m in self.state_machines.items()}
+            )
+        }
 
         # ---- the starter: bus rule → SQS (+ DLQ) → λ
         self.starter_dlq = sqs.Queue(
@@ -220,7 +239,11 @@ class Sequences(Construct):
             enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.starter_dlq),
         )
-        acknowledge(self.starter_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of StarterQueue.")
+        acknowledge(
+            self.starter_dlq,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of StarterQueue.",
+        )
         self.starter_function = functions.create(
             "SequenceStarter",
             handler="enishi.sequences.starter.handler",
@@ -260,7 +283,7 @@ class Sequences(Construct):
         )
         table.grant_read_data(self.winback_function)
 
-        for name, machine in self.state_machines.items():
+        for machine in self.state_machines.values():
             machine.grant_start_execution(self.starter_function)
             machine.grant_execution(self.starter_function, "states:StopExecution")
             logical_id = stack.get_logical_id(machine.node.default_child)
@@ -269,20 +292,27 @@ class Sequences(Construct):
                 "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
                 f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id}"}}]}}]}}:*]',
                 "StopExecution on executions of the sequence machines only: execution names are made at run time "
-            "(arn:…:execution:<machine>:*), which is as narrow as Step Functions allows.",
+                "(arn:…:execution:<machine>:*), which is as narrow as Step Functions allows.",
             )
         if c.SEQUENCE_WINBACK in self.state_machines:
             self.state_machines[c.SEQUENCE_WINBACK].grant_start_execution(self.winback_function)
 
-
     def _machine(
-        self, key: str, name: str, sequence: Sequence, start_index: int, alarm_topic: sns.ITopic | None,
-        removal_policy, stack: Stack,  # noqa: ANN001
+        self,
+        key: str,
+        name: str,
+        sequence: Sequence,
+        start_index: int,
+        alarm_topic: sns.ITopic | None,
+        removal_policy,
+        stack: Stack,  # noqa: ANN001
     ) -> sfn.StateMachine:
         suffix = "" if start_index == 0 else machine_id(sequence.steps[start_index].id) + "Entry"
         group = Construct(self, f"{machine_id(name)}{suffix}Machine")
         log_group = logs.LogGroup(
-            group, "Logs", retention=logs.RetentionDays.ONE_MONTH,
+            group,
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
             **({"removal_policy": removal_policy} if removal_policy else {}),
         )
         machine = sfn.StateMachine(

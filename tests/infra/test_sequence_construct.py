@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-
 from enishi import constants as c
 from enishi.sequences.spec import load_spec
 from enishi.shop_config import REPO_DIR
+
 from infra.constructs.sequences import STARTER_DETAIL_TYPES, WINBACK_SCHEDULE
 
 pytestmark = pytest.mark.slow
@@ -45,13 +45,19 @@ def test_every_step_is_wait_send_choose_with_retries(machines, sequence):
         assert wait == {**wait, "Type": "Wait", "TimestampPath": "$.wait_until", "Next": f"Send {step.id}"}
         assert send["Type"] == "Task" and send["Resource"].startswith("arn:aws:lambda:")
         assert send["Parameters"]["step"]["step"]["template"] == step.template
-        assert send["Parameters"]["state.$"] == "$" and send["Parameters"]["execution.$"] == "$$.Execution.Name"
+        assert (
+            send["Parameters"]["state.$"] == "$" and send["Parameters"]["execution.$"] == "$$.Execution.Name"
+        )
         retried = {e for r in send["Retry"] for e in r["ErrorEquals"]}
         assert {"RetryableSendError", "Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried
         choices = {ch["StringEquals"]: ch["Next"] for ch in after["Choices"]}
         assert choices["defer"] == f"Wait {step.id}"
         assert states[choices["stop"]]["Type"] == "Succeed"
-        nxt = SPEC.sequences[sequence].steps[index + 1].id if index + 1 < len(SPEC.sequences[sequence].steps) else None
+        nxt = (
+            SPEC.sequences[sequence].steps[index + 1].id
+            if index + 1 < len(SPEC.sequences[sequence].steps)
+            else None
+        )
         assert after["Default"] == (f"Wait {nxt}" if nxt else choices["stop"])
 
 
@@ -71,23 +77,38 @@ def test_machines_are_traced_and_log_everything_but_execution_data(cfn):
 
 
 def test_starter_rule_routes_the_trigger_events_to_its_queue(cfn):
-    patterns = [r["Properties"]["EventPattern"] for r in cfn.of_type("AWS::Events::Rule").values()
-                if "EventPattern" in r["Properties"]]
+    patterns = [
+        r["Properties"]["EventPattern"]
+        for r in cfn.of_type("AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
     assert {"detail-type": STARTER_DETAIL_TYPES} in patterns
-    assert set(STARTER_DETAIL_TYPES) == {c.ORDER_RECORDED, c.ORDER_PLACED, c.ORDER_CANCELLED, c.CHECKOUT_UPDATED,
-                                         c.FULFILLMENT_UPDATED, c.CUSTOMER_UPSERTED, c.CONSENT_CHANGED}
+    assert set(STARTER_DETAIL_TYPES) == {
+        c.ORDER_RECORDED,
+        c.ORDER_PLACED,
+        c.ORDER_CANCELLED,
+        c.CHECKOUT_UPDATED,
+        c.FULFILLMENT_UPDATED,
+        c.CUSTOMER_UPSERTED,
+        c.CONSENT_CHANGED,
+    }
 
 
 def test_winback_runs_daily_at_10_jst(cfn):
-    schedules = [r["Properties"] for r in cfn.of_type("AWS::Events::Rule").values()
-                 if r["Properties"].get("ScheduleExpression")]
+    schedules = [
+        r["Properties"]
+        for r in cfn.of_type("AWS::Events::Rule").values()
+        if r["Properties"].get("ScheduleExpression")
+    ]
     assert any(s["ScheduleExpression"] == WINBACK_SCHEDULE == "cron(0 1 * * ? *)" for s in schedules)
 
 
 def test_starter_may_only_start_and_stop_the_sequence_machines(cfn):
     assert {"states:StartExecution", "states:StopExecution"} <= cfn.actions(STARTER)
-    assert not any(a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "ses:"))
-                   for a in cfn.actions(STARTER))
+    assert not any(
+        a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "ses:"))
+        for a in cfn.actions(STARTER)
+    )
     resources = json.dumps(cfn.resources_for(STARTER, "states:StartExecution"))
     assert "*" not in resources.replace("Fn::", "")
     machine_ids = set(cfn.of_type("AWS::StepFunctions::StateMachine"))

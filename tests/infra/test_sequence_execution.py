@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from enishi import clock, keys
 from enishi import constants as c
 from enishi.events import Consent, to_detail_dict
@@ -34,8 +33,11 @@ pytestmark = pytest.mark.slow
 SHOP = "enishi-demo.myshopify.com"
 T0 = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)  # Tuesday 12:00 JST
 ROLE = "arn:aws:iam::123456789012:role/enishi-test"
-SEQUENCE_HANDLERS = ("enishi.sequences.step.handler", "enishi.sequences.starter.handler",
-                     "enishi.sequences.winback.handler")
+SEQUENCE_HANDLERS = (
+    "enishi.sequences.step.handler",
+    "enishi.sequences.starter.handler",
+    "enishi.sequences.winback.handler",
+)
 REAL_TIMEOUT = 20.0
 
 
@@ -50,7 +52,9 @@ class World:
         self.sfn = boto3.client("stepfunctions")
         self.emails: list[dict[str, Any]] = []
         self.machines = template.state_machines()
-        starter = next(f for f in template.functions().values() if f.handler == "enishi.sequences.starter.handler")
+        starter = next(
+            f for f in template.functions().values() if f.handler == "enishi.sequences.starter.handler"
+        )
         self.arns: dict[str, str] = json.loads(starter.environment[c.ENV_STATE_MACHINE_ARNS])
         assert set(self.arns) == {*c.SEQUENCES, "shipping_notice.followup"}
         table_spec = template.tables()[0]
@@ -61,7 +65,9 @@ class World:
             BillingMode="PAY_PER_REQUEST",
             KeySchema=table_spec.key_schema,
             AttributeDefinitions=table_spec.attribute_definitions,
-            GlobalSecondaryIndexes=[{k: v for k, v in g.items()} for g in table_spec.global_secondary_indexes],
+            GlobalSecondaryIndexes=[
+                {k: v for k, v in g.items()} for g in table_spec.global_secondary_indexes
+            ],
         )
         self.table = boto3.resource("dynamodb").Table(table_spec.name)
         secrets = boto3.client("secretsmanager")
@@ -87,12 +93,18 @@ class World:
         for spec in template.functions().values():
             if spec.handler not in SEQUENCE_HANDLERS:
                 continue
-            ses.create_configuration_set(ConfigurationSetName=spec.environment[c.ENV_SES_CONFIGURATION_SET]) \
-                if c.ENV_SES_CONFIGURATION_SET in spec.environment else None
+            ses.create_configuration_set(
+                ConfigurationSetName=spec.environment[c.ENV_SES_CONFIGURATION_SET]
+            ) if c.ENV_SES_CONFIGURATION_SET in spec.environment else None
             env = {k: (overrides.get(k, v)) for k, v in spec.environment.items()}
             lam.create_function(
-                FunctionName=spec.name, Runtime="python3.13", Role=ROLE, Handler=spec.handler,
-                Code={"ZipFile": _zip()}, Environment={"Variables": env}, Timeout=spec.timeout,
+                FunctionName=spec.name,
+                Runtime="python3.13",
+                Role=ROLE,
+                Handler=spec.handler,
+                Code={"ZipFile": _zip()},
+                Environment={"Variables": env},
+                Timeout=spec.timeout,
             )
             self.functions[spec.handler] = spec
         for name, sm in self.machines.items():
@@ -103,12 +115,21 @@ class World:
         self.table.put_item(Item=to_item(model, key, extra))
 
     def profile(self, **kw: Any) -> Profile:
-        p = Profile(**{
-            "shop": SHOP, "customer_id": "7001", "created_at": T0 - timedelta(days=30), "updated_at": T0,
-            "email": "hanako@example.jp", "first_name": "花子", "last_name": "山田",
-            "email_consent": Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=30)),
-            **kw,
-        })
+        p = Profile(
+            **{
+                "shop": SHOP,
+                "customer_id": "7001",
+                "created_at": T0 - timedelta(days=30),
+                "updated_at": T0,
+                "email": "hanako@example.jp",
+                "first_name": "花子",
+                "last_name": "山田",
+                "email_consent": Consent(
+                    state="subscribed", source="shopify", collected_at=T0 - timedelta(days=30)
+                ),
+                **kw,
+            }
+        )
         self.put(p, keys.profile_key(SHOP, p.customer_id))
         return p
 
@@ -119,40 +140,74 @@ class World:
 
     def checkout(self, status: str = "open", at: datetime = T0) -> CheckoutItem:
         ck = CheckoutItem(
-            shop=SHOP, checkout_token="ck1", customer_id="7001", status=status, created_at=at, updated_at=at,
+            shop=SHOP,
+            checkout_token="ck1",
+            customer_id="7001",
+            status=status,
+            created_at=at,
+            updated_at=at,
             recovery_url="https://enishi-sabo.example/checkouts/ck1/recover",
-            items=[OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)], total=3240,
+            items=[OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)],
+            total=3240,
         )
         self.put(ck, keys.checkout_key(SHOP, "ck1"))
         return ck
 
     def order(self, order_id: str = "o1", at: datetime = T0, status: str = "placed") -> OrderItem:
         o = OrderItem(
-            shop=SHOP, order_id=order_id, customer_id="7001", order_name="#1001", placed_at=at, total=3240,
-            currency="JPY", status=status, updated_at=at,
+            shop=SHOP,
+            order_id=order_id,
+            customer_id="7001",
+            order_name="#1001",
+            placed_at=at,
+            total=3240,
+            currency="JPY",
+            status=status,
+            updated_at=at,
             items=[OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)],
         )
         extra = None
         if status == "placed":
             day = at.astimezone(clock.JST).date()
-            extra = {c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, day), c.ATTR_GSI1_SK: keys.orders_by_day_sk(order_id)}
+            extra = {
+                c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, day),
+                c.ATTR_GSI1_SK: keys.orders_by_day_sk(order_id),
+            }
         self.put(o, keys.order_key(SHOP, order_id), extra)
         return o
 
     # ---- triggers
     def deliver(self, event: Any) -> dict[str, Any]:
         """The starter's SQS batch with this event, as the bus rule delivers it; the handler's answer."""
-        body = {"version": "0", "id": "e", "detail-type": event.type, "source": "enishi.intake",
-                "time": clock.iso_z(event.occurred_at), "detail": to_detail_dict(event)}
-        sqs_event = {"Records": [{
-            "messageId": "m1", "receiptHandle": "r", "body": json.dumps(body), "attributes": {},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:starter", "awsRegion": "ap-northeast-1",
-        }]}
+        body = {
+            "version": "0",
+            "id": "e",
+            "detail-type": event.type,
+            "source": "enishi.intake",
+            "time": clock.iso_z(event.occurred_at),
+            "detail": to_detail_dict(event),
+        }
+        sqs_event = {
+            "Records": [
+                {
+                    "messageId": "m1",
+                    "receiptHandle": "r",
+                    "body": json.dumps(body),
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:starter",
+                    "awsRegion": "ap-northeast-1",
+                }
+            ]
+        }
         return self.invoke("enishi.sequences.starter.handler", sqs_event)
 
     def invoke(self, handler: str, event: dict[str, Any]) -> dict[str, Any]:
-        resp = boto3.client("lambda").invoke(FunctionName=self.functions[handler].name, Payload=json.dumps(event))
+        resp = boto3.client("lambda").invoke(
+            FunctionName=self.functions[handler].name, Payload=json.dumps(event)
+        )
         payload = json.loads(resp["Payload"].read())
         assert "FunctionError" not in resp, payload
         return payload
@@ -222,6 +277,7 @@ def vclock() -> Iterator[Any]:
 @pytest.fixture
 def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
     from enishi.sequences import starter, step, winback
+
     from enishi_local.moto_patches import install_lambda_dispatch, install_ses_capture
 
     for module in (step, starter, winback):
@@ -278,18 +334,37 @@ def checkout_event(status: str = "open", at: datetime = T0, event_id: str = "ck1
     from enishi.events import CheckoutUpdated, CustomerRef, LineItem
 
     return CheckoutUpdated(
-        event_id=event_id, shop=SHOP, source="shopify", occurred_at=at, received_at=at, checkout_token="ck1",
-        customer=CustomerRef(customer_id="7001", email="hanako@example.jp", first_name="花子", last_name="山田"),
-        status=status, recovery_url="https://enishi-sabo.example/checkouts/ck1/recover",
-        line_items=(LineItem(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620),), total=3240,
+        event_id=event_id,
+        shop=SHOP,
+        source="shopify",
+        occurred_at=at,
+        received_at=at,
+        checkout_token="ck1",
+        customer=CustomerRef(
+            customer_id="7001", email="hanako@example.jp", first_name="花子", last_name="山田"
+        ),
+        status=status,
+        recovery_url="https://enishi-sabo.example/checkouts/ck1/recover",
+        line_items=(LineItem(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620),),
+        total=3240,
     )
 
 
 def order_recorded(order_id: str = "o1", count: int = 1, at: datetime = T0) -> Any:
     from enishi.events import OrderRecorded
 
-    return OrderRecorded(event_id=f"rec:{order_id}", shop=SHOP, source="enishi", occurred_at=at, received_at=at,
-                         order_id=order_id, customer_id="7001", order_count=count, placed_at=at, total=3240)
+    return OrderRecorded(
+        event_id=f"rec:{order_id}",
+        shop=SHOP,
+        source="enishi",
+        occurred_at=at,
+        received_at=at,
+        order_id=order_id,
+        customer_id="7001",
+        order_count=count,
+        placed_at=at,
+        total=3240,
+    )
 
 
 def cart_started(world: World) -> str:
@@ -305,8 +380,15 @@ def test_cart_never_completed_gets_two_reminders(world, vclock):
     arn = cart_started(world)
     run_until(world, vclock)
     assert [e["at"] for e in world.emails] == [T0 + timedelta(hours=1), T0 + timedelta(hours=24)]
-    assert world.path(arn) == ["Wait reminder_1", "Send reminder_1", "After reminder_1", "Wait reminder_2",
-                               "Send reminder_2", "After reminder_2", "CartRecoveryDone"]
+    assert world.path(arn) == [
+        "Wait reminder_1",
+        "Send reminder_1",
+        "After reminder_1",
+        "Wait reminder_2",
+        "Send reminder_2",
+        "After reminder_2",
+        "CartRecoveryDone",
+    ]
     assert [r["status"] for r in world.records()] == ["sent", "sent"]
     assert {e["request"]["Destination"]["ToAddresses"][0] for e in world.emails} == {"hanako@example.jp"}
 
@@ -345,11 +427,15 @@ def test_cart_completed_after_the_first_reminder_gets_exactly_one(world, vclock)
 def test_unsubscribed_mid_sequence_gets_no_further_marketing(world, vclock):
     cart_started(world)
     run_until(world, vclock, until=T0 + timedelta(hours=2))
-    world.update_profile(email_consent=Consent(state="unsubscribed", source="one_click",
-                                               collected_at=T0 + timedelta(hours=2)))
+    world.update_profile(
+        email_consent=Consent(state="unsubscribed", source="one_click", collected_at=T0 + timedelta(hours=2))
+    )
     run_until(world, vclock)
     assert len(world.emails) == 1
-    assert [(r["status"], r.get("reason")) for r in world.records()] == [("sent", None), ("skipped", "no_consent")]
+    assert [(r["status"], r.get("reason")) for r in world.records()] == [
+        ("sent", None),
+        ("skipped", "no_consent"),
+    ]
 
 
 def test_a_send_due_at_23_jst_goes_out_at_09_jst(world, vclock):
@@ -365,7 +451,12 @@ def test_a_send_due_at_23_jst_goes_out_at_09_jst(world, vclock):
     assert world.emails[0]["at"] == datetime(2025, 5, 7, 0, 0, tzinfo=UTC)
     assert world.records()[0]["sent_at"] == "2025-05-07T00:00:00Z"
     assert world.path(execution["executionArn"])[:5] == [
-        "Wait reminder_1", "Send reminder_1", "After reminder_1", "Wait reminder_1", "Send reminder_1"]
+        "Wait reminder_1",
+        "Send reminder_1",
+        "After reminder_1",
+        "Wait reminder_1",
+        "Send reminder_1",
+    ]
 
 
 def test_the_same_trigger_delivered_twice_starts_one_execution(world, vclock):
@@ -466,9 +557,17 @@ def _fulfillment(delivered: bool = False, at: datetime = T0) -> Any:
     from enishi.events import FulfillmentUpdated
 
     return FulfillmentUpdated(
-        event_id=f"f1:{delivered}", shop=SHOP, source="shopify", occurred_at=at, received_at=at, fulfillment_id="f1",
-        order_id="o1", status="success", shipment_status="delivered" if delivered else "in_transit",
-        tracking_company="ヤマト運輸", tracking_numbers=("1234-5678-9012",),
+        event_id=f"f1:{delivered}",
+        shop=SHOP,
+        source="shopify",
+        occurred_at=at,
+        received_at=at,
+        fulfillment_id="f1",
+        order_id="o1",
+        status="success",
+        shipment_status="delivered" if delivered else "in_transit",
+        tracking_company="ヤマト運輸",
+        tracking_numbers=("1234-5678-9012",),
         tracking_urls=("https://toi.kuronekoyamato.co.jp/cgi-bin/tneko",),
         delivered_at=at if delivered else None,
     )
@@ -495,8 +594,14 @@ def test_shipping_notice_at_night_goes_at_once_and_follow_up_after_delivery_once
     [delivered] = world.executions("shipping_notice.followup")
     assert delivered["status"] == "SUCCEEDED"
     assert world.path(delivered["executionArn"]) == [  # due 23:00 JST: deferred once by quiet hours
-        "Wait followup", "Send followup", "After followup", "Wait followup", "Send followup", "After followup",
-        "ShippingNoticeFollowupEntryDone"]
+        "Wait followup",
+        "Send followup",
+        "After followup",
+        "Wait followup",
+        "Send followup",
+        "After followup",
+        "ShippingNoticeFollowupEntryDone",
+    ]
 
 
 def test_fulfillment_for_an_unrecorded_order_is_retried_by_sqs(world):
@@ -516,13 +621,25 @@ def test_winback_job_starts_only_customers_whose_last_order_is_due(world, vclock
     # Given two customers who ordered 90 days ago; one of them ordered again since
     world.profile(order_count=1, last_order_id="o1", last_order_at=due)
     world.order("o1", at=due)
-    other = Profile(shop=SHOP, customer_id="7002", created_at=due, updated_at=T0, email="taro@example.jp",
-                    order_count=2, last_order_id="o9", last_order_at=T0 - timedelta(days=10))
+    other = Profile(
+        shop=SHOP,
+        customer_id="7002",
+        created_at=due,
+        updated_at=T0,
+        email="taro@example.jp",
+        order_count=2,
+        last_order_id="o9",
+        last_order_at=T0 - timedelta(days=10),
+    )
     world.put(other, keys.profile_key(SHOP, "7002"))
-    world.put(OrderItem(shop=SHOP, order_id="o2", customer_id="7002", placed_at=due, updated_at=due),
-              keys.order_key(SHOP, "o2"),
-              {c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, due.astimezone(clock.JST).date()),
-               c.ATTR_GSI1_SK: keys.orders_by_day_sk("o2")})
+    world.put(
+        OrderItem(shop=SHOP, order_id="o2", customer_id="7002", placed_at=due, updated_at=due),
+        keys.order_key(SHOP, "o2"),
+        {
+            c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, due.astimezone(clock.JST).date()),
+            c.ATTR_GSI1_SK: keys.orders_by_day_sk("o2"),
+        },
+    )
     # When the daily job runs — twice, as a retried schedule would
     vclock.advance_to(job)
     assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1

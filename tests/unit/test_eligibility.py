@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-
 from enishi import clock
 from enishi.events import Consent
 from enishi.profiles.items import CheckoutItem, OrderItem
@@ -28,8 +27,12 @@ def consent(state: str, at: datetime, channel: str = "email") -> Consent:
 
 def profile(**kw) -> Profile:
     base = dict(
-        shop="s", customer_id="c1", created_at=NOON - timedelta(days=30), updated_at=NOON - timedelta(days=1),
-        email="hanako@example.jp", email_consent=consent("subscribed", NOON - timedelta(days=10)),
+        shop="s",
+        customer_id="c1",
+        created_at=NOON - timedelta(days=30),
+        updated_at=NOON - timedelta(days=1),
+        email="hanako@example.jp",
+        email_consent=consent("subscribed", NOON - timedelta(days=10)),
     )
     base.update(kw)
     return Profile(**base)
@@ -40,8 +43,9 @@ def line(following: bool = True) -> LineIdentity:
 
 
 def facts(p: Profile, **kw) -> el.Facts:
-    return el.Facts(now=kw.pop("now", NOON), profile=p, trigger_at=kw.pop("trigger_at", NOON - timedelta(hours=1)),
-                    **kw)
+    return el.Facts(
+        now=kw.pop("now", NOON), profile=p, trigger_at=kw.pop("trigger_at", NOON - timedelta(hours=1)), **kw
+    )
 
 
 def decide(p: Profile, step: Step = MARKETING, stop_when=(), **kw) -> el.Decision:
@@ -94,7 +98,9 @@ def test_no_email_address_is_skipped():
 
 # ---- stop conditions
 def test_completed_checkout_stops_cart_recovery():
-    checkout = CheckoutItem(shop="s", checkout_token="t", status="completed", created_at=NOON, updated_at=NOON)
+    checkout = CheckoutItem(
+        shop="s", checkout_token="t", status="completed", created_at=NOON, updated_at=NOON
+    )
     d = decide(profile(), stop_when=[StopCondition.CHECKOUT_COMPLETED], checkout=checkout)
     assert (d.action, d.reason) == ("stop", el.STOP_CHECKOUT_COMPLETED)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from enishi import clock
 from enishi.sequences.quiet_hours import QuietWindow, next_allowed
 from enishi.shop_config import QuietHours
@@ -43,7 +42,9 @@ def test_outside_the_window_the_time_is_unchanged():
 
 def test_a_window_that_does_not_wrap_midnight():
     window = QuietWindow.from_config(QuietHours(start="12:00", end="13:00"))
-    assert window.next_allowed(datetime(2025, 5, 6, 12, 30, tzinfo=JST)) == datetime(2025, 5, 6, 13, 0, tzinfo=JST)
+    assert window.next_allowed(datetime(2025, 5, 6, 12, 30, tzinfo=JST)) == datetime(
+        2025, 5, 6, 13, 0, tzinfo=JST
+    )
     assert not window.is_quiet(datetime(2025, 5, 6, 23, 0, tzinfo=JST))
 
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from enishi import clock, keys
 from enishi.events import Consent
 from enishi.profiles.model import LineIdentity, Profile
@@ -51,7 +50,10 @@ class FakeChannels:
 
 def seed_profile(table, **kw) -> Profile:
     p = Profile(
-        shop="s", customer_id="c1", created_at=NOW - timedelta(days=9), updated_at=NOW - timedelta(days=1),
+        shop="s",
+        customer_id="c1",
+        created_at=NOW - timedelta(days=9),
+        updated_at=NOW - timedelta(days=1),
         email="hanako@example.jp",
         email_consent=Consent(state="subscribed", source="shopify", collected_at=NOW - timedelta(days=9)),
         **kw,
@@ -75,9 +77,14 @@ def payload(sequence="cart_recovery", index=0) -> dict[str, Any]:
     return {
         "execution": "e1",
         "state": {
-            "shop": "s", "customer_id": "c1", "sequence": sequence, "trigger_id": "tok",
-            "trigger": {"checkout_token": "tok"}, "started_at": clock.iso_z(NOW - timedelta(hours=1)),
-            "trigger_at": clock.iso_z(NOW - timedelta(hours=1)), "wait_until": clock.iso_z(NOW),
+            "shop": "s",
+            "customer_id": "c1",
+            "sequence": sequence,
+            "trigger_id": "tok",
+            "trigger": {"checkout_token": "tok"},
+            "started_at": clock.iso_z(NOW - timedelta(hours=1)),
+            "trigger_at": clock.iso_z(NOW - timedelta(hours=1)),
+            "wait_until": clock.iso_z(NOW),
         },
         "step": StepPayload.build(sequence, SPEC.sequences[sequence], index).to_json(),
     }

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
-
 from enishi.channels.render import TEMPLATE_NAMES
 from enishi.sequences.spec import (
     Anchor,
@@ -19,6 +17,7 @@ from enishi.sequences.spec import (
     parse_delay,
 )
 from enishi.shop_config import REPO_DIR
+from pydantic import ValidationError
 
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
 
@@ -29,15 +28,26 @@ def timings(name: str) -> list[tuple[str, timedelta, str]]:
 
 def test_defaults_follow_the_design():
     assert SPEC.winback_threshold_days == 90
-    assert timings("welcome") == [("welcome", timedelta(0), "trigger"), ("brand_story", timedelta(days=3), "trigger"),
-                                  ("f2_nudge", timedelta(days=7), "trigger")]
-    assert timings("cart_recovery") == [("reminder_1", timedelta(hours=1), "trigger"),
-                                        ("reminder_2", timedelta(hours=24), "trigger")]
-    assert timings("winback") == [("winback_1", timedelta(0), "trigger"), ("winback_2", timedelta(days=14), "previous")]
+    assert timings("welcome") == [
+        ("welcome", timedelta(0), "trigger"),
+        ("brand_story", timedelta(days=3), "trigger"),
+        ("f2_nudge", timedelta(days=7), "trigger"),
+    ]
+    assert timings("cart_recovery") == [
+        ("reminder_1", timedelta(hours=1), "trigger"),
+        ("reminder_2", timedelta(hours=24), "trigger"),
+    ]
+    assert timings("winback") == [
+        ("winback_1", timedelta(0), "trigger"),
+        ("winback_2", timedelta(days=14), "previous"),
+    ]
     shipping = SPEC.sequences["shipping_notice"]
     assert shipping.steps[0].marketing is False and shipping.steps[0].delay_td == timedelta(0)
     assert shipping.steps[1].entry_on == "delivered" and shipping.steps[1].delay_td == timedelta(days=3)
-    assert SPEC.sequences["cart_recovery"].stop_when == [StopCondition.CHECKOUT_COMPLETED, StopCondition.ORDERED_AGAIN]
+    assert SPEC.sequences["cart_recovery"].stop_when == [
+        StopCondition.CHECKOUT_COMPLETED,
+        StopCondition.ORDERED_AGAIN,
+    ]
 
 
 def test_every_template_named_in_the_yaml_is_bundled():
@@ -45,7 +55,9 @@ def test_every_template_named_in_the_yaml_is_bundled():
     assert used <= set(TEMPLATE_NAMES)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("90s", 90), ("30m", 1800), ("1h", 3600), ("3d", 259200)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0", 0), ("90s", 90), ("30m", 1800), ("1h", 3600), ("3d", 259200)]
+)
 def test_delays(text, seconds):
     assert parse_delay(text) == timedelta(seconds=seconds)
 
@@ -61,7 +73,9 @@ def test_unknown_sequences_unknown_fields_and_duplicate_steps_are_refused():
     with pytest.raises(ValidationError, match="unknown sequences"):
         SequencesSpec.model_validate({"sequences": {"birthday": {"trigger": "x", "steps": [step]}}})
     with pytest.raises(ValidationError):
-        SequencesSpec.model_validate({"sequences": {"welcome": {"trigger": "x", "steps": [{**step, "chanel": "line"}]}}})
+        SequencesSpec.model_validate(
+            {"sequences": {"welcome": {"trigger": "x", "steps": [{**step, "chanel": "line"}]}}}
+        )
     with pytest.raises(ValidationError, match="unique"):
         SequencesSpec.model_validate({"sequences": {"welcome": {"trigger": "x", "steps": [step, step]}}})
 
@@ -75,11 +89,17 @@ def test_quiet_hours_default_to_marketing():
 def test_next_due_from_trigger_or_previous():
     trigger = datetime(2025, 5, 1, tzinfo=UTC)
     now = trigger + timedelta(hours=30)
-    assert next_due(Step(id="a", template="t", delay="3d", after=Anchor.TRIGGER), trigger_at=trigger, now=now) == \
-        trigger + timedelta(days=3)
-    assert next_due(Step(id="a", template="t", delay="3d"), trigger_at=trigger, now=now) == now + timedelta(days=3)
+    assert next_due(
+        Step(id="a", template="t", delay="3d", after=Anchor.TRIGGER), trigger_at=trigger, now=now
+    ) == trigger + timedelta(days=3)
+    assert next_due(Step(id="a", template="t", delay="3d"), trigger_at=trigger, now=now) == now + timedelta(
+        days=3
+    )
     # a step whose time has passed (a long deferral) is due now, never in the past
-    assert next_due(Step(id="a", template="t", delay="1h", after=Anchor.TRIGGER), trigger_at=trigger, now=now) == now
+    assert (
+        next_due(Step(id="a", template="t", delay="1h", after=Anchor.TRIGGER), trigger_at=trigger, now=now)
+        == now
+    )
 
 
 def test_step_payload_carries_the_step_and_the_next():

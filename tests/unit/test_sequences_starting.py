@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
 from enishi import constants as c
 from enishi import keys
 from enishi.events import (
@@ -30,7 +29,9 @@ CUSTOMER = CustomerRef(customer_id="7001", email="hanako@example.jp")
 
 
 class Lookups:
-    def __init__(self, order: OrderItem | None = None, notice_status: str | None = None, profile=None) -> None:
+    def __init__(
+        self, order: OrderItem | None = None, notice_status: str | None = None, profile=None
+    ) -> None:
         self.order, self.notice_status, self.profile = order, notice_status, profile
 
     def get_order(self, shop, order_id):  # noqa: ANN001, ANN201
@@ -48,7 +49,9 @@ def base(**kw):
 
 
 def checkout(status: str = "open", customer=CUSTOMER) -> CheckoutUpdated:
-    return CheckoutUpdated(**base(), checkout_token="ck1", status=status, customer=customer, total=Decimal(3240))
+    return CheckoutUpdated(
+        **base(), checkout_token="ck1", status=status, customer=customer, total=Decimal(3240)
+    )
 
 
 def test_open_checkout_with_email_starts_cart_recovery_an_hour_later():
@@ -74,17 +77,27 @@ def test_checkout_without_contact_details_starts_nothing():
 def test_closed_checkout_stops_its_cart_recovery(status):
     result = plan(checkout(status), SPEC, Lookups(), T0)
     assert result.starts == []
-    assert [s.name for s in result.stops] == [keys.execution_name(c.SEQUENCE_CART_RECOVERY, SHOP, "7001", "ck1")]
+    assert [s.name for s in result.stops] == [
+        keys.execution_name(c.SEQUENCE_CART_RECOVERY, SHOP, "7001", "ck1")
+    ]
 
 
 def test_order_with_the_checkout_stops_cart_recovery():
-    order = OrderPlaced(**base(), order_id="o1", customer=CUSTOMER, placed_at=T0, total=Decimal(1), checkout_token="ck1")
+    order = OrderPlaced(
+        **base(), order_id="o1", customer=CUSTOMER, placed_at=T0, total=Decimal(1), checkout_token="ck1"
+    )
     assert [s.sequence for s in plan(order, SPEC, Lookups(), T0).stops] == [c.SEQUENCE_CART_RECOVERY]
 
 
 def test_first_order_starts_welcome_once_per_customer():
-    first = OrderRecorded(**base(source="enishi"), order_id="o1", customer_id="7001", order_count=1, placed_at=T0,
-                          total=Decimal(1))
+    first = OrderRecorded(
+        **base(source="enishi"),
+        order_id="o1",
+        customer_id="7001",
+        order_count=1,
+        placed_at=T0,
+        total=Decimal(1),
+    )
     [start] = plan(first, SPEC, Lookups(), T0).starts
     assert start.sequence == c.SEQUENCE_WELCOME and start.input["trigger_id"] == "customer:7001"
     assert start.input["wait_until"] == "2025-05-06T03:00:00Z"
@@ -94,13 +107,20 @@ def test_first_order_starts_welcome_once_per_customer():
 
 def fulfillment(delivered: bool = False, tracking: bool = True, customer=None) -> FulfillmentUpdated:
     return FulfillmentUpdated(
-        **base(), fulfillment_id="f1", order_id="o1", status="success", customer=customer,
-        shipment_status="delivered" if delivered else "in_transit", delivered_at=T0 if delivered else None,
+        **base(),
+        fulfillment_id="f1",
+        order_id="o1",
+        status="success",
+        customer=customer,
+        shipment_status="delivered" if delivered else "in_transit",
+        delivered_at=T0 if delivered else None,
         tracking_numbers=("123",) if tracking else (),
     )
 
 
-ORDER = OrderItem(shop=SHOP, order_id="o1", customer_id="7001", placed_at=T0, updated_at=T0, order_name="#1001")
+ORDER = OrderItem(
+    shop=SHOP, order_id="o1", customer_id="7001", placed_at=T0, updated_at=T0, order_name="#1001"
+)
 
 
 def test_shipment_with_tracking_starts_the_notice_for_the_orders_customer():
@@ -119,7 +139,9 @@ def test_shipment_for_an_unknown_order_is_retried():
 
 
 def test_delivered_starts_the_follow_up_machine_a_day_later_and_stops_the_first_once_its_notice_is_out():
-    result = plan(fulfillment(delivered=True), SPEC, Lookups(ORDER, notice_status="sent"), T0 + timedelta(days=1))
+    result = plan(
+        fulfillment(delivered=True), SPEC, Lookups(ORDER, notice_status="sent"), T0 + timedelta(days=1)
+    )
     follow = next(s for s in result.starts if s.sequence == "shipping_notice.followup")
     assert follow.input["trigger_id"] == "f1"  # the same message key as the first execution's follow-up
     assert follow.input["wait_until"] == "2025-05-07T03:00:00Z"
@@ -132,8 +154,9 @@ def test_delivered_before_the_notice_went_out_stops_nothing():
 
 
 def test_signup_with_consent_starts_welcome_only_when_enabled():
-    event = ConsentChanged(**base(), customer=CUSTOMER,
-                           consent=Consent(state="subscribed", source="shopify", collected_at=T0))
+    event = ConsentChanged(
+        **base(), customer=CUSTOMER, consent=Consent(state="subscribed", source="shopify", collected_at=T0)
+    )
     assert plan(event, SPEC, Lookups(), T0).starts == []
     enabled = SPEC.model_copy(update={"welcome_on_signup": True})
     [start] = plan(event, enabled, Lookups(), T0).starts

@@ -60,7 +60,9 @@ class Facts:
 
     now: datetime
     profile: Profile
-    trigger_at: datetime  # when the trigger happened (the first order, the checkout, the shipment, the last order)
+    trigger_at: (
+        datetime  # when the trigger happened (the first order, the checkout, the shipment, the last order)
+    )
     trigger_order_id: str | None = None
     checkout: CheckoutItem | None = None  # cart recovery: the triggering checkout as stored now
     order: OrderItem | None = None  # shipping notice: the order being shipped
@@ -73,7 +75,9 @@ class Decision:
     reason: str | None = None
     channel: ChannelName | None = None
     not_before: datetime | None = None  # defer: when to try again (aware UTC)
-    fallback: ChannelName | None = None  # send: the channel to try if the chosen one turns out to be out of quota
+    fallback: ChannelName | None = (
+        None  # send: the channel to try if the chosen one turns out to be out of quota
+    )
     checks: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -84,9 +88,15 @@ def stop_reason(facts: Facts, stop_when: list[StopCondition]) -> str | None:
     if StopCondition.CHECKOUT_COMPLETED in stop_when and facts.checkout is not None:
         if facts.checkout.status in ("completed", "emptied"):
             return STOP_CHECKOUT_COMPLETED
-    if StopCondition.ORDERED_AGAIN in stop_when and ordered_since(p, facts.trigger_at, facts.trigger_order_id):
+    if StopCondition.ORDERED_AGAIN in stop_when and ordered_since(
+        p, facts.trigger_at, facts.trigger_order_id
+    ):
         return STOP_ORDERED_AGAIN
-    if StopCondition.ORDER_CANCELLED in stop_when and facts.order is not None and facts.order.status == "cancelled":
+    if (
+        StopCondition.ORDER_CANCELLED in stop_when
+        and facts.order is not None
+        and facts.order.status == "cancelled"
+    ):
         return STOP_ORDER_CANCELLED
     return None
 
@@ -140,13 +150,17 @@ def email_problem(profile: Profile, marketing: bool) -> str | None:
 def first_of_next_month_jst(now: datetime) -> datetime:
     local = clock.to_utc(now).astimezone(clock.JST)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    return clock.to_utc(local.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0))
+    return clock.to_utc(
+        local.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+    )
 
 
 def choose_channel(facts: Facts, step: Step) -> Decision:
     """The channel per the step's policy, or why there is none (skip) or why to wait (LINE quota)."""
     p = facts.profile
-    line_ok = step.channel in (ChannelPolicy.LINE, ChannelPolicy.PREFER_LINE) and line_reachable(p, step.marketing)
+    line_ok = step.channel in (ChannelPolicy.LINE, ChannelPolicy.PREFER_LINE) and line_reachable(
+        p, step.marketing
+    )
     email_reason = email_problem(p, step.marketing) if step.channel != ChannelPolicy.LINE else SKIP_NO_LINE
     email_ok = email_reason is None
     if line_ok and facts.line_quota_exhausted:

@@ -28,6 +28,7 @@ STATUS_SKIPPED = "skipped"
 STATUS_FAILED = "failed"
 STATUS_FAILED_RETRYABLE = "failed_retryable"
 
+
 def line_retry_key(message_key: str) -> str:
     """``X-Line-Retry-Key``: uuid5 of the message key — the same on every retry (``channels.line.retry_key``)."""
     from enishi.channels.line import retry_key
@@ -124,7 +125,12 @@ class Ledger:
         )
 
     def mark_sent(
-        self, ref: MessageRef, *, provider_message_id: str | None, now: datetime, cost_usd: Decimal | None = None
+        self,
+        ref: MessageRef,
+        *,
+        provider_message_id: str | None,
+        now: datetime,
+        cost_usd: Decimal | None = None,
     ) -> None:
         values: dict[str, Any] = {":sent": STATUS_SENT, ":at": _iso(now)}
         expr = "SET #s = :sent, sent_at = :at"

@@ -14,7 +14,6 @@ Channel adapters map their provider errors onto ``SendError`` kinds, so this mod
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,7 +68,12 @@ class Channels(Protocol):
 
 class ContextBuilder(Protocol):
     def __call__(
-        self, sequence: str, step: str, profile: Profile, trigger: dict[str, Any], unsubscribe_url: str | None,
+        self,
+        sequence: str,
+        step: str,
+        profile: Profile,
+        trigger: dict[str, Any],
+        unsubscribe_url: str | None,
         marketing: bool,
     ) -> dict[str, Any]: ...
 
@@ -97,7 +101,11 @@ def _trigger_facts(state: dict[str, Any]) -> tuple[datetime, str | None, str | N
     trigger_at = clock.parse_iso(state.get("trigger_at") or state["started_at"])
     order_id = trigger.get("order_id")
     checkout_token = trigger.get("checkout_token")
-    return trigger_at, (str(order_id) if order_id else None), (str(checkout_token) if checkout_token else None)
+    return (
+        trigger_at,
+        (str(order_id) if order_id else None),
+        (str(checkout_token) if checkout_token else None),
+    )
 
 
 def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
@@ -108,22 +116,34 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     shop, customer_id, sequence = state["shop"], state["customer_id"], spec.sequence
     trigger_at, order_id, checkout_token = _trigger_facts(state)
     message_key = keys.sequence_message_key(shop, customer_id, sequence, step.id, str(state["trigger_id"]))
-    ref = MessageRef(shop, customer_id, message_key, sequence, step.id, str(state["trigger_id"]), step.marketing)
+    ref = MessageRef(
+        shop, customer_id, message_key, sequence, step.id, str(state["trigger_id"]), step.marketing
+    )
 
     profile = deps.store.get_profile(shop, customer_id)
     if profile is None:  # the profile consumer has not caught up yet: retry (with backoff) rather than drop
         raise RetryableSendError("profile not found yet")
     if profile.last_message is not None and profile.last_message.message_key == message_key:
         # this very message went out already (a replayed task): never let its own send defer or resend it
-        return _finish(state, deps, sequence, "skipped", "already_sent", message_key, profile.last_message.channel,
-                       wait_until=_next_wait(spec, state, now))
+        return _finish(
+            state,
+            deps,
+            sequence,
+            "skipped",
+            "already_sent",
+            message_key,
+            profile.last_message.channel,
+            wait_until=_next_wait(spec, state, now),
+        )
     checkout = (
         deps.store.get_checkout(shop, checkout_token)
         if checkout_token and StopCondition.CHECKOUT_COMPLETED in spec.stop_when
         else None
     )
     order = (
-        deps.store.get_order(shop, order_id) if order_id and StopCondition.ORDER_CANCELLED in spec.stop_when else None
+        deps.store.get_order(shop, order_id)
+        if order_id and StopCondition.ORDER_CANCELLED in spec.stop_when
+        else None
     )
     quota = profile.line is not None and profile.line.following and deps.store.line_quota_exhausted(shop, now)
     facts = eligibility.Facts(
@@ -138,23 +158,55 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     decision = eligibility.decide(facts, step, spec.stop_when, deps.policy)
 
     if decision.action == "defer":
-        return _finish(state, deps, sequence, "defer", decision.reason, message_key, decision.channel,
-                       wait_until=ceil_second(decision.not_before or now))
+        return _finish(
+            state,
+            deps,
+            sequence,
+            "defer",
+            decision.reason,
+            message_key,
+            decision.channel,
+            wait_until=ceil_second(decision.not_before or now),
+        )
     if decision.action in ("stop", "skip"):
         deps.ledger.record_skip(ref, reason=decision.reason or decision.action, now=now)
         action = "stop" if decision.action == "stop" else "skipped"
-        return _finish(state, deps, sequence, action, decision.reason, message_key, None,
-                       wait_until=_next_wait(spec, state, now))
+        return _finish(
+            state,
+            deps,
+            sequence,
+            action,
+            decision.reason,
+            message_key,
+            None,
+            wait_until=_next_wait(spec, state, now),
+        )
 
     trigger = dict(state.get("trigger") or {})
     if checkout is not None:  # render the cart as it is now, not as it was when the sequence started
         trigger.update(_checkout_view(checkout))
     result = _send(ref, decision, profile, trigger, step, deps, now)
     if result[0] == "defer":
-        return _finish(state, deps, sequence, "defer", result[1], message_key, result[2],
-                       wait_until=ceil_second(result[3] or now))
-    return _finish(state, deps, sequence, result[0], result[1], message_key, result[2],
-                   wait_until=_next_wait(spec, state, now))
+        return _finish(
+            state,
+            deps,
+            sequence,
+            "defer",
+            result[1],
+            message_key,
+            result[2],
+            wait_until=ceil_second(result[3] or now),
+        )
+    return _finish(
+        state,
+        deps,
+        sequence,
+        result[0],
+        result[1],
+        message_key,
+        result[2],
+        wait_until=_next_wait(spec, state, now),
+    )
 
 
 def _next_wait(spec: StepPayload, state: dict[str, Any], now: datetime) -> datetime:
@@ -165,8 +217,15 @@ def _next_wait(spec: StepPayload, state: dict[str, Any], now: datetime) -> datet
 
 
 def _finish(
-    state: dict[str, Any], deps: Deps, sequence: str, action: str, reason: str | None, message_key: str,
-    channel: str | None, *, wait_until: datetime,
+    state: dict[str, Any],
+    deps: Deps,
+    sequence: str,
+    action: str,
+    reason: str | None,
+    message_key: str,
+    channel: str | None,
+    *,
+    wait_until: datetime,
 ) -> dict[str, Any]:
     result = {"action": action, "reason": reason, "message_key": message_key, "channel": channel}
     deps.on_result(sequence, result)
@@ -193,8 +252,13 @@ def _recipient(profile: Profile, channel: str) -> tuple[str, str | None]:
 
 
 def _send(
-    ref: MessageRef, decision: eligibility.Decision, profile: Profile, trigger: dict[str, Any], step: Step,
-    deps: Deps, now: datetime,
+    ref: MessageRef,
+    decision: eligibility.Decision,
+    profile: Profile,
+    trigger: dict[str, Any],
+    step: Step,
+    deps: Deps,
+    now: datetime,
 ) -> tuple[str, str | None, str | None, datetime | None]:
     """(action, reason, channel, defer_until)."""
     channel = decision.channel or "email"
@@ -263,8 +327,13 @@ def _deliver(
         marketing=step.marketing,
         unsubscribe_url=unsubscribe,
         # the feedback function finds the message record from these (feedback/tags.py names)
-        tags={"shop": ref.shop, "customer": ref.customer_id, "sequence": ref.sequence, "step": ref.step,
-              "message_key": ref.message_key},
+        tags={
+            "shop": ref.shop,
+            "customer": ref.customer_id,
+            "sequence": ref.sequence,
+            "step": ref.step,
+            "message_key": ref.message_key,
+        },
         retry_key=line_retry_key(ref.message_key) if channel == "line" else None,
     )
     return deps.channels.send(message)

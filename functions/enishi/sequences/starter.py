@@ -62,8 +62,9 @@ def handle_event(envelope: dict[str, Any]) -> None:
             metrics.add_metric(name="SequenceStopped", unit=MetricUnit.Count, value=1)
     for start in todo.starts:
         started = executions.start(start)
-        metrics.add_metric(name="SequenceStarted" if started else "SequenceAlreadyStarted", unit=MetricUnit.Count,
-                           value=1)
+        metrics.add_metric(
+            name="SequenceStarted" if started else "SequenceAlreadyStarted", unit=MetricUnit.Count, value=1
+        )
         logger.info("start", extra={"sequence": start.sequence, "execution": start.name, "new": started})
 
 

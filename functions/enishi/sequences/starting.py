@@ -10,7 +10,8 @@ answers ``ExecutionAlreadyExists`` once it is closed (or when the input differs)
 | order.recorded / order.placed with a checkout token | stop that checkout's cart recovery |
 | checkout.updated open, with an email | start cart recovery (trigger = checkout token) |
 | checkout.updated completed / emptied | stop its cart recovery |
-| fulfillment.updated with tracking | start shipping notice (trigger = fulfillment id); delivered → start the follow-up machine (``shipping_notice.followup``) and stop the first execution once its notice is out |
+| fulfillment.updated with tracking | start shipping notice (trigger = fulfillment id) |
+| … delivered | start the follow-up machine ``shipping_notice.followup``; stop the first once its notice is out |
 | customer.upserted / consent.changed, subscribed, no order yet | start welcome, when ``welcome_on_signup`` |
 
 StopExecution is only a saving: every step re-checks its stop conditions right before it sends, so a stop that
@@ -72,8 +73,15 @@ def welcome_trigger_id(customer_id: str) -> str:
 
 
 def execution_input(
-    *, shop: str, customer_id: str, sequence: str, trigger_id: str, trigger: dict[str, Any],
-    started_at: datetime, trigger_at: datetime, wait_until: datetime,
+    *,
+    shop: str,
+    customer_id: str,
+    sequence: str,
+    trigger_id: str,
+    trigger: dict[str, Any],
+    started_at: datetime,
+    trigger_at: datetime,
+    wait_until: datetime,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "shop": shop,
@@ -94,8 +102,17 @@ def _first_due(spec: SequencesSpec, sequence: str, started_at: datetime, now: da
 
 
 def start_for(
-    spec: SequencesSpec, sequence: str, shop: str, customer_id: str, trigger_id: str, trigger: dict[str, Any],
-    started_at: datetime, now: datetime, *, trigger_at: datetime | None = None, name_suffix: str = "",
+    spec: SequencesSpec,
+    sequence: str,
+    shop: str,
+    customer_id: str,
+    trigger_id: str,
+    trigger: dict[str, Any],
+    started_at: datetime,
+    now: datetime,
+    *,
+    trigger_at: datetime | None = None,
+    name_suffix: str = "",
 ) -> Start | None:
     seq = spec.sequences.get(sequence)
     if seq is None or not seq.enabled:
@@ -104,8 +121,13 @@ def start_for(
         sequence,
         keys.execution_name(sequence, shop, customer_id, trigger_id + name_suffix),
         execution_input(
-            shop=shop, customer_id=customer_id, sequence=sequence, trigger_id=trigger_id, trigger=trigger,
-            started_at=started_at, trigger_at=trigger_at or started_at,
+            shop=shop,
+            customer_id=customer_id,
+            sequence=sequence,
+            trigger_id=trigger_id,
+            trigger=trigger,
+            started_at=started_at,
+            trigger_at=trigger_at or started_at,
             wait_until=_first_due(spec, sequence, started_at, now),
         ),
     )
@@ -141,8 +163,18 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
                 "checkout_token": event.checkout_token,
                 "line_items": _order_lines(order),
             }
-            add(start_for(spec, c.SEQUENCE_WELCOME, shop, event.customer_id, welcome_trigger_id(event.customer_id),
-                       trigger, event.placed_at, now))
+            add(
+                start_for(
+                    spec,
+                    c.SEQUENCE_WELCOME,
+                    shop,
+                    event.customer_id,
+                    welcome_trigger_id(event.customer_id),
+                    trigger,
+                    event.placed_at,
+                    now,
+                )
+            )
     elif isinstance(event, ev.OrderPlaced):
         stop_cart(event.customer.customer_id, event.checkout_token, "order placed")
     elif isinstance(event, ev.CheckoutUpdated):
@@ -153,8 +185,18 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
             if customer.email:
                 trigger = ev.to_detail_dict(event)
                 trigger.pop("email_consent", None)
-                add(start_for(spec, c.SEQUENCE_CART_RECOVERY, shop, customer.customer_id, event.checkout_token,
-                           trigger, event.occurred_at, now))
+                add(
+                    start_for(
+                        spec,
+                        c.SEQUENCE_CART_RECOVERY,
+                        shop,
+                        customer.customer_id,
+                        event.checkout_token,
+                        trigger,
+                        event.occurred_at,
+                        now,
+                    )
+                )
         else:
             stop_cart(customer.customer_id, event.checkout_token, f"checkout {event.status}")
     elif isinstance(event, ev.FulfillmentUpdated):
@@ -166,26 +208,48 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
             raise OrderNotFound(f"order {event.order_id} not recorded yet")
         trigger = ev.to_detail_dict(event)
         trigger["order_name"] = order.order_name if order else None
-        add(start_for(spec, c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id, trigger, event.occurred_at,
-                   now))
+        add(
+            start_for(
+                spec,
+                c.SEQUENCE_SHIPPING,
+                shop,
+                customer_id,
+                event.fulfillment_id,
+                trigger,
+                event.occurred_at,
+                now,
+            )
+        )
         seq = spec.sequences.get(c.SEQUENCE_SHIPPING)
         entry = seq.entry_step("delivered") if seq else None
         if event.delivered and entry is not None and seq is not None and seq.enabled:
             delivered_at = event.delivered_at or event.occurred_at
             due = max(clock.to_utc(delivered_at) + parse_delay(entry.entry_delay), clock.to_utc(now))
             data = execution_input(
-                shop=shop, customer_id=customer_id, sequence=c.SEQUENCE_SHIPPING, trigger_id=event.fulfillment_id,
-                trigger=trigger, started_at=delivered_at, trigger_at=event.occurred_at, wait_until=due,
+                shop=shop,
+                customer_id=customer_id,
+                sequence=c.SEQUENCE_SHIPPING,
+                trigger_id=event.fulfillment_id,
+                trigger=trigger,
+                started_at=delivered_at,
+                trigger_at=event.occurred_at,
+                wait_until=due,
             )
-            name = keys.execution_name(c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id + DELIVERED_SUFFIX)
+            name = keys.execution_name(
+                c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id + DELIVERED_SUFFIX
+            )
             out.starts.append(Start(entry_machine_key(c.SEQUENCE_SHIPPING, entry.id), name, data))
             # the first execution is only waiting for its +3 d follow-up now: stop it (saves its last 3 transitions
             # and a λ call) — but only once its notice is certainly out, so the notice is never lost
             first = seq.steps[0]
-            notice_key = keys.sequence_message_key(shop, customer_id, c.SEQUENCE_SHIPPING, first.id, event.fulfillment_id)
+            notice_key = keys.sequence_message_key(
+                shop, customer_id, c.SEQUENCE_SHIPPING, first.id, event.fulfillment_id
+            )
             if first.id != entry.id and lookups.message_status(shop, customer_id, notice_key) == "sent":
                 original = keys.execution_name(c.SEQUENCE_SHIPPING, shop, customer_id, event.fulfillment_id)
-                out.stops.append(Stop(c.SEQUENCE_SHIPPING, original, "delivered: the follow-up runs from delivery"))
+                out.stops.append(
+                    Stop(c.SEQUENCE_SHIPPING, original, "delivered: the follow-up runs from delivery")
+                )
     elif isinstance(event, (ev.CustomerUpserted, ev.ConsentChanged)) and spec.welcome_on_signup:
         consent = event.email_consent if isinstance(event, ev.CustomerUpserted) else event.consent
         if consent is None or consent.channel != "email" or consent.state != "subscribed":
@@ -194,8 +258,18 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
         if profile is not None and profile.order_count > 0:
             return out  # a buyer: the first order started (or will start) welcome
         cid = event.customer.customer_id
-        add(start_for(spec, c.SEQUENCE_WELCOME, shop, cid, welcome_trigger_id(cid), {"signup": True},
-                   event.occurred_at, now))
+        add(
+            start_for(
+                spec,
+                c.SEQUENCE_WELCOME,
+                shop,
+                cid,
+                welcome_trigger_id(cid),
+                {"signup": True},
+                event.occurred_at,
+                now,
+            )
+        )
     return out
 
 

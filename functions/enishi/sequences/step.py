@@ -45,7 +45,6 @@ class Settings(BaseModel):
 @functools.cache
 def _deps() -> Deps:
     import os
-
     from datetime import timedelta
 
     from enishi import secrets
@@ -62,7 +61,10 @@ def _deps() -> Deps:
         from enishi.channels.email import EmailSender
 
         return EmailSender(
-            ses, settings.ses_configuration_set or "", settings.ses_from_address or shop.from_address, shop.reply_to
+            ses,
+            settings.ses_configuration_set or "",
+            settings.ses_from_address or shop.from_address,
+            shop.reply_to,
         )
 
     def line_client() -> Any:
@@ -85,7 +87,9 @@ def _deps() -> Deps:
 
     def on_result(sequence: str, result: dict[str, Any]) -> None:
         metrics.add_metric(name=f"Step{result['action'].capitalize()}", unit=MetricUnit.Count, value=1)
-        logger.info("step", extra={"sequence": sequence, **{k: v for k, v in result.items() if k != "message_key"}})
+        logger.info(
+            "step", extra={"sequence": sequence, **{k: v for k, v in result.items() if k != "message_key"}}
+        )
 
     return Deps(
         store=SequenceStore(table),

@@ -60,7 +60,9 @@ class SequenceStore:
             }
         )
 
-    def record_send(self, profile: Profile, *, last_message: dict[str, Any], marketing: bool, now: datetime) -> None:
+    def record_send(
+        self, profile: Profile, *, last_message: dict[str, Any], marketing: bool, now: datetime
+    ) -> None:
         """``last_message`` (+ ``last_marketing_sent_at`` for marketing) with ``version = version + 1``."""
         expr = "SET last_message = :m, version = if_not_exists(version, :zero) + :one"
         values: dict[str, Any] = {":m": last_message, ":zero": 0, ":one": 1}

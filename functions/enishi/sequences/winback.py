@@ -79,17 +79,27 @@ def plan_winbacks(
     order_ids = list(dict.fromkeys(reader.order_ids(shop, day)))
     if not order_ids:
         return []
-    orders = [OrderItem.model_validate(i) for i in reader.batch_get([keys.order_key(shop, o) for o in order_ids])]
+    orders = [
+        OrderItem.model_validate(i) for i in reader.batch_get([keys.order_key(shop, o) for o in order_ids])
+    ]
     orders = [o for o in orders if o.status == "placed" and o.customer_id and o.placed_at]
     customer_ids = list(dict.fromkeys(o.customer_id for o in orders if o.customer_id))
     profiles = {
         p.customer_id: p
-        for p in (Profile.model_validate(i) for i in reader.batch_get([keys.profile_key(shop, x) for x in customer_ids]))
+        for p in (
+            Profile.model_validate(i)
+            for i in reader.batch_get([keys.profile_key(shop, x) for x in customer_ids])
+        )
     }
     starts: list[Start] = []
     for order in orders:
         profile = profiles.get(order.customer_id or "")
-        if profile is None or profile.redacted or profile.merged_into or profile.last_order_id != order.order_id:
+        if (
+            profile is None
+            or profile.redacted
+            or profile.merged_into
+            or profile.last_order_id != order.order_id
+        ):
             continue  # ordered again since (not dormant), merged, or erased
         assert order.placed_at is not None and order.customer_id is not None
         trigger = {
@@ -99,8 +109,17 @@ def plan_winbacks(
             "line_items": [i.model_dump(mode="json") for i in order.items],
             "currency": order.currency,
         }
-        start = start_for(spec, c.SEQUENCE_WINBACK, shop, order.customer_id, order.order_id, trigger, now, now,
-                       trigger_at=order.placed_at)
+        start = start_for(
+            spec,
+            c.SEQUENCE_WINBACK,
+            shop,
+            order.customer_id,
+            order.order_id,
+            trigger,
+            now,
+            now,
+            trigger_at=order.placed_at,
+        )
         if start is not None:
             starts.append(start)
     return starts
