@@ -44,6 +44,7 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
+    "Sandbox.Timedout",  # the λ timed out: safe to retry, the ledger never sends an email twice
 ]
 STARTER_DETAIL_TYPES = [
     c.ORDER_RECORDED,
