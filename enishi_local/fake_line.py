@@ -57,7 +57,7 @@ class FakeLine:
         self._usage: dict[str, int] = {}  # "yyyy-mm" → messages counted
         self._faults: list[tuple[int, bool]] = []  # (status, accept) per upcoming push
         self._ids = itertools.count(100_000_000_000_000_001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -256,3 +256,15 @@ def _handler_for(fake: FakeLine) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that hung up (timeout, Ctrl-C) is not an error worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)

@@ -125,7 +125,7 @@ class LocalApi:
         self._outbox = outbox
         self._now = now
         self._started = time.monotonic()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _QuietServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -211,3 +211,15 @@ def _handler_for(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that hung up (timeout, Ctrl-C) is not an error worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
