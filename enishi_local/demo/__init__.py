@@ -9,6 +9,7 @@ Prints a progress bar while the shop runs, a summary table at the end, and write
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import resource
 import sys
@@ -20,8 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SHOPIFY_SECRET = "local-shopify-secret"
-DEFAULT_LINE_CHANNEL_SECRET = "local-line-channel-secret"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +43,8 @@ class DemoResult:
     sim: Any
     messages: list[Any]
     stats: Any
+    profiles: list[dict[str, Any]]
+    message_records: list[dict[str, Any]]
 
 
 def sim_config(args: argparse.Namespace):
@@ -53,19 +54,6 @@ def sim_config(args: argparse.Namespace):
     if args.small:
         return SimConfig.small(seed=args.seed, **overrides)
     return SimConfig(seed=args.seed, **overrides)
-
-
-def _secret(stack: Any, attrs: tuple[str, ...], env: str, default: str) -> str:
-    for a in attrs:
-        value = getattr(stack, a, None)
-        if isinstance(value, str) and value:
-            return value
-    secrets = getattr(stack, "secrets", None)
-    if isinstance(secrets, dict):
-        for a in attrs:
-            if secrets.get(a):
-                return str(secrets[a])
-    return os.environ.get(env, default)
 
 
 def sim_facts(sim: Any) -> dict[str, Any]:
@@ -110,6 +98,7 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
     from .stack_world import StackWorld
 
     t_start = time.perf_counter()
+    quiet_handlers()
     cfg = sim_config(args)
     shop = load_shop_config()
     set_shop_domain(shop.shop_id)
@@ -123,11 +112,11 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
     out_dir = out_dir or Path(args.out)
     with LocalStack(port=args.port, time_scale=None, start=cfg.start, **(stack_kwargs or {})) as stack:
         t_ready = time.perf_counter()
-        world = StackWorld(stack, shop.shop_id)
+        world = StackWorld(stack, shop.shop_id, line_customer=lambda uid: (
+            str(sim.by_line[uid].id) if uid in sim.by_line else None))
         secrets = Secrets(
-            shopify=_secret(stack, ("shopify_secret",), "ENISHI_SHOPIFY_SECRET", DEFAULT_SHOPIFY_SECRET),
-            line_channel=_secret(stack, ("line_channel_secret",), "ENISHI_LINE_CHANNEL_SECRET",
-                                 DEFAULT_LINE_CHANNEL_SECRET),
+            shopify=stack.secrets.shopify,
+            line_channel=stack.secrets.line_channel_secret,
         )
         transport = HttpTransport()
         progress = Progress(cfg.days, enabled=not args.no_progress)
@@ -168,7 +157,16 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
         from enishi_local.report import write_summary
 
         write_summary(summary, out_dir)
-        return DemoResult(summary=summary, sim=sim, messages=world.messages, stats=stats)
+        return DemoResult(summary=summary, sim=sim, messages=world.messages, stats=stats,
+                          profiles=parts["profiles"], message_records=parts["messages"])
+
+
+def quiet_handlers() -> None:
+    """The handlers log JSON and flush metrics to stdout, as in Lambda; a demo in a terminal wants its own output."""
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "1")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
 def _line_plan(quota: int) -> str:

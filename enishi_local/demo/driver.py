@@ -83,6 +83,7 @@ class Progress:
     def __init__(self, total_days: float, enabled: bool = True, width: int = 32) -> None:
         self.total = max(total_days, 1e-9)
         self.enabled = enabled
+        self.tty = sys.stderr.isatty()
         self.width = width
         self._last = 0.0
 
@@ -90,15 +91,15 @@ class Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if not force and now - self._last < 0.2:
+        if not force and now - self._last < (0.2 if self.tty else 15.0):
             return
         self._last = now
         frac = min(days / self.total, 1.0)
         filled = int(frac * self.width)
         bar = "█" * filled + "░" * (self.width - filled)
         sys.stderr.write(
-            f"\r  {bar} {frac:5.1%}  day {days:5.1f}/{self.total:.0f}  "
-            f"requests {sum(stats.posts.values()):6d}  messages {stats.messages_seen:5d} "
+            f"{chr(13) if self.tty else ''}  {bar} {frac:5.1%}  day {days:5.1f}/{self.total:.0f}  "
+            f"requests {sum(stats.posts.values()):6d}  messages {stats.messages_seen:5d} " + ("" if self.tty else "\n")
         )
         sys.stderr.flush()
 

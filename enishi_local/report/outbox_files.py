@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_OWN_HEADERS = {"from", "to", "subject", "date", "message-id", "content-type", "mime-version",
+                "content-transfer-encoding"}
 
 
 def _get(entry: Any, *names: str, default: Any = None) -> Any:
@@ -34,7 +36,7 @@ def eml_bytes(raw: dict[str, Any], msg: Any) -> bytes:
     for h in headers:
         name = h.get("Name") or h.get("name")
         value = h.get("Value") or h.get("value")
-        if name and value and name.lower() not in ("from", "to", "subject", "date", "message-id"):
+        if name and value and name.lower() not in _OWN_HEADERS:
             em[name] = value
     text = _get(raw, "text", "body_text", default="")
     html = _get(raw, "html", "body_html", default="")
