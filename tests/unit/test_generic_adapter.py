@@ -75,7 +75,14 @@ def mutate(name: str, path: str, value):
     return body
 
 
-DELETE = object()
+class _Delete:
+    """Marker: remove the field (a stable repr keeps test ids identical across xdist workers)."""
+
+    def __repr__(self) -> str:
+        return "<delete>"
+
+
+DELETE = _Delete()
 
 BROKEN = [
     ("order.placed", "version", "2"),
