@@ -33,7 +33,7 @@ def machines(template_path) -> dict[str, Any]:
 
 
 def test_one_standard_machine_per_sequence_plus_the_delivery_follow_up(machines):
-    assert set(machines) == {*c.SEQUENCES, "shipping_notice.followup"}
+    assert set(machines) == {*c.SEQUENCES, "shipping_notice.follow_up"}
     assert {m.type for m in machines.values()} == {"STANDARD"}
 
 
@@ -62,10 +62,10 @@ def test_every_step_is_wait_send_choose_with_retries(machines, sequence):
 
 
 def test_a_first_step_due_at_once_skips_its_wait(machines):
-    assert machines["welcome"].definition["StartAt"] == "Send welcome"
+    assert machines["welcome"].definition["StartAt"] == "Send thanks"
     assert machines["cart_recovery"].definition["StartAt"] == "Wait reminder_1"
-    assert machines["shipping_notice.followup"].definition["StartAt"] == "Wait followup"
-    assert "Send shipped" not in machines["shipping_notice.followup"].definition["States"]
+    assert machines["shipping_notice.follow_up"].definition["StartAt"] == "Wait follow_up"
+    assert "Send notice" not in machines["shipping_notice.follow_up"].definition["States"]
 
 
 def test_machines_are_traced_and_log_everything_but_execution_data(cfn):

@@ -56,7 +56,7 @@ class World:
             f for f in template.functions().values() if f.handler == "enishi.sequences.starter.handler"
         )
         self.arns: dict[str, str] = json.loads(starter.environment[c.ENV_STATE_MACHINE_ARNS])
-        assert set(self.arns) == {*c.SEQUENCES, "shipping_notice.followup"}
+        assert set(self.arns) == {*c.SEQUENCES, "shipping_notice.follow_up"}
         table_spec = template.tables()[0]
         self.table_name = table_spec.name
         ddb = boto3.client("dynamodb")
@@ -540,7 +540,7 @@ def test_welcome_with_a_repeat_order_before_day_7_sends_no_f2_nudge(world, vcloc
     run_until(world, vclock)
     assert len(world.emails) == 2
     path = world.path(execution["executionArn"])
-    assert path[0] == "Send welcome" and "Send f2_nudge" in path and path[-1] == "WelcomeDone"
+    assert path[0] == "Send thanks" and "Send f2_nudge" in path and path[-1] == "WelcomeDone"
     assert world.records()[-1]["reason"] == "ordered_again"
 
 
@@ -590,17 +590,17 @@ def test_shipping_notice_at_night_goes_at_once_and_follow_up_after_delivery_once
     # the first execution (notice sent, waiting for +3 d) was stopped; the follow-up machine sent the follow-up
     [first] = world.executions(c.SEQUENCE_SHIPPING)
     assert first["status"] == "ABORTED"
-    assert world.path(first["executionArn"]) == ["Send shipped", "After shipped", "Wait followup"]
-    [delivered] = world.executions("shipping_notice.followup")
+    assert world.path(first["executionArn"]) == ["Send notice", "After notice", "Wait follow_up"]
+    [delivered] = world.executions("shipping_notice.follow_up")
     assert delivered["status"] == "SUCCEEDED"
     assert world.path(delivered["executionArn"]) == [  # due 23:00 JST: deferred once by quiet hours
-        "Wait followup",
-        "Send followup",
-        "After followup",
-        "Wait followup",
-        "Send followup",
-        "After followup",
-        "ShippingNoticeFollowupEntryDone",
+        "Wait follow_up",
+        "Send follow_up",
+        "After follow_up",
+        "Wait follow_up",
+        "Send follow_up",
+        "After follow_up",
+        "ShippingNoticeFollowUpEntryDone",
     ]
 
 

@@ -29,8 +29,8 @@ def timings(name: str) -> list[tuple[str, timedelta, str]]:
 def test_defaults_follow_the_design():
     assert SPEC.winback_threshold_days == 90
     assert timings("welcome") == [
-        ("welcome", timedelta(0), "trigger"),
-        ("brand_story", timedelta(days=3), "trigger"),
+        ("thanks", timedelta(0), "trigger"),
+        ("story", timedelta(days=3), "trigger"),
         ("f2_nudge", timedelta(days=7), "trigger"),
     ]
     assert timings("cart_recovery") == [
@@ -38,8 +38,8 @@ def test_defaults_follow_the_design():
         ("reminder_2", timedelta(hours=24), "trigger"),
     ]
     assert timings("winback") == [
-        ("winback_1", timedelta(0), "trigger"),
-        ("winback_2", timedelta(days=14), "previous"),
+        ("reminder", timedelta(0), "trigger"),
+        ("recommend", timedelta(days=14), "previous"),
     ]
     shipping = SPEC.sequences["shipping_notice"]
     assert shipping.steps[0].marketing is False and shipping.steps[0].delay_td == timedelta(0)

@@ -142,7 +142,7 @@ def test_delivered_starts_the_follow_up_machine_a_day_later_and_stops_the_first_
     result = plan(
         fulfillment(delivered=True), SPEC, Lookups(ORDER, notice_status="sent"), T0 + timedelta(days=1)
     )
-    follow = next(s for s in result.starts if s.sequence == "shipping_notice.followup")
+    follow = next(s for s in result.starts if s.sequence == "shipping_notice.follow_up")
     assert follow.input["trigger_id"] == "f1"  # the same message key as the first execution's follow-up
     assert follow.input["wait_until"] == "2025-05-07T03:00:00Z"
     assert [s.name for s in result.stops] == [keys.execution_name(c.SEQUENCE_SHIPPING, SHOP, "7001", "f1")]
