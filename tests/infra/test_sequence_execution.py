@@ -8,6 +8,9 @@ moto's SES v2 accepted, LINE pushes from the fake LINE API, paths from ``get_exe
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import importlib
 import io
 import json
@@ -391,6 +394,12 @@ def test_cart_never_completed_gets_two_reminders(world, vclock):
     ]
     assert [r["status"] for r in world.records()] == ["sent", "sent"]
     assert {e["request"]["Destination"]["ToAddresses"][0] for e in world.emails} == {"hanako@example.jp"}
+    # marketing mail: one-click unsubscribe (RFC 8058) to the preferences link, tags for the feedback function
+    raw = base64.b64decode(world.emails[0]["request"]["Content"]["Raw"]["Data"])
+    headers = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(headers["List-Unsubscribe"]).strip().startswith("<https://api.enishi.example/u/")
+    assert str(headers["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert {t["Name"] for t in world.emails[0]["request"]["EmailTags"]} >= {"shop", "customer", "message_key"}
 
 
 def test_cart_completed_before_the_first_reminder_sends_nothing(world, vclock):
@@ -574,10 +583,10 @@ def _fulfillment(delivered: bool = False, at: datetime = T0) -> Any:
 
 
 def test_shipping_notice_at_night_goes_at_once_and_follow_up_after_delivery_once(world, vclock):
-    # Given a shipment at 23:00 JST (transactional: not held by quiet hours, no consent needed)
+    # Given a shipment at 23:00 JST (the notice is transactional: not held by quiet hours)
     at = datetime(2025, 5, 6, 14, 0, tzinfo=UTC)
     vclock.advance_to(at)
-    world.profile(email_consent=None, order_count=1, last_order_id="o1", last_order_at=at - timedelta(days=1))
+    world.profile(order_count=1, last_order_id="o1", last_order_at=at - timedelta(days=1))
     world.order("o1", at=at - timedelta(days=1))
     world.deliver(_fulfillment(at=at))
     run_until(world, vclock, until=at + timedelta(days=1))
@@ -602,6 +611,20 @@ def test_shipping_notice_at_night_goes_at_once_and_follow_up_after_delivery_once
         "After follow_up",
         "ShippingNoticeFollowUpEntryDone",
     ]
+
+
+def test_without_consent_the_notice_goes_but_not_the_follow_up(world, vclock):
+    world.profile(email_consent=None, order_count=1, last_order_id="o1", last_order_at=T0 - timedelta(days=1))
+    world.order("o1", at=T0 - timedelta(days=1))
+    world.deliver(_fulfillment())
+    run_until(world, vclock)
+    assert [e["at"] for e in world.emails] == [T0]
+    assert [(r["step"], r["status"], r.get("reason")) for r in world.records()] == [
+        ("notice", "sent", None),
+        ("follow_up", "skipped", "no_consent"),
+    ]
+    raw = base64.b64decode(world.emails[0]["request"]["Content"]["Raw"]["Data"])
+    assert b"List-Unsubscribe" not in raw  # transactional: no unsubscribe header, no advertising
 
 
 def test_fulfillment_for_an_unrecorded_order_is_retried_by_sqs(world):
