@@ -207,6 +207,21 @@ def test_email_only_step_ignores_line():
     assert decide(profile(line=line()), step).channel == "email"
 
 
-def test_line_only_customer_without_email_consent_gets_line():
-    d = decide(profile(line=line(), email_consent=None))
+def test_line_friend_without_any_recorded_opt_in_gets_no_promotion_but_transactional():
+    p = profile(line=line(), email_consent=None)
+    assert decide(p).action == "skip"
+    assert decide(p, TRANSACTIONAL).channel == "line"
+
+
+def test_line_opt_in_without_email_consent_gets_line():
+    p = profile(line=line(), email_consent=None, line_consent=consent("subscribed", NOON, channel="line"))
+    d = decide(p)
     assert (d.action, d.channel, d.fallback) == ("send", "line", None)
+
+
+def test_follow_mode_treats_the_line_friend_as_opted_in():
+    follow = el.Policy(quiet=POLICY.quiet, line_marketing_consent="follow")
+    d = el.decide(facts(profile(line=line(), email_consent=None)), MARKETING, [], follow)
+    assert (d.action, d.channel) == ("send", "line")
+    opted_out = profile(line=line(), line_consent=consent("unsubscribed", NOON, channel="line"))
+    assert el.decide(facts(opted_out), MARKETING, [], follow).channel == "email"

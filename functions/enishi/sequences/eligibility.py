@@ -4,7 +4,7 @@ Order of the checks, first match wins:
 1. **stop** — the sequence is over: profile redacted, or a stop condition of the sequence is true (checkout
    completed/emptied, the customer ordered again after the trigger, the triggering order was cancelled).
 2. **channel** — per the step's policy (``email`` | ``line`` | ``prefer_line``): LINE when linked + following +
-   (marketing: not opted out of LINE) + this month's quota not used up; else email when there is an address that is
+   (marketing: opted in — see ``line_reachable``) + this month's quota not used up; else email when there is an address that is
    not suppressed (bounce/complaint) and, for marketing, consent. Nothing usable → **skip** with the reason.
    Marketing email needs consent (特定電子メール法 §3): the latest email consent by ``collected_at`` must be
    ``subscribed``; an unsubscribe at the same time or later always wins (§3(3)).
@@ -52,6 +52,7 @@ class Policy:
 
     quiet: QuietWindow
     frequency_cap: timedelta = timedelta(hours=16)
+    line_marketing_consent: Literal["recorded", "follow"] = "recorded"  # sequences.yaml
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,19 @@ def email_marketing_consent(profile: Profile) -> bool:
     return consent is not None and consent.state == "subscribed"
 
 
-def line_reachable(profile: Profile, marketing: bool) -> bool:
+def line_reachable(profile: Profile, marketing: bool, consent_mode: str = "recorded") -> bool:
+    """Linked and following; for a promotion also opted in: a LINE consent decides when there is one, else (mode
+    "recorded") the email opt-in, or (mode "follow") following itself. A LINE friend without an opt-in still gets
+    transactional notices."""
     line = profile.line
     if line is None or not line.user_id or not line.following:
         return False
-    if marketing:
-        consent = latest_consent(profile, "line")
-        if consent is not None and consent.state == "unsubscribed":
-            return False  # a LINE friend who opted out of promotions still gets transactional notices
-    return True
+    if not marketing:
+        return True
+    consent = latest_consent(profile, "line")
+    if consent is not None:
+        return consent.state == "subscribed"
+    return consent_mode == "follow" or email_marketing_consent(profile)
 
 
 def email_problem(profile: Profile, marketing: bool) -> str | None:
@@ -155,11 +160,11 @@ def first_of_next_month_jst(now: datetime) -> datetime:
     )
 
 
-def choose_channel(facts: Facts, step: Step) -> Decision:
+def choose_channel(facts: Facts, step: Step, consent_mode: str = "recorded") -> Decision:
     """The channel per the step's policy, or why there is none (skip) or why to wait (LINE quota)."""
     p = facts.profile
     line_ok = step.channel in (ChannelPolicy.LINE, ChannelPolicy.PREFER_LINE) and line_reachable(
-        p, step.marketing
+        p, step.marketing, consent_mode
     )
     email_reason = email_problem(p, step.marketing) if step.channel != ChannelPolicy.LINE else SKIP_NO_LINE
     email_ok = email_reason is None
@@ -186,7 +191,7 @@ def decide(facts: Facts, step: Step, stop_when: list[StopCondition], policy: Pol
     reason = stop_reason(facts, stop_when)
     if reason is not None:
         return Decision("stop", reason=reason)
-    channel = choose_channel(facts, step)
+    channel = choose_channel(facts, step, policy.line_marketing_consent)
     if channel.action != "send":
         return channel
     earliest = clock.to_utc(facts.now)

@@ -119,6 +119,9 @@ class SequencesSpec(BaseModel):
     winback_threshold_days: int = Field(default=90, ge=7, le=730)
     # also start the welcome sequence on a sign-up with marketing consent (before any order)
     welcome_on_signup: bool = False
+    # LINE promotions: "recorded" = only with a recorded marketing opt-in (a LINE consent, else the email consent);
+    # "follow" = being a LINE friend is the opt-in (blocking or a LINE opt-out ends it)
+    line_marketing_consent: Literal["recorded", "follow"] = "recorded"
     sequences: dict[str, Sequence]
 
     @field_validator("sequences")

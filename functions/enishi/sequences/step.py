@@ -51,6 +51,7 @@ def _deps() -> Deps:
 
     from enishi import secrets
     from enishi.channels.context import Links, build_context
+    from enishi.sequences.spec import load_shop_spec
     from enishi.shop_config import load_shop_config
     from enishi.unsubscribe import make_token, unsubscribe_url
 
@@ -103,6 +104,7 @@ def _deps() -> Deps:
         policy=eligibility.Policy(
             quiet=QuietWindow.from_config(shop.messaging.quiet_hours),
             frequency_cap=timedelta(hours=shop.messaging.marketing_frequency_cap_hours),
+            line_marketing_consent=load_shop_spec(settings.shop_config_dir).line_marketing_consent,
         ),
         build_context=context,
         unsubscribe_url=link,
