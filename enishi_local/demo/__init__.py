@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=0, help="local API port (default: any free port)")
     p.add_argument("--resolution-minutes", type=float, default=10.0,
                    help="events closer than this share one clock advance (default 10)")
+    p.add_argument("--wake-resolution-minutes", type=float, default=None,
+                   help="round wait ends up to this grid (default: off — each wait ends at its own time)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -121,7 +123,9 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
         transport = HttpTransport()
         progress = Progress(cfg.days, enabled=not args.no_progress)
         t_sim = time.perf_counter()
+        wake = timedelta(minutes=args.wake_resolution_minutes) if args.wake_resolution_minutes else None
         stats = drive(sim, world, transport, secrets, resolution=timedelta(minutes=args.resolution_minutes),
+                      wake_resolution=wake,
                       sampler=world.sampler(sim, thresholds), progress=progress)
         sim_seconds = time.perf_counter() - t_sim
         transport.close()

@@ -116,6 +116,7 @@ def drive(
     secrets: Secrets,
     *,
     resolution: timedelta = timedelta(minutes=10),
+    wake_resolution: timedelta | None = None,
     sampler: Callable[[datetime], dict[str, int]] | None = None,
     progress: Progress | None = None,
     on_message: Callable[[SentMessage], None] | None = None,
@@ -127,7 +128,10 @@ def drive(
     end = cfg.end
     while True:
         now = world.now()
-        candidates = [t for t in (sim.next_time(), world.next_wakeup(), next_sample) if t is not None and t < end]
+        wake = world.next_wakeup()
+        if wake is not None and wake_resolution:  # waits ending close together fire in one step
+            wake = _ceil(wake, cfg.start, wake_resolution)
+        candidates = [t for t in (sim.next_time(), wake, next_sample) if t is not None and t < end]
         if not candidates:
             break
         target = min(max(min(candidates), now) + resolution, end)
@@ -149,6 +153,11 @@ def drive(
         progress.update(cfg.days, stats, force=True)
         progress.done()
     return stats
+
+
+def _ceil(t: datetime, origin: datetime, step: timedelta) -> datetime:
+    n = -((origin - t) // step)  # ceil((t - origin) / step)
+    return origin + n * step
 
 
 def _step(sim: ShopSimulation, world: World, transport: Transport, secrets: Secrets, target: datetime,
