@@ -94,6 +94,11 @@ class EnishiStack(Stack):
         CfnOutput(self, c.OUTPUT_API_URL, value=api.url, description="Base URL of the webhooks and /u/ links")
         CfnOutput(self, c.OUTPUT_TABLE_NAME, value=table.table_name)
         CfnOutput(self, c.OUTPUT_EVENT_BUS_NAME, value=bus.event_bus_name)
+        # the operator pastes the cart's and LINE's secrets into these after deploy (docs/deploy.md)
+        CfnOutput(self, c.OUTPUT_SHOPIFY_SECRET_ARN, value=secrets.shopify.secret_arn)
+        CfnOutput(self, c.OUTPUT_GENERIC_SECRET_ARN, value=secrets.generic.secret_arn)
+        CfnOutput(self, c.OUTPUT_LINE_SECRET_ARN, value=secrets.line.secret_arn)
+        CfnOutput(self, c.OUTPUT_RAW_BUCKET_NAME, value=raw.bucket.bucket_name)
 
 
 def _acknowledge_sequence_grants(sequences: Sequences, table: Any) -> None:

@@ -392,6 +392,17 @@ def test_every_state_machine_has_a_failure_alarm(cfn):
 
 
 # ---- outputs
-@pytest.mark.parametrize("output", [c.OUTPUT_API_URL, c.OUTPUT_TABLE_NAME, c.OUTPUT_EVENT_BUS_NAME])
+@pytest.mark.parametrize(
+    "output",
+    [
+        c.OUTPUT_API_URL,
+        c.OUTPUT_TABLE_NAME,
+        c.OUTPUT_EVENT_BUS_NAME,
+        c.OUTPUT_SHOPIFY_SECRET_ARN,
+        c.OUTPUT_GENERIC_SECRET_ARN,
+        c.OUTPUT_LINE_SECRET_ARN,
+        c.OUTPUT_RAW_BUCKET_NAME,
+    ],
+)
 def test_outputs(template, output):
     template.has_output(output, {"Value": Match.any_value()})
