@@ -10,7 +10,7 @@ import functools
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,6 @@ from enishi.sequences.runner import Deps, run_step
 from enishi.sequences.store import SequenceStore
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 # the λ has 30 s: LINE 3 tries × 5 s + backoff, or SES 3 tries × (3 s connect + 8 s read) stay inside it
@@ -113,7 +112,6 @@ def _deps() -> Deps:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(execution=event.get("execution"))

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, Json
 
@@ -27,7 +27,6 @@ from enishi.sequences.spec import SequencesSpec, load_shop_spec
 from enishi.sequences.starting import Executions, Start, start_for
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 BATCH_GET_MAX = 100
@@ -153,7 +152,6 @@ def reset() -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Scheduled event; ``{"day": "YYYY-MM-DD"}`` re-runs a given day (backfill)."""
