@@ -30,7 +30,7 @@ PYTHON_VERSION = "3.13"
 
 # boto3/botocore are NOT shipped: the Lambda runtime has them (and they are 20+ MB)
 REQUIREMENTS: dict[str, list[str]] = {
-    "powertools": ["aws-lambda-powertools[tracer]>=3.20,<4"],
+    "powertools": ["aws-lambda-powertools>=3.20,<4"],
     "dependencies": ["pydantic>=2.7,<3", "jinja2>=3.1,<4", "pyyaml>=6,<7"],
 }
 # what the runtime already provides: dropped from a layer if a dependency pulled it in
