@@ -7,8 +7,6 @@ here, measured with ``python -X importtime``): a dict lookup on the route does t
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from enishi import clock, keys, secrets
+from enishi import clock, http_api, keys, secrets
 from enishi import constants as c
 from enishi.intake import logic
 from enishi.publish import EventBridgePublisher
@@ -133,18 +131,7 @@ def route(event: Mapping[str, Any]) -> tuple[str | None, str]:
 
 
 def request_from(event: Mapping[str, Any], source: logic.Source) -> logic.WebhookRequest:
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    return logic.WebhookRequest(source=source, raw=raw, headers=headers)
-
-
-def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": json.dumps(body, ensure_ascii=False),
-    }
+    return logic.WebhookRequest(source=source, raw=http_api.raw_body(event), headers=http_api.headers(event))
 
 
 @metrics.log_metrics
@@ -152,6 +139,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     source, method = route(event)
     if source is None or method != "POST":
         metrics.add_metric(name="UnroutedRequest", unit=MetricUnit.Count, value=1)
-        return response(404, {"status": "not_found"}) if source is None else response(405, {"status": "method_not_allowed"})
+        if source is None:
+            return http_api.json_response(404, {"status": "not_found"})
+        return http_api.json_response(405, {"status": "method_not_allowed"})
     answer = logic.handle(request_from(event, source), ports(), clock.now())
-    return response(answer.status, answer.body)
+    return http_api.json_response(answer.status, answer.body)

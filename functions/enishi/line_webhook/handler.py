@@ -6,7 +6,6 @@ into ``logic.handle_webhook``; domain errors mapped to status codes in ``ERRORS`
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from enishi import constants as c
-from enishi import secrets
+from enishi import http_api, secrets
 from enishi.line_webhook.logic import BadRequest, InvalidSignature, handle_webhook
 from enishi.line_webhook.store import DynamoLineStore
 from enishi.publish import EventBridgePublisher, PublishFailed
@@ -68,23 +67,13 @@ def deps() -> Deps:
     return _deps
 
 
-def _raw_body(event: dict[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-
-
-def _response(status: int) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": "{}"}
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
         result = handle_webhook(
-            _raw_body(event), headers.get("x-line-signature"),
+            http_api.raw_body(event), http_api.headers(event).get("x-line-signature"),
             channel_secret=d.channel_secret(), shop_id=d.shop_id, store=d.store, publisher=d.publisher,
         )
     except tuple(ERRORS) as exc:
@@ -92,7 +81,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
         if status >= 500:
             logger.exception("LINE webhook not processed")
-        return _response(status)
+        return http_api.json_response(status, {})
     for name, value in (("LineIdentityPublished", len(result.published)), ("LineWebhookDuplicate", result.duplicates),
                         ("LineLinkFailed", result.link_failed), ("LineLinkNonceUnknown", result.nonce_unknown)):
         if value:
@@ -101,4 +90,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # LINE user ids are pseudonymous but still personal data: log counts only
     logger.info("LINE webhook", extra={"published": len(result.published), "duplicates": result.duplicates,
                                         "ignored": result.ignored})
-    return _response(200)
+    return http_api.json_response(200, {})

@@ -6,7 +6,6 @@ become pages in one place (``ERROR_PAGES``). A failed publish answers 503 so a m
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from enishi import constants as c
-from enishi import secrets
+from enishi import http_api, secrets
 from enishi.preferences import pages
 from enishi.preferences.logic import Page, Preferences, TokenInvalid
 from enishi.preferences.store import DynamoConsentReader
@@ -72,11 +71,6 @@ def deps() -> Deps:
     return _deps
 
 
-def _body(event: dict[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-
-
 def _respond(d: Deps, page: Page) -> dict[str, Any]:
     context = {"shop": d.shop, **page.context}
     return {
@@ -92,11 +86,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET").upper()
     token = (event.get("pathParameters") or {}).get("token")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
         service = d.service()
         if method == "POST":
-            page = service.post(token, _body(event), headers)
+            page = service.post(token, http_api.raw_body(event), http_api.headers(event))
             metrics.add_metric(name="PreferencesPost_" + page.template.removesuffix(".html"), unit=MetricUnit.Count, value=1)
         elif method in ("GET", "HEAD"):
             page = service.view(token)
