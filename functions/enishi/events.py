@@ -251,3 +251,8 @@ def put_events_entry(event: EventBase, bus_name: str) -> dict[str, Any]:
         "EventBusName": bus_name,
         "Time": event.occurred_at if isinstance(event.occurred_at, datetime) else None,
     }
+
+
+def event_from_sqs_body(body: str) -> Any:
+    """An SQS message body holding an EventBridge event (a rule's SQS target) → the canonical event in ``detail``."""
+    return parse_event(json.loads(body)["detail"])

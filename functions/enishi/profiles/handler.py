@@ -8,7 +8,6 @@ the DLQ (configured by infra) — errors are never swallowed. The logic is idemp
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -67,14 +66,8 @@ def reset() -> None:
     _deps = None
 
 
-def event_from_record_body(body: str) -> Any:
-    """An SQS body holding an EventBridge event → the canonical event in its ``detail``."""
-    envelope = json.loads(body)
-    return ev.parse_event(envelope["detail"])
-
-
 def record_handler(record: Any) -> None:
-    event = event_from_record_body(record.body)
+    event = ev.event_from_sqs_body(record.body)
     outcome = deps().store.handle(event)
     metrics.add_metric(name="ProfileEventApplied", unit=MetricUnit.Count, value=1)
     if outcome.profile_written:

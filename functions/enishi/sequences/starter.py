@@ -8,7 +8,6 @@ then lands in the DLQ. Starting is idempotent by execution name, so a retried ba
 from __future__ import annotations
 
 import functools
-import json
 import os
 from typing import Any
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json
 
 from enishi import clock
 from enishi import constants as c
-from enishi.events import parse_event
+from enishi.events import event_from_sqs_body
 from enishi.sequences.spec import load_shop_spec
 from enishi.sequences.starting import Executions, plan
 from enishi.sequences.store import SequenceStore
@@ -51,10 +50,9 @@ def reset() -> None:
     _deps.cache_clear()
 
 
-def handle_event(envelope: dict[str, Any]) -> None:
-    """One EventBridge event (as the rule delivered it to SQS)."""
+def handle_event(event: Any) -> None:
+    """One canonical event (the ``detail`` of what the rule delivered to SQS)."""
     spec, store, executions = _deps()
-    event = parse_event(envelope["detail"])
     todo = plan(event, spec, store, clock.now())
     for stop in todo.stops:
         if executions.stop(stop):
@@ -68,7 +66,7 @@ def handle_event(envelope: dict[str, Any]) -> None:
 
 
 def _record(record: Any) -> None:
-    handle_event(json.loads(record.body))
+    handle_event(event_from_sqs_body(record.body))
 
 
 @logger.inject_lambda_context(clear_state=True)
