@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from enishi import clock
+from enishi.channels.backoff import Backoff
 from enishi.channels.render import RenderedEmail
 from enishi.feedback.tags import encode_tag_value
 
@@ -137,11 +138,7 @@ class EmailSender:
         self._configuration_set = configuration_set
         self._from = from_address
         self._reply_to = reply_to
-        self._max_attempts = max(1, max_attempts)
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._sleep = sleep
-        self._rng = rng
+        self._backoff = Backoff(max_attempts, backoff_base, backoff_cap, sleep, rng)
 
     def send(
         self,
@@ -168,22 +165,18 @@ class EmailSender:
         }
         from botocore.exceptions import ClientError, ConnectionError, HTTPClientError  # in the runtime with boto3
 
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._backoff.max_attempts + 1):
             try:
                 return str(self._client.send_email(**request)["MessageId"])
             except ClientError as exc:
                 code, status = _error_code(exc)
                 if code in THROTTLING_CODES:
-                    if attempt == self._max_attempts:
+                    if attempt == self._backoff.max_attempts:
                         raise Throttled(f"SES throttled {attempt} times", attempts=attempt) from exc
-                    self._sleep(self._backoff(attempt))
+                    self._backoff.wait(attempt)
                     continue
                 ambiguous = status is not None and status >= 500
                 raise SendFailed(f"SES refused the email: {code}", code=code, ambiguous=ambiguous) from exc
             except (ConnectionError, HTTPClientError) as exc:
                 raise SendFailed(f"SES call failed: {type(exc).__name__}", ambiguous=True) from exc
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base · 2^(attempt-1))]."""
-        return self._rng() * min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enishi.channels.backoff import Backoff
+
 PUSH_PATH = "/v2/bot/message/push"
 DEFAULT_BASE_URL = "https://api.line.me"
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -98,11 +100,7 @@ class LineClient:
         self._url = (base_url or DEFAULT_BASE_URL).rstrip("/") + PUSH_PATH
         self._token = access_token
         self._timeout = timeout
-        self._max_attempts = max(1, max_attempts)
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._sleep = sleep
-        self._rng = rng
+        self._backoff = Backoff(max_attempts, backoff_base, backoff_cap, sleep, rng)
 
     def __repr__(self) -> str:  # never print the token
         return f"LineClient(url={self._url!r})"
@@ -128,7 +126,7 @@ class LineClient:
             "X-Line-Retry-Key": retry_key,
         }
         last: LineRetryable | None = None
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._backoff.max_attempts + 1):
             request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (https or local fake)
@@ -159,8 +157,8 @@ class LineClient:
                     raise LineRejected(message or "rejected", status, details, attempt) from None
             except (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError) as exc:
                 last = LineRetryable(f"no answer: {type(exc).__name__}", None, [], attempt)
-            if attempt < self._max_attempts:
-                self._sleep(self._rng() * min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
+            if attempt < self._backoff.max_attempts:
+                self._backoff.wait(attempt)
         assert last is not None
         raise last
 
