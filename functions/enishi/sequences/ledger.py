@@ -78,11 +78,9 @@ class Ledger:
     def _key(self, ref: MessageRef) -> dict[str, str]:
         return keys.message_key(ref.shop, ref.customer_id, ref.message_key)
 
-    def get(self, ref: MessageRef) -> dict[str, Any] | None:
-        return self._table.get_item(Key=self._key(ref), ConsistentRead=True).get("Item")
-
-    def claim(self, ref: MessageRef, *, channel: str, recipient_hash: str | None, now: datetime) -> Claim:
-        item: dict[str, Any] = {
+    def _record(self, ref: MessageRef) -> dict[str, Any]:
+        """Key and identity of a new message record (what a claim and a skip both write)."""
+        return {
             **self._key(ref),
             "shop": ref.shop,
             "customer_id": ref.customer_id,
@@ -91,6 +89,14 @@ class Ledger:
             "step": ref.step,
             "trigger_id": ref.trigger_id,
             "marketing": ref.marketing,
+        }
+
+    def get(self, ref: MessageRef) -> dict[str, Any] | None:
+        return self._table.get_item(Key=self._key(ref), ConsistentRead=True).get("Item")
+
+    def claim(self, ref: MessageRef, *, channel: str, recipient_hash: str | None, now: datetime) -> Claim:
+        item: dict[str, Any] = {
+            **self._record(ref),
             "status": STATUS_SENDING,
             "channel": channel,
             "created_at": _iso(now),
@@ -173,14 +179,7 @@ class Ledger:
         try:
             self._table.put_item(
                 Item={
-                    **self._key(ref),
-                    "shop": ref.shop,
-                    "customer_id": ref.customer_id,
-                    "message_key": ref.message_key,
-                    "sequence": ref.sequence,
-                    "step": ref.step,
-                    "trigger_id": ref.trigger_id,
-                    "marketing": ref.marketing,
+                    **self._record(ref),
                     "status": STATUS_SKIPPED,
                     "reason": reason,
                     "created_at": _iso(now),
