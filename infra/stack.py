@@ -23,7 +23,6 @@ from infra.constructs.raw_payloads import RawPayloads
 from infra.constructs.secrets import Secrets
 from infra.constructs.sequences import Sequences
 from infra.constructs.table import Table
-from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
 from infra.paths import SHOP_DIR
 
 
@@ -77,7 +76,6 @@ class EnishiStack(Stack):
             **channels.sender_settings(),
         )
         channels.acknowledge_sender(sequences.step_function)
-        _acknowledge_sequence_grants(sequences, table)
 
         post, get = apigw.HttpMethod.POST, apigw.HttpMethod.GET
         api.add_route("Shopify", c.PATH_SHOPIFY_WEBHOOK, [post], intake.function, "webhook")
@@ -86,7 +84,11 @@ class EnishiStack(Stack):
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
 
         monitoring.watch(
-            dlqs={"Profiles": profiles.queues.dlq, "Feedback": channels.feedback_dlq, **_sequence_dlqs(sequences)},
+            dlqs={
+                "Profiles": profiles.queues.dlq,
+                "Feedback": channels.feedback_dlq,
+                "SequenceStarter": sequences.starter_queues.dlq,
+            },
             functions=dict(functions.functions),
             state_machines=dict(sequences.state_machines),
         )
@@ -99,34 +101,6 @@ class EnishiStack(Stack):
         CfnOutput(self, c.OUTPUT_GENERIC_SECRET_ARN, value=secrets.generic.secret_arn)
         CfnOutput(self, c.OUTPUT_LINE_SECRET_ARN, value=secrets.line.secret_arn)
         CfnOutput(self, c.OUTPUT_RAW_BUCKET_NAME, value=raw.bucket.bucket_name)
-
-
-def _acknowledge_sequence_grants(sequences: Sequences, table: Any) -> None:
-    """Findings caused by CDK's grants inside Sequences (idempotent if Sequences acknowledges them too)."""
-    acknowledge_table_access(sequences.step_function.role, table, write=True)
-    for fn in (sequences.starter_function, getattr(sequences, "winback_function", None)):
-        if fn is not None:
-            acknowledge_table_access(fn.role, table, write=False)
-    stack = Stack.of(sequences)
-    region = arn_part(stack.region, "AWS::Region")
-    for machine in sequences.state_machines.values():
-        machine_id = logical_id(machine)
-        acknowledge(
-            sequences.starter_function.role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{region}:<AWS::AccountId>:execution:"
-            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine_id}"}}]}}]}}:*]',
-            "StopExecution on executions of enishi's own sequence machines: execution names are made at run time "
-            "(arn:…:execution:<machine>:*), as narrow as Step Functions allows.",
-        )
-
-
-def _sequence_dlqs(sequences: Any) -> dict[str, Any]:
-    """The Sequences construct's dead-letter queues: ``.dlqs`` (name → queue) or ``.starter_dlq``."""
-    dlqs = dict(getattr(sequences, "dlqs", None) or {})
-    starter_dlq = getattr(sequences, "starter_dlq", None)
-    if not dlqs and starter_dlq is not None:
-        dlqs["SequenceStarter"] = starter_dlq
-    return dlqs
 
 
 _RETENTION = {
