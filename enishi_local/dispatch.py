@@ -6,7 +6,8 @@
   is retried ``retry_attempts`` times and then sent to the target's dead-letter queue.
 - ``SqsPoller``: one per SQS event-source mapping; receives up to ``batch_size`` messages, calls the handler with
   an SQS batch event, deletes what succeeded, honours ``batchItemFailures`` and makes failed messages visible
-  again at once (moto's redrive moves them to the DLQ after ``maxReceiveCount`` receives).
+  again at once (moto's redrive moves them to the DLQ after ``maxReceiveCount`` receives). It polls when
+  ``notify()`` says a message arrived (``moto_patches.install_sqs_notify``), and every ``idle_seconds`` anyway.
 - ``Scheduler``: fires a schedule rule (``cron(...)`` / ``rate(...)``) whenever the virtual clock passes its next
   time.
 
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from enishi_local import activity
 from enishi_local.vclock import VirtualClock
 
 LOG = logging.getLogger("enishi_local")
@@ -79,6 +81,7 @@ class TargetDispatcher:
     def submit(self, target: dict[str, Any], event: dict[str, Any]) -> None:
         with self._lock:
             self._pending += 1
+        activity.bump()
         self._queue.put((target, event))
 
     def busy(self) -> bool:
@@ -127,7 +130,7 @@ class SqsPoller:
         *,
         batch_size: int = 10,
         report_batch_item_failures: bool = True,
-        idle_seconds: float = 0.02,
+        idle_seconds: float = 0.5,
     ) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
@@ -137,6 +140,7 @@ class SqsPoller:
         self._partial = report_batch_item_failures
         self._idle = idle_seconds
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._in_flight = False
         self._thread = threading.Thread(target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
         self.batches = 0
@@ -148,24 +152,29 @@ class SqsPoller:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.ident is not None:
             self._thread.join(timeout=5)
 
+    def notify(self) -> None:
+        """A message arrived in the queue: poll now (instead of after ``idle_seconds``)."""
+        self._wake.set()
+
     def busy(self) -> bool:
+        """True while a received batch is being handled. (Before that the messages are still counted in the queue,
+        which ``LocalStack.settle`` checks too.)"""
         return self._in_flight
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._in_flight = True
+            self._wake.clear()  # before the receive: a message sent after it sets it again
             try:
                 worked = self.poll_once()
             except Exception:  # never let the poller die; the next poll retries
                 LOG.exception("poller %s", self.queue_arn)
                 worked = False
-            finally:
-                self._in_flight = False
             if not worked:
-                self._stop.wait(self._idle)
+                self._wake.wait(self._idle)
 
     def poll_once(self) -> bool:
         """Receive one batch and process it. False when the queue was empty."""
@@ -178,6 +187,14 @@ class SqsPoller:
         ).get("Messages", [])
         if not messages:
             return False
+        self._in_flight = True
+        try:
+            self._process(messages)
+        finally:
+            self._in_flight = False
+        return True
+
+    def _process(self, messages: list[dict[str, Any]]) -> None:
         self.batches += 1
         event = {"Records": [self._record(m) for m in messages]}
         try:
@@ -196,7 +213,6 @@ class SqsPoller:
                 # visible again at once: virtual time does not wait out a real visibility timeout
                 self._sqs.change_message_visibility(
                     QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
-        return True
 
     def _record(self, m: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -284,6 +300,7 @@ class Scheduler:
 
     def _mark_firing(self) -> None:
         self._firing = True
+        activity.bump()
 
     def _run(self) -> None:
         while not self._stop:

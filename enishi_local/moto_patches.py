@@ -14,6 +14,13 @@
    matching target that is a Lambda function or a state machine it now also calls ``submit(target, event)``.
 4. ``install_ses_capture(record)``: moto's SES v2 keeps only source/subject/body of a sent email; ``record`` gets the
    whole request (tags, headers, text and HTML) with the MessageId, for the local outbox.
+5. ``install_sqs_notify(notify)``: ``notify(queue_arn)`` whenever a message lands in a queue, so the event-source
+   pollers wake at once instead of polling an empty queue.
+
+The rest only make moto cheaper, with the same results: ``install_parse_cache`` (a state machine definition is
+parsed once), ``install_query_partition`` (a table Query reads only its partition), ``install_jsonpath_cache`` (an
+EventBridge input path is compiled once) and ``install_sfn_lambda_client_cache`` (one Lambda client for every task).
+Every place where work enters the stack bumps ``enishi_local.activity`` (see ``LocalStack.settle``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from enishi_local import runtime
+from enishi_local import activity, runtime
 from enishi_local.vclock import VirtualClock
 
 Undo = Callable[[], None]
@@ -32,11 +39,20 @@ Undo = Callable[[], None]
 _parked: dict[int, tuple[str, datetime]] = {}  # sleeper id → (execution ARN, wake-up time)
 _parked_ids = iter(range(1, 1 << 62))
 _retry_env = threading.local()
+_live_workers = 0  # execution threads started and not yet finished
+_live_lock = threading.Lock()
 
 
 def parked_executions() -> list[tuple[str, datetime]]:
     """(execution ARN, virtual wake-up time) of every execution asleep in a Wait or a Retry interval."""
     return list(_parked.values())
+
+
+def active_executions(now: datetime) -> int:
+    """How many execution threads are doing something: alive and not parked until after ``now``. (An execution
+    sleeps in one Wait or Retry at a time; enishi's machines have no Map or Parallel branches.)"""
+    parked = sum(1 for _, t in list(_parked.values()) if t > now)
+    return max(0, _live_workers - parked)
 
 
 def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
@@ -47,11 +63,16 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
         arn = "?"
     key = next(_parked_ids)
     _parked[key] = (arn, target)
+
+    def woken() -> None:
+        _parked.pop(key, None)
+        activity.bump()
+
     try:
         clock.sleep_until(
             target,
             cancelled=(lambda: not env.is_running()) if env is not None else None,
-            on_wake=lambda: _parked.pop(key, None),
+            on_wake=woken,
         )
     finally:
         _parked.pop(key, None)
@@ -136,6 +157,33 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
 
     patch(retrier_decl.RetrierDecl, "_eval_body", retrier_with_env)
 
+    # Count live execution threads (``active_executions``): from StartExecution, before the thread exists, until
+    # the thread ends — cheaper and exacter than a pass over every execution's status.
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    worker_start, worker_logic = ExecutionWorker.start, ExecutionWorker._execution_logic
+
+    def start(self) -> None:  # noqa: ANN001 - moto's signature
+        global _live_workers
+        with _live_lock:
+            _live_workers += 1
+        self._enishi_counted = True
+        activity.bump()
+        try:
+            worker_start(self)
+        except BaseException:
+            _worker_done(self)
+            raise
+
+    def execution_logic(self) -> None:  # noqa: ANN001 - moto's signature
+        try:
+            worker_logic(self)
+        finally:
+            _worker_done(self)
+
+    patch(ExecutionWorker, "start", start)
+    patch(ExecutionWorker, "_execution_logic", execution_logic)
+
     # A stopped/ended execution must leave its Wait at once: wake the sleepers so they re-check ``is_running``.
     for name in ("set_ended", "set_error", "set_timed_out", "set_stop"):
         original = getattr(Environment, name)
@@ -151,6 +199,13 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
             setattr(owner, name, value)
 
     return undo
+
+
+def _worker_done(worker: Any) -> None:
+    global _live_workers
+    if worker.__dict__.pop("_enishi_counted", False):
+        with _live_lock:
+            _live_workers -= 1
 
 
 def install_event_target_dispatch(submit: Callable[[dict[str, Any], dict[str, Any]], None]) -> Undo:
@@ -234,5 +289,104 @@ def install_parse_cache() -> Undo:
 
     def undo() -> None:
         ExecutionWorker._get_evaluation_entrypoint = original
+
+    return undo
+
+
+def install_sqs_notify(notify: Callable[[str], None]) -> Undo:
+    """Call ``notify(queue_arn)`` after a message was added to any moto queue (SendMessage, a rule's SQS target,
+    a redrive to a dead-letter queue)."""
+    from moto.sqs.models import Queue
+
+    original = Queue.add_message
+
+    def add_message(self, message) -> None:  # noqa: ANN001 - moto's signature
+        original(self, message)
+        activity.bump()
+        notify(self.queue_arn)
+
+    Queue.add_message = add_message
+
+    def undo() -> None:
+        Queue.add_message = original
+
+    return undo
+
+
+_partition = threading.local()
+
+
+def install_query_partition() -> Undo:
+    """A Query on a table's own key reads only that partition.
+
+    moto 5.2's ``Table.query`` takes ``all_items()`` — every item of the table, sorted — and keeps those with the
+    hash key: a Query cost grew with the table (a fifth of the demo's CPU). Here ``all_items`` returns just the
+    partition when called from such a Query; moto then sorts it by range key, so the result is the same. Index
+    queries and scans are untouched."""
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+
+    def query(self, hash_key, *args: Any, **kwargs: Any):  # noqa: ANN001, ANN202 - moto's signature
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return original_query(self, hash_key, *args, **kwargs)
+        _partition.hint = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.hint = None
+
+    def all_items(self):  # noqa: ANN001, ANN202 - moto's signature
+        hint = getattr(_partition, "hint", None)
+        if hint is not None and hint[0] is self:
+            _partition.hint = None  # once: the query's one read of the items
+            return list(self.items.get(hint[1], {}).values())
+        return original_all_items(self)
+
+    Table.query, Table.all_items = query, all_items
+
+    def undo() -> None:
+        Table.query, Table.all_items = original_query, original_all_items
+
+    return undo
+
+
+def install_jsonpath_cache() -> Undo:
+    """Compile each JSONPath once. moto's EventBridge builds a new parser (ply tables) for every input path of every
+    target of every matching event — a tenth of the demo's CPU. A compiled path is immutable: sharing it is safe."""
+    import functools
+
+    import jsonpath_ng.ext
+
+    original = jsonpath_ng.ext.parse
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(original)
+
+    def undo() -> None:
+        jsonpath_ng.ext.parse = original
+
+    return undo
+
+
+def install_sfn_lambda_client_cache() -> Undo:
+    """One boto3 Lambda client per region for Step Functions' lambda:invoke tasks (moto creates a new client for
+    every task; clients are thread-safe)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils.boto_client_for
+    cache: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            client = cache.get((region, service))
+            if client is None:
+                client = cache[(region, service)] = original(region=region, service=service)
+        return client
+
+    lambda_eval_utils.boto_client_for = boto_client_for
+
+    def undo() -> None:
+        lambda_eval_utils.boto_client_for = original
 
     return undo

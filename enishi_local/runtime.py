@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
 
+from enishi_local import activity
+
 ACCOUNT_ID = "123456789012"
 REGION = "ap-northeast-1"
 
@@ -87,6 +89,7 @@ def call_handler(
     global _running
     with _running_lock:
         _running += 1
+    activity.bump()
     try:
         with _lock, function_environment(environment or {}):
             started = monotonic()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from enishi import constants as c
-from enishi_local import moto_patches, runtime
+from enishi_local import activity, moto_patches, runtime
 from enishi_local.cfn import FunctionSpec, Template
 from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
 from enishi_local.fake_line import DEFAULT_ACCESS_TOKEN, DEFAULT_MONTHLY_QUOTA, FakeLine
@@ -121,8 +121,11 @@ class LocalStack:
         self._functions: dict[str, FunctionSpec] = {}  # by name
         self._environments: dict[str, dict[str, str]] = {}  # by function name
         self._handlers: dict[str, runtime.Handler] = {}
-        self._emails: list[dict[str, Any]] = []
+        self._loaded_modules: set[str] = set()
+        self._emails: list[dict[str, Any]] = []  # moto SES v2 requests, as captured
         self._emails_lock = threading.Lock()
+        self._log: list[tuple[str, dict[str, Any]]] = []  # ("email", request) | ("line", push), as recorded
+        self._pushes_logged = 0
         self._undo: list[Any] = []
         self._pollers: list[SqsPoller] = []
         self._schedulers: list[Scheduler] = []
@@ -130,7 +133,9 @@ class LocalStack:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._table_name: str | None = None
-        self._watched_queues: list[str] = []
+        self._shop_id: str | None = None
+        self._watched_queues: list[tuple[str, Any]] = []  # (queue name, moto Queue) of the event-source mappings
+        self._pollers_by_arn: dict[str, SqsPoller] = {}
 
     # ---- lifecycle
     def __enter__(self) -> LocalStack:
@@ -169,6 +174,8 @@ class LocalStack:
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self.clock.install()
+        if "aws_lambda_powertools.utilities.parameters" in sys.modules:  # secrets cached by an earlier stack
+            sys.modules["aws_lambda_powertools.utilities.parameters"].clear_caches()
         self._dispatcher = TargetDispatcher(self.invoke, self._start_execution, self._send_to_queue)
         self._undo += [
             moto_patches.install_lambda_dispatch(self._handler),
@@ -176,6 +183,10 @@ class LocalStack:
             moto_patches.install_event_target_dispatch(self._dispatcher.submit),
             moto_patches.install_ses_capture(self._capture_email),
             moto_patches.install_parse_cache(),
+            moto_patches.install_sqs_notify(self._queue_notified),
+            moto_patches.install_query_partition(),
+            moto_patches.install_jsonpath_cache(),
+            moto_patches.install_sfn_lambda_client_cache(),
         ]
         self.line.start()
         self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now)
@@ -341,15 +352,24 @@ class LocalStack:
                 targets.append(target)
             events.put_targets(Rule=rule.name, EventBusName=bus, Targets=targets)
 
+        from moto.sqs.models import sqs_backends
+
         for mapping in tpl.event_source_mappings():
             if not mapping.enabled:
                 continue
             queue = queues[mapping.queue_arn]
             url = tpl.get_att(queue.logical_id, "QueueUrl")
-            self._watched_queues.append(url)
-            self._pollers.append(SqsPoller(
+            self._watched_queues.append((queue.name, sqs_backends[ACCOUNT_ID][REGION].get_queue(queue.name)))
+            poller = SqsPoller(
                 sqs, url, queue.arn, lambda event, fn=mapping.function_name: self.invoke(fn, event),
-                batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures))
+                batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures)
+            self._pollers.append(poller)
+            self._pollers_by_arn[queue.arn] = poller
+
+    def _queue_notified(self, queue_arn: str) -> None:
+        poller = self._pollers_by_arn.get(queue_arn)
+        if poller is not None:
+            poller.notify()
 
     def _sender_addresses(self) -> set[str]:
         addresses = {parseaddr(env.get(c.ENV_SES_FROM_ADDRESS, ""))[1] for env in self._environments.values()}
@@ -358,6 +378,7 @@ class LocalStack:
 
             shop = yaml.safe_load((SHOP_DIR / "shop.yaml").read_text(encoding="utf-8")) or {}
             addresses.add(parseaddr(str(shop.get("from_address", "")))[1])
+            self._shop_id = str(shop.get("shop_id") or "") or None
         except (OSError, ValueError):
             pass
         return {a for a in addresses if "@" in a}
@@ -374,7 +395,15 @@ class LocalStack:
         handler = self._handlers.get(function_name)
         if handler is None:
             module_name, _, attr = self._functions[function_name].handler.rpartition(".")
-            handler = getattr(importlib.import_module(module_name), attr)
+            module = sys.modules.get(module_name)
+            if module is None:
+                module = importlib.import_module(module_name)
+            elif module_name not in self._loaded_modules and getattr(module, "__spec__", None) is not None:
+                # A cold start per stack: a module an earlier stack (or a test) in this process imported is
+                # reloaded, so it keeps none of their settings, clients or ports (another fake LINE port, secrets).
+                module = importlib.reload(module)
+            self._loaded_modules.add(module_name)
+            handler = getattr(module, attr)
             self._handlers[function_name] = handler
         return handler
 
@@ -404,28 +433,29 @@ class LocalStack:
             self._dispatcher.submit(target, event)
 
     def _capture_email(self, record: dict[str, Any]) -> None:
+        entry = {**record, "sent_at": self.clock.now().isoformat()}
         with self._emails_lock:
-            self._emails.append({**record, "sent_at": self.clock.now().isoformat()})
+            self._emails.append(entry)
+            self._log.append(("email", entry))
 
     # ---- time
     def settle(self, timeout: float = 60.0) -> None:
         """Return once nothing is in flight: no handler running, no dispatch pending, the event-source queues
         empty, no sleeper due, and every running execution parked in a Wait (or Retry) whose time is in the
-        future. Raises TimeoutError naming what is still busy."""
+        future. Raises TimeoutError naming what is still busy.
+
+        One pass over these checks costs microseconds (counters, no AWS calls); it counts as quiet only if
+        ``enishi_local.activity`` did not move during the pass (no work slipped from an unchecked part into a
+        checked one)."""
         deadline = time.monotonic() + timeout
-        quiet_checks = 0
         while True:
+            generation = activity.generation()
             reason = self._busy_reason()
-            if reason is None:
-                quiet_checks += 1
-                if quiet_checks >= 3:
-                    return
-                time.sleep(0.002)
-                continue
-            quiet_checks = 0
+            if reason is None and activity.generation() == generation:
+                return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"local stack did not settle within {timeout} s: {reason}")
-            time.sleep(0.005)
+                raise TimeoutError(f"local stack did not settle within {timeout} s: {reason or 'restless'}")
+            time.sleep(0.001)
 
     def _busy_reason(self) -> str | None:
         if runtime.busy():
@@ -436,19 +466,16 @@ class LocalStack:
             return "a schedule is firing"
         if any(p.busy() for p in self._pollers):
             return "an SQS batch is being processed"
-        for url in self._watched_queues:
-            attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            if int(attrs["ApproximateNumberOfMessages"]) or int(attrs["ApproximateNumberOfMessagesNotVisible"]):
-                return f"messages in {url.rsplit('/', 1)[-1]}"
+        for name, queue in self._watched_queues:
+            if queue._messages:  # visible, in flight or delayed
+                return f"messages in {name}"
         now = self.clock.now()
-        due = [t for t in self.clock.sleepers() if t <= now]
-        if due:
-            return f"{len(due)} sleeper(s) due"
-        parked = {arn for arn, t in moto_patches.parked_executions() if t > now}
-        active = [arn for arn in self.running_executions() if arn not in parked]
+        due = self.clock.next_wakeup()
+        if due is not None and due <= now:
+            return "a sleeper is due"
+        active = moto_patches.active_executions(now)
         if active:
-            return f"{len(active)} execution(s) active, e.g. {active[0]}"
+            return f"{active} execution(s) active"
         return None
 
     def running_executions(self) -> list[str]:
@@ -486,14 +513,65 @@ class LocalStack:
                 pass
 
     # ---- what was sent
+    @property
+    def table_name(self) -> str | None:
+        """The single table's name (after ``start()``)."""
+        return self._table_name
+
     def outbox(self) -> list[dict[str, Any]]:
         """Every email (moto SES v2) and LINE push (fake LINE) sent, oldest first."""
-        with self._emails_lock:
-            emails = [_email_entry(r) for r in self._emails]
+        log = self._synced_log()
+        records: dict[str, dict[str, Any]] | None = None
+        out = []
+        for kind, item in log:
+            if kind == "email":
+                out.append(_email_entry(item))
+            else:
+                if records is None:  # one scan labels every push
+                    records = self._message_records_by_provider_id()
+                out.append(_line_entry(item, _record_for_push(item, records)))
+        return sorted(out, key=lambda m: m["sent_at"])
+
+    def outbox_since(self, n: int) -> list[dict[str, Any]]:
+        """The outbox entries after the first ``n``, in the order the stack recorded them (keep a count of what you
+        read and pass it back: ``n += len(new)``). Each LINE push is labelled by a keyed read of its recipient's
+        message records, so reading a few new entries costs a few reads whatever the table's size. Call it after
+        ``settle()``: a push is labelled once the send step has recorded it."""
+        new = self._synced_log()[n:]
+        out = []
+        for kind, item in new:
+            out.append(_email_entry(item) if kind == "email" else _line_entry(item, self._line_record(item)))
+        return out
+
+    def _synced_log(self) -> list[tuple[str, dict[str, Any]]]:
         pushes = self.line.pushes()
-        records = self._message_records_by_provider_id() if pushes else {}
-        lines = [_line_entry(p, records) for p in pushes]
-        return sorted(emails + lines, key=lambda m: m["sent_at"])
+        with self._emails_lock:
+            for push in pushes[self._pushes_logged:]:
+                self._log.append(("line", push))
+            self._pushes_logged = max(self._pushes_logged, len(pushes))
+            return list(self._log)
+
+    def _line_record(self, push: dict[str, Any]) -> dict[str, Any] | None:
+        """The message record of a LINE push: its recipient's customer id from the LINE lookup item, then a Query of
+        that customer's message records; a full scan only when the lookup is gone (unlinked since)."""
+        if self._table_name is None:
+            return None
+        import boto3
+        from boto3.dynamodb.conditions import Key
+
+        from enishi import keys
+
+        table = boto3.resource("dynamodb", region_name=REGION).Table(self._table_name)
+        if self._shop_id:
+            lookup = table.get_item(Key=keys.line_lookup_key(self._shop_id, str(push["to"]))).get("Item")
+            if lookup and lookup.get("customer_id"):
+                pk = keys.customer_pk(self._shop_id, str(lookup["customer_id"]))
+                items = table.query(KeyConditionExpression=Key("pk").eq(pk)
+                                    & Key("sk").begins_with(keys.MSG_SK_PREFIX)).get("Items", [])
+                record = _record_for_push(push, {str(i.get("provider_message_id")): i for i in items})
+                if record is not None:
+                    return record
+        return _record_for_push(push, self._message_records_by_provider_id())
 
     def _message_records_by_provider_id(self) -> dict[str, dict[str, Any]]:
         if self._table_name is None:
@@ -570,9 +648,18 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _line_entry(push: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _record_for_push(push: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The record whose ``provider_message_id`` is the push's request id (what the send step stores: the
+    ``x-line-request-id``) or one of its sentMessages ids."""
+    for provider_id in [push.get("request_id"), *(m.get("id") for m in push.get("sent_messages", []))]:
+        if provider_id and str(provider_id) in records:
+            return records[str(provider_id)]
+    return None
+
+
+def _line_entry(push: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
     ids = [m["id"] for m in push.get("sent_messages", [])]
-    record = next((records[i] for i in ids if i in records), {})
+    record = record or {}
     texts = []
     for m in push["messages"]:
         texts.append(m.get("text") or m.get("altText") or f"[{m.get('type')}]")

@@ -126,8 +126,9 @@ class VirtualClock:
             return sorted(self._sleepers.values())
 
     def next_wakeup(self) -> datetime | None:
-        times = self.sleepers()
-        return times[0] if times else None
+        """The earliest wake-up time of anyone asleep, or None."""
+        with self._cond:
+            return min(self._sleepers.values(), default=None)
 
     # ---- enishi.clock
     def install(self) -> None:

@@ -114,8 +114,7 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
     out_dir = out_dir or Path(args.out)
     with LocalStack(port=args.port, time_scale=None, start=cfg.start, **(stack_kwargs or {})) as stack:
         t_ready = time.perf_counter()
-        world = StackWorld(stack, shop.shop_id, line_customer=lambda uid: (
-            str(sim.by_line[uid].id) if uid in sim.by_line else None))
+        world = StackWorld(stack, shop.shop_id)
         secrets = Secrets(
             shopify=stack.secrets.shopify,
             line_channel=stack.secrets.line_channel_secret,

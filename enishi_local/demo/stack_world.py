@@ -72,16 +72,17 @@ def normalize(entry: Any) -> SentMessage:
 
 
 class StackWorld:
-    def __init__(self, stack: Any, shop: str, ses_feedback: bool = True,
-                 line_customer: Any = None) -> None:
+    def __init__(self, stack: Any, shop: str, ses_feedback: bool = True) -> None:
+        import boto3
+
         self.stack = stack
         self.shop = shop
         self.base_url = getattr(stack, "base_url", None) or stack.url
-        self._emails_seen = 0
-        self._pushes_seen = 0
+        self._outbox_read = 0
         self.supports_ses_feedback = ses_feedback
-        self._line_customer = line_customer  # LINE userId → customer id (the simulated shop knows its customers)
         self.messages: list[SentMessage] = []
+        self._events = boto3.client("events")  # one client each: creating one costs milliseconds
+        self._ddb = boto3.client("dynamodb")
         self._config_set: str | None = None
         self._ses_buffer: list[dict[str, Any]] = []
 
@@ -105,41 +106,12 @@ class StackWorld:
 
     # ---- what was sent
     def new_messages(self) -> list[SentMessage]:
-        """The messages sent since the last call, incrementally. (``LocalStack.outbox()`` rebuilds the whole list
-        and scans the table to label LINE pushes — fine once, far too slow once per step of a 180-day run; here a
-        LINE push is labelled by a keyed query of its customer's message records.)"""
-        from enishi_local import stack as stack_module
-
-        with self.stack._emails_lock:
-            emails = list(self.stack._emails[self._emails_seen:])
-        self._emails_seen += len(emails)
-        pushes = self.stack.line.pushes()
-        new_pushes = pushes[self._pushes_seen:]
-        self._pushes_seen = len(pushes)
-        entries = [stack_module._email_entry(r) for r in emails]
-        for push in new_pushes:
-            entries.append(stack_module._line_entry(push, self._records_for_push(push)))
+        """The messages sent since the last call (``LocalStack.outbox_since``: incremental, keyed reads)."""
+        entries = self.stack.outbox_since(self._outbox_read)
+        self._outbox_read += len(entries)
         new = sorted((normalize(e) for e in entries), key=lambda m: m.sent_at)
         self.messages.extend(new)
         return new
-
-    def _records_for_push(self, push: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        customer_id = self._line_customer(push.get("to")) if self._line_customer else None
-        if customer_id is None:
-            return {}
-        import boto3
-        from boto3.dynamodb.conditions import Key
-
-        table = boto3.resource("dynamodb").Table(self.table_name)
-        resp = table.query(KeyConditionExpression=Key("pk").eq(keys.customer_pk(self.shop, customer_id))
-                           & Key("sk").begins_with(keys.MSG_SK_PREFIX))
-        sent_ids = [str(m["id"]) for m in push.get("sent_messages", [])]
-        wanted = set(sent_ids) | {str(push.get("request_id") or "")}
-        # the record's provider id may be a sentMessages id or the push's request id: accept either
-        for item in resp.get("Items", []):
-            if str(item.get("provider_message_id") or "") in wanted:
-                return {i: item for i in sent_ids}
-        return {}
 
     def ses_event(self, event: dict[str, Any]) -> None:
         """Publish an SES event on the default bus, where SES puts them; the stack's rule takes it to feedback λ.
@@ -159,34 +131,28 @@ class StackWorld:
     def flush_ses(self) -> None:
         import json
 
-        import boto3
-
         batch, self._ses_buffer = self._ses_buffer, []
         if batch:
-            boto3.client("events").put_events(Entries=[{
+            self._events.put_events(Entries=[{
                 "Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
                 "EventBusName": "default", "Resources": e.get("resources", []),
             } for e in batch])
 
     # ---- the shop's login page (LINE account linking)
     def issue_line_nonce(self, customer_id: str, nonce: str) -> None:
-        import boto3
-
         from enishi.line_webhook.linking import NONCE_TTL
         from enishi.line_webhook.store import DynamoLineStore
 
         now = self.now()
-        DynamoLineStore(boto3.client("dynamodb"), self.table_name).put_nonce(
+        DynamoLineStore(self._ddb, self.table_name).put_nonce(
             self.shop, nonce, customer_id, now, now + NONCE_TTL)
 
     @property
     def table_name(self) -> str:
-        name = getattr(self.stack, "table_name", None) or getattr(self.stack, "_table_name", None)
+        name = getattr(self.stack, "table_name", None)
         if name:
             return str(name)
-        import boto3
-
-        return boto3.client("dynamodb").list_tables()["TableNames"][0]
+        return self._ddb.list_tables()["TableNames"][0]
 
     # ---- weekly stage sample: keyed reads of the customers the shop has seen so far
     def sampler(self, sim: ShopSimulation, thresholds: StageThresholds):
