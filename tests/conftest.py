@@ -103,3 +103,19 @@ class PublishedEvents:
             for m in msgs:
                 out.append(json.loads(m["Body"]))
                 self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def lambda_context():
+    """``lambda_context("Feedback")``: the few context fields Powertools' ``inject_lambda_context`` reads."""
+    from types import SimpleNamespace
+
+    def make(function_name: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            function_name=function_name,
+            memory_limit_in_mb=256,
+            aws_request_id="req-1",
+            invoked_function_arn=f"arn:aws:lambda:ap-northeast-1:123456789012:function:{function_name}",
+        )
+
+    return make

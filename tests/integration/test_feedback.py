@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,19 @@ CUSTOMER = "7001"
 MESSAGE_KEY = keys.sequence_message_key(SHOP, CUSTOMER, "welcome", "thanks", "order-5001")
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "Feedback"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-1:123456789012:function:Feedback"
-    aws_request_id: str = "req-1"
-
-
 def sample(name: str) -> dict:
     return json.loads((EVENTS_DIR / "ses" / f"{name}.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
-def feedback(table, bus, monkeypatch):
+def feedback(table, bus, monkeypatch, lambda_context):
     from enishi.feedback import handler as module
 
     monkeypatch.setattr(module, "_deps", None)
+    context = lambda_context("Feedback")
 
     def invoke(event: dict) -> dict:
-        return module.handler(event, FakeContext())
+        return module.handler(event, context)
 
     return invoke
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +19,6 @@ CHANNEL_SECRET = "line-channel-secret-for-tests"
 USER = "U4af4980629a1b2c3d4e5f60718293a4b"
 NONCE = "q7Zb1p0kXyV2mN8rT4sW6uE3iO5aD9fG1hJ2kL3zX4c"
 NOW = datetime(2026, 3, 2, 1, 10, tzinfo=UTC)
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "LineWebhook"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-1:123456789012:function:LineWebhook"
-    aws_request_id: str = "req-1"
 
 
 def raw(name: str) -> bytes:
@@ -55,7 +46,7 @@ def fixed_clock():
 
 
 @pytest.fixture
-def line(table, bus, fixed_clock, monkeypatch):
+def line(table, bus, fixed_clock, monkeypatch, lambda_context):
     import boto3
     from aws_lambda_powertools.utilities import parameters
 
@@ -67,10 +58,11 @@ def line(table, bus, fixed_clock, monkeypatch):
     )["ARN"]
     monkeypatch.setenv(c.ENV_LINE_SECRET_ARN, arn)
     monkeypatch.setattr(module, "_deps", None)
+    context = lambda_context("LineWebhook")
 
     def post(body: bytes, signature: str | None = "sign", b64: bool = False) -> dict:
         sig = sign_line(body, CHANNEL_SECRET) if signature == "sign" else signature
-        return module.handler(http_event(body, sig, b64), FakeContext())
+        return module.handler(http_event(body, sig, b64), context)
 
     return post
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
@@ -16,14 +15,6 @@ from enishi.unsubscribe import make_token
 SHOP = "enishi-demo.myshopify.com"
 SECRET = "unsubscribe-secret-for-tests-0123456789"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "Preferences"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-1:123456789012:function:Preferences"
-    aws_request_id: str = "req-1"
 
 
 def http_event(method: str, token: str, body: str = "", headers: dict | None = None, b64: bool = False) -> dict:
@@ -55,11 +46,12 @@ def secret_arn(aws, monkeypatch):
 
 
 @pytest.fixture
-def preferences(table, bus, secret_arn, monkeypatch):
+def preferences(table, bus, secret_arn, monkeypatch, lambda_context):
     from enishi.preferences import handler as module
 
     monkeypatch.setattr(module, "_deps", None)
-    return lambda event: module.handler(event, FakeContext())
+    context = lambda_context("Preferences")
+    return lambda event: module.handler(event, context)
 
 
 def token_for(customer_id: str = "7001", channel: str = "email", secret: str = SECRET, shop: str = SHOP) -> str:
