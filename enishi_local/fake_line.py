@@ -235,6 +235,9 @@ def _is_uuid(value: str) -> bool:
 def _handler_for(fake: FakeLine) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY: the headers and the body go out in two writes; with Nagle the body waited for the
+        # client's delayed ACK — 40 ms on every keep-alive request (measured: 44 ms → under 1 ms a request)
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

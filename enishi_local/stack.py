@@ -133,6 +133,7 @@ class LocalStack:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._table_name: str | None = None
+        self._table_resource: Any = None
         self._shop_id: str | None = None
         self._watched_queues: list[tuple[str, Any]] = []  # (queue name, moto Queue) of the event-source mappings
         self._pollers_by_arn: dict[str, SqsPoller] = {}
@@ -556,12 +557,11 @@ class LocalStack:
         that customer's message records; a full scan only when the lookup is gone (unlinked since)."""
         if self._table_name is None:
             return None
-        import boto3
         from boto3.dynamodb.conditions import Key
 
         from enishi import keys
 
-        table = boto3.resource("dynamodb", region_name=REGION).Table(self._table_name)
+        table = self._table()
         if self._shop_id:
             lookup = table.get_item(Key=keys.line_lookup_key(self._shop_id, str(push["to"]))).get("Item")
             if lookup and lookup.get("customer_id"):
@@ -573,13 +573,19 @@ class LocalStack:
                     return record
         return _record_for_push(push, self._message_records_by_provider_id())
 
+    def _table(self) -> Any:
+        if self._table_resource is None:
+            import boto3
+
+            self._table_resource = boto3.resource("dynamodb", region_name=REGION).Table(self._table_name)
+        return self._table_resource
+
     def _message_records_by_provider_id(self) -> dict[str, dict[str, Any]]:
         if self._table_name is None:
             return {}
-        import boto3
         from boto3.dynamodb.conditions import Attr
 
-        table = boto3.resource("dynamodb", region_name=REGION).Table(self._table_name)
+        table = self._table()
         out: dict[str, dict[str, Any]] = {}
         kwargs: dict[str, Any] = {"FilterExpression": Attr("provider_message_id").exists()}
         while True:

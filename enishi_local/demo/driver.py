@@ -170,10 +170,16 @@ def _step(sim: ShopSimulation, world: World, transport: Transport, secrets: Secr
     _collect_messages(sim, world, target, stats, on_message, react=react)
     for at, action in sim.pop_due(target):
         action(at)
-    t0 = time.perf_counter()
     for out in sim.drain_outgoing():
+        t0 = time.perf_counter()
         _send(out, world, transport, secrets, stats)
-    stats.post_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        stats.post_seconds += t1 - t0
+        if not isinstance(out, SesFeedback):
+            # each webhook's consequences run before the next one arrives: otherwise the consumers of two
+            # webhooks of one moment interleave as the threads happen to run, and a run is not reproducible
+            world.settle()
+            stats.settle_seconds += time.perf_counter() - t1
 
 
 def _collect_messages(sim: ShopSimulation, world: World, now: datetime, stats: DriveStats,

@@ -71,6 +71,15 @@ def normalize(entry: Any) -> SentMessage:
     )
 
 
+# what ``derive_stage`` and the sample's filters read (moto's cost is in serializing whole items)
+_STAGE_FIELDS = ("shop", "customer_id", "version", "created_at", "updated_at", "merged_into", "redacted",
+                 "order_count", "last_order_at", "stage")
+_STAGE_PROJECTION = {
+    "ProjectionExpression": ", ".join(f"#f{i}" for i in range(len(_STAGE_FIELDS))),
+    "ExpressionAttributeNames": {f"#f{i}": name for i, name in enumerate(_STAGE_FIELDS)},
+}
+
+
 class StackWorld:
     def __init__(self, stack: Any, shop: str, ses_feedback: bool = True) -> None:
         import boto3
@@ -109,7 +118,10 @@ class StackWorld:
         """The messages sent since the last call (``LocalStack.outbox_since``: incremental, keyed reads)."""
         entries = self.stack.outbox_since(self._outbox_read)
         self._outbox_read += len(entries)
-        new = sorted((normalize(e) for e in entries), key=lambda m: m.sent_at)
+        # a total order: sends at the same virtual moment come from executions woken together, in whatever order
+        # the threads ran; the shop reacts to them in this order (its random draws), so it must not depend on that
+        new = sorted((normalize(e) for e in entries),
+                     key=lambda m: (m.sent_at, m.channel, m.recipient, m.message_key or "", m.provider_message_id or ""))
         self.messages.extend(new)
         return new
 
@@ -169,7 +181,8 @@ class StackWorld:
                 ids.append(keys.guest_customer_id(c.person.email))
             found: dict[str, dict[str, Any]] = {}
             for i in range(0, len(ids), 100):
-                req = {self.table_name: {"Keys": [keys.profile_key(self.shop, x) for x in ids[i:i + 100]]}}
+                req = {self.table_name: {"Keys": [keys.profile_key(self.shop, x) for x in ids[i:i + 100]],
+                                         **_STAGE_PROJECTION}}
                 while req:
                     resp = ddb.batch_get_item(RequestItems=req)
                     for item in resp.get("Responses", {}).get(self.table_name, []):

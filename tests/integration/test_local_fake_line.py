@@ -130,3 +130,18 @@ def test_the_line_bot_sdk_accepts_the_fake():
                 PushMessageRequest(to="U1", messages=[TextMessage(text="hi")]), x_line_retry_key=str(uuid.uuid4()))
         assert len(resp.sent_messages) == 1
         assert fake.pushes()[0]["messages"][0]["text"] == "hi"
+
+
+def test_the_fake_answers_keep_alive_requests_without_a_delayed_ack_stall(line):
+    import time
+
+    import requests
+
+    with requests.Session() as session:
+        url = line.url + "/v2/bot/message/quota"
+        session.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        started = time.perf_counter()
+        for _ in range(20):
+            session.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        mean = (time.perf_counter() - started) / 20
+    assert mean < 0.02, f"{mean * 1000:.0f} ms a request"

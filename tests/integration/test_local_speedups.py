@@ -1,0 +1,167 @@
+"""What makes the local stack fast must not change what moto answers: the Query partition shortcut, the JSONPath
+cache, one Step Functions Lambda client, SQS arrival notices (pollers woken at once), execution counting (settle)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from enishi_local import activity, moto_patches
+from enishi_local.dispatch import SqsPoller
+from enishi_local.stack import _line_entry, _record_for_push
+from enishi_local.vclock import VirtualClock
+
+START = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+
+
+def _table():
+    ddb = boto3.resource("dynamodb")
+    table = ddb.create_table(
+        TableName="t", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g", "gs")],
+        GlobalSecondaryIndexes=[{"IndexName": "by_g", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+            {"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "gs", "KeyType": "RANGE"}]}],
+    )
+    # several partitions, written out of order; some items in the index, with ties on the index range key
+    for i in (7, 3, 9, 1, 5):
+        for j in (4, 0, 2):
+            item = {"pk": f"P{i}", "sk": f"S{j}", "n": i * 10 + j}
+            if j != 2:
+                item |= {"g": "day", "gs": f"{j % 2}"}
+            table.put_item(Item=item)
+    return table
+
+
+QUERIES = [
+    {"KeyConditionExpression": Key("pk").eq("P3")},
+    {"KeyConditionExpression": Key("pk").eq("P9") & Key("sk").begins_with("S"), "ScanIndexForward": False},
+    {"KeyConditionExpression": Key("pk").eq("P5") & Key("sk").gt("S0")},
+    {"KeyConditionExpression": Key("pk").eq("nobody")},
+    {"IndexName": "by_g", "KeyConditionExpression": Key("g").eq("day")},
+    {"IndexName": "by_g", "KeyConditionExpression": Key("g").eq("day") & Key("gs").eq("0"), "ScanIndexForward": False},
+]
+
+
+def _pages(table, query: dict) -> list[list[dict]]:
+    """Every page of a paginated (Limit 2) query, so the order and the LastEvaluatedKeys are compared too."""
+    pages, kwargs = [], {**query, "Limit": 2}
+    while True:
+        page = table.query(**kwargs)
+        pages.append(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return pages
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_queries_answer_the_same_with_the_partition_shortcut(aws):
+    # Given a table with several partitions and an index
+    table = _table()
+    before = [_pages(table, q) for q in QUERIES]
+    # When queries run with the shortcut installed
+    undo = moto_patches.install_query_partition()
+    try:
+        after = [_pages(table, q) for q in QUERIES]
+        scan = table.scan()["Items"]
+    finally:
+        undo()
+    # Then every page is the same, in the same order; a scan still sees every item
+    assert after == before
+    assert [i["n"] for i in after[0][0]] == [30, 32]
+    assert len(scan) == 15
+
+
+def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(aws):
+    import jsonpath_ng.ext
+
+    undo = moto_patches.install_jsonpath_cache()
+    try:
+        assert jsonpath_ng.ext.parse("$.detail") is jsonpath_ng.ext.parse("$.detail")
+        sqs, events = boto3.client("sqs"), boto3.client("events")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
+        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+        for n in (1, 2):
+            events.put_events(Entries=[{"Source": "s", "DetailType": "t", "Detail": json.dumps({"n": n})}])
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    finally:
+        undo()
+    assert sorted(b["detail"]["n"] for b in bodies) == [1, 2]
+    assert jsonpath_ng.ext.parse("$.detail") is not jsonpath_ng.ext.parse("$.detail")  # undone
+
+
+def test_a_message_arriving_wakes_its_poller_at_once(aws):
+    # Given a poller that would otherwise look at its queue only every 30 s, woken by arrival notices
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    handled = threading.Event()
+    poller = SqsPoller(sqs, url, arn, lambda event: handled.set(), idle_seconds=30)
+    notified: list[str] = []
+
+    def notify(queue_arn: str) -> None:
+        notified.append(queue_arn)
+        if queue_arn == arn:
+            poller.notify()
+
+    undo = moto_patches.install_sqs_notify(notify)
+    poller.start()
+    try:
+        time.sleep(0.2)  # the first (empty) poll is done: the poller sleeps
+        generation = activity.generation()
+        # When a message is sent
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+        # Then the poller handles it at once (not after 30 s) and the arrival counted as activity
+        assert handled.wait(5), "the poller was not woken"
+        assert notified == [arn] and activity.generation() != generation
+    finally:
+        poller.stop()
+        undo()
+
+
+def test_parked_executions_are_not_active_and_finished_ones_are_gone(aws):
+    clock = VirtualClock(start=START)
+    undo_waits = moto_patches.install_virtual_waits(clock)
+    try:
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(name="wait", roleArn="arn:aws:iam::123456789012:role/sfn", definition=json.dumps({
+            "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "Next": "Done"},
+                                       "Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+        # Given a started execution: counted from StartExecution on, before its thread runs
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        deadline = time.monotonic() + 10
+        # When it parks in its one-day Wait, Then it is no longer active
+        while moto_patches.active_executions(clock.now()):
+            assert time.monotonic() < deadline, "the execution never parked"
+            time.sleep(0.01)
+        assert [a for a, _ in moto_patches.parked_executions()] == [execution]
+        # When the day passes, Then it finishes and nothing is active
+        clock.advance(timedelta(days=1, seconds=1))
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" or \
+                moto_patches.active_executions(clock.now()):
+            assert time.monotonic() < deadline, "the execution never finished"
+            time.sleep(0.01)
+        assert moto_patches.parked_executions() == []
+    finally:
+        undo_waits()
+
+
+@pytest.mark.parametrize("provider_id", ["request-1", "sent-1"])
+def test_a_line_push_is_labelled_by_its_request_id_or_a_sent_message_id(provider_id):
+    push = {"to": "U1", "messages": [{"type": "text", "text": "こんにちは"}], "retry_key": "k", "request_id": "request-1",
+            "sent_at": "2026-03-01T00:00:00+00:00", "sent_messages": [{"id": "sent-1", "quoteToken": "q"}]}
+    record = {"sk": "MSG#m1", "message_key": "m1", "sequence": "welcome", "step": "thanks", "customer_id": "c1",
+              "shop": "s", "provider_message_id": provider_id}
+    entry = _line_entry(push, _record_for_push(push, {provider_id: record}))
+    assert (entry["sequence"], entry["step"], entry["message_key"], entry["customer_id"]) == (
+        "welcome", "thanks", "m1", "c1")
+    assert entry["text"] == "こんにちは"
+    unknown = _line_entry(push, _record_for_push(push, {"other": record}))
+    assert unknown["sequence"] is None and unknown["message_key"] is None
