@@ -36,23 +36,25 @@ from enishi_local.vclock import VirtualClock
 
 Undo = Callable[[], None]
 
-_parked: dict[int, tuple[str, datetime]] = {}  # sleeper id → (execution ARN, wake-up time)
+_parked: dict[int, tuple[str, datetime, VirtualClock]] = {}  # sleeper id → (execution ARN, wake-up time, clock)
 _parked_ids = iter(range(1, 1 << 62))
 _retry_env = threading.local()
-_live_workers = 0  # execution threads started and not yet finished
+_live_workers: dict[VirtualClock, int] = {}  # execution threads started and not yet finished, by clock
 _live_lock = threading.Lock()
 
 
 def parked_executions() -> list[tuple[str, datetime]]:
     """(execution ARN, virtual wake-up time) of every execution asleep in a Wait or a Retry interval."""
-    return list(_parked.values())
+    return [(arn, t) for arn, t, _ in list(_parked.values())]
 
 
-def active_executions(now: datetime) -> int:
-    """How many execution threads are doing something: alive and not parked until after ``now``. (An execution
-    sleeps in one Wait or Retry at a time; enishi's machines have no Map or Parallel branches.)"""
-    parked = sum(1 for _, t in list(_parked.values()) if t > now)
-    return max(0, _live_workers - parked)
+def active_executions(clock: VirtualClock) -> int:
+    """How many execution threads on ``clock`` are doing something: alive and not parked until after its now. (An
+    execution sleeps in one Wait or Retry at a time; enishi's machines have no Map or Parallel branches.) Counted
+    per clock, so a thread an earlier stack left behind does not keep a later one busy."""
+    now = clock.now()
+    parked = sum(1 for _, t, c in list(_parked.values()) if c is clock and t > now)
+    return max(0, _live_workers.get(clock, 0) - parked)
 
 
 def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
@@ -62,7 +64,7 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
     except (AttributeError, KeyError, TypeError):
         arn = "?"
     key = next(_parked_ids)
-    _parked[key] = (arn, target)
+    _parked[key] = (arn, target, clock)
 
     def woken() -> None:
         _parked.pop(key, None)
@@ -164,10 +166,9 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
     worker_start, worker_logic = ExecutionWorker.start, ExecutionWorker._execution_logic
 
     def start(self) -> None:  # noqa: ANN001 - moto's signature
-        global _live_workers
         with _live_lock:
-            _live_workers += 1
-        self._enishi_counted = True
+            _live_workers[clock] = _live_workers.get(clock, 0) + 1
+        self._enishi_clock = clock
         activity.bump()
         try:
             worker_start(self)
@@ -202,10 +203,10 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
 
 
 def _worker_done(worker: Any) -> None:
-    global _live_workers
-    if worker.__dict__.pop("_enishi_counted", False):
+    clock = worker.__dict__.pop("_enishi_clock", None)
+    if clock is not None:
         with _live_lock:
-            _live_workers -= 1
+            _live_workers[clock] -= 1
 
 
 def install_event_target_dispatch(submit: Callable[[dict[str, Any], dict[str, Any]], None]) -> Undo:

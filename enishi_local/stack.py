@@ -474,7 +474,7 @@ class LocalStack:
         due = self.clock.next_wakeup()
         if due is not None and due <= now:
             return "a sleeper is due"
-        active = moto_patches.active_executions(now)
+        active = moto_patches.active_executions(self.clock)
         if active:
             return f"{active} execution(s) active"
         return None

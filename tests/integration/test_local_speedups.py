@@ -138,14 +138,16 @@ def test_parked_executions_are_not_active_and_finished_ones_are_gone(aws):
         execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
         deadline = time.monotonic() + 10
         # When it parks in its one-day Wait, Then it is no longer active
-        while moto_patches.active_executions(clock.now()):
+        while moto_patches.active_executions(clock):
             assert time.monotonic() < deadline, "the execution never parked"
             time.sleep(0.01)
         assert [a for a, _ in moto_patches.parked_executions()] == [execution]
+        # (another stack's clock, past this Wait, does not see it as busy)
+        assert moto_patches.active_executions(VirtualClock(start=START + timedelta(days=400))) == 0
         # When the day passes, Then it finishes and nothing is active
         clock.advance(timedelta(days=1, seconds=1))
         while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" or \
-                moto_patches.active_executions(clock.now()):
+                moto_patches.active_executions(clock):
             assert time.monotonic() < deadline, "the execution never finished"
             time.sleep(0.01)
         assert moto_patches.parked_executions() == []
