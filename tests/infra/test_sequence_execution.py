@@ -510,6 +510,31 @@ def test_line_5xx_then_200_is_one_push_with_one_retry_key(world, vclock, fake_li
     assert world.records()[0]["status"] == "sent"
 
 
+def test_line_monthly_limit_falls_back_to_email_and_later_steps_skip_line(world, vclock, fake_line):
+    # Given a LINE friend whose shop has used up this month's LINE messages (LINE answers 429 "monthly limit")
+    fake_line.monthly_quota = 0
+    attempts: list[str] = []
+    original = fake_line.handle
+
+    def spy(method, path, headers, body):  # noqa: ANN001, ANN202
+        if path.endswith("/push"):
+            attempts.append(path)
+        return original(method, path, headers, body)
+
+    fake_line.handle = spy
+    world.profile(line=LineIdentity(user_id="U" + "3" * 32, following=True, updated_at=T0))
+    world.checkout()
+    # When the cart reminders fall due (prefer_line, fallback email by default)
+    world.deliver(checkout_event())
+    run_until(world, vclock)
+    # Then nothing was pushed, both reminders went by email, each recorded once as sent by email
+    assert fake_line.pushes() == []
+    assert len(world.emails) == 2
+    assert [(r["channel"], r["status"]) for r in world.records()] == [("email", "sent")] * 2
+    # and only the first reminder asked LINE: the month's "quota used up" flag sent the second straight to email
+    assert len(attempts) == 1
+
+
 def test_ses_throttled_is_retried_into_exactly_one_email(world, vclock, monkeypatch):
     from moto.core.exceptions import JsonRESTError
     from moto.sesv2.responses import SESV2Response
