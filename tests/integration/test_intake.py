@@ -254,3 +254,52 @@ def test_generic_invalid_payload_is_400_with_detail_and_kept(intake):
     [kept] = intake.raw_objects()
     assert kept["key"].startswith("raw/generic/2025-01-20/")
     assert intake.bus.drain() == [] and intake.items() == []
+
+
+# ---- the dedupe marker never turns a delivery that was not published into a "duplicate"
+def test_a_claim_retried_by_botocore_after_it_landed_is_still_ours(table):
+    from enishi.intake.handler import DynamoDedupe
+
+    class RetriedAfterTimeout:
+        """Like botocore retrying a PutItem whose first try was written but whose answer timed out."""
+
+        def __init__(self, real: Any) -> None:
+            self._real = real
+            self.exceptions = real.exceptions
+
+        def put_item(self, **kwargs: Any) -> Any:
+            self._real.put_item(**kwargs)  # the first try lands...
+            return self._real.put_item(**kwargs)  # ...and the retry meets its own marker
+
+    dedupe = DynamoDedupe(RetriedAfterTimeout(boto3.client("dynamodb")), table.name)
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    # Given a first claim whose put was retried after landing: still a claim (not a duplicate)
+    assert dedupe.claim("s.myshopify.com", "shopify", "evt-1", expires) is True
+    # and a real second delivery of the same event is a duplicate
+    assert DynamoDedupe(boto3.client("dynamodb"), table.name).claim("s.myshopify.com", "shopify", "evt-1", expires) is False
+
+
+def test_a_claim_with_an_unknown_outcome_takes_its_marker_back(table):
+    from enishi.intake.handler import DynamoDedupe
+
+    class WrittenThenTimedOut:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+            self.exceptions = real.exceptions
+
+        def put_item(self, **kwargs: Any) -> Any:
+            self._real.put_item(**kwargs)
+            raise TimeoutError("read timeout")
+
+        def delete_item(self, **kwargs: Any) -> Any:
+            return self._real.delete_item(**kwargs)
+
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    # When the put landed but its answer never came
+    with pytest.raises(TimeoutError):
+        DynamoDedupe(WrittenThenTimedOut(boto3.client("dynamodb")), table.name).claim(
+            "s.myshopify.com", "shopify", "evt-2", expires
+        )
+    # Then the marker is gone, so Shopify's retry is processed rather than dropped as a duplicate
+    assert "Item" not in table.get_item(Key=keys.dedupe_key("s.myshopify.com", "shopify", "evt-2"))
+    assert DynamoDedupe(boto3.client("dynamodb"), table.name).claim("s.myshopify.com", "shopify", "evt-2", expires) is True

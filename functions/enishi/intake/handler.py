@@ -50,7 +50,11 @@ class DynamoDedupe:
         self._table = table
 
     def claim(self, shop: str, source: str, delivery_id: str, expires_at: datetime) -> bool:
+        """One conditional put. The marker carries this attempt's token: when botocore retried a put whose first
+        try did land (a timeout after the write), the condition fails on *our own* marker — recognised from the
+        old item DynamoDB returns — and the delivery is not mistaken for a duplicate (it would be lost)."""
         key = keys.dedupe_key(shop, source, delivery_id)
+        token = uuid.uuid4().hex
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -58,13 +62,32 @@ class DynamoDedupe:
                     c.ATTR_PK: {"S": key["pk"]},
                     c.ATTR_SK: {"S": key["sk"]},
                     c.ATTR_TTL: {"N": str(int(expires_at.timestamp()))},
+                    "claim": {"S": token},
                 },
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": c.ATTR_PK},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            existing = exc.response.get("Item") or {}
+            return existing.get("claim", {}).get("S") == token
+        except Exception:
+            # unknown outcome (timeouts): take back a marker that may have landed, then fail → the cart retries
+            self._delete(key, token)
+            raise
         return True
+
+    def _delete(self, key: dict[str, str], token: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={k: {"S": v} for k, v in key.items()},
+                ConditionExpression="#claim = :token",
+                ExpressionAttributeNames={"#claim": "claim"},
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except Exception:  # noqa: BLE001 - best effort; the original error is what the caller sees
+            pass
 
     def release(self, shop: str, source: str, delivery_id: str) -> None:
         key = keys.dedupe_key(shop, source, delivery_id)
@@ -92,6 +115,21 @@ def _log(message: str, extra: dict[str, Any]) -> None:
     logger.info(message, extra=extra)
 
 
+# Shopify waits 5 s and the function's timeout is 5 s. botocore's defaults (60 s timeouts, retries) could let a
+# slow PutEvents run into the Lambda timeout *after* the dedupe marker was written; the marker would then turn
+# Shopify's retry into a "duplicate" and the event would be lost. Bounded calls fail inside the budget instead, so
+# logic releases the marker and answers 503. Worst case: claim ≈ 2.4 s + publish ≈ 2.5 s ≈ the 5 s budget; a
+# failed claim is an error before anything was published, so the retry is safe.
+_FAST = {"connect_timeout": 0.5, "read_timeout": 0.7, "retries": {"total_max_attempts": 2}}
+_PUBLISH = {"connect_timeout": 0.5, "read_timeout": 2.0, "retries": {"total_max_attempts": 1}}
+
+
+def _client(service: str, **config: Any) -> Any:
+    from botocore.config import Config  # botocore is already loaded by boto3
+
+    return boto3.client(service, config=Config(**config))
+
+
 @cache
 def ports() -> logic.Ports:
     """Built once per container, on the first request (settings validated then; clients created inside moto in
@@ -100,9 +138,9 @@ def ports() -> logic.Ports:
     arns = {logic.SHOPIFY: settings.shopify_secret_arn, logic.GENERIC: settings.generic_secret_arn}
     return logic.Ports(
         secrets=lambda source: secrets.rotation_secrets(arns[source]),
-        dedupe=DynamoDedupe(boto3.client("dynamodb"), settings.table_name),
+        dedupe=DynamoDedupe(_client("dynamodb", **_FAST), settings.table_name),
         raw=S3RawStore(boto3.client("s3"), settings.raw_bucket_name),
-        publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+        publisher=EventBridgePublisher(_client("events", **_PUBLISH), settings.event_bus_name),
         metrics=PowertoolsMetrics(),
         log=_log,
     )
