@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         from enishi_local.demo import main as demo_main
 
         return int(demo_main(args[1:]) or 0)
+    if args and args[0] == "replay":  # operator tool: kept Shopify payloads back to the intake
+        from enishi_local.replay import main as replay_main
+
+        return replay_main(args[1:])
     parser = argparse.ArgumentParser(prog="enishi", description="enishi on this machine (no AWS account needed)")
     sub = parser.add_subparsers(dest="command", required=True)
     local = sub.add_parser("local", help="serve the local stack until Ctrl-C")
@@ -33,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     outbox.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="base URL of `enishi local`")
     outbox.add_argument("--json", action="store_true", help="print the raw JSON")
     sub.add_parser("demo", help="run the simulated shop (see `enishi demo --help`)")
+    sub.add_parser("replay", help="send kept Shopify payloads back to the intake (see `enishi replay --help`)")
     opts = parser.parse_args(args)
     if opts.command == "local":
         return serve(opts.port, opts.time_scale)
