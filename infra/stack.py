@@ -88,6 +88,7 @@ class EnishiStack(Stack):
                 "Profiles": profiles.queues.dlq,
                 "Feedback": channels.feedback_dlq,
                 "SequenceStarter": sequences.starter_queues.dlq,
+                "Winback": sequences.winback_dlq,
             },
             functions=dict(functions.functions),
             state_machines=dict(sequences.state_machines),

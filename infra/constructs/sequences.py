@@ -26,6 +26,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -259,11 +260,26 @@ class Sequences(Construct):
             timeout=Duration.minutes(5),
             scope=self,
         )
+        # a daily run that still fails after EventBridge's retries is kept (and alarmed on), not dropped
+        self.winback_dlq = sqs.Queue(
+            self,
+            "WinbackDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.winback_dlq,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the daily win-back schedule's Lambda target.",
+        )
         self.winback_rule = events.Rule(
             self,
             "WinbackSchedule",
             schedule=events.Schedule.expression(WINBACK_SCHEDULE),
-            targets=[targets.LambdaFunction(self.winback_function, retry_attempts=2)],
+            targets=[
+                targets.LambdaFunction(self.winback_function, retry_attempts=2, dead_letter_queue=self.winback_dlq)
+            ],
             description="win-back: daily at 10:00 JST",
         )
         table.grant_read_data(self.winback_function)

@@ -406,3 +406,17 @@ def test_every_state_machine_has_a_failure_alarm(cfn):
 )
 def test_outputs(template, output):
     template.has_output(output, {"Value": Match.any_value()})
+
+
+def test_the_daily_winback_schedule_keeps_failed_runs_in_a_dead_letter_queue(template):
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "cron(0 1 * * ? *)",
+            "Targets": [
+                Match.object_like(
+                    {"RetryPolicy": {"MaximumRetryAttempts": 2}, "DeadLetterConfig": {"Arn": Match.any_value()}}
+                )
+            ],
+        },
+    )
