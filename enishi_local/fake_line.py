@@ -19,10 +19,11 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from enishi import clock as enishi_clock
+from enishi_local.http import LocalRequestHandler, QuietServer
 
 DEFAULT_ACCESS_TOKEN = "local-line-channel-access-token"
 DEFAULT_MONTHLY_QUOTA = 5000  # ライト plan (shop.yaml messaging.line_monthly_quota)
@@ -57,7 +58,7 @@ class FakeLine:
         self._usage: dict[str, int] = {}  # "yyyy-mm" → messages counted
         self._faults: list[tuple[int, bool]] = []  # (status, accept) per upcoming push
         self._ids = itertools.count(100_000_000_000_000_001)
-        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
+        self._server = QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -233,11 +234,7 @@ def _is_uuid(value: str) -> bool:
 
 
 def _handler_for(fake: FakeLine) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # TCP_NODELAY: the headers and the body go out in two writes; with Nagle the body waited for the
-        # client's delayed ACK — 40 ms on every keep-alive request (measured: 44 ms → under 1 ms a request)
-        disable_nagle_algorithm = True
+    class Handler(LocalRequestHandler):
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -255,19 +252,4 @@ def _handler_for(fake: FakeLine) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-            pass
-
     return Handler
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-        """A client that hung up (timeout, Ctrl-C) is not an error worth a traceback."""
-        import sys
-
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
