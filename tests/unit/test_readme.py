@@ -23,3 +23,10 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_curl_is_the_one_enishi_local_prints():
     # the e2e test runs curl_example() against a live local stack; the README must show that same snippet
     assert curl_example("http://127.0.0.1:8787", "local-shopify-secret").rstrip() in README
+
+
+def test_readme_names_the_local_default_secrets():
+    from enishi_local import stack
+
+    for default in (stack.DEFAULT_SHOPIFY_SECRET, stack.DEFAULT_GENERIC_SECRET, stack.DEFAULT_LINE_CHANNEL_SECRET):
+        assert f"`{default}`" in README
