@@ -110,11 +110,11 @@ def _units(ops: Counter, sizes: dict[str, int]) -> tuple[float, float]:
 def _seed(stack: Any, table: Any) -> dict[str, str]:
     """One customer per sequence (so the shared frequency cap never couples them)."""
     from enishi import clock, keys
-    from enishi import constants as c
     from enishi.events import Consent
     from enishi.profiles.items import CheckoutItem, OrderItem, OrderLine
     from enishi.profiles.model import Profile
     from enishi.profiles.serialize import to_item
+    from enishi.profiles.store import order_to_item
 
     consent = Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=200))
     lines = [OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)]
@@ -150,17 +150,7 @@ def _seed(stack: Any, table: Any) -> dict[str, str]:
                 items=lines,
                 updated_at=placed,
             )
-            day = placed.astimezone(clock.JST).date()
-            table.put_item(
-                Item=to_item(
-                    order,
-                    keys.order_key(SHOP, order.order_id),
-                    {
-                        c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, day),
-                        c.ATTR_GSI1_SK: keys.orders_by_day_sk(order.order_id),
-                    },
-                )
-            )
+            table.put_item(Item=order_to_item(order))
     checkout = CheckoutItem(
         shop=SHOP,
         checkout_token="ck-bench",

@@ -29,6 +29,7 @@ from enishi.events import Consent, to_detail_dict
 from enishi.profiles.items import CheckoutItem, OrderItem, OrderLine
 from enishi.profiles.model import LineIdentity, Profile
 from enishi.profiles.serialize import to_item
+from enishi.profiles.store import order_to_item
 from enishi.shop_config import REPO_DIR, load_shop_config
 
 pytestmark = pytest.mark.slow
@@ -156,11 +157,13 @@ class World:
         self.put(ck, keys.checkout_key(SHOP, "ck1"))
         return ck
 
-    def order(self, order_id: str = "o1", at: datetime = T0, status: str = "placed") -> OrderItem:
+    def order(
+        self, order_id: str = "o1", at: datetime = T0, status: str = "placed", customer_id: str = "7001"
+    ) -> OrderItem:
         o = OrderItem(
             shop=SHOP,
             order_id=order_id,
-            customer_id="7001",
+            customer_id=customer_id,
             order_name="#1001",
             placed_at=at,
             total=3240,
@@ -169,14 +172,7 @@ class World:
             updated_at=at,
             items=[OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)],
         )
-        extra = None
-        if status == "placed":
-            day = at.astimezone(clock.JST).date()
-            extra = {
-                c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, day),
-                c.ATTR_GSI1_SK: keys.orders_by_day_sk(order_id),
-            }
-        self.put(o, keys.order_key(SHOP, order_id), extra)
+        self.table.put_item(Item=order_to_item(o))  # as the profile consumer stores it (win-back index included)
         return o
 
     # ---- triggers
@@ -680,14 +676,7 @@ def test_winback_job_starts_only_customers_whose_last_order_is_due(world, vclock
         last_order_at=T0 - timedelta(days=10),
     )
     world.put(other, keys.profile_key(SHOP, "7002"))
-    world.put(
-        OrderItem(shop=SHOP, order_id="o2", customer_id="7002", placed_at=due, updated_at=due),
-        keys.order_key(SHOP, "o2"),
-        {
-            c.ATTR_GSI1_PK: keys.orders_by_day_pk(SHOP, due.astimezone(clock.JST).date()),
-            c.ATTR_GSI1_SK: keys.orders_by_day_sk("o2"),
-        },
-    )
+    world.order("o2", at=due, customer_id="7002")
     # When the daily job runs — twice, as a retried schedule would
     vclock.advance_to(job)
     assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1

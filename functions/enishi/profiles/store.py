@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from enishi import clock, keys
+from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles import apply as logic
 from enishi.profiles.items import (
@@ -51,6 +52,18 @@ class WriteConflict(Exception):
 class TooManyConflicts(Exception):
     """Still conflicting after MAX_ATTEMPTS: raised so the message is retried (and ends in the DLQ)."""
 
+
+
+def order_to_item(item: OrderItem) -> dict[str, Any]:
+    """The order item as stored: a placed order is in the ``orders_by_day`` index (its JST day), which the daily
+    win-back job reads; a cancelled one is not. The one place that knows this layout."""
+    extra: dict[str, Any] = {}
+    if item.status == "placed" and item.placed_at is not None:
+        extra = {
+            c.ATTR_GSI1_PK: keys.orders_by_day_pk(item.shop, item.placed_at.astimezone(clock.JST).date()),
+            c.ATTR_GSI1_SK: keys.orders_by_day_sk(item.order_id),
+        }
+    return to_item(item, keys.order_key(item.shop, item.order_id), extra)
 
 @dataclass
 class Outcome:
@@ -170,7 +183,7 @@ class ProfileStore:
             self._publisher.publish([recorded])  # before the order item: a crash here re-publishes, never loses
             out.published.append(recorded.type)
         item = logic.order_after_placed(order, event, new.customer_id, attributed)
-        if self._put_item(self._order_item(item), order_raw):
+        if self._put_item(order_to_item(item), order_raw):
             out.written.append("order")
         if recording:
             self._fill_fulfillment_customers(event.shop, event.order_id, new.customer_id, out)
@@ -190,7 +203,7 @@ class ProfileStore:
         self._write_profile(event, target, old, new, out)
         customer_id = new.customer_id if new is not None else (order.customer_id if order else None)
         item = logic.order_after_cancelled(order, event, customer_id)
-        if self._put_item(self._order_item(item), order_raw):
+        if self._put_item(order_to_item(item), order_raw):
             out.written.append("order")
         if event.customer is not None:
             self._write_lookups(event.shop, target, new, event, out)
@@ -360,15 +373,6 @@ class ProfileStore:
             if _is_conflict(exc):
                 raise WriteConflict(item.get("sk", "")) from exc
             raise
-
-    def _order_item(self, item: OrderItem) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if item.status == "placed" and item.placed_at is not None:
-            extra = {
-                "gsi1pk": keys.orders_by_day_pk(item.shop, item.placed_at.astimezone(clock.JST).date()),
-                "gsi1sk": keys.orders_by_day_sk(item.order_id),
-            }
-        return to_item(item, keys.order_key(item.shop, item.order_id), extra)
 
     def _write_lookups(self, shop: str, target: _Target, new: Profile | None, event: Any, out: Outcome) -> None:
         if target.email_lookup is None or new is None:
