@@ -15,11 +15,10 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from pydantic import BaseModel, ConfigDict, Field, Json
 
 from enishi import clock
-from enishi import constants as c
 from enishi.events import event_from_sqs_body
+from enishi.sequences.settings import StarterSettings
 from enishi.sequences.spec import load_shop_spec
 from enishi.sequences.starting import Executions, plan
 from enishi.sequences.store import SequenceStore
@@ -29,17 +28,9 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    state_machine_arns: Json[dict[str, str]] = Field(alias=c.ENV_STATE_MACHINE_ARNS)
-    shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
-
-
 @functools.cache
 def _deps() -> tuple[Any, SequenceStore, Executions]:
-    settings = Settings.model_validate(dict(os.environ))
+    settings = StarterSettings.model_validate(dict(os.environ))
     spec = load_shop_spec(settings.shop_config_dir)
     table = boto3.resource("dynamodb").Table(settings.table_name)
     return spec, SequenceStore(table), Executions(boto3.client("stepfunctions"), settings.state_machine_arns)

@@ -17,12 +17,12 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, Json
 
 from enishi import clock, keys
 from enishi import constants as c
 from enishi.profiles.items import OrderItem
 from enishi.profiles.model import Profile
+from enishi.sequences.settings import StarterSettings
 from enishi.sequences.spec import SequencesSpec, load_shop_spec
 from enishi.sequences.starting import Executions, Start, start_for
 
@@ -54,7 +54,7 @@ class WinbackReader:
         while True:
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
-                yield str(item[c.ATTR_GSI1_SK]).removeprefix("ORDER#")
+                yield keys.order_id_from_orders_by_day_sk(str(item[c.ATTR_GSI1_SK]))
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -124,19 +124,11 @@ def plan_winbacks(
     return starts
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    state_machine_arns: Json[dict[str, str]] = Field(alias=c.ENV_STATE_MACHINE_ARNS)
-    shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
-
-
 @functools.cache
 def _deps() -> tuple[str, SequencesSpec, WinbackReader, Executions]:
     from enishi.shop_config import load_shop_config
 
-    settings = Settings.model_validate(dict(os.environ))
+    settings = StarterSettings.model_validate(dict(os.environ))
     shop = load_shop_config(settings.shop_config_dir).shop_id
     table = boto3.resource("dynamodb").Table(settings.table_name)
     return (
