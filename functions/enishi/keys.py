@@ -100,8 +100,15 @@ def orders_by_day_pk(shop: str, day: date) -> str:
     return f"{_shop(shop)}#ORDERDAY#{day.isoformat()}"
 
 
+ORDERS_BY_DAY_SK_PREFIX = "ORDER#"
+
+
 def orders_by_day_sk(order_id: str) -> str:
-    return f"ORDER#{order_id}"
+    return f"{ORDERS_BY_DAY_SK_PREFIX}{order_id}"
+
+
+def order_id_from_orders_by_day_sk(sk: str) -> str:
+    return sk.removeprefix(ORDERS_BY_DAY_SK_PREFIX)
 
 
 def sequence_message_key(shop: str, customer_id: str, sequence: str, step: str, trigger_id: str) -> str:
