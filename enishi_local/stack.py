@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from enishi import constants as c
+from enishi import keys
 from enishi_local import activity, moto_patches, runtime
 from enishi_local.cfn import FunctionSpec, Template
 from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
@@ -559,7 +560,6 @@ class LocalStack:
             return None
         from boto3.dynamodb.conditions import Key
 
-        from enishi import keys
 
         table = self._table()
         if self._shop_id:
@@ -674,7 +674,7 @@ def _line_entry(push: dict[str, Any], record: dict[str, Any] | None) -> dict[str
         "recipient": push["to"],
         "sequence": record.get("sequence"),
         "step": record.get("step"),
-        "message_key": record.get("message_key") or (str(record["sk"]).removeprefix("MSG#") if record else None),
+        "message_key": record.get("message_key") or (str(record["sk"]).removeprefix(keys.MSG_SK_PREFIX) if record else None),
         "customer_id": record.get("customer_id"),
         "shop": record.get("shop"),
         "subject": None,
