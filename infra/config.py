@@ -36,14 +36,22 @@ class StageConfig(BaseModel):
     retain_data: bool = Field(default=True, alias="retainData")
 
     @property
-    def from_address(self) -> str:
-        """The From address of e-mail: configured, else the identity itself or noreply@ the identity's domain.
-        Unconfigured, SES rejects the send (MailFromDomainNotVerified) and the step records the failure."""
-        if self.ses_from_address:
-            return self.ses_from_address
-        if self.ses_identity:
-            return self.ses_identity if "@" in self.ses_identity else f"noreply@{self.ses_identity}"
-        return "unconfigured@example.invalid"
+    def from_address_override(self) -> str | None:
+        """An explicit ``sesFromAddress`` wins over ``shop.yaml``'s ``from_address`` (a stage that sends from a
+        test domain). Otherwise None: the send step reads ``from_address`` from the deployed ``shop.yaml``, the one
+        place a shop edits its sender (with its display name)."""
+        return self.ses_from_address or None
+
+    def check_sender(self, shop_from_address: str) -> str:
+        """The From address the deployment will send with; refuses (at synth) one the SES identity does not cover,
+        which SES would reject on every send (MailFromDomainNotVerified)."""
+        sender = self.from_address_override or shop_from_address
+        if self.ses_identity and not identity_covers(self.ses_identity, sender):
+            raise ValueError(
+                f"From address {sender!r} is not covered by the SES identity {self.ses_identity!r}: set shop.yaml's "
+                "from_address (or -c enishi:sesFromAddress) to an address of that domain"
+            )
+        return sender
 
     @classmethod
     def from_context(cls, get: Any) -> StageConfig:
@@ -55,6 +63,19 @@ class StageConfig(BaseModel):
                 if value is not None:
                     values[name] = _coerce(value)
         return cls.model_validate(values)
+
+
+def identity_covers(identity: str, from_address: str) -> bool:
+    """SES sends from an address when that address, its domain or a parent domain is a verified identity.
+    ``from_address`` may carry a display name (``縁茶房 <news@mail.shop.jp>``)."""
+    from email.utils import parseaddr
+
+    address = parseaddr(from_address)[1].lower()
+    identity = identity.lower().strip()
+    if "@" in identity:
+        return address == identity
+    domain = address.rpartition("@")[2]
+    return bool(domain) and (domain == identity or domain.endswith("." + identity))
 
 
 def _coerce(value: Any) -> Any:

@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from enishi import constants as c
+from enishi.shop_config import load_shop_config
 from infra.config import StageConfig
 from infra.constructs.api import Api
 from infra.constructs.bus import Bus
@@ -30,6 +31,7 @@ class EnishiStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: StageConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, description="enishi (縁): customer-lifecycle messaging for EC/D2C shops", **kwargs)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        config.check_sender(load_shop_config(str(SHOP_DIR)).from_address)  # fail the synth, not every send
         retention = _retention(config.log_retention_days)
 
         key = DataKey(self, "DataKey", removal_policy=removal).key

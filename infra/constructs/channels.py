@@ -160,7 +160,8 @@ class Channels(Construct):
             "unsubscribe_secret": self._secrets.unsubscribe,
             "public_base_url": self._public_base_url,
             "ses_configuration_set": self.configuration_set.configuration_set_name,
-            "ses_from_address": self._config.from_address,
+            # None: the step reads from_address from the deployed shop.yaml (with its display name)
+            "ses_from_address": self._config.from_address_override,
             # unconfigured: any identity of the account, still only through this configuration set
             "ses_identity": self._config.ses_identity or "*",
             "line_api_base_url": self._config.line_api_base_url,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra import assets
-from infra.config import StageConfig
+from infra.config import StageConfig, identity_covers
 from infra.paths import ROOT
 
 
@@ -50,12 +50,35 @@ def test_config_reads_camel_case_context_and_coerces_cli_strings():
     assert (config.region, config.ses_identity, config.retain_data, config.api_rate_limit) == (
         "us-east-1", "shop.example.jp", False, 20.0,
     )  # fmt: skip
-    assert config.from_address == "noreply@shop.example.jp"
+    # no explicit sender: shop.yaml's from_address (with its display name) is what the step sends with
+    assert config.from_address_override is None
+    assert config.check_sender("縁茶房 <news@shop.example.jp>") == "縁茶房 <news@shop.example.jp>"
 
 
-def test_from_address_prefers_the_configured_one():
+def test_an_explicit_sender_wins_over_shop_yaml():
     config = StageConfig(ses_identity="shop.example.jp", ses_from_address="info@shop.example.jp")
-    assert config.from_address == "info@shop.example.jp"
+    assert config.check_sender("縁茶房 <news@shop.example.jp>") == "info@shop.example.jp"
+
+
+@pytest.mark.parametrize(
+    ("identity", "sender", "covered"),
+    [
+        ("shop.example.jp", "縁茶房 <news@shop.example.jp>", True),
+        ("example.jp", "news@mail.example.jp", True),  # a parent domain identity covers its subdomains
+        ("mail.example.jp", "news@example.jp", False),
+        ("shop.example.jp", "news@notshop.example.jp", False),
+        ("news@shop.example.jp", "縁茶房 <NEWS@shop.example.jp>", True),
+        ("news@shop.example.jp", "info@shop.example.jp", False),
+    ],
+)
+def test_identity_covers_the_sender(identity, sender, covered):
+    assert identity_covers(identity, sender) is covered
+
+
+def test_a_sender_the_identity_does_not_cover_fails_the_synth():
+    config = StageConfig(ses_identity="mail.your-shop.jp")
+    with pytest.raises(ValueError, match="not covered by the SES identity"):
+        config.check_sender("縁茶房 <news@mail.enishi-sabo.example>")
 
 
 # ---- layers

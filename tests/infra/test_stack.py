@@ -316,7 +316,14 @@ def test_only_the_send_step_may_send_email_and_only_through_the_configuration_se
     resources = json.dumps(cfn.resources_for(STEP, "ses:SendEmail"))
     assert ":configuration-set/" in resources and ":identity/" in resources
     env = cfn.function(STEP)[1]["Properties"]["Environment"]["Variables"]
-    assert {c.ENV_SES_CONFIGURATION_SET, c.ENV_SES_FROM_ADDRESS, c.ENV_LINE_SECRET_ARN, c.ENV_UNSUBSCRIBE_SECRET_ARN} <= env.keys()
+    assert {c.ENV_SES_CONFIGURATION_SET, c.ENV_LINE_SECRET_ARN, c.ENV_UNSUBSCRIBE_SECRET_ARN} <= env.keys()
+
+
+def test_the_deployed_sender_is_shop_yamls_from_address(cfn):
+    # Given no -c enishi:sesFromAddress, the stack must not pin a sender of its own: the step then sends with
+    # shop.yaml's from_address (display name included), the one a shop edits. (It used to pin noreply@/unconfigured@.)
+    env = cfn.function(STEP)[1]["Properties"]["Environment"]["Variables"]
+    assert c.ENV_SES_FROM_ADDRESS not in env
 
 
 def test_no_function_role_allows_every_action(cfn):
