@@ -16,8 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from enishi import carriers
 from enishi import constants as c
 
 SCHEMA_VERSION = 1
@@ -133,6 +134,20 @@ class FulfillmentUpdated(EventBase):
     estimated_delivery_at: AwareDatetime | None = None
     delivered_at: AwareDatetime | None = None
     line_items: tuple[LineItem, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _carrier_links(cls, data: Any) -> Any:
+        """Every cart: a carrier and tracking numbers but no link → the carrier's tracking page where enishi knows
+        it (Yamato, Sagawa, Japan Post), none otherwise (``carriers.tracking_url``)."""
+        if isinstance(data, dict) and not data.get("tracking_urls") and data.get("tracking_numbers"):
+            numbers = data["tracking_numbers"]
+            if isinstance(numbers, (list, tuple)) and all(isinstance(n, str) for n in numbers):
+                company = data.get("tracking_company")
+                urls = carriers.tracking_urls(company if isinstance(company, str) else None, numbers)
+                if urls:
+                    data = {**data, "tracking_urls": urls}
+        return data
 
     @property
     def delivered(self) -> bool:
