@@ -25,7 +25,7 @@ from enishi import consent as rule
 from enishi import events as ev
 
 T0 = datetime(2025, 3, 1, 3, 0, tzinfo=UTC)
-EXAMPLES = 2000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 150
+EXAMPLES = 2000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 100
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 minutes = st.integers(min_value=-3 * 24 * 60, max_value=3 * 24 * 60)
@@ -190,3 +190,54 @@ def test_a_late_snapshot_never_outranks_a_one_click_unsubscribe():
     act = rule.make(state="subscribed", kind="act", source="preference_page", sender_at=created + timedelta(days=3),
                     received_at=created + timedelta(days=3))
     assert rule.current(fold_all([act, unsub, later])["email"]).state == "subscribed"
+
+
+# ---- the same through the profile logic (apply, merge_guest, redact, consent_ledger_entries)
+
+
+def as_event(r: ev.Consent, i: int) -> ev.ConsentChanged:
+    # the adapters' output: a received_at at or after the effective time
+    received = r.collected_at + timedelta(minutes=i % 3)
+    return ev.ConsentChanged(event_id=f"e{i}", shop="s", source="shopify", occurred_at=received, received_at=received,
+                             customer=ev.CustomerRef(customer_id="c1"), consent=r)
+
+
+@SETTINGS
+@given(st.lists(records(), min_size=1, max_size=10), st.randoms(use_true_random=False), st.data())
+def test_profiles_apply_the_rule_in_any_order_and_a_merge_keeps_it(rs, rnd, data):
+    from enishi.profiles import apply as logic
+
+    events = [as_event(r, i) for i, r in enumerate(rs)]
+    shuffled = events + events[:2]
+    rnd.shuffle(shuffled)
+    ledger: dict[str, ev.Consent] = {}
+    profiles = []
+    for order in (events, shuffled):
+        p = None
+        for e in order:
+            before = p
+            p = logic.apply(p, e, e.received_at)
+            for entry in logic.consent_ledger_entries(before, e, p):
+                ledger.setdefault(rule.digest(entry.consent), entry.consent)
+        profiles.append(p)
+    # (i) the same profile consent whatever the order
+    assert profiles[0].email_consent == profiles[1].email_consent
+    assert profiles[0].line_consent == profiles[1].line_consent
+    # (iv) the ledger alone gives the profile's state
+    for ch in ("email", "line"):
+        assert rule.derive([x for x in ledger.values() if x.channel == ch]) == getattr(profiles[0], f"{ch}_consent")
+    # and a guest holding part of the records, merged into the customer holding the rest, is the same
+    cut = data.draw(st.integers(min_value=0, max_value=len(events)))
+    guest = customer = None
+    for e in events[:cut]:
+        guest = logic.apply(guest, e, e.received_at, customer_id="guest-x")
+    for e in events[cut:]:
+        customer = logic.apply(customer, e, e.received_at)
+    if guest is not None:
+        merged, _ = logic.merge_guest(customer, guest, "c1")
+        assert merged.email_consent == profiles[0].email_consent
+        # (iii) after a redaction nothing is subscribed, whatever arrives later that predates it
+        redacted = logic.redact(merged, max(e.received_at for e in events))
+        for e in shuffled:
+            redacted = logic.apply(redacted, e, e.received_at)
+        assert redacted.email_consent.state == "redacted"
