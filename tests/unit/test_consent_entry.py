@@ -205,3 +205,17 @@ def test_a_null_consent_state_is_no_change_not_unprocessable(raw):
     order["customer"]["email_marketing_consent"] = raw
     [placed] = deliver("orders/create", order, jst(12), "e3")
     assert placed.email_consent is not None and placed.email_consent.kind == "snapshot"  # buyer_accepts_marketing
+
+
+def test_ledger_keys_sit_beside_the_profile_in_time_order_one_per_distinct_record():
+    from enishi import keys
+
+    a = rule.make(state="subscribed", kind="act", source="shopify", sender_at=jst(10), received_at=jst(10))
+    b = rule.make(state="unsubscribed", kind="act", source="one_click", sender_at=jst(11), received_at=jst(11))
+    ka, kb = (keys.consent_ledger_key(SHOP, CID, x.collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"), x.channel,
+                                      rule.digest(x)) for x in (a, b))
+    assert ka["pk"] == kb["pk"] == keys.profile_key(SHOP, CID)["pk"]
+    assert ka["sk"].startswith(keys.CONSENT_SK_PREFIX) and ka["sk"] < kb["sk"]
+    # the same record delivered again (other evidence, same content and time) has the same key
+    again = a.model_copy(update={"evidence": {"delivery": "2"}})
+    assert rule.digest(again) == rule.digest(a)
