@@ -234,6 +234,18 @@ def run() -> list[dict]:
                         "note": f"5 recent 13-digit order ids (the most kept), last_message set; "
                                 f"its next order costs {loyal.total} WCU"})
 
+        # consent.changed: a one-click unsubscribe of a known, subscribed customer; then the same one delivered again
+        unsub = ev.Consent(state="unsubscribed", source="one_click", collected_at=T0 + timedelta(days=41),
+                           evidence={"request": "one_click", "method": "POST", "user_agent_class": "other",
+                                     "endpoint": "/u/{token}"})
+        changed = measure(ev.ConsentChanged(**_base(T0 + timedelta(days=41), "cc1"), customer=known, consent=unsub))
+        figures.append({"name": "WCU per consent.changed: one-click unsubscribe", "value": changed.total,
+                        "unit": "WCU", "goal": "–", "ok": None, "note": f"writes: {'; '.join(changed.writes)}"})
+        again = measure(ev.ConsentChanged(**_base(T0 + timedelta(days=41), "cc1"), customer=known, consent=unsub))
+        figures.append({"name": "WCU per consent.changed: the same one delivered again", "value": again.total,
+                        "unit": "WCU", "goal": "0", "ok": again.total == 0,
+                        "note": f"writes: {'; '.join(again.writes) or 'none'}"})
+
         for kind, label in (("PROFILE", "profile item"), ("ORDER", "order item")):
             size = repeat.sizes.get(kind, 0)
             figures.append({"name": f"size of a typical {label}", "value": size, "unit": "B", "goal": "≤ 1024",

@@ -50,7 +50,11 @@ class Consent(Model):
     state: ConsentState
     opt_in_level: OptInLevel = "unknown"
     source: str  # "shopify", "generic", "unsubscribe_link", "one_click", "line", ...
-    collected_at: AwareDatetime
+    collected_at: AwareDatetime  # the effective time (``enishi.consent.effective_at``), not the sender's claim
+    # "act": the customer's recorded consent and when it changed; "snapshot": what a checkout/order payload said
+    # (``buyer_accepts_marketing``, an embedded customer consent) — it never outranks an opt-out (enishi.consent)
+    kind: Literal["act", "snapshot"] = "act"
+    sender_at: AwareDatetime | None = None  # the sender's own timestamp, kept as evidence even when not trusted
     wording: str | None = None  # the fixed text shown next to the field, when the source gives it
     evidence: dict[str, str] = Field(default_factory=dict)  # e.g. {"shopify_consent_updated_at": "..."}
 

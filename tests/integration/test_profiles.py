@@ -222,8 +222,9 @@ def test_consent_unsubscribe_via_consent_changed(store, table):
     store.handle(ev.ConsentChanged(**base(at(5), "c2"), customer=ref(), consent=unsub))
     p = profile(table, "7001")
     assert p.email_consent.state == "unsubscribed" and p.email_consent.source == "one_click"
-    # And the wording shown is kept as evidence, once per distinct text, referenced from the consent
-    wording_ref = p.consent_history[0].wording
+    # And the wording shown is kept as evidence, once per distinct text, referenced from the consent's ledger record
+    [subscribed] = [r for r in store.consent_ledger(SHOP, "7001") if r["state"] == "subscribed"]
+    wording_ref = subscribed["wording"]
     assert wording_ref.startswith("sha256:")
     assert get(table, keys.consent_wording_key(SHOP, wording_ref))["text"] == "お知らせを受け取る"
     assert store.wording(SHOP, wording_ref) == "お知らせを受け取る"

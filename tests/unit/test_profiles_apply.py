@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.profiles import apply as logic
@@ -175,31 +176,49 @@ def test_email_change_updates_the_email_hash():
 # ---------------------------------------------------------------- consent
 
 
+def ledger_of(events, profile: Profile | None = None) -> tuple[Profile | None, list[ev.Consent]]:
+    """Apply events and collect what they append to the consent ledger (one entry per distinct record)."""
+    ledger: dict[str, ev.Consent] = {}
+    for e in events:
+        before = profile
+        profile = logic.apply(profile, e, NOW)
+        for entry in logic.consent_ledger_entries(before, e, profile):
+            ledger.setdefault(rule.digest(entry.consent), entry.consent)
+    return profile, list(ledger.values())
+
+
 def test_consent_keeps_its_evidence_and_an_unsubscribe_supersedes_it():
     # Given a subscription collected with the wording shown
     profile = run([consent("subscribed", at(1), source="generic", wording="お知らせを受け取る", opt_in_level="single_opt_in")])
     assert profile.email_consent.wording == "お知らせを受け取る"
     # When the customer unsubscribes through the link
-    profile = run([consent("unsubscribed", at(5), source="unsubscribe_link")], profile)
-    # Then the current consent is the unsubscribe, the subscription stays as evidence in the history
+    profile, ledger = ledger_of([consent("unsubscribed", at(5), source="unsubscribe_link")], profile)
+    # Then the current consent is the unsubscribe; the subscription stays as evidence in the ledger
+    # (issue 9 defect 8: it used to be kept in a bounded list on the profile, see test_consent_entry.py)
     assert profile.email_consent.state == "unsubscribed"
-    assert [c.state for c in profile.consent_history] == ["subscribed"]
-    assert profile.consent_history[0].source == "generic"
+    _, ledger = ledger_of([consent("subscribed", at(1), source="generic", wording="お知らせを受け取る",
+                                   opt_in_level="single_opt_in"),
+                           consent("unsubscribed", at(5), source="unsubscribe_link")])
+    assert [(c.state, c.source) for c in ledger] == [("subscribed", "generic"), ("unsubscribed", "unsubscribe_link")]
 
 
-def test_late_older_consent_goes_to_history_only():
+def test_late_older_consent_goes_to_the_ledger_only():
     # Given an unsubscribe at 05:00
     profile = run([consent("unsubscribed", at(5), source="one_click")])
     # When a subscription from 01:00 arrives late
-    profile = run([consent("subscribed", at(1))], profile)
-    # Then the customer stays unsubscribed; the older consent is kept as history
+    profile, ledger = ledger_of([consent("subscribed", at(1))], profile)
+    # Then the customer stays unsubscribed; the older consent is kept in the ledger
     assert profile.email_consent.state == "unsubscribed"
-    assert profile.consent_history[0].state == "subscribed"
+    assert [c.state for c in ledger] == ["subscribed"]
 
 
-def test_same_consent_state_again_is_no_change():
+def test_same_consent_again_is_no_change_and_a_later_one_keeps_the_state():
     profile = run([consent("subscribed", at(1))])
-    assert run([consent("subscribed", at(3))], profile) == profile
+    assert run([consent("subscribed", at(1))], profile) == profile
+    # a later act of the same state is the newer evidence (it used to be dropped: then the final state depended on
+    # the arrival order of a subscribe, an unsubscribe and a re-subscribe — issue 9 defect 1)
+    later = run([consent("subscribed", at(3))], profile)
+    assert later.email_consent.state == "subscribed" and later.email_consent.collected_at == at(3)
 
 
 def test_equal_times_the_more_restrictive_consent_wins_whatever_the_order():
@@ -208,9 +227,12 @@ def test_equal_times_the_more_restrictive_consent_wins_whatever_the_order():
     assert run([b, a]).email_consent.state == "unsubscribed"
 
 
-def test_consent_history_is_bounded():
-    profile = run([consent("subscribed" if i % 2 else "unsubscribed", at(i)) for i in range(50)])
-    assert len(profile.consent_history) == logic.CONSENT_KEPT
+def test_the_profile_keeps_a_bounded_consent_state_and_the_ledger_every_record():
+    events = [consent("subscribed" if i % 2 else "unsubscribed", at(i)) for i in range(50)]
+    profile, ledger = ledger_of(events)
+    fold = profile.consent_folds["email"]
+    assert len([r for r in (fold.latest, fold.snapshot) if r is not None]) <= 2
+    assert len(ledger) == 50
 
 
 # ---------------------------------------------------------------- suppression, LINE
@@ -253,7 +275,8 @@ def test_redact_erases_pii_keeps_counts_and_blocks_marketing():
     assert after.redacted and after.redacted_at == at(10)
     assert after.order_count == 1 and after.total_spent == Decimal(5000)
     assert after.email_consent.state == "redacted"
-    assert all(c.wording is None and not c.evidence for c in after.consent_history)
+    folded = [r for f in after.consent_folds.values() for r in (f.latest, f.snapshot) if r is not None]
+    assert all(c.wording is None and not c.evidence for c in folded)
     # And a late older event cannot bring the PII back
     assert run([upsert(at(5), first_name="太郎")], after).first_name is None
 

@@ -110,9 +110,19 @@ def test_consent_states(name, state):
 
 
 def test_consent_update_uses_consent_time():
-    event = adapt_one("customers_email_marketing_consent__update")
+    # received after the consent time: the sender's time is the consent's time
+    received = datetime(2025, 3, 2, 13, 5, 20, tzinfo=UTC)
+    [event] = shopify.adapt(topic_of("customers_email_marketing_consent__update"), headers(),
+                            load("customers_email_marketing_consent__update"), received)
     assert event.customer.customer_id == "7010000000001"
     assert event.consent.collected_at == event.occurred_at == datetime(2025, 3, 2, 13, 5, 11, tzinfo=UTC)
+
+
+def test_consent_update_time_ahead_of_the_receipt_is_not_trusted():
+    # (this test used to expect the sender's time even 41 days after the receipt: issue 9 defect 1)
+    event = adapt_one("customers_email_marketing_consent__update")
+    assert event.consent.collected_at == RECEIVED  # restrictive: the receipt
+    assert event.consent.sender_at == datetime(2025, 3, 2, 13, 5, 11, tzinfo=UTC)  # kept as evidence
 
 
 def test_customer_create_tags_and_created_at():

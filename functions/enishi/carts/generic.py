@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable, validation_details
@@ -85,10 +86,14 @@ class Consent(_M):
     collected_at: Time
     wording: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None  # the text shown to the customer
 
-    def canonical(self) -> ev.Consent:
-        return ev.Consent(
-            channel=self.channel, state=self.state, opt_in_level=self.opt_in_level, source=SOURCE,
-            collected_at=self.collected_at, wording=self.wording, evidence={"generic_collected_at": self.collected_at.isoformat()},
+    def canonical(self, received_at: datetime, *, kind: rule.Kind, origin_at: datetime | None = None) -> ev.Consent:
+        """Under the consent rule (``enishi.consent``): ``collected_at`` is the sender's time, trusted up to the
+        receipt; a consent inside an order or checkout is a checkout snapshot, one in customer.upserted or
+        consent.changed an act."""
+        return rule.make(
+            channel=self.channel, state=self.state, kind=kind, opt_in_level=self.opt_in_level, source=SOURCE,
+            received_at=received_at, sender_at=self.collected_at, origin_at=origin_at, wording=self.wording,
+            evidence={"generic_collected_at": self.collected_at.isoformat()},
         )
 
 
@@ -247,7 +252,12 @@ def _canonical(msg: Any, received_at: datetime) -> ev.EventBase:
     base = {"event_id": f"generic:{msg.id}:{msg.type}", "shop": msg.shop, "source": SOURCE, "occurred_at": msg.occurred_at, "received_at": received_at}
     d = msg.data
     consent = getattr(d, "email_consent", None)
-    consent_c = consent.canonical() if consent else None
+    if consent is None:
+        consent_c = None
+    elif isinstance(msg, CustomerUpserted):
+        consent_c = consent.canonical(received_at, kind="act", origin_at=d.created_at)
+    else:  # inside an order or checkout: what the checkout said
+        consent_c = consent.canonical(received_at, kind="snapshot", origin_at=getattr(d, "placed_at", None))
     if isinstance(msg, CustomerUpserted):
         return ev.CustomerUpserted(**base, customer=d.customer.ref(), email_consent=consent_c, created_at=d.created_at, tags=d.tags)
     if isinstance(msg, CheckoutUpdated):
@@ -271,4 +281,4 @@ def _canonical(msg: Any, received_at: datetime) -> ev.EventBase:
             tracking_numbers=d.tracking_numbers, tracking_urls=d.tracking_urls, estimated_delivery_at=d.estimated_delivery_at,
             delivered_at=d.delivered_at, line_items=_items(d.line_items),
         )
-    return ev.ConsentChanged(**base, customer=d.customer.ref(), consent=d.consent.canonical())
+    return ev.ConsentChanged(**base, customer=d.customer.ref(), consent=d.consent.canonical(received_at, kind="act"))

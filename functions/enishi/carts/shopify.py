@@ -3,7 +3,9 @@
 ``adapt(topic, headers, body, received_at)`` handles the topics in ``TOPICS``. The shop is the
 ``X-Shopify-Shop-Domain`` header; ``event_id`` is ``shopify:<X-Shopify-Event-Id or X-Shopify-Webhook-Id>:<type>`` so
 a redelivery yields the same id; ``occurred_at`` is the resource's ``updated_at`` (fallbacks: the consent's
-``consent_updated_at``, ``X-Shopify-Triggered-At``, ``created_at``, the receive time). Prices (strings) become
+effective time, ``X-Shopify-Triggered-At``, ``created_at``, the receive time). Consent follows ``enishi.consent``:
+the customer resource and the consent topic are acts, what an order or checkout carries is a snapshot, and a null
+state is "no change". Prices (strings) become
 ``Decimal``; times keep their offset (``+09:00``). A customer-less order or checkout becomes a guest keyed by
 ``keys.guest_customer_id(email)``. A body that does not fit raises ``carts.Unprocessable``.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable, validation_details
@@ -152,11 +155,19 @@ def _line_items(items: Any, loc: str = "line_items") -> tuple[ev.LineItem, ...]:
     return tuple(out)
 
 
-def _consent(raw: Any, fallback_at: datetime, loc: str) -> ev.Consent | None:
-    if not raw:
+def _consent(raw: Any, ctx: _Ctx, loc: str, *, kind: rule.Kind, origin_at: Any = None) -> ev.Consent | None:
+    """A Shopify ``email_marketing_consent`` → a consent record under the consent rule (``enishi.consent``).
+
+    ``null`` (the object or its ``state``: Shopify's own samples, API 2023-07 … 2025-10) means "no change": None.
+    ``consent_updated_at`` is the sender's time (kept as evidence; trusted only up to the receipt); when it is null,
+    ``origin_at`` (the customer / order / checkout ``created_at``) dates an affirmative state, the receipt a
+    restrictive one — never the record's ``updated_at``."""
+    if raw is None:
         return None
     consent = _obj(raw, loc)
     state = consent.get("state")
+    if state is None:
+        return None
     if state not in CONSENT_STATES:
         raise Unprocessable(f"{loc}.state: unknown consent state", [{"loc": f"{loc}.state", "msg": "unknown"}])
     level = consent.get("opt_in_level") or "unknown"
@@ -166,25 +177,30 @@ def _consent(raw: Any, fallback_at: datetime, loc: str) -> ev.Consent | None:
     evidence = {"shopify_state": state, "shopify_opt_in_level": str(consent.get("opt_in_level"))}
     if updated:
         evidence["shopify_consent_updated_at"] = str(updated)
-    return ev.Consent(
-        channel="email",
+    return rule.make(
         state=state,
-        opt_in_level=level,
+        kind=kind,
         source=SOURCE,
-        collected_at=_opt_time(updated, f"{loc}.consent_updated_at") or fallback_at,
+        received_at=ctx.received_at,
+        sender_at=_opt_time(updated, f"{loc}.consent_updated_at"),
+        origin_at=_opt_time(origin_at, "created_at"),
+        opt_in_level=level,
         evidence=evidence,
     )
 
 
-def _checkbox_consent(body: dict[str, Any], at: datetime) -> ev.Consent | None:
-    """``buyer_accepts_marketing`` ticked at checkout, used only when there is no customer consent object."""
+def _checkbox_consent(ctx: _Ctx) -> ev.Consent | None:
+    """``buyer_accepts_marketing`` ticked at checkout, used only when there is no customer consent object: a
+    checkout-time snapshot, dated at the checkout/order creation (it never outranks an opt-out)."""
+    body = ctx.body
     if body.get("buyer_accepts_marketing") is True:
-        return ev.Consent(
-            channel="email",
+        return rule.make(
             state="subscribed",
-            opt_in_level="single_opt_in",
+            kind="snapshot",
             source=SOURCE,
-            collected_at=at,
+            received_at=ctx.received_at,
+            origin_at=_opt_time(body.get("created_at"), "created_at"),
+            opt_in_level="single_opt_in",
             evidence={"shopify_buyer_accepts_marketing": "true"},
         )
     return None
@@ -218,11 +234,15 @@ def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | N
     return None
 
 
-def _customer_consent(body: dict[str, Any], at: datetime) -> ev.Consent | None:
-    customer = body.get("customer")
-    if isinstance(customer, dict) and customer.get("email_marketing_consent"):
-        return _consent(customer["email_marketing_consent"], at, "customer.email_marketing_consent")
-    return _checkbox_consent(body, at)
+def _customer_consent(ctx: _Ctx) -> ev.Consent | None:
+    """The consent an order or checkout carries: a snapshot (the embedded customer consent, else the checkbox)."""
+    customer = ctx.body.get("customer")
+    if isinstance(customer, dict) and customer.get("email_marketing_consent") is not None:
+        embedded = _consent(customer["email_marketing_consent"], ctx, "customer.email_marketing_consent",
+                            kind="snapshot", origin_at=ctx.body.get("created_at"))
+        if embedded is not None:
+            return embedded
+    return _checkbox_consent(ctx)
 
 
 # ---- one function per resource
@@ -243,7 +263,8 @@ def _customer(ctx: _Ctx) -> list[ev.EventBase]:
         ev.CustomerUpserted(
             **base,
             customer=customer,
-            email_consent=_consent(b.get("email_marketing_consent"), base["occurred_at"], "email_marketing_consent"),
+            email_consent=_consent(b.get("email_marketing_consent"), ctx, "email_marketing_consent", kind="act",
+                                   origin_at=b.get("created_at")),
             created_at=_opt_time(b.get("created_at"), "created_at"),
             tags=tags,
         )
@@ -269,7 +290,7 @@ def _checkout(ctx: _Ctx) -> list[ev.EventBase]:
             line_items=items,
             total=_money(b.get("total_price", "0"), "total_price"),
             currency=b.get("presentment_currency") or b.get("currency") or "JPY",
-            email_consent=_customer_consent(b, base["occurred_at"]),
+            email_consent=_customer_consent(ctx),
         )
     ]
 
@@ -289,7 +310,7 @@ def _order(ctx: _Ctx) -> list[ev.EventBase]:
             line_items=_line_items(b.get("line_items")),
             checkout_token=_opt_id(b.get("checkout_token")),
             financial_status=b.get("financial_status") or None,
-            email_consent=_customer_consent(b, base["occurred_at"]),
+            email_consent=_customer_consent(ctx),
         )
     ]
 
@@ -331,10 +352,10 @@ def _fulfillment(ctx: _Ctx) -> list[ev.EventBase]:
 
 def _consent_update(ctx: _Ctx) -> list[ev.EventBase]:
     b = ctx.body
-    raw = _obj(b.get("email_marketing_consent"), "email_marketing_consent")
-    base = ctx.base("consent.changed", raw.get("consent_updated_at"))
-    consent = _consent(raw, base["occurred_at"], "email_marketing_consent")
-    assert consent is not None
+    consent = _consent(b.get("email_marketing_consent"), ctx, "email_marketing_consent", kind="act")
+    if consent is None:
+        return []  # a null state is "no change" (Shopify's own sample): processed, nothing to apply
+    base = ctx.base("consent.changed", consent.collected_at)
     return [
         ev.ConsentChanged(
             **base,

@@ -121,12 +121,14 @@ class Preferences:
     def _publish(self, claims: TokenClaims, state: str, source: str, evidence: dict[str, str], ua_class: str) -> None:
         now = clock.now()
         subscribed = state == "subscribed"
-        consent = Consent(
+        consent = Consent(  # the customer's own act, timed by enishi's clock (enishi.consent: sender = receipt)
             channel=claims.channel,  # type: ignore[arg-type]
             state=state,  # type: ignore[arg-type]
             opt_in_level="single_opt_in" if subscribed else "unknown",
             source=source,
             collected_at=now,
+            kind="act",
+            sender_at=now,
             wording=self._shop.consent_wording if subscribed else None,
             evidence={**evidence, "method": "POST", "user_agent_class": ua_class, "endpoint": "/u/{token}"},
         )

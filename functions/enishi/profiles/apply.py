@@ -5,7 +5,8 @@ Two rules hold for every function here:
 - **idempotent**: applying the same event again returns an equal state (order.placed is remembered in the bounded
   ``recent_order_ids`` and, beyond it, by the recorded order item; consent and identity changes compare values);
 - **order-safe**: every field group keeps the event time it was last changed at, and an event older than that
-  never overwrites it (identity: ``customer_fields_updated_at``; consent: ``Consent.collected_at``; suppression:
+  never overwrites it (identity: ``customer_fields_updated_at``; consent: the fold of ``enishi.consent``, which
+  does not depend on arrival order at all; suppression:
   ``email_suppression_updated_at``; LINE: ``line.updated_at`` / ``line_unlinked_at``; items: ``updated_at``).
   Orders commute: F(n) = placed − cancelled whatever the arrival order; a completed checkout never reopens.
 
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from enishi import clock, keys
+from enishi import consent as rule
 from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.items import (
@@ -33,7 +36,6 @@ from enishi.profiles.items import (
     OrderLine,
 )
 from enishi.profiles.model import (
-    CONSENT_HISTORY,
     RECENT_ORDER_IDS,
     LineIdentity,
     Profile,
@@ -42,15 +44,11 @@ from enishi.profiles.model import (
     stored_stage,
 )
 
-# on equal event times, the more restrictive consent wins (the safe side of 特定電子メール法)
-_CONSENT_RANK = {"subscribed": 0, "pending": 1, "not_subscribed": 2, "unsubscribed": 3, "redacted": 4}
 _IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name")
 # Orders remembered on the profile. The recorded order item is the durable duplicate guard; this short list covers
 # the window between the profile write and the order item write, cancellations and guest merges. Shopify order ids
 # are 13 digits: 5 of them cost ~80 B of the 1 KB write unit (model.RECENT_ORDER_IDS, 20, is the upper bound).
 RECENT_ORDERS_KEPT = min(5, RECENT_ORDER_IDS)
-# superseded consents kept as evidence (each ~150 B): the current one per channel plus the last few before it
-CONSENT_KEPT = min(4, CONSENT_HISTORY)
 WORDING_REF_PREFIX = "sha256:"
 # transactional messages earn no attribution: a shipping notice did not sell the next order
 _UNATTRIBUTED_SEQUENCES = frozenset({c.SEQUENCE_SHIPPING})
@@ -153,7 +151,7 @@ def _apply(
     if isinstance(event, (ev.ShopRedactRequested, ev.OrderRecorded, ev.FulfillmentUpdated, ev.CustomerDataRequested)):
         return profile  # recorded as items by the store; the profile does not change
     if isinstance(event, ev.CustomerRedactRequested):
-        return redact(profile, at) if profile is not None else None
+        return redact(profile, redaction_at(event)) if profile is not None else None
     if isinstance(event, ev.LineIdentityChanged):
         if profile is None and ref is not None and event.change == "linked":
             profile = new_profile(event.shop, customer_id or ref.customer_id, at, guest=ref.guest)
@@ -166,7 +164,7 @@ def _apply(
     if p.created_at > _created_at(event, at):
         p = p.model_copy(update={"created_at": _created_at(event, at)})
     p = merge_identity(p, ref, at, authoritative=isinstance(event, ev.CustomerUpserted))
-    consent = getattr(event, "email_consent", None) or getattr(event, "consent", None)
+    consent = event_consent(event)
     if consent is not None:
         p = apply_consent(p, consent)
     if isinstance(event, ev.OrderPlaced):
@@ -207,37 +205,66 @@ def merge_identity(p: Profile, ref: ev.CustomerRef, at: datetime, *, authoritati
     return p.model_copy(update=updates) if updates else p
 
 
+def event_consent(event: Any) -> ev.Consent | None:
+    """The consent record an event carries, held to the consent time rule against the event's receipt (adapters
+    already did; this also covers replayed and foreign events)."""
+    consent = getattr(event, "email_consent", None) or getattr(event, "consent", None)
+    if not isinstance(consent, ev.Consent):
+        return None
+    return rule.normalize(consent, event.received_at)
+
+
+def redaction_at(event: ev.CustomerRedactRequested) -> datetime:
+    """When a redaction took effect: the sender's time, trusted up to the receipt (a restrictive record)."""
+    return rule.effective_at("redacted", "act", sender_at=event.occurred_at, received_at=event.received_at)[0]
+
+
 def apply_consent(p: Profile, consent: ev.Consent) -> Profile:
-    """Keep the latest consent per channel (by ``collected_at``) with its evidence; superseded and late-arriving
-    older consents go to ``consent_history`` (bounded). The same state again is no change: the first evidence of a
-    state is what the law asks to keep."""
-    consent = consent.model_copy(update={"collected_at": _utc(consent.collected_at)})
-    if p.redacted_at is not None and consent.collected_at <= p.redacted_at:
+    """Fold a consent record into the channel's fold (``enishi.consent``) and set the channel's current consent from
+    it. Arrival order and duplicates do not matter; a record from before a redaction is ignored (never recorded)."""
+    if p.redacted_at is not None and _utc(consent.collected_at) <= p.redacted_at:
+        return p
+    fold = p.consent_folds.get(consent.channel)
+    new = rule.fold_in(fold, consent)
+    if new == fold:
         return p
     attr = "email_consent" if consent.channel == "email" else "line_consent"
-    current: ev.Consent | None = getattr(p, attr)
-    if current == consent or consent in p.consent_history:
-        return p
-    same_wording = (current.wording or None) == (consent.wording or None) if current is not None else False
-    if current is not None and current.state == consent.state and same_wording:
-        return p
-    history = list(p.consent_history)
-    if current is None or _consent_newer(consent, current):
-        if current is not None:
-            history.append(current)
-        updates: dict[str, Any] = {attr: consent}
-    else:
-        history.append(consent)
-        updates = {}
-    history.sort(key=lambda x: x.collected_at)
-    updates["consent_history"] = history[-CONSENT_KEPT:]
-    return p.model_copy(update=updates)
+    return p.model_copy(update={"consent_folds": {**p.consent_folds, consent.channel: new}, attr: rule.current(new)})
 
 
-def _consent_newer(new: ev.Consent, current: ev.Consent) -> bool:
-    if new.collected_at != current.collected_at:
-        return new.collected_at > current.collected_at
-    return _CONSENT_RANK[new.state] > _CONSENT_RANK[current.state]
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A consent record to append to the ledger. ``check_first``: it may well be there already (an act the fold
+    already passed, a record another event brought): read before the conditional put, which is billed even when
+    it fails."""
+
+    consent: ev.Consent
+    check_first: bool = False
+
+
+def consent_ledger_entries(before: Profile | None, event: Any, after: Profile | None) -> list[LedgerEntry]:
+    """What applying ``event`` to ``before`` (giving ``after``) appends to the consent ledger: the event's record when
+    it changed the fold, or when it is an act (late, older acts are evidence too); and any record that became part
+    of a fold without being the event's (the ``redacted`` record of a redaction)."""
+    if after is None:
+        return []
+    entries: list[LedgerEntry] = []
+    consent = event_consent(event)
+    seen: set[str] = set()
+    if consent is not None and not (after.redacted_at is not None and _utc(consent.collected_at) <= after.redacted_at):
+        fold = before.consent_folds.get(consent.channel) if before is not None else None
+        if rule.changes_fold(fold, consent):
+            entries.append(LedgerEntry(consent))
+        elif consent.kind == "act" and not rule.known(fold, consent):
+            entries.append(LedgerEntry(consent, check_first=True))
+        seen.add(rule.digest(consent))
+    for channel, fold in after.consent_folds.items():
+        old = before.consent_folds.get(channel) if before is not None else None
+        for record in (fold.latest, fold.snapshot):
+            if record is not None and rule.digest(record) not in seen and not rule.known(old, record):
+                entries.append(LedgerEntry(record, check_first=True))
+                seen.add(rule.digest(record))
+    return entries
 
 
 def apply_suppression(p: Profile, event: ev.SuppressionChanged) -> Profile:
@@ -283,14 +310,16 @@ def apply_line(p: Profile, event: ev.LineIdentityChanged) -> Profile:
 
 
 def redact(p: Profile, at: datetime) -> Profile:
-    """Erase PII (names, email and its hash, phone, LINE id, consent wording and evidence); keep anonymous counts.
-    Marketing consent becomes ``redacted`` so nothing is ever sent on old consent."""
+    """Erase PII (names, email and its hash, phone, LINE id); keep anonymous counts. Marketing consent becomes
+    ``redacted`` (an opt-out record folded in, on every channel the profile has) so nothing is ever sent on old
+    consent. The profile's consent records carry no evidence; the store strips it from the ledger items."""
     at = _utc(at)
     if p.redacted_at is not None and at <= p.redacted_at:
         return p
-    history = [_strip(x) for x in ([*p.consent_history, p.email_consent, p.line_consent]) if x is not None]
-    history.sort(key=lambda x: x.collected_at)
-    redacted_consent = ev.Consent(channel="email", state="redacted", source="customer_redact", collected_at=at)
+    folds = dict(p.consent_folds)
+    for channel in {"email", *folds}:
+        record = ev.Consent(channel=channel, state="redacted", source="customer_redact", collected_at=at)  # type: ignore[arg-type]
+        folds[channel] = rule.fold_in(folds.get(channel), record)
     return p.model_copy(
         update={
             "email": None,
@@ -299,17 +328,14 @@ def redact(p: Profile, at: datetime) -> Profile:
             "first_name": None,
             "last_name": None,
             "line": None,
-            "email_consent": redacted_consent,
-            "line_consent": None,
-            "consent_history": history[-CONSENT_KEPT:],
+            "email_consent": rule.current(folds["email"]),
+            "line_consent": rule.current(folds.get("line")),
+            "consent_folds": folds,
+            "consent_history": [],
             "redacted": True,
             "redacted_at": at,
         }
     )
-
-
-def _strip(consent: ev.Consent) -> ev.Consent:
-    return consent.model_copy(update={"wording": None, "evidence": {}})
 
 
 # ---------------------------------------------------------------- orders on the profile
@@ -435,10 +461,12 @@ def merge_guest(
     sent = [x for x in (c_.last_marketing_sent_at, guest.last_marketing_sent_at) if x is not None]
     if sent:
         updates["last_marketing_sent_at"] = max(sent)
+    folds = dict(c_.consent_folds)
+    for channel, fold in guest.consent_folds.items():
+        folds[channel] = rule.merge(folds.get(channel), fold)
+    updates.update(consent_folds=folds, email_consent=rule.current(folds.get("email")),
+                   line_consent=rule.current(folds.get("line")))
     merged = c_.model_copy(update=updates)
-    for consent in [*guest.consent_history, guest.email_consent, guest.line_consent]:
-        if consent is not None:
-            merged = apply_consent(merged, consent)
     merged = merged.model_copy(update={"stage": stored_stage(merged.order_count, merged.total_spent, t)})
     return merged, marked
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from enishi import consent as rule
+from enishi.consent import ConsentFold
 from enishi.events import Consent
 
 StoredStage = Literal["lead", "first_time", "repeat", "loyal"]
@@ -71,10 +73,12 @@ class Profile(ProfileModel):
     merged_into: str | None = None  # set on a guest profile once merged: readers follow it
     line: LineIdentity | None = None
 
-    # consent (per channel, the latest by collected_at) and its evidence trail
+    # consent: per channel, the record that decides (``enishi.consent.current`` of the fold), without its evidence;
+    # every record with its evidence is in the consent ledger (``keys.consent_ledger_key``), its own items
     email_consent: Consent | None = None
     line_consent: Consent | None = None
-    consent_history: list[Consent] = Field(default_factory=list)  # newest last, bounded
+    consent_folds: dict[str, ConsentFold] = Field(default_factory=dict)  # channel → what its records fold to
+    consent_history: list[Consent] = Field(default_factory=list)  # legacy (before the ledger): read, never written
     email_suppression: Suppression | None = None
 
     # orders: F(n), money, RFM inputs
@@ -100,6 +104,38 @@ class Profile(ProfileModel):
     email_suppression_updated_at: AwareDatetime | None = None  # last bounce/complaint/cleared applied (event time)
     line_unlinked_at: AwareDatetime | None = None  # an older "linked" arriving late never re-links
     redacted_at: AwareDatetime | None = None  # PII erased as of this event time; older events never restore it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_folds(cls, data: Any) -> Any:
+        """A stored fold leaves out the record that is also the channel's current consent (``"current"`` names
+        which): one copy per profile item (see ``store.compact_folds``)."""
+        if not isinstance(data, dict) or not isinstance(data.get("consent_folds"), dict):
+            return data
+        folds = {}
+        for channel, fold in data["consent_folds"].items():
+            if isinstance(fold, dict) and fold.get("current") in ("latest", "snapshot"):
+                fold = {**fold, fold["current"]: data.get(f"{channel}_consent")}
+                fold.pop("current")
+            folds[channel] = fold
+        return {**data, "consent_folds": folds}
+
+    @model_validator(mode="after")
+    def _fold_legacy_consents(self) -> Profile:
+        """A profile stored before the consent folds: fold its current consents and legacy history once."""
+        for channel in ("email", "line"):
+            if channel in self.consent_folds:
+                continue
+            current = getattr(self, f"{channel}_consent")
+            records = [c for c in self.consent_history if c.channel == channel] + ([current] if current else [])
+            if not records:
+                continue
+            fold = None
+            for record in records:
+                fold = rule.fold_in(fold, record)
+            self.consent_folds = {**self.consent_folds, channel: fold}
+            setattr(self, f"{channel}_consent", rule.current(fold))
+        return self
 
 
 class StageThresholds(BaseModel):

@@ -7,8 +7,10 @@ One event is handled as:
    lookup. A profile with ``merged_into`` is followed once.
 2. **read** the profile and the items the event touches (order, checkout, fulfillment), consistently.
 3. **compute** with ``apply.py`` (merging a guest profile first when a real customer id arrives with its email).
-4. **write** in an order that makes a crash at any point safe to retry: profile (conditional on ``version``) →
-   derived event (order.recorded) → items (conditional on their ``updated_at``) → lookups → attribution.
+4. **write** in an order that makes a crash at any point safe to retry: consent ledger records (append-only,
+   conditional puts: the evidence is written before the state derived from it) → profile (conditional on
+   ``version``) → derived event (order.recorded) → items (conditional on their ``updated_at``) → lookups →
+   attribution.
    A conflict on any conditional write re-reads and re-applies everything (bounded attempts).
 
 Nothing is written when nothing changed, so a redelivered event costs reads only.
@@ -23,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from enishi import clock, keys
+from enishi import consent as rule
 from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles import apply as logic
@@ -85,6 +88,7 @@ class _Target:
     guest: Profile | None = None
     guest_raw: dict[str, Any] | None = None
     email_lookup: tuple[str, str] | None = None  # (email hash, customer id) to write
+    base: Profile | None = None  # the profile the event was applied to (after a guest merge)
 
 
 def _profile(raw: Mapping[str, Any]) -> Profile:
@@ -93,6 +97,25 @@ def _profile(raw: Mapping[str, Any]) -> Profile:
     if profile.email and not profile.email_hash:
         profile = profile.model_copy(update={"email_hash": keys.email_hash(profile.email)})
     return profile
+
+
+def compact_folds(item: dict[str, Any]) -> dict[str, Any]:
+    """Leave out of each stored consent fold the record that is also the channel's current consent (``"current"``
+    names it; ``Profile`` puts it back on read): one copy of it per profile item, not two."""
+    folds = item.get("consent_folds")
+    if not isinstance(folds, dict):
+        return item
+    out = {}
+    for channel, fold in folds.items():
+        current = item.get(f"{channel}_consent")
+        fold = dict(fold)
+        for name in ("latest", "snapshot"):
+            if current is not None and fold.get(name) == current:
+                del fold[name]
+                fold["current"] = name
+                break
+        out[channel] = fold
+    return {**item, "consent_folds": out}
 
 
 def _is_conflict(exc: Exception) -> bool:
@@ -312,6 +335,7 @@ class ProfileStore:
             base, marked = logic.merge_guest(old, target.guest, target.customer_id, stages=self._t)
             target.guest = marked
         new = logic.apply(base, event, self._now(), stages=self._t, order=order, customer_id=target.customer_id)
+        target.base = base
         return old, new
 
     # ------------------------------------------------------------ writes
@@ -320,6 +344,11 @@ class ProfileStore:
         self, event: Any, target: _Target, old: Profile | None, new: Profile | None, out: Outcome
     ) -> None:
         out.customer_id = new.customer_id if new is not None else target.customer_id
+        if new is not None:  # the evidence first: a crash after it re-derives the same state on retry
+            if target.guest is not None and target.guest_raw is not None and not target.guest_raw.get("merged_into"):
+                self._carry_ledger(new.shop, target.guest.customer_id, new.customer_id, out)
+            self._append_ledger(new.shop, new.customer_id, event, logic.consent_ledger_entries(target.base, event, new),
+                                out)
         if new is not None and (old is None or new != old):
             self._put_profile(new, old, target.raw)
             out.profile_written = True
@@ -336,6 +365,7 @@ class ProfileStore:
         item = to_item(new.model_copy(update={"version": version}), key, keep_defaults=PROFILE_ALWAYS_STORED)
         for name in PROFILE_DERIVED:
             item.pop(name, None)
+        item = compact_folds(item)
         if old_raw:  # keep attributes other writers added that the model does not know
             known = set(Profile.model_fields) | set(key)
             item = {**{k: v for k, v in old_raw.items() if k not in known}, **item}
@@ -374,6 +404,67 @@ class ProfileStore:
                 raise WriteConflict(item.get("sk", "")) from exc
             raise
 
+    # ------------------------------------------------------------ the consent ledger
+
+    def _append_ledger(
+        self, shop: str, customer_id: str, event: Any, entries: list[logic.LedgerEntry], out: Outcome
+    ) -> None:
+        """Append consent records: one item per distinct record (its digest is in the key), never overwritten."""
+        for entry in entries:
+            consent = entry.consent
+            key = keys.consent_ledger_key(shop, customer_id, iso(consent.collected_at), consent.channel,
+                                          rule.digest(consent))
+            if entry.check_first and self._get(key) is not None:
+                continue
+            item = to_item(consent, key, {"shop": shop, "customer_id": customer_id, "event_id": event.event_id,
+                                          "recorded_at": iso(event.received_at)})
+            if self._put_once(item):
+                out.written.append("consent_ledger")
+
+    def consent_ledger(self, shop: str, customer_id: str) -> list[dict[str, Any]]:
+        """A customer's consent records, oldest first (disclosure requests, audits; the profile's state derives from
+        them: ``enishi.consent.derive``)."""
+        return self._query_prefix(keys.customer_pk(shop, customer_id), keys.CONSENT_SK_PREFIX)
+
+    def _carry_ledger(self, shop: str, guest_id: str, customer_id: str, out: Outcome) -> None:
+        """A guest merged into its customer: its consent records are copied under the customer (the guest's stay)."""
+        for item in self.consent_ledger(shop, guest_id):
+            copy = {**item, "pk": keys.customer_pk(shop, customer_id), "customer_id": customer_id,
+                    "carried_from": guest_id}
+            if self._put_once(copy):
+                out.written.append("consent_ledger")
+
+    def _redact_ledger(self, shop: str, customer_id: str, out: Outcome) -> None:
+        """customers/redact: the records keep state, time, kind and source (the proof that marketing stopped); the
+        evidence and the sender's time go. The wording is the shop's text, the same for everyone: it stays."""
+        for item in self.consent_ledger(shop, customer_id):
+            if "evidence" in item or "sender_at" in item:
+                self._table.update_item(Key={"pk": item["pk"], "sk": item["sk"]},
+                                        UpdateExpression="REMOVE evidence, sender_at")
+                out.written.append("consent_ledger_redacted")
+
+    def _put_once(self, item: dict[str, Any]) -> bool:
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except Exception as exc:
+            if not _is_conflict(exc):
+                raise
+            return False
+
+    def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key  # deferred: redaction, merges and audits only
+
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(prefix),
+                                  "ConsistentRead": True}
+        while True:
+            resp = self._table.query(**kwargs)
+            items.extend(resp.get("Items", []))
+            if not resp.get("LastEvaluatedKey"):
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     def _write_lookups(self, shop: str, target: _Target, new: Profile | None, event: Any, out: Outcome) -> None:
         if target.email_lookup is None or new is None:
             return
@@ -388,6 +479,8 @@ class ProfileStore:
     ) -> None:
         """After a redaction: delete the lookups that point at the customer; redact an unmerged guest twin too."""
         customer_id = target.customer_id
+        if customer_id is not None:
+            self._redact_ledger(event.shop, customer_id, out)
         hashes = {h for h in (old.email_hash if old else None,
                               keys.email_hash(event.customer.email) if event.customer.email else None) if h}
         for h in hashes:
@@ -408,10 +501,11 @@ class ProfileStore:
                 raw = self._get(keys.profile_key(event.shop, guest_id))
                 if raw:
                     guest = _profile(raw)
-                    redacted = logic.redact(guest, event.occurred_at)
+                    redacted = logic.redact(guest, logic.redaction_at(event))
                     if redacted != guest:
                         self._put_profile(redacted, guest, raw)
                         out.written.append("guest_profile")
+                    self._redact_ledger(event.shop, guest_id, out)
 
     def _record_privacy_request(self, event: Any, out: Outcome) -> None:
         customer = getattr(event, "customer", None)
