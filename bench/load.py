@@ -273,6 +273,7 @@ def run_load(n: int = 3000, rate: float = 150.0, threads: int = 4, dup_ratio: fl
         target_rate=rate,
         threads=threads,
         held_rate=round(len(plan.sends) / elapsed, 1),
+        rate_held=len(plan.sends) / elapsed >= 0.95 * rate,  # open loop: below target means the stack fell behind
         p50_ms=round(_pct(latencies, 0.50) * 1000, 1),
         p99_ms=round(_pct(latencies, 0.99) * 1000, 1),
         max_ms=round(max(latencies, default=float("nan")) * 1000, 1),
