@@ -69,3 +69,9 @@ def test_lines_formatted_inside_expect_pii_are_not_recorded():
         assert GUARD.findings[before:] == []
     finally:
         logger.removeHandler(handler)
+
+
+def test_the_guard_is_installed_for_the_whole_session():
+    # tests/conftest.py installs it in pytest_configure, in the controller and in every xdist worker
+    assert GUARD._original_format is not None
+    assert logging.Handler.format is not GUARD._original_format
