@@ -86,7 +86,9 @@ class Guard:
     def names(self) -> re.Pattern[str]:
         if self._names is None:
             found = sorted(_fixture_names(), key=len, reverse=True)
-            self._names = re.compile("|".join(re.escape(n) for n in found)) if found else re.compile(r"(?!x)x")
+            # ASCII names only as whole words ("Shipper" is a name, "Shippers" is not); kanji names anywhere
+            alts = [rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])" if n.isascii() else re.escape(n) for n in found]
+            self._names = re.compile("|".join(alts)) if alts else re.compile(r"(?!x)x")
         return self._names
 
     def scan(self, text: str) -> list[tuple[str, str]]:
