@@ -18,6 +18,16 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "enishi-test")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
+# Hypothesis budgets: small in `make test`; `HYPOTHESIS_PROFILE=long` for a deeper run.
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("enishi", max_examples=100, deadline=None)
+    _hypothesis_settings.register_profile("long", max_examples=2000, deadline=None)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "enishi"))
+except ImportError:  # hypothesis is in the dev extra
+    pass
+
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = ROOT / "tests" / "events"
 
@@ -31,14 +41,12 @@ def aws() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def table(aws, monkeypatch):
-    """The single table, shaped like infra/constructs/table.py (keys and the orders_by_day GSI)."""
+def create_single_table(name: str):
+    """The single table, shaped like infra/constructs/table.py (keys and the orders_by_day GSI), under moto."""
     import boto3
 
     from enishi import constants as c
 
-    name = "enishi-test"
     client = boto3.client("dynamodb")
     client.create_table(
         TableName=name,
@@ -62,8 +70,24 @@ def table(aws, monkeypatch):
             }
         ],
     )
-    monkeypatch.setenv(c.ENV_TABLE_NAME, name)
     return boto3.resource("dynamodb").Table(name)
+
+
+@pytest.fixture(scope="session")
+def single_table_factory():
+    """``create_single_table`` for fixtures of a wider scope than ``table`` (they start moto themselves)."""
+    return create_single_table
+
+
+@pytest.fixture
+def table(aws, monkeypatch):
+    """The single table (``create_single_table``) with its name in the environment."""
+    from enishi import constants as c
+
+    name = "enishi-test"
+    created = create_single_table(name)
+    monkeypatch.setenv(c.ENV_TABLE_NAME, name)
+    return created
 
 
 @pytest.fixture
@@ -119,3 +143,50 @@ def lambda_context():
         )
 
     return make
+
+
+# ---- no PII in any log line written during the suite (tests/pii_guard.py); xdist-safe: each worker writes its
+# findings to a file, the controller (or a run without xdist) reads them all and fails the run if there are any.
+
+
+def pytest_configure(config):
+    import tempfile
+
+    from pii_guard import GUARD  # tests/ is on sys.path: this conftest's folder
+
+    GUARD.install()
+    if not hasattr(config, "workerinput"):
+        config._pii_findings_dir = Path(tempfile.mkdtemp(prefix="enishi-pii-"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["pii_findings_dir"] = str(node.config._pii_findings_dir)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    import json
+    import shutil
+
+    from pii_guard import GUARD
+
+    config = session.config
+    worker = getattr(config, "workerinput", None)
+    folder = Path(worker["pii_findings_dir"]) if worker else config._pii_findings_dir
+    name = worker["workerid"] if worker else "main"
+    (folder / f"{name}.json").write_text(json.dumps(GUARD.report(), ensure_ascii=False), encoding="utf-8")
+    if worker:
+        return
+    findings = [f for path in sorted(folder.glob("*.json")) for f in json.loads(path.read_text(encoding="utf-8"))]
+    shutil.rmtree(folder, ignore_errors=True)
+    if not findings:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", f"PII in log lines: {len(findings)} finding(s)", red=True)
+        for f in findings[:50]:
+            reporter.write_line(f"{f['kind']}: {f['value']!r} (logger {f['logger']}): {f['line']}")
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

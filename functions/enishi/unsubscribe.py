@@ -8,7 +8,10 @@ the opt-out to work for every message ever sent). Layout, all base64url without 
 
 Only the opaque customer id and the shop id are in the clear — never an email address. The MAC covers a
 domain-separation label plus the version and payload; it is truncated to 128 bits (ample against forgery,
-keeps links ~100 characters) and compared in constant time. Pure: no AWS, no clock.
+keeps links ~100 characters) and compared in constant time. A token has exactly one spelling: base64 that decodes
+to the same bytes with other padding bits or stray characters is refused. Tokens do not expire (the opt-out of every
+message must keep working while the shop sends); a token lives as long as its secret is configured (current or
+previous). Pure: no AWS, no clock.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def read_token(secret: bytes, token: str) -> TokenClaims | None:
         payload = _unb64(parts[1])
         mac = _unb64(parts[2])
     except (binascii.Error, ValueError):
+        return None
+    if _b64(payload) != parts[1] or _b64(mac) != parts[2]:  # one spelling per token: no ignored bits or characters
         return None
     if not hmac.compare_digest(mac, _mac(secret, VERSION, payload)):
         return None
