@@ -25,14 +25,23 @@ def get_json_secret(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> dict[str, An
     return json.loads(get_secret(arn, max_age=max_age))
 
 
-def rotation_secrets(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> list[str]:
-    """A webhook secret may be a plain string or JSON ``{"current": ..., "previous": ...}`` during a rotation
-    (Shopify keeps signing with the old secret for up to an hour). Returns the secrets to try, current first."""
+def rotation_secrets(arn: str, *, max_age: int = MAX_AGE_SECONDS, retired: bool = False) -> list[str]:
+    """A secret may be a plain string or JSON ``{"current": ..., "previous": ..., "retired": [...]}`` during a
+    rotation (Shopify keeps signing with the old secret for up to an hour). Returns the secrets to try, current
+    first. ``retired`` keys are only for checking what was signed long ago — the unsubscribe links of every mail
+    ever sent must keep working (特定電子メール法), however often the key was rotated — and never for webhooks."""
     raw = get_secret(arn, max_age=max_age)
+    return secrets_from(raw, retired=retired)
+
+
+def secrets_from(raw: str, *, retired: bool = False) -> list[str]:
     try:
         parsed = json.loads(raw)
     except ValueError:
         return [raw]
-    if isinstance(parsed, dict):
-        return [s for s in (parsed.get("current"), parsed.get("previous")) if s]
-    return [raw]
+    if not isinstance(parsed, dict):
+        return [raw]
+    found = [parsed.get("current"), parsed.get("previous")]
+    if retired and isinstance(parsed.get("retired"), list):
+        found.extend(parsed["retired"])
+    return [s for s in found if isinstance(s, str) and s]

@@ -181,6 +181,25 @@ def test_previous_secret_still_works_during_rotation(preferences, bus, secret_ar
     assert preferences(http_event("GET", token_for(secret="new-secret-xyz")))["statusCode"] == 200
 
 
+def test_a_link_signed_with_a_retired_key_still_unsubscribes_after_two_rotations(preferences, bus, secret_arn):
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+
+    # Given a mail sent under the first key, then two rotations (the first key is neither current nor previous)
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=secret_arn,
+        SecretString=json.dumps({"current": "third-key", "previous": "second-key", "retired": [SECRET]}),
+    )
+    parameters.clear_caches()
+    # When the customer uses the old mail's one-click link
+    answer = preferences(http_event(
+        "POST", token_for(), "List-Unsubscribe=One-Click", {"content-type": "application/x-www-form-urlencoded"}))
+    # Then it still unsubscribes (the law wants every opt-out link ever sent to work)
+    assert answer["statusCode"] == 200
+    (event,) = consent_events(bus)
+    assert event["detail"]["consent"]["state"] == "unsubscribed"
+
+
 def test_publish_failure_answers_503_so_the_provider_retries(preferences, bus, monkeypatch):
     from enishi.preferences import handler as module
     from enishi.publish import InMemoryPublisher

@@ -50,7 +50,7 @@ class Deps:
 
     def service(self) -> Preferences:
         # read per request (cached 5 min by Powertools) so a rotated secret is picked up without a cold start
-        keys_ = [s.encode("utf-8") for s in secrets.rotation_secrets(self.settings.unsubscribe_secret_arn)]
+        keys_ = [s.encode("utf-8") for s in secrets.rotation_secrets(self.settings.unsubscribe_secret_arn, retired=True)]
         return Preferences(secrets=keys_, shop=self.shop, publisher=self.publisher, consents=self.consents)
 
 
