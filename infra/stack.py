@@ -19,6 +19,7 @@ from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.polling import CartPolling
 from infra.constructs.profiles import Profiles
 from infra.constructs.raw_payloads import RawPayloads
 from infra.constructs.secrets import Secrets
@@ -84,6 +85,8 @@ class EnishiStack(Stack):
         api.add_route("Generic", c.PATH_GENERIC_WEBHOOK, [post], intake.function, "webhook")
         api.add_route("Line", c.PATH_LINE_WEBHOOK, [post], channels.line_webhook, "webhook")
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
+        carts = CartPolling(self, "CartPolling", connections=config.cart_connections, functions=functions,
+                            table=table, bus=bus, raw=raw, api=api, removal_policy=removal)
 
         monitoring.watch(
             dlqs={
@@ -91,6 +94,7 @@ class EnishiStack(Stack):
                 "Feedback": channels.feedback_dlq,
                 "SequenceStarter": sequences.starter_queues.dlq,
                 "Winback": sequences.winback_dlq,
+                **carts.dlqs,
             },
             functions=dict(functions.functions),
             state_machines=dict(sequences.state_machines),
