@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -119,6 +119,8 @@ class CartPolling(Construct):
         bus.grant_put_events_to(poller)
         raw.grant_write(poller)
         self.secrets[connection.id] = secret
+        CfnOutput(self, f"CartSecretArn{name}", value=secret.secret_arn,
+                  description=f"`enishi connect {connection.cart} --secret-arn` this ({connection.id})")
         self.pollers[connection.id] = poller
         self.dlqs[f"CartSweep{name}"] = failures
 
