@@ -133,3 +133,25 @@ def main(argv: list[str], transport: Transport = urllib_transport) -> int:
     refresh = "with a refresh token" if secret.refresh_token else "no refresh token (does not expire)"
     print(f"connected {opts.cart}: tokens stored in the connection's secret ({refresh}); the next sweep uses them")
     return 0
+
+
+def point_connection_at(stack: Any, connection_id: str, base_url: str) -> None:
+    """Local only: aim a connection's functions at a fake cart started after the template was synthesized (its
+    port is only known then). Call before the connection's first invocation."""
+    found = False
+    for env in stack._environments.values():  # noqa: SLF001
+        conn = env.get(c.ENV_CART_CONNECTION)
+        if conn and json.loads(conn).get("id") == connection_id:
+            env[c.ENV_CART_CONNECTION] = json.dumps({**json.loads(conn), "base_url": base_url})
+            found = True
+    if not found:
+        raise ConnectError(f"no connection {connection_id!r} in the local stack (enishi:cartConnections)")
+
+
+def function_of(stack: Any, connection_id: str, handler: str = "enishi.polling.handler.handler") -> str:
+    """The local function name of a connection's poller (or webhook λ with ``handler``)."""
+    for name, env in stack._environments.items():  # noqa: SLF001
+        conn = env.get(c.ENV_CART_CONNECTION)
+        if conn and json.loads(conn).get("id") == connection_id and stack._functions[name].handler == handler:  # noqa: SLF001
+            return str(name)
+    raise ConnectError(f"no function for connection {connection_id!r}")

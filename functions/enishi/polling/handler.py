@@ -53,17 +53,18 @@ class Deps:
     raw: S3RowKeeper
 
 
-_deps: Deps | None = None
+# by connection: one container serves one connection on AWS; the local stack runs every connection's function
+# in one process, so the cache is keyed by the connection's settings
+_deps: dict[tuple[str, str], Deps] = {}
 
 
 def reset() -> None:
-    global _deps
-    _deps = None
+    _deps.clear()
 
 
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
+    cache_key = (os.environ.get(c.ENV_CART_CONNECTION, ""), os.environ.get(c.ENV_CART_SECRET_ARN, ""))
+    if cache_key not in _deps:
         settings = Settings.model_validate(dict(os.environ))
         connection = CartConnection.from_env(settings.connection)
         cart = cart_module(connection.cart)
@@ -71,11 +72,11 @@ def deps() -> Deps:
         api = CartApi(cart.api_base(connection), tokens=tokens, min_interval=cart.MIN_INTERVAL_SECONDS,
                       extra_headers=getattr(cart, "EXTRA_HEADERS", None))
         ddb = boto3.client("dynamodb")
-        _deps = Deps(connection, cart, tokens, api, DynamoCursorStore(ddb, settings.table_name),
+        _deps[cache_key] = Deps(connection, cart, tokens, api, DynamoCursorStore(ddb, settings.table_name),
                      DynamoEventClaims(ddb, settings.table_name),
                      EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
                      S3RowKeeper(boto3.client("s3"), settings.raw_bucket_name))
-    return _deps
+    return _deps[cache_key]
 
 
 def _ports(d: Deps, context: Any) -> service.Ports:

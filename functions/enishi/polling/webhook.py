@@ -56,23 +56,24 @@ class Deps:
     settings: Settings
 
 
-_deps: Deps | None = None
+# by connection: one container serves one connection on AWS; the local stack runs every connection's function
+# in one process, so the cache is keyed by the connection's settings
+_deps: dict[tuple[str, str], Deps] = {}
 
 
 def reset() -> None:
-    global _deps
-    _deps = None
+    _deps.clear()
 
 
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
+    cache_key = (os.environ.get(c.ENV_CART_CONNECTION, ""), os.environ.get(c.ENV_CART_SECRET_ARN, ""))
+    if cache_key not in _deps:
         settings = Settings.model_validate(dict(os.environ))
         connection = CartConnection.from_env(settings.connection)
-        _deps = Deps(connection, cart_module(connection.cart),
+        _deps[cache_key] = Deps(connection, cart_module(connection.cart),
                      SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn),
                      boto3.client("sqs"), boto3.client("s3"), settings)
-    return _deps
+    return _deps[cache_key]
 
 
 def _keep(d: Deps, raw: bytes, details: Any) -> None:

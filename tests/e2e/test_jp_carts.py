@@ -1,0 +1,98 @@
+"""End to end on the local stack, against local fakes of the carts' APIs: an EC-CUBE shop (signed id-only webhook →
+fetch over GraphQL with OAuth → canonical events) and a カラーミーショップ shop (scheduled sweep): order → welcome,
+shipment → shipping notice with a built Yamato link."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from enishi.polling.http import OAuthSecret
+from enishi_local.connect import connect_local, exchange_code, point_connection_at
+from enishi_local.fake_carts import DEFAULT_COLORME_TOKEN, FakeColorme, FakeEccube
+from enishi_local.stack import LocalStack
+
+pytestmark = pytest.mark.slow
+
+SHOP = "enishi-demo.myshopify.com"  # shop/shop.yaml's shop_id: the connections publish for the served shop
+START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 11:00 JST
+WEBHOOK_SECRET = "e2e-eccube-webhook-secret-000"
+CONNECTIONS = [
+    {"id": "eccube-e2e", "cart": "eccube", "shopId": SHOP, "baseUrl": "http://127.0.0.1:9", "sweepMinutes": 15},
+    {"id": "colorme-e2e", "cart": "colorme", "shopId": SHOP, "baseUrl": "http://127.0.0.1:9", "sweepMinutes": 10,
+     "defaultCarrier": "ヤマト運輸"},
+]
+YAMATO = "jizen.kuronekoyamato.co.jp"
+
+
+@pytest.fixture(scope="module")
+def env():
+    from infra.synth import synthesize
+
+    template = synthesize({"enishi:cartConnections": json.dumps(CONNECTIONS, ensure_ascii=False)})
+    with LocalStack(port=0, start=START, template_path=template) as stack:
+        with FakeEccube(now=stack.clock.now) as eccube, FakeColorme(now=stack.clock.now) as colorme:
+            point_connection_at(stack, "eccube-e2e", eccube.url)
+            point_connection_at(stack, "colorme-e2e", colorme.url)
+            tokens = exchange_code(eccube.url + "/token", eccube.client_id, eccube.client_secret, eccube.issue_code(),
+                                   "https://enishi.example/cb")
+            connect_local(stack, "eccube-e2e", OAuthSecret(
+                client_id=eccube.client_id, client_secret=eccube.client_secret, access_token=tokens["access_token"],
+                refresh_token=tokens["refresh_token"],
+                expires_at=stack.clock.now() + timedelta(seconds=tokens["expires_in"]),
+                token_url=eccube.url + "/token", webhook_secret=WEBHOOK_SECRET))
+            connect_local(stack, "colorme-e2e", OAuthSecret(access_token=DEFAULT_COLORME_TOKEN))
+            yield stack, eccube, colorme
+
+
+def _mails(stack: LocalStack, recipient: str) -> list[dict]:
+    return [m for m in stack.outbox() if m["recipient"] == recipient]
+
+
+def test_eccube_order_and_shipment_through_the_webhook(env) -> None:
+    stack, eccube, _ = env
+    hook = stack.url + "/webhooks/eccube/eccube-e2e"
+    email = "hanako.e2e@example.jp"
+    cid = eccube.put_customer(email, mailmaga_flg=1)
+    oid = eccube.start_checkout(email, customer_id=cid)
+    assert eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "customer", "id": int(cid), "action": "created"},
+                                                {"entity": "order", "id": int(oid), "action": "created"}]) == 200
+    assert eccube.notify(hook, "wrong-secret-0000000000", [{"entity": "order", "id": int(oid),
+                                                            "action": "created"}]) == 401
+    stack.settle()
+    assert _mails(stack, email) == []  # 購入処理中: not a purchase
+
+    stack.advance_to(stack.clock.now() + timedelta(minutes=4))
+    eccube.complete(oid)
+    assert eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "order", "id": int(oid), "action": "updated"}]) == 200
+    stack.settle()
+    welcome = [m for m in _mails(stack, email) if m["sequence"] == "welcome"]
+    assert len(welcome) == 1, _mails(stack, email)
+
+    stack.advance_to(stack.clock.now() + timedelta(hours=2))  # past the token's hour: the fetch refreshes it
+    eccube.ship(oid, "4012-3456-7890", "ヤマト運輸")
+    assert eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "order", "id": int(oid), "action": "updated"}]) == 200
+    stack.settle()
+    shipping = [m for m in _mails(stack, email) if m["sequence"] == "shipping_notice"]
+    assert shipping, _mails(stack, email)
+    assert YAMATO in shipping[0]["html"] + shipping[0]["text"]
+    assert "401234567890" in shipping[0]["html"] + shipping[0]["text"]
+    assert eccube.refreshes >= 1
+
+
+def test_colorme_order_and_shipment_through_the_sweep(env) -> None:
+    stack, _, colorme = env
+    email = "ichiro.e2e@example.jp"
+    cid = colorme.put_customer(email, receive_mail_magazine=True)
+    sale = colorme.order(cid)
+    stack.advance_to(stack.clock.now() + timedelta(minutes=21))  # the 10-minute schedule fires
+    welcome = [m for m in _mails(stack, email) if m["sequence"] == "welcome"]
+    assert len(welcome) == 1, _mails(stack, email)
+
+    colorme.ship(sale, "4012-0000-1111")
+    stack.advance_to(stack.clock.now() + timedelta(minutes=21))
+    shipping = [m for m in _mails(stack, email) if m["sequence"] == "shipping_notice"]
+    assert shipping, _mails(stack, email)
+    assert YAMATO in shipping[0]["html"] + shipping[0]["text"]
