@@ -18,6 +18,7 @@ from infra.constructs.channels import Channels
 from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
+from infra.constructs.line_link import LineLinking
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.polling import CartPolling
 from infra.constructs.profiles import Profiles
@@ -85,6 +86,8 @@ class EnishiStack(Stack):
         api.add_route("Generic", c.PATH_GENERIC_WEBHOOK, [post], intake.function, "webhook")
         api.add_route("Line", c.PATH_LINE_WEBHOOK, [post], channels.line_webhook, "webhook")
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
+        LineLinking(self, "LineLinking", functions=functions, table=table, line_secret=secrets.line, api=api,
+                    line_api_base_url=config.line_api_base_url, removal_policy=removal)
         carts = CartPolling(self, "CartPolling", connections=config.cart_connections, functions=functions,
                             table=table, bus=bus, raw=raw, api=api, removal_policy=removal)
 

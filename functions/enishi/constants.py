@@ -12,6 +12,7 @@ ENV_GENERIC_SECRET_ARN = "ENISHI_GENERIC_SECRET_ARN"
 ENV_CART_CONNECTION = "ENISHI_CART_CONNECTION"  # JSON of one polling.contract.CartConnection (poller, cart webhook)
 ENV_CART_SECRET_ARN = "ENISHI_CART_SECRET_ARN"  # JSON polling.http.OAuthSecret of that connection
 ENV_CART_FETCH_QUEUE_URL = "ENISHI_CART_FETCH_QUEUE_URL"  # id-only notifications waiting for their fetch
+ENV_LINE_LINK_SECRET_ARN = "ENISHI_LINE_LINK_SECRET_ARN"  # HMAC key the shop's backend signs /line/link requests with
 ENV_LINE_SECRET_ARN = "ENISHI_LINE_SECRET_ARN"  # JSON: {"channel_secret": ..., "channel_access_token": ...}
 ENV_UNSUBSCRIBE_SECRET_ARN = "ENISHI_UNSUBSCRIBE_SECRET_ARN"
 ENV_STATE_MACHINE_ARNS = "ENISHI_STATE_MACHINE_ARNS"  # JSON: {"welcome": arn, ...}
