@@ -15,8 +15,8 @@ Sources: ``/work/shared/JP_CARTS.md`` §3 (pepabo/colormeshop-ruby docs, the col
   checkout-time snapshot dated at ``make_date``).
 
 **Unverified** (not in the public material): the text format of ``update_date_min`` (``filter_time`` sends
-``YYYY-MM-DD HH:MM:SS`` in JST); the sort order of ``sales.json`` (paging over a lower bound is skip-free for any
-stable order, see ``enishi.polling.planner``); whether a sale row exists before the purchase completes (assumed not);
+``YYYY-MM-DD HH:MM:SS`` in JST); the sort order of ``sales.json`` (paging over a lower bound loses nothing between two
+sweeps for any stable order, see ``enishi.polling.planner``); whether a sale row exists before the purchase completes (assumed not);
 the envelope keys ``sales`` / ``customers`` / ``meta.total``.
 """
 

@@ -10,8 +10,9 @@ sweep (``orders``/``customers`` with ``update_datetime_start``) catches up whate
 
 Pull: GraphQL ``POST {shop}/api`` with an OAuth2 bearer token (authorization code + refresh grant, ``POST
 {shop}/token``). ``orders`` without a ``status`` argument leaves out 購入処理中 (8) and 決済処理中 (7); rows are sorted
-by ``update_date`` descending and only ever move to the front when updated, so offset paging over
-``update_datetime_start`` re-reads a row at worst, never skips one.
+by ``update_date`` descending and only move to the front when updated, so offset paging over
+``update_datetime_start`` may re-read a row, and misses only rows changed after the sweep began, which the next
+sweep lists (``enishi.polling.planner``).
 
 Order statuses (``OrderStatus.id``, EC-CUBE 4.1+): 1 新規受付, 4 対応中, 5 発送済み, 6 入金済み are purchases →
 ``order.placed`` (once per order: its event id does not change with later updates); 3 注文取消し →

@@ -69,8 +69,9 @@ def deps() -> Deps:
         connection = CartConnection.from_env(settings.connection)
         cart = cart_module(connection.cart)
         tokens = TokenManager(SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn))
+        request_headers = getattr(cart, "request_headers", None)
         api = CartApi(cart.api_base(connection), tokens=tokens, min_interval=cart.MIN_INTERVAL_SECONDS,
-                      extra_headers=getattr(cart, "EXTRA_HEADERS", None))
+                      header_factory=(lambda: request_headers(tokens.secret)) if request_headers else None)
         ddb = boto3.client("dynamodb")
         _deps[cache_key] = Deps(connection, cart, tokens, api, DynamoCursorStore(ddb, settings.table_name),
                      DynamoEventClaims(ddb, settings.table_name),

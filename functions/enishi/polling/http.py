@@ -78,6 +78,7 @@ class OAuthSecret(BaseModel):
     refresh_token: str | None = None
     expires_at: AwareDatetime | None = None  # None: the token does not expire (カラーミー)
     token_url: str | None = None
+    redirect_uri: str | None = None  # BASE's refresh grant asks for it
     webhook_secret: str | None = None  # EC-CUBE: the WebHook secret
     previous_webhook_secret: str | None = None  # during a rotation
 
@@ -141,10 +142,13 @@ class TokenManager:
         self.refreshes += 1
 
     def _grant(self, secret: OAuthSecret) -> dict[str, Any]:
-        form = urllib.parse.urlencode({
+        fields = {
             "grant_type": "refresh_token", "refresh_token": secret.refresh_token or "",
             "client_id": secret.client_id or "", "client_secret": secret.client_secret or "",
-        }).encode()
+        }
+        if secret.redirect_uri:
+            fields["redirect_uri"] = secret.redirect_uri
+        form = urllib.parse.urlencode(fields).encode()
         headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
         try:
             response = self._transport("POST", str(secret.token_url), headers, form, REQUEST_TIMEOUT)
@@ -177,6 +181,7 @@ class CartApi:
         monotonic: Callable[[], float] = time.monotonic,
         max_attempts: int = MAX_ATTEMPTS,
         extra_headers: Mapping[str, str] | None = None,
+        header_factory: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._tokens = tokens
@@ -186,6 +191,7 @@ class CartApi:
         self._monotonic = monotonic
         self._max_attempts = max_attempts
         self._extra = dict(extra_headers or {})
+        self._header_factory = header_factory  # per-request headers (makeshop's x-timestamp)
         self._last: float | None = None
         self.calls = 0
         self.backoffs: list[float] = []
@@ -222,7 +228,8 @@ class CartApi:
         refreshed = False
         attempt = 0
         while attempt < self._max_attempts:
-            headers = {"accept": "application/json", **self._extra}
+            headers = {"accept": "application/json", **self._extra,
+                       **(self._header_factory() if self._header_factory else {})}
             if body is not None:
                 headers["content-type"] = "application/json"
             if self._tokens is not None:

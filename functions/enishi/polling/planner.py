@@ -3,10 +3,11 @@
 A stream's cursor holds the **watermark** (every change before it has been published) and, while a sweep runs, the
 sweep's fixed lower bound ``since``, its start time and the next page. The cursor is saved after every published
 page, so a crash resumes at that page with the same bounds. Paging runs over ``updated at/after since`` only (no
-upper bound): a row updated during the sweep stays inside the window (it moves to the front, or nowhere), so offset
-paging can re-read a row but never skip one. When the last page is done the watermark becomes the sweep's start
-time; the next sweep begins ``overlap`` earlier (clock skew between cart and enishi). Re-read rows yield the same
-event ids, which are claimed once.
+upper bound): a row updated during the sweep stays inside the window. Offset paging then may re-read a row (rows
+shift back when another moves to the front) or miss one — but only a row that moved, i.e. one updated after the
+sweep began, which the next sweep lists (it starts at this sweep's start minus ``overlap``, which also covers
+clock skew between cart and enishi). Re-read rows yield the same event ids, claimed once. The property is tested
+for all interleavings in tests/unit/test_polling_planner.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class StreamCursor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     watermark: AwareDatetime | None = None
+    floor: AwareDatetime | None = None  # where the first sweep began: order-time carts never look back past it
     since: AwareDatetime | None = None  # lower bound of the sweep in progress
     started_at: AwareDatetime | None = None
     next_page: int = 1
@@ -38,8 +40,9 @@ def begin(cursor: StreamCursor, now: datetime, connection: CartConnection) -> St
     if cursor.in_progress:
         return cursor
     base = cursor.watermark or now - timedelta(hours=connection.initial_lookback_hours)
-    return StreamCursor(watermark=cursor.watermark, since=base - timedelta(seconds=connection.overlap_seconds),
-                        started_at=now, next_page=1)
+    since = base - timedelta(seconds=connection.overlap_seconds)
+    return StreamCursor(watermark=cursor.watermark, floor=cursor.floor or since, since=since, started_at=now,
+                        next_page=1)
 
 
 def after_page(cursor: StreamCursor, has_more: bool) -> StreamCursor:
@@ -48,7 +51,16 @@ def after_page(cursor: StreamCursor, has_more: bool) -> StreamCursor:
         raise ValueError("no sweep in progress")
     if has_more:
         return cursor.model_copy(update={"next_page": cursor.next_page + 1})
-    return StreamCursor(watermark=cursor.started_at)
+    return StreamCursor(watermark=cursor.started_at, floor=cursor.floor)
+
+
+def order_window_start(cursor: StreamCursor, lookback: timedelta) -> datetime:
+    """Carts that list by order time (BASE, STORES, makeshop): the sweep lists orders placed from here, the
+    look-back window before ``since`` — but never before the first sweep's start, so connecting a shop does not
+    replay a month of old orders as new ones (history import is a separate, explicit job)."""
+    assert cursor.since is not None
+    start = cursor.since - lookback
+    return max(start, cursor.floor) if cursor.floor is not None else start
 
 
 def events_of_page(

@@ -114,7 +114,10 @@ def sweep(connection: CartConnection, cart_module: Any, ports: Ports, now: datet
                 return report
             assert cursor.since is not None
             try:
-                rows, more = cart_module.fetch_page(ports.api, stream, cursor.since, cursor.next_page)
+                extra = {}
+                if hasattr(cart_module, "LOOKBACK"):  # lists by order time: the window it must cover
+                    extra["ordered_from"] = planner.order_window_start(cursor, cart_module.LOOKBACK)
+                rows, more = cart_module.fetch_page(ports.api, stream, cursor.since, cursor.next_page, **extra)
             except CartUnavailable as exc:
                 report.stopped = f"cart_unavailable: {exc}"
                 return report
