@@ -28,7 +28,7 @@ from enishi import constants as c
 from enishi.polling.http import OAuthSecret, Transport, urllib_transport
 from enishi.polling.store import SecretsManagerVault
 
-CARTS = ("eccube", "colorme")
+CARTS = ("eccube", "colorme", "base", "makeshop")  # STORES: not yet (its refresh needs a private_key_jwt client)
 
 
 class ConnectError(Exception):
@@ -42,6 +42,12 @@ def token_url(cart: str, shop_url: str | None) -> str:
         if not shop_url:
             raise ConnectError("--shop-url is required for EC-CUBE")
         return eccube.token_url(shop_url)
+    if cart == "base":
+        from enishi.carts import base_jp
+
+        return base_jp.TOKEN_URL
+    if cart == "makeshop":
+        return ""  # 永続token from the install webhook: nothing to exchange or refresh
     from enishi.carts import colorme
 
     return colorme.TOKEN_URL
@@ -64,6 +70,8 @@ def exchange_code(url: str, client_id: str, client_secret: str, code: str, redir
 def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transport,
                  now: Callable[[], datetime] = clock.now) -> OAuthSecret:
     url = token_url(opts.cart, getattr(opts, "shop_url", None))
+    if opts.cart == "makeshop" and not (opts.access_token and opts.api_key):
+        raise ConnectError("makeshop needs --access-token (the install webhook's 永続token) and --api-key")
     if opts.code:
         if not (opts.client_id and opts.client_secret and opts.redirect_uri):
             raise ConnectError("--code needs --client-id, --client-secret and --redirect-uri")
@@ -82,7 +90,9 @@ def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transpo
         client_id=opts.client_id, client_secret=opts.client_secret, access_token=str(answer["access_token"]),
         refresh_token=answer.get("refresh_token") or None,
         expires_at=now() + timedelta(seconds=int(expires_in)) if expires_in else None,
-        token_url=url, webhook_secret=opts.webhook_secret or None,
+        token_url=url or None, webhook_secret=opts.webhook_secret or None,
+        redirect_uri=opts.redirect_uri if opts.cart == "base" else None,  # BASE's refresh grant asks for it
+        **({"api_key": opts.api_key} if opts.api_key else {}),
     )
 
 
@@ -117,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh-token")
     p.add_argument("--expires-in", type=int, default=None)
     p.add_argument("--webhook-secret", help="EC-CUBE: the secret set in WebHook管理")
+    p.add_argument("--api-key", help="makeshop: the x-api-key issued with the app")
     return p
 
 

@@ -122,3 +122,22 @@ def test_webhook_before_connect_is_unauthorized_not_5xx(wired, lambda_context) -
     raw = b"[]"
     sig = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     assert webhook.handler(_http(raw, sig), lambda_context("CartWebhook"))["statusCode"] == 401
+
+
+def test_connect_makeshop_and_base_store_what_their_polls_need(aws) -> None:
+    sm = boto3.client("secretsmanager")
+    arn = sm.create_secret(Name="cart-makeshop", SecretString="{}")["ARN"]
+    assert connect.main(["makeshop", "--secret-arn", arn, "--access-token", "perm-token"]) == 2  # no api key
+    assert connect.main(["makeshop", "--secret-arn", arn, "--access-token", "perm-token", "--api-key", "k"]) == 0
+    stored = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+    assert stored["api_key"] == "k" and "refresh_token" not in stored and "token_url" not in stored
+    from enishi.carts import makeshop
+    from enishi.polling.http import OAuthSecret
+
+    assert makeshop.request_headers(OAuthSecret.model_validate(stored))["x-api-key"] == "k"
+    arn = sm.create_secret(Name="cart-base", SecretString="{}")["ARN"]
+    assert connect.main(["base", "--secret-arn", arn, "--access-token", "a", "--refresh-token", "r",
+                         "--expires-in", "3600", "--client-id", "id", "--client-secret", "s",
+                         "--redirect-uri", "https://enishi.example/cb"]) == 0
+    stored = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+    assert stored["redirect_uri"] == "https://enishi.example/cb" and stored["token_url"].startswith("https://api.thebase.in")
