@@ -141,3 +141,33 @@ def test_connect_makeshop_and_base_store_what_their_polls_need(aws) -> None:
                          "--redirect-uri", "https://enishi.example/cb"]) == 0
     stored = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
     assert stored["redirect_uri"] == "https://enishi.example/cb" and stored["token_url"].startswith("https://api.thebase.in")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(body=st.one_of(st.binary(max_size=200), st.builds(lambda v: json.dumps(v).encode(), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["entity", "id", "action"]), inner,
+                                                                 max_size=3), max_leaves=8))),
+       signed=st.booleans())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_no_body_signed_or_not_gets_a_5xx(wired, fake, lambda_context, body: bytes, signed: bool) -> None:
+    boto3.client("secretsmanager").put_secret_value(SecretId=wired.arn,
+                                                    SecretString=json.dumps({"webhook_secret": WEBHOOK_SECRET}))
+    webhook.reset()
+    sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest() if signed else "f" * 64
+    event = _http(b"", sig)
+    event["body"], event["isBase64Encoded"] = __import__("base64").b64encode(body).decode(), True
+    status = webhook.handler(event, lambda_context("CartWebhook"))["statusCode"]
+    assert status in ((200, 400) if signed else (401,))
+
+
+def test_raw_bucket_down_answers_503_not_an_unhandled_error(wired, fake, lambda_context, monkeypatch) -> None:
+    _connect(fake, wired.arn)
+    monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, "no-such-bucket")
+    webhook.reset()
+    raw = b'{"entity": "order"}'
+    sig = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    assert webhook.handler(_http(raw, sig), lambda_context("CartWebhook"))["statusCode"] == 503

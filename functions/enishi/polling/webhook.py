@@ -104,7 +104,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         notes = d.cart.parse_notifications(json.loads(raw))
     except (ValueError, Unprocessable) as exc:
-        _keep(d, raw, exc.as_dict() if isinstance(exc, Unprocessable) else {"error": "body is not JSON"})
+        try:
+            _keep(d, raw, exc.as_dict() if isinstance(exc, Unprocessable) else {"error": "body is not JSON"})
+        except Exception:  # noqa: BLE001 - the raw bucket is down: say so, never a bare 500
+            logger.exception("cart webhook: could not keep an authentic body")
+            return http_api.json_response(503, {"status": "retry"})
         return http_api.json_response(400, {"status": "rejected"})
     if not notes:
         return http_api.json_response(200, {"status": "accepted", "queued": 0})
