@@ -88,8 +88,10 @@ class EnishiStack(Stack):
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
         LineLinking(self, "LineLinking", functions=functions, table=table, line_secret=secrets.line, api=api,
                     line_api_base_url=config.line_api_base_url, removal_policy=removal)
+        shop = load_shop_config(str(SHOP_DIR))
         carts = CartPolling(self, "CartPolling", connections=config.cart_connections, functions=functions,
-                            table=table, bus=bus, raw=raw, api=api, removal_policy=removal)
+                            table=table, bus=bus, raw=raw, api=api, removal_policy=removal,
+                            served_shops=(shop.shop_id, *(getattr(shop, "additional_shop_ids", None) or ())))
 
         monitoring.watch(
             dlqs={

@@ -63,8 +63,13 @@ class CartPolling(Construct):
         raw: RawPayloads,
         api: Api,
         removal_policy: RemovalPolicy,
+        served_shops: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
+        unserved = sorted({conn.shop_id for conn in connections} - set(served_shops))
+        if served_shops and unserved:  # events for a shop the deployment does not serve would reach no profile
+            raise ValueError(f"enishi:cartConnections name shops this deployment does not serve: {unserved}; use "
+                             f"shop.yaml's shop_id or additional_shop_ids ({list(served_shops)})")
         self.secrets: dict[str, sm.Secret] = {}
         self.pollers: dict[str, lambda_.Function] = {}
         self.dlqs: dict[str, sqs.IQueue] = {}

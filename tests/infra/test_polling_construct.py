@@ -13,9 +13,9 @@ from enishi import constants as c
 from tests.infra.conftest import Cfn
 
 CONNECTIONS = [
-    {"id": "eccube-main", "cart": "eccube", "shopId": "enishi-chabo", "baseUrl": "https://shop.example.jp",
+    {"id": "eccube-main", "cart": "eccube", "shopId": "enishi-demo.myshopify.com", "baseUrl": "https://shop.example.jp",
      "sweepMinutes": 15},
-    {"id": "colorme-main", "cart": "colorme", "shopId": "enishi-chabo", "baseUrl": "https://api.shop-pro.jp",
+    {"id": "colorme-main", "cart": "colorme", "shopId": "enishi-demo.myshopify.com", "baseUrl": "https://api.shop-pro.jp",
      "sweepMinutes": 10, "defaultCarrier": "ヤマト運輸"},
 ]
 CONTEXT = {"enishi:cartConnections": json.dumps(CONNECTIONS, ensure_ascii=False)}
@@ -90,3 +90,17 @@ def test_failures_land_in_alarmed_queues(cfn: Cfn) -> None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_a_connection_for_a_shop_the_deployment_does_not_serve_fails_the_synth() -> None:
+    import aws_cdk as cdk
+
+    from enishi.polling.contract import CartConnection
+    from infra.constructs.polling import CartPolling
+
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match="does not serve"):
+        CartPolling(stack, "P", connections=[CartConnection(id="x", cart="colorme", shop_id="other-shop",
+                                                            base_url="https://api.shop-pro.jp")],
+                    functions=None, table=None, bus=None, raw=None, api=None,  # type: ignore[arg-type]
+                    removal_policy=cdk.RemovalPolicy.DESTROY, served_shops=["enishi-demo.myshopify.com"])
