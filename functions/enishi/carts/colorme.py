@@ -91,7 +91,7 @@ def _consent(flag: Any, at: datetime, kind: str, stamp: str) -> ev.Consent | Non
         return None  # null: the shop does not ask
     return ev.Consent(channel="email", state="subscribed" if flag else "not_subscribed",
                       opt_in_level="single_opt_in" if flag else "unknown", source=CART, collected_at=at,
-                      evidence={"kind": kind, "colorme_receive_mail_magazine": str(flag).lower(), "at": stamp})
+                      evidence={"kind": kind, "snapshot": "true", "colorme_receive_mail_magazine": str(flag).lower(), "at": stamp})
 
 
 def _customer(customer: Mapping[str, Any] | None) -> ev.CustomerRef:

@@ -270,7 +270,7 @@ def mailmaga_consent(customer: Mapping[str, Any]) -> ev.Consent | None:
         channel="email", state="subscribed" if subscribed else "not_subscribed",
         opt_in_level="single_opt_in" if subscribed else "unknown", source=CART,
         collected_at=updated_at(customer),
-        evidence={"kind": "eccube_mailmaga_flg", "eccube_mailmaga_flg": str(flag),
+        evidence={"kind": "eccube_mailmaga_flg", "snapshot": "true", "eccube_mailmaga_flg": str(flag),
                   "eccube_customer_update_date": str(customer.get("update_date"))},
     )
 
