@@ -138,6 +138,7 @@ class FakeEccube(_FakeServer):
         self._codes: set[str] = set()
         self._ids = itertools.count(1)
         self.refreshes = 0
+        self.mailmaga_plugin = True  # False: a shop without the MailMagazine plugin (the field is unknown)
 
     # ---- the shop's side (what a customer or the admin does)
     def _stamp(self) -> str:
@@ -261,6 +262,8 @@ class FakeEccube(_FakeServer):
         fault = self._api_call({"query": query.split("(")[0].strip(), "variables": variables})
         if fault:
             return fault
+        if "mailmaga_flg" in query and not self.mailmaga_plugin:
+            return 200, {}, {"errors": [{"message": 'Cannot query field "mailmaga_flg" on type "Customer".'}]}
         with self._lock:
             for field, rows, listing in (("orders", self.orders, True), ("customers", self.customers, True),
                                          ("order", self.orders, False), ("customer", self.customers, False)):

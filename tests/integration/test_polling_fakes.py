@@ -312,3 +312,17 @@ def test_colorme_429_and_resume(colorme_shop: FakeColorme, clock: Clock) -> None
     colorme_shop.cancel(sale)
     service.sweep(connection, colorme, ports, clock())
     assert [e.type for e in ports.publisher.published][-1] == "order.cancelled"
+
+
+def test_shop_without_the_mailmagazine_plugin_is_still_swept(shop: FakeEccube, clock: Clock) -> None:
+    shop.mailmaga_plugin = False
+    connection, ports, _ = eccube_setup(shop, clock)
+    cid = shop.put_customer("nomaga@example.jp", mailmaga_flg=None)
+    shop.complete(shop.start_checkout("nomaga@example.jp", customer_id=cid))
+    report = service.sweep(connection, eccube, ports, clock() + timedelta(minutes=1))
+    assert report.finished == ["customers", "orders"]
+    upserted = [e for e in ports.publisher.published if e.type == "customer.upserted"]
+    assert len(upserted) == 1 and upserted[0].email_consent is None
+    assert len(placed(ports.publisher)) == 1
+    queries = [c["query"] for c in shop.calls]
+    assert len(queries) == 3  # one refused customers query, its retry without the field, the orders page

@@ -118,6 +118,7 @@ ORDER_QUERY = f"query Order($id: ID!) {{ order(id: $id) {{ {_ORDER_FIELDS} }} }}
 CUSTOMER_QUERY = f"query Customer($id: ID!) {{ customer(id: $id) {{ {_CUSTOMER_FIELDS} }} }}"
 LIST_QUERIES = {"orders": ("orders", ORDERS_QUERY), "customers": ("customers", CUSTOMERS_QUERY)}
 ONE_QUERIES = {"order": ("order", ORDER_QUERY), "customer": ("customer", CUSTOMER_QUERY)}
+MAILMAGA_FIELD = " mailmaga_flg"
 STREAMS = ("customers", "orders")  # customers first: an order's customer is known before its order.placed
 STREAM_OF_ENTITY = {"order": "orders", "customer": "customers"}
 
@@ -297,9 +298,28 @@ RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.Ev
 # ---- the polled side (``enishi.polling.contract.PolledCart``)
 
 
+def _graphql(api: Any, query: str, variables: dict[str, Any]) -> Any:
+    """Ask with ``mailmaga_flg``; a shop without the MailMagazine plugin (or without the field in its API allow
+    list) answers a GraphQL error for it — then ask without, and remember that for this client."""
+    from enishi.polling.http import CartRequestFailed
+
+    if MAILMAGA_FIELD in query and getattr(api, "eccube_without_mailmaga", False):
+        return api.graphql(query.replace(MAILMAGA_FIELD, ""), variables)
+    try:
+        return api.graphql(query, variables)
+    except CartRequestFailed as exc:
+        if MAILMAGA_FIELD not in query or "mailmaga_flg" not in str(exc):
+            raise
+        try:
+            api.eccube_without_mailmaga = True
+        except AttributeError:  # a client that takes no attributes: ask without every time
+            pass
+        return api.graphql(query.replace(MAILMAGA_FIELD, ""), variables)
+
+
 def _page(api: Any, stream: str, since: datetime, page: int) -> tuple[list[dict[str, Any]], bool]:
     field, query = LIST_QUERIES[stream]
-    data = api.graphql(query, {"since": graphql_time(since), "page": page, "limit": PAGE_SIZE})
+    data = _graphql(api, query, {"since": graphql_time(since), "page": page, "limit": PAGE_SIZE})
     block = (data or {}).get(field) or {}
     nodes = [n for n in block.get("nodes") or [] if isinstance(n, dict)]
     has_next = bool((block.get("pageInfo") or {}).get("hasNextPage"))
@@ -314,7 +334,7 @@ def fetch_page(api: Any, stream: str, since: datetime, page: int) -> tuple[list[
 def fetch_one(api: Any, entity: str, ident: str) -> dict[str, Any] | None:
     """The full record behind an id-only notification (None when it is gone)."""
     field, query = ONE_QUERIES[entity]
-    data = api.graphql(query, {"id": ident})
+    data = _graphql(api, query, {"id": ident})
     record = (data or {}).get(field)
     return record if isinstance(record, dict) else None
 
