@@ -96,3 +96,60 @@ def test_colorme_order_and_shipment_through_the_sweep(env) -> None:
     shipping = [m for m in _mails(stack, email) if m["sequence"] == "shipping_notice"]
     assert shipping, _mails(stack, email)
     assert YAMATO in shipping[0]["html"] + shipping[0]["text"]
+
+
+def test_line_account_linking_from_the_member_page(env) -> None:
+    """The EC-CUBE shop's member page redirects a logged-in customer to /line/link (signed); enishi answers 302 to
+    LINE's dialog; LINE's accountLink webhook links the customer once; a replayed nonce links nothing."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    import uuid
+
+    import boto3
+
+    from enishi import constants as c
+    from enishi import keys
+    from enishi.line_link.logic import sign
+    from enishi.signatures import sign_line
+
+    stack, eccube, _ = env
+    link_env = next(e for e in stack._environments.values() if c.ENV_LINE_LINK_SECRET_ARN in e)
+    secret = boto3.client("secretsmanager").get_secret_value(
+        SecretId=link_env[c.ENV_LINE_LINK_SECRET_ARN])["SecretString"]
+    customer, user = eccube.put_customer("link.e2e@example.jp"), "U" + uuid.uuid4().hex
+    exp = int(stack.clock.now().timestamp()) + 300
+    query = urllib.parse.urlencode({"shop": SHOP, "c": customer, "u": user, "exp": exp,
+                                    "sig": sign(secret, SHOP, customer, user, exp)})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(stack.url + "/line/link?" + query, timeout=10)
+    assert answer.value.code == 302
+    location = urllib.parse.urlsplit(answer.value.headers["location"])
+    assert location.netloc == "access.line.me"
+    nonce = urllib.parse.parse_qs(location.query)["nonce"][0]
+
+    def account_link() -> None:
+        body = json.dumps({"destination": "U0", "events": [{
+            "type": "accountLink", "mode": "active", "timestamp": int(stack.clock.now().timestamp() * 1000),
+            "source": {"type": "user", "userId": user}, "webhookEventId": uuid.uuid4().hex,
+            "deliveryContext": {"isRedelivery": False}, "link": {"result": "ok", "nonce": nonce}}]}).encode()
+        req = urllib.request.Request(stack.url + "/webhooks/line", data=body, method="POST", headers={
+            "Content-Type": "application/json", "x-line-signature": sign_line(body, stack.secrets.line_channel_secret)})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+
+    account_link()
+    stack.settle()
+    table = boto3.resource("dynamodb").Table(stack._table_name)
+    lookup = table.get_item(Key=keys.line_lookup_key(SHOP, user)).get("Item")
+    assert lookup and lookup["customer_id"] == customer
+    account_link()  # the same nonce again (a replay): nothing more is linked
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(stack.url + "/line/link?" + query.replace("sig=", "sig=0"), timeout=10)
+    assert refused.value.code == 403

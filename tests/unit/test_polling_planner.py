@@ -101,3 +101,12 @@ def test_order_window_never_reaches_back_past_the_first_sweep() -> None:
 
 def _unused(*_: Any) -> None:  # keeps the import of Any used for readers of the fakes above
     return None
+
+
+def test_connection_refuses_plain_http_to_another_host() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        CartConnection(id="c", cart="eccube", shop_id="s", base_url="http://shop.example.jp")
+    assert CartConnection(id="c", cart="eccube", shop_id="s", base_url="http://127.0.0.1:8080").base_url

@@ -24,7 +24,7 @@ import importlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CartName = Literal["eccube", "colorme", "base", "stores", "makeshop"]
 
@@ -59,6 +59,17 @@ class CartConnection(BaseModel):
     # the carrier a shop ships with, for carts whose shipments carry a tracking number but no carrier name
     # (カラーミー): lets enishi build the Yamato / Sagawa / Japan Post link. None: no link is guessed.
     default_carrier: str | None = Field(default=None, alias="defaultCarrier", max_length=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _tls_unless_local(cls, value: str) -> str:
+        """Tokens travel in every request: plain http only to this machine (the local fakes)."""
+        from urllib.parse import urlsplit
+
+        url = urlsplit(value)
+        if url.scheme != "https" and url.hostname not in ("127.0.0.1", "localhost"):
+            raise ValueError("baseUrl must be https (plain http only for 127.0.0.1 / localhost)")
+        return value
 
     @property
     def pushes(self) -> bool:
