@@ -9,42 +9,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from enishi.polling.http import OAuthSecret
-from enishi_local.connect import connect_local, exchange_code, point_connection_at
-from enishi_local.fake_carts import DEFAULT_COLORME_TOKEN, FakeColorme, FakeEccube
+from enishi_local.jp_carts import WEBHOOK_SECRET, carts_stack, eccube_webhook_url, run_scenario
 from enishi_local.stack import LocalStack
 
 pytestmark = pytest.mark.slow
 
 SHOP = "enishi-demo.myshopify.com"  # shop/shop.yaml's shop_id: the connections publish for the served shop
 START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 11:00 JST
-WEBHOOK_SECRET = "e2e-eccube-webhook-secret-000"
-CONNECTIONS = [
-    {"id": "eccube-e2e", "cart": "eccube", "shopId": SHOP, "baseUrl": "http://127.0.0.1:9", "sweepMinutes": 15},
-    {"id": "colorme-e2e", "cart": "colorme", "shopId": SHOP, "baseUrl": "http://127.0.0.1:9", "sweepMinutes": 10,
-     "defaultCarrier": "ヤマト運輸"},
-]
 YAMATO = "jizen.kuronekoyamato.co.jp"
 
 
 @pytest.fixture(scope="module")
 def env():
-    from infra.synth import synthesize
-
-    template = synthesize({"enishi:cartConnections": json.dumps(CONNECTIONS, ensure_ascii=False)})
-    with LocalStack(port=0, start=START, template_path=template) as stack:
-        with FakeEccube(now=stack.clock.now) as eccube, FakeColorme(now=stack.clock.now) as colorme:
-            point_connection_at(stack, "eccube-e2e", eccube.url)
-            point_connection_at(stack, "colorme-e2e", colorme.url)
-            tokens = exchange_code(eccube.url + "/token", eccube.client_id, eccube.client_secret, eccube.issue_code(),
-                                   "https://enishi.example/cb")
-            connect_local(stack, "eccube-e2e", OAuthSecret(
-                client_id=eccube.client_id, client_secret=eccube.client_secret, access_token=tokens["access_token"],
-                refresh_token=tokens["refresh_token"],
-                expires_at=stack.clock.now() + timedelta(seconds=tokens["expires_in"]),
-                token_url=eccube.url + "/token", webhook_secret=WEBHOOK_SECRET))
-            connect_local(stack, "colorme-e2e", OAuthSecret(access_token=DEFAULT_COLORME_TOKEN))
-            yield stack, eccube, colorme
+    with carts_stack(start=START) as wired:
+        yield wired
 
 
 def _mails(stack: LocalStack, recipient: str) -> list[dict]:
@@ -53,7 +31,7 @@ def _mails(stack: LocalStack, recipient: str) -> list[dict]:
 
 def test_eccube_order_and_shipment_through_the_webhook(env) -> None:
     stack, eccube, _ = env
-    hook = stack.url + "/webhooks/eccube/eccube-e2e"
+    hook = eccube_webhook_url(stack)
     email = "hanako.e2e@example.jp"
     cid = eccube.put_customer(email, mailmaga_flg=1)
     oid = eccube.start_checkout(email, customer_id=cid)
@@ -153,3 +131,11 @@ def test_line_account_linking_from_the_member_page(env) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         opener.open(stack.url + "/line/link?" + query.replace("sig=", "sig=0"), timeout=10)
     assert refused.value.code == 403
+
+
+def test_the_jp_carts_command_scenario_sends_welcome_and_shipping_for_both_shops(env) -> None:
+    stack, eccube, colorme = env
+    sent = run_scenario(stack, eccube, colorme, say=lambda *_: None)
+    by = {(m["recipient"].split(".")[0], m["sequence"]) for m in sent}
+    assert {("hanako", "welcome"), ("hanako", "shipping_notice"), ("ichiro", "welcome"),
+            ("ichiro", "shipping_notice")} <= by
