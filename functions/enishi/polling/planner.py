@@ -69,15 +69,15 @@ def events_of_page(
     updated_at: Callable[[Mapping[str, Any]], datetime],
     on_unprocessable: Callable[[Mapping[str, Any], Exception], None],
 ) -> list[Any]:
-    """A page's rows → their events, oldest change first. A row that does not fit is handed to
-    ``on_unprocessable`` (kept for replay) and the sweep goes on: one bad row never blocks a stream."""
-    from enishi.carts import Unprocessable
-
+    """A page's rows → their events, oldest change first. A row that does not fit — whatever the mapping raises
+    on it — is handed to ``on_unprocessable`` (kept for replay) and the sweep goes on: a row would be re-read and
+    fail on every run, so one bad row must never block its stream (property test:
+    tests/unit/test_polled_rows_never_block.py)."""
     timed: list[tuple[datetime, int, list[Any]]] = []
     for n, row in enumerate(rows):
         try:
             timed.append((updated_at(row), n, to_events(row)))
-        except (Unprocessable, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is this row's, not the sweep's
             on_unprocessable(row, exc)
     timed.sort(key=lambda t: (t[0], t[1]))
     return [event for _, _, events in timed for event in events]
