@@ -65,8 +65,8 @@ class Claims:
         self.ids.add(event_id)
         return True
 
-    def release(self, shop: str, source: str, event_id: str) -> None:
-        self.ids.discard(event_id)
+    def seen(self, shop: str, source: str, event_id: str) -> bool:
+        return event_id in self.ids
 
 
 class Raw:
@@ -326,3 +326,62 @@ def test_shop_without_the_mailmagazine_plugin_is_still_swept(shop: FakeEccube, c
     assert len(placed(ports.publisher)) == 1
     queries = [c["query"] for c in shop.calls]
     assert len(queries) == 3  # one refused customers query, its retry without the field, the orders page
+
+
+class DyingClaims(Claims):
+    """The function dies right after PutEvents succeeded, before any marker is written."""
+
+    def claim(self, shop: str, source: str, event_id: str, expires_at: datetime) -> bool:
+        raise Crash()
+
+
+def test_a_run_that_dies_after_publishing_republishes_rather_than_loses(shop: FakeEccube, clock: Clock) -> None:
+    cursors = Cursors()
+    oid = shop.start_checkout("a@example.jp")
+    shop.complete(oid)
+    first = InMemoryPublisher()
+    connection, ports, _ = eccube_setup(shop, clock, publisher=first, cursors=cursors, claims=DyingClaims())
+    with pytest.raises(Crash):
+        service.sweep(connection, eccube, ports, clock() + timedelta(minutes=1))
+    assert placed(first) == [oid]
+    claims, second = Claims(), InMemoryPublisher()
+    connection, ports, _ = eccube_setup(shop, clock, publisher=second, cursors=cursors, claims=claims)
+    service.sweep(connection, eccube, ports, clock() + timedelta(minutes=16))
+    assert placed(second) == [oid]  # at least once: the same event id again, consumers dedupe on it
+    assert second.published[0].event_id == first.published[0].event_id
+
+
+def test_a_failed_publish_records_nothing_and_the_next_run_publishes(shop: FakeEccube, clock: Clock) -> None:
+    cursors, claims = Cursors(), Claims()
+    shop.complete(shop.start_checkout("a@example.jp"))
+    connection, ports, _ = eccube_setup(shop, clock, publisher=InMemoryPublisher(fail=True), cursors=cursors,
+                                        claims=claims)
+    with pytest.raises(Exception, match="fail"):
+        service.sweep(connection, eccube, ports, clock() + timedelta(minutes=1))
+    assert claims.ids == set()
+    ok = InMemoryPublisher()
+    connection, ports, _ = eccube_setup(shop, clock, publisher=ok, cursors=cursors, claims=claims)
+    service.sweep(connection, eccube, ports, clock() + timedelta(minutes=16))
+    assert len(placed(ok)) == 1
+
+
+class Killed(BaseException):
+    """The runtime killing the function (timeout, out of memory): no ``except Exception`` runs."""
+
+
+class KilledPublisher(InMemoryPublisher):
+    def publish(self, events: Any) -> None:
+        raise Killed()
+
+
+def test_a_run_killed_while_publishing_loses_nothing(shop: FakeEccube, clock: Clock) -> None:
+    cursors, claims = Cursors(), Claims()
+    oid = shop.start_checkout("a@example.jp")
+    shop.complete(oid)
+    connection, ports, _ = eccube_setup(shop, clock, publisher=KilledPublisher(), cursors=cursors, claims=claims)
+    with pytest.raises(Killed):
+        service.sweep(connection, eccube, ports, clock() + timedelta(minutes=1))
+    after = InMemoryPublisher()
+    connection, ports, _ = eccube_setup(shop, clock, publisher=after, cursors=cursors, claims=claims)
+    service.sweep(connection, eccube, ports, clock() + timedelta(minutes=16))
+    assert placed(after) == [oid]

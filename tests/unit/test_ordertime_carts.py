@@ -36,8 +36,8 @@ class Claims(set):
         self.add(event_id)
         return True
 
-    def release(self, shop: str, source: str, event_id: str) -> None:
-        self.discard(event_id)
+    def seen(self, shop: str, source: str, event_id: str) -> bool:
+        return event_id in self
 
 
 class Raw(list):

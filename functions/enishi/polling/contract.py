@@ -13,8 +13,8 @@ A polled cart is one module under ``enishi.carts`` exposing:
 | ``RECORD_EVENTS[stream](conn, row, t)``| the row → canonical events with deterministic ids                     |
 | ``fetch_one(api, entity, id)``         | (id-only push carts) the full row behind a notification               |
 
-Same canonical events out as the push adapters; event ids are deterministic, and each is claimed once before it is
-published, so re-reading a row (overlap, a resumed sweep, a webhook and a sweep seeing the same change) publishes
+Same canonical events out as the push adapters; event ids are deterministic, and each is published once (a marker
+written after publishing; ``service.publish_once``), so re-reading a row (overlap, a resumed sweep, a webhook and a sweep seeing the same change) publishes
 nothing twice.
 """
 

@@ -6,7 +6,7 @@ page, so a crash resumes at that page with the same bounds. Paging runs over ``u
 upper bound): a row updated during the sweep stays inside the window. Offset paging then may re-read a row (rows
 shift back when another moves to the front) or miss one — but only a row that moved, i.e. one updated after the
 sweep began, which the next sweep lists (it starts at this sweep's start minus ``overlap``, which also covers
-clock skew between cart and enishi). Re-read rows yield the same event ids, claimed once. The property is tested
+clock skew between cart and enishi). Re-read rows yield the same event ids, published once. The property is tested
 for all interleavings in tests/unit/test_polling_planner.py.
 """
 

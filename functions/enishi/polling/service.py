@@ -33,9 +33,13 @@ class CursorStore(Protocol):
 
 
 class EventClaims(Protocol):
-    def claim(self, shop: str, source: str, event_id: str, expires_at: datetime) -> bool: ...
+    def seen(self, shop: str, source: str, event_id: str) -> bool:
+        """Whether the event was published before (its marker exists)."""
+        ...
 
-    def release(self, shop: str, source: str, event_id: str) -> None: ...
+    def claim(self, shop: str, source: str, event_id: str, expires_at: datetime) -> bool:
+        """Record the marker once published; False when it was already there."""
+        ...
 
 
 class RawKeeper(Protocol):
@@ -68,22 +72,20 @@ class Report:
 
 
 def publish_once(events: Sequence[EventBase], cart: str, ports: Ports, now: datetime, report: Report) -> None:
-    """Claim every event id, publish the claimed ones; on failure release them (the next run retries)."""
-    claimed: list[EventBase] = []
-    for event in events:
-        if ports.claims.claim(event.shop, cart, event.event_id, now + CLAIM_TTL):
-            claimed.append(event)
-        else:
-            report.duplicates += 1
-    if not claimed:
+    """Publish the events not published before, then record their markers.
+
+    Marker *after* publishing: a run that dies between the two re-publishes the same event ids next time (the
+    consumers dedupe on ``event_id``), where a marker written first would have made the event look published and
+    lost it for good. The poller runs alone per connection (reserved concurrency 1), so no second run races this
+    check."""
+    fresh = [e for e in events if not ports.claims.seen(e.shop, cart, e.event_id)]
+    report.duplicates += len(events) - len(fresh)
+    if not fresh:
         return
-    try:
-        ports.publisher.publish(claimed)
-    except Exception:
-        for event in claimed:
-            ports.claims.release(event.shop, cart, event.event_id)
-        raise
-    report.published += len(claimed)
+    ports.publisher.publish(fresh)  # PublishFailed propagates: nothing recorded, the next run retries
+    for event in fresh:
+        ports.claims.claim(event.shop, cart, event.event_id, now + CLAIM_TTL)
+    report.published += len(fresh)
 
 
 def _keeper(cart_module: Any, ports: Ports, now: datetime, report: Report) -> Callable[[Mapping[str, Any], Exception], None]:

@@ -53,9 +53,12 @@ class DynamoEventClaims:
             return False
         return True
 
-    def release(self, shop: str, source: str, event_id: str) -> None:
+    def seen(self, shop: str, source: str, event_id: str) -> bool:
         key = keys.dedupe_key(shop, source, event_id)
-        self._client.delete_item(TableName=self._table, Key={k: {"S": v} for k, v in key.items()})
+        item = self._client.get_item(TableName=self._table, Key={k: {"S": v} for k, v in key.items()},
+                                     ConsistentRead=True, ProjectionExpression="#pk",
+                                     ExpressionAttributeNames={"#pk": c.ATTR_PK}).get("Item")
+        return item is not None
 
 
 class SecretsManagerVault:
