@@ -5,8 +5,6 @@ sweep lists it. Nothing is lost between two sweeps."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,10 +95,6 @@ def test_order_window_never_reaches_back_past_the_first_sweep() -> None:
     later = planner.begin(done, T0 + timedelta(days=60, minutes=15), CONN)
     assert later.floor == c.floor
     assert planner.order_window_start(later, timedelta(days=30)) == later.since - timedelta(days=30)
-
-
-def _unused(*_: Any) -> None:  # keeps the import of Any used for readers of the fakes above
-    return None
 
 
 def test_connection_refuses_plain_http_to_another_host() -> None:
