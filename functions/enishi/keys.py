@@ -98,7 +98,7 @@ CURSOR_SK = "CURSOR"
 
 def poll_cursor_key(connection_id: str, stream: str) -> dict[str, str]:
     """Where a polled cart connection keeps its cursor for one stream (orders, customers, ...). Events published
-    by the poller are claimed once with ``dedupe_key(shop, cart, event_id)``."""
+    by the poller are marked once published with ``dedupe_key(shop, cart, event_id)``."""
     return {"pk": f"CARTCONN#{connection_id}#CURSOR#{stream}", "sk": CURSOR_SK}
 
 
