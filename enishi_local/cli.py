@@ -23,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         from enishi_local.demo import main as demo_main
 
         return int(demo_main(args[1:]) or 0)
+    if args and args[0] == "jp-carts":  # the local stack with an EC-CUBE and a カラーミー shop (fakes)
+        from enishi_local.jp_carts import main as jp_carts_main
+
+        return jp_carts_main(args[1:])
+    if args and args[0] == "connect":  # operator tool: a polled cart's OAuth tokens into its secret
+        from enishi_local.connect import main as connect_main
+
+        return connect_main(args[1:])
     if args and args[0] == "replay":  # operator tool: kept Shopify payloads back to the intake
         from enishi_local.replay import main as replay_main
 
@@ -37,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     outbox.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="base URL of `enishi local`")
     outbox.add_argument("--json", action="store_true", help="print the raw JSON")
     sub.add_parser("demo", help="run the simulated shop (see `enishi demo --help`)")
+    sub.add_parser("jp-carts", help="run an EC-CUBE and a カラーミー shop against local fakes of their APIs")
+    sub.add_parser("connect", help="store a cart connection's tokens (see `enishi connect --help`)")
     sub.add_parser("replay", help="send kept Shopify payloads back to the intake (see `enishi replay --help`)")
     opts = parser.parse_args(args)
     if opts.command == "local":

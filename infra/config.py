@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from enishi.polling.contract import CartConnection
+
 CONTEXT_PREFIX = "enishi:"
 DEFAULT_REGION = "ap-northeast-1"
 
@@ -32,6 +34,8 @@ class StageConfig(BaseModel):
     raw_payload_expiry_days: int = Field(default=30, alias="rawPayloadExpiryDays")
     event_archive_days: int = Field(default=90, alias="eventArchiveDays")
     line_api_base_url: str = Field(default="https://api.line.me", alias="lineApiBaseUrl")
+    # polled carts (EC-CUBE, カラーミー, ...): one entry per connected shop (enishi.polling.contract.CartConnection)
+    cart_connections: tuple[CartConnection, ...] = Field(default=(), alias="cartConnections")
     # RETAIN stateful resources (table, raw bucket, keys) unless a throw-away stage says otherwise
     retain_data: bool = Field(default=True, alias="retainData")
 
@@ -82,4 +86,8 @@ def _coerce(value: Any) -> Any:
     """``-c key=value`` arrives as a string: turn "true"/"false" into booleans (pydantic does the numbers)."""
     if isinstance(value, str) and value.lower() in {"true", "false"}:
         return value.lower() == "true"
+    if isinstance(value, str) and value.lstrip().startswith(("[", "{")):  # a list/object given with -c as JSON
+        import json
+
+        return json.loads(value)
     return value

@@ -18,7 +18,9 @@ from infra.constructs.channels import Channels
 from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
+from infra.constructs.line_link import LineLinking
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.polling import CartPolling
 from infra.constructs.profiles import Profiles
 from infra.constructs.raw_payloads import RawPayloads
 from infra.constructs.secrets import Secrets
@@ -84,6 +86,12 @@ class EnishiStack(Stack):
         api.add_route("Generic", c.PATH_GENERIC_WEBHOOK, [post], intake.function, "webhook")
         api.add_route("Line", c.PATH_LINE_WEBHOOK, [post], channels.line_webhook, "webhook")
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
+        LineLinking(self, "LineLinking", functions=functions, table=table, line_secret=secrets.line, api=api,
+                    line_api_base_url=config.line_api_base_url, removal_policy=removal)
+        shop = load_shop_config(str(SHOP_DIR))
+        carts = CartPolling(self, "CartPolling", connections=config.cart_connections, functions=functions,
+                            table=table, bus=bus, raw=raw, api=api, removal_policy=removal,
+                            served_shops=(shop.shop_id, *(getattr(shop, "additional_shop_ids", None) or ())))
 
         monitoring.watch(
             dlqs={
@@ -91,6 +99,7 @@ class EnishiStack(Stack):
                 "Feedback": channels.feedback_dlq,
                 "SequenceStarter": sequences.starter_queues.dlq,
                 "Winback": sequences.winback_dlq,
+                **carts.dlqs,
             },
             functions=dict(functions.functions),
             state_machines=dict(sequences.state_machines),

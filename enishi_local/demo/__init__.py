@@ -79,6 +79,7 @@ def sim_facts(sim: Any) -> dict[str, Any]:
         "unsubscribed": sum(1 for c in sim.customers if c.unsubscribed_at),
         "bounce_addresses": sum(1 for c in sim.customers if c.bounce),
         "line_linked": sum(1 for c in sim.customers if c.line_linked_at),
+        "line_friends": sum(1 for c in sim.customers if c.line_user_id),
         "webhook_deliveries": sim.deliveries,
         "duplicate_deliveries": sim.duplicates,
     }

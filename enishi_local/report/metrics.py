@@ -241,9 +241,29 @@ def compute(data: ReportData) -> dict[str, Any]:
         "suppressed": sum(1 for p in profiles if p.email_suppression is not None),
         "unsubscribed": sum(1 for p in profiles if p.email_consent is not None and p.email_consent.state == "unsubscribed"),
         "line_linked": sum(1 for p in profiles if p.line is not None),
+        "line_funnel": line_funnel(profiles, sim),
         "sim": sim,
         "run": data.run,
     }
+
+
+def line_funnel(profiles: list[Profile], sim: dict[str, Any]) -> dict[str, Any]:
+    """The LINE linking funnel as a lifecycle measure: friends → linked → buyers → repeat buyers.
+
+    enishi keeps no profile for a friend who never linked (nothing ties them to a customer), so ``friends`` comes
+    from outside: the simulated shop's ground truth here, LINE's follower insight in production (None if unknown).
+    ``linked`` counts profiles with a linked LINE identity; ``following`` those still following (not blocked).
+    """
+    linked = [p for p in profiles if p.line is not None and p.line.linked_at is not None]
+    friends = sim.get("line_friends")
+    steps = [("friends", friends), ("linked", len(linked)),
+             ("linked_buyers", sum(1 for p in linked if p.order_count >= 1)),
+             ("linked_repeat", sum(1 for p in linked if p.order_count >= 2))]
+    out: dict[str, Any] = {name: value for name, value in steps}
+    out["following"] = sum(1 for p in linked if p.line is not None and p.line.following)
+    out["link_rate"] = _ratio(len(linked), friends) if isinstance(friends, int) else None
+    out["buyer_rate"] = _ratio(out["linked_buyers"], len(linked))
+    return out
 
 
 def _ratio(a: int, b: int) -> float | None:

@@ -31,6 +31,11 @@ def format_summary(s: dict[str, Any]) -> str:
         ("Cost total コスト", f"${s['cost']['total_usd']:.4f}"),
         ("Unsubscribed / suppressed / LINE", f"{s['unsubscribed']} / {s['suppressed']} / {s['line_linked']}"),
     ]
+    lf = s.get("line_funnel")
+    if lf:
+        friends = "?" if lf.get("friends") is None else lf["friends"]
+        rows.append(("LINE friends → linked → buyers → repeat",
+                     f"{friends} → {lf['linked']} → {lf['linked_buyers']} → {lf['linked_repeat']}"))
     run = s.get("run") or {}
     if run:
         rows.append(("Run 実行", f"{run.get('wall_seconds', 0):.1f} s wall (simulation {run.get('simulation_seconds', 0):.1f} s),"

@@ -9,6 +9,10 @@ ENV_EVENT_BUS_NAME = "ENISHI_EVENT_BUS_NAME"
 ENV_RAW_BUCKET_NAME = "ENISHI_RAW_BUCKET_NAME"  # unprocessable-but-authentic payloads, kept for replay
 ENV_SHOPIFY_SECRET_ARN = "ENISHI_SHOPIFY_SECRET_ARN"
 ENV_GENERIC_SECRET_ARN = "ENISHI_GENERIC_SECRET_ARN"
+ENV_CART_CONNECTION = "ENISHI_CART_CONNECTION"  # JSON of one polling.contract.CartConnection (poller, cart webhook)
+ENV_CART_SECRET_ARN = "ENISHI_CART_SECRET_ARN"  # JSON polling.http.OAuthSecret of that connection
+ENV_CART_FETCH_QUEUE_URL = "ENISHI_CART_FETCH_QUEUE_URL"  # id-only notifications waiting for their fetch
+ENV_LINE_LINK_SECRET_ARN = "ENISHI_LINE_LINK_SECRET_ARN"  # HMAC key the shop's backend signs /line/link requests with
 ENV_LINE_SECRET_ARN = "ENISHI_LINE_SECRET_ARN"  # JSON: {"channel_secret": ..., "channel_access_token": ...}
 ENV_UNSUBSCRIBE_SECRET_ARN = "ENISHI_UNSUBSCRIBE_SECRET_ARN"
 ENV_STATE_MACHINE_ARNS = "ENISHI_STATE_MACHINE_ARNS"  # JSON: {"welcome": arn, ...}
@@ -78,6 +82,8 @@ SEQUENCES = (SEQUENCE_WELCOME, SEQUENCE_SHIPPING, SEQUENCE_CART_RECOVERY, SEQUEN
 PATH_SHOPIFY_WEBHOOK = "/webhooks/shopify"
 PATH_GENERIC_WEBHOOK = "/webhooks/generic"
 PATH_LINE_WEBHOOK = "/webhooks/line"
+PATH_CART_WEBHOOK = "/webhooks/{cart}/{connection}"  # id-only pushes of a polled cart (EC-CUBE), one per connection
+PATH_LINE_LINK = "/line/link"  # LINE account linking: the shop's member page redirects here (signed)
 PATH_UNSUBSCRIBE = "/u/{token}"
 
 # ---- CloudFormation outputs

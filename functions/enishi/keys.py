@@ -11,6 +11,7 @@
 | email → customer lookup | SHOP#{shop}#EMAIL#{email_hash}       | LOOKUP                     |
 | LINE user → customer    | SHOP#{shop}#LINE#{line_user_id}      | LOOKUP                     |
 | intake dedupe marker    | SHOP#{shop}#WEBHOOK#{source}#{id}    | DEDUPE      (TTL)          |
+| polled-cart cursor      | CARTCONN#{connection}#CURSOR#{stream}| CURSOR                     |
 | LINE monthly quota flag | SHOP#{shop}#LINEQUOTA#{yyyy-mm}      | QUOTA       (TTL)          |
 | LINE account-link nonce | SHOP#{shop}#LINENONCE#{nonce}        | NONCE       (TTL 10 min)   |
 
@@ -101,6 +102,15 @@ def line_lookup_key(shop: str, line_user_id: str) -> dict[str, str]:
 
 def dedupe_key(shop: str, source: str, delivery_id: str) -> dict[str, str]:
     return {"pk": f"{_shop(shop)}#WEBHOOK#{source}#{delivery_id}", "sk": DEDUPE_SK}
+
+
+CURSOR_SK = "CURSOR"
+
+
+def poll_cursor_key(connection_id: str, stream: str) -> dict[str, str]:
+    """Where a polled cart connection keeps its cursor for one stream (orders, customers, ...). Events published
+    by the poller are marked once published with ``dedupe_key(shop, cart, event_id)``."""
+    return {"pk": f"CARTCONN#{connection_id}#CURSOR#{stream}", "sk": CURSOR_SK}
 
 
 def line_quota_key(shop: str, month: str) -> dict[str, str]:

@@ -1,0 +1,168 @@
+"""``enishi connect eccube|colorme …``: store a shop's cart connection (OAuth client, tokens, webhook secret) in the
+connection's Secrets Manager secret, which the deployed poller reads (and refreshes).
+
+    # EC-CUBE: the shop admin registers an API client (設定 > API管理 > OAuth管理) with enishi's redirect URI,
+    # approves it on https://<shop>/<admin>/authorize?response_type=code&client_id=…&redirect_uri=…&scope=read
+    # and hands over the code (valid 10 minutes):
+    enishi connect eccube --secret-arn <CartSecretArn…> --shop-url https://shop.example.jp \
+        --client-id … --client-secret … --redirect-uri … --code … --webhook-secret …
+    # カラーミーショップ: same with https://api.shop-pro.jp/oauth/authorize (scope read_sales); the token never expires
+    enishi connect colorme --secret-arn <…> --client-id … --client-secret … --redirect-uri … --code …
+
+``--access-token`` / ``--refresh-token`` store tokens obtained elsewhere instead of exchanging a code. Against the
+local stack, ``connect_local(stack, connection_id, secret)`` writes the same secret inside its moto (tests, demo).
+Nothing secret is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.parse
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from enishi import clock
+from enishi import constants as c
+from enishi.polling.http import OAuthSecret, Transport, urllib_transport
+from enishi.polling.store import SecretsManagerVault
+
+CARTS = ("eccube", "colorme", "base", "makeshop")  # STORES: not yet (its refresh needs a private_key_jwt client)
+
+
+class ConnectError(Exception):
+    pass
+
+
+def token_url(cart: str, shop_url: str | None) -> str:
+    if cart == "eccube":
+        from enishi.carts import eccube
+
+        if not shop_url:
+            raise ConnectError("--shop-url is required for EC-CUBE")
+        return eccube.token_url(shop_url)
+    if cart == "base":
+        from enishi.carts import base_jp
+
+        return base_jp.TOKEN_URL
+    if cart == "makeshop":
+        return ""  # 永続token from the install webhook: nothing to exchange or refresh
+    from enishi.carts import colorme
+
+    return colorme.TOKEN_URL
+
+
+def exchange_code(url: str, client_id: str, client_secret: str, code: str, redirect_uri: str,
+                  transport: Transport = urllib_transport) -> dict[str, Any]:
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                                   "client_id": client_id, "client_secret": client_secret}).encode()
+    response = transport("POST", url, {"content-type": "application/x-www-form-urlencoded",
+                                       "accept": "application/json"}, form, 15.0)
+    if response.status != 200:
+        raise ConnectError(f"the cart refused the code ({response.status}): codes are valid 10 minutes, once")
+    answer = response.json()
+    if not isinstance(answer, dict) or not answer.get("access_token"):
+        raise ConnectError("the cart answered no access token")
+    return answer
+
+
+def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transport,
+                 now: Callable[[], datetime] = clock.now) -> OAuthSecret:
+    url = token_url(opts.cart, getattr(opts, "shop_url", None))
+    if opts.cart == "makeshop" and not (opts.access_token and opts.api_key):
+        raise ConnectError("makeshop needs --access-token (the install webhook's 永続token) and --api-key")
+    if opts.code:
+        if not (opts.client_id and opts.client_secret and opts.redirect_uri):
+            raise ConnectError("--code needs --client-id, --client-secret and --redirect-uri")
+        answer = exchange_code(url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport)
+    elif opts.access_token:
+        answer = {"access_token": opts.access_token, "refresh_token": opts.refresh_token,
+                  "expires_in": opts.expires_in}
+    else:
+        raise ConnectError("give --code (with the client) or --access-token")
+    if opts.cart == "eccube" and not opts.webhook_secret:
+        raise ConnectError("--webhook-secret is required for EC-CUBE (16-1024 characters, the one set in WebHook管理)")
+    if opts.webhook_secret and not 16 <= len(opts.webhook_secret) <= 1024:
+        raise ConnectError("--webhook-secret must be 16-1024 characters (EC-CUBE's rule)")
+    expires_in = answer.get("expires_in")
+    return OAuthSecret(
+        client_id=opts.client_id, client_secret=opts.client_secret, access_token=str(answer["access_token"]),
+        refresh_token=answer.get("refresh_token") or None,
+        expires_at=now() + timedelta(seconds=int(expires_in)) if expires_in else None,
+        token_url=url or None, webhook_secret=opts.webhook_secret or None,
+        redirect_uri=opts.redirect_uri if opts.cart == "base" else None,  # BASE's refresh grant asks for it
+        **({"api_key": opts.api_key} if opts.api_key else {}),
+    )
+
+
+def store(secret: OAuthSecret, secret_arn: str, client: Any) -> None:
+    SecretsManagerVault(client, secret_arn).save(secret)
+
+
+def connect_local(stack: Any, connection_id: str, secret: OAuthSecret) -> str:
+    """Write a connection's secret inside a running ``LocalStack`` (its moto); returns the secret ARN."""
+    import boto3
+
+    for env in stack._environments.values():  # noqa: SLF001 - the local stack's function environments
+        conn = env.get(c.ENV_CART_CONNECTION)
+        if conn and json.loads(conn).get("id") == connection_id:
+            arn = env[c.ENV_CART_SECRET_ARN]
+            store(secret, arn, boto3.client("secretsmanager", region_name=env.get("AWS_REGION")))
+            return arn
+    raise ConnectError(f"no connection {connection_id!r} in the local stack (enishi:cartConnections)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="enishi connect", description="store a cart connection's OAuth tokens")
+    p.add_argument("cart", choices=CARTS)
+    p.add_argument("--secret-arn", required=True, help="the connection's secret (stack output CartSecretArn…)")
+    p.add_argument("--region", default=None)
+    p.add_argument("--shop-url", help="EC-CUBE: the shop's URL (https://shop.example.jp)")
+    p.add_argument("--client-id")
+    p.add_argument("--client-secret")
+    p.add_argument("--redirect-uri")
+    p.add_argument("--code", help="the authorization code the shop admin's approval returned")
+    p.add_argument("--access-token")
+    p.add_argument("--refresh-token")
+    p.add_argument("--expires-in", type=int, default=None)
+    p.add_argument("--webhook-secret", help="EC-CUBE: the secret set in WebHook管理")
+    p.add_argument("--api-key", help="makeshop: the x-api-key issued with the app")
+    return p
+
+
+def main(argv: list[str], transport: Transport = urllib_transport) -> int:
+    opts = parser().parse_args(argv)
+    try:
+        secret = build_secret(opts, transport)
+    except ConnectError as exc:
+        print(f"enishi connect: {exc}")
+        return 2
+    import boto3
+
+    store(secret, opts.secret_arn, boto3.client("secretsmanager", region_name=opts.region))
+    refresh = "with a refresh token" if secret.refresh_token else "no refresh token (does not expire)"
+    print(f"connected {opts.cart}: tokens stored in the connection's secret ({refresh}); the next sweep uses them")
+    return 0
+
+
+def point_connection_at(stack: Any, connection_id: str, base_url: str) -> None:
+    """Local only: aim a connection's functions at a fake cart started after the template was synthesized (its
+    port is only known then). Call before the connection's first invocation."""
+    found = False
+    for env in stack._environments.values():  # noqa: SLF001
+        conn = env.get(c.ENV_CART_CONNECTION)
+        if conn and json.loads(conn).get("id") == connection_id:
+            env[c.ENV_CART_CONNECTION] = json.dumps({**json.loads(conn), "base_url": base_url})
+            found = True
+    if not found:
+        raise ConnectError(f"no connection {connection_id!r} in the local stack (enishi:cartConnections)")
+
+
+def function_of(stack: Any, connection_id: str, handler: str = "enishi.polling.handler.handler") -> str:
+    """The local function name of a connection's poller (or webhook λ with ``handler``)."""
+    for name, env in stack._environments.items():  # noqa: SLF001
+        conn = env.get(c.ENV_CART_CONNECTION)
+        if conn and json.loads(conn).get("id") == connection_id and stack._functions[name].handler == handler:  # noqa: SLF001
+            return str(name)
+    raise ConnectError(f"no function for connection {connection_id!r}")

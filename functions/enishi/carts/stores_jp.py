@@ -1,0 +1,99 @@
+"""STORES (api.stores.dev, retail API 202211): a polled cart, by **order time** with a look-back window.
+
+Sources: ``/work/shared/JP_CARTS.md`` §6 (heyinc/retail-api-docs, heyinc/development-partner-docs).
+
+- Closed API: needs 開発パートナー登録 (private apps: a ベーシック plan). No webhooks in the spec.
+- OAuth2 code at ``https://api.id.stores.jp/oauth2/auth|token``; client authentication is ``private_key_jwt``
+  (ES256); access token 1 h, refresh token 35 days and **rotated**. enishi's refresh grant sends a client secret:
+  **not yet** the signed client assertion STORES requires — until it does, ``enishi connect stores`` is not offered
+  and a STORES connection stops with ``CartAuthFailed`` when its first access token expires.
+- ``GET /retail/202211/orders`` filters by ordered_at (no updated_at filter; may lag real time; 429 on bursts),
+  ``limit`` ≤ 100, ``offset``. Rows: id, number, email (no customer id → keyed by normalised email, as guests),
+  payment_amount, ordered_at (ISO 8601 ``+09:00``), deliveries[] (items, shipped_at, canceled_at,
+  tracking_number, delivery_method_name). No opt-in flag.
+
+**Unverified**: the query parameter name of the ordered_at filter (``ordered_at_from`` sent), the envelope key
+``orders``, item field names inside deliveries (``item_id``, ``variation_id``, ``price``, ``quantity``, ``name``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from enishi import events as ev
+from enishi.carts import Unprocessable
+from enishi.carts._ordertime import JST, base, guest, iso, money
+
+CART = "stores"
+API_BASE = "https://api.stores.dev"
+TOKEN_URL = "https://api.id.stores.jp/oauth2/token"
+STREAMS = ("orders",)
+PAGE_SIZE = 100
+MIN_INTERVAL_SECONDS = 1.0  # 429 on bursts; no figure published
+LOOKBACK = timedelta(days=14)
+ORDERS_PATH = "/retail/202211/orders"
+
+
+def api_base(connection: Any) -> str:
+    return connection.base_url.rstrip("/")
+
+
+def updated_at(row: Mapping[str, Any]) -> datetime:
+    """No update time in the rows: the latest of ordered / shipped / cancelled."""
+    times = [iso(row.get("ordered_at"), "ordered_at")]
+    for d in row.get("deliveries") or []:
+        if isinstance(d, dict):
+            times += [iso(d[k], k) for k in ("shipped_at", "canceled_at") if d.get(k)]
+    return max(times)
+
+
+def record_id(row: Mapping[str, Any]) -> str:
+    return str(row.get("id"))
+
+
+def fetch_page(api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
+               ) -> tuple[list[dict[str, Any]], bool]:
+    start = (ordered_from or since - LOOKBACK).astimezone(JST).isoformat(timespec="seconds")
+    answer = api.get(ORDERS_PATH, {"ordered_at_from": start, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE})
+    rows = [r for r in (answer or {}).get("orders") or [] if isinstance(r, dict)]
+    return rows, len(rows) == PAGE_SIZE
+
+
+def order_events(connection: Any, order: Mapping[str, Any], received_at: datetime) -> list[ev.EventBase]:
+    oid = order.get("id")
+    if oid in (None, ""):
+        raise Unprocessable("STORES order has no id", [{"loc": "id", "msg": "missing"}])
+    shop, oid = connection.shop_id, str(oid)
+    customer = guest(order.get("email"))
+    placed_at = iso(order.get("ordered_at"), "ordered_at")
+    deliveries = [d for d in order.get("deliveries") or [] if isinstance(d, dict)]
+    if deliveries and all(d.get("canceled_at") for d in deliveries):
+        at = max(iso(d["canceled_at"], "canceled_at") for d in deliveries)
+        return [ev.OrderCancelled(**base(CART, shop, f"{CART}:{shop}:order:{oid}:cancelled", at, received_at),
+                                  order_id=oid, customer=customer, cancelled_at=at, reason="stores_canceled")]
+    items = tuple(
+        ev.LineItem(product_id=str(i.get("item_id")) if i.get("item_id") else None,
+                    variant_id=str(i.get("variation_id")) if i.get("variation_id") else None,
+                    title=str(i.get("name") or i.get("item_id") or ""), quantity=max(1, int(i.get("quantity") or 1)),
+                    price=money(i.get("price"), "price"))
+        for d in deliveries for i in d.get("items") or [] if isinstance(i, dict))
+    out: list[ev.EventBase] = [ev.OrderPlaced(
+        **base(CART, shop, f"{CART}:{shop}:order:{oid}:placed", placed_at, received_at),
+        order_id=oid, order_name=str(order.get("number") or oid), customer=customer, placed_at=placed_at,
+        total=money(order.get("payment_amount"), "payment_amount"), line_items=items)]
+    for n, d in enumerate(deliveries):
+        if d.get("shipped_at") and not d.get("canceled_at"):
+            number = str(d.get("tracking_number") or "").strip()
+            did = str(d.get("id") or n)
+            out.append(ev.FulfillmentUpdated(
+                **base(CART, shop, f"{CART}:{shop}:order:{oid}:delivery:{did}:{number}",
+                       iso(d["shipped_at"], "shipped_at"), received_at),
+                fulfillment_id=did, order_id=oid, customer=customer, status="success",
+                tracking_company=d.get("delivery_method_name") or connection.default_carrier,
+                tracking_numbers=(number,) if number else ()))
+    return out
+
+
+RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {"orders": order_events}

@@ -1,0 +1,122 @@
+"""CartWebhook λ: ``POST /webhooks/{cart}/{connection}`` for a polled cart that pushes ids (EC-CUBE).
+
+Verify the signature over the raw body (before anything can raise), parse the id list, put it on the connection's
+fetch queue, answer 200 at once: EC-CUBE waits for the answer inside its own customer's request (timeout 5 s) and
+never retries. The poller fetches the full records from the queue. Nothing authentic is lost: a body that does not
+parse is kept in the raw bucket (400); a queue failure answers 503, and the next sweep catches the change up anyway.
+
+| outcome                       | answer            |
+|-------------------------------|-------------------|
+| signature missing / bad       | 401, metric only  |
+| not EC-CUBE's id array        | 400, raw kept     |
+| queue unavailable             | 503               |
+| otherwise                     | 200 ``queued`` n  |
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
+
+from enishi import clock, http_api
+from enishi import constants as c
+from enishi.carts import Unprocessable
+from enishi.polling.contract import CartConnection, cart_module
+from enishi.polling.store import SecretsManagerVault
+
+logger = Logger()
+metrics = Metrics()
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    connection: str = Field(alias=c.ENV_CART_CONNECTION, min_length=2)
+    secret_arn: str = Field(alias=c.ENV_CART_SECRET_ARN, min_length=1)
+    queue_url: str = Field(alias=c.ENV_CART_FETCH_QUEUE_URL, min_length=1)
+    raw_bucket_name: str = Field(alias=c.ENV_RAW_BUCKET_NAME, min_length=1)
+
+
+@dataclass
+class Deps:
+    connection: CartConnection
+    cart: Any
+    vault: SecretsManagerVault
+    sqs: Any
+    s3: Any
+    settings: Settings
+
+
+# by connection: one container serves one connection on AWS; the local stack runs every connection's function
+# in one process, so the cache is keyed by the connection's settings
+_deps: dict[tuple[str, str], Deps] = {}
+
+
+def reset() -> None:
+    _deps.clear()
+
+
+def deps() -> Deps:
+    cache_key = (os.environ.get(c.ENV_CART_CONNECTION, ""), os.environ.get(c.ENV_CART_SECRET_ARN, ""))
+    if cache_key not in _deps:
+        settings = Settings.model_validate(dict(os.environ))
+        connection = CartConnection.from_env(settings.connection)
+        _deps[cache_key] = Deps(connection, cart_module(connection.cart),
+                     SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn),
+                     boto3.client("sqs"), boto3.client("s3"), settings)
+    return _deps[cache_key]
+
+
+def _keep(d: Deps, raw: bytes, details: Any) -> None:
+    now = clock.now()
+    key = f"raw/{d.connection.cart}/{now.strftime('%Y-%m-%d')}/{uuid.uuid4().hex}.json"
+    body = json.dumps({"source": d.connection.cart, "connection": d.connection.id, "received_at": now.isoformat(),
+                       "reason": "unprocessable", "details": details,
+                       "body_base64": base64.b64encode(raw).decode("ascii")})
+    d.s3.put_object(Bucket=d.settings.raw_bucket_name, Key=key, Body=body.encode(), ContentType="application/json")
+    metrics.add_metric(name="UnprocessablePayload", unit=MetricUnit.Count, value=1)
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        d = deps()
+        raw = http_api.raw_body(event)
+        headers = http_api.headers(event)
+        signature = headers.get(d.cart.SIGNATURE_HEADER)
+        secrets = d.vault.load().webhook_secrets() if signature else []
+    except Exception:  # noqa: BLE001 - nothing before the signature check may answer 5xx
+        logger.exception("cart webhook: could not check the signature")
+        metrics.add_metric(name="InvalidSignature", unit=MetricUnit.Count, value=1)
+        return http_api.json_response(401, {"status": "unauthorized"})
+    if not d.cart.verify_signature(raw, signature, secrets):
+        metrics.add_metric(name="InvalidSignature", unit=MetricUnit.Count, value=1)
+        return http_api.json_response(401, {"status": "unauthorized"})
+    try:
+        notes = d.cart.parse_notifications(json.loads(raw))
+    except (ValueError, Unprocessable) as exc:
+        try:
+            _keep(d, raw, exc.as_dict() if isinstance(exc, Unprocessable) else {"error": "body is not JSON"})
+        except Exception:  # noqa: BLE001 - the raw bucket is down: say so, never a bare 500
+            logger.exception("cart webhook: could not keep an authentic body")
+            return http_api.json_response(503, {"status": "retry"})
+        return http_api.json_response(400, {"status": "rejected"})
+    if not notes:
+        return http_api.json_response(200, {"status": "accepted", "queued": 0})
+    try:
+        d.sqs.send_message(QueueUrl=d.settings.queue_url, MessageBody=json.dumps({"notifications": notes}))
+    except Exception:  # noqa: BLE001 - EC-CUBE does not retry; the sweep catches the change up
+        logger.exception("cart webhook: queue unavailable", extra={"connection": d.connection.id})
+        metrics.add_metric(name="CartNotificationNotQueued", unit=MetricUnit.Count, value=1)
+        return http_api.json_response(503, {"status": "retry"})
+    metrics.add_metric(name="CartNotificationQueued", unit=MetricUnit.Count, value=len(notes))
+    return http_api.json_response(200, {"status": "accepted", "queued": len(notes)})
