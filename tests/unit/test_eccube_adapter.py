@@ -133,8 +133,33 @@ def test_mailmaga_flag_is_consent_evidence_dated_by_the_cart() -> None:
     event = eccube.customer_events(SHOP, load("customer.json"), NOW)[0]
     consent = event.email_consent
     assert consent is not None and consent.state == "subscribed" and consent.source == "eccube"
-    assert consent.collected_at == datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
+    # a snapshot of the row: a "yes" is dated at the earliest trusted moment (create_date), the row's
+    # update_date is kept as the sender's time (it moves for any change of the row)
+    assert consent.kind == "snapshot"
+    assert consent.collected_at == datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+    assert consent.sender_at == datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
     assert consent.evidence["kind"] == "eccube_mailmaga_flg"
+
+
+def test_a_cart_row_saying_yes_never_undoes_an_unsubscribe_by_link() -> None:
+    from enishi import events as ev
+    from enishi.profiles import apply as logic
+
+    # Given a customer who unsubscribed by one click on 2026-11-10
+    row = load("customer.json")
+    at = datetime(2026, 11, 10, tzinfo=UTC)
+    unsubscribe = ev.ConsentChanged(
+        event_id="preferences:1", shop=SHOP, source="enishi", occurred_at=at, received_at=at,
+        customer=ev.CustomerRef(customer_id=str(row["id"])),
+        consent=ev.Consent(state="unsubscribed", source="one_click", collected_at=at, sender_at=at),
+    )
+    # When the cart's row changes later (a new address) and still says mailmaga_flg = 1
+    upserted = eccube.customer_events(SHOP, row, NOW)[0]
+    profile = None
+    for event in (unsubscribe, upserted):
+        profile = logic.apply(profile, event, event.received_at)
+    # Then the customer stays unsubscribed
+    assert profile is not None and profile.email_consent.state == "unsubscribed"
 
 
 @pytest.mark.parametrize(("flag", "state"), [(0, "not_subscribed"), (2, "not_subscribed"), (None, None),

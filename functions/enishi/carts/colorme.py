@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable
@@ -86,12 +87,18 @@ def fetch_page(api: Any, stream: str, since: datetime, page: int) -> tuple[list[
     return rows, bool(rows) and more
 
 
-def _consent(flag: Any, at: datetime, kind: str, stamp: str) -> ev.Consent | None:
+def _consent(
+    flag: Any, at: datetime, kind: str, stamp: str, received_at: datetime, origin_at: datetime | None = None
+) -> ev.Consent | None:
+    """The cart row's flag is a snapshot (the row changes for any reason, not only when the customer acts on the
+    flag): under ``enishi.consent`` it can start consent but never outranks an opt-out."""
     if not isinstance(flag, bool):
         return None  # null: the shop does not ask
-    return ev.Consent(channel="email", state="subscribed" if flag else "not_subscribed",
-                      opt_in_level="single_opt_in" if flag else "unknown", source=CART, collected_at=at,
-                      evidence={"kind": kind, "snapshot": "true", "colorme_receive_mail_magazine": str(flag).lower(), "at": stamp})
+    return rule.make(
+        state="subscribed" if flag else "not_subscribed", kind="snapshot", source=CART, received_at=received_at,
+        sender_at=at, origin_at=origin_at, opt_in_level="single_opt_in" if flag else "unknown",
+        evidence={"kind": kind, "snapshot": "true", "colorme_receive_mail_magazine": str(flag).lower(), "at": stamp},
+    )
 
 
 def _customer(customer: Mapping[str, Any] | None) -> ev.CustomerRef:
@@ -131,7 +138,7 @@ def sale_events(connection: Any, sale: Mapping[str, Any], received_at: datetime)
         total=_money(sale.get("total_price"), "total_price"), line_items=items,
         financial_status="paid" if sale.get("paid") else "pending",
         email_consent=_consent((sale.get("customer") or {}).get("receive_mail_magazine"), made,
-                               "colorme_sale_snapshot", str(sale.get("make_date"))),
+                               "colorme_sale_snapshot", str(sale.get("make_date")), received_at, made),
     )]
     for i, delivery in enumerate(sale.get("sale_deliveries") or []):
         if not isinstance(delivery, dict):
@@ -155,11 +162,13 @@ def customer_events(connection: Any, row: Mapping[str, Any], received_at: dateti
         raise Unprocessable("カラーミー customer has no id", [{"loc": "id", "msg": "missing"}])
     shop, cid = connection.shop_id, str(row["id"])
     at = updated_at(row)
+    created = _time(row["make_date"], "make_date") if row.get("make_date") is not None else None
     return [ev.CustomerUpserted(
         **_base(shop, f"{CART}:{shop}:customer:{cid}:{int(at.timestamp())}", at, received_at),
         customer=_customer(row),
-        email_consent=_consent(row.get("receive_mail_magazine"), at, "colorme_customer", str(row.get("update_date"))),
-        created_at=_time(row["make_date"], "make_date") if row.get("make_date") is not None else None,
+        email_consent=_consent(row.get("receive_mail_magazine"), at, "colorme_customer", str(row.get("update_date")),
+                               received_at, created),
+        created_at=created,
     )]
 
 

@@ -35,6 +35,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable
@@ -259,18 +260,21 @@ def order_events(shop: str, order: Mapping[str, Any], received_at: datetime) -> 
     return STATUS_EVENTS.get(status, _nothing)(shop, order, received_at) if status is not None else []
 
 
-def mailmaga_consent(customer: Mapping[str, Any]) -> ev.Consent | None:
-    """``mailmaga_flg`` → a plain consent snapshot (source "eccube", dated by the customer's ``update_date``: the
-    last time the customer row changed is the latest moment the flag can have been set). None when the plugin or
+def mailmaga_consent(customer: Mapping[str, Any], received_at: datetime) -> ev.Consent | None:
+    """``mailmaga_flg`` → a consent *snapshot* under ``enishi.consent`` (source "eccube"; the row's ``update_date``
+    moves for any change, so it is not the time of an act): a "no" dated by ``update_date``, a "yes" by the
+    earliest trusted moment (``create_date``), and a snapshot never outranks an opt-out. None when the plugin or
     the allow-list entry is absent."""
     flag = customer.get("mailmaga_flg")
     if flag is None or isinstance(flag, bool) or not str(flag).strip().lstrip("-").isdigit():
         return None
     subscribed = int(str(flag)) in MAILMAGA_SUBSCRIBED
-    return ev.Consent(
-        channel="email", state="subscribed" if subscribed else "not_subscribed",
-        opt_in_level="single_opt_in" if subscribed else "unknown", source=CART,
-        collected_at=updated_at(customer),
+    created = customer.get("create_date")
+    return rule.make(
+        state="subscribed" if subscribed else "not_subscribed", kind="snapshot", source=CART,
+        received_at=received_at, sender_at=updated_at(customer),
+        origin_at=_time(created, "create_date") if created else None,
+        opt_in_level="single_opt_in" if subscribed else "unknown",
         evidence={"kind": "eccube_mailmaga_flg", "snapshot": "true", "eccube_mailmaga_flg": str(flag),
                   "eccube_customer_update_date": str(customer.get("update_date"))},
     )
@@ -284,7 +288,7 @@ def customer_events(shop: str, customer: Mapping[str, Any], received_at: datetim
     created = customer.get("create_date")
     return [ev.CustomerUpserted(
         **_base(shop, f"{CART}:{shop}:customer:{cid}:{at.isoformat()}", at, received_at),
-        customer=_customer_ref(cid, customer), email_consent=mailmaga_consent(customer),
+        customer=_customer_ref(cid, customer), email_consent=mailmaga_consent(customer, received_at),
         created_at=_time(created, "create_date") if created else None,
     )]
 
