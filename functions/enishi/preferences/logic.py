@@ -94,7 +94,7 @@ class Preferences:
 
     def claims(self, token: str | None) -> TokenClaims:
         claims = read_token_any(self._secrets, token or "")
-        if claims is None or claims.shop != self._shop.shop_id:
+        if claims is None or claims.shop not in self._shop.served_shops:
             raise TokenInvalid()
         return claims
 
