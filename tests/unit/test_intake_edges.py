@@ -97,10 +97,10 @@ def generic_request(body: bytes) -> logic.WebhookRequest:
 
 def big_order(items: int, title_chars: int = 20) -> dict[str, Any]:
     order = json.loads((SHOPIFY / "orders__create.json").read_text())
-    template = order["line_items"][0]
+    template = {k: order["line_items"][0][k] for k in ("product_id", "quantity", "price", "vendor", "variant_title")}
     order["line_items"] = [
-        {**copy.deepcopy(template), "id": 10_000 + i, "title": f"商品{i:05d}" + "茶" * title_chars,
-         "variant_id": 20_000 + i, "sku": f"SKU-{i}"}
+        {**copy.deepcopy(template), "id": 10_000_000 + i, "title": f"商品{i:05d}" + "茶" * title_chars,
+         "variant_id": 20_000_000 + i, "sku": f"SKU-{i:05d}", "name": f"商品{i:05d}"}
         for i in range(items)
     ]
     return order
@@ -164,7 +164,7 @@ def test_a_raw_store_failure_is_503_retry_not_a_crash():
 # ---- defect 4: large authentic orders
 
 
-@pytest.mark.parametrize("items,title_chars", [(3000, 20), (300, 20_000)], ids=["3000-items-500KB", "6MB-body"])
+@pytest.mark.parametrize("items,title_chars", [(3000, 20), (3000, 640)], ids=["3000-items", "6MB-body"])
 def test_large_order_is_accepted_bounded_and_points_at_the_full_body(items, title_chars):
     raw = json.dumps(big_order(items, title_chars), ensure_ascii=False).encode()
     assert len(raw) > 256 * 1024
