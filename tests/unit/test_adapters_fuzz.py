@@ -133,3 +133,19 @@ def test_preferences_with_any_token_and_body_answer_a_page_or_404(token, body, c
             call()
         except TokenInvalid:
             pass
+
+
+def test_one_click_parsing_of_a_huge_hostile_body_takes_linear_time():
+    """A recipient's token is in every mail they get: the POST body must not be able to stall the function."""
+    import time
+
+    from enishi.preferences.logic import form_action, is_one_click
+
+    body = b'Content-Disposition: form-data; name="List-Unsubscribe"\r\n' * 8000 + b"a\r\n" * 200_000
+    started = time.perf_counter()
+    assert not is_one_click(body, "multipart/form-data; boundary=x")
+    assert form_action(body, None) == "unsubscribe"
+    assert time.perf_counter() - started < 0.5
+    genuine = b'--x\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--x--\r\n'
+    assert is_one_click(genuine, "multipart/form-data; boundary=x")
+    assert is_one_click(b"List-Unsubscribe=One-Click", "application/x-www-form-urlencoded")
