@@ -250,3 +250,12 @@ def test_nothing_unsigned_gets_a_2xx_or_leaves_a_trace(raw, header, source):
     p = ports()
     assert logic.handle(request, p, NOW).status == 401
     assert not p.raw.kept and not p.publisher.published and not p.dedupe.markers
+
+
+def test_replay_skips_bodies_kept_only_behind_a_raw_ref():
+    from enishi_local.replay import replay_request
+
+    document = json.loads(logic.raw_document("shopify", b"{}", {"x-shopify-topic": "orders/create"}, "oversized", [], NOW))
+    assert replay_request(document, "http://localhost") is None
+    document["reason"] = "unknown_shop"  # a Shopify delivery for a shop added to shop.yaml since: replayable
+    assert replay_request(document, "http://localhost") is not None
