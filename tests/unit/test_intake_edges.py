@@ -259,3 +259,20 @@ def test_replay_skips_bodies_kept_only_behind_a_raw_ref():
     assert replay_request(document, "http://localhost") is None
     document["reason"] = "unknown_shop"  # a Shopify delivery for a shop added to shop.yaml since: replayable
     assert replay_request(document, "http://localhost") is not None
+
+
+def test_an_unreachable_secret_store_or_dedupe_table_is_503_retry():
+    def no_secrets(source):
+        raise ConnectionError("secrets manager down")
+
+    p = ports()
+    p.secrets = no_secrets
+    raw = (GENERIC / "order.placed.json").read_bytes()
+    assert logic.handle(generic_request(raw), p, NOW).status == 503
+
+    class BrokenDedupe(Dedupe):
+        def claim(self, *args):
+            raise TimeoutError("dynamodb")
+
+    p = ports(dedupe=BrokenDedupe())
+    assert logic.handle(generic_request(raw), p, NOW).status == 503 and not p.publisher.published

@@ -13,6 +13,7 @@ dedupe marker → (keep the full body when an event was cut) → publish.
 | marker already there                      | 200 ``duplicate``                      | metric ``DuplicateDelivery``       |
 | an event had to be cut to fit EventBridge | as below; the event carries ``raw_ref``| full body kept (``oversized``), ``OversizedEvent`` |
 | keeping a body in S3 failed               | 503 ``retry``                          | marker released, ``RawStoreFailed`` |
+| secrets / dedupe table unreachable        | 503 ``retry``                          | ``DependencyFailed``               |
 | PutEvents failed                          | 503 ``retry`` (the cart redelivers)    | marker released, ``PublishFailed`` |
 | otherwise                                 | 200 ``accepted`` with the event count  | marker, events on the bus          |
 
@@ -50,6 +51,7 @@ METRIC_EVENTS_PUBLISHED = "EventsPublished"
 METRIC_UNKNOWN_SHOP = "UnknownShop"
 METRIC_OVERSIZED = "OversizedEvent"
 METRIC_RAW_STORE_FAILED = "RawStoreFailed"
+METRIC_DEPENDENCY_FAILED = "DependencyFailed"  # secrets or the dedupe table unreachable: 503, the sender retries
 
 REASON_NOT_JSON = json_input.REASON_NOT_JSON
 REASON_TOO_DEEP = json_input.REASON_TOO_DEEP
@@ -145,7 +147,12 @@ def shop_of(request: WebhookRequest, body: Any) -> str | None:
 
 
 def handle(request: WebhookRequest, ports: Ports, now: datetime) -> Answer:
-    if not verify(request, ports.secrets(request.source), now):
+    try:
+        secrets = ports.secrets(request.source)
+    except Exception:  # noqa: BLE001 - Secrets Manager unreachable: not the sender's fault, ask for a retry
+        ports.metrics.count(METRIC_DEPENDENCY_FAILED)
+        return Answer(503, {"status": "retry"})
+    if not verify(request, secrets, now):
         ports.metrics.count(METRIC_INVALID_SIGNATURE)
         return Answer(401, {"status": "unauthorized"})
     try:
@@ -186,7 +193,12 @@ def _handle_authentic(request: WebhookRequest, ports: Ports, now: datetime) -> A
     if delivery_id is None:  # adapters refuse bodies without one; belt and braces
         delivery_id = events[0].event_id
 
-    if not ports.dedupe.claim(shop, request.source, delivery_id, now + DEDUPE_TTL):
+    try:
+        claimed = ports.dedupe.claim(shop, request.source, delivery_id, now + DEDUPE_TTL)
+    except Exception:  # noqa: BLE001 - DynamoDB failed (the adapter took back a marker that may have landed)
+        ports.metrics.count(METRIC_DEPENDENCY_FAILED)
+        return Answer(503, {"status": "retry"})
+    if not claimed:
         ports.metrics.count(METRIC_DUPLICATE)
         return Answer(200, {"status": "duplicate"})
 
