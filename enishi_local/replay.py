@@ -6,7 +6,8 @@ command POSTs each kept body with its original headers to the same endpoint: the
 same secret) and the dedupe marker was never written for it, so it is processed like a first delivery.
 
 Generic payloads are not replayed: their signature carries a timestamp that is only valid for 5 minutes, and their
-senders were answered 400 with the details, so they resend themselves.
+senders were answered 400 (or 403 ``unknown_shop``) with the details, so they resend themselves. Bodies kept with
+reason ``oversized`` were processed (their events carry ``raw_ref`` pointing at them) and are never replayed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from enishi import constants as c
 
 PATHS = {"shopify": c.PATH_SHOPIFY_WEBHOOK}
+NOT_REPLAYED_REASONS = {"oversized"}  # processed; kept only as the full body behind an event's raw_ref
 HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "accept-encoding"}
 
 
@@ -41,7 +43,7 @@ def kept_documents(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, dic
 
 def replay_request(document: dict[str, Any], api_url: str) -> urllib.request.Request | None:
     path = PATHS.get(document.get("source", ""))
-    if path is None:
+    if path is None or document.get("reason") in NOT_REPLAYED_REASONS:
         return None
     headers = {k: v for k, v in document["headers"].items() if k.lower() not in HOP_BY_HOP}
     raw = base64.b64decode(document["body_base64"])
@@ -53,7 +55,8 @@ def replay(s3: Any, bucket: str, prefix: str, api_url: str, *, delete: bool = Fa
     for key, document in kept_documents(s3, bucket, prefix):
         request = replay_request(document, api_url)
         if request is None:
-            results.append(Replayed(key, "skipped", f"{document.get('source')} payloads are not replayable"))
+            what = document.get("reason") if document.get("reason") in NOT_REPLAYED_REASONS else document.get("source")
+            results.append(Replayed(key, "skipped", f"{what} payloads are not replayable"))
             continue
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:

@@ -68,6 +68,9 @@ class EnishiStack(Stack):
             secrets=secrets,
             public_base_url=api.url,
         )
+        # the LINE webhook keeps malformed events (authentic, signed) in the same raw-payload bucket as intake
+        raw.grant_write(channels.line_webhook)
+        channels.line_webhook.add_environment(c.ENV_RAW_BUCKET_NAME, raw.bucket.bucket_name)
         # alarms live in Monitoring (one place): the Sequences construct gets no alarm topic of its own
         sequences = Sequences(
             self,

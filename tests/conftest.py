@@ -18,13 +18,18 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "enishi-test")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-# Hypothesis budgets: small in `make test`; `HYPOTHESIS_PROFILE=long` for a deeper run.
+# Hypothesis budgets: small in `make test`, larger with HYPOTHESIS_PROFILE=long (`make test-long`)
 try:
+    from hypothesis import HealthCheck
     from hypothesis import settings as _hypothesis_settings
 
-    _hypothesis_settings.register_profile("enishi", max_examples=100, deadline=None)
-    _hypothesis_settings.register_profile("long", max_examples=2000, deadline=None)
-    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "enishi"))
+    _hypothesis_settings.register_profile(
+        "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    _hypothesis_settings.register_profile(
+        "long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # hypothesis is in the dev extra
     pass
 

@@ -37,7 +37,8 @@ class CustomerRef(Model):
 
     customer_id: str
     guest: bool = False
-    email: str | None = None
+    email: str | None = None  # deliverable form (``email_address.deliverable``): what SES is given
+    email_original: str | None = None  # as the cart sent it, kept as evidence when it differs (or was refused)
     phone: str | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -78,6 +79,9 @@ class EventBase(Model):
     source: str  # "shopify", "generic", "line", "enishi"
     occurred_at: AwareDatetime  # when it happened at the source (the resource's updated_at): orders updates
     received_at: AwareDatetime
+    # set when the event had to be cut to fit EventBridge (``bounding``): the S3 key of the full body in the
+    # raw-payload bucket, same layout as a kept payload
+    raw_ref: str | None = None
 
 
 class CustomerUpserted(EventBase):
@@ -98,6 +102,7 @@ class CheckoutUpdated(EventBase):
     order_id: str | None = None
     recovery_url: str | None = None
     line_items: tuple[LineItem, ...] = ()
+    item_count: int | None = None  # the cart's number of line items when ``line_items`` was capped
     total: Decimal = Decimal(0)
     currency: str = "JPY"
     email_consent: Consent | None = None
@@ -112,6 +117,7 @@ class OrderPlaced(EventBase):
     total: Decimal
     currency: str = "JPY"
     line_items: tuple[LineItem, ...] = ()
+    item_count: int | None = None  # the cart's number of line items when ``line_items`` was capped
     checkout_token: str | None = None
     financial_status: str | None = None  # pending / paid / ...
     email_consent: Consent | None = None
@@ -138,6 +144,7 @@ class FulfillmentUpdated(EventBase):
     estimated_delivery_at: AwareDatetime | None = None
     delivered_at: AwareDatetime | None = None
     line_items: tuple[LineItem, ...] = ()
+    item_count: int | None = None  # the cart's number of line items when ``line_items`` was capped
 
     @model_validator(mode="before")
     @classmethod

@@ -13,9 +13,20 @@ from typing import Any
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:
-    """The request body as sent (signatures are computed over these bytes)."""
+    """The request body as sent (signatures are computed over these bytes). Never raises: a body API Gateway could
+    not have produced (bad base64, lone surrogates) comes out as bytes that will simply fail the signature check."""
     body = event.get("body") or ""
-    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    if not isinstance(body, str):
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except ValueError:  # binascii.Error
+            return b""
+    try:
+        return body.encode("utf-8", "surrogateescape")  # a test's surrogateescape-decoded bytes come back as sent
+    except UnicodeEncodeError:
+        return body.encode("utf-8", "surrogatepass")
 
 
 def headers(event: Mapping[str, Any]) -> dict[str, str]:

@@ -65,6 +65,9 @@ class ShopConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     shop_id: str
+    # other shop ids this deployment also answers for (e.g. a second Shopify domain of the same shop); a signed
+    # webhook for any shop not named here is refused with 403 unknown_shop and kept for replay
+    additional_shop_ids: list[str] = Field(default_factory=list)
     name: str
     legal_name: str
     postal_address: str
@@ -82,6 +85,11 @@ class ShopConfig(BaseModel):
     shipping: Shipping = Field(default_factory=Shipping)
     stages: Stages = Field(default_factory=Stages)
     catalog: list[Product] = Field(default_factory=list)
+
+    @property
+    def served_shops(self) -> frozenset[str]:
+        """Every shop id this deployment serves: webhooks for another shop are refused (``intake``)."""
+        return frozenset((self.shop_id, *self.additional_shop_ids))
 
 
 def config_dir() -> Path:

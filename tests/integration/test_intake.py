@@ -256,6 +256,64 @@ def test_generic_invalid_payload_is_400_with_detail_and_kept(intake):
     assert intake.bus.drain() == [] and intake.items() == []
 
 
+# ---- issue 9: the shops served, hostile bodies, large orders — through the real handler, S3 and the bus
+
+
+@pytest.mark.parametrize("path", sorted(DOCS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_documented_generic_example_is_accepted_by_the_local_intake(intake, path):
+    body = json.loads(path.read_text())
+    assert intake.call(generic_event(body)) == (200, {"status": "accepted", "events": 1})
+    [published] = intake.bus.drain()
+    assert published["detail"]["shop"] == SHOP  # the shop /u/{token} links resolve for
+
+
+@pytest.mark.parametrize("kind", ["shopify", "generic"])
+def test_a_signed_delivery_for_a_shop_not_served_is_403_and_kept(intake, kind):
+    if kind == "generic":
+        body = json.loads((DOCS / "order.placed.json").read_text())
+        event = generic_event({**body, "shop": "shop.enishi-sabo.example"})
+    else:
+        event = shopify_event("orders__create")
+        event["headers"]["x-shopify-shop-domain"] = "another-shop.myshopify.com"
+    assert intake.call(event) == (403, {"status": "rejected", "error": "unknown_shop"})
+    [kept] = intake.raw_objects()
+    assert kept["reason"] == "unknown_shop" and intake.bus.drain() == [] and intake.items() == []
+
+
+@pytest.mark.parametrize("path", [c.PATH_SHOPIFY_WEBHOOK, c.PATH_GENERIC_WEBHOOK])
+def test_json_nested_10000_deep_is_400_and_kept_not_500(intake, path):
+    raw = b"[" * 10_000 + b"]" * 10_000
+    if path == c.PATH_GENERIC_WEBHOOK:
+        event = generic_event(raw)
+    else:
+        event = shopify_event("orders__create", raw=raw)
+    status, answer = intake.call(event)
+    assert status == 400 and answer["status"] == "rejected"
+    assert intake.raw_objects()[0]["reason"] == "too_deep"
+
+
+@pytest.mark.parametrize("header", ["t=\u00b2,v1=" + "0" * 64, "t=" + "1" * 400 + ",v1=00", "t=" + "1" * 5000 + ",v1=00"])
+def test_hostile_generic_signature_headers_are_401_not_500(intake, header):
+    event = generic_event(b"{}")
+    event["headers"]["x-enishi-signature"] = header
+    assert intake.call(event) == (401, {"status": "unauthorized"})
+
+
+def test_an_order_with_3000_line_items_is_published_bounded_with_the_full_body_kept(intake):
+    order = json.loads((EVENTS / "shopify" / "orders__create.json").read_text())
+    item = order["line_items"][0]
+    order["line_items"] = [{**item, "id": i, "title": f"煎茶 {i}", "variant_id": 50_000 + i} for i in range(3000)]
+    raw = json.dumps(order, ensure_ascii=False).encode()
+    assert intake.call(shopify_event("orders__create", raw=raw)) == (200, {"status": "accepted", "events": 1})
+    [published] = intake.bus.drain()
+    detail = published["detail"]
+    assert detail["item_count"] == 3000 and len(detail["line_items"]) == 50
+    assert len(json.dumps(detail).encode()) < 200 * 1024
+    [kept] = intake.raw_objects()
+    assert kept["key"] == detail["raw_ref"] and kept["reason"] == "oversized"
+    assert base64.b64decode(kept["body_base64"]) == raw
+
+
 # ---- the dedupe marker never turns a delivery that was not published into a "duplicate"
 def test_a_claim_retried_by_botocore_after_it_landed_is_still_ours(table):
     from enishi.intake.handler import DynamoDedupe

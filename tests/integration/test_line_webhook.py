@@ -252,3 +252,68 @@ def test_link_then_unfollow_reaches_the_profile(line, store, table, bus):
     # Then the profile knows LINE can no longer be used
     profile = table.get_item(Key=keys.profile_key(SHOP, "7001"))["Item"]
     assert profile["line"]["following"] is False
+
+
+# ---- hostile but signed events (issue 9, defect 5): each bad event kept, the good ones processed, never 5xx
+
+LINE_RAW_BUCKET = "enishi-raw-line-test"
+
+
+@pytest.fixture
+def kept(line, monkeypatch):
+    """The raw-payload bucket the LINE webhook keeps malformed events in; returns a reader of what was kept."""
+    import boto3
+
+    from enishi.line_webhook import handler as module
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=LINE_RAW_BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, LINE_RAW_BUCKET)
+    monkeypatch.setattr(module, "_deps", None)
+
+    def read() -> list[dict]:
+        keys_ = [o["Key"] for o in s3.list_objects_v2(Bucket=LINE_RAW_BUCKET).get("Contents", [])]
+        return [json.loads(s3.get_object(Bucket=LINE_RAW_BUCKET, Key=k)["Body"].read()) for k in keys_]
+
+    return read
+
+
+def _follow(**override) -> dict:
+    event = json.loads(raw("follow"))["events"][0]
+    return {**event, **override}
+
+
+BAD_EVENTS = {
+    "string-source": _follow(source="U4af4980629a1b2c3d4e5f60718293a4b", webhookEventId="01BAD0000000000000000000A1"),
+    "string-link": {**_follow(type="accountLink", webhookEventId="01BAD0000000000000000000A2"), "link": "ok"},
+    "list-userId": _follow(source={"type": "user", "userId": ["U1"]}, webhookEventId="01BAD0000000000000000000A3"),
+    "timestamp-1e20": _follow(timestamp=1e20, webhookEventId="01BAD0000000000000000000A4"),
+    "timestamp-400-digits": _follow(timestamp=10**400, webhookEventId="01BAD0000000000000000000A6"),
+    "webhookEventId-5000": _follow(webhookEventId="W" * 5000),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_EVENTS))
+def test_a_malformed_event_is_kept_and_the_valid_one_beside_it_still_published(line, kept, bus, name):
+    body = json.dumps({"destination": "U0", "events": [BAD_EVENTS[name], _follow()]}).encode()
+    response = line(body)
+    assert response["statusCode"] == 200
+    (event,) = identity_events(bus)
+    assert event["detail"]["change"] == "followed"
+    [doc] = kept()
+    assert doc["reason"] == "invalid_event" and doc["details"][0]["loc"].startswith("events.0.")
+    assert base64.b64decode(doc["body_base64"]) == body  # the exact bytes, re-verifiable
+
+
+def test_infinity_timestamp_is_kept_not_500(line, kept, bus):
+    body = b'{"events": [' + json.dumps(_follow(webhookEventId="01BAD0000000000000000000A5")).replace(
+        '"timestamp": 1772413200000', '"timestamp": Infinity').encode() + b"]}"
+    assert b"Infinity" in body
+    assert line(body)["statusCode"] == 200
+    assert identity_events(bus) == [] and kept()[0]["reason"] == "invalid_event"
+
+
+@pytest.mark.parametrize("body", [b"[" * 10_000 + b"]" * 10_000, b'{"events": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_deeply_nested_body_is_400_and_kept(line, kept, body):
+    assert line(body)["statusCode"] == 400
+    assert kept()[0]["reason"] == "too_deep"

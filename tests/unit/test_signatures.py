@@ -109,3 +109,60 @@ def test_line_published_vector():
 def test_generic_window_uses_given_now():
     header = sig.sign_generic(b"{}", "s", T)
     assert not sig.verify_generic(b"{}", header, ["s"], NOW + timedelta(minutes=6))
+
+
+# ---- hostile headers (issue 9, defect 5): nothing before the signature check can raise
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SIG64 = "0" * 64
+
+
+@pytest.mark.parametrize(
+    "t",
+    ["²", "٣", "１２３", "1" * 13, "1" * 400, "1" * 5000, "-1", "+1", " 1 2", "1e3", "0x10", ""],
+    ids=["superscript-two", "arabic-indic", "full-width", "13-digits", "400-digits", "5000-digits", "neg", "plus",
+         "inner-space", "exp", "hex", "empty"],
+)
+def test_generic_t_that_is_not_1_to_12_ascii_digits_is_refused_without_raising(t):
+    header = f"t={t},v1={SIG64}"
+    assert sig.parse_generic_header(header) is None
+    assert sig.verify_generic(JA_BODY, header, ["gen-secret"], NOW) is False
+
+
+def test_generic_header_bounds():
+    good = sig.sign_generic(JA_BODY, "gen-secret", T)
+    assert sig.verify_generic(JA_BODY, good, ["gen-secret"], NOW)
+    assert not sig.verify_generic(JA_BODY, good + ",x=" + "a" * sig.MAX_HEADER_CHARS, ["gen-secret"], NOW)
+    too_many = good + "".join(f",v1={SIG64}" for _ in range(sig.MAX_SIGNATURES))
+    assert sig.parse_generic_header(too_many) is None
+    assert sig.parse_generic_header(f"t={T},t={T},v1={SIG64}") is None  # one t only
+    assert sig.parse_generic_header(f"t={T},v1=abc") is None  # a v1 is 64 hex digits
+
+
+headers_text = st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet="t=v1,0123456789abcdef²٣１ \t", max_size=300),
+    st.builds(lambda t, v: f"t={t},v1={v}", st.text(max_size=50), st.text(max_size=80)),
+    st.integers(min_value=-(10**500), max_value=10**500).map(lambda n: f"t={n},v1={SIG64}"),
+    st.binary(max_size=200).map(lambda b: b.decode("utf-8", "surrogateescape")),
+)
+
+
+@given(header=headers_text, raw=st.binary(max_size=200))
+def test_no_header_or_body_makes_a_verifier_raise(header, raw):
+    assert sig.verify_generic(raw, header, ["gen-secret"], NOW) in (True, False)
+    assert sig.verify_shopify(raw, header, ["shop-secret"]) in (True, False)
+    assert sig.verify_line(raw, header, "line-secret") in (True, False)
+    parsed = sig.parse_generic_header(header)
+    assert parsed is None or (0 <= parsed[0] < 10**12 and all(len(s) == 64 for s in parsed[1]))
+
+
+@given(raw=st.binary(max_size=300), t=st.integers(min_value=0, max_value=250_000_000_000))  # datetime ends in 9999
+def test_every_signed_body_verifies_and_any_flipped_byte_does_not(raw, t):
+    header = sig.sign_generic(raw, "gen-secret", t)
+    now = datetime.fromtimestamp(t, UTC)
+    assert sig.verify_generic(raw, header, ["gen-secret"], now)
+    assert not sig.verify_generic(raw + b"x", header, ["gen-secret"], now)
+    assert sig.verify_shopify(raw, sig.sign_shopify(raw, "s"), ["s"]) and sig.verify_line(raw, sig.sign_line(raw, "l"), "l")

@@ -22,10 +22,12 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from enishi import consent as rule
+from enishi import email_address
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable, validation_details
@@ -56,12 +58,24 @@ class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# what the schema accepts: full-width "＠" too, and surrounding white space (folded by ``email_address``)
+EMAIL_PATTERN = r"^\s*[^@＠\s]+[@＠][^@＠\s]+\s*$"
+
+
 class Customer(_M):
     id: Id | None = None  # the cart's customer id; without it the email is required (guest)
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=EMAIL_PATTERN)] | None = None
     phone: Text | None = None
     first_name: Text | None = None
     last_name: Text | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _deliverable(cls, value: str | None) -> str | None:
+        # folded once here (NFKC, trim, domain lower-cased / punycode); what still is not an address is refused
+        if value is not None and email_address.deliverable(value) is None:
+            raise ValueError("not a deliverable e-mail address (ASCII local part, domain with a dot)")
+        return value
 
     @model_validator(mode="after")
     def _id_or_email(self) -> Customer:
@@ -70,11 +84,12 @@ class Customer(_M):
         return self
 
     def ref(self) -> ev.CustomerRef:
+        email = email_address.fields(self.email)
         if self.id:
-            return ev.CustomerRef(customer_id=self.id, email=self.email, phone=self.phone, first_name=self.first_name, last_name=self.last_name)
-        assert self.email is not None
+            return ev.CustomerRef(customer_id=self.id, **email, phone=self.phone, first_name=self.first_name, last_name=self.last_name)
+        assert email["email"] is not None
         return ev.CustomerRef(
-            customer_id=keys.guest_customer_id(self.email), guest=True, email=self.email, phone=self.phone,
+            customer_id=keys.guest_customer_id(email["email"]), guest=True, **email, phone=self.phone,
             first_name=self.first_name, last_name=self.last_name,
         )
 

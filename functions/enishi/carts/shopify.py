@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from enishi import consent as rule
+from enishi import email_address
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable, validation_details
@@ -206,6 +207,16 @@ def _checkbox_consent(ctx: _Ctx) -> ev.Consent | None:
     return None
 
 
+def _email(value: Any) -> dict[str, str | None]:
+    """``email`` (deliverable, see ``email_address``) and ``email_original`` (the cart's value when it differs)."""
+    return email_address.fields(value or None)
+
+
+def _guest_id(email: dict[str, str | None], raw: Any) -> str:
+    """A guest's id from its deliverable address (the form lookups hash), else from what the cart sent."""
+    return keys.guest_customer_id(email["email"] or str(raw))
+
+
 def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | None:
     """The order/checkout's customer, or a guest keyed by the email (phone when there is no email)."""
     customer = body.get("customer")
@@ -215,16 +226,17 @@ def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | N
     if isinstance(customer, dict) and customer.get("id") is not None:
         return ev.CustomerRef(
             customer_id=str(customer["id"]),
-            email=customer.get("email") or email or None,
+            **_email(customer.get("email") or email),
             phone=customer.get("phone") or phone or None,
             first_name=customer.get("first_name") or billing.get("first_name") or None,
             last_name=customer.get("last_name") or billing.get("last_name") or None,
         )
     if email or phone:
+        fields = _email(email)
         return ev.CustomerRef(
-            customer_id=keys.guest_customer_id(email) if email else keys.guest_customer_id(f"tel:{phone}"),
+            customer_id=_guest_id(fields, email) if email else keys.guest_customer_id(f"tel:{phone}"),
             guest=True,
-            email=email or None,
+            **fields,
             phone=phone or None,
             first_name=billing.get("first_name") or None,
             last_name=billing.get("last_name") or None,
@@ -254,7 +266,7 @@ def _customer(ctx: _Ctx) -> list[ev.EventBase]:
     tags = tuple(t.strip() for t in str(b.get("tags") or "").split(",") if t.strip())
     customer = ev.CustomerRef(
         customer_id=_id(b.get("id"), "id"),
-        email=b.get("email") or None,
+        **_email(b.get("email")),
         phone=b.get("phone") or None,
         first_name=b.get("first_name") or None,
         last_name=b.get("last_name") or None,
@@ -359,7 +371,7 @@ def _consent_update(ctx: _Ctx) -> list[ev.EventBase]:
     return [
         ev.ConsentChanged(
             **base,
-            customer=ev.CustomerRef(customer_id=_id(b.get("customer_id"), "customer_id"), email=b.get("email_address") or None),
+            customer=ev.CustomerRef(customer_id=_id(b.get("customer_id"), "customer_id"), **_email(b.get("email_address"))),
             consent=consent,
         )
     ]
@@ -369,9 +381,10 @@ def _privacy_customer(b: dict[str, Any]) -> ev.CustomerRef:
     customer = _obj(b.get("customer"), "customer")
     email = customer.get("email") or None
     if customer.get("id") is not None:
-        return ev.CustomerRef(customer_id=str(customer["id"]), email=email, phone=customer.get("phone") or None)
+        return ev.CustomerRef(customer_id=str(customer["id"]), **_email(email), phone=customer.get("phone") or None)
     if email:
-        return ev.CustomerRef(customer_id=keys.guest_customer_id(email), guest=True, email=email)
+        fields = _email(email)
+        return ev.CustomerRef(customer_id=_guest_id(fields, email), guest=True, **fields)
     raise Unprocessable("customer: no id or email", [{"loc": "customer", "msg": "required"}])
 
 
@@ -433,5 +446,6 @@ def adapt(topic: str, headers: Mapping[str, str], body: dict[str, Any], received
         raise
     except ValidationError as exc:
         raise Unprocessable(f"{topic}: body does not fit the canonical event", validation_details(exc)) from None
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError, RecursionError) as exc:
+        # ArithmeticError: int(inf) quantities, Decimal signals; RecursionError: a pathological structure
         raise Unprocessable(f"{topic}: malformed body ({type(exc).__name__})", [{"loc": "body", "msg": type(exc).__name__}]) from None

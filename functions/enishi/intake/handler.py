@@ -22,6 +22,8 @@ from enishi import clock, http_api, keys, secrets
 from enishi import constants as c
 from enishi.intake import logic
 from enishi.publish import EventBridgePublisher
+from enishi.raw_payloads import S3RawStore
+from enishi.shop_config import load_shop_config
 
 PATH_SHOPIFY = c.PATH_SHOPIFY_WEBHOOK
 PATH_GENERIC = c.PATH_GENERIC_WEBHOOK
@@ -94,18 +96,6 @@ class DynamoDedupe:
         self._client.delete_item(TableName=self._table, Key={k: {"S": v} for k, v in key.items()})
 
 
-class S3RawStore:
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
-        self._bucket = bucket
-
-    def keep(self, source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime) -> str:
-        key = logic.raw_key(source, received_at, uuid.uuid4().hex)
-        body = logic.raw_document(source, raw, headers, reason, details, received_at)
-        self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
-        return key
-
-
 class PowertoolsMetrics:
     def count(self, name: str, value: int = 1) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -142,6 +132,7 @@ def ports() -> logic.Ports:
         raw=S3RawStore(boto3.client("s3"), settings.raw_bucket_name),
         publisher=EventBridgePublisher(_client("events", **_PUBLISH), settings.event_bus_name),
         metrics=PowertoolsMetrics(),
+        shops=load_shop_config().served_shops,
         log=_log,
     )
 

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from enishi import constants as c
 from enishi import http_api, secrets
-from enishi.line_webhook.logic import BadRequest, InvalidSignature, handle_webhook
+from enishi.line_webhook.logic import BadRequest, InvalidSignature, KeepFailed, handle_webhook
 from enishi.line_webhook.store import DynamoLineStore
 from enishi.publish import EventBridgePublisher, PublishFailed
+from enishi.raw_payloads import S3RawStore
 from enishi.shop_config import load_shop_config
 
 logger = Logger()
@@ -28,6 +29,7 @@ metrics = Metrics()
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidSignature: (401, "LineWebhookUnauthorized"),
     BadRequest: (400, "LineWebhookBadRequest"),
+    KeepFailed: (503, "LineWebhookKeepFailed"),
     PublishFailed: (500, "LineWebhookPublishFailed"),
 }
 
@@ -38,6 +40,7 @@ class Settings(BaseModel):
     table_name: str = Field(alias=c.ENV_TABLE_NAME)
     event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME)
     line_secret_arn: str = Field(alias=c.ENV_LINE_SECRET_ARN)
+    raw_bucket_name: str | None = Field(None, alias=c.ENV_RAW_BUCKET_NAME)  # where malformed events are kept
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Deps:
     shop_id: str
     store: DynamoLineStore
     publisher: EventBridgePublisher
+    raw_store: S3RawStore | None
 
     def channel_secret(self) -> str:
         return str(secrets.get_json_secret(self.settings.line_secret_arn).get("channel_secret") or "")
@@ -63,6 +67,7 @@ def deps() -> Deps:
             shop_id=load_shop_config().shop_id,
             store=DynamoLineStore(boto3.client("dynamodb"), settings.table_name),
             publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+            raw_store=S3RawStore(boto3.client("s3"), settings.raw_bucket_name) if settings.raw_bucket_name else None,
         )
     return _deps
 
@@ -72,9 +77,11 @@ def deps() -> Deps:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
     try:
+        headers = http_api.headers(event)
         result = handle_webhook(
-            http_api.raw_body(event), http_api.headers(event).get("x-line-signature"),
+            http_api.raw_body(event), headers.get("x-line-signature"),
             channel_secret=d.channel_secret(), shop_id=d.shop_id, store=d.store, publisher=d.publisher,
+            raw_store=d.raw_store, headers=headers,
         )
     except tuple(ERRORS) as exc:
         status, metric = next(v for t, v in ERRORS.items() if isinstance(exc, t))
@@ -83,11 +90,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.exception("LINE webhook not processed")
         return http_api.json_response(status, {})
     for name, value in (("LineIdentityPublished", len(result.published)), ("LineWebhookDuplicate", result.duplicates),
-                        ("LineLinkFailed", result.link_failed), ("LineLinkNonceUnknown", result.nonce_unknown)):
+                        ("LineLinkFailed", result.link_failed), ("LineLinkNonceUnknown", result.nonce_unknown),
+                        ("LineWebhookInvalidEvent", result.invalid)):
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="LineWebhookAccepted", unit=MetricUnit.Count, value=1)
     # LINE user ids are pseudonymous but still personal data: log counts only
     logger.info("LINE webhook", extra={"published": len(result.published), "duplicates": result.duplicates,
-                                        "ignored": result.ignored})
+                                        "ignored": result.ignored, "invalid": result.invalid, "raw_key": result.kept})
     return http_api.json_response(200, {})

@@ -11,17 +11,27 @@
   a redelivery finds the marker and is skipped. If publishing fails, claims are released and consumed nonces
   restored, and the error propagates (500) so LINE can redeliver.
 - Other event types (message, postback, join, …) are not enishi's business and are ignored.
+- Each handled event is validated with ``LineEvent`` (pydantic): a malformed one (a string ``source``, a list
+  ``userId``, a timestamp of 1e20 or Infinity, a 5,000-character ``webhookEventId`` …) is counted as ``invalid`` and
+  the body is kept in the raw-payload bucket once (reason ``invalid_event``); the valid events of the same body are
+  still processed and the answer is 200 (a redelivery would carry the same bad event). A body that is not JSON or is
+  nested deeper than ``json_input.MAX_DEPTH`` is kept too and answered 400.
+- The channel belongs to this deployment's shop (one LINE channel, one shop): every event is recorded for
+  ``shop_id`` (``shop.yaml``), and LINE's ``destination`` (the bot's user id) is not a shop id to check against.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from enishi import clock
+from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints, ValidationError, field_validator
+
+from enishi import bounding, clock, json_input
+from enishi.carts import validation_details
 from enishi.events import CustomerRef, LineIdentityChanged
 from enishi.line_webhook.linking import NonceStore
 from enishi.signatures import verify_line
@@ -32,6 +42,49 @@ if TYPE_CHECKING:
 SOURCE = "line"
 DEDUPE_SOURCE = "line"
 HANDLED_TYPES = ("follow", "unfollow", "accountLink")
+REASON_INVALID_EVENT = "invalid_event"
+MAX_TIMESTAMP_MS = 10**13  # year 2286: LINE sends milliseconds since the epoch
+MAX_ID_CHARS = 100  # webhookEventId is a 26-character ULID, userId "U" + 32 hex
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class LineSource(_Lenient):
+    type: StrictStr | None = None
+    userId: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]  # noqa: N815 - LINE's name
+
+
+class LineLink(_Lenient):
+    result: Annotated[StrictStr, StringConstraints(max_length=20)]
+    nonce: Annotated[StrictStr, StringConstraints(max_length=255)] | None = None
+
+
+class LineEvent(_Lenient):
+    """The fields enishi reads from a follow / unfollow / accountLink event; anything else is not looked at."""
+
+    type: Literal["follow", "unfollow", "accountLink"]
+    webhookEventId: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]  # noqa: N815
+    timestamp: int | float | None = None
+    source: LineSource
+    link: LineLink | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _plausible(cls, value: int | float | None) -> int | float | None:
+        if value is None:
+            return None
+        # order matters: a float's NaN/Infinity first, then a range check (an int of 400 digits cannot become a float)
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)) or not 0 < value < MAX_TIMESTAMP_MS:
+            raise ValueError("not a plausible epoch time in milliseconds")
+        return value
+
+
+class RawKeeper(Protocol):
+    def keep(self, source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime) -> str:
+        """Store an authentic body enishi could not (wholly) use; returns where it went."""
+        ...
 
 
 class InvalidSignature(Exception):
@@ -40,6 +93,10 @@ class InvalidSignature(Exception):
 
 class BadRequest(Exception):
     """Authentic but not a LINE webhook body: 400."""
+
+
+class KeepFailed(Exception):
+    """The raw-payload bucket could not take an authentic body: 503, LINE may redeliver."""
 
 
 class LineStore(NonceStore, Protocol):
@@ -59,13 +116,14 @@ class WebhookResult:
     ignored: int = 0
     link_failed: int = 0
     nonce_unknown: int = 0
+    invalid: int = 0
+    kept: str | None = None  # where the body was kept when an event was invalid
 
 
-def _occurred_at(event: dict[str, Any], fallback: datetime) -> datetime:
-    ms = event.get("timestamp")
-    if isinstance(ms, int | float) and ms > 0:
-        return datetime.fromtimestamp(ms / 1000, UTC)
-    return fallback
+def _occurred_at(event: LineEvent, fallback: datetime) -> datetime:
+    if event.timestamp is None:
+        return fallback
+    return datetime.fromtimestamp(event.timestamp / 1000, UTC)
 
 
 def _customer(customer_id: str | None) -> CustomerRef | None:
@@ -82,44 +140,55 @@ def handle_webhook(
     shop_id: str,
     store: LineStore,
     publisher: EventPublisher,
+    raw_store: RawKeeper | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> WebhookResult:
     if not verify_line(raw, signature, channel_secret):
         raise InvalidSignature()
-    try:
-        body = json.loads(raw)
-        events: Sequence[dict[str, Any]] = body.get("events") or []
-    except (ValueError, AttributeError) as exc:
-        raise BadRequest("body is not a LINE webhook") from exc
-    if not isinstance(events, list):
-        raise BadRequest("events is not a list")
-
     now = clock.now()
+    try:
+        body = json_input.loads(raw)
+    except json_input.BodyRejected as exc:
+        _keep(raw_store, raw, headers, exc.reason, [{"loc": "", "msg": exc.message}], now)
+        raise BadRequest(exc.message) from exc
+    events: Any = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(events if events is not None else [], list):
+        _keep(raw_store, raw, headers, json_input.REASON_NOT_JSON, [{"loc": "events", "msg": "not a LINE webhook"}], now)
+        raise BadRequest("body is not a LINE webhook")
+
     result = WebhookResult()
+    valid: list[LineEvent] = []
+    invalid: list[dict[str, str]] = []
+    for index, item in enumerate(events or []):
+        if not isinstance(item, dict) or item.get("type") not in HANDLED_TYPES:
+            result.ignored += 1
+            continue
+        try:
+            valid.append(LineEvent.model_validate(item))
+        except ValidationError as exc:
+            invalid.extend({**d, "loc": f"events.{index}.{d['loc']}"} for d in validation_details(exc))
+            result.invalid += 1
+    if invalid:
+        result.kept = _keep(raw_store, raw, headers, REASON_INVALID_EVENT, invalid, now)
+
     claimed: list[str] = []
     consumed: list[tuple[str, str]] = []  # (nonce, customer_id)
     try:
-        for event in events:
-            if not isinstance(event, dict):
-                result.ignored += 1
-                continue
-            kind = event.get("type")
-            user_id = (event.get("source") or {}).get("userId")
-            webhook_event_id = event.get("webhookEventId")
-            if kind not in HANDLED_TYPES or not user_id or not webhook_event_id:
-                result.ignored += 1
-                continue
+        for event in valid:
+            user_id = event.source.userId
+            webhook_event_id = event.webhookEventId
             if not store.claim(shop_id, webhook_event_id, now):
                 result.duplicates += 1
                 continue
             claimed.append(webhook_event_id)
 
-            if kind == "accountLink":
-                link = event.get("link") or {}
-                nonce = link.get("nonce")
+            if event.type == "accountLink":
+                link = event.link
+                nonce = link.nonce if link else None
                 customer_id = store.consume_nonce(shop_id, nonce, now) if nonce else None
                 if customer_id and nonce:
                     consumed.append((nonce, customer_id))
-                if link.get("result") != "ok":
+                if link is None or link.result != "ok":
                     result.link_failed += 1
                     continue
                 if not customer_id:
@@ -127,21 +196,20 @@ def handle_webhook(
                     continue
                 change, customer = "linked", _customer(customer_id)
             else:
-                change = "followed" if kind == "follow" else "unfollowed"
+                change = "followed" if event.type == "follow" else "unfollowed"
                 customer = _customer(store.customer_for_line_user(shop_id, user_id))
 
-            result.published.append(
-                LineIdentityChanged(
-                    event_id=f"line:{webhook_event_id}",
-                    shop=shop_id,
-                    source=SOURCE,
-                    occurred_at=_occurred_at(event, now),
-                    received_at=now,
-                    line_user_id=user_id,
-                    customer=customer,
-                    change=change,  # type: ignore[arg-type]
-                )
+            identity = LineIdentityChanged(
+                event_id=f"line:{webhook_event_id}",
+                shop=shop_id,
+                source=SOURCE,
+                occurred_at=_occurred_at(event, now),
+                received_at=now,
+                line_user_id=user_id,
+                customer=customer,
+                change=change,  # type: ignore[arg-type]
             )
+            result.published.append(bounding.bound_event(identity).event)  # a few hundred bytes: never cut
         if result.published:
             publisher.publish(result.published)
     except Exception:
@@ -151,3 +219,13 @@ def handle_webhook(
             store.restore_nonce(shop_id, nonce, customer_id, now)
         raise
     return result
+
+
+def _keep(raw_store: RawKeeper | None, raw: bytes, headers: Mapping[str, str] | None, reason: str,
+          details: Any, now: datetime) -> str | None:
+    if raw_store is None:
+        return None
+    try:
+        return raw_store.keep(SOURCE, raw, headers or {}, reason, details, now)
+    except Exception as exc:  # noqa: BLE001 - any S3 failure: nothing recorded yet, ask for a redelivery
+        raise KeepFailed(type(exc).__name__) from exc

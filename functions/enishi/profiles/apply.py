@@ -524,7 +524,7 @@ def order_after_placed(
         financial_status=event.financial_status,
         checkout_token=event.checkout_token,
         items=compact_lines(lines),
-        item_count=len(lines) if len(lines) > ORDER_ITEMS_MAX else None,
+        item_count=(event.item_count or len(lines)) if len(lines) > ORDER_ITEMS_MAX else None,  # the cart's count
         attributed_to=attributed_to,
         updated_at=max(at, existing.updated_at) if existing is not None else at,
     )
@@ -565,7 +565,7 @@ def checkout_after_update(
         order_id=event.order_id,
         recovery_url=event.recovery_url,
         items=compact_lines(lines),
-        item_count=len(lines) if len(lines) > ORDER_ITEMS_MAX else None,
+        item_count=(event.item_count or len(lines)) if len(lines) > ORDER_ITEMS_MAX else None,  # the cart's count
         total=event.total,
         currency=event.currency,
     )
