@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from enishi.digits import is_ascii_digits
+
 
 @dataclass(frozen=True)
 class Carrier:
@@ -68,7 +70,7 @@ def tracking_url(carrier_name: str | None, number: str | None) -> str | None:
     if carrier is None or not number:
         return None
     digits = normalise_number(number)
-    if not digits.isascii() or not digits.isdigit() or len(digits) not in carrier.digits:
+    if not is_ascii_digits(digits, max(carrier.digits)) or len(digits) not in carrier.digits:
         return None
     return carrier.url.format(number=quote(digits))
 

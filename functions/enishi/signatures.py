@@ -15,6 +15,8 @@ import hmac
 from collections.abc import Sequence
 from datetime import datetime
 
+from enishi.digits import is_ascii_digits
+
 GENERIC_SIGNATURE_HEADER = "x-enishi-signature"
 SHOPIFY_SIGNATURE_HEADER = "x-shopify-hmac-sha256"
 LINE_SIGNATURE_HEADER = "x-line-signature"
@@ -24,7 +26,6 @@ GENERIC_TOLERANCE_SECONDS = 300
 MAX_HEADER_CHARS = 1024  # a generic header with four rotated signatures is ~300 characters
 MAX_T_DIGITS = 12  # unix seconds have 10 digits until the year 2286
 MAX_SIGNATURES = 8
-_ASCII_DIGITS = frozenset("0123456789")
 _HEX = frozenset("0123456789abcdef")
 _HEX_SHA256_CHARS = 64
 
@@ -79,7 +80,7 @@ def parse_generic_header(header: object) -> tuple[int, list[str]] | None:
         if not sep:
             return None
         if key == "t":
-            if t is not None or not 0 < len(value) <= MAX_T_DIGITS or not set(value) <= _ASCII_DIGITS:
+            if t is not None or not is_ascii_digits(value, MAX_T_DIGITS):
                 return None
             t = int(value)
         elif key == "v1":

@@ -25,7 +25,7 @@ def test_openapi_is_a_valid_openapi_3_document():
 
 
 def test_every_path_constant_is_documented_and_every_documented_path_is_a_constant():
-    paths = {c.PATH_SHOPIFY_WEBHOOK, c.PATH_GENERIC_WEBHOOK, c.PATH_LINE_WEBHOOK, c.PATH_UNSUBSCRIBE}
+    paths = {getattr(c, name) for name in dir(c) if name.startswith("PATH_")}
     assert {p for _, p in documented()} == paths
 
 
@@ -41,4 +41,5 @@ def test_documented_operations_are_exactly_the_routes_of_the_synthesized_api():
     from infra.synth import synthesize
 
     routes = {(r.method, r.path) for r in Template.load(synthesize()).routes()}
-    assert routes == documented()
+    # a polled cart's id-push route exists only for a configured connection (enishi:cartConnections)
+    assert routes == documented() - {("POST", c.PATH_CART_WEBHOOK)}

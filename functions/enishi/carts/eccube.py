@@ -39,6 +39,7 @@ from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable
+from enishi.digits import ascii_int, is_ascii_digits
 
 CART = "eccube"
 SIGNATURE_HEADER = "x-eccube-signature"
@@ -85,7 +86,7 @@ def parse_notifications(body: Any) -> list[dict[str, str]]:
         if not isinstance(entity, str) or action not in ACTIONS or isinstance(ident, bool) or not isinstance(ident, int | str):
             raise Unprocessable("EC-CUBE notification has no entity/id/action", [{"loc": str(i), "msg": "bad shape"}])
         ident = str(ident).strip()
-        if not ident.isdigit() or len(ident) > 20:
+        if not is_ascii_digits(ident, 20):
             raise Unprocessable("EC-CUBE notification id is not an id", [{"loc": f"{i}.id", "msg": "not numeric"}])
         key = (entity, ident, str(action))
         if entity in ENTITIES and key not in seen:
@@ -186,7 +187,7 @@ def _line_items(order: Mapping[str, Any]) -> tuple[ev.LineItem, ...]:
 
 def _status(order: Mapping[str, Any]) -> int | None:
     ident = _id(order, "OrderStatus")
-    return int(ident) if ident and ident.isdigit() else None
+    return ascii_int(ident) if ident else None
 
 
 def _base(shop: str, event_id: str, occurred_at: datetime, received_at: datetime) -> dict[str, Any]:
@@ -266,9 +267,10 @@ def mailmaga_consent(customer: Mapping[str, Any], received_at: datetime) -> ev.C
     earliest trusted moment (``create_date``), and a snapshot never outranks an opt-out. None when the plugin or
     the allow-list entry is absent."""
     flag = customer.get("mailmaga_flg")
-    if flag is None or isinstance(flag, bool) or not str(flag).strip().lstrip("-").isdigit():
+    number = ascii_int(flag if isinstance(flag, str | int) else None, 6, signed=True)
+    if number is None:
         return None
-    subscribed = int(str(flag)) in MAILMAGA_SUBSCRIBED
+    subscribed = number in MAILMAGA_SUBSCRIBED
     created = customer.get("create_date")
     return rule.make(
         state="subscribed" if subscribed else "not_subscribed", kind="snapshot", source=CART,

@@ -56,8 +56,7 @@ def deps() -> Deps:
     if _deps is None:
         settings = Settings.model_validate(dict(os.environ))
         config = load_shop_config()
-        served = (config.shop_id, *[str(s) for s in (getattr(config, "additional_shop_ids", None) or ())])
-        _deps = Deps(settings, DynamoLineStore(boto3.client("dynamodb"), settings.table_name), served)
+        _deps = Deps(settings, DynamoLineStore(boto3.client("dynamodb"), settings.table_name), config.served_shops)
     return _deps
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from enishi.digits import ascii_int
 from enishi.line_webhook.linking import NonceStore, account_link_url, issue_nonce
 
 MAX_VALIDITY = timedelta(minutes=10)
@@ -60,9 +61,9 @@ def verify(params: Mapping[str, str], secrets: Sequence[str], served_shops: Sequ
     """The reason the request is refused, or None when it is authentic and current. Never raises."""
     shop, customer, user = params.get("shop") or "", params.get("c") or "", params.get("u") or ""
     exp_raw, sig = params.get("exp") or "", (params.get("sig") or "").strip()
-    if not (shop and customer and user and exp_raw and sig) or not exp_raw.isdigit() or len(exp_raw) > 12:
+    exp = ascii_int(exp_raw, 12)
+    if not (shop and customer and user and sig) or exp is None:
         return "missing"
-    exp = int(exp_raw)
     ok = False
     for secret in secrets:
         if secret:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from enishi import clock
+from enishi.digits import ascii_int
 
 REFRESH_MARGIN = timedelta(minutes=5)
 REQUEST_TIMEOUT = 10.0
@@ -219,8 +220,9 @@ class CartApi:
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
-        if retry_after and retry_after.strip().isdigit():
-            delay = min(BACKOFF_CAP, max(float(retry_after.strip()), 0.0))
+        seconds = ascii_int(retry_after, 6) if retry_after else None
+        if seconds is not None:
+            delay = min(BACKOFF_CAP, float(seconds))
         self.backoffs.append(delay)
         self._sleep(delay)
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from enishi import constants as c
+from enishi.digits import ascii_int
 
 SEQUENCES_FILE = "sequences.yaml"
 _DELAY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -25,8 +26,9 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_delay(value: str | int) -> timedelta:
     """``"0"``, ``"90s"``, ``"30m"``, ``"1h"``, ``"3d"`` → timedelta (an int means seconds)."""
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return timedelta(seconds=int(value))
+    seconds = ascii_int(value, 9)
+    if seconds is not None:
+        return timedelta(seconds=seconds)
     match = _DELAY.match(str(value))
     if not match:
         raise ValueError(f"delay {value!r}: use a number and a unit, like 30m, 1h, 3d")
