@@ -33,8 +33,8 @@ from constructs import Construct
 from enishi import constants as c
 from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
 
-from infra.constructs.function import FunctionFactory
-from infra.constructs.queues import ConsumerQueue
+from infra.constructs.function import SERVICE_NAME, FunctionFactory
+from infra.constructs.queues import MAX_RECEIVE_COUNT, ConsumerQueue
 from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
 
 # errors the step λ raises when a send certainly did not happen and may be retried (see sequences/errors.py)
@@ -228,12 +228,14 @@ class Sequences(Construct):
         }
 
         # ---- the starter: bus rule → SQS (+ DLQ) → λ
-        self.starter_queues = ConsumerQueue(self, "Starter", consumer_timeout=STARTER_TIMEOUT)
+        self.starter_queues = ConsumerQueue(
+            self, "Starter", consumer_timeout=STARTER_TIMEOUT, max_receive_count=MAX_RECEIVE_COUNT
+        )
         self.starter_function = functions.create(
             "SequenceStarter",
             handler="enishi.sequences.starter.handler",
-            description="events → start / stop sequence executions (deterministic names)",
-            environment=arns_env,
+            description="events → start / stop sequence executions (deterministic names); park what waits",
+            environment={**arns_env, c.ENV_MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT)},
             timeout=STARTER_TIMEOUT,
             scope=self,
         )
@@ -248,8 +250,27 @@ class Sequences(Construct):
             targets=[targets.SqsQueue(self.starter_queues.queue)],
             description="sequence triggers and stops → SequenceStarter queue",
         )
-        table.grant_read_data(self.starter_function)
-        acknowledge_table_access(self.starter_function.role, table, write=False)  # type: ignore[arg-type]
+        # read-write: it parks events that wait for one not seen yet (sequences/parking.py)
+        table.grant_read_write_data(self.starter_function)
+        acknowledge_table_access(self.starter_function.role, table, write=True)  # type: ignore[arg-type]
+        if alarm_topic is not None:
+            unresolved = cloudwatch.Alarm(
+                self,
+                "ParkedEventUnresolvedAlarm",
+                metric=cloudwatch.Metric(
+                    namespace=c.METRICS_NAMESPACE,
+                    metric_name="ParkedEventUnresolved",
+                    dimensions_map={"service": SERVICE_NAME},
+                    statistic="Sum",
+                    period=Duration.hours(1),
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="an event parked for its order waited ~9 h (SQS safety net exhausted); it stays "
+                "parked for 14 days: check the profile consumer's DLQ for the order",
+            )
+            unresolved.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
         # ---- the daily win-back job
         self.winback_function = functions.create(

@@ -648,14 +648,25 @@ def test_without_consent_the_notice_goes_but_not_the_follow_up(world, vclock):
     assert b"List-Unsubscribe" not in raw  # transactional: no unsubscribe header, no advertising
 
 
-def test_fulfillment_for_an_unrecorded_order_is_retried_by_sqs(world):
-    # a batch whose every record failed fails as a whole (Powertools): SQS redelivers it, then the DLQ
-    with pytest.raises(AssertionError, match="All records failed"):
+def test_fulfillment_before_its_order_is_parked_and_resumed_by_order_recorded(world, vclock):
+    # Given a fulfillment delivered before the profile consumer recorded its order
+    with pytest.raises(AssertionError, match="All records failed"):  # kept in SQS (backoff) as a safety net
         world.deliver(_fulfillment())
     assert world.executions(c.SEQUENCE_SHIPPING) == []
-    world.order("o1")  # the profile consumer caught up: the redelivery starts the sequence
-    assert world.deliver(_fulfillment()) == {"batchItemFailures": []}
+    parked = world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item")
+    assert parked is not None and parked[c.ATTR_TTL] > T0.timestamp()  # parked, with a TTL
+    # When the order is recorded, order.recorded resumes the parked fulfillment
+    world.profile(order_count=1, last_order_id="o1", last_order_at=T0)
+    world.order("o1")
+    assert world.deliver(order_recorded("o1")) == {"batchItemFailures": []}
     assert len(world.executions(c.SEQUENCE_SHIPPING)) == 1
+    assert world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item") is None
+    # and the SQS safety net's redelivery of the fulfillment starts nothing twice
+    assert world.deliver(_fulfillment()) == {"batchItemFailures": []}
+    run_until(world, vclock, until=T0 + timedelta(hours=1))
+    assert len(world.executions(c.SEQUENCE_SHIPPING)) == 1
+    sent = [r["step"] for r in world.records() if r["status"] == "sent" and r["sequence"] == c.SEQUENCE_SHIPPING]
+    assert sent == ["notice"]  # exactly one shipping notice (order.recorded also started welcome: its thanks)
 
 
 # ----------------------------------------------------------------------------------------------- win-back

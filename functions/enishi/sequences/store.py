@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from enishi import clock, keys
+from enishi import constants as c
 from enishi.profiles.items import CheckoutItem, OrderItem
 from enishi.profiles.model import Profile
 
@@ -40,8 +41,44 @@ class SequenceStore:
         return CheckoutItem.model_validate(item) if item else None
 
     def get_order(self, shop: str, order_id: str) -> OrderItem | None:
-        item = self._get(keys.order_key(shop, order_id))
+        """Consistent: the starter re-reads the order right after parking an event that waits for it."""
+        item = self._get(keys.order_key(shop, order_id), consistent=True)
         return OrderItem.model_validate(item) if item else None
+
+    # ---- events parked until the event they depend on arrives (sequences/parking.py)
+    def park(self, shop: str, order_id: str, event_id: str, body: str, now: datetime) -> None:
+        """Idempotent: the same event parked twice is one item (its first ``parked_at`` is kept)."""
+        from enishi.sequences.parking import PARK_TTL
+
+        self._table.update_item(
+            Key=keys.parked_for_order_key(shop, order_id, event_id),
+            UpdateExpression="SET body = :b, event_id = :e, parked_at = if_not_exists(parked_at, :t), #ttl = :x",
+            ExpressionAttributeNames={"#ttl": c.ATTR_TTL},
+            ExpressionAttributeValues={
+                ":b": body,
+                ":e": event_id,
+                ":t": clock.iso_z(now),
+                ":x": int((clock.to_utc(now) + PARK_TTL).timestamp()),
+            },
+        )
+
+    def parked_for_order(self, shop: str, order_id: str) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key(c.ATTR_PK).eq(keys.parked_for_order_pk(shop, order_id)),
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def unpark(self, shop: str, order_id: str, event_id: str) -> None:
+        self._table.delete_item(Key=keys.parked_for_order_key(shop, order_id, event_id))
 
     def message_status(self, shop: str, customer_id: str, message_key: str) -> str | None:
         item = self._get(keys.message_key(shop, customer_id, message_key), consistent=True)
