@@ -27,9 +27,15 @@ from enishi.sequences import eligibility
 from enishi.sequences.errors import RetryableSendError
 from enishi.sequences.ledger import Ledger, MessageRef, line_retry_key
 from enishi.sequences.spec import Step, StepPayload, StopCondition, next_due
-from enishi.sequences.store import SequenceStore
+from enishi.sequences.store import CapClaim, SequenceStore
 
 EMAIL_COST_USD = Decimal("0.0001")  # SES outbound, per message
+PROFILE_WAIT_FIRST = timedelta(minutes=1)
+PROFILE_WAIT_MAX = timedelta(hours=6)
+PROFILE_WAIT_LIMIT = timedelta(days=3)  # then the sequence stops, recorded as skipped "no_profile"
+PROFILE_WAITS_KEY = "profile_waits"  # in the execution state: how often this execution waited for its profile
+DEFER_NO_PROFILE = "profile_not_yet"
+SKIP_NO_PROFILE = "no_profile"
 
 
 class SendErrorKind(Enum):
@@ -121,8 +127,8 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     )
 
     profile = deps.store.get_profile(shop, customer_id)
-    if profile is None:  # the profile consumer has not caught up yet: retry (with backoff) rather than drop
-        raise RetryableSendError("profile not found yet")
+    if profile is None:  # the event that creates the profile has not been applied yet: wait for it, never drop
+        return _wait_for_profile(state, deps, sequence, message_key, ref, now)
     if profile.last_message is not None and profile.last_message.message_key == message_key:
         # this very message went out already (a replayed task): never let its own send defer or resend it
         return _finish(
@@ -154,6 +160,7 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
         checkout=checkout,
         order=order,
         line_quota_exhausted=quota,
+        holds_cap=profile.marketing_cap_key == message_key,
     )
     decision = eligibility.decide(facts, step, spec.stop_when, deps.policy)
 
@@ -207,6 +214,35 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
         result[2],
         wait_until=_next_wait(spec, state, now),
     )
+
+
+def profile_wait(waits: int) -> timedelta:
+    """How long a step waits for a profile not written yet, after ``waits`` earlier waits: 1 min → 6 h."""
+    return min(PROFILE_WAIT_FIRST * (4**waits), PROFILE_WAIT_MAX)
+
+
+def _wait_for_profile(
+    state: dict[str, Any], deps: Deps, sequence: str, message_key: str, ref: MessageRef, now: datetime
+) -> dict[str, Any]:
+    """Defer with a backoff (the profile consumer may be behind, or its event still on the way); give up — with a
+    recorded reason and the ``StepSkipped`` metric — only after ``PROFILE_WAIT_LIMIT``."""
+    waits = int(state.get(PROFILE_WAITS_KEY) or 0)
+    started = clock.parse_iso(state.get("trigger_at") or state["started_at"])
+    if clock.to_utc(now) - clock.to_utc(started) > PROFILE_WAIT_LIMIT:
+        deps.ledger.record_skip(ref, reason=SKIP_NO_PROFILE, now=now)
+        return _finish(state, deps, sequence, "stop", SKIP_NO_PROFILE, message_key, None, wait_until=now)
+    result = _finish(
+        state,
+        deps,
+        sequence,
+        "defer",
+        DEFER_NO_PROFILE,
+        message_key,
+        None,
+        wait_until=ceil_second(clock.to_utc(now) + profile_wait(waits)),
+    )
+    result[PROFILE_WAITS_KEY] = waits + 1
+    return result
 
 
 def _next_wait(spec: StepPayload, state: dict[str, Any], now: datetime) -> datetime:
@@ -272,11 +308,24 @@ def _send(
             status = claim.existing_status
             reason = "already_sent" if status == "sent" else f"already_{status}"
             return "skipped", reason, (claim.existing or {}).get("channel"), None
+    cap: CapClaim | None = None
+    if step.marketing:  # the frequency cap, atomically: taken before the send, like the ledger's claim
+        cap = deps.store.claim_cap(profile, ref.message_key, now=now, cap=deps.policy.frequency_cap)
+        if not cap.won:  # another marketing message took it meanwhile: wait until it lapses (deferred, not skipped)
+            if claim.won:
+                deps.ledger.release(ref)
+            return "defer", eligibility.DEFER_FREQUENCY_CAP, channel, cap.lapses_at
+
+    def give_back_cap() -> None:
+        if cap is not None and cap.won:
+            deps.store.release_cap(profile, ref.message_key, cap)
+
     while True:
         try:
             provider_id = _deliver(ref, profile, trigger, step, channel, to, deps)
         except SendError as err:
             if err.kind is SendErrorKind.NOT_SENT_RETRY:
+                give_back_cap()
                 deps.ledger.release(ref)
                 raise RetryableSendError(f"{channel}: {err.detail}") from err
             if err.kind is SendErrorKind.AMBIGUOUS_RETRY:
@@ -290,8 +339,10 @@ def _send(
                     to, recipient_hash = _recipient(profile, channel)
                     deps.ledger.switch_channel(ref, channel=channel, recipient_hash=recipient_hash)
                     continue
+                give_back_cap()
                 deps.ledger.release(ref)
                 return "defer", eligibility.DEFER_LINE_QUOTA, "line", eligibility.first_of_next_month_jst(now)
+            give_back_cap()
             deps.ledger.mark_failed(ref, reason=f"{channel}_rejected", now=now)
             return "skipped", "send_failed", channel, None
         break
