@@ -303,8 +303,29 @@ class Sequences(Construct):
             ],
             description="win-back: daily at 10:00 JST",
         )
-        table.grant_read_data(self.winback_function)
-        acknowledge_table_access(self.winback_function.role, table, write=False)  # type: ignore[arg-type]
+        # read-write: the job keeps its catch-up cursor (the last day it completed) in the table
+        table.grant_read_write_data(self.winback_function)
+        acknowledge_table_access(self.winback_function.role, table, write=True)  # type: ignore[arg-type]
+        if alarm_topic is not None:
+            # errors are alarmed (function errors, the DLQ); a job that did not run at all is alarmed here
+            not_run = cloudwatch.Alarm(
+                self,
+                "WinbackNotRunAlarm",
+                metric=cloudwatch.Metric(
+                    namespace=c.METRICS_NAMESPACE,
+                    metric_name="WinbackRunCompleted",
+                    dimensions_map={"service": SERVICE_NAME},
+                    statistic="Sum",
+                    period=Duration.days(1),
+                ),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                alarm_description="the daily win-back job did not complete a run in the last day; the next run "
+                "catches up every missed day from its cursor",
+            )
+            not_run.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
         region = arn_part(stack.region, "AWS::Region")  # how cdk-nag prints it: literal, or <AWS::Region>
         for machine in self.state_machines.values():

@@ -688,12 +688,59 @@ def test_winback_job_starts_only_customers_whose_last_order_is_due(world, vclock
     )
     world.put(other, keys.profile_key(SHOP, "7002"))
     world.order("o2", at=due, customer_id="7002")
-    # When the daily job runs — twice, as a retried schedule would
+    # When the daily job runs — twice: the second run has nothing left to catch up; a manual re-run of the day
+    # (backfill) finds the same customer and starts nothing twice
     vclock.advance_to(job)
     assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1
-    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1
+    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 0
+    assert world.invoke("enishi.sequences.winback.handler", {"day": due.date().isoformat()})["due"] == 1
     assert len(world.executions(c.SEQUENCE_WINBACK)) == 1
     run_until(world, vclock)
     # Then one customer got the reminder at once and the recommendations 14 days later
     assert [e["at"] for e in world.emails] == [job, job + timedelta(days=14)]
     assert {e["request"]["Destination"]["ToAddresses"][0] for e in world.emails} == {"hanako@example.jp"}
+
+
+def test_winback_job_that_failed_and_missed_days_catches_up_every_day_once(world, vclock, monkeypatch):
+    day0 = datetime(2025, 5, 6, 1, 0, tzinfo=UTC)  # 10:00 JST: the job's run that completed
+    for n, cid in enumerate(("7101", "7102", "7103"), start=1):  # due on the three following days
+        placed = day0 + timedelta(days=n) - timedelta(days=90)
+        world.put(
+            Profile(
+                shop=SHOP,
+                customer_id=cid,
+                created_at=placed,
+                updated_at=placed,
+                email=f"c{cid}@example.jp",
+                email_consent=Consent(state="subscribed", source="shopify", collected_at=placed),
+                order_count=1,
+                last_order_id=f"o{cid}",
+                last_order_at=placed,
+            ),
+            keys.profile_key(SHOP, cid),
+        )
+        world.order(f"o{cid}", at=placed, customer_id=cid)
+    vclock.advance_to(day0)
+    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 0
+    # Given day 1's run fails (Step Functions refuses) and day 2's never happens
+    from enishi.sequences.starting import Executions
+
+    def refused(self, start):  # noqa: ANN001, ANN202
+        raise RuntimeError("StartExecution throttled")
+
+    monkeypatch.setattr(Executions, "start", refused)
+    vclock.advance_to(day0 + timedelta(days=1))
+    resp = boto3.client("lambda").invoke(
+        FunctionName=world.functions["enishi.sequences.winback.handler"].name, Payload=b"{}"
+    )
+    assert "FunctionError" in resp  # raised: EventBridge retries it, then its DLQ (alarmed)
+    monkeypatch.undo()
+    # When day 3's run comes
+    vclock.advance_to(day0 + timedelta(days=3))
+    result = world.invoke("enishi.sequences.winback.handler", {})
+    # Then it processes days 1, 2 and 3 and starts the three customers, each once
+    assert result["days"] == ["2025-05-07", "2025-05-08", "2025-05-09"] and result["started"] == 3
+    assert world.invoke("enishi.sequences.winback.handler", {})["started"] == 0
+    run_until(world, vclock, until=day0 + timedelta(days=3, hours=1))
+    to = sorted(e["request"]["Destination"]["ToAddresses"][0] for e in world.emails)
+    assert to == ["c7101@example.jp", "c7102@example.jp", "c7103@example.jp"]
