@@ -32,6 +32,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from enishi import constants as c
 from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
+from enishi.sequences.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
 
 from infra.constructs.function import SERVICE_NAME, FunctionFactory
 from infra.constructs.queues import MAX_RECEIVE_COUNT, ConsumerQueue
@@ -201,6 +202,26 @@ class Sequences(Construct):
             self.step_function.add_to_role_policy(
                 iam.PolicyStatement(actions=["ses:SendEmail"], resources=ses_resources)
             )
+
+        if alarm_topic is not None:
+            broken = cloudwatch.Alarm(
+                self,
+                "OptOutLinkBrokenAlarm",
+                metric=cloudwatch.Metric(
+                    namespace=c.METRICS_NAMESPACE,
+                    metric_name=OPT_OUT_BROKEN_METRIC,
+                    dimensions_map={"service": SERVICE_NAME},
+                    statistic="Sum",
+                    period=Duration.minutes(5),
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="a marketing message was not sent because its opt-out link would not unsubscribe "
+                "(a shop this deployment does not serve, a rotated-away secret, no profile): check shop.yaml and the "
+                "unsubscribe secret",
+            )
+            broken.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
         # ---- the state machines
         self.state_machines: dict[str, sfn.StateMachine] = {}

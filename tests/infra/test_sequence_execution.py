@@ -574,6 +574,24 @@ def test_welcome_with_a_repeat_order_before_day_7_sends_no_f2_nudge(world, vcloc
     assert world.records()[-1]["reason"] == "ordered_again"
 
 
+def test_a_welcome_for_a_shop_this_deployment_does_not_serve_is_never_sent_with_a_dead_opt_out_link(world, vclock):
+    # Given a profile and first order of a shop that shop.yaml does not name (intake would refuse it; this is the
+    # defence behind it): its unsubscribe link would get 404 from /u/{token}
+    other = "unknown-shop.myshopify.com"
+    world.put(
+        Profile(shop=other, customer_id="7001", created_at=T0, updated_at=T0, email="hanako@example.jp",
+                email_consent=Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=1)),
+                order_count=1, last_order_id="o1", last_order_at=T0),
+        keys.profile_key(other, "7001"),
+    )
+    world.deliver(order_recorded().model_copy(update={"shop": other}))
+    run_until(world, vclock, until=T0 + timedelta(hours=1))
+    # Then nothing is sent and the skip says why
+    assert world.emails == []
+    [record] = world.records()
+    assert (record["step"], record["status"], record["reason"]) == ("thanks", "failed", "opt_out_link_unresolvable")
+
+
 def test_welcome_starts_once_per_customer(world, vclock):
     world.profile(order_count=1, last_order_id="o1", last_order_at=T0)
     world.order("o1")

@@ -62,14 +62,24 @@ def seed_profile(table, **kw) -> Profile:
     return p
 
 
-def deps(table, channels) -> Deps:
+UNSUBSCRIBE_KEY = b"unsubscribe-test-key"
+
+
+def deps(table, channels, *, served=frozenset({"s"})) -> Deps:
+    from enishi.sequences import opt_out
+    from enishi.unsubscribe import make_token, unsubscribe_url
+
+    store = SequenceStore(table)
     return Deps(
-        store=SequenceStore(table),
+        store=store,
         ledger=Ledger(table),
         channels=channels,
         policy=eligibility.Policy(quiet=QuietWindow.from_config(QuietHours())),
         build_context=lambda seq, step, profile, trigger, unsub, marketing: {"step": step},
-        unsubscribe_url=lambda shop, cid, ch: f"https://x.example/u/{cid}-{ch}",
+        unsubscribe_url=lambda shop, cid, ch: unsubscribe_url(
+            "https://x.example", make_token(UNSUBSCRIBE_KEY, shop, cid, ch)
+        ),
+        check_opt_out=opt_out.checker(lambda: [UNSUBSCRIBE_KEY], served, store),
     )
 
 

@@ -38,6 +38,14 @@ DEFER_NO_PROFILE = "profile_not_yet"
 SKIP_NO_PROFILE = "no_profile"
 
 
+class OptOutLinkBroken(Exception):
+    """The opt-out link of a marketing message would not unsubscribe: the message is not sent (opt_out.py)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class SendErrorKind(Enum):
     NOT_SENT_RETRY = "not_sent_retry"
     AMBIGUOUS_RETRY = "ambiguous_retry"
@@ -92,6 +100,8 @@ class Deps:
     policy: eligibility.Policy
     build_context: ContextBuilder
     unsubscribe_url: Callable[[str, str, str], str | None]  # (shop, customer_id, channel) → link
+    # (link, shop, customer_id, channel) → None if the link unsubscribes this customer via /u/{token}, else why not
+    check_opt_out: Callable[[str | None, str, str, str], str | None]
     on_result: Callable[[str, dict[str, Any]], None] = lambda _seq, _result: None  # metrics hook
 
 
@@ -323,6 +333,10 @@ def _send(
     while True:
         try:
             provider_id = _deliver(ref, profile, trigger, step, channel, to, deps)
+        except OptOutLinkBroken as broken:  # nothing was sent: never a marketing message whose opt-out fails
+            give_back_cap()
+            deps.ledger.mark_failed(ref, reason=broken.reason, now=now)
+            return "skipped", broken.reason, channel, None
         except SendError as err:
             if err.kind is SendErrorKind.NOT_SENT_RETRY:
                 give_back_cap()
@@ -368,6 +382,10 @@ def _deliver(
     ref: MessageRef, profile: Profile, trigger: dict[str, Any], step: Step, channel: str, to: str, deps: Deps
 ) -> str | None:
     unsubscribe = deps.unsubscribe_url(ref.shop, ref.customer_id, channel) if step.marketing else None
+    if step.marketing:
+        problem = deps.check_opt_out(unsubscribe, ref.shop, ref.customer_id, channel)
+        if problem is not None:
+            raise OptOutLinkBroken(problem)
     context = deps.build_context(ref.sequence, step.id, profile, trigger, unsubscribe, step.marketing)
     message = Outgoing(
         channel=channel,
