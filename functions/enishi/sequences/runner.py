@@ -124,7 +124,39 @@ def _trigger_facts(state: dict[str, Any]) -> tuple[datetime, str | None, str | N
     )
 
 
+# DynamoDB error codes that mean "try again later" (after boto3's own retries): the step is retried by the machine
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def throttled(err: BaseException) -> bool:
+    """A DynamoDB throttle / transient error (botocore ``ClientError``, read without importing botocore)."""
+    response = getattr(err, "response", None)
+    code = (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in THROTTLING_CODES
+
+
 def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    """One step; a DynamoDB throttle becomes ``RetryableSendError`` (the machine retries with backoff): before the
+    send nothing went out, after it the ledger's ``sending`` record keeps a retry from sending an email again."""
+    try:
+        return _run_step(payload, deps)
+    except RetryableSendError:
+        raise
+    except Exception as err:
+        if throttled(err):
+            raise RetryableSendError(f"dynamodb: {err.response['Error']['Code']}") from err  # type: ignore[attr-defined]
+        raise
+
+
+def _run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     state: dict[str, Any] = dict(payload["state"])
     spec = StepPayload.model_validate(payload["step"])
     step = spec.step
@@ -320,7 +352,12 @@ def _send(
             return "skipped", reason, (claim.existing or {}).get("channel"), None
     cap: CapClaim | None = None
     if step.marketing:  # the frequency cap, atomically: taken before the send, like the ledger's claim
-        cap = deps.store.claim_cap(profile, ref.message_key, now=now, cap=deps.policy.frequency_cap)
+        try:
+            cap = deps.store.claim_cap(profile, ref.message_key, now=now, cap=deps.policy.frequency_cap)
+        except Exception:  # throttled (→ retried): give the ledger claim back so the retry can send
+            if claim.won:
+                deps.ledger.release(ref)
+            raise
         if not cap.won:  # another marketing message took it meanwhile: wait until it lapses (deferred, not skipped)
             if claim.won:
                 deps.ledger.release(ref)
