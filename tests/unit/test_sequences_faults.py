@@ -146,3 +146,23 @@ def test_line_429_rate_limited_gives_everything_back_and_is_retried_into_one_pus
     assert "marketing_cap_key" not in profile  # the cap was given back too
     assert run_step(payload(), deps(table, channels))["result"]["channel"] == "line"
     assert len(channels.delivered) == 1
+
+
+def test_a_welcome_started_before_the_order_item_was_written_renders_the_order_read_at_send_time(table):
+    """order.recorded is published just before the order item is written: the starter may see no items."""
+    from enishi.profiles.items import OrderItem, OrderLine
+    from enishi.profiles.store import order_to_item
+
+    seed_profile(table)
+    table.put_item(Item=order_to_item(OrderItem(
+        shop="s", order_id="o1", customer_id="c1", order_name="#1001", placed_at=NOW, updated_at=NOW,
+        items=[OrderLine(product_id="8001", title="八女茶", quantity=1, price=1620)],
+    )))
+    seen: list[dict] = []
+    d = deps(table, FakeChannels())
+    d.build_context = lambda seq, step, profile, trigger, unsub, marketing: seen.append(trigger) or {}
+    p = payload("welcome")
+    p["state"] = {**p["state"], "trigger_id": "customer:c1",
+                  "trigger": {"order_id": "o1", "order_name": None, "line_items": []}}
+    assert run_step(p, d)["result"]["action"] == "sent"
+    assert seen[0]["order_name"] == "#1001" and seen[0]["line_items"][0]["title"] == "八女茶"

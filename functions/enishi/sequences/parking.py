@@ -7,10 +7,12 @@ consumer has not recorded (Shopify may deliver ``fulfillments/create`` a second 
 1. ``plan`` answers ``Plan.park`` → the event's SQS body is written under ``keys.parked_for_order_key`` (TTL
    ``PARK_TTL``), then the order is **read again** (consistent): if it landed between the first read and the park,
    the event is planned now and the park removed. Otherwise it stays parked.
-2. ``order.recorded`` for that order → every event parked under it is planned again, with the recorded order's
-   customer known even if the order item is not readable yet, and unparked. The profile consumer writes the order
-   before it publishes ``order.recorded``, and the park is written before the re-check, so one of the two always
-   sees the other; both may start — Step Functions execution names make the second start a no-op.
+2. ``order.recorded`` for that order → every event parked under it is planned again, with the customer taken from
+   ``order.recorded`` (the profile consumer publishes it just *before* it writes the order item, so the item may not
+   be readable yet), and unparked. Both the re-check and the resume may start the same execution: Step Functions
+   execution names make the second start a no-op. The one interleaving neither sees — the park lands after
+   ``order.recorded``'s query, and the re-check runs before the order item is written — is the safety net's job:
+   the next SQS delivery (5 min later) finds the order.
 3. Safety net: while parked, the starter keeps the SQS message and moves its next delivery out with
    ``ChangeMessageVisibility`` (``park_backoff``: 5 min → 30 min → 2 h → 6 h); on the queue's last receive
    (``maxReceiveCount``) it acknowledges instead (never the DLQ for ordering): the park alone remains, and the

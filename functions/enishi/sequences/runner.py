@@ -234,6 +234,12 @@ def _run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     trigger = dict(state.get("trigger") or {})
     if checkout is not None:  # render the cart as it is now, not as it was when the sequence started
         trigger.update(_checkout_view(checkout))
+    if order_id and not trigger.get("line_items") and not trigger.get("order_name"):
+        # started from order.recorded, which the profile consumer publishes just before it writes the order item:
+        # the starter may not have seen the order's name and items yet — read them now
+        recorded = order or deps.store.get_order(shop, order_id)
+        if recorded is not None:
+            trigger.update(_order_view(recorded))
     result = _send(ref, decision, profile, trigger, step, deps, now)
     if result[0] == "defer":
         return _finish(
@@ -318,6 +324,15 @@ def _checkout_view(checkout: Any) -> dict[str, Any]:
         view["total"] = str(checkout.total)
     if checkout.recovery_url:
         view["recovery_url"] = checkout.recovery_url
+    return view
+
+
+def _order_view(order: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    if order.order_name:
+        view["order_name"] = order.order_name
+    if order.items:
+        view["line_items"] = [i.model_dump(mode="json") for i in order.items]
     return view
 
 
