@@ -203,25 +203,15 @@ class Sequences(Construct):
                 iam.PolicyStatement(actions=["ses:SendEmail"], resources=ses_resources)
             )
 
-        if alarm_topic is not None:
-            broken = cloudwatch.Alarm(
-                self,
-                "OptOutLinkBrokenAlarm",
-                metric=cloudwatch.Metric(
-                    namespace=c.METRICS_NAMESPACE,
-                    metric_name=OPT_OUT_BROKEN_METRIC,
-                    dimensions_map={"service": SERVICE_NAME},
-                    statistic="Sum",
-                    period=Duration.minutes(5),
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description="a marketing message was not sent because its opt-out link would not unsubscribe "
-                "(a shop this deployment does not serve, a rotated-away secret, no profile): check shop.yaml and the "
-                "unsubscribe secret",
-            )
-            broken.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        # alarms on the sequences' own metrics (the stack attaches the monitoring topic: ``self.alarms``)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._metric_alarm(
+            "OptOutLinkBroken",
+            OPT_OUT_BROKEN_METRIC,
+            "a marketing message was not sent because its opt-out link would not unsubscribe (a shop this deployment "
+            "does not serve, a rotated-away secret, no profile): check shop.yaml and the unsubscribe secret",
+            alarm_topic,
+        )
 
         # ---- the state machines
         self.state_machines: dict[str, sfn.StateMachine] = {}
@@ -274,24 +264,14 @@ class Sequences(Construct):
         # read-write: it parks events that wait for one not seen yet (sequences/parking.py)
         table.grant_read_write_data(self.starter_function)
         acknowledge_table_access(self.starter_function.role, table, write=True)  # type: ignore[arg-type]
-        if alarm_topic is not None:
-            unresolved = cloudwatch.Alarm(
-                self,
-                "ParkedEventUnresolvedAlarm",
-                metric=cloudwatch.Metric(
-                    namespace=c.METRICS_NAMESPACE,
-                    metric_name="ParkedEventUnresolved",
-                    dimensions_map={"service": SERVICE_NAME},
-                    statistic="Sum",
-                    period=Duration.hours(1),
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description="an event parked for its order waited ~9 h (SQS safety net exhausted); it stays "
-                "parked for 14 days: check the profile consumer's DLQ for the order",
-            )
-            unresolved.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        self._metric_alarm(
+            "ParkedEventUnresolved",
+            "ParkedEventUnresolved",
+            "an event parked for its order waited ~9 h (SQS safety net exhausted); it stays parked for 14 days: "
+            "check the profile consumer's DLQ for the order",
+            alarm_topic,
+            period=Duration.hours(1),
+        )
 
         # ---- the daily win-back job
         self.winback_function = functions.create(
@@ -327,26 +307,17 @@ class Sequences(Construct):
         # read-write: the job keeps its catch-up cursor (the last day it completed) in the table
         table.grant_read_write_data(self.winback_function)
         acknowledge_table_access(self.winback_function.role, table, write=True)  # type: ignore[arg-type]
-        if alarm_topic is not None:
-            # errors are alarmed (function errors, the DLQ); a job that did not run at all is alarmed here
-            not_run = cloudwatch.Alarm(
-                self,
-                "WinbackNotRunAlarm",
-                metric=cloudwatch.Metric(
-                    namespace=c.METRICS_NAMESPACE,
-                    metric_name="WinbackRunCompleted",
-                    dimensions_map={"service": SERVICE_NAME},
-                    statistic="Sum",
-                    period=Duration.days(1),
-                ),
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-                alarm_description="the daily win-back job did not complete a run in the last day; the next run "
-                "catches up every missed day from its cursor",
-            )
-            not_run.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        # errors are alarmed (function errors, the DLQ); a job that did not complete a run in a day is alarmed here
+        self._metric_alarm(
+            "WinbackNotRun",
+            "WinbackRunCompleted",
+            "the daily win-back job did not complete a run in the last day; the next run catches up every missed "
+            "day from its cursor",
+            alarm_topic,
+            period=Duration.days(1),
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
 
         region = arn_part(stack.region, "AWS::Region")  # how cdk-nag prints it: literal, or <AWS::Region>
         for machine in self.state_machines.values():
@@ -362,6 +333,38 @@ class Sequences(Construct):
             )
         if c.SEQUENCE_WINBACK in self.state_machines:
             self.state_machines[c.SEQUENCE_WINBACK].grant_start_execution(self.winback_function)
+
+    def _metric_alarm(
+        self,
+        id: str,
+        metric_name: str,
+        description: str,
+        alarm_topic: sns.ITopic | None,
+        *,
+        period: Duration = Duration.minutes(5),
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            f"{id}Alarm",
+            metric=cloudwatch.Metric(
+                namespace=c.METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=period,
+            ),
+            threshold=1,
+            comparison_operator=comparison,
+            evaluation_periods=1,
+            treat_missing_data=missing,
+            alarm_description=description,
+        )
+        if alarm_topic is not None:
+            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        self.alarms.append(alarm)
+        return alarm
 
     def _machine(
         self,

@@ -176,7 +176,7 @@ class World:
         return o
 
     # ---- triggers
-    def deliver(self, event: Any) -> dict[str, Any]:
+    def deliver(self, event: Any, attributes: dict[str, str] | None = None) -> dict[str, Any]:
         """The starter's SQS batch with this event, as the bus rule delivers it; the handler's answer."""
         body = {
             "version": "0",
@@ -192,7 +192,7 @@ class World:
                     "messageId": "m1",
                     "receiptHandle": "r",
                     "body": json.dumps(body),
-                    "attributes": {},
+                    "attributes": attributes or {},
                     "messageAttributes": {},
                     "md5OfBody": "",
                     "eventSource": "aws:sqs",
@@ -673,6 +673,9 @@ def test_fulfillment_before_its_order_is_parked_and_resumed_by_order_recorded(wo
     assert world.executions(c.SEQUENCE_SHIPPING) == []
     parked = world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item")
     assert parked is not None and parked[c.ATTR_TTL] > T0.timestamp()  # parked, with a TTL
+    # on the queue's last receive (maxReceiveCount 5) the message is acknowledged — never the DLQ — and stays parked
+    assert world.deliver(_fulfillment(), attributes={"ApproximateReceiveCount": "5"}) == {"batchItemFailures": []}
+    assert world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item") is not None
     # When the order is recorded, order.recorded resumes the parked fulfillment
     world.profile(order_count=1, last_order_id="o1", last_order_at=T0)
     world.order("o1")

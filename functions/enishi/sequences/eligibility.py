@@ -12,7 +12,8 @@ Order of the checks, first match wins:
 3. **quiet hours** — a step that respects them and is due inside the window → **defer** to the window's end.
 4. **frequency cap** — marketing only: one cap shared by email and LINE (``last_marketing_sent_at`` + 16 h by
    default) → **defer** to when the cap lapses. This is the cheap pre-check; the authoritative one is the
-   conditional write ``store.claim_cap`` right before the send (two messages released together cannot both pass). Deferred, not skipped: the same rule as quiet hours (the message
+   conditional write ``store.claim_cap`` right before the send (two messages released together cannot both pass).
+   Deferred, not skipped: the same rule as quiet hours (the message
    waits), and every check runs again when it is due, so a deferred reminder is never sent after a purchase.
    Transactional steps bypass consent (not advertising), quiet hours (unless the step sets them) and the cap.
 """
@@ -69,7 +70,7 @@ class Facts:
     checkout: CheckoutItem | None = None  # cart recovery: the triggering checkout as stored now
     order: OrderItem | None = None  # shipping notice: the order being shipped
     line_quota_exhausted: bool = False
-    holds_cap: bool = False  # this very message claimed the cap earlier (a retried step): its own claim never defers it
+    holds_cap: bool = False  # this message claimed the cap earlier (a retried step): its own claim never defers it
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ class ProfileReader(Protocol):
 OptOutCheck = Callable[[str | None, str, str, str], str | None]  # (url, shop, customer, channel) → problem
 
 
-def checker(secrets: Callable[[], Sequence[bytes]], served: Collection[str], profiles: ProfileReader) -> OptOutCheck:
+def checker(
+    secrets: Callable[[], Sequence[bytes]], served: Collection[str], profiles: ProfileReader
+) -> OptOutCheck:
     """``check(url, shop, customer_id, channel)`` → None when the link unsubscribes this customer, else why not."""
 
     def check(url: str | None, shop: str, customer_id: str, channel: str) -> str | None:

@@ -85,7 +85,7 @@ def _record(record: Any) -> None:
     outcome = handle_event(event_from_sqs_body(record.body), record.body)
     if not outcome.parked:
         return
-    receives = int(record.attributes.approximate_receive_count or 1)
+    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     if not parking.keep_in_queue(receives, _deps()[3]):
         # the last receive: acknowledge (the park stays until its event comes, or its TTL) — never the DLQ
         metrics.add_metric(name="ParkedEventUnresolved", unit=MetricUnit.Count, value=1)
