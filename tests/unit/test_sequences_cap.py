@@ -53,7 +53,7 @@ WINBACK = ("winback", 0, "o9")  # marketing
 
 
 # ---- the condition, pure
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the loaded profile (HYPOTHESIS_PROFILE)
 @given(
     st.integers(min_value=0, max_value=10 * 86400),
     st.integers(min_value=0, max_value=10 * 86400 * 1_000_000),

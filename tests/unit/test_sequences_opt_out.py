@@ -81,7 +81,7 @@ SHOPS = st.sampled_from(["a.myshopify.com", "b.myshopify.com", "c.example"])
 IDS = st.sampled_from(["7001", "7002", "guest-0f3a"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the loaded profile (HYPOTHESIS_PROFILE)
 @given(SHOPS, IDS, st.sampled_from(["email", "line"]), st.sampled_from([UNSUBSCRIBE_KEY, b"other-key"]),
        st.sets(SHOPS, max_size=3), st.booleans())
 def test_the_send_check_accepts_a_link_exactly_when_the_unsubscribe_page_would_act_on_it(

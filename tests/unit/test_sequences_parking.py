@@ -130,7 +130,7 @@ def test_the_sqs_safety_net_backs_off_from_minutes_to_hours_and_lets_go_on_the_l
     assert [parking.keep_in_queue(n, 5) for n in range(1, 6)] == [True, True, True, True, False]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)  # examples: the loaded profile (HYPOTHESIS_PROFILE)
 @given(
     st.lists(st.sampled_from(["f1", "f2", "f1-again", "order", "order-again"]), min_size=1, max_size=8),
     st.integers(min_value=1, max_value=6),

@@ -38,7 +38,7 @@ class Cursor:
         self.day = max(self.day, day) if self.day else day
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the loaded profile (HYPOTHESIS_PROFILE)
 @given(st.lists(st.tuples(st.sampled_from(["ok", "fail", "skip"]), st.integers(0, 3)), min_size=1, max_size=20))
 def test_every_day_up_to_the_last_completed_run_is_processed_by_a_completed_run(runs):
     """Whatever runs fail (at any of their days) or never happen, every day from the first run through the last
