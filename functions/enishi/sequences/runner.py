@@ -32,7 +32,7 @@ from enishi.sequences.store import CapClaim, SequenceStore
 EMAIL_COST_USD = Decimal("0.0001")  # SES outbound, per message
 PROFILE_WAIT_FIRST = timedelta(minutes=1)
 PROFILE_WAIT_MAX = timedelta(hours=6)
-PROFILE_WAIT_LIMIT = timedelta(days=3)  # then the sequence stops, recorded as skipped "no_profile"
+PROFILE_WAIT_LIMIT = timedelta(days=3)  # from started_at; then the sequence stops, recorded skipped "no_profile"
 PROFILE_WAITS_KEY = "profile_waits"  # in the execution state: how often this execution waited for its profile
 DEFER_NO_PROFILE = "profile_not_yet"
 SKIP_NO_PROFILE = "no_profile"
@@ -273,9 +273,9 @@ def _wait_for_profile(
     state: dict[str, Any], deps: Deps, sequence: str, message_key: str, ref: MessageRef, now: datetime
 ) -> dict[str, Any]:
     """Defer with a backoff (the profile consumer may be behind, or its event still on the way); give up — with a
-    recorded reason and the ``StepSkipped`` metric — only after ``PROFILE_WAIT_LIMIT``."""
+    recorded reason and the ``StepStop`` metric — only after ``PROFILE_WAIT_LIMIT``."""
     waits = int(state.get(PROFILE_WAITS_KEY) or 0)
-    started = clock.parse_iso(state.get("trigger_at") or state["started_at"])
+    started = clock.parse_iso(state["started_at"])  # not trigger_at: a win-back's trigger is 90 days old
     if clock.to_utc(now) - clock.to_utc(started) > PROFILE_WAIT_LIMIT:
         deps.ledger.record_skip(ref, reason=SKIP_NO_PROFILE, now=now)
         return _finish(state, deps, sequence, "stop", SKIP_NO_PROFILE, message_key, None, wait_until=now)
