@@ -23,6 +23,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -233,8 +234,12 @@ class SqsPoller:
         if self._clock is None:
             return  # real time: moto's visibility timeout applies as it is
         seconds = self._visibility_left(m["MessageId"])
-        self._sqs.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.HIDE_REAL_SECONDS)
+        # SQS (and moto) cap a message's visibility at 12 h after it was sent
+        sent_ms = int((m.get("Attributes") or {}).get("SentTimestamp") or time.time() * 1000)
+        hide = min(self.HIDE_REAL_SECONDS, 43_200 - int(time.time() - sent_ms / 1000) - 5)
+        if hide > 0:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=hide)
         due = self._clock.now() + timedelta(seconds=seconds)
         with self._lock:
             self._held[m["MessageId"]] = due
