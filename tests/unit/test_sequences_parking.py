@@ -157,3 +157,17 @@ def test_any_interleaving_starts_one_notice_per_fulfillment_once_the_order_is_re
     deliver(recorded(), store, executions)  # the order event eventually arrives (at least once)
     assert len(shipping(executions)) == sum(seen.values())
     assert store.parks == {}
+
+
+def test_a_delivered_update_before_its_order_resumes_into_the_notice_and_the_delivery_follow_up():
+    store, executions = Store(), Executions()
+    delivered = fulfillment().model_copy(
+        update={"event_id": "f1:delivered", "shipment_status": "delivered", "delivered_at": T0}
+    )
+    assert deliver(delivered, store, executions).parked
+    assert deliver(recorded(), store, executions).resumed == 1
+    assert len(shipping(executions)) == 2  # the notice's machine and the follow-up machine (one ledger key)
+    # the in-transit update arriving last (the order item written by now) starts nothing new
+    store.record_order()
+    deliver(fulfillment(), store, executions)
+    assert len(shipping(executions)) == 2 and store.parks == {}
