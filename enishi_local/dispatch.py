@@ -5,9 +5,11 @@
   order, by one worker thread — like EventBridge, the publisher does not wait. A Lambda target that keeps failing
   is retried ``retry_attempts`` times and then sent to the target's dead-letter queue.
 - ``SqsPoller``: one per SQS event-source mapping; receives up to ``batch_size`` messages, calls the handler with
-  an SQS batch event, deletes what succeeded, honours ``batchItemFailures`` and makes failed messages visible
-  again at once (moto's redrive moves them to the DLQ after ``maxReceiveCount`` receives). It polls when
-  ``notify()`` says a message arrived (``moto_patches.install_sqs_notify``), and every ``idle_seconds`` anyway.
+  an SQS batch event, deletes what succeeded, honours ``batchItemFailures``. A failed message becomes visible again
+  after its visibility timeout **on the virtual clock** — the queue's, or what the handler set with
+  ``ChangeMessageVisibility`` (the starter's backoff of a parked event) — like Lambda's event source mapping, never
+  at once (moto's redrive moves it to the DLQ after ``maxReceiveCount`` receives). It polls when ``notify()`` says
+  a message arrived (``moto_patches.install_sqs_notify``), and every ``idle_seconds`` anyway.
 - ``Scheduler``: fires a schedule rule (``cron(...)`` / ``rate(...)``) whenever the virtual clock passes its next
   time.
 
@@ -21,6 +23,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -121,6 +124,8 @@ class TargetDispatcher:
 
 
 class SqsPoller:
+    HIDE_REAL_SECONDS = 40_000  # while a failed message waits on the virtual clock, moto must not show it (≤ 12 h)
+
     def __init__(
         self,
         sqs: Any,
@@ -131,6 +136,7 @@ class SqsPoller:
         batch_size: int = 10,
         report_batch_item_failures: bool = True,
         idle_seconds: float = 0.5,
+        clock: VirtualClock | None = None,
     ) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
@@ -142,6 +148,10 @@ class SqsPoller:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._in_flight = False
+        self._clock = clock  # None: real time (moto's own visibility timeouts apply)
+        self._held: dict[str, datetime] = {}  # failed message id → virtual time it becomes visible again
+        self._releasing = 0
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
         self.batches = 0
         self.failures = 0
@@ -153,8 +163,15 @@ class SqsPoller:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._clock is not None:
+            self._clock.wake()  # the held messages' sleepers see the stop
         if self._thread.ident is not None:
             self._thread.join(timeout=5)
+
+    def held(self) -> int:
+        """Failed messages waiting out their visibility timeout on the virtual clock (asleep, not in flight)."""
+        with self._lock:
+            return len(self._held)
 
     def notify(self) -> None:
         """A message arrived in the queue: poll now (instead of after ``idle_seconds``)."""
@@ -163,7 +180,7 @@ class SqsPoller:
     def busy(self) -> bool:
         """True while a received batch is being handled. (Before that the messages are still counted in the queue,
         which ``LocalStack.settle`` checks too.)"""
-        return self._in_flight
+        return self._in_flight or self._releasing > 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -210,9 +227,64 @@ class SqsPoller:
         for m in messages:
             if m["MessageId"] in failed:
                 self.failures += 1
-                # visible again at once: virtual time does not wait out a real visibility timeout
+                self._hold(m)
+
+    # ---- the visibility timeout of a failed message, on the virtual clock
+    def _hold(self, m: dict[str, Any]) -> None:
+        if self._clock is None:
+            return  # real time: moto's visibility timeout applies as it is
+        seconds = self._visibility_left(m["MessageId"])
+        # SQS (and moto) cap a message's visibility at 12 h after it was sent
+        sent_ms = int((m.get("Attributes") or {}).get("SentTimestamp") or time.time() * 1000)
+        hide = min(self.HIDE_REAL_SECONDS, 43_200 - int(time.time() - sent_ms / 1000) - 5)
+        if hide > 0:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=hide)
+        due = self._clock.now() + timedelta(seconds=seconds)
+        with self._lock:
+            self._held[m["MessageId"]] = due
+        threading.Thread(target=self._release_at, args=(m["MessageId"], m["ReceiptHandle"], due),
+                         name=f"sqs-visibility-{m['MessageId'][:8]}", daemon=True).start()
+
+    def _visibility_left(self, message_id: str) -> int:
+        """Seconds the message stays invisible, as moto counts them right after the batch: the queue's visibility
+        timeout, or what the handler asked with ``ChangeMessageVisibility``. Read as virtual seconds."""
+        try:
+            from moto.core.utils import unix_time_millis
+            from moto.sqs.models import sqs_backends
+
+            _, _, _, region, account, name = self.queue_arn.split(":", 5)
+            queue = sqs_backends[account][region].get_queue(name)
+            message = next(x for x in list(queue._messages) if x.id == message_id)
+            return max(0, round((message.visible_at - unix_time_millis()) / 1000))
+        except Exception:  # not moto's in-process backend: fall back to the queue's setting
+            attrs = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"])
+            return int(attrs["Attributes"].get("VisibilityTimeout", 30))
+
+    def _release_at(self, message_id: str, receipt_handle: str, due: datetime) -> None:
+        assert self._clock is not None
+
+        def waking() -> None:  # under the clock's lock: never seen neither asleep nor busy
+            with self._lock:
+                self._releasing += 1
+            activity.bump()
+
+        try:
+            if not self._clock.sleep_until(due, cancelled=self._stop.is_set, on_wake=waking):
+                return
+            try:
                 self._sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+                    QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0)
+            except Exception:  # deleted or redriven meanwhile
+                LOG.debug("release of %s failed", message_id, exc_info=True)
+            with self._lock:
+                self._held.pop(message_id, None)
+            self._wake.set()
+            with self._lock:
+                self._releasing -= 1
+        finally:
+            with self._lock:
+                self._held.pop(message_id, None)
 
     def _record(self, m: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -136,7 +136,7 @@ class LocalStack:
         self._table_name: str | None = None
         self._table_resource: Any = None
         self._shop_id: str | None = None
-        self._watched_queues: list[tuple[str, Any]] = []  # (queue name, moto Queue) of the event-source mappings
+        self._watched_queues: list[tuple[str, Any, SqsPoller]] = []  # (queue name, moto Queue, its poller)
         self._pollers_by_arn: dict[str, SqsPoller] = {}
 
     # ---- lifecycle
@@ -361,10 +361,11 @@ class LocalStack:
                 continue
             queue = queues[mapping.queue_arn]
             url = tpl.get_att(queue.logical_id, "QueueUrl")
-            self._watched_queues.append((queue.name, sqs_backends[ACCOUNT_ID][REGION].get_queue(queue.name)))
             poller = SqsPoller(
                 sqs, url, queue.arn, lambda event, fn=mapping.function_name: self.invoke(fn, event),
-                batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures)
+                batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures,
+                clock=self.clock)
+            self._watched_queues.append((queue.name, sqs_backends[ACCOUNT_ID][REGION].get_queue(queue.name), poller))
             self._pollers.append(poller)
             self._pollers_by_arn[queue.arn] = poller
 
@@ -468,8 +469,8 @@ class LocalStack:
             return "a schedule is firing"
         if any(p.busy() for p in self._pollers):
             return "an SQS batch is being processed"
-        for name, queue in self._watched_queues:
-            if queue._messages:  # visible, in flight or delayed
+        for name, queue, poller in self._watched_queues:
+            if len(queue._messages) > poller.held():  # visible, in flight or delayed (not waiting on the clock)
                 return f"messages in {name}"
         now = self.clock.now()
         due = self.clock.next_wakeup()

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -107,6 +108,8 @@ class EnishiStack(Stack):
             functions=dict(functions.functions),
             state_machines=dict(sequences.state_machines),
         )
+        for alarm in sequences.alarms:  # parked events unresolved, opt-out links broken, win-back not run
+            alarm.add_alarm_action(cw_actions.SnsAction(monitoring.topic))
 
         CfnOutput(self, c.OUTPUT_API_URL, value=api.url, description="Base URL of the webhooks and /u/ links")
         CfnOutput(self, c.OUTPUT_TABLE_NAME, value=table.table_name)

@@ -14,6 +14,8 @@
 | polled-cart cursor      | CARTCONN#{connection}#CURSOR#{stream}| CURSOR                     |
 | LINE monthly quota flag | SHOP#{shop}#LINEQUOTA#{yyyy-mm}      | QUOTA       (TTL)          |
 | LINE account-link nonce | SHOP#{shop}#LINENONCE#{nonce}        | NONCE       (TTL 10 min)   |
+| parked event            | SHOP#{shop}#PARKED#{missing}         | EVENT#{event_id} (TTL)     |
+| win-back job cursor     | SHOP#{shop}#JOB#winback              | CURSOR                     |
 
 GSI ``orders_by_day`` (keys only) on order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd JST}, gsi1sk = ORDER#{id}.
 The daily win-back job reads the orders placed exactly N days ago and keeps those that are still the customer's
@@ -115,6 +117,26 @@ def poll_cursor_key(connection_id: str, stream: str) -> dict[str, str]:
 
 def line_quota_key(shop: str, month: str) -> dict[str, str]:
     return {"pk": f"{_shop(shop)}#LINEQUOTA#{month}", "sk": QUOTA_SK}
+
+
+PARKED_SK_PREFIX = "EVENT#"
+
+
+def parked_for_order_pk(shop: str, order_id: str) -> str:
+    """Events waiting for an order the profile consumer has not recorded yet (a fulfillment before its order)."""
+    return f"{_shop(shop)}#PARKED#ORDER#{order_id}"
+
+
+def parked_for_order_key(shop: str, order_id: str, event_id: str) -> dict[str, str]:
+    return {"pk": parked_for_order_pk(shop, order_id), "sk": f"{PARKED_SK_PREFIX}{event_id}"}
+
+
+CURSOR_SK = "CURSOR"
+
+
+def winback_cursor_key(shop: str) -> dict[str, str]:
+    """The last JST day the daily win-back job processed completely (it catches up from the day after)."""
+    return {"pk": f"{_shop(shop)}#JOB#winback", "sk": CURSOR_SK}
 
 
 def orders_by_day_pk(shop: str, day: date) -> str:

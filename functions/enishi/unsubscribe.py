@@ -20,8 +20,9 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 VERSION = "1"
 MAC_BYTES = 16
@@ -94,6 +95,30 @@ def read_token_any(secrets: Iterable[bytes], token: str) -> TokenClaims | None:
         if claims is not None:
             return claims
     return None
+
+
+def served_shop_ids(shop_config: Any) -> frozenset[str]:
+    """The shops this deployment serves (``ShopConfig.served_shops``: shop_id + additional_shop_ids)."""
+    return frozenset(shop_config.served_shops)
+
+
+def resolve(secrets: Iterable[bytes], token: str | None, served_shops: Collection[str]) -> TokenClaims | None:
+    """What ``/u/{token}`` acts on — the one resolution shared by the preferences function (which answers 404 on
+    None) and the send step (which refuses to send a marketing message whose link would not resolve): a genuine
+    token, under the current or previous secret, naming a shop this deployment serves."""
+    claims = read_token_any(secrets, token or "")
+    if claims is None or claims.shop not in served_shops:
+        return None
+    return claims
+
+
+def token_from_url(url: str) -> str | None:
+    """The token of a ``unsubscribe_url`` link (None when the URL is not one)."""
+    from enishi.constants import PATH_UNSUBSCRIBE
+
+    prefix = PATH_UNSUBSCRIBE.split("{token}")[0]
+    head, sep, token = url.rpartition(prefix)
+    return token if sep and token and "/" not in token else None
 
 
 def unsubscribe_url(public_base_url: str, token: str) -> str:

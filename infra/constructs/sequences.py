@@ -32,9 +32,10 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from enishi import constants as c
 from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
+from enishi.sequences.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
 
-from infra.constructs.function import FunctionFactory
-from infra.constructs.queues import ConsumerQueue
+from infra.constructs.function import SERVICE_NAME, FunctionFactory
+from infra.constructs.queues import MAX_RECEIVE_COUNT, ConsumerQueue
 from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
 
 # errors the step λ raises when a send certainly did not happen and may be retried (see sequences/errors.py)
@@ -202,6 +203,16 @@ class Sequences(Construct):
                 iam.PolicyStatement(actions=["ses:SendEmail"], resources=ses_resources)
             )
 
+        # alarms on the sequences' own metrics (the stack attaches the monitoring topic: ``self.alarms``)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._metric_alarm(
+            "OptOutLinkBroken",
+            OPT_OUT_BROKEN_METRIC,
+            "a marketing message was not sent because its opt-out link would not unsubscribe (a shop this deployment "
+            "does not serve, a rotated-away secret, no profile): check shop.yaml and the unsubscribe secret",
+            alarm_topic,
+        )
+
         # ---- the state machines
         self.state_machines: dict[str, sfn.StateMachine] = {}
         for name, sequence in self.spec.sequences.items():
@@ -228,12 +239,14 @@ class Sequences(Construct):
         }
 
         # ---- the starter: bus rule → SQS (+ DLQ) → λ
-        self.starter_queues = ConsumerQueue(self, "Starter", consumer_timeout=STARTER_TIMEOUT)
+        self.starter_queues = ConsumerQueue(
+            self, "Starter", consumer_timeout=STARTER_TIMEOUT, max_receive_count=MAX_RECEIVE_COUNT
+        )
         self.starter_function = functions.create(
             "SequenceStarter",
             handler="enishi.sequences.starter.handler",
-            description="events → start / stop sequence executions (deterministic names)",
-            environment=arns_env,
+            description="events → start / stop sequence executions (deterministic names); park what waits",
+            environment={**arns_env, c.ENV_MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT)},
             timeout=STARTER_TIMEOUT,
             scope=self,
         )
@@ -248,8 +261,17 @@ class Sequences(Construct):
             targets=[targets.SqsQueue(self.starter_queues.queue)],
             description="sequence triggers and stops → SequenceStarter queue",
         )
-        table.grant_read_data(self.starter_function)
-        acknowledge_table_access(self.starter_function.role, table, write=False)  # type: ignore[arg-type]
+        # read-write: it parks events that wait for one not seen yet (sequences/parking.py)
+        table.grant_read_write_data(self.starter_function)
+        acknowledge_table_access(self.starter_function.role, table, write=True)  # type: ignore[arg-type]
+        self._metric_alarm(
+            "ParkedEventUnresolved",
+            "ParkedEventUnresolved",
+            "an event parked for its order waited ~9 h (SQS safety net exhausted); it stays parked for 14 days: "
+            "check the profile consumer's DLQ for the order",
+            alarm_topic,
+            period=Duration.hours(1),
+        )
 
         # ---- the daily win-back job
         self.winback_function = functions.create(
@@ -282,8 +304,20 @@ class Sequences(Construct):
             ],
             description="win-back: daily at 10:00 JST",
         )
-        table.grant_read_data(self.winback_function)
-        acknowledge_table_access(self.winback_function.role, table, write=False)  # type: ignore[arg-type]
+        # read-write: the job keeps its catch-up cursor (the last day it completed) in the table
+        table.grant_read_write_data(self.winback_function)
+        acknowledge_table_access(self.winback_function.role, table, write=True)  # type: ignore[arg-type]
+        # errors are alarmed (function errors, the DLQ); a job that did not complete a run in a day is alarmed here
+        self._metric_alarm(
+            "WinbackNotRun",
+            "WinbackRunCompleted",
+            "the daily win-back job did not complete a run in the last day; the next run catches up every missed "
+            "day from its cursor",
+            alarm_topic,
+            period=Duration.days(1),
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
 
         region = arn_part(stack.region, "AWS::Region")  # how cdk-nag prints it: literal, or <AWS::Region>
         for machine in self.state_machines.values():
@@ -299,6 +333,38 @@ class Sequences(Construct):
             )
         if c.SEQUENCE_WINBACK in self.state_machines:
             self.state_machines[c.SEQUENCE_WINBACK].grant_start_execution(self.winback_function)
+
+    def _metric_alarm(
+        self,
+        id: str,
+        metric_name: str,
+        description: str,
+        alarm_topic: sns.ITopic | None,
+        *,
+        period: Duration = Duration.minutes(5),
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            f"{id}Alarm",
+            metric=cloudwatch.Metric(
+                namespace=c.METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=period,
+            ),
+            threshold=1,
+            comparison_operator=comparison,
+            evaluation_periods=1,
+            treat_missing_data=missing,
+            alarm_description=description,
+        )
+        if alarm_topic is not None:
+            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        self.alarms.append(alarm)
+        return alarm
 
     def _machine(
         self,

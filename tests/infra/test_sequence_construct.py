@@ -103,12 +103,10 @@ def test_winback_runs_daily_at_10_jst(cfn):
     assert any(s["ScheduleExpression"] == WINBACK_SCHEDULE == "cron(0 1 * * ? *)" for s in schedules)
 
 
-def test_starter_may_only_start_and_stop_the_sequence_machines(cfn):
+def test_starter_may_only_start_and_stop_the_sequence_machines_and_park_events(cfn):
     assert {"states:StartExecution", "states:StopExecution"} <= cfn.actions(STARTER)
-    assert not any(
-        a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "ses:"))
-        for a in cfn.actions(STARTER)
-    )
+    assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} <= cfn.actions(STARTER)  # parks
+    assert not any(a.startswith(("ses:", "sqs:Send")) for a in cfn.actions(STARTER))
     resources = json.dumps(cfn.resources_for(STARTER, "states:StartExecution"))
     assert "*" not in resources.replace("Fn::", "")
     machine_ids = set(cfn.of_type("AWS::StepFunctions::StateMachine"))
@@ -126,3 +124,32 @@ def test_step_function_may_send_email_and_read_its_secrets(cfn):
     assert "ses:SendEmail" in actions
     assert "secretsmanager:GetSecretValue" in actions
     assert not any(a.startswith("states:") for a in actions)
+
+
+def test_the_starter_knows_its_queues_max_receive_count_to_never_dead_letter_a_parked_event(cfn):
+    _, fn = cfn.function(STARTER)
+    told = int(fn["Properties"]["Environment"]["Variables"][c.ENV_MAX_RECEIVE_COUNT])
+    mappings = [
+        m["Properties"] for m in cfn.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": cfn.function(STARTER)[0]}
+    ]
+    [mapping] = mappings
+    queue_id = mapping["EventSourceArn"]["Fn::GetAtt"][0]
+    assert cfn.resources[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == told
+
+
+def test_the_sequence_alarms_exist(cfn):
+    names = {
+        (a["Properties"].get("MetricName"), a["Properties"].get("ComparisonOperator"))
+        for a in cfn.of_type("AWS::CloudWatch::Alarm").values()
+    }
+    assert ("ParkedEventUnresolved", "GreaterThanOrEqualToThreshold") in names
+    assert ("MarketingOptOutLinkBroken", "GreaterThanOrEqualToThreshold") in names
+    assert ("WinbackRunCompleted", "LessThanThreshold") in names
+
+
+def test_the_winback_schedule_retries_and_keeps_a_failed_run(cfn):
+    [rule] = [r["Properties"] for r in cfn.of_type("AWS::Events::Rule").values()
+              if r["Properties"].get("ScheduleExpression") == WINBACK_SCHEDULE]
+    [target] = rule["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "Arn" in target["DeadLetterConfig"]

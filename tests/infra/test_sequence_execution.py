@@ -176,7 +176,7 @@ class World:
         return o
 
     # ---- triggers
-    def deliver(self, event: Any) -> dict[str, Any]:
+    def deliver(self, event: Any, attributes: dict[str, str] | None = None) -> dict[str, Any]:
         """The starter's SQS batch with this event, as the bus rule delivers it; the handler's answer."""
         body = {
             "version": "0",
@@ -192,7 +192,7 @@ class World:
                     "messageId": "m1",
                     "receiptHandle": "r",
                     "body": json.dumps(body),
-                    "attributes": {},
+                    "attributes": attributes or {},
                     "messageAttributes": {},
                     "md5OfBody": "",
                     "eventSource": "aws:sqs",
@@ -574,6 +574,24 @@ def test_welcome_with_a_repeat_order_before_day_7_sends_no_f2_nudge(world, vcloc
     assert world.records()[-1]["reason"] == "ordered_again"
 
 
+def test_a_welcome_for_a_shop_this_deployment_does_not_serve_is_never_sent_with_a_dead_opt_out_link(world, vclock):
+    # Given a profile and first order of a shop that shop.yaml does not name (intake would refuse it; this is the
+    # defence behind it): its unsubscribe link would get 404 from /u/{token}
+    other = "unknown-shop.myshopify.com"
+    world.put(
+        Profile(shop=other, customer_id="7001", created_at=T0, updated_at=T0, email="hanako@example.jp",
+                email_consent=Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=1)),
+                order_count=1, last_order_id="o1", last_order_at=T0),
+        keys.profile_key(other, "7001"),
+    )
+    world.deliver(order_recorded().model_copy(update={"shop": other}))
+    run_until(world, vclock, until=T0 + timedelta(hours=1))
+    # Then nothing is sent and the skip says why
+    assert world.emails == []
+    [record] = world.records()
+    assert (record["step"], record["status"], record["reason"]) == ("thanks", "failed", "opt_out_link_unresolvable")
+
+
 def test_welcome_starts_once_per_customer(world, vclock):
     world.profile(order_count=1, last_order_id="o1", last_order_at=T0)
     world.order("o1")
@@ -648,14 +666,28 @@ def test_without_consent_the_notice_goes_but_not_the_follow_up(world, vclock):
     assert b"List-Unsubscribe" not in raw  # transactional: no unsubscribe header, no advertising
 
 
-def test_fulfillment_for_an_unrecorded_order_is_retried_by_sqs(world):
-    # a batch whose every record failed fails as a whole (Powertools): SQS redelivers it, then the DLQ
-    with pytest.raises(AssertionError, match="All records failed"):
+def test_fulfillment_before_its_order_is_parked_and_resumed_by_order_recorded(world, vclock):
+    # Given a fulfillment delivered before the profile consumer recorded its order
+    with pytest.raises(AssertionError, match="All records failed"):  # kept in SQS (backoff) as a safety net
         world.deliver(_fulfillment())
     assert world.executions(c.SEQUENCE_SHIPPING) == []
-    world.order("o1")  # the profile consumer caught up: the redelivery starts the sequence
-    assert world.deliver(_fulfillment()) == {"batchItemFailures": []}
+    parked = world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item")
+    assert parked is not None and parked[c.ATTR_TTL] > T0.timestamp()  # parked, with a TTL
+    # on the queue's last receive (maxReceiveCount 5) the message is acknowledged — never the DLQ — and stays parked
+    assert world.deliver(_fulfillment(), attributes={"ApproximateReceiveCount": "5"}) == {"batchItemFailures": []}
+    assert world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item") is not None
+    # When the order is recorded, order.recorded resumes the parked fulfillment
+    world.profile(order_count=1, last_order_id="o1", last_order_at=T0)
+    world.order("o1")
+    assert world.deliver(order_recorded("o1")) == {"batchItemFailures": []}
     assert len(world.executions(c.SEQUENCE_SHIPPING)) == 1
+    assert world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item") is None
+    # and the SQS safety net's redelivery of the fulfillment starts nothing twice
+    assert world.deliver(_fulfillment()) == {"batchItemFailures": []}
+    run_until(world, vclock, until=T0 + timedelta(hours=1))
+    assert len(world.executions(c.SEQUENCE_SHIPPING)) == 1
+    sent = [r["step"] for r in world.records() if r["status"] == "sent" and r["sequence"] == c.SEQUENCE_SHIPPING]
+    assert sent == ["notice"]  # exactly one shipping notice (order.recorded also started welcome: its thanks)
 
 
 # ----------------------------------------------------------------------------------------------- win-back
@@ -677,12 +709,59 @@ def test_winback_job_starts_only_customers_whose_last_order_is_due(world, vclock
     )
     world.put(other, keys.profile_key(SHOP, "7002"))
     world.order("o2", at=due, customer_id="7002")
-    # When the daily job runs — twice, as a retried schedule would
+    # When the daily job runs — twice: the second run has nothing left to catch up; a manual re-run of the day
+    # (backfill) finds the same customer and starts nothing twice
     vclock.advance_to(job)
     assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1
-    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1
+    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 0
+    assert world.invoke("enishi.sequences.winback.handler", {"day": due.date().isoformat()})["due"] == 1
     assert len(world.executions(c.SEQUENCE_WINBACK)) == 1
     run_until(world, vclock)
     # Then one customer got the reminder at once and the recommendations 14 days later
     assert [e["at"] for e in world.emails] == [job, job + timedelta(days=14)]
     assert {e["request"]["Destination"]["ToAddresses"][0] for e in world.emails} == {"hanako@example.jp"}
+
+
+def test_winback_job_that_failed_and_missed_days_catches_up_every_day_once(world, vclock, monkeypatch):
+    day0 = datetime(2025, 5, 6, 1, 0, tzinfo=UTC)  # 10:00 JST: the job's run that completed
+    for n, cid in enumerate(("7101", "7102", "7103"), start=1):  # due on the three following days
+        placed = day0 + timedelta(days=n) - timedelta(days=90)
+        world.put(
+            Profile(
+                shop=SHOP,
+                customer_id=cid,
+                created_at=placed,
+                updated_at=placed,
+                email=f"c{cid}@example.jp",
+                email_consent=Consent(state="subscribed", source="shopify", collected_at=placed),
+                order_count=1,
+                last_order_id=f"o{cid}",
+                last_order_at=placed,
+            ),
+            keys.profile_key(SHOP, cid),
+        )
+        world.order(f"o{cid}", at=placed, customer_id=cid)
+    vclock.advance_to(day0)
+    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 0
+    # Given day 1's run fails (Step Functions refuses) and day 2's never happens
+    from enishi.sequences.starting import Executions
+
+    def refused(self, start):  # noqa: ANN001, ANN202
+        raise RuntimeError("StartExecution throttled")
+
+    monkeypatch.setattr(Executions, "start", refused)
+    vclock.advance_to(day0 + timedelta(days=1))
+    resp = boto3.client("lambda").invoke(
+        FunctionName=world.functions["enishi.sequences.winback.handler"].name, Payload=b"{}"
+    )
+    assert "FunctionError" in resp  # raised: EventBridge retries it, then its DLQ (alarmed)
+    monkeypatch.undo()
+    # When day 3's run comes
+    vclock.advance_to(day0 + timedelta(days=3))
+    result = world.invoke("enishi.sequences.winback.handler", {})
+    # Then it processes days 1, 2 and 3 and starts the three customers, each once
+    assert result["days"] == ["2025-05-07", "2025-05-08", "2025-05-09"] and result["started"] == 3
+    assert world.invoke("enishi.sequences.winback.handler", {})["started"] == 0
+    run_until(world, vclock, until=day0 + timedelta(days=3, hours=1))
+    to = sorted(e["request"]["Destination"]["ToAddresses"][0] for e in world.emails)
+    assert to == ["c7101@example.jp", "c7102@example.jp", "c7103@example.jp"]

@@ -62,14 +62,24 @@ def seed_profile(table, **kw) -> Profile:
     return p
 
 
-def deps(table, channels) -> Deps:
+UNSUBSCRIBE_KEY = b"unsubscribe-test-key"
+
+
+def deps(table, channels, *, served=frozenset({"s"})) -> Deps:
+    from enishi.sequences import opt_out
+    from enishi.unsubscribe import make_token, unsubscribe_url
+
+    store = SequenceStore(table)
     return Deps(
-        store=SequenceStore(table),
+        store=store,
         ledger=Ledger(table),
         channels=channels,
         policy=eligibility.Policy(quiet=QuietWindow.from_config(QuietHours())),
         build_context=lambda seq, step, profile, trigger, unsub, marketing: {"step": step},
-        unsubscribe_url=lambda shop, cid, ch: f"https://x.example/u/{cid}-{ch}",
+        unsubscribe_url=lambda shop, cid, ch: unsubscribe_url(
+            "https://x.example", make_token(UNSUBSCRIBE_KEY, shop, cid, ch)
+        ),
+        check_opt_out=opt_out.checker(lambda: [UNSUBSCRIBE_KEY], served, store),
     )
 
 
@@ -197,13 +207,28 @@ def test_a_send_updates_the_profile_cap_and_version(table):
     seed_profile(table)
     run_step(payload(), deps(table, FakeChannels()))
     item = table.get_item(Key=keys.profile_key("s", "c1"))["Item"]
-    assert item["version"] == 1 and item["last_marketing_sent_at"] == clock.iso_z(NOW)
+    # two named-attribute writes, each bumping version: the cap claim before the send, the record after it
+    assert item["version"] == 2 and item["last_marketing_sent_at"] == clock.iso_z(NOW)
     assert item["last_message"]["sequence"] == "cart_recovery"
 
 
-def test_missing_profile_is_retried_not_dropped(table):
-    with pytest.raises(RetryableSendError):
-        run_step(payload(), deps(table, FakeChannels()))
+def test_missing_profile_waits_with_a_growing_backoff_not_dropped(table):
+    # the event that creates the profile is not applied yet (order.recorded before the profile): defer, 1 min → 6 h
+    first = run_step(payload(), deps(table, FakeChannels()))
+    assert first["result"]["action"] == "defer" and first["result"]["reason"] == "profile_not_yet"
+    assert first["wait_until"] == clock.iso_z(NOW + timedelta(minutes=1))
+    again = run_step({**payload(), "state": first}, deps(table, FakeChannels()))
+    assert again["wait_until"] == clock.iso_z(NOW + timedelta(minutes=4)) and again["profile_waits"] == 2
+    # and it arrives: the step sends
+    seed_profile(table)
+    assert run_step({**payload(), "state": again}, deps(table, FakeChannels()))["result"]["action"] == "sent"
+
+
+def test_a_profile_that_never_comes_stops_the_sequence_with_a_recorded_reason(table):
+    clock.set_provider(lambda: NOW + timedelta(days=4))
+    result = run_step(payload(), deps(table, FakeChannels()))
+    assert (result["result"]["action"], result["result"]["reason"]) == ("stop", "no_profile")
+    assert records(table)[0]["reason"] == "no_profile"
 
 
 def test_next_wait_until_is_the_next_step_due_time(table):

@@ -19,7 +19,7 @@ from enishi.events import (
 )
 from enishi.profiles.items import OrderItem
 from enishi.sequences.spec import load_spec
-from enishi.sequences.starting import OrderNotFound, plan
+from enishi.sequences.starting import Park, plan
 from enishi.shop_config import REPO_DIR
 
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
@@ -133,9 +133,15 @@ def test_shipment_without_tracking_starts_nothing():
     assert plan(fulfillment(tracking=False), SPEC, Lookups(ORDER), T0).starts == []
 
 
-def test_shipment_for_an_unknown_order_is_retried():
-    with pytest.raises(OrderNotFound):
-        plan(fulfillment(), SPEC, Lookups(None), T0)
+def test_shipment_for_an_unknown_order_is_parked_until_the_order_is_recorded():
+    result = plan(fulfillment(), SPEC, Lookups(None), T0)
+    assert result.park == Park("o1", c.ORDER_RECORDED) and result.starts == []
+
+
+def test_shipment_for_an_order_cancelled_before_it_was_recorded_starts_nothing_and_waits_for_nothing():
+    stub = OrderItem(shop=SHOP, order_id="o1", status="cancelled", updated_at=T0)
+    result = plan(fulfillment(), SPEC, Lookups(stub), T0)
+    assert result.park is None and result.starts == []
 
 
 def test_delivered_starts_the_follow_up_machine_a_day_later_and_stops_the_first_once_its_notice_is_out():

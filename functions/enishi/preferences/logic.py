@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from enishi import clock
 from enishi.events import Consent, ConsentChanged, CustomerRef
-from enishi.unsubscribe import TokenClaims, read_token_any
+from enishi.unsubscribe import TokenClaims, resolve, served_shop_ids
 
 if TYPE_CHECKING:
     from enishi.publish import EventPublisher
@@ -98,8 +98,8 @@ class Preferences:
         self._consents = consents
 
     def claims(self, token: str | None) -> TokenClaims:
-        claims = read_token_any(self._secrets, token or "")
-        if claims is None or claims.shop not in self._shop.served_shops:
+        claims = resolve(self._secrets, token, served_shop_ids(self._shop))  # the send step checks links with it too
+        if claims is None:
             raise TokenInvalid()
         return claims
 

@@ -94,6 +94,8 @@ class Profile(ProfileModel):
 
     # messaging (written by the send step)
     last_marketing_sent_at: AwareDatetime | None = None
+    # the marketing message holding the frequency cap (claimed before its send: sequences/store.claim_cap)
+    marketing_cap_key: str | None = None
     last_message: LastMessage | None = None
 
     redacted: bool = False

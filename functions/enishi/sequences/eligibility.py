@@ -11,7 +11,9 @@ Order of the checks, first match wins:
    LINE quota used up and the step says ``wait`` → **defer** to the 1st of next month.
 3. **quiet hours** — a step that respects them and is due inside the window → **defer** to the window's end.
 4. **frequency cap** — marketing only: one cap shared by email and LINE (``last_marketing_sent_at`` + 16 h by
-   default) → **defer** to when the cap lapses. Deferred, not skipped: the same rule as quiet hours (the message
+   default) → **defer** to when the cap lapses. This is the cheap pre-check; the authoritative one is the
+   conditional write ``store.claim_cap`` right before the send (two messages released together cannot both pass).
+   Deferred, not skipped: the same rule as quiet hours (the message
    waits), and every check runs again when it is due, so a deferred reminder is never sent after a purchase.
    Transactional steps bypass consent (not advertising), quiet hours (unless the step sets them) and the cap.
 """
@@ -68,6 +70,7 @@ class Facts:
     checkout: CheckoutItem | None = None  # cart recovery: the triggering checkout as stored now
     order: OrderItem | None = None  # shipping notice: the order being shipped
     line_quota_exhausted: bool = False
+    holds_cap: bool = False  # this message claimed the cap earlier (a retried step): its own claim never defers it
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ def decide(facts: Facts, step: Step, stop_when: list[StopCondition], policy: Pol
     earliest = clock.to_utc(facts.now)
     defer_reason: str | None = None
     last = facts.profile.last_marketing_sent_at
-    if step.marketing and last is not None:
+    if step.marketing and last is not None and not facts.holds_cap:
         lapses = clock.to_utc(last) + policy.frequency_cap
         if lapses > earliest:
             earliest, defer_reason = lapses, DEFER_FREQUENCY_CAP

@@ -27,9 +27,23 @@ from enishi.sequences import eligibility
 from enishi.sequences.errors import RetryableSendError
 from enishi.sequences.ledger import Ledger, MessageRef, line_retry_key
 from enishi.sequences.spec import Step, StepPayload, StopCondition, next_due
-from enishi.sequences.store import SequenceStore
+from enishi.sequences.store import CapClaim, SequenceStore
 
 EMAIL_COST_USD = Decimal("0.0001")  # SES outbound, per message
+PROFILE_WAIT_FIRST = timedelta(minutes=1)
+PROFILE_WAIT_MAX = timedelta(hours=6)
+PROFILE_WAIT_LIMIT = timedelta(days=3)  # from started_at; then the sequence stops, recorded skipped "no_profile"
+PROFILE_WAITS_KEY = "profile_waits"  # in the execution state: how often this execution waited for its profile
+DEFER_NO_PROFILE = "profile_not_yet"
+SKIP_NO_PROFILE = "no_profile"
+
+
+class OptOutLinkBroken(Exception):
+    """The opt-out link of a marketing message would not unsubscribe: the message is not sent (opt_out.py)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class SendErrorKind(Enum):
@@ -86,6 +100,8 @@ class Deps:
     policy: eligibility.Policy
     build_context: ContextBuilder
     unsubscribe_url: Callable[[str, str, str], str | None]  # (shop, customer_id, channel) → link
+    # (link, shop, customer_id, channel) → None if the link unsubscribes this customer via /u/{token}, else why not
+    check_opt_out: Callable[[str | None, str, str, str], str | None]
     on_result: Callable[[str, dict[str, Any]], None] = lambda _seq, _result: None  # metrics hook
 
 
@@ -108,7 +124,39 @@ def _trigger_facts(state: dict[str, Any]) -> tuple[datetime, str | None, str | N
     )
 
 
+# DynamoDB error codes that mean "try again later" (after boto3's own retries): the step is retried by the machine
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def throttled(err: BaseException) -> bool:
+    """A DynamoDB throttle / transient error (botocore ``ClientError``, read without importing botocore)."""
+    response = getattr(err, "response", None)
+    code = (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in THROTTLING_CODES
+
+
 def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    """One step; a DynamoDB throttle becomes ``RetryableSendError`` (the machine retries with backoff): before the
+    send nothing went out, after it the ledger's ``sending`` record keeps a retry from sending an email again."""
+    try:
+        return _run_step(payload, deps)
+    except RetryableSendError:
+        raise
+    except Exception as err:
+        if throttled(err):
+            raise RetryableSendError(f"dynamodb: {err.response['Error']['Code']}") from err  # type: ignore[attr-defined]
+        raise
+
+
+def _run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     state: dict[str, Any] = dict(payload["state"])
     spec = StepPayload.model_validate(payload["step"])
     step = spec.step
@@ -121,8 +169,8 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     )
 
     profile = deps.store.get_profile(shop, customer_id)
-    if profile is None:  # the profile consumer has not caught up yet: retry (with backoff) rather than drop
-        raise RetryableSendError("profile not found yet")
+    if profile is None:  # the event that creates the profile has not been applied yet: wait for it, never drop
+        return _wait_for_profile(state, deps, sequence, message_key, ref, now)
     if profile.last_message is not None and profile.last_message.message_key == message_key:
         # this very message went out already (a replayed task): never let its own send defer or resend it
         return _finish(
@@ -154,6 +202,7 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
         checkout=checkout,
         order=order,
         line_quota_exhausted=quota,
+        holds_cap=profile.marketing_cap_key == message_key,
     )
     decision = eligibility.decide(facts, step, spec.stop_when, deps.policy)
 
@@ -185,6 +234,12 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     trigger = dict(state.get("trigger") or {})
     if checkout is not None:  # render the cart as it is now, not as it was when the sequence started
         trigger.update(_checkout_view(checkout))
+    if order_id and not trigger.get("line_items") and not trigger.get("order_name"):
+        # started from order.recorded, which the profile consumer publishes just before it writes the order item:
+        # the starter may not have seen the order's name and items yet — read them now
+        recorded = order or deps.store.get_order(shop, order_id)
+        if recorded is not None:
+            trigger.update(_order_view(recorded))
     result = _send(ref, decision, profile, trigger, step, deps, now)
     if result[0] == "defer":
         return _finish(
@@ -207,6 +262,35 @@ def run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
         result[2],
         wait_until=_next_wait(spec, state, now),
     )
+
+
+def profile_wait(waits: int) -> timedelta:
+    """How long a step waits for a profile not written yet, after ``waits`` earlier waits: 1 min → 6 h."""
+    return min(PROFILE_WAIT_FIRST * (4**waits), PROFILE_WAIT_MAX)
+
+
+def _wait_for_profile(
+    state: dict[str, Any], deps: Deps, sequence: str, message_key: str, ref: MessageRef, now: datetime
+) -> dict[str, Any]:
+    """Defer with a backoff (the profile consumer may be behind, or its event still on the way); give up — with a
+    recorded reason and the ``StepStop`` metric — only after ``PROFILE_WAIT_LIMIT``."""
+    waits = int(state.get(PROFILE_WAITS_KEY) or 0)
+    started = clock.parse_iso(state["started_at"])  # not trigger_at: a win-back's trigger is 90 days old
+    if clock.to_utc(now) - clock.to_utc(started) > PROFILE_WAIT_LIMIT:
+        deps.ledger.record_skip(ref, reason=SKIP_NO_PROFILE, now=now)
+        return _finish(state, deps, sequence, "stop", SKIP_NO_PROFILE, message_key, None, wait_until=now)
+    result = _finish(
+        state,
+        deps,
+        sequence,
+        "defer",
+        DEFER_NO_PROFILE,
+        message_key,
+        None,
+        wait_until=ceil_second(clock.to_utc(now) + profile_wait(waits)),
+    )
+    result[PROFILE_WAITS_KEY] = waits + 1
+    return result
 
 
 def _next_wait(spec: StepPayload, state: dict[str, Any], now: datetime) -> datetime:
@@ -243,6 +327,15 @@ def _checkout_view(checkout: Any) -> dict[str, Any]:
     return view
 
 
+def _order_view(order: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    if order.order_name:
+        view["order_name"] = order.order_name
+    if order.items:
+        view["line_items"] = [i.model_dump(mode="json") for i in order.items]
+    return view
+
+
 def _recipient(profile: Profile, channel: str) -> tuple[str, str | None]:
     if channel == "line":
         assert profile.line is not None
@@ -272,11 +365,33 @@ def _send(
             status = claim.existing_status
             reason = "already_sent" if status == "sent" else f"already_{status}"
             return "skipped", reason, (claim.existing or {}).get("channel"), None
+    cap: CapClaim | None = None
+    if step.marketing:  # the frequency cap, atomically: taken before the send, like the ledger's claim
+        try:
+            cap = deps.store.claim_cap(profile, ref.message_key, now=now, cap=deps.policy.frequency_cap)
+        except Exception:  # throttled (→ retried): give the ledger claim back so the retry can send
+            if claim.won:
+                deps.ledger.release(ref)
+            raise
+        if not cap.won:  # another marketing message took it meanwhile: wait until it lapses (deferred, not skipped)
+            if claim.won:
+                deps.ledger.release(ref)
+            return "defer", eligibility.DEFER_FREQUENCY_CAP, channel, cap.lapses_at
+
+    def give_back_cap() -> None:
+        if cap is not None and cap.won:
+            deps.store.release_cap(profile, ref.message_key, cap)
+
     while True:
         try:
             provider_id = _deliver(ref, profile, trigger, step, channel, to, deps)
+        except OptOutLinkBroken as broken:  # nothing was sent: never a marketing message whose opt-out fails
+            give_back_cap()
+            deps.ledger.mark_failed(ref, reason=broken.reason, now=now)
+            return "skipped", broken.reason, channel, None
         except SendError as err:
             if err.kind is SendErrorKind.NOT_SENT_RETRY:
+                give_back_cap()
                 deps.ledger.release(ref)
                 raise RetryableSendError(f"{channel}: {err.detail}") from err
             if err.kind is SendErrorKind.AMBIGUOUS_RETRY:
@@ -290,8 +405,10 @@ def _send(
                     to, recipient_hash = _recipient(profile, channel)
                     deps.ledger.switch_channel(ref, channel=channel, recipient_hash=recipient_hash)
                     continue
+                give_back_cap()
                 deps.ledger.release(ref)
                 return "defer", eligibility.DEFER_LINE_QUOTA, "line", eligibility.first_of_next_month_jst(now)
+            give_back_cap()
             deps.ledger.mark_failed(ref, reason=f"{channel}_rejected", now=now)
             return "skipped", "send_failed", channel, None
         break
@@ -317,6 +434,10 @@ def _deliver(
     ref: MessageRef, profile: Profile, trigger: dict[str, Any], step: Step, channel: str, to: str, deps: Deps
 ) -> str | None:
     unsubscribe = deps.unsubscribe_url(ref.shop, ref.customer_id, channel) if step.marketing else None
+    if step.marketing:
+        problem = deps.check_opt_out(unsubscribe, ref.shop, ref.customer_id, channel)
+        if problem is not None:
+            raise OptOutLinkBroken(problem)
     context = deps.build_context(ref.sequence, step.id, profile, trigger, unsubscribe, step.marketing)
     message = Outgoing(
         channel=channel,

@@ -14,3 +14,5 @@ class StarterSettings(BaseModel):
     table_name: str = Field(alias=c.ENV_TABLE_NAME)
     state_machine_arns: Json[dict[str, str]] = Field(alias=c.ENV_STATE_MACHINE_ARNS)
     shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
+    # the starter queue's redrive maxReceiveCount: a parked event is acknowledged on its last receive (never DLQ'd)
+    max_receive_count: int = Field(default=5, alias=c.ENV_MAX_RECEIVE_COUNT)

@@ -1,8 +1,10 @@
 """SequenceStarter: SQS batch (EventBridge rule → queue) → start / stop sequence executions.
 
-Thin: settings once at cold start, then per record ``starting.plan`` + ``Executions``. A record that fails
-(e.g. a fulfillment whose order is not recorded yet) is reported in ``batchItemFailures`` and retried by SQS,
-then lands in the DLQ. Starting is idempotent by execution name, so a retried batch never starts twice.
+Thin: settings once at cold start, then per record ``parking.handle`` (plan + ``Executions``). An event that waits
+for one not seen yet (a fulfillment before its order) is parked in DynamoDB and resumed by ``order.recorded``; its
+SQS message is kept as a safety net with a growing visibility timeout (``parking.park_backoff``) and acknowledged on
+the queue's last receive, so waiting never ends in the DLQ. Starting is idempotent by execution name, so a retried
+batch, a duplicate EventBridge delivery or a park resumed twice never starts twice.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 
 from enishi import clock
 from enishi.events import event_from_sqs_body
+from enishi.sequences import parking
 from enishi.sequences.settings import StarterSettings
 from enishi.sequences.spec import load_shop_spec
-from enishi.sequences.starting import Executions, plan
+from enishi.sequences.starting import Executions
 from enishi.sequences.store import SequenceStore
 
 logger = Logger()
@@ -28,36 +31,76 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+class EventParked(Exception):
+    """The event waits (parked) for one not seen yet: SQS delivers it again after the backoff."""
+
+
 @functools.cache
-def _deps() -> tuple[Any, SequenceStore, Executions]:
+def _deps() -> tuple[Any, SequenceStore, Executions, int]:
     settings = StarterSettings.model_validate(dict(os.environ))
     spec = load_shop_spec(settings.shop_config_dir)
     table = boto3.resource("dynamodb").Table(settings.table_name)
-    return spec, SequenceStore(table), Executions(boto3.client("stepfunctions"), settings.state_machine_arns)
+    executions = Executions(boto3.client("stepfunctions"), settings.state_machine_arns)
+    return spec, SequenceStore(table), executions, settings.max_receive_count
+
+
+@functools.cache
+def _sqs() -> Any:
+    return boto3.client("sqs")
+
+
+@functools.cache
+def _queue_url(queue_arn: str) -> str:
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    return str(_sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
 def reset() -> None:
     """Forget the cold-start state (tests and the local stack switch environments)."""
     _deps.cache_clear()
+    _sqs.cache_clear()
+    _queue_url.cache_clear()
 
 
-def handle_event(event: Any) -> None:
+def handle_event(event: Any, body: str) -> parking.Outcome:
     """One canonical event (the ``detail`` of what the rule delivered to SQS)."""
-    spec, store, executions = _deps()
-    todo = plan(event, spec, store, clock.now())
-    for stop in todo.stops:
-        if executions.stop(stop):
+    spec, store, executions, _ = _deps()
+    outcome = parking.handle(event, body, spec, store, executions, clock.now())
+    for stop, stopped in outcome.stopped:
+        if stopped:
             metrics.add_metric(name="SequenceStopped", unit=MetricUnit.Count, value=1)
-    for start in todo.starts:
-        started = executions.start(start)
+    for start, started in outcome.started:
         metrics.add_metric(
             name="SequenceStarted" if started else "SequenceAlreadyStarted", unit=MetricUnit.Count, value=1
         )
         logger.info("start", extra={"sequence": start.sequence, "execution": start.name, "new": started})
+    if outcome.resumed:
+        metrics.add_metric(name="ParkedEventResumed", unit=MetricUnit.Count, value=outcome.resumed)
+    if outcome.parked:
+        metrics.add_metric(name="EventParked", unit=MetricUnit.Count, value=1)
+    return outcome
 
 
 def _record(record: Any) -> None:
-    handle_event(event_from_sqs_body(record.body))
+    outcome = handle_event(event_from_sqs_body(record.body), record.body)
+    if not outcome.parked:
+        return
+    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
+    if not parking.keep_in_queue(receives, _deps()[3]):
+        # the last receive: acknowledge (the park stays until its event comes, or its TTL) — never the DLQ
+        metrics.add_metric(name="ParkedEventUnresolved", unit=MetricUnit.Count, value=1)
+        logger.warning("parked event still unresolved after the last receive", extra={"receives": receives})
+        return
+    delay = parking.park_backoff(receives)
+    try:
+        _sqs().change_message_visibility(
+            QueueUrl=_queue_url(record.event_source_arn),
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=delay,
+        )
+    except Exception:  # noqa: BLE001 - the queue's own visibility timeout still delays it; the park holds it
+        logger.exception("could not delay a parked event")
+    raise EventParked(f"parked; next delivery in {delay} s")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,6 +13,8 @@ answers ``ExecutionAlreadyExists`` once it is closed (or when the input differs)
 | fulfillment.updated with tracking | start shipping notice (trigger = fulfillment id) |
 | … delivered | start the follow-up machine ``shipping_notice.followup``; stop the first once its notice is out |
 | customer.upserted / consent.changed, subscribed, no order yet | start welcome, when ``welcome_on_signup`` |
+| fulfillment.updated for an order not recorded yet | **park** it until ``order.recorded`` (see ``parking.py``) |
+| order.recorded | also resume the events parked for that order |
 
 StopExecution is only a saving: every step re-checks its stop conditions right before it sends, so a stop that
 races a send (or a purchase made with another checkout) never lets a reminder out after the purchase.
@@ -36,8 +38,12 @@ DELIVERED_SUFFIX = ":delivered"
 NO_SHIPMENT_STATUSES = {"cancelled", "error", "failure"}
 
 
-class OrderNotFound(Exception):
-    """A fulfillment for an order the profile consumer has not recorded yet: the SQS message is retried."""
+@dataclass(frozen=True)
+class Park:
+    """The event depends on an order not recorded yet: keep it until ``order.recorded`` for ``order_id``."""
+
+    order_id: str
+    waiting_for: str = c.ORDER_RECORDED
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Stop:
 class Plan:
     starts: list[Start] = field(default_factory=list)
     stops: list[Stop] = field(default_factory=list)
+    park: Park | None = None  # nothing can be planned yet: wait for the missing event
+    resume_order_id: str | None = None  # resume the events parked for this (now recorded) order
 
 
 class Lookups(Protocol):
@@ -151,6 +159,7 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
             out.stops.append(Stop(c.SEQUENCE_CART_RECOVERY, name, cause))
 
     if isinstance(event, ev.OrderRecorded):
+        out.resume_order_id = event.order_id
         stop_cart(event.customer_id, event.checkout_token, "order placed")
         if event.order_count == 1:
             order = lookups.get_order(shop, event.order_id)
@@ -205,7 +214,10 @@ def plan(event: Any, spec: SequencesSpec, lookups: Lookups, now: datetime) -> Pl
         order = lookups.get_order(shop, event.order_id)
         customer_id = event.customer.customer_id if event.customer else (order.customer_id if order else None)
         if customer_id is None:
-            raise OrderNotFound(f"order {event.order_id} not recorded yet")
+            if order is not None and order.status == "cancelled":
+                return out  # cancelled before it was ever recorded: no notice for it (the step would stop it)
+            out.park = Park(event.order_id)  # a fulfillment before its order: wait for order.recorded
+            return out
         trigger = ev.to_detail_dict(event)
         trigger["order_name"] = order.order_name if order else None
         add(

@@ -52,7 +52,8 @@ def _deps() -> Deps:
     from enishi.channels.context import Links, build_context
     from enishi.sequences.spec import load_shop_spec
     from enishi.shop_config import load_shop_config
-    from enishi.unsubscribe import make_token, unsubscribe_url
+    from enishi.sequences import opt_out
+    from enishi.unsubscribe import make_token, served_shop_ids, unsubscribe_url
 
     settings = Settings.model_validate(dict(os.environ))
     shop = load_shop_config(settings.shop_config_dir)
@@ -80,11 +81,18 @@ def _deps() -> Deps:
         token = secrets.get_json_secret(settings.line_secret_arn)["channel_access_token"]
         return LineClient(settings.line_api_base_url, token, LINE_TIMEOUT_SECONDS)
 
+    def signing_keys() -> list[bytes]:
+        if not settings.unsubscribe_secret_arn:
+            return []
+        return [s.encode("utf-8") for s in secrets.rotation_secrets(settings.unsubscribe_secret_arn)]
+
     def link(shop_id: str, customer_id: str, channel: str) -> str | None:
-        if not (settings.unsubscribe_secret_arn and settings.public_base_url):
+        keys_ = signing_keys()
+        if not (keys_ and settings.public_base_url):
             return None
-        key = secrets.rotation_secrets(settings.unsubscribe_secret_arn)[0].encode("utf-8")
-        return unsubscribe_url(settings.public_base_url, make_token(key, shop_id, customer_id, channel))
+        return unsubscribe_url(settings.public_base_url, make_token(keys_[0], shop_id, customer_id, channel))
+
+    store = SequenceStore(table)
 
     def context(sequence, step, profile, trigger, unsubscribe, marketing):  # noqa: ANN001, ANN202
         links = Links(unsubscribe_url=unsubscribe, preferences_url=unsubscribe)
@@ -92,12 +100,14 @@ def _deps() -> Deps:
 
     def on_result(sequence: str, result: dict[str, Any]) -> None:
         metrics.add_metric(name=f"Step{result['action'].capitalize()}", unit=MetricUnit.Count, value=1)
+        if str(result.get("reason") or "").startswith(opt_out.REASON_PREFIX):
+            metrics.add_metric(name=opt_out.BROKEN_METRIC, unit=MetricUnit.Count, value=1)
         logger.info(
             "step", extra={"sequence": sequence, **{k: v for k, v in result.items() if k != "message_key"}}
         )
 
     return Deps(
-        store=SequenceStore(table),
+        store=store,
         ledger=Ledger(table),
         channels=Delivery(email_sender, line_client),
         policy=eligibility.Policy(
@@ -107,6 +117,7 @@ def _deps() -> Deps:
         ),
         build_context=context,
         unsubscribe_url=link,
+        check_opt_out=opt_out.checker(signing_keys, served_shop_ids(shop), store),
         on_result=on_result,
     )
 

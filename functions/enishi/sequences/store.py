@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from enishi import clock, keys
+from enishi import constants as c
 from enishi.profiles.items import CheckoutItem, OrderItem
 from enishi.profiles.model import Profile
 
 QUOTA_FLAG_TTL = timedelta(days=62)
+
+# the frequency cap as DynamoDB evaluates it (``cap_allows`` is the same rule in Python, for the tests): times are
+# ``clock.iso_z`` strings (UTC, whole seconds, Z), whose string order is their time order
+CAP_CONDITION = (
+    "attribute_exists(pk) AND (attribute_not_exists(last_marketing_sent_at) "
+    "OR last_marketing_sent_at <= :lapsed OR marketing_cap_key = :k)"
+)
+
+
+def cap_threshold(now: datetime, cap: timedelta) -> str:
+    """A marketing send at or before this time no longer holds the cap."""
+    return clock.iso_z(clock.to_utc(now) - cap)
+
+
+def cap_allows(last_sent_at: str | None, holder: str | None, message_key: str, now: datetime, cap: timedelta) -> bool:
+    """``CAP_CONDITION`` in Python (pure): may ``message_key`` take the cap now?"""
+    return last_sent_at is None or last_sent_at <= cap_threshold(now, cap) or holder == message_key
+
+
+@dataclass(frozen=True)
+class CapClaim:
+    won: bool
+    previous: str | None = None  # won: the send time it replaced (restored by ``release_cap``)
+    lapses_at: datetime | None = None  # lost: when the cap lapses (defer to then)
 
 
 def month_jst(now: datetime) -> str:
@@ -40,8 +66,44 @@ class SequenceStore:
         return CheckoutItem.model_validate(item) if item else None
 
     def get_order(self, shop: str, order_id: str) -> OrderItem | None:
-        item = self._get(keys.order_key(shop, order_id))
+        """Consistent: the starter re-reads the order right after parking an event that waits for it."""
+        item = self._get(keys.order_key(shop, order_id), consistent=True)
         return OrderItem.model_validate(item) if item else None
+
+    # ---- events parked until the event they depend on arrives (sequences/parking.py)
+    def park(self, shop: str, order_id: str, event_id: str, body: str, now: datetime) -> None:
+        """Idempotent: the same event parked twice is one item (its first ``parked_at`` is kept)."""
+        from enishi.sequences.parking import PARK_TTL
+
+        self._table.update_item(
+            Key=keys.parked_for_order_key(shop, order_id, event_id),
+            UpdateExpression="SET body = :b, event_id = :e, parked_at = if_not_exists(parked_at, :t), #ttl = :x",
+            ExpressionAttributeNames={"#ttl": c.ATTR_TTL},
+            ExpressionAttributeValues={
+                ":b": body,
+                ":e": event_id,
+                ":t": clock.iso_z(now),
+                ":x": int((clock.to_utc(now) + PARK_TTL).timestamp()),
+            },
+        )
+
+    def parked_for_order(self, shop: str, order_id: str) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key(c.ATTR_PK).eq(keys.parked_for_order_pk(shop, order_id)),
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def unpark(self, shop: str, order_id: str, event_id: str) -> None:
+        self._table.delete_item(Key=keys.parked_for_order_key(shop, order_id, event_id))
 
     def message_status(self, shop: str, customer_id: str, message_key: str) -> str | None:
         item = self._get(keys.message_key(shop, customer_id, message_key), consistent=True)
@@ -59,6 +121,53 @@ class SequenceStore:
                 "expires_at": int((clock.to_utc(now) + QUOTA_FLAG_TTL).timestamp()),
             }
         )
+
+    # ---- the marketing frequency cap, shared by email and LINE: a conditional write, claimed before the send
+    def claim_cap(self, profile: Profile, message_key: str, *, now: datetime, cap: timedelta) -> CapClaim:
+        """Take the cap for ``message_key``: ``last_marketing_sent_at = now`` only if the cap has lapsed (or this
+        message already holds it: a retried step). Lost → ``CapClaim(won=False, lapses_at)``: defer to then."""
+        key = keys.profile_key(profile.shop, profile.customer_id)
+        try:
+            old = self._table.update_item(
+                Key=key,
+                UpdateExpression="SET last_marketing_sent_at = :now, marketing_cap_key = :k, "
+                "version = if_not_exists(version, :zero) + :one",
+                ConditionExpression=CAP_CONDITION,
+                ExpressionAttributeValues={
+                    ":now": clock.iso_z(now),
+                    ":k": message_key,
+                    ":lapsed": cap_threshold(now, cap),
+                    ":zero": 0,
+                    ":one": 1,
+                },
+                ReturnValues="UPDATED_OLD",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            current = self._get(key, consistent=True) or {}
+            last = current.get("last_marketing_sent_at")
+            lapses = clock.to_utc(clock.parse_iso(str(last))) + cap if last else clock.to_utc(now)
+            return CapClaim(won=False, lapses_at=max(lapses, clock.to_utc(now)))
+        previous = (old.get("Attributes") or {}).get("last_marketing_sent_at")
+        return CapClaim(won=True, previous=None if previous is None else str(previous))
+
+    def release_cap(self, profile: Profile, message_key: str, claim: CapClaim) -> None:
+        """The send certainly did not happen: give the cap back (restore the previous send time)."""
+        key = keys.profile_key(profile.shop, profile.customer_id)
+        values: dict[str, Any] = {":k": message_key, ":one": 1}
+        if claim.previous is None:
+            expr = "REMOVE last_marketing_sent_at, marketing_cap_key SET version = version + :one"
+        else:
+            expr = "SET last_marketing_sent_at = :prev, version = version + :one REMOVE marketing_cap_key"
+            values[":prev"] = claim.previous
+        try:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression=expr,
+                ConditionExpression="marketing_cap_key = :k",
+                ExpressionAttributeValues=values,
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            pass  # another message holds it now: nothing of ours to give back
 
     def record_send(
         self, profile: Profile, *, last_message: dict[str, Any], marketing: bool, now: datetime
