@@ -72,6 +72,22 @@ class LineItem(Model):
     url: str | None = None
 
 
+# Times a sender claims for what already happened. None of them is trusted beyond the time enishi received the
+# event (DESIGN invariant 7): a clock running ahead, or JST written with "Z", would otherwise push a sequence's
+# trigger into the future — its first Wait too late, and "ordered since the checkout?" answered no.
+# (estimated_delivery_at is a forecast: it may lie ahead; consent times are dated by enishi.consent.)
+SENDER_TIMES = ("occurred_at", "created_at", "completed_at", "placed_at", "cancelled_at", "delivered_at")
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, datetime) and value.tzinfo is not None else None
+
+
 class EventBase(Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: str
@@ -82,6 +98,18 @@ class EventBase(Model):
     # set when the event had to be cut to fit EventBridge (``bounding``): the S3 key of the full body in the
     # raw-payload bucket, same layout as a kept payload
     raw_ref: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_happened_after_its_receipt(cls, data: Any) -> Any:
+        """Every adapter, every replay: a sender time later than ``received_at`` becomes ``received_at``."""
+        if not isinstance(data, dict):
+            return data
+        received = _aware(data.get("received_at"))
+        if received is None:
+            return data
+        late = {n: received for n in SENDER_TIMES if (t := _aware(data.get(n))) is not None and t > received}
+        return {**data, **late} if late else data
 
 
 class CustomerUpserted(EventBase):

@@ -172,9 +172,19 @@ def test_redelivery_gives_the_same_event_id_and_webhook_id_is_the_fallback():
 
 def test_occurred_at_falls_back_to_triggered_at():
     body = load("shop__redact")
-    event = shopify.adapt("shop/redact", headers(**{"X-Shopify-Triggered-At": "2025-02-01T00:00:00Z"}), body, RECEIVED)[0]
-    assert event.occurred_at == datetime(2025, 2, 1, tzinfo=UTC)
+    event = shopify.adapt("shop/redact", headers(**{"X-Shopify-Triggered-At": "2025-01-20T13:30:00Z"}), body, RECEIVED)[0]
+    assert event.occurred_at == datetime(2025, 1, 20, 13, 30, tzinfo=UTC)
     assert shopify.adapt("shop/redact", headers(), body, RECEIVED)[0].occurred_at == RECEIVED
+
+
+def test_no_sender_time_is_trusted_beyond_the_receipt():
+    # Given an order whose clock runs ahead: JST written with "Z" puts created_at/updated_at 9 hours in the future
+    body = load("orders__create")
+    ahead = (RECEIVED + timedelta(hours=9)).isoformat()
+    body.update(created_at=ahead, processed_at=ahead, updated_at=ahead)
+    (event,) = shopify.adapt("orders/create", headers(), body, RECEIVED)
+    # Then every time it claims for what already happened is at most the time enishi received it
+    assert event.placed_at == RECEIVED and event.occurred_at == RECEIVED
 
 
 def test_line_item_without_price_is_unprocessable_with_its_location():
