@@ -250,6 +250,25 @@ def test_redact(store, table):
     assert "taro" not in json.dumps(table.get_item(Key=keys.profile_key(SHOP, "7001"))["Item"], default=str)
 
 
+@pytest.mark.parametrize("guest", [False, True])
+def test_a_late_webhook_from_before_a_redaction_does_not_bring_the_customer_back(store, table, guest):
+    # Given a redaction request for a customer enishi has not seen yet (their checkout webhook is late)
+    customer = ref(guest=True, cid=keys.guest_customer_id("taro@example.jp")) if guest else ref(first_name="太郎")
+    store.handle(ev.CustomerRedactRequested(**base(at(1), "r1"), customer=ref(), order_ids=()))
+    # When the checkout from before the request arrives afterwards
+    store.handle(ev.CheckoutUpdated(
+        **{**base(at(0.5), "k1"), "received_at": at(3)}, checkout_token="t1", customer=customer, status="open",
+        recovery_url="https://shop.example/r/t1",
+        email_consent=ev.Consent(state="subscribed", kind="snapshot", source="shopify", collected_at=at(0.5)),
+    ))
+    # Then the erased data stays erased: no email, no name, no consent, no lookup
+    p = profile(table, customer.customer_id)
+    assert p is not None and p.redacted and p.email is None and p.first_name is None
+    assert p.email_consent.state == "redacted"
+    assert get(table, keys.email_lookup_key(SHOP, keys.email_hash("taro@example.jp"))) is None
+    assert "taro" not in json.dumps(table.get_item(Key=keys.profile_key(SHOP, customer.customer_id))["Item"], default=str)
+
+
 def test_attribution_credits_the_message_record_and_recovered_cart(store, table):
     # Given a customer whose last message was a cart-recovery email, with its message record
     store.handle(placed("1", at(0)))

@@ -151,7 +151,10 @@ def _apply(
     if isinstance(event, (ev.ShopRedactRequested, ev.OrderRecorded, ev.FulfillmentUpdated, ev.CustomerDataRequested)):
         return profile  # recorded as items by the store; the profile does not change
     if isinstance(event, ev.CustomerRedactRequested):
-        return redact(profile, redaction_at(event)) if profile is not None else None
+        # a customer enishi has not seen yet still gets a tombstone: a webhook from before the request that arrives
+        # after it (carts deliver late and out of order) must not bring the erased data back
+        target = profile or new_profile(event.shop, customer_id or event.customer.customer_id, at)
+        return redact(target, redaction_at(event))
     if isinstance(event, ev.LineIdentityChanged):
         if profile is None and ref is not None and event.change == "linked":
             profile = new_profile(event.shop, customer_id or ref.customer_id, at, guest=ref.guest)

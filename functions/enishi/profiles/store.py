@@ -499,12 +499,13 @@ class ProfileStore:
             guest_id = keys.guest_customer_id(event.customer.email)
             if guest_id != customer_id:
                 raw = self._get(keys.profile_key(event.shop, guest_id))
+                # no guest twin yet: a tombstone, so a late guest checkout of that address stays erased
+                guest = _profile(raw) if raw else logic.new_profile(event.shop, guest_id, event.occurred_at, guest=True)
+                redacted = logic.redact(guest, logic.redaction_at(event))
+                if redacted != guest or not raw:
+                    self._put_profile(redacted, guest if raw else None, raw)
+                    out.written.append("guest_profile")
                 if raw:
-                    guest = _profile(raw)
-                    redacted = logic.redact(guest, logic.redaction_at(event))
-                    if redacted != guest:
-                        self._put_profile(redacted, guest, raw)
-                        out.written.append("guest_profile")
                     self._redact_ledger(event.shop, guest_id, out)
 
     def _record_privacy_request(self, event: Any, out: Outcome) -> None:
