@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo local synth bench screenshots clean
+.PHONY: install test test-long demo local synth bench screenshots clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
@@ -24,6 +24,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+# the same suite with every property test at its long budget (HYPOTHESIS_PROFILE=long; tests/conftest.py)
+test-long: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -n 2 -q
 
 demo: $(STAMP)
 	$(BIN)/enishi demo

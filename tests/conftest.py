@@ -18,6 +18,17 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "enishi-test")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
+# hypothesis budgets: small in `make test`; HYPOTHESIS_PROFILE=long (`make test-long`) for many more examples.
+# Tests that drive the local stack set their own (smaller) budget from the same variable.
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("default", max_examples=100, deadline=None)
+    _hypothesis_settings.register_profile("long", max_examples=2000, deadline=None)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # pragma: no cover - hypothesis is in the dev extra
+    pass
+
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = ROOT / "tests" / "events"
 
