@@ -149,7 +149,7 @@ def customer_plans(draw: st.DrawFn, index: int, perturb: st.SearchStrategy[Pertu
                 if draw(st.booleans()):
                     acts.append(Act("delivered", slot(f_slot + 1, f_slot + 40), ref=k, perturb=draw(perturb)))
     anchors = sorted(a.slot for a in acts)
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(EXTRA_KINDS))
         # near something the customer did (where an opt-out races a message), or anywhere in the horizon
         near = draw(st.sampled_from(anchors))
@@ -656,7 +656,34 @@ def check(journal: Journal, customers: list[Customer], executor: Executor) -> li
     out += _cap_across_channels(mine)
     out += _shipping_notices(journal, customers)
     out += _reflected_or_kept(journal, executor)
+    out += _final_state(journal, customers, executor)
     out += _unlabelled(journal, customers)
+    return out
+
+
+def _final_state(journal: Journal, customers: list[Customer], executor: Executor) -> list[Violation]:
+    """The profile at the end reflects every "no" enishi was told: a restrictive latest act is not shown as
+    subscribed, a bounce/complaint is a suppression, an unfollow is not following."""
+    out = []
+    for c in customers:
+        inputs = [e for e in journal.inputs() if e.customer.id == c.id]
+        known = [a for e in inputs for a in e.acts]
+        profile = executor.item(keys.profile_key(SHOP, c.id))
+        if profile is None:
+            continue
+        ok, why = _consent_ok(known)
+        state = (profile.get("email_consent") or {}).get("state")
+        if not ok and known and state == "subscribed":
+            out.append(Violation("every authentic webhook is reflected",
+                                 f"customer {c.id}: profile says subscribed, but {why}"))
+        if any(a.state == "suppressed" for a in known) and not profile.get("email_suppression"):
+            out.append(Violation("every authentic webhook is reflected",
+                                 f"customer {c.id}: a bounce/complaint was received, no suppression on the profile"))
+        line_events = [e for e in inputs if e.kind.startswith("line_")]
+        linked = any(e.kind == "line_link" and e.status == 200 for e in line_events)
+        if linked and line_events[-1].kind == "line_unfollow" and (profile.get("line") or {}).get("following"):
+            out.append(Violation("every authentic webhook is reflected",
+                                 f"customer {c.id}: unfollowed last, profile still following on LINE"))
     return out
 
 
