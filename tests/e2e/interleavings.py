@@ -45,6 +45,7 @@ from enishi.clock import JST
 from enishi.signatures import sign_shopify
 
 SHOP = "enishi-demo.myshopify.com"
+FOREIGN_SHOP = "another-shop.myshopify.com"  # every file in docs/examples/generic/ names a shop like this
 GRID = timedelta(minutes=10)
 HORIZON_SLOTS = 6 * 48  # acts within 48 h of the example's start, on a 10-minute grid
 ENISHI_OFFSET = timedelta(minutes=5)  # one-click / bounce / LINE acts fall between Shopify's grid points
@@ -68,6 +69,7 @@ class Perturb:
     delay: timedelta = timedelta(0)
     duplicates: tuple[timedelta, ...] = ()
     skew: str = "none"
+    foreign_shop: bool = False  # signed with our secret, for a shop this deployment does not serve
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class Scenario:
         return "\n".join(lines)
 
 
-def perturbs(delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SKEWS) -> st.SearchStrategy[Perturb]:
+def perturbs(delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SKEWS,
+             foreign_shop: float = 0.0) -> st.SearchStrategy[Perturb]:
     """Per-delivery perturbations. ``delays`` of the first delivery (a late one overtakes later acts: reordering);
     duplicates may come at any of ``DELAYS`` after it; ``skews`` of the sender's clock."""
     return st.builds(
@@ -113,6 +116,7 @@ def perturbs(delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SK
         delay=st.sampled_from(delays),
         duplicates=st.lists(st.sampled_from(DELAYS[1:]), max_size=2).map(tuple),
         skew=st.sampled_from(skews),
+        foreign_shop=st.booleans() if foreign_shop else st.just(False),
     )
 
 
@@ -166,12 +170,12 @@ def customer_plans(draw: st.DrawFn, index: int, perturb: st.SearchStrategy[Pertu
 
 @st.composite
 def scenarios(draw: st.DrawFn, max_customers: int = 2, delays: tuple[timedelta, ...] = DELAYS,
-              skews: tuple[str, ...] = SKEWS, jumps: bool | None = None,
+              skews: tuple[str, ...] = SKEWS, jumps: bool | None = None, foreign_shop: bool = False,
               consent_in_orders: bool | None = None) -> Scenario:
     """``consent_in_orders``: True — orders carry the customer's consent (before API 2025-01); False — only the
     checkout-time snapshot ``buyer_accepts_marketing``; None — either, per customer."""
     n = draw(st.integers(1, max_customers))
-    perturb = perturbs(delays, skews)
+    perturb = perturbs(delays, skews, foreign_shop)
     return Scenario(
         start_hour_jst=draw(st.integers(0, 23)),
         jumps=draw(st.booleans()) if jumps is None else jumps,
@@ -423,13 +427,15 @@ class Executor:
             status, answer = http("POST", self.stack.url + "/webhooks/shopify", raw, {
                 "Content-Type": "application/json",
                 "X-Shopify-Topic": topic,
-                "X-Shopify-Shop-Domain": SHOP,
+                "X-Shopify-Shop-Domain": FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
                 "X-Shopify-API-Version": "2025-01",
                 "X-Shopify-Webhook-Id": f"{event_id}-{attempt}",
                 "X-Shopify-Event-Id": event_id,
                 "X-Shopify-Triggered-At": write_time(t, act.perturb.skew),
                 "X-Shopify-Hmac-Sha256": sign_shopify(raw, self.stack.secrets.shopify),
             })
+            if act.perturb.foreign_shop:  # nothing it says is about our shop's customer
+                acts = []
             return Delivery("webhook", c, act, topic=topic, event_id=event_id, acts=tuple(acts), status=status,
                             answer=_json(answer))
         return make
@@ -707,6 +713,9 @@ def _unlabelled(journal: Journal, customers: list[Customer]) -> list[Violation]:
         c = emails.get(m.get("recipient")) or lines.get(m.get("recipient"))
         if c is not None and m.get("customer_id") != c.id:
             out.append(Violation("no message twice", f"message to customer {c.id} labelled {m.get('customer_id')}"))
+        if c is not None and m.get("shop") not in (SHOP, None):
+            out.append(Violation("every opt-out link unsubscribes",
+                                 f"{m.get('sequence')}.{m.get('step')} to customer {c.id} sent for shop {m.get('shop')}"))
     return out
 
 
@@ -720,7 +729,7 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
         if kind == "in":
             cid = e.customer.id
             known[cid] += list(e.acts)
-            if e.kind == "webhook" and e.topic in ("orders/create", "orders/paid"):
+            if e.kind == "webhook" and e.topic in ("orders/create", "orders/paid") and not e.act.perturb.foreign_shop:
                 placed = [a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref][0]
                 if all(ref != e.act.ref for ref, _ in orders[cid]):
                     orders[cid].append((e.act.ref, placed))
@@ -798,6 +807,7 @@ def _shipping_notices(journal: Journal, customers: list[Customer]) -> list[Viola
     notices = [m for m in journal.outputs() if m.get("sequence") == "shipping_notice" and m.get("step") == "notice"]
     for c in customers:
         received = {(e.topic, e.act.ref) for e in journal.inputs() if e.customer.id == c.id and e.kind == "webhook"
+                    and not e.act.perturb.foreign_shop
                     and (e.status or 0) < 300}
         suppressed = any(a.state == "suppressed" for e in journal.inputs() if e.customer.id == c.id for a in e.acts)
         for a in c.plan.acts:
@@ -823,6 +833,10 @@ def _reflected_or_kept(journal: Journal, executor: Executor) -> list[Violation]:
             continue
         label = f"{d.topic} (customer {d.customer.id}, ref {d.act.ref}, {d.act.perturb.skew})"
         status = d.status or 0
+        if d.act.perturb.foreign_shop and not 400 <= status < 500:
+            out.append(Violation("every authentic webhook is reflected or kept",
+                                 f"{label} for {FOREIGN_SHOP} (not served) → {status} {d.answer}, not a clear 4xx"))
+            continue  # (refused with a 4xx: it must be kept, checked below)
         if status >= 500:
             out.append(Violation("no input gets a 5xx", f"{label} → {status} {d.answer}"))
             continue

@@ -106,6 +106,15 @@ def test_skewed_sender_clocks(executor, scenario):
     play(executor, scenario)
 
 
+@pytest.mark.xfail(strict=False, reason="issue 9 defect 2 — fixed on branch wt-intake")
+@budget(4)
+@given(scenario=scenarios(delays=IN_ORDER, skews=HONEST, consent_in_orders=True, foreign_shop=True))
+def test_deliveries_for_a_shop_not_served_are_refused_and_kept(executor, scenario):
+    """Some webhooks are signed right but name another shop: a clear 4xx, kept for replay, and no message goes out
+    whose opt-out link would not resolve."""
+    play(executor, scenario)
+
+
 @pytest.mark.xfail(strict=False, reason="issue 9 defects 1 and 3 — fixed on branches wt-consent, wt-seq")
 @budget(6)
 @given(scenario=scenarios())
