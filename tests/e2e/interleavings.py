@@ -663,7 +663,33 @@ def check(journal: Journal, customers: list[Customer], executor: Executor) -> li
     out += _shipping_notices(journal, customers)
     out += _reflected_or_kept(journal, executor)
     out += _final_state(journal, customers, executor)
+    out += _welcome_liveness(journal, customers)
     out += _unlabelled(journal, customers)
+    return out
+
+
+def _welcome_liveness(journal: Journal, customers: list[Customer]) -> list[Violation]:
+    """The other side of the consent checks (a system that never sends passes them all): a customer who ticked the
+    box and placed one order, all delivered on time for our shop, and never said "no" in any way, gets the welcome."""
+    out = []
+    for c in customers:
+        inputs = [e for e in journal.inputs() if e.customer.id == c.id]
+        orders = {e.act.ref for e in inputs if e.topic in ("orders/create", "orders/paid") and (e.status or 0) < 300}
+        if len(orders) != 1 or any(a.kind in ENISHI_KINDS for a in c.plan.acts):
+            continue
+        ref = next(iter(orders))
+        webhooks = [a for a in c.plan.acts if a.kind not in ENISHI_KINDS]
+        if any(a.perturb.delay or a.perturb.foreign_shop or a.perturb.skew == "jst_as_z" for a in webhooks):
+            continue
+        if any(a.kind == "shopify_consent" and a.state != "subscribed" for a in webhooks):
+            continue
+        if not any(a.kind == "checkout" and a.ref == ref and a.box for a in webhooks):
+            continue
+        sent = [m for m in journal.outputs() if m.get("customer_id") == c.id and m.get("sequence") == "welcome"
+                and m.get("step") == "thanks"]
+        if not sent:
+            out.append(Violation("consent honoured both ways",
+                                 f"customer {c.id} ticked the box, ordered once and never opted out: no welcome"))
     return out
 
 
