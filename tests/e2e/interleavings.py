@@ -120,9 +120,10 @@ def perturbs(delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SK
     )
 
 
-ENISHI_KINDS = ("one_click", "bounce", "complaint", "line_link", "line_unfollow", "line_follow")
+ENISHI_KINDS = ("one_click", "resubscribe", "bounce", "complaint", "line_link", "line_unfollow", "line_follow")
 EXTRA_KINDS = ("shopify_consent", "customer_update", "customer_update", "one_click", "one_click", "one_click",
-               "bounce", "complaint", "line_link", "line_link", "line_unfollow", "line_follow")
+               "resubscribe", "bounce", "complaint", "line_link", "line_link", "line_unfollow", "line_follow",
+               "redact")
 
 
 @st.composite
@@ -225,7 +226,7 @@ class ConsentAct:
 
     id: str
     at: datetime
-    state: str  # subscribed | unsubscribed | suppressed (email bounce/complaint)
+    state: str  # subscribed | unsubscribed | redacted | suppressed (email bounce/complaint)
 
     @property
     def restrictive(self) -> bool:
@@ -484,6 +485,11 @@ class Executor:
                 "line_items": [dict(ITEM)],
             }
             return ("fulfillments/update" if act.kind == "delivered" else "fulfillments/create"), body, []
+        if act.kind == "redact":  # customers/redact: the profile's PII goes, nothing more is sent to them
+            body = {"shop_id": 84000000000, "shop_domain": SHOP,
+                    "customer": {"id": int(c.id), "email": c.email, "phone": None},
+                    "orders_to_redact": [int(c.order_id(a.ref)) for a in c.plan.acts if a.kind == "order"]}
+            return "customers/redact", body, [ConsentAct(f"{c.id}:redact:{act.slot}", t, "redacted")]
         if act.kind == "customer_update":
             body = customer_block(c, t, skew, consent_block(view, skew))
             return "customers/update", body, [view] if view is not None else []
@@ -500,7 +506,7 @@ class Executor:
         def make(journal: Journal) -> Delivery | None:
             now = self.stack.clock.now()
             mine = [m for m in journal.outputs() if m.get("customer_id") == c.id]
-            if act.kind == "one_click":
+            if act.kind in ("one_click", "resubscribe"):
                 links = [link for m in mine if m["channel"] == "email" and (link := unsubscribe_link(m))]
                 if links:
                     url = links[-1]
@@ -510,6 +516,11 @@ class Executor:
 
                     token = make_token(self.stack.secrets.unsubscribe_key.encode(), SHOP, c.id, "email")
                     url = f"{self.stack.url}/u/{token}"
+                if act.kind == "resubscribe":  # the customer asks again on the preference page (with its wording)
+                    status, answer = http("POST", url, b"action=resubscribe",
+                                          {"Content-Type": "application/x-www-form-urlencoded"})
+                    return Delivery("resubscribe", c, act, acts=(ConsentAct(f"{c.id}:resubscribe:{act.slot}", now,
+                                                                            "subscribed"),), status=status)
                 status, answer = http("POST", url, b"List-Unsubscribe=One-Click",
                                       {"Content-Type": "application/x-www-form-urlencoded"})
                 return Delivery("one_click", c, act, acts=(ConsentAct(f"{c.id}:oneclick:{act.slot}", now,
@@ -643,7 +654,7 @@ def quiet(t: datetime) -> bool:
 
 
 def _consent_ok(known: list[ConsentAct]) -> tuple[bool, str]:
-    consents = [a for a in known if a.state in ("subscribed", "unsubscribed")]
+    consents = [a for a in known if a.state in ("subscribed", "unsubscribed", "redacted")]
     if not consents:
         return False, "no consent act known"
     latest = max(consents, key=lambda a: (a.at, a.restrictive))
@@ -681,7 +692,7 @@ def _welcome_liveness(journal: Journal, customers: list[Customer]) -> list[Viola
         webhooks = [a for a in c.plan.acts if a.kind not in ENISHI_KINDS]
         if any(a.perturb.delay or a.perturb.foreign_shop or a.perturb.skew == "jst_as_z" for a in webhooks):
             continue
-        if any(a.kind == "shopify_consent" and a.state != "subscribed" for a in webhooks):
+        if any((a.kind == "shopify_consent" and a.state != "subscribed") or a.kind == "redact" for a in webhooks):
             continue
         if not any(a.kind == "checkout" and a.ref == ref and a.box for a in webhooks):
             continue
@@ -751,9 +762,12 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
     orders: dict[str, list[tuple[str, datetime]]] = {cid: [] for cid in by_id}  # (order ref, placed) as received
     completed: dict[str, set[int]] = {cid: set() for cid in by_id}
     line: dict[str, tuple[bool, bool]] = {cid: (False, False) for cid in by_id}  # (linked, following)
+    redacted: dict[str, bool] = {cid: False for cid in by_id}
     for kind, e in journal.entries:
         if kind == "in":
             cid = e.customer.id
+            if e.topic == "customers/redact" and (e.status or 0) < 300 and known_to_enishi(journal, e):
+                redacted[cid] = True  # a redaction of a customer enishi knew: nothing goes to them any more
             known[cid] += list(e.acts)
             if e.kind == "webhook" and e.topic in ("orders/create", "orders/paid") and not e.act.perturb.foreign_shop:
                 placed = [a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref][0]
@@ -769,11 +783,15 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
                 line[cid] = (True, True)
             continue
         cid = e.get("customer_id")
-        if cid not in by_id or not is_marketing(e.get("sequence"), e.get("step")):
+        if cid not in by_id:
             continue
-        c = by_id[cid]
         sent = datetime.fromisoformat(e["sent_at"])
         what = f"{e['sequence']}.{e['step']} by {e['channel']} to customer {cid} at {sent:%m-%d %H:%M}Z"
+        if redacted[cid]:
+            out.append(Violation("nothing after a redaction", f"{what}: customers/redact was received"))
+        if not is_marketing(e.get("sequence"), e.get("step")):
+            continue
+        c = by_id[cid]
         ok, why = _consent_ok(known[cid])
         if not ok:
             out.append(Violation("no marketing without consent or after an opt-out", f"{what}: {why}"))
@@ -787,6 +805,20 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
         if stop:
             out.append(Violation("no marketing after a stop condition", f"{what}: {stop}"))
     return out
+
+
+def known_to_enishi(journal: Journal, delivery: Delivery) -> bool:
+    """Some delivery about this customer was accepted before ``delivery`` (a redaction of a customer enishi never saw
+    erases nothing; their later activity is new)."""
+    for kind, e in journal.entries:
+        if kind != "in":
+            continue
+        if e is delivery:
+            return False
+        if e.customer.id == delivery.customer.id and e.kind == "webhook" and (e.status or 0) < 300 \
+                and not e.act.perturb.foreign_shop and e.topic != "customers/redact":
+            return True
+    return False
 
 
 def _stop_condition(m: dict[str, Any], c: Customer, orders: list[tuple[int, int]], completed: set[int]) -> str:
@@ -835,7 +867,9 @@ def _shipping_notices(journal: Journal, customers: list[Customer]) -> list[Viola
         received = {(e.topic, e.act.ref) for e in journal.inputs() if e.customer.id == c.id and e.kind == "webhook"
                     and not e.act.perturb.foreign_shop
                     and (e.status or 0) < 300}
-        suppressed = any(a.state == "suppressed" for e in journal.inputs() if e.customer.id == c.id for a in e.acts)
+        # a bounce/complaint or a redaction (which stops every sequence of the customer) excuses a missing notice
+        suppressed = any(a.state in ("suppressed", "redacted") for e in journal.inputs() if e.customer.id == c.id
+                         for a in e.acts)
         for a in c.plan.acts:
             if a.kind != "fulfill" or suppressed:
                 continue
@@ -890,6 +924,9 @@ def _reflection(d: Delivery, executor: Executor) -> str:
     if d.topic in ("fulfillments/create", "fulfillments/update"):
         item = executor.item(keys.fulfillment_key(SHOP, c.order_id(ref), c.fulfillment_id(ref)))
         return "" if item else "no fulfillment item"
+    if d.topic == "customers/redact":
+        event_id = f"shopify:{d.event_id}:customer.redact_requested"
+        return "" if executor.item(keys.privacy_request_key(SHOP, event_id)) else "no privacy request recorded"
     return "" if executor.item(keys.profile_key(SHOP, c.id)) else "no profile"
 
 
