@@ -153,6 +153,8 @@ def customer_plans(draw: st.DrawFn, index: int, perturb: st.SearchStrategy[Pertu
                 acts.append(Act("fulfill", f_slot, ref=k, perturb=draw(perturb)))
                 if draw(st.booleans()):
                     acts.append(Act("delivered", slot(f_slot + 1, f_slot + 40), ref=k, perturb=draw(perturb)))
+            if draw(st.integers(0, 5)) == 0:  # the order is cancelled (before or after it ships)
+                acts.append(Act("cancel", slot(o_slot + 1, o_slot + 60), ref=k, perturb=draw(perturb)))
     anchors = sorted(a.slot for a in acts)
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(EXTRA_KINDS))
@@ -473,6 +475,16 @@ class Executor:
             }
             acts = [x for x in (box_act, view if consent is not None else None) if x is not None]
             return ("orders/paid" if act.kind == "paid" else "orders/create"), body, acts
+        if act.kind == "cancel":
+            placed = at(next(a.slot for a in c.plan.acts if a.kind == "order" and a.ref == act.ref))
+            body = {
+                "id": int(c.order_id(act.ref)), "name": f"#{c.order_id(act.ref)[-4:]}", "email": c.email,
+                "created_at": write_time(placed, skew), "updated_at": write_time(t, skew),
+                "cancelled_at": write_time(t, skew), "cancel_reason": "customer", "financial_status": "voided",
+                "checkout_token": c.checkout_token(act.ref), "total_price": "2170", "currency": "JPY",
+                "line_items": [dict(ITEM)], "customer": customer_block(c, t, skew, None),
+            }
+            return "orders/cancelled", body, []
         if act.kind in ("fulfill", "delivered"):
             shipped = at(next(a.slot for a in c.plan.acts if a.kind == "fulfill" and a.ref == act.ref))
             number = f"4{int(c.fulfillment_id(act.ref)) % 10**11:011d}"
@@ -692,7 +704,8 @@ def _welcome_liveness(journal: Journal, customers: list[Customer]) -> list[Viola
         webhooks = [a for a in c.plan.acts if a.kind not in ENISHI_KINDS]
         if any(a.perturb.delay or a.perturb.foreign_shop or a.perturb.skew == "jst_as_z" for a in webhooks):
             continue
-        if any((a.kind == "shopify_consent" and a.state != "subscribed") or a.kind == "redact" for a in webhooks):
+        if any((a.kind == "shopify_consent" and a.state != "subscribed") or a.kind in ("redact", "cancel")
+               for a in webhooks):
             continue
         if not any(a.kind == "checkout" and a.ref == ref and a.box for a in webhooks):
             continue
@@ -763,13 +776,19 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
     completed: dict[str, set[int]] = {cid: set() for cid in by_id}
     line: dict[str, tuple[bool, bool]] = {cid: (False, False) for cid in by_id}  # (linked, following)
     redacted: dict[str, bool] = {cid: False for cid in by_id}
+    cancelled: dict[str, set[int]] = {cid: set() for cid in by_id}
     for kind, e in journal.entries:
         if kind == "in":
             cid = e.customer.id
-            if e.topic == "customers/redact" and (e.status or 0) < 300 and known_to_enishi(journal, e):
-                redacted[cid] = True  # a redaction of a customer enishi knew: nothing goes to them any more
+            if e.topic == "customers/redact" and e.answer.get("status") == "accepted" and known_to_enishi(journal, e):
+                redacted[cid] = True  # a redaction of a customer enishi knew (its first delivery, not a duplicate,
+                #                       is when it applies): nothing goes to them any more
             known[cid] += list(e.acts)
-            if e.kind == "webhook" and e.topic in ("orders/create", "orders/paid") and not e.act.perturb.foreign_shop:
+            if e.kind == "webhook" and e.topic == "orders/cancelled" and not e.act.perturb.foreign_shop:
+                cancelled[cid].add(e.act.ref)  # a cancelled order is no "order again"; its shipment stops
+                orders[cid] = [(r, slot) for r, slot in orders[cid] if r != e.act.ref]
+            if e.kind == "webhook" and e.topic in ("orders/create", "orders/paid") and not e.act.perturb.foreign_shop \
+                    and e.act.ref not in cancelled[cid]:
                 placed = [a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref][0]
                 if all(ref != e.act.ref for ref, _ in orders[cid]):
                     orders[cid].append((e.act.ref, placed))
@@ -789,6 +808,12 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
         what = f"{e['sequence']}.{e['step']} by {e['channel']} to customer {cid} at {sent:%m-%d %H:%M}Z"
         if redacted[cid]:
             out.append(Violation("nothing after a redaction", f"{what}: customers/redact was received"))
+        if e.get("sequence") == "shipping_notice":
+            ref = next((k for k in range(4) if e.get("message_key") in {
+                keys.sequence_message_key(SHOP, cid, "shipping_notice", e["step"], by_id[cid].fulfillment_id(k) + x)
+                for x in ("", ":delivered")}), None)
+            if ref is not None and ref in cancelled[cid]:
+                out.append(Violation("no message after a stop condition", f"{what}: order {ref} was cancelled"))
         if not is_marketing(e.get("sequence"), e.get("step")):
             continue
         c = by_id[cid]
@@ -870,8 +895,9 @@ def _shipping_notices(journal: Journal, customers: list[Customer]) -> list[Viola
         # a bounce/complaint or a redaction (which stops every sequence of the customer) excuses a missing notice
         suppressed = any(a.state in ("suppressed", "redacted") for e in journal.inputs() if e.customer.id == c.id
                          for a in e.acts)
+        cancelled = {a.ref for a in c.plan.acts if a.kind == "cancel"}
         for a in c.plan.acts:
-            if a.kind != "fulfill" or suppressed:
+            if a.kind != "fulfill" or suppressed or a.ref in cancelled:
                 continue
             if ("fulfillments/create", a.ref) not in received or ("orders/create", a.ref) not in received:
                 continue
@@ -918,12 +944,16 @@ def _reflection(d: Delivery, executor: Executor) -> str:
         return "" if executor.item(keys.checkout_key(SHOP, c.checkout_token(ref))) else "no checkout item"
     if d.topic in ("orders/create", "orders/paid"):
         order = executor.item(keys.order_key(SHOP, c.order_id(ref)))
-        if not order or order.get("status") != "placed":
+        cancelled = any(a.kind == "cancel" and a.ref == ref for a in c.plan.acts)
+        if not order or order.get("status") not in (("placed", "cancelled") if cancelled else ("placed",)):
             return f"order item {order and order.get('status')!r}"
         return "" if executor.item(keys.profile_key(SHOP, c.id)) else "no profile"
     if d.topic in ("fulfillments/create", "fulfillments/update"):
         item = executor.item(keys.fulfillment_key(SHOP, c.order_id(ref), c.fulfillment_id(ref)))
         return "" if item else "no fulfillment item"
+    if d.topic == "orders/cancelled":
+        order = executor.item(keys.order_key(SHOP, c.order_id(ref)))
+        return "" if order and order.get("status") == "cancelled" else f"order item {order and order.get('status')!r}"
     if d.topic == "customers/redact":
         event_id = f"shopify:{d.event_id}:customer.redact_requested"
         return "" if executor.item(keys.privacy_request_key(SHOP, event_id)) else "no privacy request recorded"
