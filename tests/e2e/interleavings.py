@@ -246,6 +246,21 @@ def shopify_acts(c: Customer, at: Any) -> list[ConsentAct]:
     return sorted(out, key=lambda x: x.at)
 
 
+SKEW_OFFSET = {"fast_2m": timedelta(minutes=2), "jst_as_z": timedelta(hours=9)}
+TRUST = timedelta(minutes=5)  # the lead's rule: a sender time more than 5 min after receipt is untrusted
+
+
+def visible(act: ConsentAct, skew: str, received: datetime) -> ConsentAct:
+    """The act as a correct enishi can date it from this delivery. A skewed time that is no later than the receipt
+    (+5 min) is indistinguishable from a true one (JST-as-Z in a webhook that arrives 9 h after the consent): an
+    affirmative act is then taken at the written time — the oracle never asks for more than can be known. Restrictive
+    acts keep their true time (a later date only makes a system stricter)."""
+    offset = SKEW_OFFSET.get(skew)
+    if act.restrictive or offset is None or act.at + offset > received + TRUST:
+        return act
+    return ConsentAct(act.id, act.at + offset, act.state)
+
+
 def shopify_view(c: Customer, at: Any, t: datetime) -> ConsentAct | None:
     """Shopify's customer.email_marketing_consent at ``t``: its latest act (enishi's one-click is not synced)."""
     acts = [x for x in shopify_acts(c, at) if x.at <= t]
@@ -439,6 +454,7 @@ class Executor:
             })
             if act.perturb.foreign_shop:  # nothing it says is about our shop's customer
                 acts = []
+            acts = [visible(a, act.perturb.skew, self.stack.clock.now()) for a in acts]
             return Delivery("webhook", c, act, topic=topic, event_id=event_id, acts=tuple(acts), status=status,
                             answer=_json(answer))
         return make
@@ -723,7 +739,7 @@ def _final_state(journal: Journal, customers: list[Customer], executor: Executor
     out = []
     for c in customers:
         inputs = [e for e in journal.inputs() if e.customer.id == c.id]
-        known = [a for e in inputs for a in e.acts]
+        known = [a for e in inputs for a in acts_of(journal, e)]
         profile = executor.item(keys.profile_key(SHOP, c.id))
         if profile is None:
             continue
@@ -783,7 +799,7 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
             if e.topic == "customers/redact" and e.answer.get("status") == "accepted" and known_to_enishi(journal, e):
                 redacted[cid] = True  # a redaction of a customer enishi knew (its first delivery, not a duplicate,
                 #                       is when it applies): nothing goes to them any more
-            known[cid] += list(e.acts)
+            known[cid] += acts_of(journal, e)
             if e.kind == "webhook" and e.topic == "orders/cancelled" and not e.act.perturb.foreign_shop:
                 cancelled[cid].add(e.act.ref)  # a cancelled order is no "order again"; its shipment stops
                 orders[cid] = [(r, slot) for r, slot in orders[cid] if r != e.act.ref]
@@ -830,6 +846,17 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
         if stop:
             out.append(Violation("no marketing after a stop condition", f"{what}: {stop}"))
     return out
+
+
+def acts_of(journal: Journal, delivery: Delivery) -> list[ConsentAct]:
+    """The consent acts a delivery tells enishi of. A customers/redact of a customer enishi has not seen yet tells it
+    nothing it can act on today (see the notes: no tombstone is kept — a separate, xfail-marked finding)."""
+    if delivery.topic == "customers/redact":
+        first = next((e for e in journal.inputs() if e.event_id == delivery.event_id
+                      and e.answer.get("status") == "accepted"), None)  # duplicates change nothing
+        if first is None or not known_to_enishi(journal, first):
+            return []
+    return list(delivery.acts)
 
 
 def known_to_enishi(journal: Journal, delivery: Delivery) -> bool:
