@@ -84,7 +84,6 @@ def test_in_order_with_honest_clocks(executor, scenario):
     play(executor, scenario)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 1 — fixed on branch wt-consent")
 @budget(5)
 @given(scenario=scenarios(delays=IN_ORDER, skews=HONEST, consent_in_orders=False))
 def test_checkout_snapshots_never_outrank_a_later_opt_out(executor, scenario):
@@ -92,7 +91,6 @@ def test_checkout_snapshots_never_outrank_a_later_opt_out(executor, scenario):
     play(executor, scenario)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 3 — fixed on branch wt-seq")
 @budget(6)
 @given(scenario=scenarios(skews=HONEST, consent_in_orders=True))
 def test_late_and_reordered_deliveries(executor, scenario):
@@ -100,8 +98,6 @@ def test_late_and_reordered_deliveries(executor, scenario):
     play(executor, scenario)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 1 — fixed on branch wt-consent; and the new finding of "
-                                        "notes/props.md (future trigger times), not fixed yet")
 @budget(5)
 @given(scenario=scenarios(delays=IN_ORDER, skews=SKEWED, consent_in_orders=True))
 def test_skewed_sender_clocks(executor, scenario):
@@ -109,7 +105,6 @@ def test_skewed_sender_clocks(executor, scenario):
     play(executor, scenario)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 2 — fixed on branch wt-intake")
 @budget(4)
 @given(scenario=scenarios(delays=IN_ORDER, skews=HONEST, consent_in_orders=True, foreign_shop=True))
 def test_deliveries_for_a_shop_not_served_are_refused_and_kept(executor, scenario):
@@ -118,8 +113,6 @@ def test_deliveries_for_a_shop_not_served_are_refused_and_kept(executor, scenari
     play(executor, scenario)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defects 1, 3 — fixed on branches wt-consent, wt-seq; and the new "
-                                        "finding of notes/props.md (future trigger times), not fixed yet")
 @budget(6)
 @given(scenario=scenarios())
 def test_every_perturbation_at_once(executor, scenario):
@@ -136,21 +129,18 @@ def _one(acts: list[Act], *, consent_in_orders: bool = True, start_hour_jst: int
 H3 = timedelta(hours=3)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 1 — fixed on branch wt-consent")
 def test_a_konbini_payment_hours_after_a_one_click_unsubscribe_does_not_resubscribe(executor):
     # order with the box ticked (no customer consent in the payload) → welcome; one-click; orders/paid 2 h later
     play(executor, _one([Act("checkout", 0, box=True), Act("order", 1), Act("one_click", 3), Act("paid", 12)],
                         consent_in_orders=False))
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 1 — fixed on branch wt-consent")
 def test_a_null_consent_updated_at_does_not_date_an_old_opt_in_after_a_later_opt_out(executor):
     # customers/update (an address change) still says "subscribed", consent_updated_at null, after the one-click
     play(executor, _one([Act("checkout", 0, box=True), Act("order", 1), Act("one_click", 3),
                          Act("customer_update", 10, perturb=Perturb(skew="null_consent"))]))
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 1 — fixed on branch wt-consent")
 def test_a_future_consent_updated_at_does_not_outlive_a_later_one_click(executor):
     # an order without consent; then an opt-in in Shopify whose clock writes JST as Z (9 h in the future); then the
     # customer unsubscribes with the link of a mail (a page they kept): the welcome's later steps must not go out
@@ -159,7 +149,6 @@ def test_a_future_consent_updated_at_does_not_outlive_a_later_one_click(executor
                          Act("one_click", 4)]))
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 3 — fixed on branch wt-seq")
 def test_a_fulfillment_before_its_order_still_gets_its_shipping_notice(executor):
     play(executor, _one([Act("checkout", 0, box=True), Act("order", 1, perturb=Perturb(delay=H3)),
                          Act("fulfill", 2)]))
@@ -192,8 +181,6 @@ def test_nothing_is_sent_after_a_redaction_and_a_resubscribe_re_grants(executor)
     assert not check(journal, customers, executor) + opt_out_links_work(journal, customers, executor)
 
 
-@pytest.mark.xfail(strict=False, reason="new finding (notes/props.md): a checkout's future created_at is trusted as "
-                                        "the cart-recovery trigger time — not one of issue 9's listed defects")
 def test_a_checkout_dated_in_the_future_gets_no_reminder_after_the_purchase(executor):
     # checkout 0 written JST-as-Z (its created_at 9 h ahead), then the customer buys through checkout 1 30 min later:
     # "ordered again" compares the order with the checkout's claimed time, so the reminder goes out after the purchase
@@ -201,8 +188,6 @@ def test_a_checkout_dated_in_the_future_gets_no_reminder_after_the_purchase(exec
                          Act("checkout", 2, ref=1, box=True), Act("order", 3, ref=1)]))
 
 
-@pytest.mark.xfail(strict=False, reason="new finding 2 (notes/props.md): no tombstone for a customers/redact of a "
-                                        "customer enishi has not seen yet — needs a design decision")
 def test_a_late_webhook_from_before_a_redaction_does_not_bring_the_customer_back(executor):
     # the customer ticks the box at checkout, then asks the shop to erase their data; the checkout webhook arrives 3 h
     # late, after the customers/redact enishi could not apply (no profile yet): the profile is re-created with the
