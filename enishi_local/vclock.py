@@ -132,8 +132,10 @@ class VirtualClock:
 
     # ---- enishi.clock
     def install(self) -> None:
-        """Make ``enishi.clock.now()`` read this clock."""
+        """Make ``enishi.clock.now()`` read this clock. ``enishi.clock.peer_now()`` — what a real sender's signed
+        timestamp is judged against — stays the wall clock: the programs that post to the local stack are real."""
         enishi_clock.set_provider(self.now)
+        enishi_clock.set_peer_provider(lambda: datetime.now(UTC))
 
     def uninstall(self) -> None:
         enishi_clock.reset()

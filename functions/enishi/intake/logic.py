@@ -113,8 +113,9 @@ def adapt(request: WebhookRequest, body: Any, received_at: datetime) -> tuple[li
     return generic.adapt(body, received_at), generic.delivery_id(body)
 
 
-def handle(request: WebhookRequest, ports: Ports, now: datetime) -> Answer:
-    if not verify(request, ports.secrets(request.source), now):
+def handle(request: WebhookRequest, ports: Ports, now: datetime, peer_now: datetime | None = None) -> Answer:
+    """``peer_now``: the time a sender's signed ``t`` is judged against (``clock.peer_now()``; default ``now``)."""
+    if not verify(request, ports.secrets(request.source), peer_now or now):
         ports.metrics.count(METRIC_INVALID_SIGNATURE)
         return Answer(401, {"status": "unauthorized"})
 
