@@ -617,6 +617,7 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     to = list(req.get("Destination", {}).get("ToAddresses", []))
     subject = text = html = ""
     headers: dict[str, str] = {}
+    mime_base64: str | None = None
     content = req.get("Content", {})
     if "Simple" in content:
         simple = content["Simple"]
@@ -627,7 +628,8 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     elif "Raw" in content:
         import base64
 
-        msg = email.message_from_bytes(base64.b64decode(content["Raw"]["Data"]), policy=email.policy.default)
+        mime_base64 = content["Raw"]["Data"]  # the exact bytes SES was given (base64, as the API carries them)
+        msg = email.message_from_bytes(base64.b64decode(mime_base64), policy=email.policy.default)
         subject = str(msg.get("Subject", ""))
         headers = {k: str(v) for k, v in msg.items()}
         for part in msg.walk():
@@ -651,6 +653,7 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
         "from": req.get("FromEmailAddress", ""),
         "sent_at": record["sent_at"],
         "provider_message_id": record["message_id"],
+        "mime_base64": mime_base64,
     }
 
 
