@@ -111,6 +111,12 @@ def test_the_readme_curl_is_accepted_and_its_reminder_arrives(stack):
     assert [(m["channel"], m["sequence"], m["step"]) for m in sent] == [("email", "cart_recovery", "reminder_1")]
 
 
+def test_settle_never_needed_its_safety_net(stack):
+    """Every change a settle waited for was reported (``activity.bump``): none was found by the 0.1 s safety net."""
+    stack.advance(timedelta(hours=2))
+    assert stack.missed_notifications == 0
+
+
 def test_a_generic_webhook_signed_with_the_real_time_is_accepted_whatever_the_virtual_time(stack):
     """Issue 9, defect 12: the replay window compared a real sender's ``t`` (``date +%s``) with the *virtual*
     clock, so the documented curl was refused as soon as virtual time ran away from real time. The sender is real:
