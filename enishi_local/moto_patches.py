@@ -192,8 +192,9 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
     patch(ExecutionWorker, "start", start)
     patch(ExecutionWorker, "_execution_logic", execution_logic)
 
-    # A stopped/ended execution must leave its Wait at once: wake the sleepers so they re-check ``is_running``.
-    for name in ("set_ended", "set_error", "set_timed_out", "set_stop"):
+    # A stopped execution must leave its Wait at once: wake the sleepers so they re-check ``is_running``. (Not on
+    # ``set_ended``: an execution ends in its own thread, which is then not asleep — and every execution ends.)
+    for name in ("set_error", "set_timed_out", "set_stop"):
         original = getattr(Environment, name)
 
         def wrapper(self, *args: Any, __original=original, **kwargs: Any) -> None:  # noqa: ANN001
