@@ -56,8 +56,21 @@ def _name(frame: str) -> str:
     return f"{func} ({_file(frame).split('site-packages/')[-1]})"
 
 
+def aws_caller(stack: list[str]) -> str | None:
+    """The code that made the innermost boto3 call of a sample (what a round trip through moto is charged to)."""
+    calls = [i for i, f in enumerate(stack) if f.startswith("BaseClient._make_api_call")]
+    if not calls:
+        return None
+    for frame in reversed(stack[:calls[-1]]):
+        path = "/" + _file(frame)
+        if any(n in path for n in ("/enishi", "/moto/", "/bench/")) and "/botocore/" not in path:
+            return _name(frame)
+    return "?"
+
+
 def summarise(folded: Path, seconds: float, rate: int, top: int = 25) -> str:
     parts: Counter[str] = Counter()
+    callers: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -71,6 +84,9 @@ def summarise(folded: Path, seconds: float, rate: int, top: int = 25) -> str:
             continue
         total += n
         parts[part_of(stack)] += n
+        caller = aws_caller(stack)
+        if caller is not None:
+            callers[caller] += n
         self_time[_name(stack[-1])] += n
         for name in {_name(f) for f in stack}:
             inclusive[name] += n
@@ -80,6 +96,10 @@ def summarise(folded: Path, seconds: float, rate: int, top: int = 25) -> str:
     for name, n in parts.most_common():
         lines.append(f"| {name} | {n / expected:.1%} |")
     lines.append(f"| waiting (no thread holds the GIL: sockets, locks, idle) | {1 - total / expected:.1%} |")
+    lines += ["", "## boto3 round trips (client + moto) by the code that made them", "",
+              "| caller | share of samples on the GIL |", "| --- | ---: |"]
+    for name, n in callers.most_common(15):
+        lines.append(f"| `{name}` | {n / max(total, 1):.1%} |")
     lines += ["", f"## top {top} functions by own time (share of samples on the GIL)", "",
               "| function | own | incl. |", "| --- | ---: | ---: |"]
     for name, n in self_time.most_common(top):

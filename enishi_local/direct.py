@@ -99,6 +99,14 @@ def _system_attributes(m: Any, include: list[str]) -> dict[str, str]:
     return attributes
 
 
+def put_events(entries: list[dict[str, Any]], account: str = ACCOUNT_ID, region: str = REGION) -> list[dict[str, Any]]:
+    """PutEvents on moto's EventBridge (what SES does when it publishes a sending event: AWS's own plumbing, not a
+    handler's call). Returns the result entries, as the API does."""
+    from moto.events.models import events_backends
+
+    return events_backends[account][region].put_events(entries)
+
+
 class DirectTable:
     """Reads of one moto DynamoDB table, items as the boto3 resource returns them (``TypeDeserializer``)."""
 

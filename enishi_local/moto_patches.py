@@ -24,8 +24,9 @@
 The rest only make moto cheaper, with the same results: ``install_parse_cache`` (a state machine definition is
 parsed once), ``install_query_partition`` (a table Query reads only its partition), ``install_jsonpath_cache`` (an
 EventBridge input path is compiled once), ``install_sfn_lambda_client_cache`` (one Lambda client for every task),
-``install_response_method_cache`` (a response class's methods listed once) and ``import_sfn_interpreter`` (the
-interpreter imported without ``moto.batch``'s package, which pulled in EC2).
+``install_response_method_cache`` (a response class's methods listed once), ``import_sfn_interpreter`` (the
+interpreter imported without ``moto.batch``'s package, which pulled in EC2), ``install_dynamodb_fast_serializer``
+(item results as ``json.dumps``) and ``install_sfn_direct_lambda`` (a ``lambda:invoke`` task calls the backend).
 Every place where work enters the stack bumps ``enishi_local.activity`` (see ``LocalStack.settle``).
 """
 
@@ -416,6 +417,43 @@ def install_dynamodb_fast_serializer() -> Undo:
             DynamoResult.execute_result = original
         else:
             del DynamoResult.execute_result
+
+    return undo
+
+
+def install_sfn_direct_lambda(account: str = runtime.ACCOUNT_ID) -> Undo:
+    """A Step Functions ``lambda:invoke`` task calls moto's Lambda backend directly.
+
+    Step Functions invoking a function is AWS's own plumbing, not a handler's call: moto routed it through a boto3
+    Lambda client (serialise, stub, parse; 4 % of the demo). The task gets what that client returned — ``StatusCode``
+    200, ``FunctionError`` when the handler raised, ``Payload`` parsed as JSON (or kept as text) — and the handler
+    runs exactly as before (``install_lambda_dispatch``)."""
+    import io
+
+    from moto.awslambda.utils import get_backend
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function
+
+    def invoke(parameters: dict, region: str, state_credentials: Any = None) -> dict[str, Any]:
+        payload = parameters.get("Payload")
+        if not isinstance(payload, bytes):
+            payload = lambda_eval_utils.to_payload_type(payload)
+        headers = {"X-Amz-Invocation-Type": parameters["InvocationType"]} if parameters.get("InvocationType") else {}
+        response_headers: dict[str, str] = {}
+        body = get_backend(account, region).invoke(parameters["FunctionName"], parameters.get("Qualifier"),
+                                                   payload, headers, response_headers)
+        status = 202 if headers.get("X-Amz-Invocation-Type") == "Event" else 200
+        response: dict[str, Any] = {"StatusCode": status}
+        if "x-amz-function-error" in response_headers:
+            response["FunctionError"] = response_headers["x-amz-function-error"]
+        response["Payload"] = lambda_eval_utils._from_payload(io.BytesIO(body or b""))
+        return response
+
+    lambda_eval_utils._invoke_lambda_function = invoke
+
+    def undo() -> None:
+        lambda_eval_utils._invoke_lambda_function = original
 
     return undo
 
