@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test test-long demo local synth bench load screenshots clean
+.PHONY: install test test-long demo local synth bench load profile-demo screenshots clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
@@ -44,6 +44,10 @@ bench: $(STAMP)
 # a few thousand signed webhooks at a fixed rate against the local stack on loopback (bench/load.py)
 load: $(STAMP)
 	$(BIN)/python -m bench.load --webhooks 3000 --rate 20 --threads 4
+
+# where the demo's time goes, every thread (py-spy); e.g. make profile-demo PROFILE_ARGS="--customers 120 --days 60"
+profile-demo: $(STAMP)
+	$(BIN)/python -m bench.profile_demo $(PROFILE_ARGS)
 
 clean:
 	rm -rf cdk.out out .pytest_cache

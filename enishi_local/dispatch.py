@@ -99,6 +99,7 @@ class TargetDispatcher:
             finally:
                 with self._lock:
                     self._pending -= 1
+                activity.bump()
 
     def _deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
         arn = str(target["Arn"])
@@ -209,6 +210,7 @@ class SqsPoller:
             self._process(messages)
         finally:
             self._in_flight = False
+            activity.bump()
         return True
 
     def _process(self, messages: list[dict[str, Any]]) -> None:
@@ -384,6 +386,7 @@ class Scheduler:
             finally:
                 self.next_time = next_fire(self._expression, self.next_time, self._tz)
                 self._firing = False
+                activity.bump()
 
     def scheduled_event(self, when: datetime) -> dict[str, Any]:
         return {

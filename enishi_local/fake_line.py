@@ -93,10 +93,11 @@ class FakeLine:
         with self._lock:
             self._faults.extend([(status, accept)] * n)
 
-    def pushes(self) -> list[dict[str, Any]]:
-        """Accepted pushes, oldest first: {to, messages, retry_key, request_id, sent_at, sent_messages}."""
+    def pushes(self, since: int = 0) -> list[dict[str, Any]]:
+        """Accepted pushes, oldest first: {to, messages, retry_key, request_id, sent_at, sent_messages}; ``since``
+        skips the first ones (an incremental reader pays for what is new, not for the whole history)."""
         with self._lock:
-            return [dict(p) for p in self._pushes]
+            return [dict(p) for p in self._pushes[since:]]
 
     def usage(self, month: str | None = None) -> int:
         with self._lock:

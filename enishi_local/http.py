@@ -171,6 +171,15 @@ class LocalApi:
             return to_http_response(result)
         return _json(404, {"message": "Not Found"})
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods some route (or a local extra) serves at ``path``."""
+        allowed = {"GET", "HEAD"} if path in (OUTBOX_PATH, HEALTH_PATH) else set()
+        for route in self.routes:
+            for method in SERVED_METHODS:
+                if route.match(method, path) is not None:
+                    allowed.add(method)
+        return sorted(allowed)
+
 
 def _host(headers: Sequence[tuple[str, str]]) -> str:
     for k, v in headers:
@@ -183,8 +192,12 @@ def _json(status: int, payload: Any) -> tuple[int, dict[str, str], list[str], by
     return status, {"content-type": "application/json"}, [], json.dumps(payload, ensure_ascii=False).encode()
 
 
+SERVED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+
+
 class LocalRequestHandler(BaseHTTPRequestHandler):
-    """What the local servers (the API and the fake LINE) share: keep-alive HTTP/1.1, no Nagle, no access log."""
+    """What the local servers (the API and the fake LINE) share: keep-alive HTTP/1.1, no Nagle, no access log, and
+    no 5xx for a method it does not serve (``http.server`` answers those 501): 405 with ``Allow``."""
 
     protocol_version = "HTTP/1.1"
     # TCP_NODELAY: the headers and the body go out in two writes; with Nagle the body waited for the
@@ -194,9 +207,42 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods served at ``path`` (the ``Allow`` of a 405)."""
+        return ["GET", "HEAD", "POST"]
+
+    def __getattr__(self, name: str) -> Any:
+        # ``http.server`` looks up ``do_<METHOD>`` and answers 501 when it is missing: every other method
+        # (OPTIONS, TRACE, CONNECT, anything a client invents) is answered here
+        if name.startswith("do_") and name[3:] not in SERVED_METHODS:
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def body_length(self) -> int | None:
+        """The request's ``Content-Length`` (0 when absent), or None when it is not a number."""
+        value = (self.headers.get("Content-Length") or "0").strip()
+        return int(value) if value.isascii() and value.isdigit() else None
+
+    def _method_not_allowed(self) -> None:
+        length = self.body_length()
+        if length:
+            self.rfile.read(length)
+        data = json.dumps({"message": "Method Not Allowed"}).encode()
+        self.send_response(405)
+        self.send_header("Allow", ", ".join(self.allowed_methods(urlsplit(self.path).path or "/")))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if length is None:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+
 
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # the listen backlog: with socketserver's 5, 20 clients connecting at once got connection resets
+    request_queue_size = 1024
 
     def handle_error(self, request, client_address) -> None:  # noqa: ANN001
         """A client that hung up (timeout, Ctrl-C) is not an error worth a traceback."""
@@ -210,10 +256,26 @@ class QuietServer(ThreadingHTTPServer):
 def _handler_for(api: LocalApi) -> type[BaseHTTPRequestHandler]:
     class Handler(LocalRequestHandler):
 
+        def allowed_methods(self, path: str) -> list[str]:
+            return api.allowed_methods(path)
+
+        def __getattr__(self, name: str) -> Any:
+            method = name[3:] if name.startswith("do_") else ""
+            if method and method not in SERVED_METHODS and any(
+                    r.match(method, urlsplit(self.path).path or "/") is not None for r in api.routes):
+                return self._serve  # an ANY route takes every method: its handler answers, as behind API Gateway
+            return super().__getattr__(name)
+
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = self.body_length()
+            if length is None:  # no way to know where the body ends: answer and close
+                self.close_connection = True
+                self._send(*_json(400, {"message": "Bad Request"}))
+                return
             body = self.rfile.read(length) if length else b""
-            status, headers, cookies, data = api.respond(self.command, self.path, list(self.headers.items()), body)
+            self._send(*api.respond(self.command, self.path, list(self.headers.items()), body))
+
+        def _send(self, status: int, headers: dict[str, str], cookies: list[str], data: bytes) -> None:
             self.send_response(status)
             lowered = {k.lower() for k in headers}
             for k, v in headers.items():

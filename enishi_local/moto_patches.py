@@ -17,9 +17,16 @@
 5. ``install_sqs_notify(notify)``: ``notify(queue_arn)`` whenever a message lands in a queue, so the event-source
    pollers wake at once instead of polling an empty queue.
 
+6. ``install_execution_tally(tally)``: counts, per execution, the states entered (what Standard workflows bill)
+   and the Lambda tasks scheduled as moto records each history event, so the report reads the numbers instead of
+   fetching and serialising every execution's history afterwards (``ExecutionTally``).
+
 The rest only make moto cheaper, with the same results: ``install_parse_cache`` (a state machine definition is
 parsed once), ``install_query_partition`` (a table Query reads only its partition), ``install_jsonpath_cache`` (an
-EventBridge input path is compiled once) and ``install_sfn_lambda_client_cache`` (one Lambda client for every task).
+EventBridge input path is compiled once), ``install_sfn_lambda_client_cache`` (one Lambda client for every task),
+``install_response_method_cache`` (a response class's methods listed once), ``import_sfn_interpreter`` (the
+interpreter imported without ``moto.batch``'s package, which pulled in EC2), ``install_dynamodb_fast_serializer``
+(item results as ``json.dumps``) and ``install_sfn_direct_lambda`` (a ``lambda:invoke`` task calls the backend).
 Every place where work enters the stack bumps ``enishi_local.activity`` (see ``LocalStack.settle``).
 """
 
@@ -65,6 +72,7 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
         arn = "?"
     key = next(_parked_ids)
     _parked[key] = (arn, target, clock)
+    activity.bump()  # parked until later: no longer active
 
     def woken() -> None:
         _parked.pop(key, None)
@@ -185,8 +193,9 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
     patch(ExecutionWorker, "start", start)
     patch(ExecutionWorker, "_execution_logic", execution_logic)
 
-    # A stopped/ended execution must leave its Wait at once: wake the sleepers so they re-check ``is_running``.
-    for name in ("set_ended", "set_error", "set_timed_out", "set_stop"):
+    # A stopped execution must leave its Wait at once: wake the sleepers so they re-check ``is_running``. (Not on
+    # ``set_ended``: an execution ends in its own thread, which is then not asleep — and every execution ends.)
+    for name in ("set_error", "set_timed_out", "set_stop"):
         original = getattr(Environment, name)
 
         def wrapper(self, *args: Any, __original=original, **kwargs: Any) -> None:  # noqa: ANN001
@@ -207,6 +216,7 @@ def _worker_done(worker: Any) -> None:
     if clock is not None:
         with _live_lock:
             _live_workers[clock] -= 1
+        activity.bump()
 
 
 def install_event_target_dispatch(submit: Callable[[dict[str, Any], dict[str, Any]], None]) -> Undo:
@@ -258,6 +268,208 @@ def install_ses_capture(record: Callable[[dict[str, Any]], None]) -> Undo:
 
     def undo() -> None:
         SESV2Response.send_email = original
+
+    return undo
+
+
+class ExecutionTally:
+    """Per execution: its state machine, name, states entered and Lambda tasks scheduled — counted as they happen
+    (``install_execution_tally``). The same counts ``GetExecutionHistory`` would give (``StateEntered`` events,
+    ``LambdaFunctionScheduled``/``TaskScheduled`` events), at no cost at report time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, list[Any]] = {}  # execution ARN → [state machine name, name, execution, entered, tasks]
+
+    def started(self, arn: str, state_machine: str, name: str, execution: Any = None) -> None:
+        with self._lock:
+            self._rows.setdefault(arn, [state_machine, name, execution, 0, 0])
+
+    def event(self, arn: str, event_type: str) -> None:
+        if event_type.endswith("StateEntered"):
+            column = 3
+        elif event_type in ("LambdaFunctionScheduled", "TaskScheduled"):
+            column = 4
+        else:
+            return
+        with self._lock:
+            row = self._rows.get(arn)
+            if row is not None:
+                row[column] += 1
+
+    def rows(self) -> list[tuple[str, str, str, int, int]]:
+        """(state machine name, execution name, status, states entered, Lambda tasks) of every execution, in the
+        order they started."""
+        with self._lock:
+            rows = [list(r) for r in self._rows.values()]
+        out = []
+        for machine, name, execution, entered, tasks in rows:
+            status = getattr(execution, "exec_status", None)
+            out.append((machine, name, str(getattr(status, "value", status) or "RUNNING"), entered, tasks))
+        return out
+
+
+def install_execution_tally(tally: ExecutionTally) -> Undo:
+    """Count every execution's history events into ``tally`` as moto records them."""
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original_env, original_add = ExecutionWorker._get_evaluation_environment, EventManager.add_event
+
+    def environment(self) -> Any:  # noqa: ANN001 - moto's signature
+        env = original_env(self)
+        details = self._evaluation_details
+        arn = str(details.execution_details.arn)
+        execution = getattr(self._execution_communication, "execution", None)
+        tally.started(arn, str(details.state_machine_details.name), str(details.execution_details.name), execution)
+        env.event_manager._enishi_execution = arn
+        return env
+
+    def add_event(self, context, event_type, *args: Any, **kwargs: Any) -> int:  # noqa: ANN001 - moto's signature
+        event_id = original_add(self, context, event_type, *args, **kwargs)
+        arn = self.__dict__.get("_enishi_execution")
+        if arn is not None:
+            tally.event(arn, str(getattr(event_type, "value", event_type)))
+        return event_id
+
+    ExecutionWorker._get_evaluation_environment = environment
+    EventManager.add_event = add_event
+
+    def undo() -> None:
+        ExecutionWorker._get_evaluation_environment = original_env
+        EventManager.add_event = original_add
+
+    return undo
+
+
+def import_sfn_interpreter() -> None:
+    """Import moto's Step Functions interpreter without importing ``moto.batch``'s package.
+
+    The interpreter imports ``moto.batch.utils`` for one enum (a Batch task's job states); importing it runs
+    ``moto/batch/__init__``, which imports ``moto.ec2``, whose class bodies load botocore's whole EC2 service model
+    to list regions: 1.6 of the 2.2 s the interpreter took to import, at every start of a process with a local stack
+    (each demo, each test worker). The package is stood in for while the interpreter imports; afterwards
+    ``import moto.batch`` works as usual (enishi runs no Batch task)."""
+    import importlib.util
+    import sys
+    import types
+
+    if "moto.stepfunctions.parser.backend.execution_worker" in sys.modules or "moto.batch" in sys.modules:
+        return
+    import moto
+
+    spec = importlib.util.find_spec("moto.batch")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    stand_in = types.ModuleType("moto.batch")
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    stand_in.__spec__ = spec
+    stand_in.__package__ = "moto.batch"
+    sys.modules["moto.batch"] = stand_in
+    try:
+        import moto.stepfunctions.parser.backend.execution_worker  # noqa: F401
+    finally:
+        if sys.modules.get("moto.batch") is stand_in:
+            del sys.modules["moto.batch"]
+        if moto.__dict__.get("batch") is stand_in:
+            del moto.__dict__["batch"]
+
+
+# DynamoDB item operations whose result moto builds as plain JSON-protocol data (AttributeValues, counts, keys,
+# consumed capacity): serialised with ``json.dumps``, bytes as base64 — what moto's shape-walking serializer writes
+FAST_DYNAMODB_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
+                                      "DeleteItem"})
+
+
+def install_dynamodb_fast_serializer() -> Undo:
+    """Serialise the results of DynamoDB's item operations with ``json.dumps``.
+
+    moto serialises every response by walking the operation's output shape member by member
+    (``moto.core.serialize``): for a DynamoDB item — AttributeValues nested in maps and lists — that walk was a tenth
+    of the demo, and grew with the size of a profile. The JSON protocol's answer for these operations is the result
+    itself as JSON, binary values base64-encoded; botocore parses it into the same response (a property test checks
+    that boto3 returns the same thing either way). Every other operation, and every error, goes through moto's
+    serializer as before."""
+    import base64
+
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+    own = "execute_result" in DynamoResult.__dict__
+
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        if isinstance(value, (set, frozenset)):
+            return list(value)
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    def execute_result(self, context):  # noqa: ANN001, ANN202 - moto's signature
+        if context.operation_model.name not in FAST_DYNAMODB_OPERATIONS or not isinstance(self.result, dict):
+            return original(self, context)
+        body = json.dumps(self.result, default=default, separators=(",", ":"))
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    DynamoResult.execute_result = execute_result
+
+    def undo() -> None:
+        if own:
+            DynamoResult.execute_result = original
+        else:
+            del DynamoResult.execute_result
+
+    return undo
+
+
+def install_sfn_direct_lambda(account: str = runtime.ACCOUNT_ID) -> Undo:
+    """A Step Functions ``lambda:invoke`` task calls moto's Lambda backend directly.
+
+    Step Functions invoking a function is AWS's own plumbing, not a handler's call: moto routed it through a boto3
+    Lambda client (serialise, stub, parse; 4 % of the demo). The task gets what that client returned — ``StatusCode``
+    200, ``FunctionError`` when the handler raised, ``Payload`` parsed as JSON (or kept as text) — and the handler
+    runs exactly as before (``install_lambda_dispatch``)."""
+    import io
+
+    from moto.awslambda.utils import get_backend
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function
+
+    def invoke(parameters: dict, region: str, state_credentials: Any = None) -> dict[str, Any]:
+        payload = parameters.get("Payload")
+        if not isinstance(payload, bytes):
+            payload = lambda_eval_utils.to_payload_type(payload)
+        headers = {"X-Amz-Invocation-Type": parameters["InvocationType"]} if parameters.get("InvocationType") else {}
+        response_headers: dict[str, str] = {}
+        body = get_backend(account, region).invoke(parameters["FunctionName"], parameters.get("Qualifier"),
+                                                   payload, headers, response_headers)
+        status = 202 if headers.get("X-Amz-Invocation-Type") == "Event" else 200
+        response: dict[str, Any] = {"StatusCode": status}
+        if "x-amz-function-error" in response_headers:
+            response["FunctionError"] = response_headers["x-amz-function-error"]
+        response["Payload"] = lambda_eval_utils._from_payload(io.BytesIO(body or b""))
+        return response
+
+    lambda_eval_utils._invoke_lambda_function = invoke
+
+    def undo() -> None:
+        lambda_eval_utils._invoke_lambda_function = original
+
+    return undo
+
+
+def install_response_method_cache() -> Undo:
+    """moto's ``BaseResponse.call_action`` lists the response class's methods with ``inspect.getmembers`` on every
+    request, to check the action is one of them (2 % of the demo). The methods of a class are listed once."""
+    import functools
+
+    from moto.core import responses
+
+    original = responses.method_names_from_class
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(lambda clazz: frozenset(original(clazz)))
+
+    def undo() -> None:
+        responses.method_names_from_class = original
 
     return undo
 

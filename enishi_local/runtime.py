@@ -103,6 +103,7 @@ def call_handler(
     finally:
         with _running_lock:
             _running -= 1
+        activity.bump()  # idle again: a waiting settle looks now
 
 
 def _discard_metrics() -> None:

@@ -35,6 +35,7 @@ from enishi import constants as c
 from enishi import keys
 from enishi_local import activity, moto_patches, runtime
 from enishi_local.cfn import FunctionSpec, Template
+from enishi_local.direct import DirectSqs, DirectTable
 from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
 from enishi_local.fake_line import DEFAULT_ACCESS_TOKEN, DEFAULT_MONTHLY_QUOTA, FakeLine
 from enishi_local.http import LocalApi
@@ -102,6 +103,8 @@ def synthesized_template() -> Path:
 
 
 class LocalStack:
+    SAFETY_NET = 0.1  # seconds: the longest ``settle`` sleeps without a reported change before it looks again
+
     def __init__(
         self,
         port: int = 8787,
@@ -135,9 +138,12 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._table_name: str | None = None
         self._table_resource: Any = None
+        self._direct_table: DirectTable | None = None
         self._shop_id: str | None = None
         self._watched_queues: list[tuple[str, Any, SqsPoller]] = []  # (queue name, moto Queue, its poller)
         self._pollers_by_arn: dict[str, SqsPoller] = {}
+        self.tally = moto_patches.ExecutionTally()  # transitions per execution, counted as they happen
+        self.missed_notifications = 0  # settles that ended only because the safety net looked again
 
     # ---- lifecycle
     def __enter__(self) -> LocalStack:
@@ -173,6 +179,7 @@ class LocalStack:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         template_path = self._template_path or synthesized_template()
         self.template = Template.load(template_path, account=ACCOUNT_ID, region=REGION)
+        moto_patches.import_sfn_interpreter()
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self.clock.install()
@@ -189,6 +196,10 @@ class LocalStack:
             moto_patches.install_query_partition(),
             moto_patches.install_jsonpath_cache(),
             moto_patches.install_sfn_lambda_client_cache(),
+            moto_patches.install_execution_tally(self.tally),
+            moto_patches.install_response_method_cache(),
+            moto_patches.install_dynamodb_fast_serializer(),
+            moto_patches.install_sfn_direct_lambda(),
         ]
         self.line.start()
         self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now)
@@ -356,13 +367,14 @@ class LocalStack:
 
         from moto.sqs.models import sqs_backends
 
+        direct_sqs = DirectSqs(sqs)  # the poller is Lambda's service, not a handler: no boto3 round trip
         for mapping in tpl.event_source_mappings():
             if not mapping.enabled:
                 continue
             queue = queues[mapping.queue_arn]
             url = tpl.get_att(queue.logical_id, "QueueUrl")
             poller = SqsPoller(
-                sqs, url, queue.arn, lambda event, fn=mapping.function_name: self.invoke(fn, event),
+                direct_sqs, url, queue.arn, lambda event, fn=mapping.function_name: self.invoke(fn, event),
                 batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures,
                 clock=self.clock)
             self._watched_queues.append((queue.name, sqs_backends[ACCOUNT_ID][REGION].get_queue(queue.name), poller))
@@ -449,16 +461,26 @@ class LocalStack:
 
         One pass over these checks costs microseconds (counters, no AWS calls); it counts as quiet only if
         ``enishi_local.activity`` did not move during the pass (no work slipped from an unchecked part into a
-        checked one)."""
+        checked one). Between passes it sleeps until a part reports a change (``activity.wait_for_change``): no
+        polling. Every part bumps the counter when it becomes idle too, so the wait ends when the work does; the
+        ``SAFETY_NET`` timeout only bounds the cost of a change that was not reported (counted in
+        ``missed_notifications``: a test keeps it at 0)."""
         deadline = time.monotonic() + timeout
+        timed_out = False
         while True:
             generation = activity.generation()
             reason = self._busy_reason()
             if reason is None and activity.generation() == generation:
+                if timed_out:
+                    self.missed_notifications += 1
                 return
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise TimeoutError(f"local stack did not settle within {timeout} s: {reason or 'restless'}")
-            time.sleep(0.001)
+            if reason is None:  # quiet, but something moved during the pass: look again at once
+                timed_out = False
+                continue
+            timed_out = not activity.wait_for_change(generation, min(self.SAFETY_NET, deadline - now + 0.001))
 
     def _busy_reason(self) -> str | None:
         if runtime.busy():
@@ -540,39 +562,43 @@ class LocalStack:
         read and pass it back: ``n += len(new)``). Each LINE push is labelled by a keyed read of its recipient's
         message records, so reading a few new entries costs a few reads whatever the table's size. Call it after
         ``settle()``: a push is labelled once the send step has recorded it."""
-        new = self._synced_log()[n:]
+        new = self._synced_log(n)
         out = []
         for kind, item in new:
             out.append(_email_entry(item) if kind == "email" else _line_entry(item, self._line_record(item)))
         return out
 
-    def _synced_log(self) -> list[tuple[str, dict[str, Any]]]:
-        pushes = self.line.pushes()
+    def _synced_log(self, start: int = 0) -> list[tuple[str, dict[str, Any]]]:
+        """The log from entry ``start`` on, after appending the LINE pushes not logged yet."""
         with self._emails_lock:
-            for push in pushes[self._pushes_logged:]:
+            for push in self.line.pushes(self._pushes_logged):
                 self._log.append(("line", push))
-            self._pushes_logged = max(self._pushes_logged, len(pushes))
-            return list(self._log)
+                self._pushes_logged += 1
+            return self._log[start:]
 
     def _line_record(self, push: dict[str, Any]) -> dict[str, Any] | None:
-        """The message record of a LINE push: its recipient's customer id from the LINE lookup item, then a Query of
-        that customer's message records; a full scan only when the lookup is gone (unlinked since)."""
+        """The message record of a LINE push: its recipient's customer id from the LINE lookup item, then that
+        customer's message records (direct reads of moto's table: bookkeeping, no boto3 round trip); a full scan only
+        when the lookup is gone (unlinked since)."""
         if self._table_name is None:
             return None
-        from boto3.dynamodb.conditions import Key
-
-
-        table = self._table()
+        table = self.direct_table()
         if self._shop_id:
-            lookup = table.get_item(Key=keys.line_lookup_key(self._shop_id, str(push["to"]))).get("Item")
+            lookup = table.get(keys.line_lookup_key(self._shop_id, str(push["to"])))
             if lookup and lookup.get("customer_id"):
                 pk = keys.customer_pk(self._shop_id, str(lookup["customer_id"]))
-                items = table.query(KeyConditionExpression=Key("pk").eq(pk)
-                                    & Key("sk").begins_with(keys.MSG_SK_PREFIX)).get("Items", [])
+                items = table.partition(pk, keys.MSG_SK_PREFIX)
                 record = _record_for_push(push, {str(i.get("provider_message_id")): i for i in items})
                 if record is not None:
                     return record
         return _record_for_push(push, self._message_records_by_provider_id())
+
+    def direct_table(self) -> DirectTable:
+        """The table, read directly from moto (for the stack's and the demo's bookkeeping; call when settled)."""
+        assert self._table_name is not None, "start() first"
+        if self._direct_table is None:
+            self._direct_table = DirectTable(self._table_name)
+        return self._direct_table
 
     def _table(self) -> Any:
         if self._table_resource is None:
@@ -618,6 +644,7 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     to = list(req.get("Destination", {}).get("ToAddresses", []))
     subject = text = html = ""
     headers: dict[str, str] = {}
+    mime_base64: str | None = None
     content = req.get("Content", {})
     if "Simple" in content:
         simple = content["Simple"]
@@ -628,7 +655,8 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     elif "Raw" in content:
         import base64
 
-        msg = email.message_from_bytes(base64.b64decode(content["Raw"]["Data"]), policy=email.policy.default)
+        mime_base64 = content["Raw"]["Data"]  # the exact bytes SES was given (base64, as the API carries them)
+        msg = email.message_from_bytes(base64.b64decode(mime_base64), policy=email.policy.default)
         subject = str(msg.get("Subject", ""))
         headers = {k: str(v) for k, v in msg.items()}
         for part in msg.walk():
@@ -652,6 +680,7 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
         "from": req.get("FromEmailAddress", ""),
         "sent_at": record["sent_at"],
         "provider_message_id": record["message_id"],
+        "mime_base64": mime_base64,
     }
 
 

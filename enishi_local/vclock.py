@@ -31,6 +31,7 @@ class VirtualClock:
         self._real_base = time.monotonic()
         self._scale = float(time_scale or 0.0)
         self._sleepers: dict[int, datetime] = {}
+        self._events: dict[int, threading.Event] = {}  # each sleeper's own wake-up: no thundering herd
         self._ids = itertools.count()
 
     # ---- reading
@@ -64,8 +65,9 @@ class VirtualClock:
             if target.astimezone(UTC) > current:
                 self._virtual_base = target.astimezone(UTC)
                 self._real_base = time.monotonic()
-            self._cond.notify_all()
-            return self._now_locked()
+            now = self._now_locked()
+            self._wake_due(now)
+            return now
 
     def advance(self, delta: timedelta) -> datetime:
         if delta < timedelta(0):
@@ -79,12 +81,23 @@ class VirtualClock:
             self._virtual_base = self._now_locked()
             self._real_base = time.monotonic()
             self._scale = float(time_scale or 0.0)
-            self._cond.notify_all()
+            self._wake_all()
 
     def wake(self) -> None:
-        """Wake every sleeper so it re-checks its cancel condition (used when an execution is stopped)."""
+        """Wake every sleeper so it re-checks its cancel condition (used when an execution is stopped early)."""
         with self._cond:
-            self._cond.notify_all()
+            self._wake_all()
+
+    def _wake_due(self, now: datetime) -> None:
+        """Wake only the sleepers whose time has come (hundreds of parked executions sleep on one clock: waking
+        them all at every step made each of them take the GIL and go back to sleep, thousands of times a run)."""
+        for sleeper, target in self._sleepers.items():
+            if target <= now:
+                self._events[sleeper].set()
+
+    def _wake_all(self) -> None:
+        for event in self._events.values():
+            event.set()
 
     # ---- waiting
     def sleep_until(
@@ -100,11 +113,15 @@ class VirtualClock:
         if target.tzinfo is None:
             raise ValueError("target must be timezone-aware")
         target = target.astimezone(UTC)
+        event = threading.Event()
         with self._cond:
             sleeper = next(self._ids)
             self._sleepers[sleeper] = target
-            try:
-                while True:
+            self._events[sleeper] = event
+        try:
+            while True:
+                with self._cond:
+                    event.clear()  # before the checks: a wake-up after them sets it again
                     if cancelled is not None and cancelled():
                         return False
                     current = self._now_locked()
@@ -113,9 +130,11 @@ class VirtualClock:
                             on_wake()
                         return True
                     timeout = None if self._scale == 0.0 else (target - current).total_seconds() / self._scale
-                    self._cond.wait(timeout)
-            finally:
+                event.wait(timeout)
+        finally:
+            with self._cond:
                 del self._sleepers[sleeper]
+                del self._events[sleeper]
 
     def sleep(self, seconds: float, cancelled: Callable[[], bool] | None = None) -> bool:
         return self.sleep_until(self.now() + timedelta(seconds=seconds), cancelled)
@@ -132,8 +151,10 @@ class VirtualClock:
 
     # ---- enishi.clock
     def install(self) -> None:
-        """Make ``enishi.clock.now()`` read this clock."""
+        """Make ``enishi.clock.now()`` read this clock. ``enishi.clock.peer_now()`` — what a real sender's signed
+        timestamp is judged against — stays the wall clock: the programs that post to the local stack are real."""
         enishi_clock.set_provider(self.now)
+        enishi_clock.set_peer_provider(lambda: datetime.now(UTC))
 
     def uninstall(self) -> None:
         enishi_clock.reset()

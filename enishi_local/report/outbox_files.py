@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from email.message import EmailMessage
@@ -23,6 +24,11 @@ def _get(entry: Any, *names: str, default: Any = None) -> Any:
 
 
 def eml_bytes(raw: dict[str, Any], msg: Any) -> bytes:
+    """The message as SES received it: the exact ``Content.Raw`` bytes the send step passed (``mime_base64`` in the
+    outbox entry). Only a ``Content.Simple`` send, which has no MIME of its own, is rendered here."""
+    mime = _get(raw, "mime_base64")
+    if mime:
+        return base64.b64decode(mime)
     em = EmailMessage()
     em["From"] = str(_get(raw, "from", "from_address", "source", default="enishi@localhost"))
     em["To"] = msg.recipient

@@ -12,11 +12,19 @@ from datetime import UTC, datetime, timedelta, timezone
 JST = timezone(timedelta(hours=9), "JST")
 
 _provider: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+_peer_provider: Callable[[], datetime] | None = None  # None: the same as ``now()``
 
 
 def now() -> datetime:
     """Current time, timezone-aware UTC."""
     return _provider()
+
+
+def peer_now() -> datetime:
+    """The time a remote sender's own clock is compared with (a signature's replay window). In Lambda this is
+    ``now()``. The local stack's virtual clock runs ahead of the real programs that post to it (``curl`` with
+    ``date +%s``), so there it is the wall clock (``set_peer_provider``)."""
+    return (_peer_provider or _provider)()
 
 
 def set_provider(provider: Callable[[], datetime]) -> None:
@@ -25,8 +33,15 @@ def set_provider(provider: Callable[[], datetime]) -> None:
     _provider = provider
 
 
+def set_peer_provider(provider: Callable[[], datetime] | None) -> None:
+    """Used by the local stack and tests only (None: ``peer_now()`` follows ``now()`` again)."""
+    global _peer_provider
+    _peer_provider = provider
+
+
 def reset() -> None:
     set_provider(lambda: datetime.now(UTC))
+    set_peer_provider(None)
 
 
 def to_utc(value: datetime) -> datetime:

@@ -52,6 +52,21 @@ def test_every_request_was_accepted_and_the_report_was_written(demo):
     assert any(p.suffix == ".eml" for p in (out / "outbox").iterdir())
 
 
+def test_settle_was_woken_by_every_change_it_waited_for(demo):
+    """Settle sleeps until a part reports a change (issue 14): every change that ended a wait was reported, none
+    was found only by the safety net looking again."""
+    result, _ = demo
+    assert result.summary["run"]["settle_missed_notifications"] == 0
+
+
+def test_the_report_counts_transitions_for_every_execution(demo):
+    """The cost model's transitions are counted as the executions run (no history read-back), and cover them all."""
+    result, _ = demo
+    cost = result.summary["cost"]["by_sequence"]
+    assert sum(v["executions"] for v in cost.values()) > 0
+    assert all(v["transitions"] >= 2 * v["executions"] for v in cost.values())
+
+
 def test_no_message_key_was_sent_twice(demo):
     result, _ = demo
     keys = Counter(m.message_key for m in result.messages)

@@ -109,3 +109,36 @@ def test_the_readme_curl_is_accepted_and_its_reminder_arrives(stack):
     stack.advance_to(now + timedelta(hours=1, minutes=5))
     sent = _outbox(stack, "you@example.jp")
     assert [(m["channel"], m["sequence"], m["step"]) for m in sent] == [("email", "cart_recovery", "reminder_1")]
+
+
+def test_settle_never_needed_its_safety_net(stack):
+    """Every change a settle waited for was reported (``activity.bump``): none was found by the 0.1 s safety net."""
+    stack.advance(timedelta(hours=2))
+    assert stack.missed_notifications == 0
+
+
+def test_a_generic_webhook_signed_with_the_real_time_is_accepted_whatever_the_virtual_time(stack):
+    """Issue 9, defect 12: the replay window compared a real sender's ``t`` (``date +%s``) with the *virtual*
+    clock, so the documented curl was refused as soon as virtual time ran away from real time. The sender is real:
+    its ``t`` is judged on the wall clock; a ``t`` stamped with the virtual time is the one that is stale."""
+    import time
+
+    from enishi.signatures import sign_generic
+
+    assert abs((stack.clock.now() - datetime.now(UTC)).total_seconds()) > 3600  # the two clocks far apart
+    body = json.loads((Path(__file__).resolve().parents[2] / "docs" / "examples" / "generic" / "order.placed.json")
+                      .read_text(encoding="utf-8"))
+    body |= {"shop": SHOP, "id": f"wall-clock-{uuid.uuid4()}"}
+    raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+    def post(t: int) -> int:
+        req = urllib.request.Request(stack.url + "/webhooks/generic", data=raw, method="POST", headers={
+            "Content-Type": "application/json", "X-Enishi-Signature": sign_generic(raw, SECRETS.generic, t)})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert post(int(stack.clock.now().timestamp())) == 401
+    assert post(int(time.time())) == 200

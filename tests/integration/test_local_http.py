@@ -107,3 +107,49 @@ def test_keep_alive_requests_do_not_wait_for_a_delayed_ack(api):
         mean = (time.perf_counter() - started) / 20
     # Then none waited for the client's delayed ACK (Nagle held every response body back 40 ms)
     assert mean < 0.02, f"{mean * 1000:.0f} ms a request"
+
+
+# ---- defect 12 (issue 9): a hostile or busy client never gets a 5xx or a reset from the local server
+
+def test_fifty_clients_connecting_at_once_are_all_queued_and_answered():
+    """The listen backlog was socketserver's 5: with the server busy for a moment (not accepting), the 7th client
+    connecting was dropped and its connect timed out or was reset. All 50 now wait in the backlog and are served."""
+    import socket
+
+    server = LocalApi(ROUTES, lambda fn, event: {"statusCode": 202, "body": "{}"}, port=0)  # listening, not serving
+    host, port = server.url.removeprefix("http://").split(":")
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(50):
+            sockets.append(socket.create_connection((host, int(port)), timeout=2))
+        server.start()
+        statuses = []
+        for s in sockets:
+            s.sendall(b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                      b"Connection: close\r\n\r\n{}")
+        for s in sockets:
+            statuses.append(s.makefile("rb").readline().split()[1])
+        assert statuses == [b"202"] * 50
+    finally:
+        for s in sockets:
+            s.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_any_other_method_is_405_with_allow_never_5xx(api, method):
+    status, headers, _ = _request(api, method, "/u/abc")
+    assert status == 405
+    assert headers["Allow"] == "GET, POST"
+    status, headers, _ = _request(api, method, "/webhooks/shopify", b"{}")
+    assert status == 405 and headers["Allow"] == "POST"
+    assert not api.calls
+
+
+def test_a_content_length_that_is_not_a_number_is_400(api):
+    import socket
+
+    host, port = api.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n{}")
+        assert s.makefile("rb").readline().split()[1] == b"400"

@@ -305,3 +305,42 @@ def test_the_parse_cache_parses_once_and_keeps_executions_apart(aws, vclock):
         AmazonStateLanguageParser.parse = original
     assert outputs == ["small", "small", "big", "big"]
     assert len(parses) == 1
+
+
+@pytest.mark.parametrize("returns", [{"ok": True, "n": 1}, "plain text", None])
+def test_a_lambda_task_gets_the_same_response_when_step_functions_calls_the_backend_directly(aws, handlers, returns):
+    """``install_sfn_direct_lambda`` (issue 14): the task's whole result — StatusCode, Payload, and FunctionError
+    caught by name — is what the boto3 round trip gave."""
+    from enishi_local.moto_patches import install_sfn_direct_lambda
+
+    def answer(event, ctx):
+        if event.get("fail"):
+            raise KeyError("boom")
+        return returns
+
+    handlers["answer"] = answer
+    fn_arn = _create_function("answer")
+    arn = _machine({
+        "StartAt": "Call",
+        "States": {
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"}, "ResultPath": "$.result",
+                     "Catch": [{"ErrorEquals": ["KeyError"], "ResultPath": "$.error", "Next": "Caught"}],
+                     "End": True},
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    })
+    sfn = boto3.client("stepfunctions")
+    outputs = []
+    for direct in (False, True):
+        undo = install_sfn_direct_lambda() if direct else (lambda: None)
+        try:
+            for fail in (False, True):
+                ex = sfn.start_execution(stateMachineArn=arn, name=f"x-{direct}-{fail}",
+                                         input=json.dumps({"fail": fail}))
+                desc = _wait_status(ex["executionArn"], {"SUCCEEDED", "FAILED"})
+                outputs.append((desc["status"], json.loads(desc["output"])))
+        finally:
+            undo()
+    assert outputs[:2] == outputs[2:]
+    assert outputs[0][1]["result"]["Payload"] == returns and outputs[1][1]["error"]["Error"] == "KeyError"

@@ -171,5 +171,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if source is None:
             return http_api.json_response(404, {"status": "not_found"})
         return http_api.json_response(405, {"status": "method_not_allowed"})
-    answer = logic.handle(request_from(event, source), ports(), clock.now())
+    answer = logic.handle(request_from(event, source), ports(), clock.now(), clock.peer_now())
     return http_api.json_response(answer.status, answer.body)

@@ -146,13 +146,14 @@ def shop_of(request: WebhookRequest, body: Any) -> str | None:
     return shop if isinstance(shop, str) and shop else None
 
 
-def handle(request: WebhookRequest, ports: Ports, now: datetime) -> Answer:
+def handle(request: WebhookRequest, ports: Ports, now: datetime, peer_now: datetime | None = None) -> Answer:
+    """``peer_now``: the time a sender's signed ``t`` is judged against (``clock.peer_now()``; default ``now``)."""
     try:
         secrets = ports.secrets(request.source)
     except Exception:  # noqa: BLE001 - Secrets Manager unreachable: not the sender's fault, ask for a retry
         ports.metrics.count(METRIC_DEPENDENCY_FAILED)
         return Answer(503, {"status": "retry"})
-    if not verify(request, secrets, now):
+    if not verify(request, secrets, peer_now or now):
         ports.metrics.count(METRIC_INVALID_SIGNATURE)
         return Answer(401, {"status": "unauthorized"})
     try:
