@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from enishi.digits import ascii_int
+
 from enishi_local.cfn import RouteSpec
 
 Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) → handler result; raises on a function error
@@ -220,8 +222,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
 
     def body_length(self) -> int | None:
         """The request's ``Content-Length`` (0 when absent), or None when it is not a number."""
-        value = (self.headers.get("Content-Length") or "0").strip()
-        return int(value) if value.isascii() and value.isdigit() else None
+        return ascii_int(self.headers.get("Content-Length") or "0", 12)
 
     def _method_not_allowed(self) -> None:
         length = self.body_length()
