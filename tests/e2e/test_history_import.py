@@ -88,7 +88,8 @@ def _order(stack: LocalStack, order_id: int, customer_id: str, email: str) -> di
     body |= {"id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}", "email": email,
              "contact_email": email, "created_at": placed, "updated_at": placed, "processed_at": placed,
              "checkout_token": uuid.uuid4().hex, "name": f"#{order_id % 10000}"}
-    body["customer"] = {**body["customer"], "id": int(customer_id), "email": email, "orders_count": 0}
+    # Shopify's own count says 15 (cancelled orders included): the imported history decides, not this floor
+    body["customer"] = {**body["customer"], "id": int(customer_id), "email": email, "orders_count": 15}
     return body
 
 

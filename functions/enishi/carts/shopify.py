@@ -206,6 +206,17 @@ def _checkbox_consent(ctx: _Ctx) -> ev.Consent | None:
     return None
 
 
+def orders_count(value: Any) -> int | None:
+    """Shopify's ``customer.orders_count`` (a number or a numeric string; anything else: unknown, never an error)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
+
+
 def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | None:
     """The order/checkout's customer, or a guest keyed by the email (phone when there is no email)."""
     customer = body.get("customer")
@@ -219,6 +230,7 @@ def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | N
             phone=customer.get("phone") or phone or None,
             first_name=customer.get("first_name") or billing.get("first_name") or None,
             last_name=customer.get("last_name") or billing.get("last_name") or None,
+            orders_count=orders_count(customer.get("orders_count")),
         )
     if email or phone:
         return ev.CustomerRef(
@@ -258,6 +270,7 @@ def _customer(ctx: _Ctx) -> list[ev.EventBase]:
         phone=b.get("phone") or None,
         first_name=b.get("first_name") or None,
         last_name=b.get("last_name") or None,
+        orders_count=orders_count(b.get("orders_count")),
     )
     return [
         ev.CustomerUpserted(

@@ -127,7 +127,7 @@ def profile_after_import(
             dedup.append((at, oid))
     firsts = [t for t in (p.first_order_at, history.first_at) if t is not None]
     updates: dict[str, Any] = {
-        "order_count": count, "total_spent": spent, "first_order_at": min(firsts) if firsts else None,
+        "order_count": count, "total_spent": spent, "history_imported": True, "first_order_at": min(firsts) if firsts else None,
         "last_order_at": dedup[0][0] if dedup else p.last_order_at,
         "last_order_id": dedup[0][1] if dedup else p.last_order_id,
         "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,
