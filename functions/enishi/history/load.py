@@ -113,6 +113,7 @@ class Spill:
 
     def owners(self) -> Iterator[tuple[str, ImportedCustomer | None, list[ImportedOrder]]]:
         """Every customer (with a record, orders or both), its record and its orders by time."""
+        self.db.execute("CREATE INDEX IF NOT EXISTS orders_by_owner ON orders (owner, placed_at, order_id)")
         query = """
             SELECT owner FROM orders WHERE owner IS NOT NULL UNION SELECT customer_id FROM customers ORDER BY 1"""
         cursor = self.db.execute(query)
