@@ -133,3 +133,27 @@ def test_a_bad_row_names_its_line_not_its_data():
     with pytest.raises(sources.ImportFormatError, match="line 2") as err:
         list(sources.csv_orders(io.StringIO(bad)))
     assert "J1" not in str(err.value).split(":")[0]
+
+
+def test_an_import_replaces_the_floor_a_first_live_order_took_from_the_carts_count(table):
+    from datetime import timedelta
+
+    from enishi import events as ev
+    from enishi.profiles.store import ProfileStore
+
+    class _Publisher:
+        def publish(self, events):
+            pass
+
+    # Given C1001's first live order after deploy, whose payload says Shopify counts 3 orders (this one included)
+    at = datetime(2025, 7, 1, 3, tzinfo=UTC)
+    order = ev.OrderPlaced(event_id="live-1", shop=SHOP, source="shopify", occurred_at=at, received_at=at,
+                           order_id="L1", customer=ev.CustomerRef(customer_id="C1001", orders_count=3),
+                           placed_at=at, total=Decimal(1000))
+    ProfileStore(table, _Publisher(), now=lambda: at + timedelta(seconds=1)).handle(order)
+    assert _profile(table, "C1001")["order_count"] == 3
+    # When the history (2 orders before it) is imported
+    Importer(table, SHOP, exported_at=EXPORTED).run(_records())
+    # Then F(n) is the 2 imported + the live one, not 3 + 2
+    assert _profile(table, "C1001")["order_count"] == 3
+    assert _profile(table, "C1001")["last_order_id"] == "L1"

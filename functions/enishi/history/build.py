@@ -116,7 +116,9 @@ def profile_after_import(
             p = logic.apply_consent(p, consent)
     floor = customer.orders_count if customer is not None and customer.orders_count else 0
     contributed = (max(history.count, floor), history.spent)
-    count = max(0, p.order_count - prior[0]) + contributed[0]
+    # the import replaces what an earlier import contributed and what the cart's count added at first sight
+    floor_added = p.cart_floor_added if not p.history_imported else 0
+    count = max(0, p.order_count - prior[0] - floor_added) + contributed[0]
     spent = max(Decimal(0), p.total_spent - prior[1]) + contributed[1]
     ranked = sorted({x for x in ((p.last_order_at, p.last_order_id), (p.prev_order_at, p.prev_order_id),
                                  history.last, history.prev) if x is not None and x[0] is not None and x[1]},
@@ -127,7 +129,7 @@ def profile_after_import(
             dedup.append((at, oid))
     firsts = [t for t in (p.first_order_at, history.first_at) if t is not None]
     updates: dict[str, Any] = {
-        "order_count": count, "total_spent": spent, "history_imported": True, "first_order_at": min(firsts) if firsts else None,
+        "order_count": count, "total_spent": spent, "history_imported": True, "cart_floor_added": 0, "first_order_at": min(firsts) if firsts else None,
         "last_order_at": dedup[0][0] if dedup else p.last_order_at,
         "last_order_id": dedup[0][1] if dedup else p.last_order_id,
         "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,

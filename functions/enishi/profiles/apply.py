@@ -186,7 +186,8 @@ def apply_order_count_floor(before: Profile, after: Profile, ref: ev.CustomerRef
     if (ref.orders_count is None or before.history_imported or not first_sight
             or after.order_count != 1 or ref.orders_count <= 1):
         return after
-    return after.model_copy(update={"order_count": ref.orders_count})
+    return after.model_copy(update={"order_count": ref.orders_count,
+                                    "cart_floor_added": ref.orders_count - after.order_count})
 
 
 def _created_at(event: Any, at: datetime) -> datetime:
