@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from enishi_local.replay import main as replay_main
 
         return replay_main(args[1:])
+    if args and args[0] in ("import", "customer"):  # operator tools: history import, customer show/export/erase
+        from enishi_local.operator import main as operator_main
+
+        return operator_main(args[0], args[1:])
     parser = argparse.ArgumentParser(prog="enishi", description="enishi on this machine (no AWS account needed)")
     sub = parser.add_subparsers(dest="command", required=True)
     local = sub.add_parser("local", help="serve the local stack until Ctrl-C")
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("jp-carts", help="run an EC-CUBE and a カラーミー shop against local fakes of their APIs")
     sub.add_parser("connect", help="store a cart connection's tokens (see `enishi connect --help`)")
     sub.add_parser("replay", help="send kept Shopify payloads back to the intake (see `enishi replay --help`)")
+    sub.add_parser("import", help="import a shop's past customers and orders (see `enishi import --help`)")
+    sub.add_parser("customer", help="show, export or erase one customer (see `enishi customer --help`)")
     opts = parser.parse_args(args)
     if opts.command == "local":
         return serve(opts.port, opts.time_scale)

@@ -26,6 +26,7 @@ Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) → hand
 API_ID = "local"
 OUTBOX_PATH = "/_local/outbox"
 HEALTH_PATH = "/_local/health"
+OPERATOR_PATH = "/_local/operator"  # operator commands run inside the local stack (enishi_local.operator)
 
 
 def build_event(
@@ -121,8 +122,10 @@ class LocalApi:
         port: int = 8787,
         host: str = "127.0.0.1",
         now: Callable[[], datetime] | None = None,
+        operator: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> None:
         self.routes = list(routes)
+        self._operator = operator
         self._invoke = invoke
         self._outbox = outbox
         self._now = now
@@ -156,6 +159,8 @@ class LocalApi:
         path = parts.path or "/"
         if method == "GET" and path == OUTBOX_PATH:
             return _json(200, self._outbox())
+        if method == "POST" and path == OPERATOR_PATH and self._operator is not None:
+            return _json(200, self._operator(body))
         if method == "GET" and path == HEALTH_PATH:
             return _json(200, {"status": "ok", "uptime_seconds": round(time.monotonic() - self._started, 1),
                                "routes": [r.route_key for r in self.routes],

@@ -202,7 +202,8 @@ class LocalStack:
             moto_patches.install_sfn_direct_lambda(),
         ]
         self.line.start()
-        self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now)
+        self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now,
+                            operator=self._operator)
         self._create_resources()
         self._dispatcher.start()
         for poller in self._pollers:
@@ -538,6 +539,11 @@ class LocalStack:
                 pass
 
     # ---- what was sent
+    def _operator(self, body: bytes) -> dict[str, Any]:
+        from enishi_local.operator import serve_operator
+
+        return serve_operator(self, body)
+
     @property
     def table_name(self) -> str | None:
         """The single table's name (after ``start()``)."""

@@ -42,6 +42,9 @@ class CustomerRef(Model):
     phone: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    # the cart's own count of the customer's orders (Shopify ``customer.orders_count``), when the payload carries
+    # it: a floor for F(n) when enishi has not seen (or imported) the customer's history
+    orders_count: int | None = None
 
 
 class Consent(Model):

@@ -340,3 +340,20 @@ def test_publish_failure_is_raised_and_the_retry_publishes_once(table, bus):
     assert up.types == [c.ORDER_RECORDED] and up.published[0].order_count == 1
     assert profile(table, "7001").order_count == 1 and profile(table, "7001").version == 1
     assert get(table, keys.order_key(SHOP, "1001"))["status"] == "placed"
+
+
+def test_customers_redact_also_clears_messages_orders_checkouts_it_can_reach(store, table):
+    # Given a customer whose order came from a recovered checkout, and a message record with its recipient
+    store.handle(ev.CheckoutUpdated(**base(at(0), "co1"), checkout_token="tok9", customer=ref(), status="open",
+                                    total=Decimal(4000), recovery_url="https://shop.example/recover/tok9"))
+    store.handle(placed("9", at(1), "4000", checkout_token="tok9"))
+    table.put_item(Item={**keys.message_key(SHOP, "7001", "winback.reminder.x"), "status": "sent",
+                         "recipient_hash": keys.email_hash("taro@example.jp"), "customer_id": "7001"})
+    # When Shopify's customers/redact arrives (naming the order)
+    store.handle(ev.CustomerRedactRequested(**base(at(10), "r9"), customer=ref(), order_ids=("9",)))
+    # Then the recovery URL and the message recipient are gone; the amounts stay
+    checkout = get(table, keys.checkout_key(SHOP, "tok9"))
+    assert "recovery_url" not in checkout and checkout["total"] == Decimal(4000)
+    message = get(table, keys.message_key(SHOP, "7001", "winback.reminder.x"))
+    assert "recipient_hash" not in message and message["status"] == "sent"
+    assert get(table, keys.order_key(SHOP, "9"))["total"] == Decimal(4000)

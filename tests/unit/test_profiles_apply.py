@@ -361,3 +361,50 @@ def test_order_item_cancel_stub_then_order_stays_cancelled():
     stub = logic.order_after_cancelled(None, cancelled("9", at(2), cid=None), None)
     item = logic.order_after_placed(stub, placed("9", at(1)), "c1", None)
     assert item.status == "cancelled" and item.recorded and item.customer_id == "c1"
+
+
+# ---------------------------------------------------------------- the cart's own order count (issue 11)
+
+
+def test_a_repeat_buyer_seen_first_is_counted_from_the_carts_own_order_count():
+    # Given no history imported, an orders/create whose customer has 12 orders at Shopify (this one included)
+    event = ev.OrderPlaced(**base(t=at(1), event_id="o-9"), order_id="9", customer=ref(orders_count=12),
+                           placed_at=at(1), total=Decimal(3000))
+    p = run([event])
+    # Then F(n) is 12 (not 1), and the stage follows
+    assert p is not None and p.order_count == 12 and p.stage == "loyal"
+    # and the same event again changes nothing
+    assert logic.apply(p, event, NOW) == p
+
+
+def test_the_carts_count_applies_at_first_sight_only_never_lowering_or_raising_later():
+    p = run([placed("1", at(1)), placed("2", at(2)), placed("3", at(3))])
+    later = ev.OrderPlaced(**base(t=at(4), event_id="o-4"), order_id="4", customer=ref(orders_count=1),
+                           placed_at=at(4), total=Decimal(3000))
+    assert run([later], p).order_count == 4
+    # a customer payload's count (it may include orders still on their way) never raises F(n)
+    assert run([ev.CustomerUpserted(**base(t=at(5)), customer=ref(orders_count=9))], p).order_count == 3
+
+
+@pytest.mark.parametrize("value", [12, "12", None, "", "x", -3, True])
+def test_the_shopify_adapter_reads_orders_count_without_ever_failing(value):
+    from enishi.carts import shopify
+
+    body = {"id": 1, "email": "a@example.jp", "customer": {"id": 7, "email": "a@example.jp", "orders_count": value}}
+    customer = shopify._customer_ref(body, required=True)
+    assert customer.orders_count == (12 if value in (12, "12") else None)
+
+
+def test_a_first_sight_order_cancelled_leaves_the_orders_before_it():
+    p = run([ev.OrderPlaced(**base(t=at(1), event_id="o-5"), order_id="5", customer=ref(orders_count=2),
+                            placed_at=at(1), total=Decimal(3000)), cancelled("5", at(2))])
+    assert p.order_count == 1
+    assert run([ev.CustomerUpserted(**base(t=at(3)), customer=ref(orders_count=2))], p).order_count == 1
+
+
+def test_an_imported_history_takes_no_floor():
+    p = Profile(shop=SHOP, customer_id="c1", created_at=at(0), updated_at=at(0), order_count=12,
+                history_imported=True)
+    event = ev.OrderPlaced(**base(t=at(1), event_id="o-13"), order_id="13", customer=ref(orders_count=15),
+                           placed_at=at(1), total=Decimal(3000))
+    assert run([event], p).order_count == 13

@@ -20,10 +20,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from enishi import consent as rule
-from enishi import email_address
+from enishi import email_address, keys
 from enishi import events as ev
-from enishi import keys
 from enishi.carts import Unprocessable, validation_details
+from enishi.digits import ascii_int
 
 SOURCE = "shopify"
 
@@ -217,6 +217,12 @@ def _guest_id(email: dict[str, str | None], raw: Any) -> str:
     return keys.guest_customer_id(email["email"] or str(raw))
 
 
+def orders_count(value: Any) -> int | None:
+    """Shopify's ``customer.orders_count`` (a number or a numeric string; anything else: unknown, never an error)."""
+    count = ascii_int(value, 9)
+    return count if count else None
+
+
 def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | None:
     """The order/checkout's customer, or a guest keyed by the email (phone when there is no email)."""
     customer = body.get("customer")
@@ -230,6 +236,7 @@ def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | N
             phone=customer.get("phone") or phone or None,
             first_name=customer.get("first_name") or billing.get("first_name") or None,
             last_name=customer.get("last_name") or billing.get("last_name") or None,
+            orders_count=orders_count(customer.get("orders_count")),
         )
     if email or phone:
         fields = _email(email)
@@ -270,6 +277,7 @@ def _customer(ctx: _Ctx) -> list[ev.EventBase]:
         phone=b.get("phone") or None,
         first_name=b.get("first_name") or None,
         last_name=b.get("last_name") or None,
+        orders_count=orders_count(b.get("orders_count")),
     )
     return [
         ev.CustomerUpserted(

@@ -171,12 +171,26 @@ def _apply(
     if consent is not None:
         p = apply_consent(p, consent)
     if isinstance(event, ev.OrderPlaced):
-        p = apply_order_placed(p, event, order)
+        p = apply_order_count_floor(p, apply_order_placed(p, event, order), ref)
     elif isinstance(event, ev.OrderCancelled):
         p = apply_order_cancelled(p, event, order)
     elif isinstance(event, ev.SuppressionChanged):
         p = apply_suppression(p, event)
     return p
+
+
+def apply_order_count_floor(before: Profile, after: Profile, ref: ev.CustomerRef) -> Profile:
+    """A repeat buyer enishi meets for the first time is not F1: on the first order enishi counts for a customer
+    with no history (none imported, none seen), the cart's own count of the customer's orders (Shopify
+    ``customer.orders_count``, this order included) is the floor for F(n). Applied at first sight only: a later
+    customer or order payload's count may include orders still on their way to enishi (counted twice) or
+    cancelled ones, so it never raises F(n) again. Idempotent (a redelivery adds no order, so is no first sight)."""
+    first_sight = before.order_count == 0 and not before.recent_order_ids and not before.cancelled_order_ids
+    if (ref.orders_count is None or before.history_imported or not first_sight
+            or after.order_count != 1 or ref.orders_count <= 1):
+        return after
+    return after.model_copy(update={"order_count": ref.orders_count,
+                                    "cart_floor_added": ref.orders_count - after.order_count})
 
 
 def _created_at(event: Any, at: datetime) -> datetime:

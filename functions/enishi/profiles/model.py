@@ -91,6 +91,8 @@ class Profile(ProfileModel):
     recent_order_ids: list[str] = Field(default_factory=list)  # applied order.placed, newest last, bounded
     cancelled_order_ids: list[str] = Field(default_factory=list)
     stage: StoredStage = "lead"
+    history_imported: bool = False  # set by the history import (``enishi.history``): F(n) takes no cart floor
+    cart_floor_added: int = 0  # orders F(n) took from the cart's own count at first sight (an import replaces them)
 
     # messaging (written by the send step)
     last_marketing_sent_at: AwareDatetime | None = None

@@ -456,8 +456,8 @@ class ProfileStore:
         from boto3.dynamodb.conditions import Key  # deferred: redaction, merges and audits only
 
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(prefix),
-                                  "ConsistentRead": True}
+        condition = Key("pk").eq(pk) & Key("sk").begins_with(prefix) if prefix else Key("pk").eq(pk)
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
         while True:
             resp = self._table.query(**kwargs)
             items.extend(resp.get("Items", []))
@@ -481,6 +481,7 @@ class ProfileStore:
         customer_id = target.customer_id
         if customer_id is not None:
             self._redact_ledger(event.shop, customer_id, out)
+            self._strip_reachable(event, customer_id, old, out)
         hashes = {h for h in (old.email_hash if old else None,
                               keys.email_hash(event.customer.email) if event.customer.email else None) if h}
         for h in hashes:
@@ -507,6 +508,36 @@ class ProfileStore:
                     out.written.append("guest_profile")
                 if raw:
                     self._redact_ledger(event.shop, guest_id, out)
+
+    def _strip_reachable(
+        self, event: ev.CustomerRedactRequested, customer_id: str, old: Profile | None, out: Outcome
+    ) -> None:
+        """customers/redact: personal attributes (``enishi.privacy.logic``) off the items reachable without a scan —
+        the customer's partition (message records), the orders Shopify names and the profile remembers, their
+        fulfillments and checkouts (recovery URLs). ``enishi customer erase`` covers the rest (a scan, raw payloads)."""
+        from enishi.privacy.logic import personal_attributes
+
+        shop = event.shop
+        items = [i for i in self._query_prefix(keys.customer_pk(shop, customer_id), "")
+                 if i.get("sk") != keys.PROFILE_SK]
+        order_ids = {*event.order_ids, *((old.recent_order_ids if old else [])),
+                     *(x for x in ((old.last_order_id, old.prev_order_id) if old else ()) if x)}
+        for order_id in sorted(order_ids):
+            for item in self._query_prefix(keys.order_pk(shop, order_id), ""):
+                items.append(item)
+                token = item.get("checkout_token")
+                if item.get("sk") == keys.ORDER_SK and token:
+                    checkout = self._get(keys.checkout_key(shop, str(token)))
+                    if checkout:
+                        items.append(checkout)
+        for item in items:
+            names = personal_attributes(item)
+            if names:
+                self._table.update_item(
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    UpdateExpression="REMOVE " + ", ".join(f"#a{n}" for n in range(len(names))),
+                    ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)})
+                out.written.append("personal_attributes_removed")
 
     def _record_privacy_request(self, event: Any, out: Outcome) -> None:
         customer = getattr(event, "customer", None)
