@@ -1,4 +1,4 @@
-"""Local fakes of two Japanese carts' APIs on 127.0.0.1, shaped after their public documentation (JP_CARTS.md):
+"""Local fakes of three Japanese carts' APIs on 127.0.0.1, shaped after their public documentation (JP_CARTS.md):
 
 - ``FakeEccube``: EC-CUBE 4 + Web API plugin — GraphQL ``POST /api`` (``orders``/``order``/``customers``/
   ``customer``; ``orders`` leaves out statuses 7 and 8 like OrderRepository; ``update_datetime_start``; ``page`` /
@@ -7,8 +7,11 @@
   (``notify``).
 - ``FakeColorme``: カラーミーショップ — ``GET /v1/sales.json`` / ``/v1/customers.json`` with ``update_date_min`` /
   ``limit`` / ``offset`` and ``meta.total``; Unix timestamps; a bearer token that never expires.
+- ``FakeStores``: STORES — ``GET /retail/202211/orders`` and a token endpoint that authenticates the client only by
+  a ``private_key_jwt`` ES256 assertion (verified with the public key: signature, iss/sub, aud, exp, jti not
+  replayed); refresh tokens rotate.
 
-Both: ``fail_next(n, status, retry_after)`` answers the next n API calls with an error (429 with ``Retry-After``),
+All: ``fail_next(n, status, retry_after)`` answers the next n API calls with an error (429 with ``Retry-After``),
 ``calls`` records every API call, ``expire_tokens_after(n)`` makes the current access token expire after n more API
 calls (a token that runs out in the middle of a sweep). Times come from ``now`` (the local stack's virtual clock).
 """
@@ -115,13 +118,54 @@ def _handler_for(fake: _FakeServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _OAuthTokens:
+    """Access tokens that expire (``token_lifetime``) and refresh tokens that **rotate** (spent once used); the
+    fake's ``_token`` decides who may have them. Mixed into a ``_FakeServer``."""
+
+    _lock: Any
+    _now: Callable[[], datetime]
+    _expire_after: int | None
+    token_lifetime: int
+    _access: dict[str, datetime]
+    _refresh: set[str]
+    _codes: set[str]
+
+    def issue_code(self) -> str:
+        """What the admin's approval on /admin/authorize hands back to the redirect URI (valid once)."""
+        with self._lock:
+            code = secrets.token_urlsafe(16)
+            self._codes.add(code)
+            return code
+
+    def _issue(self) -> dict[str, Any]:
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self._access[access] = self._now() + timedelta(seconds=self.token_lifetime)
+        self._refresh.add(refresh)
+        return {"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": access,
+                "refresh_token": refresh}
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            expiry = self._access.get(token)
+            if expiry is None or expiry <= self._now():
+                return False
+            if self._expire_after is not None:
+                if self._expire_after <= 0:
+                    self._access[token] = self._now()
+                    self._expire_after = None
+                    return False
+                self._expire_after -= 1
+            return True
+
+
 # ---------------------------------------------------------------- EC-CUBE 4 + Web API plugin
 
 STATUS_NAMES = {1: "新規受付", 3: "注文取消し", 4: "対応中", 5: "発送済み", 6: "入金済み", 7: "決済処理中",
                 8: "購入処理中", 9: "返品"}
 
 
-class FakeEccube(_FakeServer):
+class FakeEccube(_OAuthTokens, _FakeServer):
     name = "fake-eccube"
 
     def __init__(self, now: Callable[[], datetime] = enishi_clock.now, port: int = 0,
@@ -206,21 +250,6 @@ class FakeEccube(_FakeServer):
         except OSError:
             return 0
 
-    # ---- OAuth2
-    def issue_code(self) -> str:
-        """What the admin's approval on /admin/authorize hands back to the redirect URI (valid once)."""
-        with self._lock:
-            code = secrets.token_urlsafe(16)
-            self._codes.add(code)
-            return code
-
-    def _issue(self) -> dict[str, Any]:
-        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self._access[access] = self._now() + timedelta(seconds=self.token_lifetime)
-        self._refresh.add(refresh)
-        return {"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": access,
-                "refresh_token": refresh}
-
     def _token(self, body: bytes) -> tuple[int, dict[str, str], Any]:
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
@@ -234,20 +263,6 @@ class FakeEccube(_FakeServer):
                 self.refreshes += 1
                 return 200, {}, self._issue()
         return 400, {}, {"error": "invalid_grant"}
-
-    def _authorized(self, headers: dict[str, str]) -> bool:
-        token = headers.get("authorization", "").removeprefix("Bearer ")
-        with self._lock:
-            expiry = self._access.get(token)
-            if expiry is None or expiry <= self._now():
-                return False
-            if self._expire_after is not None:
-                if self._expire_after <= 0:
-                    self._access[token] = self._now()
-                    self._expire_after = None
-                    return False
-                self._expire_after -= 1
-            return True
 
     # ---- GraphQL
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
@@ -369,3 +384,139 @@ class FakeColorme(_FakeServer):
             selected.sort(key=lambda r: r["id"], reverse=True)
             chunk = json.loads(json.dumps(selected[offset: offset + limit]))
         return 200, {}, {key: chunk, "meta": {"total": len(selected), "limit": limit, "offset": offset}}
+
+
+# ---------------------------------------------------------------- STORES
+
+STORES_MAX_ASSERTION_SECONDS = 3600  # STORES' own example assertion lives 1 h; a longer one is refused here
+
+
+class FakeStores(_OAuthTokens, _FakeServer):
+    """STORES (retail API 202211): ``GET /retail/202211/orders`` (``ordered_at_from``, ``limit`` ≤ 100, ``offset``)
+    and its token endpoint ``POST /oauth2/token``, which authenticates the client **only** by a ``private_key_jwt``
+    assertion: ES256 signature by the client's key (the fake generates the key pair, as STORES issues it),
+    ``iss`` = ``sub`` = client id, ``aud`` = this token URL, not expired, ``jti`` never seen before. Access tokens
+    last ``token_lifetime`` (1 h); refresh tokens rotate. ``refused`` records why each refused assertion was."""
+
+    name = "fake-stores"
+
+    def __init__(self, now: Callable[[], datetime] = enishi_clock.now, port: int = 0,
+                 client_id: str = "local-stores-client", token_lifetime: int = 3600) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        super().__init__(now, port)
+        self.client_id = client_id
+        self.token_lifetime = token_lifetime
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.key_id = "local-stores-key-1"
+        self.orders: dict[str, dict[str, Any]] = {}
+        self._access: dict[str, datetime] = {}
+        self._refresh: set[str] = set()
+        self._codes: set[str] = set()
+        self._jtis: set[str] = set()
+        self._ids = itertools.count(5001)
+        self.refreshes = 0
+        self.refused: list[str] = []
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/oauth2/token"
+
+    def private_key_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()).decode("ascii")
+
+    def private_jwk(self) -> dict[str, str]:
+        """The client's key as STORES hands it over (a JWK)."""
+        from enishi.polling.client_assertion import b64url
+
+        numbers = self._key.private_numbers()
+        pub = numbers.public_numbers
+        return {"kty": "EC", "crv": "P-256", "kid": self.key_id, "d": b64url(numbers.private_value.to_bytes(32, "big")),
+                "x": b64url(pub.x.to_bytes(32, "big")), "y": b64url(pub.y.to_bytes(32, "big"))}
+
+    # ---- the shop's side
+    def order(self, email: str, items: list[dict[str, Any]] | None = None) -> str:
+        items = items or [{"item_id": "it-1", "variation_id": "va-1", "name": "煎茶 100g", "price": 1620,
+                           "quantity": 1}]
+        with self._lock:
+            oid = str(next(self._ids))
+            self.orders[oid] = {
+                "id": oid, "number": f"S{oid}", "email": email,
+                "payment_amount": sum(int(i["price"]) * int(i["quantity"]) for i in items),
+                "ordered_at": self._now().astimezone(JST).replace(microsecond=0).isoformat(),
+                "deliveries": [{"id": f"d{oid}", "items": items, "shipped_at": None, "canceled_at": None,
+                                "tracking_number": None, "delivery_method_name": None}],
+            }
+            return oid
+
+    # ---- OAuth2 (private_key_jwt only)
+    def _client_ok(self, form: dict[str, str]) -> str | None:
+        """None when the client authenticated; else why not."""
+        from enishi.polling import client_assertion as ca
+
+        if form.get("client_assertion_type") != ca.ASSERTION_TYPE or not form.get("client_assertion"):
+            return "no client assertion"
+        try:
+            claims = ca.verify(form["client_assertion"], self._key.public_key())
+        except ValueError as exc:
+            return str(exc)
+        now = int(self._now().timestamp())
+        if claims.get("iss") != self.client_id or claims.get("sub") != self.client_id:
+            return "iss/sub"
+        if form.get("client_id") not in (None, self.client_id):
+            return "client_id"
+        if claims.get("aud") != self.token_url:
+            return "aud"
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, int) or exp <= now or exp > now + STORES_MAX_ASSERTION_SECONDS:
+            return "exp"
+        if isinstance(iat, int) and iat > now + 60:
+            return "iat"
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or jti in self._jtis:
+            return "jti"
+        self._jtis.add(jti)
+        return None
+
+    def _token(self, body: bytes) -> tuple[int, dict[str, str], Any]:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        with self._lock:
+            why = self._client_ok(form)
+            if why:
+                self.refused.append(why)
+                return 401, {}, {"error": "invalid_client", "error_description": why}
+            if form.get("grant_type") == "authorization_code" and form.get("code") in self._codes:
+                self._codes.discard(form["code"])
+                return 200, {}, self._issue()
+            if form.get("grant_type") == "refresh_token" and form.get("refresh_token") in self._refresh:
+                self._refresh.discard(form["refresh_token"])  # rotated: the old refresh token is spent
+                self.refreshes += 1
+                return 200, {}, self._issue()
+        return 400, {}, {"error": "invalid_grant"}
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+        parts = urllib.parse.urlsplit(path)
+        if method == "POST" and parts.path == "/oauth2/token":
+            return self._token(body)
+        if method != "GET" or parts.path != "/retail/202211/orders":
+            return 404, {}, {"message": "not found"}
+        if not self._authorized(headers):
+            return 401, {}, {"error": "invalid_token"}
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+        fault = self._api_call({"path": parts.path, "params": params})
+        if fault:
+            return fault
+        limit, offset = int(params.get("limit") or 20), int(params.get("offset") or 0)
+        if limit > 100:
+            return 400, {}, {"message": "limit must be <= 100"}
+        with self._lock:
+            selected = list(self.orders.values())
+            if params.get("ordered_at_from"):
+                bound = datetime.fromisoformat(params["ordered_at_from"])
+                selected = [r for r in selected if datetime.fromisoformat(r["ordered_at"]) >= bound]
+            selected.sort(key=lambda r: (r["ordered_at"], int(r["id"])))
+            chunk = json.loads(json.dumps(selected[offset: offset + limit]))
+        return 200, {}, {"orders": chunk}

@@ -31,7 +31,7 @@ PYTHON_VERSION = "3.13"
 # boto3/botocore are NOT shipped: the Lambda runtime has them (and they are 20+ MB)
 REQUIREMENTS: dict[str, list[str]] = {
     "powertools": ["aws-lambda-powertools>=3.20,<4"],
-    "dependencies": ["pydantic>=2.7,<3", "jinja2>=3.1,<4", "pyyaml>=6,<7"],
+    "dependencies": ["pydantic>=2.7,<3", "jinja2>=3.1,<4", "pyyaml>=6,<7", "cryptography>=42"],
 }
 # what the runtime already provides: dropped from a layer if a dependency pulled it in
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")

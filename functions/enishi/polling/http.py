@@ -75,6 +75,10 @@ class OAuthSecret(BaseModel):
 
     client_id: str | None = None
     client_secret: str | None = None
+    # private_key_jwt client authentication (STORES): an EC P-256 private key (PEM) signs an ES256 assertion
+    # instead of sending a client secret; ``key_id`` is the JWK's ``kid`` (sent in the JWS header when present)
+    private_key: str | None = None
+    key_id: str | None = None
     access_token: str | None = None
     refresh_token: str | None = None
     expires_at: AwareDatetime | None = None  # None: the token does not expire (カラーミー)
@@ -91,6 +95,20 @@ class TokenVault(Protocol):
     def load(self) -> OAuthSecret: ...
 
     def save(self, secret: OAuthSecret) -> None: ...
+
+
+def client_authentication(secret: OAuthSecret, token_url: str, now: datetime) -> dict[str, str]:
+    """The form fields that authenticate enishi's client: a signed ES256 assertion when the secret holds a private
+    key (``private_key_jwt``; ``cryptography`` imported only here), otherwise the client secret."""
+    if not secret.private_key:
+        return {"client_secret": secret.client_secret or ""}
+    from enishi.polling import client_assertion
+
+    try:
+        return client_assertion.client_assertion(secret.client_id or "", token_url, secret.private_key, now,
+                                                 secret.key_id)
+    except ValueError as exc:
+        raise CartAuthFailed(f"the connection's private key is unusable: {exc}") from exc
 
 
 class TokenManager:
@@ -145,7 +163,7 @@ class TokenManager:
     def _grant(self, secret: OAuthSecret) -> dict[str, Any]:
         fields = {
             "grant_type": "refresh_token", "refresh_token": secret.refresh_token or "",
-            "client_id": secret.client_id or "", "client_secret": secret.client_secret or "",
+            "client_id": secret.client_id or "", **client_authentication(secret, str(secret.token_url), self._now()),
         }
         if secret.redirect_uri:
             fields["redirect_uri"] = secret.redirect_uri
