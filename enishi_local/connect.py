@@ -8,6 +8,11 @@ connection's Secrets Manager secret, which the deployed poller reads (and refres
         --client-id … --client-secret … --redirect-uri … --code … --webhook-secret …
     # カラーミーショップ: same with https://api.shop-pro.jp/oauth/authorize (scope read_sales); the token never expires
     enishi connect colorme --secret-arn <…> --client-id … --client-secret … --redirect-uri … --code …
+    # STORES: no client secret; the client authenticates with an ES256 assertion signed by the private key STORES
+    # issued with the partner app (a JWK file, or a PEM). The code comes from
+    # https://api.id.stores.jp/oauth2/auth?response_type=code&client_id=…&redirect_uri=…&scope=retail.shop.read%20offline_access
+    # (valid 15 minutes):
+    enishi connect stores --secret-arn <…> --client-id … --private-key stores-key.jwk --redirect-uri … --code …
 
 ``--access-token`` / ``--refresh-token`` store tokens obtained elsewhere instead of exchanging a code. Against the
 local stack, ``connect_local(stack, connection_id, secret)`` writes the same secret inside its moto (tests, demo).
@@ -28,7 +33,8 @@ from enishi import constants as c
 from enishi.polling.http import OAuthSecret, Transport, urllib_transport
 from enishi.polling.store import SecretsManagerVault
 
-CARTS = ("eccube", "colorme", "base", "makeshop")  # STORES: not yet (its refresh needs a private_key_jwt client)
+CARTS = ("eccube", "colorme", "base", "stores", "makeshop")
+KEY_CARTS = frozenset({"stores"})  # carts whose client authenticates by a private_key_jwt assertion, not a secret
 
 
 class ConnectError(Exception):
@@ -46,6 +52,10 @@ def token_url(cart: str, shop_url: str | None) -> str:
         from enishi.carts import base_jp
 
         return base_jp.TOKEN_URL
+    if cart == "stores":
+        from enishi.carts import stores_jp
+
+        return stores_jp.TOKEN_URL
     if cart == "makeshop":
         return ""  # 永続token from the install webhook: nothing to exchange or refresh
     from enishi.carts import colorme
@@ -53,30 +63,73 @@ def token_url(cart: str, shop_url: str | None) -> str:
     return colorme.TOKEN_URL
 
 
-def exchange_code(url: str, client_id: str, client_secret: str, code: str, redirect_uri: str,
-                  transport: Transport = urllib_transport) -> dict[str, Any]:
+def exchange_code(url: str, client_id: str, client_secret: str | None, code: str, redirect_uri: str,
+                  transport: Transport = urllib_transport, *, auth: dict[str, str] | None = None) -> dict[str, Any]:
+    """``auth``: the client-authentication fields when not a client secret (STORES' signed assertion)."""
+    client = auth if auth is not None else {"client_secret": client_secret or ""}
     form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                                   "client_id": client_id, "client_secret": client_secret}).encode()
+                                   "client_id": client_id, **client}).encode()
     response = transport("POST", url, {"content-type": "application/x-www-form-urlencoded",
                                        "accept": "application/json"}, form, 15.0)
     if response.status != 200:
-        raise ConnectError(f"the cart refused the code ({response.status}): codes are valid 10 minutes, once")
+        raise ConnectError(f"the cart refused the code ({response.status}): codes are valid 10-15 minutes, once"
+                           " (STORES: or the private key / client id does not match the app)")
     answer = response.json()
     if not isinstance(answer, dict) or not answer.get("access_token"):
         raise ConnectError("the cart answered no access token")
     return answer
 
 
+def read_private_key(path: str) -> tuple[str, str | None]:
+    """The client's private key file: a JWK (as STORES hands it over) or a PEM → (unencrypted PEM, kid)."""
+    from enishi.polling import client_assertion
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConnectError(f"--private-key: cannot read the file ({type(exc).__name__})") from exc
+    try:
+        if text.lstrip().startswith("{"):
+            jwk = json.loads(text)
+            if isinstance(jwk, dict) and isinstance(jwk.get("keys"), list) and jwk["keys"]:
+                jwk = jwk["keys"][0]  # a JWK Set with the one key
+            return client_assertion.jwk_to_pem(jwk)
+        client_assertion.check_private_key(text)
+        return text, None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConnectError(f"--private-key: not a usable EC P-256 private key ({exc})") from exc
+
+
 def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transport,
                  now: Callable[[], datetime] = clock.now) -> OAuthSecret:
-    url = token_url(opts.cart, getattr(opts, "shop_url", None))
+    url = getattr(opts, "token_url", None) or token_url(opts.cart, getattr(opts, "shop_url", None))
     if opts.cart == "makeshop" and not (opts.access_token and opts.api_key):
         raise ConnectError("makeshop needs --access-token (the install webhook's 永続token) and --api-key")
+    private_key: str | None = None
+    key_id: str | None = getattr(opts, "key_id", None)
+    if opts.cart in KEY_CARTS:
+        if not (opts.client_id and getattr(opts, "private_key", None)):
+            raise ConnectError(f"{opts.cart} needs --client-id and --private-key (the key issued with the app): "
+                               "every token refresh is signed with it")
+        private_key, kid = read_private_key(opts.private_key)
+        key_id = key_id or kid
     if opts.code:
-        if not (opts.client_id and opts.client_secret and opts.redirect_uri):
+        if private_key is not None:
+            if not opts.redirect_uri:
+                raise ConnectError("--code needs --redirect-uri")
+            from enishi.polling.http import client_authentication
+
+            auth = client_authentication(OAuthSecret(client_id=opts.client_id, private_key=private_key,
+                                                     key_id=key_id), url, now())
+            answer = exchange_code(url, opts.client_id, None, opts.code, opts.redirect_uri, transport, auth=auth)
+        elif not (opts.client_id and opts.client_secret and opts.redirect_uri):
             raise ConnectError("--code needs --client-id, --client-secret and --redirect-uri")
-        answer = exchange_code(url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport)
+        else:
+            answer = exchange_code(url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport)
     elif opts.access_token:
+        if private_key is not None and not opts.refresh_token:
+            raise ConnectError(f"{opts.cart}: give --refresh-token with --access-token (the access token lasts 1 h)")
         answer = {"access_token": opts.access_token, "refresh_token": opts.refresh_token,
                   "expires_in": opts.expires_in}
     else:
@@ -87,7 +140,8 @@ def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transpo
         raise ConnectError("--webhook-secret must be 16-1024 characters (EC-CUBE's rule)")
     expires_in = answer.get("expires_in")
     return OAuthSecret(
-        client_id=opts.client_id, client_secret=opts.client_secret, access_token=str(answer["access_token"]),
+        client_id=opts.client_id, client_secret=None if private_key else opts.client_secret,
+        private_key=private_key, key_id=key_id, access_token=str(answer["access_token"]),
         refresh_token=answer.get("refresh_token") or None,
         expires_at=now() + timedelta(seconds=int(expires_in)) if expires_in else None,
         token_url=url or None, webhook_secret=opts.webhook_secret or None,
@@ -121,6 +175,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shop-url", help="EC-CUBE: the shop's URL (https://shop.example.jp)")
     p.add_argument("--client-id")
     p.add_argument("--client-secret")
+    p.add_argument("--private-key", help="STORES: the client's private key file (the JWK STORES issued, or a PEM)")
+    p.add_argument("--key-id", help="STORES: the key's kid, when the file does not carry it")
+    p.add_argument("--token-url", help="override the cart's token endpoint (local fakes)")
     p.add_argument("--redirect-uri")
     p.add_argument("--code", help="the authorization code the shop admin's approval returned")
     p.add_argument("--access-token")

@@ -4,9 +4,9 @@ Sources: ``/work/shared/JP_CARTS.md`` §6 (heyinc/retail-api-docs, heyinc/develo
 
 - Closed API: needs 開発パートナー登録 (private apps: a ベーシック plan). No webhooks in the spec.
 - OAuth2 code at ``https://api.id.stores.jp/oauth2/auth|token``; client authentication is ``private_key_jwt``
-  (ES256); access token 1 h, refresh token 35 days and **rotated**. enishi's refresh grant sends a client secret:
-  **not yet** the signed client assertion STORES requires — until it does, ``enishi connect stores`` is not offered
-  and a STORES connection stops with ``CartAuthFailed`` when its first access token expires.
+  (ES256); access token 1 h, refresh token 35 days and **rotated**. The connection's secret holds the private
+  key (``enishi connect stores --private-key``), and ``TokenManager`` signs a fresh assertion for each refresh
+  (``enishi.polling.client_assertion``; iss = sub = client id, aud = the token URL, jti, iat, exp = iat + 5 min).
 - ``GET /retail/202211/orders`` filters by ordered_at (no updated_at filter; may lag real time; 429 on bursts),
   ``limit`` ≤ 100, ``offset``. Rows: id, number, email (no customer id → keyed by normalised email, as guests),
   payment_amount, ordered_at (ISO 8601 ``+09:00``), deliveries[] (items, shipped_at, canceled_at,
