@@ -87,3 +87,14 @@ def test_a_key_on_another_curve_is_refused() -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     with pytest.raises(ValueError):
         ca.check_private_key(other)
+
+
+def test_cryptography_is_not_imported_until_a_key_signs() -> None:
+    """Cold start: the poller of any cart (STORES included) loads without cryptography; only a refresh with a
+    private key imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, enishi.polling.http, enishi.polling.service, enishi.carts.stores_jp, enishi_local.connect\n"
+            "assert 'cryptography' not in sys.modules, 'imported at load'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
