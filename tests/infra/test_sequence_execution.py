@@ -305,7 +305,10 @@ def settle(world: World, vclock: Any) -> None:
     stable = 0
     while True:
         running = world.running()
-        parked = len(vclock.sleepers()) >= len(running) and not runtime.busy()
+        # only sleepers whose time lies ahead are parked: one the clock just woke stays in sleepers() until its
+        # thread runs, which on a loaded machine can take longer than the three polls below
+        now = vclock.now()
+        parked = len([t for t in vclock.sleepers() if t > now]) >= len(running) and not runtime.busy()
         stable = stable + 1 if parked else 0
         if stable >= 3:
             return
