@@ -295,7 +295,10 @@ def test_the_parse_cache_parses_once_and_keeps_executions_apart(aws, vclock):
         arns = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n, "s": 60 * n}))[
                     "executionArn"]
                 for n in range(4)]
-        _until(lambda: len(vclock.sleepers()) >= 3)
+        # every execution has either finished (n = 0 waits 0 s) or parked in its Wait before the clock moves: on a
+        # loaded machine a late thread would otherwise park after the advance, an hour ahead, and never wake
+        done = lambda: sum(sfn.describe_execution(executionArn=a)["status"] == "SUCCEEDED" for a in arns)  # noqa: E731
+        _until(lambda: len(vclock.sleepers()) + done() >= 4, timeout=30)
         vclock.advance(timedelta(hours=1))
         descs = [_wait_status(a, {"SUCCEEDED", "FAILED"}) for a in arns]
         assert all(d["status"] == "SUCCEEDED" for d in descs), descs
