@@ -23,18 +23,18 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from enishi import keys
 from enishi import consent as rule
+from enishi import keys
 from enishi.history import build
 from enishi.history.sources import ImportedCustomer, ImportedLine, ImportedOrder
 from enishi.profiles.model import Profile, StageThresholds
 from enishi.profiles.serialize import iso, to_item
-from enishi.profiles.store import PROFILE_ALWAYS_STORED, PROFILE_DERIVED, _profile, compact_folds, order_to_item
+from enishi.profiles.store import _profile, order_to_item, profile_put
 
 THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
                        "InternalServerError"})
@@ -268,21 +268,8 @@ class Importer:
 
     def _put_profile(self, new: Profile, old: Profile | None, old_raw: dict[str, Any] | None,
                      contributed: tuple[int, Decimal]) -> None:
-        key = keys.profile_key(new.shop, new.customer_id)
-        version = (old.version if old is not None else 0) + 1
-        item = to_item(new.model_copy(update={"version": version}), key, keep_defaults=PROFILE_ALWAYS_STORED)
-        for name in PROFILE_DERIVED:
-            item.pop(name, None)
-        item = compact_folds(item)
-        if old_raw:
-            known = set(Profile.model_fields) | set(key)
-            item = {**{k: v for k, v in old_raw.items() if k not in known}, **item}
+        item, condition = profile_put(new, old, old_raw)
         item.update(import_orders=contributed[0], import_spent=contributed[1])
-        if old is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
-                         "ExpressionAttributeValues": {":v": old.version}}
         try:
             self._pacer.call(self._table.put_item, Item=item, **condition)
         except Exception as exc:

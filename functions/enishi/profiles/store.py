@@ -57,6 +57,30 @@ class TooManyConflicts(Exception):
 
 
 
+def profile_put(
+    new: Profile, old: Profile | None, old_raw: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stored PROFILE item of ``new`` as the next version after ``old``, and the condition of its put
+    (optimistic lock on ``version``). Attributes other writers added that the model does not know are kept. The one
+    layout of a profile item: the consumer and the history import both write through it."""
+    key = keys.profile_key(new.shop, new.customer_id)
+    version = (old.version if old is not None else 0) + 1
+    item = to_item(new.model_copy(update={"version": version}), key, keep_defaults=PROFILE_ALWAYS_STORED)
+    for name in PROFILE_DERIVED:
+        item.pop(name, None)
+    item = compact_folds(item)
+    if old_raw:
+        known = set(Profile.model_fields) | set(key)
+        item = {**{k: v for k, v in old_raw.items() if k not in known}, **item}
+    if old is None:
+        return item, {"ConditionExpression": "attribute_not_exists(pk)"}
+    return item, {
+        "ConditionExpression": "#v = :v",
+        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeValues": {":v": old.version},
+    }
+
+
 def order_to_item(item: OrderItem) -> dict[str, Any]:
     """The order item as stored: a placed order is in the ``orders_by_day`` index (its JST day), which the daily
     win-back job reads; a cancelled one is not. The one place that knows this layout."""
@@ -360,24 +384,7 @@ class ProfileStore:
                 out.written.append("guest_profile")
 
     def _put_profile(self, new: Profile, old: Profile | None, old_raw: dict[str, Any] | None) -> None:
-        key = keys.profile_key(new.shop, new.customer_id)
-        version = (old.version if old is not None else 0) + 1
-        item = to_item(new.model_copy(update={"version": version}), key, keep_defaults=PROFILE_ALWAYS_STORED)
-        for name in PROFILE_DERIVED:
-            item.pop(name, None)
-        item = compact_folds(item)
-        if old_raw:  # keep attributes other writers added that the model does not know
-            known = set(Profile.model_fields) | set(key)
-            item = {**{k: v for k, v in old_raw.items() if k not in known}, **item}
-        if old is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": old.version},
-            }
-        self._conditional_put(item, condition)
+        self._conditional_put(*profile_put(new, old, old_raw))
 
     def _put_item(self, item: dict[str, Any], old_raw: dict[str, Any] | None) -> bool:
         """Put a derived item if it changed, conditional on the ``updated_at`` it was read with."""
