@@ -32,13 +32,13 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
 from enishi.carts import Unprocessable
+from enishi.carts._ordertime import iso, money
 from enishi.digits import ascii_int, is_ascii_digits
 
 CART = "eccube"
@@ -133,21 +133,8 @@ def graphql_time(t: datetime) -> str:
 # ---- records → canonical events
 
 
-def _time(value: Any, where: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise Unprocessable("EC-CUBE time is not ISO 8601", [{"loc": where, "msg": "bad time"}]) from exc
-    if t.tzinfo is None:
-        raise Unprocessable("EC-CUBE time has no offset", [{"loc": where, "msg": "no offset"}])
-    return t
-
-
-def _money(value: Any, where: str) -> Decimal:
-    try:
-        return Decimal(str(value if value is not None else 0))
-    except InvalidOperation as exc:
-        raise Unprocessable("EC-CUBE amount is not a number", [{"loc": where, "msg": "bad amount"}]) from exc
+_time = iso  # EC-CUBE's DateTime: ISO 8601 with an offset (carts._ordertime, one parser for every cart)
+_money = money
 
 
 def _id(record: Mapping[str, Any], field: str) -> str | None:
