@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from enishi import clock
 from enishi import constants as c
 from enishi.polling import service
-from enishi.polling.contract import CartConnection, cart_module
+from enishi.polling.contract import CartConnection, PerConnection, cart_module
 from enishi.polling.http import CartApi, CartAuthFailed, CartRequestFailed, TokenManager
 from enishi.polling.store import DynamoCursorStore, DynamoEventClaims, S3RowKeeper, SecretsManagerVault
 from enishi.publish import EventBridgePublisher
@@ -53,37 +53,50 @@ class Deps:
     raw: S3RowKeeper
 
 
-# by connection: one container serves one connection on AWS; the local stack runs every connection's function
-# in one process, so the cache is keyed by the connection's settings
-_deps: dict[tuple[str, str], Deps] = {}
+def _build() -> Deps:
+    settings = Settings.model_validate(dict(os.environ))
+    connection = CartConnection.from_env(settings.connection)
+    cart = cart_module(connection.cart)
+    tokens = TokenManager(SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn))
+    request_headers = getattr(cart, "request_headers", None)
+    api = CartApi(
+        cart.api_base(connection),
+        tokens=tokens,
+        min_interval=cart.MIN_INTERVAL_SECONDS,
+        header_factory=(lambda: request_headers(tokens.secret)) if request_headers else None,
+    )
+    ddb = boto3.client("dynamodb")
+    return Deps(
+        connection,
+        cart,
+        tokens,
+        api,
+        DynamoCursorStore(ddb, settings.table_name),
+        DynamoEventClaims(ddb, settings.table_name),
+        EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+        S3RowKeeper(boto3.client("s3"), settings.raw_bucket_name),
+    )
 
 
-def reset() -> None:
-    _deps.clear()
+_container: PerConnection[Deps] = PerConnection(_build)
 
 
 def deps() -> Deps:
-    cache_key = (os.environ.get(c.ENV_CART_CONNECTION, ""), os.environ.get(c.ENV_CART_SECRET_ARN, ""))
-    if cache_key not in _deps:
-        settings = Settings.model_validate(dict(os.environ))
-        connection = CartConnection.from_env(settings.connection)
-        cart = cart_module(connection.cart)
-        tokens = TokenManager(SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn))
-        request_headers = getattr(cart, "request_headers", None)
-        api = CartApi(cart.api_base(connection), tokens=tokens, min_interval=cart.MIN_INTERVAL_SECONDS,
-                      header_factory=(lambda: request_headers(tokens.secret)) if request_headers else None)
-        ddb = boto3.client("dynamodb")
-        _deps[cache_key] = Deps(connection, cart, tokens, api, DynamoCursorStore(ddb, settings.table_name),
-                     DynamoEventClaims(ddb, settings.table_name),
-                     EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-                     S3RowKeeper(boto3.client("s3"), settings.raw_bucket_name))
-    return _deps[cache_key]
+    return _container.get()
+
+
+def reset() -> None:
+    _container.reset()
 
 
 def _ports(d: Deps, context: Any) -> service.Ports:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return service.Ports(
-        api=d.api, cursors=d.cursors, claims=d.claims, publisher=d.publisher, raw=d.raw,
+        api=d.api,
+        cursors=d.cursors,
+        claims=d.claims,
+        publisher=d.publisher,
+        raw=d.raw,
         time_left=(lambda: remaining() / 1000.0) if callable(remaining) else (lambda: float("inf")),
         log=lambda message, extra: logger.info(message, extra=extra),
     )
@@ -118,7 +131,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _count(report, "sweep")
         return report.as_dict()
     except (CartAuthFailed, CartRequestFailed) as exc:
-        metrics.add_metric(name="CartAuthFailed" if isinstance(exc, CartAuthFailed) else "CartRequestFailed",
-                           unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name="CartAuthFailed" if isinstance(exc, CartAuthFailed) else "CartRequestFailed",
+            unit=MetricUnit.Count,
+            value=1,
+        )
         logger.error("cart refused", extra={"connection": d.connection.id, "error": str(exc)})
         raise

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from enishi import clock, http_api
 from enishi import constants as c
 from enishi.carts import Unprocessable
-from enishi.polling.contract import CartConnection, cart_module
+from enishi.polling.contract import CartConnection, PerConnection, cart_module
 from enishi.polling.store import SecretsManagerVault
 
 logger = Logger()
@@ -56,33 +56,46 @@ class Deps:
     settings: Settings
 
 
-# by connection: one container serves one connection on AWS; the local stack runs every connection's function
-# in one process, so the cache is keyed by the connection's settings
-_deps: dict[tuple[str, str], Deps] = {}
+def _build() -> Deps:
+    settings = Settings.model_validate(dict(os.environ))
+    connection = CartConnection.from_env(settings.connection)
+    return Deps(
+        connection,
+        cart_module(connection.cart),
+        SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn),
+        boto3.client("sqs"),
+        boto3.client("s3"),
+        settings,
+    )
 
 
-def reset() -> None:
-    _deps.clear()
+_container: PerConnection[Deps] = PerConnection(_build)
 
 
 def deps() -> Deps:
-    cache_key = (os.environ.get(c.ENV_CART_CONNECTION, ""), os.environ.get(c.ENV_CART_SECRET_ARN, ""))
-    if cache_key not in _deps:
-        settings = Settings.model_validate(dict(os.environ))
-        connection = CartConnection.from_env(settings.connection)
-        _deps[cache_key] = Deps(connection, cart_module(connection.cart),
-                     SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn),
-                     boto3.client("sqs"), boto3.client("s3"), settings)
-    return _deps[cache_key]
+    return _container.get()
+
+
+def reset() -> None:
+    _container.reset()
 
 
 def _keep(d: Deps, raw: bytes, details: Any) -> None:
     now = clock.now()
     key = f"raw/{d.connection.cart}/{now.strftime('%Y-%m-%d')}/{uuid.uuid4().hex}.json"
-    body = json.dumps({"source": d.connection.cart, "connection": d.connection.id, "received_at": now.isoformat(),
-                       "reason": "unprocessable", "details": details,
-                       "body_base64": base64.b64encode(raw).decode("ascii")})
-    d.s3.put_object(Bucket=d.settings.raw_bucket_name, Key=key, Body=body.encode(), ContentType="application/json")
+    body = json.dumps(
+        {
+            "source": d.connection.cart,
+            "connection": d.connection.id,
+            "received_at": now.isoformat(),
+            "reason": "unprocessable",
+            "details": details,
+            "body_base64": base64.b64encode(raw).decode("ascii"),
+        }
+    )
+    d.s3.put_object(
+        Bucket=d.settings.raw_bucket_name, Key=key, Body=body.encode(), ContentType="application/json"
+    )
     metrics.add_metric(name="UnprocessablePayload", unit=MetricUnit.Count, value=1)
 
 
