@@ -129,6 +129,7 @@ class _OAuthTokens:
     _access: dict[str, datetime]
     _refresh: set[str]
     _codes: set[str]
+    refreshes: int
 
     def issue_code(self) -> str:
         """What the admin's approval on /admin/authorize hands back to the redirect URI (valid once)."""
@@ -143,6 +144,18 @@ class _OAuthTokens:
         self._refresh.add(refresh)
         return {"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": access,
                 "refresh_token": refresh}
+
+    def _grant(self, form: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        """The grant itself, once the client is authenticated (call under ``_lock``): a code is spent once, a
+        refresh token rotates."""
+        if form.get("grant_type") == "authorization_code" and form.get("code") in self._codes:
+            self._codes.discard(form["code"])
+            return 200, {}, self._issue()
+        if form.get("grant_type") == "refresh_token" and form.get("refresh_token") in self._refresh:
+            self._refresh.discard(form["refresh_token"])  # rotated: the old refresh token is spent
+            self.refreshes += 1
+            return 200, {}, self._issue()
+        return 400, {}, {"error": "invalid_grant"}
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         token = headers.get("authorization", "").removeprefix("Bearer ")
@@ -255,14 +268,7 @@ class FakeEccube(_OAuthTokens, _FakeServer):
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return 401, {}, {"error": "invalid_client"}
         with self._lock:
-            if form.get("grant_type") == "authorization_code" and form.get("code") in self._codes:
-                self._codes.discard(form["code"])
-                return 200, {}, self._issue()
-            if form.get("grant_type") == "refresh_token" and form.get("refresh_token") in self._refresh:
-                self._refresh.discard(form["refresh_token"])  # rotated: the old refresh token is spent
-                self.refreshes += 1
-                return 200, {}, self._issue()
-        return 400, {}, {"error": "invalid_grant"}
+            return self._grant(form)
 
     # ---- GraphQL
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
@@ -488,14 +494,7 @@ class FakeStores(_OAuthTokens, _FakeServer):
             if why:
                 self.refused.append(why)
                 return 401, {}, {"error": "invalid_client", "error_description": why}
-            if form.get("grant_type") == "authorization_code" and form.get("code") in self._codes:
-                self._codes.discard(form["code"])
-                return 200, {}, self._issue()
-            if form.get("grant_type") == "refresh_token" and form.get("refresh_token") in self._refresh:
-                self._refresh.discard(form["refresh_token"])  # rotated: the old refresh token is spent
-                self.refreshes += 1
-                return 200, {}, self._issue()
-        return 400, {}, {"error": "invalid_grant"}
+            return self._grant(form)
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
         parts = urllib.parse.urlsplit(path)
