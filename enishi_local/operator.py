@@ -55,13 +55,9 @@ def local(stack: Any) -> Target:
     """The in-process ``LocalStack`` (tests, and the ``/_local/operator`` endpoint)."""
     import boto3
 
-    from enishi_local.stack import REGION
-
-    bucket = next((env[c.ENV_RAW_BUCKET_NAME] for env in stack._environments.values()
-                   if env.get(c.ENV_RAW_BUCKET_NAME)), None)
-    return Target(table=boto3.resource("dynamodb", region_name=REGION).Table(stack.table_name),
-                  s3=boto3.client("s3", region_name=REGION), raw_bucket=bucket, shop=stack._shop_id,
-                  now=stack.clock.now)
+    return Target(table=boto3.resource("dynamodb", region_name=stack.region).Table(stack.table_name),
+                  s3=boto3.client("s3", region_name=stack.region), raw_bucket=stack.raw_bucket_name,
+                  shop=stack.shop_id, now=stack.clock.now)
 
 
 # ---------------------------------------------------------------- argument parsing

@@ -549,6 +549,20 @@ class LocalStack:
         """The single table's name (after ``start()``)."""
         return self._table_name
 
+    @property
+    def region(self) -> str:
+        return REGION
+
+    @property
+    def raw_bucket_name(self) -> str | None:
+        """The raw-payload bucket the functions keep payloads in (after ``start()``)."""
+        return next((env[c.ENV_RAW_BUCKET_NAME] for env in self._environments.values()
+                     if env.get(c.ENV_RAW_BUCKET_NAME)), None)
+
+    @property
+    def shop_id(self) -> str | None:
+        return self._shop_id
+
     def outbox(self) -> list[dict[str, Any]]:
         """Every email (moto SES v2) and LINE push (fake LINE) sent, oldest first."""
         log = self._synced_log()
