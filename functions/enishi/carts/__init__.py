@@ -28,3 +28,9 @@ def validation_details(exc: object) -> list[dict[str, str]]:
         {"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": str(e.get("msg", ""))}
         for e in errors(include_url=False, include_input=False)
     ]
+
+
+class CartRequestFailed(Exception):
+    """A polled cart's API refused the request (4xx other than 401/429, or a GraphQL error): a bug or a config
+    error. Raised by ``polling.http``; cart modules catch it (here, below the polling package, so they need not
+    import it)."""

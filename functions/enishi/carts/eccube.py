@@ -37,7 +37,7 @@ from typing import Any
 from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
-from enishi.carts import Unprocessable
+from enishi.carts import CartRequestFailed, Unprocessable
 from enishi.carts._ordertime import iso, money
 from enishi.digits import ascii_int, is_ascii_digits
 
@@ -294,8 +294,6 @@ RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.Ev
 def _graphql(api: Any, query: str, variables: dict[str, Any]) -> Any:
     """Ask with ``mailmaga_flg``; a shop without the MailMagazine plugin (or without the field in its API allow
     list) answers a GraphQL error for it — then ask without, and remember that for this client."""
-    from enishi.polling.http import CartRequestFailed
-
     if MAILMAGA_FIELD in query and getattr(api, "eccube_without_mailmaga", False):
         return api.graphql(query.replace(MAILMAGA_FIELD, ""), variables)
     try:

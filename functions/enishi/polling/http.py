@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from enishi import clock
+from enishi.carts import CartRequestFailed
 from enishi.digits import ascii_int
 
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -36,10 +37,6 @@ BACKOFF_CAP = 60.0
 
 class CartUnavailable(Exception):
     """429 / 5xx / network errors persisted through every attempt: stop, resume on the next run."""
-
-
-class CartRequestFailed(Exception):
-    """The cart refused the request (4xx other than 401/429, or a GraphQL error): a bug or a config error."""
 
 
 class CartAuthFailed(Exception):
