@@ -203,14 +203,14 @@ def test_failed_link_publishes_nothing_and_burns_the_nonce(line, store, table, b
     assert "Item" not in table.get_item(Key=keys.line_link_nonce_key(SHOP, NONCE))
 
 
-def test_publish_failure_is_500_and_undoes_claims_and_nonces(line, store, table, bus):
+def test_publish_failure_is_503_and_undoes_claims_and_nonces(line, store, table, bus):
     from enishi.line_webhook import handler as module
     from enishi.publish import InMemoryPublisher
 
     store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
     module.deps().publisher = InMemoryPublisher(fail=True)
     # When the bus is unavailable
-    assert line(raw("account_link_ok"))["statusCode"] == 500
+    assert line(raw("account_link_ok"))["statusCode"] == 503
     # Then the marker is released and the nonce restored, so LINE's redelivery can still link
     assert "Item" not in table.get_item(Key=keys.dedupe_key(SHOP, "line", "01JNF3Z1A2B3C4D5E6F7G8H9J0"))
     assert table.get_item(Key=keys.line_link_nonce_key(SHOP, NONCE))["Item"]["customer_id"] == "7001"

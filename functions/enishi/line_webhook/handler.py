@@ -30,7 +30,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidSignature: (401, "LineWebhookUnauthorized"),
     BadRequest: (400, "LineWebhookBadRequest"),
     KeepFailed: (503, "LineWebhookKeepFailed"),
-    PublishFailed: (500, "LineWebhookPublishFailed"),
+    PublishFailed: (503, "LineWebhookPublishFailed"),  # an AWS dependency failed: retry, like intake
 }
 
 

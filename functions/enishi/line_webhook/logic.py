@@ -9,7 +9,7 @@
   nonce and publishes nothing.
 - Each acted-on event is claimed once by a conditional put on ``keys.dedupe_key(shop, "line", webhookEventId)``;
   a redelivery finds the marker and is skipped. If publishing fails, claims are released and consumed nonces
-  restored, and the error propagates (500) so LINE can redeliver.
+  restored, and the error propagates (503) so LINE can redeliver.
 - Other event types (message, postback, join, …) are not enishi's business and are ignored.
 - Each handled event is validated with ``LineEvent`` (pydantic): a malformed one (a string ``source``, a list
   ``userId``, a timestamp of 1e20 or Infinity, a 5,000-character ``webhookEventId`` …) is counted as ``invalid`` and
