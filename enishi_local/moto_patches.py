@@ -574,12 +574,19 @@ def install_jsonpath_cache() -> Undo:
     import functools
 
     import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 
     original = jsonpath_ng.ext.parse
-    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(original)
+    cached = functools.lru_cache(maxsize=256)(original)
+    jsonpath_ng.ext.parse = cached
+    # Step Functions' interpreter bound ``parse`` at import (``from jsonpath_ng.ext import parse``): every
+    # ResultPath/Parameters path of every state of every execution built new ply tables (4.5 % of the demo)
+    sfn_original = sfn_json_path.parse
+    sfn_json_path.parse = cached
 
     def undo() -> None:
         jsonpath_ng.ext.parse = original
+        sfn_json_path.parse = sfn_original
 
     return undo
 

@@ -79,10 +79,14 @@ def test_queries_answer_the_same_with_the_partition_shortcut(aws):
 
 def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(aws):
     import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 
     undo = moto_patches.install_jsonpath_cache()
     try:
         assert jsonpath_ng.ext.parse("$.detail") is jsonpath_ng.ext.parse("$.detail")
+        # Step Functions' own binding of parse is cached too, and still reads the same values
+        assert sfn_json_path.parse("$.a.b") is sfn_json_path.parse("$.a.b")
+        assert sfn_json_path.extract_json("$.a.b", {"a": {"b": [1, 2]}}) == [1, 2]
         sqs, events = boto3.client("sqs"), boto3.client("events")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
