@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -573,20 +574,57 @@ def install_jsonpath_cache() -> Undo:
     target of every matching event — a tenth of the demo's CPU. A compiled path is immutable: sharing it is safe."""
     import functools
 
+    import jsonpath_ng
     import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 
-    original = jsonpath_ng.ext.parse
-    cached = functools.lru_cache(maxsize=256)(original)
-    jsonpath_ng.ext.parse = cached
-    # Step Functions' interpreter bound ``parse`` at import (``from jsonpath_ng.ext import parse``): every
-    # ResultPath/Parameters path of every state of every execution built new ply tables (4.5 % of the demo)
-    sfn_original = sfn_json_path.parse
-    sfn_json_path.parse = cached
+    # (module, name, the parse it must use): EventBridge looks up jsonpath_ng.ext.parse at call time; Step
+    # Functions' interpreter bound both parsers at import, so every ResultPath / Parameters path of every state of
+    # every execution built new ply tables (4.5 % of the demo) until its own names were rebound too
+    ext_cached = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+    plain_cached = functools.lru_cache(maxsize=256)(jsonpath_ng.parse)
+    bindings = [(jsonpath_ng.ext, "parse", ext_cached), (sfn_json_path, "parse", ext_cached),
+                (result_path, "parse", plain_cached)]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in bindings]
+    for module, name, cached in bindings:
+        setattr(module, name, cached)
 
     def undo() -> None:
-        jsonpath_ng.ext.parse = original
-        sfn_json_path.parse = sfn_original
+        for module, name, original in originals:
+            setattr(module, name, original)
+
+    return undo
+
+
+def install_unsigned_signatures() -> Undo:
+    """botocore's SigV4 signing in the local stack writes a well-formed ``Authorization`` header (access key, date,
+    region, service: what moto reads to choose the account and, failing the URL, the region) with a zero signature
+    instead of computing HMACs nobody checks — 6 % of the demo. S3 keeps its real signer (it also handles the
+    body's checksum headers). The request the handler's client builds and moto
+    parses is otherwise the same; on AWS nothing here is installed."""
+    from botocore.auth import SigV4Auth
+
+    original = SigV4Auth.add_auth
+
+    def add_auth(self: Any, request: Any) -> None:
+        if self.credentials is None or self._service_name == "s3":  # S3's signer also prepares the body's checksum
+            return original(self, request)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        request.headers["X-Amz-Date"] = stamp
+        if self.credentials.token:
+            request.headers["X-Amz-Security-Token"] = self.credentials.token
+        scope = f"{stamp[:8]}/{self._region_name}/{self._service_name}/aws4_request"
+        request.headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.credentials.access_key}/{scope}, SignedHeaders=host, "
+            f"Signature={'0' * 64}"
+        )
+        return None
+
+    SigV4Auth.add_auth = add_auth  # type: ignore[method-assign]
+
+    def undo() -> None:
+        SigV4Auth.add_auth = original  # type: ignore[method-assign]
 
     return undo
 

@@ -200,6 +200,7 @@ class LocalStack:
             moto_patches.install_response_method_cache(),
             moto_patches.install_dynamodb_fast_serializer(),
             moto_patches.install_sfn_direct_lambda(),
+            moto_patches.install_unsigned_signatures(),
         ]
         self.line.start()
         self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now,

@@ -79,6 +79,7 @@ def test_queries_answer_the_same_with_the_partition_shortcut(aws):
 
 def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(aws):
     import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 
     undo = moto_patches.install_jsonpath_cache()
@@ -87,6 +88,7 @@ def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(a
         # Step Functions' own binding of parse is cached too, and still reads the same values
         assert sfn_json_path.parse("$.a.b") is sfn_json_path.parse("$.a.b")
         assert sfn_json_path.extract_json("$.a.b", {"a": {"b": [1, 2]}}) == [1, 2]
+        assert result_path.parse("$.result") is result_path.parse("$.result")
         sqs, events = boto3.client("sqs"), boto3.client("events")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -171,3 +173,26 @@ def test_a_line_push_is_labelled_by_its_request_id_or_a_sent_message_id(provider
     assert entry["text"] == "こんにちは"
     unknown = _line_entry(push, _record_for_push(push, {"other": record}))
     assert unknown["sequence"] is None and unknown["message_key"] is None
+
+
+def test_unsigned_signatures_still_name_the_account_and_region_and_reach_moto(aws):
+    # Given the local stack's cheap signer
+    undo = moto_patches.install_unsigned_signatures()
+    try:
+        ddb, sqs, s3 = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3")
+        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        s3.create_bucket(Bucket="enishi-raw", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        s3.put_object(Bucket="enishi-raw", Key="k", Body=b"x")
+        # Then every service answers as with real signatures: same account, same region, same data
+        assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+        assert arn == "arn:aws:sqs:ap-northeast-1:123456789012:q"
+        assert s3.get_object(Bucket="enishi-raw", Key="k")["Body"].read() == b"x"
+        table_arn = ddb.describe_table(TableName="t")["Table"]["TableArn"]
+        assert table_arn == "arn:aws:dynamodb:ap-northeast-1:123456789012:table/t"
+    finally:
+        undo()
