@@ -179,7 +179,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key-id", help="STORES: the key's kid, when the file does not carry it")
     p.add_argument("--token-url", help="override the cart's token endpoint (local fakes)")
     p.add_argument("--redirect-uri")
-    p.add_argument("--code", help="the authorization code the shop admin's approval returned")
+    p.add_argument("--code", help="the authorization code the shop admin's approval returned "
+                   "(write --code=VALUE: a code may start with '-')")
     p.add_argument("--access-token")
     p.add_argument("--refresh-token")
     p.add_argument("--expires-in", type=int, default=None)

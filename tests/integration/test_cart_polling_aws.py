@@ -49,8 +49,8 @@ def wired(table, bus, monkeypatch, fake):
 
 def _connect(fake: FakeEccube, arn: str) -> int:
     return connect.main(["eccube", "--secret-arn", arn, "--shop-url", fake.url, "--client-id", fake.client_id,
-                         "--client-secret", fake.client_secret, "--redirect-uri", "https://enishi.example/cb",
-                         "--code", fake.issue_code(), "--webhook-secret", WEBHOOK_SECRET])
+                         f"--client-secret={fake.client_secret}", "--redirect-uri", "https://enishi.example/cb",
+                         f"--code={fake.issue_code()}", "--webhook-secret", WEBHOOK_SECRET])  # a code may start with "-"
 
 
 def _http(raw: bytes, signature: str | None) -> dict:

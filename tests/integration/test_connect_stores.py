@@ -37,7 +37,7 @@ def test_code_exchanged_with_an_assertion_and_the_secret_refreshes(stores: FakeS
     key.write_text({"jwk": json.dumps(stores.private_jwk()), "jwks": json.dumps({"keys": [stores.private_jwk()]}),
                     "pem": stores.private_key_pem()}[form])
     secret = build_secret(opts("--client-id", stores.client_id, "--private-key", str(key), "--redirect-uri",
-                               "https://example.jp/cb", "--code", stores.issue_code(), "--token-url",
+                               "https://example.jp/cb", f"--code={stores.issue_code()}", "--token-url",
                                stores.token_url), now=clock)
     assert secret.client_secret is None and secret.private_key and secret.refresh_token
     assert secret.key_id == (None if form == "pem" else stores.key_id)
