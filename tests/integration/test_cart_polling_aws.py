@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from types import SimpleNamespace
 
 import boto3
@@ -171,3 +172,18 @@ def test_raw_bucket_down_answers_503_not_an_unhandled_error(wired, fake, lambda_
     raw = b'{"entity": "order"}'
     sig = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     assert webhook.handler(_http(raw, sig), lambda_context("CartWebhook"))["statusCode"] == 503
+
+
+def test_a_signed_body_nested_10000_deep_is_400_and_kept_like_intake(wired, fake, lambda_context) -> None:
+    # Given an authentic (signed) body that no JSON parser should recurse through (issue 9 defect 5's class)
+    _connect(fake, wired.arn)
+    raw = b"[" * 10_000 + b"]" * 10_000
+    sig = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    # When EC-CUBE posts it
+    answer = webhook.handler(_http(raw, sig), lambda_context("CartWebhook"))
+    # Then it is refused with a 400, never a 5xx, and kept with its headers (the signature can be re-verified)
+    assert answer["statusCode"] == 400
+    bucket = os.environ[c.ENV_RAW_BUCKET_NAME]
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="raw/eccube/")["Contents"]
+    kept = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+    assert kept["reason"] == "too_deep" and kept["headers"]["x-eccube-signature"] == sig

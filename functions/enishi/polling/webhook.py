@@ -15,10 +15,8 @@ parse is kept in the raw bucket (400); a queue failure answers 503, and the next
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +25,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from enishi import clock, http_api
+from enishi import clock, http_api, json_input
 from enishi import constants as c
 from enishi.carts import Unprocessable
 from enishi.polling.contract import CartConnection, PerConnection, cart_module
 from enishi.polling.store import SecretsManagerVault
+from enishi.raw_payloads import S3RawStore
 
 logger = Logger()
 metrics = Metrics()
@@ -52,7 +51,7 @@ class Deps:
     cart: Any
     vault: SecretsManagerVault
     sqs: Any
-    s3: Any
+    raw: S3RawStore
     settings: Settings
 
 
@@ -64,7 +63,7 @@ def _build() -> Deps:
         cart_module(connection.cart),
         SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn),
         boto3.client("sqs"),
-        boto3.client("s3"),
+        S3RawStore(boto3.client("s3"), settings.raw_bucket_name),
         settings,
     )
 
@@ -80,23 +79,16 @@ def reset() -> None:
     _container.reset()
 
 
-def _keep(d: Deps, raw: bytes, details: Any) -> None:
-    now = clock.now()
-    key = f"raw/{d.connection.cart}/{now.strftime('%Y-%m-%d')}/{uuid.uuid4().hex}.json"
-    body = json.dumps(
-        {
-            "source": d.connection.cart,
-            "connection": d.connection.id,
-            "received_at": now.isoformat(),
-            "reason": "unprocessable",
-            "details": details,
-            "body_base64": base64.b64encode(raw).decode("ascii"),
-        }
-    )
-    d.s3.put_object(
-        Bucket=d.settings.raw_bucket_name, Key=key, Body=body.encode(), ContentType="application/json"
-    )
+def _refuse(d: Deps, raw: bytes, headers: dict[str, str], reason: str, details: Any) -> dict[str, Any]:
+    """An authentic body that is not an id list: 400, kept as intake keeps one (``raw_payloads``: bytes, headers
+    with the signature, reason), or 503 when the bucket cannot take it — never a bare 500."""
+    try:
+        d.raw.keep(d.connection.cart, raw, headers, reason, details, clock.now())
+    except Exception:  # noqa: BLE001 - the raw bucket is down: say so
+        logger.exception("cart webhook: could not keep an authentic body")
+        return http_api.json_response(503, {"status": "retry"})
     metrics.add_metric(name="UnprocessablePayload", unit=MetricUnit.Count, value=1)
+    return http_api.json_response(400, {"status": "rejected"})
 
 
 @metrics.log_metrics
@@ -115,14 +107,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="InvalidSignature", unit=MetricUnit.Count, value=1)
         return http_api.json_response(401, {"status": "unauthorized"})
     try:
-        notes = d.cart.parse_notifications(json.loads(raw))
-    except (ValueError, Unprocessable) as exc:
-        try:
-            _keep(d, raw, exc.as_dict() if isinstance(exc, Unprocessable) else {"error": "body is not JSON"})
-        except Exception:  # noqa: BLE001 - the raw bucket is down: say so, never a bare 500
-            logger.exception("cart webhook: could not keep an authentic body")
-            return http_api.json_response(503, {"status": "retry"})
-        return http_api.json_response(400, {"status": "rejected"})
+        notes = d.cart.parse_notifications(json_input.loads(raw))
+    except json_input.BodyRejected as exc:  # not JSON, or nested past what any parser should recurse through
+        return _refuse(d, raw, headers, exc.reason, {"error": exc.message})
+    except Unprocessable as exc:
+        return _refuse(d, raw, headers, "unprocessable", exc.as_dict())
     if not notes:
         return http_api.json_response(200, {"status": "accepted", "queued": 0})
     try:
