@@ -13,6 +13,7 @@ from enishi import constants as c
 from enishi import keys
 from enishi.polling.http import OAuthSecret
 from enishi.polling.planner import StreamCursor
+from enishi.raw_payloads import raw_key
 
 
 class DynamoCursorStore:
@@ -85,7 +86,7 @@ class S3RowKeeper:
         self._bucket = bucket
 
     def keep(self, cart: str, record: Mapping[str, Any], reason: str, details: Any, received_at: datetime) -> str:
-        key = f"raw/{cart}/{received_at.strftime('%Y-%m-%d')}/{uuid.uuid4().hex}.json"
+        key = raw_key(cart, received_at, uuid.uuid4().hex)  # the raw bucket's one layout
         body = json.dumps({"source": cart, "received_at": received_at.isoformat(), "reason": reason,
                            "details": details, "record": record}, ensure_ascii=False, default=str)
         self._client.put_object(Bucket=self._bucket, Key=key, Body=body.encode("utf-8"),
