@@ -10,8 +10,8 @@ Only the opaque customer id and the shop id are in the clear — never an email 
 domain-separation label plus the version and payload; it is truncated to 128 bits (ample against forgery,
 keeps links ~100 characters) and compared in constant time. A token has exactly one spelling: base64 that decodes
 to the same bytes with other padding bits or stray characters is refused. Tokens do not expire (the opt-out of every
-message must keep working while the shop sends); a token lives as long as its secret is configured (current or
-previous). Pure: no AWS, no clock.
+message must keep working while the shop sends); a token lives as long as its secret is configured (current,
+previous or retired: ``secrets.rotation_secrets(..., retired=True)``). Pure: no AWS, no clock.
 """
 
 from __future__ import annotations
