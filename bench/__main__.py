@@ -16,7 +16,9 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT / "functions"))
     only = set(argv)
     figures: list[dict] = []
-    for mod in sorted(m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]) if m.name.startswith("bench_")):
+    for mod in sorted(
+        m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]) if m.name.startswith("bench_")
+    ):
         if only and mod not in only:
             continue
         started = time.perf_counter()
@@ -32,7 +34,11 @@ def main(argv: list[str]) -> int:
     lines = ["| figure | value | goal | met | note |", "|---|---|---|---|---|"]
     for f in figures:
         value = f["value"]
-        shown = f"{value:.3g} {f.get('unit', '')}".strip() if isinstance(value, float) else f"{value} {f.get('unit', '')}".strip()
+        shown = (
+            f"{value:.3g} {f.get('unit', '')}".strip()
+            if isinstance(value, float)
+            else f"{value} {f.get('unit', '')}".strip()
+        )
         met = "✅" if f.get("ok") else ("❌" if f.get("ok") is False else "–")
         lines.append(f"| {f['name']} | {shown} | {f.get('goal', '')} | {met} | {f.get('note', '')} |")
     table = "\n".join(lines)

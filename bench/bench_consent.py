@@ -34,8 +34,11 @@ def _order(base: dict[str, Any], oid: int, created: str, *, embedded: bool = Tru
 
 
 def run() -> list[dict]:
-    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                 ("AWS_DEFAULT_REGION", "ap-northeast-1")):
+    for k, v in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "ap-northeast-1"),
+    ):
         os.environ.setdefault(k, v)
     import boto3
     from moto import mock_aws
@@ -49,51 +52,122 @@ def run() -> list[dict]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="ap-northeast-1")
         client.create_table(
-            TableName="bench-consent", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                                  for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)],
-            KeySchema=[{"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
-                       {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"}],
-            GlobalSecondaryIndexes=[{"IndexName": c.GSI_ORDERS_BY_DAY,
-                                     "KeySchema": [{"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
-                                                   {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"}],
-                                     "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+            TableName="bench-consent",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": a, "AttributeType": "S"} for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)
+            ],
+            KeySchema=[
+                {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
+                {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": c.GSI_ORDERS_BY_DAY,
+                    "KeySchema": [
+                        {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
+                        {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
         )
         meter = Meter()
-        table = MeteredTable(boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench-consent"), meter)
+        table = MeteredTable(
+            boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench-consent"), meter
+        )
         store = ProfileStore(table, InMemoryPublisher(), now=lambda: datetime(2025, 6, 1, tzinfo=UTC))
 
-        def measure(name: str, topic: str, body: dict[str, Any], received: datetime, delivery: str, goal: str) -> None:
+        def measure(
+            name: str, topic: str, body: dict[str, Any], received: datetime, delivery: str, goal: str
+        ) -> None:
             meter.reset()
-            headers = {"x-shopify-topic": topic, "x-shopify-shop-domain": SHOP, "x-shopify-event-id": delivery}
+            headers = {
+                "x-shopify-topic": topic,
+                "x-shopify-shop-domain": SHOP,
+                "x-shopify-event-id": delivery,
+            }
             for event in shopify.adapt(topic, headers, body, received):
                 store.handle(event)
-            figures.append({"name": f"WCU per {name}", "value": meter.total, "unit": "WCU", "goal": goal,
-                            "ok": None if goal == "–" else meter.total <= int(goal.split()[-1]),
-                            "note": f"writes: {'; '.join(meter.writes) or 'none'}"})
+            figures.append(
+                {
+                    "name": f"WCU per {name}",
+                    "value": meter.total,
+                    "unit": "WCU",
+                    "goal": goal,
+                    "ok": None if goal == "–" else meter.total <= int(goal.split()[-1]),
+                    "note": f"writes: {'; '.join(meter.writes) or 'none'}",
+                }
+            )
 
         received = datetime(2025, 1, 20, 14, tzinfo=UTC)
         order = _load("orders__create")
-        measure("customers/create with a consent (act → 1 ledger item)", "customers/create",
-                _load("customers__create"), received, "b1", "–")
-        measure("orders/create, first order (snapshot → 1 ledger item)", "orders/create", order, received, "b2", "–")
+        measure(
+            "customers/create with a consent (act → 1 ledger item)",
+            "customers/create",
+            _load("customers__create"),
+            received,
+            "b1",
+            "–",
+        )
+        measure(
+            "orders/create, first order (snapshot → 1 ledger item)",
+            "orders/create",
+            order,
+            received,
+            "b2",
+            "–",
+        )
         measure("orders/paid of the same order", "orders/paid", _load("orders__paid"), received, "b3", "≤ 1")
-        measure("orders/create, repeat order (the snapshot changes nothing)", "orders/create",
-                _order(order, 5800000000101, "2025-02-20T10:00:00+09:00"),
-                datetime(2025, 2, 20, 1, 0, 5, tzinfo=UTC), "b4", "≤ 3")
-        measure("orders/create, repeat order with buyer_accepts_marketing only (API ≥ 2025-01)", "orders/create",
-                _order(order, 5800000000102, "2025-03-01T10:00:00+09:00", embedded=False),
-                datetime(2025, 3, 1, 1, 0, 5, tzinfo=UTC), "b5", "≤ 3")
+        measure(
+            "orders/create, repeat order (the snapshot changes nothing)",
+            "orders/create",
+            _order(order, 5800000000101, "2025-02-20T10:00:00+09:00"),
+            datetime(2025, 2, 20, 1, 0, 5, tzinfo=UTC),
+            "b4",
+            "≤ 3",
+        )
+        measure(
+            "orders/create, repeat order with buyer_accepts_marketing only (API ≥ 2025-01)",
+            "orders/create",
+            _order(order, 5800000000102, "2025-03-01T10:00:00+09:00", embedded=False),
+            datetime(2025, 3, 1, 1, 0, 5, tzinfo=UTC),
+            "b5",
+            "≤ 3",
+        )
         unsubscribe = _load("customers_email_marketing_consent__update")
-        measure("consent webhook: unsubscribe (1 ledger item + profile)", "customers_email_marketing_consent/update",
-                unsubscribe, datetime(2025, 3, 2, 13, 6, tzinfo=UTC), "b6", "≤ 2")
-        measure("the same consent again under a new delivery id", "customers_email_marketing_consent/update",
-                unsubscribe, datetime(2025, 3, 2, 13, 6, tzinfo=UTC), "b7", "≤ 0")
-        measure("customers/create delivered again later, repeating the old consent (read, not written)", "customers/create",
-                _load("customers__create"), datetime(2025, 3, 3, tzinfo=UTC), "b8", "≤ 0")
-        measure("orders/paid of a new konbini order after the unsubscribe (snapshot: no ledger write)", "orders/paid",
-                _order(order, 5800000000103, "2025-03-02T20:00:00+09:00", embedded=False),
-                datetime(2025, 3, 2, 13, 10, tzinfo=UTC) + timedelta(hours=5), "b9", "≤ 3")
+        measure(
+            "consent webhook: unsubscribe (1 ledger item + profile)",
+            "customers_email_marketing_consent/update",
+            unsubscribe,
+            datetime(2025, 3, 2, 13, 6, tzinfo=UTC),
+            "b6",
+            "≤ 2",
+        )
+        measure(
+            "the same consent again under a new delivery id",
+            "customers_email_marketing_consent/update",
+            unsubscribe,
+            datetime(2025, 3, 2, 13, 6, tzinfo=UTC),
+            "b7",
+            "≤ 0",
+        )
+        measure(
+            "customers/create delivered again later, repeating the old consent (read, not written)",
+            "customers/create",
+            _load("customers__create"),
+            datetime(2025, 3, 3, tzinfo=UTC),
+            "b8",
+            "≤ 0",
+        )
+        measure(
+            "orders/paid of a new konbini order after the unsubscribe (snapshot: no ledger write)",
+            "orders/paid",
+            _order(order, 5800000000103, "2025-03-02T20:00:00+09:00", embedded=False),
+            datetime(2025, 3, 2, 13, 10, tzinfo=UTC) + timedelta(hours=5),
+            "b9",
+            "≤ 3",
+        )
     return figures
 
 

@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,11 +75,16 @@ def warm() -> dict:
             TableName="bench",
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk")],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
         )
         events_client = boto3.client("events")
         events_client.create_event_bus(Name=c.EVENT_BUS_NAME)
-        boto3.client("s3").create_bucket(Bucket="bench-raw", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        boto3.client("s3").create_bucket(
+            Bucket="bench-raw", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+        )
         arn = boto3.client("secretsmanager").create_secret(Name="shopify", SecretString=SECRET)["ARN"]
         os.environ.update(
             {
@@ -101,7 +105,14 @@ def warm() -> dict:
             assert signatures.verify_shopify(raw, signature, [SECRET])
             body = json.loads(raw)
             events_client.put_events(
-                Entries=[{"Source": c.EVENT_SOURCE_INTAKE, "DetailType": c.ORDER_PLACED, "Detail": json.dumps(body), "EventBusName": c.EVENT_BUS_NAME}]
+                Entries=[
+                    {
+                        "Source": c.EVENT_SOURCE_INTAKE,
+                        "DetailType": c.ORDER_PLACED,
+                        "Detail": json.dumps(body),
+                        "EventBusName": c.EVENT_BUS_NAME,
+                    }
+                ]
             )
 
         def dedupe_put_once(i: int) -> None:  # the one write the spec adds to the floor: the dedupe marker
@@ -135,7 +146,13 @@ def warm() -> dict:
                 sink.truncate()
         handler.ports.cache_clear()
     f, h, p = statistics.median(floors), statistics.median(handlers), statistics.median(puts)
-    return {"handler_ms": h * 1000, "floor_ms": f * 1000, "put_ms": p * 1000, "ratio": h / f, "ratio_with_put": h / (f + p)}
+    return {
+        "handler_ms": h * 1000,
+        "floor_ms": f * 1000,
+        "put_ms": p * 1000,
+        "ratio": h / f,
+        "ratio_with_put": h / (f + p),
+    }
 
 
 def _import_ms(module: str) -> float:
@@ -151,7 +168,9 @@ def cold() -> dict:
     for _ in range(COLD_RUNS):  # alternate, so machine load hits both alike
         boto3_ms.append(_import_ms("boto3"))
         handler_ms.append(_import_ms("enishi.intake.handler"))
-        required_ms.append(_import_ms("boto3, enishi.events"))  # what any handler publishing canonical events needs
+        required_ms.append(
+            _import_ms("boto3, enishi.events")
+        )  # what any handler publishing canonical events needs
     h, b, r = statistics.median(handler_ms), statistics.median(boto3_ms), statistics.median(required_ms)
     return {"handler_ms": h, "boto3_ms": b, "required_ms": r, "ratio": h / b, "required_ratio": r / b}
 

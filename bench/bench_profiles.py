@@ -70,10 +70,14 @@ class MeteredTable:
         return self._metered("put", key, lambda: self._table.put_item(ReturnConsumedCapacity="INDEXES", **kw))
 
     def update_item(self, **kw: Any) -> Any:
-        return self._metered("update", kw["Key"], lambda: self._table.update_item(ReturnConsumedCapacity="INDEXES", **kw))
+        return self._metered(
+            "update", kw["Key"], lambda: self._table.update_item(ReturnConsumedCapacity="INDEXES", **kw)
+        )
 
     def delete_item(self, **kw: Any) -> Any:
-        return self._metered("delete", kw["Key"], lambda: self._table.delete_item(ReturnConsumedCapacity="INDEXES", **kw))
+        return self._metered(
+            "delete", kw["Key"], lambda: self._table.delete_item(ReturnConsumedCapacity="INDEXES", **kw)
+        )
 
     def _metered(self, op: str, key: dict[str, str], call: Any) -> Any:
         before = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
@@ -88,7 +92,9 @@ class MeteredTable:
             self.meter.index_units += index
             kind = key[c.ATTR_SK].split("#")[0] if "#" in key[c.ATTR_SK] else key[c.ATTR_SK]
             kind = kind if kind not in (keys.LOOKUP_SK,) else f"LOOKUP({key[c.ATTR_PK].split('#')[2]})"
-            self.meter.writes.append(f"{op} {kind} {size} B → {units} WCU" + (f" + {index} GSI" if index else ""))
+            self.meter.writes.append(
+                f"{op} {kind} {size} B → {units} WCU" + (f" + {index} GSI" if index else "")
+            )
             self.meter.sizes[kind] = size
         self.meter.moto_reported += float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 0))
         return response
@@ -114,33 +120,65 @@ def _base(t: datetime, event_id: str) -> dict:
 
 
 def _customer(cid: str, email: str, guest: bool = False) -> ev.CustomerRef:
-    return ev.CustomerRef(customer_id=cid, guest=guest, email=email, first_name="太郎", last_name="山田",
-                          phone="090-1234-5678")
+    return ev.CustomerRef(
+        customer_id=cid, guest=guest, email=email, first_name="太郎", last_name="山田", phone="090-1234-5678"
+    )
 
 
 def _consent(t: datetime) -> ev.Consent:
     from enishi.shop_config import load_shop_config
 
-    return ev.Consent(state="subscribed", opt_in_level="single_opt_in", source="shopify", collected_at=t,
-                      wording=load_shop_config().consent_wording,
-                      evidence={"shopify_consent_updated_at": t.isoformat()})
+    return ev.Consent(
+        state="subscribed",
+        opt_in_level="single_opt_in",
+        source="shopify",
+        collected_at=t,
+        wording=load_shop_config().consent_wording,
+        evidence={"shopify_consent_updated_at": t.isoformat()},
+    )
 
 
 def _order(oid: str, customer: ev.CustomerRef, t: datetime, **kw: Any) -> ev.OrderPlaced:
     lines = (
-        ev.LineItem(product_id="8001", variant_id="40001", sku="YAME-100", title="八女茶 煎茶 100g", quantity=2,
-                    price=Decimal(1620)),
-        ev.LineItem(product_id="8006", variant_id="40006", sku="CHASEN", title="茶筅 百本立", quantity=1,
-                    price=Decimal(3300)),
+        ev.LineItem(
+            product_id="8001",
+            variant_id="40001",
+            sku="YAME-100",
+            title="八女茶 煎茶 100g",
+            quantity=2,
+            price=Decimal(1620),
+        ),
+        ev.LineItem(
+            product_id="8006",
+            variant_id="40006",
+            sku="CHASEN",
+            title="茶筅 百本立",
+            quantity=1,
+            price=Decimal(3300),
+        ),
     )
-    return ev.OrderPlaced(**_base(t, f"shopify:{oid}:order.placed"), order_id=oid, order_name=f"#{oid}",
-                          customer=customer, placed_at=t, total=Decimal(7090), currency="JPY", line_items=lines,
-                          checkout_token=f"ck{oid}", financial_status="paid", email_consent=_consent(T0), **kw)
+    return ev.OrderPlaced(
+        **_base(t, f"shopify:{oid}:order.placed"),
+        order_id=oid,
+        order_name=f"#{oid}",
+        customer=customer,
+        placed_at=t,
+        total=Decimal(7090),
+        currency="JPY",
+        line_items=lines,
+        checkout_token=f"ck{oid}",
+        financial_status="paid",
+        email_consent=_consent(T0),
+        **kw,
+    )
 
 
 def run() -> list[dict]:
-    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                 ("AWS_DEFAULT_REGION", "ap-northeast-1")):
+    for k, v in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "ap-northeast-1"),
+    ):
         os.environ.setdefault(k, v)
     import boto3
     from moto import mock_aws
@@ -151,58 +189,96 @@ def run() -> list[dict]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="ap-northeast-1")
         client.create_table(
-            TableName="bench", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                                  for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)],
-            KeySchema=[{"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
-                       {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"}],
-            GlobalSecondaryIndexes=[{"IndexName": c.GSI_ORDERS_BY_DAY,
-                                     "KeySchema": [{"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
-                                                   {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"}],
-                                     "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+            TableName="bench",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": a, "AttributeType": "S"} for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)
+            ],
+            KeySchema=[
+                {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
+                {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": c.GSI_ORDERS_BY_DAY,
+                    "KeySchema": [
+                        {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
+                        {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
         )
         boto3.client("events", region_name="ap-northeast-1").create_event_bus(Name=c.EVENT_BUS_NAME)
         meter = Meter()
         table = MeteredTable(boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench"), meter)
-        store = ProfileStore(table, EventBridgePublisher(boto3.client("events", region_name="ap-northeast-1"),
-                                                         c.EVENT_BUS_NAME),
-                             now=lambda: T0 + timedelta(days=400))
+        store = ProfileStore(
+            table,
+            EventBridgePublisher(boto3.client("events", region_name="ap-northeast-1"), c.EVENT_BUS_NAME),
+            now=lambda: T0 + timedelta(days=400),
+        )
 
         def measure(event: Any) -> Meter:
             meter.reset()
             store.handle(event)
-            snapshot = Meter(meter.table_units, meter.index_units, meter.moto_reported, list(meter.writes),
-                             dict(meter.sizes))
+            snapshot = Meter(
+                meter.table_units,
+                meter.index_units,
+                meter.moto_reported,
+                list(meter.writes),
+                dict(meter.sizes),
+            )
             return snapshot
 
         figures: list[dict] = []
 
         def figure(name: str, m: Meter, note: str) -> None:
-            figures.append({"name": name, "value": m.total, "unit": "WCU", "goal": f"≤ {GOAL}", "ok": m.total <= GOAL,
-                            "note": f"{note}; writes: {'; '.join(m.writes) or 'none'}; moto reported {m.moto_reported:g}"})
+            figures.append(
+                {
+                    "name": name,
+                    "value": m.total,
+                    "unit": "WCU",
+                    "goal": f"≤ {GOAL}",
+                    "ok": m.total <= GOAL,
+                    "note": f"{note}; writes: {'; '.join(m.writes) or 'none'}; moto reported {m.moto_reported:g}",
+                }
+            )
 
         # (a) a known customer's repeat order (customers/create, a first order, then this one)
         known = _customer("7212345670001", "taro@example.jp")
         store.handle(ev.CustomerUpserted(**_base(T0, "u1"), customer=known, email_consent=_consent(T0)))
         store.handle(_order("5612345671001", known, T0 + timedelta(days=1)))
         repeat = measure(_order("5612345671002", known, T0 + timedelta(days=40)))
-        figure("WCU per order.placed: known customer, repeat order", repeat, "profile + order + orders_by_day GSI")
+        figure(
+            "WCU per order.placed: known customer, repeat order",
+            repeat,
+            "profile + order + orders_by_day GSI",
+        )
 
         # (b) first orders
         new_cust = _customer("7212345670002", "hanako@example.jp")
         first = measure(_order("5612345672001", new_cust, T0 + timedelta(days=2)))
-        figure("WCU per order.placed: first order, new customer id (new profile + email lookup)", first,
-               "no customers/create before it: the email lookup is written with the order")
+        figure(
+            "WCU per order.placed: first order, new customer id (new profile + email lookup)",
+            first,
+            "no customers/create before it: the email lookup is written with the order",
+        )
         guest_email = "guest@example.jp"
         guest = ev.CustomerRef(customer_id=keys.guest_customer_id(guest_email), guest=True, email=guest_email)
         first_guest = measure(_order("5612345673001", guest, T0 + timedelta(days=3)))
-        figure("WCU per order.placed: first order, guest (new profile)", first_guest,
-               "guest id = hash of the email, so no lookup item is needed")
+        figure(
+            "WCU per order.placed: first order, guest (new profile)",
+            first_guest,
+            "guest id = hash of the email, so no lookup item is needed",
+        )
         shopify = _customer("7212345670004", "jiro@example.jp")
         store.handle(ev.CustomerUpserted(**_base(T0, "u4"), customer=shopify, email_consent=_consent(T0)))
         first_known = measure(_order("5612345674001", shopify, T0 + timedelta(days=4)))
-        figure("WCU per order.placed: first order after customers/create (Shopify's usual flow)", first_known,
-               "profile and lookup already written by customer.upserted")
+        figure(
+            "WCU per order.placed: first order after customers/create (Shopify's usual flow)",
+            first_known,
+            "profile and lookup already written by customer.upserted",
+        )
 
         # duplicates cost nothing
         dup = measure(_order("5612345671002", known, T0 + timedelta(days=40)))
@@ -211,47 +287,118 @@ def run() -> list[dict]:
         # (c) an attributed order also credits its message record
         mk = keys.sequence_message_key(SHOP, "7212345670001", "welcome", "f2", "5612345671001")
         raw = boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench")
-        raw.update_item(Key=keys.profile_key(SHOP, "7212345670001"),
-                        UpdateExpression="SET last_message = :m, last_marketing_sent_at = :t, version = version + :one",
-                        ExpressionAttributeValues={":one": 1, ":t": "2025-04-12T01:00:00Z",
-                                                   ":m": {"message_key": mk, "sequence": "welcome", "step": "f2",
-                                                          "channel": "email", "sent_at": "2025-04-12T01:00:00Z"}})
-        raw.put_item(Item={**keys.message_key(SHOP, "7212345670001", mk), "status": "sent", "sequence": "welcome",
-                           "step": "f2", "channel": "email", "marketing": True, "created_at": "2025-04-12T01:00:00Z",
-                           "sent_at": "2025-04-12T01:00:01Z", "customer_id": "7212345670001", "shop": SHOP,
-                           "trigger_id": "5612345671001", "recipient_hash": "0" * 64, "cost_usd": Decimal("0.0001"),
-                           "provider_message_id": "0100018e-" + "a" * 50})
+        raw.update_item(
+            Key=keys.profile_key(SHOP, "7212345670001"),
+            UpdateExpression="SET last_message = :m, last_marketing_sent_at = :t, version = version + :one",
+            ExpressionAttributeValues={
+                ":one": 1,
+                ":t": "2025-04-12T01:00:00Z",
+                ":m": {
+                    "message_key": mk,
+                    "sequence": "welcome",
+                    "step": "f2",
+                    "channel": "email",
+                    "sent_at": "2025-04-12T01:00:00Z",
+                },
+            },
+        )
+        raw.put_item(
+            Item={
+                **keys.message_key(SHOP, "7212345670001", mk),
+                "status": "sent",
+                "sequence": "welcome",
+                "step": "f2",
+                "channel": "email",
+                "marketing": True,
+                "created_at": "2025-04-12T01:00:00Z",
+                "sent_at": "2025-04-12T01:00:01Z",
+                "customer_id": "7212345670001",
+                "shop": SHOP,
+                "trigger_id": "5612345671001",
+                "recipient_hash": "0" * 64,
+                "cost_usd": Decimal("0.0001"),
+                "provider_message_id": "0100018e-" + "a" * 50,
+            }
+        )
         attributed = measure(_order("5612345671003", known, T0 + timedelta(days=43)))
-        figures.append({"name": "WCU per order.placed: repeat order attributed to a message", "value": attributed.total,
-                        "unit": "WCU", "goal": "–", "ok": None,
-                        "note": f"+1 for the message record's conversion; writes: {'; '.join(attributed.writes)}"})
+        figures.append(
+            {
+                "name": "WCU per order.placed: repeat order attributed to a message",
+                "value": attributed.total,
+                "unit": "WCU",
+                "goal": "–",
+                "ok": None,
+                "note": f"+1 for the message record's conversion; writes: {'; '.join(attributed.writes)}",
+            }
+        )
 
         # a loyal customer: 10 more orders (the profile keeps at most 10 recent order ids)
         for i in range(10):
             loyal = measure(_order(f"56123456790{i:02d}", known, T0 + timedelta(days=50 + i * 20)))
-        figures.append({"name": "size of a loyal customer's profile item (13 orders)", "value": loyal.sizes["PROFILE"],
-                        "unit": "B", "goal": "≤ 1024", "ok": loyal.sizes["PROFILE"] <= WRITE_UNIT_BYTES,
-                        "note": f"5 recent 13-digit order ids (the most kept), last_message set; "
-                                f"its next order costs {loyal.total} WCU"})
+        figures.append(
+            {
+                "name": "size of a loyal customer's profile item (13 orders)",
+                "value": loyal.sizes["PROFILE"],
+                "unit": "B",
+                "goal": "≤ 1024",
+                "ok": loyal.sizes["PROFILE"] <= WRITE_UNIT_BYTES,
+                "note": f"5 recent 13-digit order ids (the most kept), last_message set; "
+                f"its next order costs {loyal.total} WCU",
+            }
+        )
 
         # consent.changed: a one-click unsubscribe of a known, subscribed customer; then the same one delivered again
-        unsub = ev.Consent(state="unsubscribed", source="one_click", collected_at=T0 + timedelta(days=41),
-                           evidence={"request": "one_click", "method": "POST", "user_agent_class": "other",
-                                     "endpoint": "/u/{token}"})
-        changed = measure(ev.ConsentChanged(**_base(T0 + timedelta(days=41), "cc1"), customer=known, consent=unsub))
-        figures.append({"name": "WCU per consent.changed: one-click unsubscribe", "value": changed.total,
-                        "unit": "WCU", "goal": "–", "ok": None, "note": f"writes: {'; '.join(changed.writes)}"})
-        again = measure(ev.ConsentChanged(**_base(T0 + timedelta(days=41), "cc1"), customer=known, consent=unsub))
-        figures.append({"name": "WCU per consent.changed: the same one delivered again", "value": again.total,
-                        "unit": "WCU", "goal": "0", "ok": again.total == 0,
-                        "note": f"writes: {'; '.join(again.writes) or 'none'}"})
+        unsub = ev.Consent(
+            state="unsubscribed",
+            source="one_click",
+            collected_at=T0 + timedelta(days=41),
+            evidence={
+                "request": "one_click",
+                "method": "POST",
+                "user_agent_class": "other",
+                "endpoint": "/u/{token}",
+            },
+        )
+        changed = measure(
+            ev.ConsentChanged(**_base(T0 + timedelta(days=41), "cc1"), customer=known, consent=unsub)
+        )
+        figures.append(
+            {
+                "name": "WCU per consent.changed: one-click unsubscribe",
+                "value": changed.total,
+                "unit": "WCU",
+                "goal": "–",
+                "ok": None,
+                "note": f"writes: {'; '.join(changed.writes)}",
+            }
+        )
+        again = measure(
+            ev.ConsentChanged(**_base(T0 + timedelta(days=41), "cc1"), customer=known, consent=unsub)
+        )
+        figures.append(
+            {
+                "name": "WCU per consent.changed: the same one delivered again",
+                "value": again.total,
+                "unit": "WCU",
+                "goal": "0",
+                "ok": again.total == 0,
+                "note": f"writes: {'; '.join(again.writes) or 'none'}",
+            }
+        )
 
         for kind, label in (("PROFILE", "profile item"), ("ORDER", "order item")):
             size = repeat.sizes.get(kind, 0)
-            figures.append({"name": f"size of a typical {label}", "value": size, "unit": "B", "goal": "≤ 1024",
-                            "ok": size <= WRITE_UNIT_BYTES,
-                            "note": "DynamoDB item-size rules; profile with names, phone, consent + shop wording, "
-                                    "2 orders; order with 2 line items"})
+            figures.append(
+                {
+                    "name": f"size of a typical {label}",
+                    "value": size,
+                    "unit": "B",
+                    "goal": "≤ 1024",
+                    "ok": size <= WRITE_UNIT_BYTES,
+                    "note": "DynamoDB item-size rules; profile with names, phone, consent + shop wording, "
+                    "2 orders; order with 2 line items",
+                }
+            )
     return figures
 
 

@@ -28,7 +28,11 @@ _TIMER = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter(
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "POWERTOOLS_TRACE_DISABLED")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONDONTWRITEBYTECODE", "POWERTOOLS_TRACE_DISABLED")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "functions"), str(ROOT), env.get("PYTHONPATH", "")])
     # what the Lambda runtime sets: Powertools decides from these whether to start X-Ray etc.
     env.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
@@ -41,7 +45,11 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def _run(stmt: str, extra: dict[str, str] | None = None) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", _TIMER.format(stmt=stmt)], env=_env(extra), capture_output=True, text=True, check=True
+        [sys.executable, "-c", _TIMER.format(stmt=stmt)],
+        env=_env(extra),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -60,7 +68,9 @@ def paired(stmt: str, base: str = "import boto3", runs: int = RUNS, extra: dict[
 
 def top_imports(stmt: str, n: int = 4) -> str:
     """The ``n`` costliest direct imports of the imported module(s) per ``python -X importtime`` (cumulative)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", stmt], env=_env(), capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", stmt], env=_env(), capture_output=True, text=True
+    )
     costs: dict[str, int] = {}
     for line in out.stderr.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| {3}(\S+)$", line)  # depth 1: imported by the module
@@ -96,22 +106,63 @@ def run() -> list[dict]:
     setup = "import enishi.channels.render, enishi.channels.context, enishi.shop_config"
     with_render, without_render, _ = paired(FIRST_RENDER, base=setup)
     return [
-        {"name": "import boto3 (cold)", "value": boto3_s * 1000, "unit": "ms", "goal": "", "ok": None,
-         "note": f"median of {RUNS} fresh interpreters"},
-        {"name": "send function cold import", "value": send_s * 1000, "unit": "ms", "goal": "", "ok": None,
-         "note": f"{send_name}, with the Lambda runtime's environment; top: {top_imports(send_stmt)}"},
-        {"name": "send function cold import ÷ import boto3", "value": ratio, "unit": "×", "goal": "≤ 1.5×",
-         "ok": ratio <= 1.5, "note": "no X-Ray SDK (Lambda active tracing only); pydantic models of events, "
-         "profile and shop config are the rest; channels and Jinja2 load on the first send"},
-        {"name": "boto3 + channel modules (email, line, render, context) ÷ import boto3", "value": channels_ratio,
-         "unit": "×", "goal": "≤ 1.5×", "ok": channels_ratio <= 1.5, "note": "what the channels add at import"},
-        {"name": "import linebot.v3.messaging (official SDK)", "value": sdk_s * 1000, "unit": "ms", "goal": "",
-         "ok": None, "note": f"{sdk_vs_boto3:.1f}× import boto3; top: {top_imports('import linebot.v3.messaging')}"},
-        {"name": "import enishi.channels.line (thin urllib client)", "value": thin_s * 1000, "unit": "ms",
-         "goal": "", "ok": None, "note": f"SDK ÷ thin client = {sdk_vs_thin:.0f}×"},
-        {"name": "first render (Jinja2 import + template compile, email + LINE)",
-         "value": (with_render - without_render) * 1000, "unit": "ms", "goal": "", "ok": None,
-         "note": "paid once per container, on the first message"},
+        {
+            "name": "import boto3 (cold)",
+            "value": boto3_s * 1000,
+            "unit": "ms",
+            "goal": "",
+            "ok": None,
+            "note": f"median of {RUNS} fresh interpreters",
+        },
+        {
+            "name": "send function cold import",
+            "value": send_s * 1000,
+            "unit": "ms",
+            "goal": "",
+            "ok": None,
+            "note": f"{send_name}, with the Lambda runtime's environment; top: {top_imports(send_stmt)}",
+        },
+        {
+            "name": "send function cold import ÷ import boto3",
+            "value": ratio,
+            "unit": "×",
+            "goal": "≤ 1.5×",
+            "ok": ratio <= 1.5,
+            "note": "no X-Ray SDK (Lambda active tracing only); pydantic models of events, "
+            "profile and shop config are the rest; channels and Jinja2 load on the first send",
+        },
+        {
+            "name": "boto3 + channel modules (email, line, render, context) ÷ import boto3",
+            "value": channels_ratio,
+            "unit": "×",
+            "goal": "≤ 1.5×",
+            "ok": channels_ratio <= 1.5,
+            "note": "what the channels add at import",
+        },
+        {
+            "name": "import linebot.v3.messaging (official SDK)",
+            "value": sdk_s * 1000,
+            "unit": "ms",
+            "goal": "",
+            "ok": None,
+            "note": f"{sdk_vs_boto3:.1f}× import boto3; top: {top_imports('import linebot.v3.messaging')}",
+        },
+        {
+            "name": "import enishi.channels.line (thin urllib client)",
+            "value": thin_s * 1000,
+            "unit": "ms",
+            "goal": "",
+            "ok": None,
+            "note": f"SDK ÷ thin client = {sdk_vs_thin:.0f}×",
+        },
+        {
+            "name": "first render (Jinja2 import + template compile, email + LINE)",
+            "value": (with_render - without_render) * 1000,
+            "unit": "ms",
+            "goal": "",
+            "ok": None,
+            "note": "paid once per container, on the first message",
+        },
     ]
 
 

@@ -65,7 +65,7 @@ class DynamoCounter:
             original = getattr(DynamoHandler, attr)
             originals[attr] = original
 
-            def method(self):  # noqa: ANN001, ANN202 - moto's signature
+            def method(self):
                 if counter.enabled:
                     body = self.body if isinstance(self.body, dict) else json.loads(self.body or "{}")
                     key = body.get("Key") or body.get("Item") or {}
@@ -109,7 +109,7 @@ def _units(ops: Counter, sizes: dict[str, int]) -> tuple[float, float]:
 
 def _seed(stack: Any, table: Any) -> dict[str, str]:
     """One customer per sequence (so the shared frequency cap never couples them)."""
-    from enishi import clock, keys
+    from enishi import keys
     from enishi.events import Consent
     from enishi.profiles.items import CheckoutItem, OrderItem, OrderLine
     from enishi.profiles.model import Profile
@@ -267,9 +267,9 @@ def _sqs_batch(event: Any) -> dict[str, Any]:
 
 def measure() -> dict[str, Any]:
     import boto3
+
     from enishi.profiles.serialize import item_size
     from enishi.sequences import runner
-
     from enishi_local.stack import LocalStack
 
     durations: list[float] = []

@@ -27,24 +27,57 @@ def generate(path: Path, customers: int, per_customer: int) -> int:
     with path.open("w", encoding="utf-8") as f:
         for n in range(customers):
             cid = 7000000000000 + n
-            f.write(json.dumps({
-                "id": f"gid://shopify/Customer/{cid}", "email": f"bench{n}@example.jp", "firstName": "花子",
-                "lastName": "山田", "createdAt": start.isoformat(), "numberOfOrders": str(per_customer),
-                "emailMarketingConsent": {"marketingState": "SUBSCRIBED" if n % 3 else "UNSUBSCRIBED",
-                                          "marketingOptInLevel": "SINGLE_OPT_IN",
-                                          "consentUpdatedAt": start.isoformat()}}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"gid://shopify/Customer/{cid}",
+                        "email": f"bench{n}@example.jp",
+                        "firstName": "花子",
+                        "lastName": "山田",
+                        "createdAt": start.isoformat(),
+                        "numberOfOrders": str(per_customer),
+                        "emailMarketingConsent": {
+                            "marketingState": "SUBSCRIBED" if n % 3 else "UNSUBSCRIBED",
+                            "marketingOptInLevel": "SINGLE_OPT_IN",
+                            "consentUpdatedAt": start.isoformat(),
+                        },
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
         for n in range(customers):
             for k in range(per_customer):
                 oid = f"gid://shopify/Order/{5000000000000 + n * per_customer + k}"
                 at = start + timedelta(days=(n * 7 + k * 61) % 900, hours=k)
-                f.write(json.dumps({"id": oid, "name": f"#{n}-{k}", "createdAt": at.isoformat(),
-                                    "customer": {"id": f"gid://shopify/Customer/{7000000000000 + n}"},
-                                    "currentTotalPriceSet": {"shopMoney": {"amount": "3240.0",
-                                                                           "currencyCode": "JPY"}}}) + "\n")
-                f.write(json.dumps({"id": f"gid://shopify/LineItem/{n}{k}", "title": "静岡 深蒸し煎茶 100g",
-                                    "quantity": 2, "sku": "SEN-100", "__parentId": oid,
-                                    "originalUnitPriceSet": {"shopMoney": {"amount": "1620.0"}}},
-                                   ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "id": oid,
+                            "name": f"#{n}-{k}",
+                            "createdAt": at.isoformat(),
+                            "customer": {"id": f"gid://shopify/Customer/{7000000000000 + n}"},
+                            "currentTotalPriceSet": {
+                                "shopMoney": {"amount": "3240.0", "currencyCode": "JPY"}
+                            },
+                        }
+                    )
+                    + "\n"
+                )
+                f.write(
+                    json.dumps(
+                        {
+                            "id": f"gid://shopify/LineItem/{n}{k}",
+                            "title": "静岡 深蒸し煎茶 100g",
+                            "quantity": 2,
+                            "sku": "SEN-100",
+                            "__parentId": oid,
+                            "originalUnitPriceSet": {"shopMoney": {"amount": "1620.0"}},
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 orders += 1
     return orders
 
@@ -81,21 +114,30 @@ def memory_only(customers: int, per_customer: int) -> dict:
         tracemalloc.start()
         t0 = time.monotonic()
         with path.open(encoding="utf-8") as f:
-            Importer(_NullTable(), "bench.myshopify.com",
-                     exported_at=datetime(2026, 5, 31, tzinfo=UTC)).run(sources.shopify_bulk(f))
+            Importer(_NullTable(), "bench.myshopify.com", exported_at=datetime(2026, 5, 31, tzinfo=UTC)).run(
+                sources.shopify_bulk(f)
+            )
         seconds = time.monotonic() - t0
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    return {"customers": customers, "orders": orders, "file_mb": round(size / 2**20, 1),
-            "importer_peak_mb": round(peak / 2**20, 2), "seconds_without_dynamodb": round(seconds, 1)}
+    return {
+        "customers": customers,
+        "orders": orders,
+        "file_mb": round(size / 2**20, 1),
+        "importer_peak_mb": round(peak / 2**20, 2),
+        "seconds_without_dynamodb": round(seconds, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.import_history")
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--orders-per-customer", type=int, default=5)
-    parser.add_argument("--memory-only", action="store_true",
-                        help="the importer alone against a table that stores nothing (peak memory vs file size)")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="the importer alone against a table that stores nothing (peak memory vs file size)",
+    )
     opts = parser.parse_args(argv)
     if opts.memory_only:
         print(json.dumps(memory_only(opts.customers, opts.orders_per_customer)))
@@ -120,12 +162,23 @@ def main(argv: list[str] | None = None) -> int:
             operator.run(target, "import", argv_)
             again = time.monotonic() - t1
         stats = json.loads(out)
-        print(json.dumps({
-            "customers": opts.customers, "orders": orders, "seconds": round(first, 2),
-            "customers_per_second": round(opts.customers / first, 1), "orders_per_second": round(orders / first, 1),
-            "import_peak_mb_tracemalloc": round(peak / 2**20, 1),
-            "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "rerun_seconds": round(again, 2), "stats": stats, "rc": code}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "customers": opts.customers,
+                    "orders": orders,
+                    "seconds": round(first, 2),
+                    "customers_per_second": round(opts.customers / first, 1),
+                    "orders_per_second": round(orders / first, 1),
+                    "import_peak_mb_tracemalloc": round(peak / 2**20, 1),
+                    "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "rerun_seconds": round(again, 2),
+                    "stats": stats,
+                    "rc": code,
+                },
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 

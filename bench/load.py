@@ -77,7 +77,9 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def build_plan(n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, secrets: Any, now: datetime) -> Plan:
+def build_plan(
+    n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, secrets: Any, now: datetime
+) -> Plan:
     """``n`` distinct deliveries (plus ``dup_ratio`` × n copies), scheduled at ``rate`` per second."""
     from enishi.signatures import sign_generic, sign_shopify
 
@@ -87,7 +89,9 @@ def build_plan(n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, se
     generic_tpl = json.loads(GENERIC_ORDER.read_text(encoding="utf-8"))
     t_sign = int(now.timestamp())
 
-    def shopify(topic: str, key: str, body: dict[str, Any], order_id: str | None, customer_id: str) -> Delivery:
+    def shopify(
+        topic: str, key: str, body: dict[str, Any], order_id: str | None, customer_id: str
+    ) -> Delivery:
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
@@ -103,7 +107,10 @@ def build_plan(n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, se
 
     def generic(key: str, body: dict[str, Any], order_id: str, customer_id: str) -> Delivery:
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "X-Enishi-Signature": sign_generic(raw, secrets.generic, t_sign)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Enishi-Signature": sign_generic(raw, secrets.generic, t_sign),
+        }
         return Delivery(key, "/webhooks/generic", headers, raw, order_id, customer_id)
 
     distinct: list[Delivery] = []
@@ -117,17 +124,30 @@ def build_plan(n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, se
         if kind == "shopify_paid" and placed_shopify:
             order_id, body = rng.choice(placed_shopify)
             paid = body | {"financial_status": "paid", "updated_at": _iso(now)}
-            distinct.append(shopify("orders/paid", f"load-paid-{i}", paid, order_id, str(body["customer"]["id"])))
+            distinct.append(
+                shopify("orders/paid", f"load-paid-{i}", paid, order_id, str(body["customer"]["id"]))
+            )
             continue
         if kind in ("shopify_order", "shopify_paid"):
             # a customer has one or two orders: every third order goes to the previous order's customer
             reuse = placed_shopify and i % 3 == 0
-            customer_id = str(placed_shopify[-1][1]["customer"]["id"]) if reuse else str(8_000_000_000_000 + i)
+            customer_id = (
+                str(placed_shopify[-1][1]["customer"]["id"]) if reuse else str(8_000_000_000_000 + i)
+            )
             order_id = str(9_000_000_000_000 + i)
             body = copy.deepcopy(order_tpl)
             email = f"load-{customer_id}@example.jp"
-            body.update(id=int(order_id), name=f"#L{i}", order_number=100000 + i, email=email, contact_email=email,
-                        created_at=_iso(at), processed_at=_iso(at), updated_at=_iso(at), checkout_token=f"ck-{i}")
+            body.update(
+                id=int(order_id),
+                name=f"#L{i}",
+                order_number=100000 + i,
+                email=email,
+                contact_email=email,
+                created_at=_iso(at),
+                processed_at=_iso(at),
+                updated_at=_iso(at),
+                checkout_token=f"ck-{i}",
+            )
             body["customer"] = body["customer"] | {"id": int(customer_id), "email": email}
             placed_shopify.append((order_id, body))
             orders_by_customer[customer_id].add(order_id)
@@ -135,7 +155,12 @@ def build_plan(n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, se
         elif kind == "shopify_customer":
             customer_id = str(8_000_000_000_000 + i)
             body = copy.deepcopy(customer_tpl)
-            body.update(id=int(customer_id), email=f"load-{customer_id}@example.jp", created_at=_iso(at), updated_at=_iso(at))
+            body.update(
+                id=int(customer_id),
+                email=f"load-{customer_id}@example.jp",
+                created_at=_iso(at),
+                updated_at=_iso(at),
+            )
             orders_by_customer.setdefault(customer_id, set())
             distinct.append(shopify("customers/create", f"load-customer-{i}", body, None, customer_id))
         else:
@@ -143,17 +168,24 @@ def build_plan(n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, se
             order_id = f"LO-{i}"
             body = copy.deepcopy(generic_tpl)
             body.update(id=f"load-generic-{i}", shop=SHOP, occurred_at=_iso(at))
-            body["data"] = body["data"] | {"order_id": order_id, "placed_at": _iso(at), "checkout_id": f"LCK-{i}"}
-            body["data"]["customer"] = body["data"]["customer"] | {"id": customer_id, "email": f"load-{customer_id.lower()}@example.jp"}
+            body["data"] = body["data"] | {
+                "order_id": order_id,
+                "placed_at": _iso(at),
+                "checkout_id": f"LCK-{i}",
+            }
+            body["data"]["customer"] = body["data"]["customer"] | {
+                "id": customer_id,
+                "email": f"load-{customer_id.lower()}@example.jp",
+            }
             orders_by_customer[customer_id].add(order_id)
             distinct.append(generic(f"load-generic-{i}", body, order_id, customer_id))
 
     # reorder within windows, then mix the copies in: some at once (concurrent), some a little later
     order = list(distinct)
     for start in range(0, len(order), WINDOW):
-        chunk = order[start:start + WINDOW]
+        chunk = order[start : start + WINDOW]
         rng.shuffle(chunk)
-        order[start:start + WINDOW] = chunk
+        order[start : start + WINDOW] = chunk
     schedule: list[Delivery] = list(order)
     for d in rng.sample(order, int(len(order) * dup_ratio)):
         at = schedule.index(d) + rng.choice([1, rng.randint(2, WINDOW)])
@@ -182,7 +214,9 @@ def fire(url: str, plan: Plan, threads: int) -> float:
             send.lag = started - (t0 + send.due)
             try:
                 conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-                conn.request("POST", send.delivery.path, body=send.delivery.body, headers=send.delivery.headers)
+                conn.request(
+                    "POST", send.delivery.path, body=send.delivery.body, headers=send.delivery.headers
+                )
                 resp = conn.getresponse()
                 payload = resp.read()
                 conn.close()
@@ -225,7 +259,9 @@ def verify(plan: Plan, table: Any) -> dict[str, Any]:
     for customer_id, orders in plan.orders_by_customer.items():
         item = table.get_item(Key=keys.profile_key(SHOP, customer_id)).get("Item")
         if item is None or int(item.get("order_count", 0)) != len(orders):
-            profile_wrong.append((customer_id, None if item is None else int(item.get("order_count", 0)), len(orders)))
+            profile_wrong.append(
+                (customer_id, None if item is None else int(item.get("order_count", 0)), len(orders))
+            )
     return {
         "distinct": len(plan.distinct),
         "sent": len(plan.sends),
@@ -238,7 +274,8 @@ def verify(plan: Plan, table: Any) -> dict[str, Any]:
         "profiles_expected": len(plan.orders_by_customer),
         "profiles_wrong": profile_wrong[:10],
         "lost": len(never_accepted) + len(orders_missing),
-        "duplicated": len(accepted_twice) + sum(1 for _, got, want in profile_wrong if got is not None and got > want),
+        "duplicated": len(accepted_twice)
+        + sum(1 for _, got, want in profile_wrong if got is not None and got > want),
     }
 
 
@@ -249,8 +286,14 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_load(n: int = 3000, rate: float = 150.0, threads: int = 4, dup_ratio: float = 0.1, seed: int = 1,
-             settle_timeout: float = 600.0) -> dict[str, Any]:
+def run_load(
+    n: int = 3000,
+    rate: float = 150.0,
+    threads: int = 4,
+    dup_ratio: float = 0.1,
+    seed: int = 1,
+    settle_timeout: float = 600.0,
+) -> dict[str, Any]:
     import boto3
 
     from enishi_local.stack import LocalSecrets, LocalStack
@@ -273,7 +316,8 @@ def run_load(n: int = 3000, rate: float = 150.0, threads: int = 4, dup_ratio: fl
         target_rate=rate,
         threads=threads,
         held_rate=round(len(plan.sends) / elapsed, 1),
-        rate_held=len(plan.sends) / elapsed >= 0.95 * rate,  # open loop: below target means the stack fell behind
+        rate_held=len(plan.sends) / elapsed
+        >= 0.95 * rate,  # open loop: below target means the stack fell behind
         p50_ms=round(_pct(latencies, 0.50) * 1000, 1),
         p99_ms=round(_pct(latencies, 0.99) * 1000, 1),
         max_ms=round(max(latencies, default=float("nan")) * 1000, 1),

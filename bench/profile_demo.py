@@ -25,8 +25,19 @@ from pathlib import Path
 # innermost first: the first frame of a sample whose file matches names the part the sample is charged to
 PARTS = (
     ("moto (AWS emulated)", ("/moto/",)),
-    ("boto3/botocore and HTTP (serialising)", ("/botocore/", "/boto3/", "/urllib3/", "/requests/", "/http/client.py",
-                                               "/http/server.py", "/socketserver.py", "/email/feedparser.py")),
+    (
+        "boto3/botocore and HTTP (serialising)",
+        (
+            "/botocore/",
+            "/boto3/",
+            "/urllib3/",
+            "/requests/",
+            "/http/client.py",
+            "/http/server.py",
+            "/socketserver.py",
+            "/email/feedparser.py",
+        ),
+    ),
     ("handlers (functions/enishi)", ("/functions/enishi/", "/enishi/")),
     ("report (metrics, charts, files)", ("/enishi_local/report/", "/matplotlib/")),
     ("demo driver and shop simulation", ("/enishi_local/demo/",)),
@@ -61,7 +72,7 @@ def aws_caller(stack: list[str]) -> str | None:
     calls = [i for i, f in enumerate(stack) if f.startswith("BaseClient._make_api_call")]
     if not calls:
         return None
-    for frame in reversed(stack[:calls[-1]]):
+    for frame in reversed(stack[: calls[-1]]):
         path = "/" + _file(frame)
         if any(n in path for n in ("/enishi", "/moto/", "/bench/")) and "/botocore/" not in path:
             return _name(frame)
@@ -79,7 +90,9 @@ def summarise(folded: Path, seconds: float, rate: int, top: int = 25) -> str:
         if not stack_text or not count_text.isdigit():
             continue
         n = int(count_text)
-        stack = [f for f in stack_text.split(";") if not f.startswith("thread (") and not f.startswith("process ")]
+        stack = [
+            f for f in stack_text.split(";") if not f.startswith("thread (") and not f.startswith("process ")
+        ]
         if not stack:
             continue
         total += n
@@ -91,17 +104,31 @@ def summarise(folded: Path, seconds: float, rate: int, top: int = 25) -> str:
         for name in {_name(f) for f in stack}:
             inclusive[name] += n
     expected = max(seconds * rate, total, 1)
-    lines = [f"# enishi demo profile ({seconds:.1f} s wall, {total} samples on the GIL at {rate}/s)", "",
-             "| part | share of wall time |", "| --- | ---: |"]
+    lines = [
+        f"# enishi demo profile ({seconds:.1f} s wall, {total} samples on the GIL at {rate}/s)",
+        "",
+        "| part | share of wall time |",
+        "| --- | ---: |",
+    ]
     for name, n in parts.most_common():
         lines.append(f"| {name} | {n / expected:.1%} |")
     lines.append(f"| waiting (no thread holds the GIL: sockets, locks, idle) | {1 - total / expected:.1%} |")
-    lines += ["", "## boto3 round trips (client + moto) by the code that made them", "",
-              "| caller | share of samples on the GIL |", "| --- | ---: |"]
+    lines += [
+        "",
+        "## boto3 round trips (client + moto) by the code that made them",
+        "",
+        "| caller | share of samples on the GIL |",
+        "| --- | ---: |",
+    ]
     for name, n in callers.most_common(15):
         lines.append(f"| `{name}` | {n / max(total, 1):.1%} |")
-    lines += ["", f"## top {top} functions by own time (share of samples on the GIL)", "",
-              "| function | own | incl. |", "| --- | ---: | ---: |"]
+    lines += [
+        "",
+        f"## top {top} functions by own time (share of samples on the GIL)",
+        "",
+        "| function | own | incl. |",
+        "| --- | ---: | ---: |",
+    ]
     for name, n in self_time.most_common(top):
         lines.append(f"| `{name}` | {n / max(total, 1):.1%} | {inclusive[name] / max(total, 1):.1%} |")
     lines += ["", f"## top {top} functions by inclusive time", "", "| function | incl. |", "| --- | ---: |"]
@@ -122,14 +149,34 @@ def main(argv: list[str] | None = None) -> int:
         print("py-spy is not installed (it is in the dev extra: make install)", file=sys.stderr)
         return 2
     folded = out / "demo.folded"
-    cmd = [spy, "record", "--gil", "--rate", str(args.rate), "--format", "raw", "--output", str(folded),
-           "--", sys.executable, "-m", "enishi_local.cli", "demo", "--no-progress", "--out", str(out / "demo"),
-           *demo_args]
+    cmd = [
+        spy,
+        "record",
+        "--gil",
+        "--rate",
+        str(args.rate),
+        "--format",
+        "raw",
+        "--output",
+        str(folded),
+        "--",
+        sys.executable,
+        "-m",
+        "enishi_local.cli",
+        "demo",
+        "--no-progress",
+        "--out",
+        str(out / "demo"),
+        *demo_args,
+    ]
     t0 = time.perf_counter()
     done = subprocess.run(cmd)
     seconds = time.perf_counter() - t0
     if done.returncode != 0 or not folded.exists():
-        print(f"profiling failed ({done.returncode}); py-spy needs ptrace (root, or CAP_SYS_PTRACE)", file=sys.stderr)
+        print(
+            f"profiling failed ({done.returncode}); py-spy needs ptrace (root, or CAP_SYS_PTRACE)",
+            file=sys.stderr,
+        )
         return done.returncode or 1
     text = summarise(folded, seconds, args.rate)
     (out / "profile.md").write_text(text, encoding="utf-8")

@@ -249,8 +249,11 @@ class Template:
                 return f"arn:aws:events:{r}:{a}:event-bus/{name}"
             case "AWS::Events::Rule":
                 bus = self._rule_bus(logical_id)
-                return f"arn:aws:events:{r}:{a}:rule/{name}" if bus in (None, "default") else \
-                    f"arn:aws:events:{r}:{a}:rule/{bus}/{name}"
+                return (
+                    f"arn:aws:events:{r}:{a}:rule/{name}"
+                    if bus in (None, "default")
+                    else f"arn:aws:events:{r}:{a}:rule/{bus}/{name}"
+                )
             case "AWS::SQS::Queue":
                 return f"arn:aws:sqs:{r}:{a}:{name}"
             case "AWS::Lambda::Function":
@@ -345,7 +348,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
             if key == "Fn::GetAtt":
@@ -398,7 +401,7 @@ class Template:
         return self._eval_condition(cond)
 
     def _eval_condition(self, cond: Any) -> bool:
-        (key, arg), = cond.items()
+        ((key, arg),) = cond.items()
         if key == "Fn::Equals":
             a, b = (self.resolve(x) if not (isinstance(x, dict) and "Condition" in x) else x for x in arg)
             return a == b
@@ -456,7 +459,10 @@ class Template:
                 definition = json.loads(text)
             name = self.physical_name(lid)
             out[name] = StateMachineSpec(
-                logical_id=lid, name=name, arn=self.arn(lid), definition=definition,
+                logical_id=lid,
+                name=name,
+                arn=self.arn(lid),
+                definition=definition,
                 type=str(p.get("StateMachineType", "STANDARD")),
             )
         return out
@@ -489,8 +495,14 @@ class Template:
                 pattern=None,
                 schedule=p.get("ScheduleExpression"),
                 schedule_timezone=p.get("ScheduleExpressionTimezone"),
-                targets=[TargetSpec(id="0", arn=t.get("Arn", ""), input=t.get("Input"),
-                                    dead_letter_arn=t.get("DeadLetterConfig", {}).get("Arn"))],
+                targets=[
+                    TargetSpec(
+                        id="0",
+                        arn=t.get("Arn", ""),
+                        input=t.get("Input"),
+                        dead_letter_arn=t.get("DeadLetterConfig", {}).get("Arn"),
+                    )
+                ],
                 enabled=p.get("State", "ENABLED") == "ENABLED",
             )
         return out
@@ -533,14 +545,17 @@ class Template:
             source = str(p.get("EventSourceArn", ""))
             if ":sqs:" not in source:
                 continue
-            out.append(EventSourceMappingSpec(
-                logical_id=lid,
-                queue_arn=source,
-                function_name=self.function_by_ref(str(p["FunctionName"])).name,
-                batch_size=int(p.get("BatchSize", 10)),
-                report_batch_item_failures="ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
-                enabled=bool(p.get("Enabled", True)),
-            ))
+            out.append(
+                EventSourceMappingSpec(
+                    logical_id=lid,
+                    queue_arn=source,
+                    function_name=self.function_by_ref(str(p["FunctionName"])).name,
+                    batch_size=int(p.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in p.get("FunctionResponseTypes", []),
+                    enabled=bool(p.get("Enabled", True)),
+                )
+            )
         return out
 
     def tables(self) -> list[TableSpec]:
@@ -549,14 +564,16 @@ class Template:
             for lid, res in self.of_type(rtype).items():
                 p = self.resolve(res.get("Properties", {}))
                 ttl = p.get("TimeToLiveSpecification") or {}
-                out.append(TableSpec(
-                    logical_id=lid,
-                    name=self.physical_name(lid),
-                    key_schema=p.get("KeySchema", []),
-                    attribute_definitions=p.get("AttributeDefinitions", []),
-                    global_secondary_indexes=p.get("GlobalSecondaryIndexes", []),
-                    ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled", True) else None,
-                ))
+                out.append(
+                    TableSpec(
+                        logical_id=lid,
+                        name=self.physical_name(lid),
+                        key_schema=p.get("KeySchema", []),
+                        attribute_definitions=p.get("AttributeDefinitions", []),
+                        global_secondary_indexes=p.get("GlobalSecondaryIndexes", []),
+                        ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled", True) else None,
+                    )
+                )
         return out
 
     def buckets(self) -> list[str]:
@@ -566,8 +583,14 @@ class Template:
         out: list[SecretSpec] = []
         for lid, res in self.of_type("AWS::SecretsManager::Secret").items():
             p = self.resolve(res.get("Properties", {}))
-            out.append(SecretSpec(logical_id=lid, name=self.physical_name(lid),
-                                  secret_string=p.get("SecretString"), generate=p.get("GenerateSecretString")))
+            out.append(
+                SecretSpec(
+                    logical_id=lid,
+                    name=self.physical_name(lid),
+                    secret_string=p.get("SecretString"),
+                    generate=p.get("GenerateSecretString"),
+                )
+            )
         return out
 
     def ses_configuration_sets(self) -> list[str]:
@@ -591,8 +614,14 @@ class Template:
             if function_arn is None:
                 continue
             method, _, path = route_key.partition(" ")
-            out.append(RouteSpec(route_key=route_key, method=method, path=path,
-                                 function_name=self.function_by_ref(function_arn).name))
+            out.append(
+                RouteSpec(
+                    route_key=route_key,
+                    method=method,
+                    path=path,
+                    function_name=self.function_by_ref(function_arn).name,
+                )
+            )
         return out
 
 

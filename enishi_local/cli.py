@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 
 DEFAULT_PORT = 8787
-DEFAULT_TIME_SCALE = 60.0  # one virtual hour per real minute: the cart reminder arrives a minute after the curl
+DEFAULT_TIME_SCALE = (
+    60.0  # one virtual hour per real minute: the cart reminder arrives a minute after the curl
+)
 SHOP_DOMAIN = "enishi-demo.myshopify.com"
 
 
@@ -35,23 +37,36 @@ def main(argv: list[str] | None = None) -> int:
         from enishi_local.replay import main as replay_main
 
         return replay_main(args[1:])
-    if args and args[0] in ("import", "customer"):  # operator tools: history import, customer show/export/erase
+    if args and args[0] in (
+        "import",
+        "customer",
+    ):  # operator tools: history import, customer show/export/erase
         from enishi_local.operator import main as operator_main
 
         return operator_main(args[0], args[1:])
-    parser = argparse.ArgumentParser(prog="enishi", description="enishi on this machine (no AWS account needed)")
+    parser = argparse.ArgumentParser(
+        prog="enishi", description="enishi on this machine (no AWS account needed)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     local = sub.add_parser("local", help="serve the local stack until Ctrl-C")
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
-    local.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
-                       help="virtual seconds per real second (default 60: an hour a minute; 0 = frozen)")
+    local.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        help="virtual seconds per real second (default 60: an hour a minute; 0 = frozen)",
+    )
     outbox = sub.add_parser("outbox", help="print what the running local stack sent")
-    outbox.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="base URL of `enishi local`")
+    outbox.add_argument(
+        "--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="base URL of `enishi local`"
+    )
     outbox.add_argument("--json", action="store_true", help="print the raw JSON")
     sub.add_parser("demo", help="run the simulated shop (see `enishi demo --help`)")
     sub.add_parser("jp-carts", help="run an EC-CUBE and a カラーミー shop against local fakes of their APIs")
     sub.add_parser("connect", help="store a cart connection's tokens (see `enishi connect --help`)")
-    sub.add_parser("replay", help="send kept Shopify payloads back to the intake (see `enishi replay --help`)")
+    sub.add_parser(
+        "replay", help="send kept Shopify payloads back to the intake (see `enishi replay --help`)"
+    )
     sub.add_parser("import", help="import a shop's past customers and orders (see `enishi import --help`)")
     sub.add_parser("customer", help="show, export or erase one customer (see `enishi customer --help`)")
     opts = parser.parse_args(args)
@@ -123,11 +138,27 @@ def sample_checkout(email: str = "you@example.jp") -> dict[str, Any]:
         "total_price": "3240",
         "subtotal_price": "3240",
         "abandoned_checkout_url": f"https://{SHOP_DOMAIN}/checkouts/ac/local0checkout0token0000000000001/recover",
-        "line_items": [{"title": "静岡 深蒸し煎茶 100g", "quantity": 2, "price": "1620", "sku": "SEN-100",
-                        "product_id": 8100000000001, "variant_id": 4500000000011}],
-        "customer": {"id": 7010000000999, "email": email, "first_name": "花子", "last_name": "山田",
-                     "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in",
-                                                 "consent_updated_at": "__NOW__"}},
+        "line_items": [
+            {
+                "title": "静岡 深蒸し煎茶 100g",
+                "quantity": 2,
+                "price": "1620",
+                "sku": "SEN-100",
+                "product_id": 8100000000001,
+                "variant_id": 4500000000011,
+            }
+        ],
+        "customer": {
+            "id": 7010000000999,
+            "email": email,
+            "first_name": "花子",
+            "last_name": "山田",
+            "email_marketing_consent": {
+                "state": "subscribed",
+                "opt_in_level": "single_opt_in",
+                "consent_updated_at": "__NOW__",
+            },
+        },
     }
 
 
@@ -135,18 +166,20 @@ def curl_example(url: str, secret: str) -> str:
     """A copy-paste shell snippet: the body stamped with the stack's *virtual* now (from /_local/health: with a
     time scale the virtual clock runs ahead of `date`), HMAC-SHA256 (base64) by openssl, then curl."""
     body = json.dumps(sample_checkout(), ensure_ascii=False, separators=(",", ":"))
-    now_cmd = f"NOW=$(curl -s {url}/_local/health | sed -n 's/.*\"now\": \"\\([^\"]*\\)\".*/\\1/p')"
+    now_cmd = f'NOW=$(curl -s {url}/_local/health | sed -n \'s/.*"now": "\\([^"]*\\)".*/\\1/p\')'
     body_cmd = "BODY=$(printf '%s' " + shlex.quote(body) + ' | sed "s/__NOW__/$NOW/g")'
-    return "\n".join([
-        now_cmd,
-        body_cmd,
-        f"SIG=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac {shlex.quote(secret)} -binary | base64)",
-        f"curl -sS -X POST {url}/webhooks/shopify \\",
-        "  -H 'Content-Type: application/json' -H 'X-Shopify-Topic: checkouts/create' \\",
-        f"  -H 'X-Shopify-Shop-Domain: {SHOP_DOMAIN}' -H \"X-Shopify-Event-Id: $(date +%s%N)\" \\",
-        "  -H \"X-Shopify-Webhook-Id: $(date +%s%N)\" -H \"X-Shopify-Hmac-Sha256: $SIG\" \\",
-        "  --data-binary \"$BODY\"; echo",
-    ])
+    return "\n".join(
+        [
+            now_cmd,
+            body_cmd,
+            f"SIG=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac {shlex.quote(secret)} -binary | base64)",
+            f"curl -sS -X POST {url}/webhooks/shopify \\",
+            "  -H 'Content-Type: application/json' -H 'X-Shopify-Topic: checkouts/create' \\",
+            f"  -H 'X-Shopify-Shop-Domain: {SHOP_DOMAIN}' -H \"X-Shopify-Event-Id: $(date +%s%N)\" \\",
+            '  -H "X-Shopify-Webhook-Id: $(date +%s%N)" -H "X-Shopify-Hmac-Sha256: $SIG" \\',
+            '  --data-binary "$BODY"; echo',
+        ]
+    )
 
 
 def print_outbox(url: str, *, as_json: bool = False) -> int:

@@ -34,7 +34,9 @@ from enishi.polling.http import OAuthSecret, Transport, urllib_transport
 from enishi.polling.store import SecretsManagerVault
 
 CARTS = ("eccube", "colorme", "base", "stores", "makeshop")
-KEY_CARTS = frozenset({"stores"})  # carts whose client authenticates by a private_key_jwt assertion, not a secret
+KEY_CARTS = frozenset(
+    {"stores"}
+)  # carts whose client authenticates by a private_key_jwt assertion, not a secret
 
 
 class ConnectError(Exception):
@@ -63,17 +65,39 @@ def token_url(cart: str, shop_url: str | None) -> str:
     return colorme.TOKEN_URL
 
 
-def exchange_code(url: str, client_id: str, client_secret: str | None, code: str, redirect_uri: str,
-                  transport: Transport = urllib_transport, *, auth: dict[str, str] | None = None) -> dict[str, Any]:
+def exchange_code(
+    url: str,
+    client_id: str,
+    client_secret: str | None,
+    code: str,
+    redirect_uri: str,
+    transport: Transport = urllib_transport,
+    *,
+    auth: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """``auth``: the client-authentication fields when not a client secret (STORES' signed assertion)."""
     client = auth if auth is not None else {"client_secret": client_secret or ""}
-    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                                   "client_id": client_id, **client}).encode()
-    response = transport("POST", url, {"content-type": "application/x-www-form-urlencoded",
-                                       "accept": "application/json"}, form, 15.0)
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            **client,
+        }
+    ).encode()
+    response = transport(
+        "POST",
+        url,
+        {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"},
+        form,
+        15.0,
+    )
     if response.status != 200:
-        raise ConnectError(f"the cart refused the code ({response.status}): codes are valid 10-15 minutes, once"
-                           " (STORES: or the private key / client id does not match the app)")
+        raise ConnectError(
+            f"the cart refused the code ({response.status}): codes are valid 10-15 minutes, once"
+            " (STORES: or the private key / client id does not match the app)"
+        )
     answer = response.json()
     if not isinstance(answer, dict) or not answer.get("access_token"):
         raise ConnectError("the cart answered no access token")
@@ -101,8 +125,9 @@ def read_private_key(path: str) -> tuple[str, str | None]:
         raise ConnectError(f"--private-key: not a usable EC P-256 private key ({exc})") from exc
 
 
-def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transport,
-                 now: Callable[[], datetime] = clock.now) -> OAuthSecret:
+def build_secret(
+    opts: argparse.Namespace, transport: Transport = urllib_transport, now: Callable[[], datetime] = clock.now
+) -> OAuthSecret:
     url = getattr(opts, "token_url", None) or token_url(opts.cart, getattr(opts, "shop_url", None))
     if opts.cart == "makeshop" and not (opts.access_token and opts.api_key):
         raise ConnectError("makeshop needs --access-token (the install webhook's 永続token) and --api-key")
@@ -110,8 +135,10 @@ def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transpo
     key_id: str | None = getattr(opts, "key_id", None)
     if opts.cart in KEY_CARTS:
         if not (opts.client_id and getattr(opts, "private_key", None)):
-            raise ConnectError(f"{opts.cart} needs --client-id and --private-key (the key issued with the app): "
-                               "every token refresh is signed with it")
+            raise ConnectError(
+                f"{opts.cart} needs --client-id and --private-key (the key issued with the app): "
+                "every token refresh is signed with it"
+            )
         private_key, kid = read_private_key(opts.private_key)
         key_id = key_id or kid
     if opts.code:
@@ -120,31 +147,47 @@ def build_secret(opts: argparse.Namespace, transport: Transport = urllib_transpo
                 raise ConnectError("--code needs --redirect-uri")
             from enishi.polling.http import client_authentication
 
-            auth = client_authentication(OAuthSecret(client_id=opts.client_id, private_key=private_key,
-                                                     key_id=key_id), url, now())
-            answer = exchange_code(url, opts.client_id, None, opts.code, opts.redirect_uri, transport, auth=auth)
+            auth = client_authentication(
+                OAuthSecret(client_id=opts.client_id, private_key=private_key, key_id=key_id), url, now()
+            )
+            answer = exchange_code(
+                url, opts.client_id, None, opts.code, opts.redirect_uri, transport, auth=auth
+            )
         elif not (opts.client_id and opts.client_secret and opts.redirect_uri):
             raise ConnectError("--code needs --client-id, --client-secret and --redirect-uri")
         else:
-            answer = exchange_code(url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport)
+            answer = exchange_code(
+                url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport
+            )
     elif opts.access_token:
         if private_key is not None and not opts.refresh_token:
-            raise ConnectError(f"{opts.cart}: give --refresh-token with --access-token (the access token lasts 1 h)")
-        answer = {"access_token": opts.access_token, "refresh_token": opts.refresh_token,
-                  "expires_in": opts.expires_in}
+            raise ConnectError(
+                f"{opts.cart}: give --refresh-token with --access-token (the access token lasts 1 h)"
+            )
+        answer = {
+            "access_token": opts.access_token,
+            "refresh_token": opts.refresh_token,
+            "expires_in": opts.expires_in,
+        }
     else:
         raise ConnectError("give --code (with the client) or --access-token")
     if opts.cart == "eccube" and not opts.webhook_secret:
-        raise ConnectError("--webhook-secret is required for EC-CUBE (16-1024 characters, the one set in WebHook管理)")
+        raise ConnectError(
+            "--webhook-secret is required for EC-CUBE (16-1024 characters, the one set in WebHook管理)"
+        )
     if opts.webhook_secret and not 16 <= len(opts.webhook_secret) <= 1024:
         raise ConnectError("--webhook-secret must be 16-1024 characters (EC-CUBE's rule)")
     expires_in = answer.get("expires_in")
     return OAuthSecret(
-        client_id=opts.client_id, client_secret=None if private_key else opts.client_secret,
-        private_key=private_key, key_id=key_id, access_token=str(answer["access_token"]),
+        client_id=opts.client_id,
+        client_secret=None if private_key else opts.client_secret,
+        private_key=private_key,
+        key_id=key_id,
+        access_token=str(answer["access_token"]),
         refresh_token=answer.get("refresh_token") or None,
         expires_at=now() + timedelta(seconds=int(expires_in)) if expires_in else None,
-        token_url=url or None, webhook_secret=opts.webhook_secret or None,
+        token_url=url or None,
+        webhook_secret=opts.webhook_secret or None,
         redirect_uri=opts.redirect_uri if opts.cart == "base" else None,  # BASE's refresh grant asks for it
         **({"api_key": opts.api_key} if opts.api_key else {}),
     )
@@ -158,7 +201,7 @@ def connect_local(stack: Any, connection_id: str, secret: OAuthSecret) -> str:
     """Write a connection's secret inside a running ``LocalStack`` (its moto); returns the secret ARN."""
     import boto3
 
-    for env in stack._environments.values():  # noqa: SLF001 - the local stack's function environments
+    for env in stack._environments.values():
         conn = env.get(c.ENV_CART_CONNECTION)
         if conn and json.loads(conn).get("id") == connection_id:
             arn = env[c.ENV_CART_SECRET_ARN]
@@ -170,17 +213,24 @@ def connect_local(stack: Any, connection_id: str, secret: OAuthSecret) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="enishi connect", description="store a cart connection's OAuth tokens")
     p.add_argument("cart", choices=CARTS)
-    p.add_argument("--secret-arn", required=True, help="the connection's secret (stack output CartSecretArn…)")
+    p.add_argument(
+        "--secret-arn", required=True, help="the connection's secret (stack output CartSecretArn…)"
+    )
     p.add_argument("--region", default=None)
     p.add_argument("--shop-url", help="EC-CUBE: the shop's URL (https://shop.example.jp)")
     p.add_argument("--client-id")
     p.add_argument("--client-secret")
-    p.add_argument("--private-key", help="STORES: the client's private key file (the JWK STORES issued, or a PEM)")
+    p.add_argument(
+        "--private-key", help="STORES: the client's private key file (the JWK STORES issued, or a PEM)"
+    )
     p.add_argument("--key-id", help="STORES: the key's kid, when the file does not carry it")
     p.add_argument("--token-url", help="override the cart's token endpoint (local fakes)")
     p.add_argument("--redirect-uri")
-    p.add_argument("--code", help="the authorization code the shop admin's approval returned "
-                   "(write --code=VALUE: a code may start with '-')")
+    p.add_argument(
+        "--code",
+        help="the authorization code the shop admin's approval returned "
+        "(write --code=VALUE: a code may start with '-')",
+    )
     p.add_argument("--access-token")
     p.add_argument("--refresh-token")
     p.add_argument("--expires-in", type=int, default=None)
@@ -200,7 +250,9 @@ def main(argv: list[str], transport: Transport = urllib_transport) -> int:
 
     store(secret, opts.secret_arn, boto3.client("secretsmanager", region_name=opts.region))
     refresh = "with a refresh token" if secret.refresh_token else "no refresh token (does not expire)"
-    print(f"connected {opts.cart}: tokens stored in the connection's secret ({refresh}); the next sweep uses them")
+    print(
+        f"connected {opts.cart}: tokens stored in the connection's secret ({refresh}); the next sweep uses them"
+    )
     return 0
 
 
@@ -208,7 +260,7 @@ def point_connection_at(stack: Any, connection_id: str, base_url: str) -> None:
     """Local only: aim a connection's functions at a fake cart started after the template was synthesized (its
     port is only known then). Call before the connection's first invocation."""
     found = False
-    for env in stack._environments.values():  # noqa: SLF001
+    for env in stack._environments.values():
         conn = env.get(c.ENV_CART_CONNECTION)
         if conn and json.loads(conn).get("id") == connection_id:
             env[c.ENV_CART_CONNECTION] = json.dumps({**json.loads(conn), "base_url": base_url})
@@ -219,8 +271,8 @@ def point_connection_at(stack: Any, connection_id: str, base_url: str) -> None:
 
 def function_of(stack: Any, connection_id: str, handler: str = "enishi.polling.handler.handler") -> str:
     """The local function name of a connection's poller (or webhook λ with ``handler``)."""
-    for name, env in stack._environments.items():  # noqa: SLF001
+    for name, env in stack._environments.items():
         conn = env.get(c.ENV_CART_CONNECTION)
-        if conn and json.loads(conn).get("id") == connection_id and stack._functions[name].handler == handler:  # noqa: SLF001
+        if conn and json.loads(conn).get("id") == connection_id and stack._functions[name].handler == handler:
             return str(name)
     raise ConnectError(f"no function for connection {connection_id!r}")

@@ -22,8 +22,16 @@ ACCOUNT_ID = runtime.ACCOUNT_ID
 REGION = runtime.REGION
 
 # the system attributes SQS returns for AttributeNames=["All"], in moto's order (moto/sqs/responses.py)
-_SQS_SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp",
-                          "MessageDeduplicationId", "MessageGroupId", "AWSTraceHeader", "SequenceNumber")
+_SQS_SYSTEM_ATTRIBUTES = (
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "AWSTraceHeader",
+    "SequenceNumber",
+)
 
 
 class DirectSqs:
@@ -43,20 +51,33 @@ class DirectSqs:
     def _queue_name(url: str) -> str:
         return url.rstrip("/").rsplit("/", 1)[-1]
 
-    def receive_message(self, *, QueueUrl: str, MaxNumberOfMessages: int = 1, WaitTimeSeconds: int = 0,  # noqa: N803
-                        AttributeNames: Iterable[str] = (), MessageAttributeNames: Iterable[str] = (),
-                        VisibilityTimeout: int | None = None, **_: Any) -> dict[str, Any]:
+    def receive_message(
+        self,
+        *,
+        QueueUrl: str,
+        MaxNumberOfMessages: int = 1,
+        WaitTimeSeconds: int = 0,
+        AttributeNames: Iterable[str] = (),
+        MessageAttributeNames: Iterable[str] = (),
+        VisibilityTimeout: int | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         name = self._queue_name(QueueUrl)
         queue = self._backend.get_queue(name)
         visibility = queue.visibility_timeout if VisibilityTimeout is None else VisibilityTimeout
-        messages = self._backend.receive_message(name, MaxNumberOfMessages, WaitTimeSeconds, visibility,
-                                                 list(MessageAttributeNames))
+        messages = self._backend.receive_message(
+            name, MaxNumberOfMessages, WaitTimeSeconds, visibility, list(MessageAttributeNames)
+        )
         wanted = set(AttributeNames)
         include = [a for a in _SQS_SYSTEM_ATTRIBUTES if "All" in wanted or a in wanted]
         out = []
         for m in messages:
-            msg: dict[str, Any] = {"MessageId": m.id, "ReceiptHandle": m.receipt_handle, "MD5OfBody": m.body_md5,
-                                   "Body": m.body}
+            msg: dict[str, Any] = {
+                "MessageId": m.id,
+                "ReceiptHandle": m.receipt_handle,
+                "MD5OfBody": m.body_md5,
+                "Body": m.body,
+            }
             if len(m.message_attributes):
                 msg["MessageAttributes"] = m.message_attributes
                 msg["MD5OfMessageAttributes"] = m.attribute_md5
@@ -66,13 +87,24 @@ class DirectSqs:
             out.append(msg)
         return {"Messages": out} if out else {}
 
-    def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]], **_: Any  # noqa: N803
-                             ) -> dict[str, Any]:
+    def delete_message_batch(
+        self,
+        *,
+        QueueUrl: str,
+        Entries: list[dict[str, Any]],
+        **_: Any,
+    ) -> dict[str, Any]:
         success, failed = self._backend.delete_message_batch(self._queue_name(QueueUrl), Entries)
         return {"Successful": [{"Id": i} for i in success], "Failed": failed}
 
-    def change_message_visibility(self, *, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int,  # noqa: N803
-                                  **_: Any) -> dict[str, Any]:
+    def change_message_visibility(
+        self,
+        *,
+        QueueUrl: str,
+        ReceiptHandle: str,
+        VisibilityTimeout: int,
+        **_: Any,
+    ) -> dict[str, Any]:
         self._backend.change_message_visibility(self._queue_name(QueueUrl), ReceiptHandle, VisibilityTimeout)
         return {}
 
@@ -99,7 +131,9 @@ def _system_attributes(m: Any, include: list[str]) -> dict[str, str]:
     return attributes
 
 
-def put_events(entries: list[dict[str, Any]], account: str = ACCOUNT_ID, region: str = REGION) -> list[dict[str, Any]]:
+def put_events(
+    entries: list[dict[str, Any]], account: str = ACCOUNT_ID, region: str = REGION
+) -> list[dict[str, Any]]:
     """PutEvents on moto's EventBridge (what SES does when it publishes a sending event: AWS's own plumbing, not a
     handler's call). Returns the result entries, as the API does."""
     from moto.events.models import events_backends
@@ -152,5 +186,8 @@ def _deserialize(item: Any, fields: Iterable[str] | None) -> dict[str, Any]:
         return item.to_regular_json()
     from moto.dynamodb.models.dynamo_type import deserializer
 
-    return {name: deserializer.deserialize(item.attrs[name].to_regular_json())
-            for name in fields if name in item.attrs}
+    return {
+        name: deserializer.deserialize(item.attrs[name].to_regular_json())
+        for name in fields
+        if name in item.attrs
+    }

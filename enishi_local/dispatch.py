@@ -117,15 +117,22 @@ class TargetDispatcher:
             except Exception as exc:  # the target failed: EventBridge retries, then dead-letters
                 error = exc
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
-        LOG.warning("target %s failed %d times (%s); %s", arn, attempts, type(error).__name__,
-                    f"sent to {dlq}" if dlq else "dropped (no dead-letter queue)")
+        LOG.warning(
+            "target %s failed %d times (%s); %s",
+            arn,
+            attempts,
+            type(error).__name__,
+            f"sent to {dlq}" if dlq else "dropped (no dead-letter queue)",
+        )
         if dlq:
             self._send(dlq, json.dumps(event, default=str))
             self.dead_lettered += 1
 
 
 class SqsPoller:
-    HIDE_REAL_SECONDS = 40_000  # while a failed message waits on the virtual clock, moto must not show it (≤ 12 h)
+    HIDE_REAL_SECONDS = (
+        40_000  # while a failed message waits on the virtual clock, moto must not show it (≤ 12 h)
+    )
 
     def __init__(
         self,
@@ -153,7 +160,9 @@ class SqsPoller:
         self._held: dict[str, datetime] = {}  # failed message id → virtual time it becomes visible again
         self._releasing = 0
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True
+        )
         self.batches = 0
         self.failures = 0
 
@@ -218,14 +227,19 @@ class SqsPoller:
         event = {"Records": [self._record(m) for m in messages]}
         try:
             result = self._handle(event)
-            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])} \
-                if self._partial and isinstance(result, dict) else set()
+            failed = (
+                {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                if self._partial and isinstance(result, dict)
+                else set()
+            )
         except Exception:  # the whole batch failed
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            self._sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
         for m in messages:
             if m["MessageId"] in failed:
                 self.failures += 1
@@ -241,12 +255,17 @@ class SqsPoller:
         hide = min(self.HIDE_REAL_SECONDS, 43_200 - int(time.time() - sent_ms / 1000) - 5)
         if hide > 0:
             self._sqs.change_message_visibility(
-                QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=hide)
+                QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=hide
+            )
         due = self._clock.now() + timedelta(seconds=seconds)
         with self._lock:
             self._held[m["MessageId"]] = due
-        threading.Thread(target=self._release_at, args=(m["MessageId"], m["ReceiptHandle"], due),
-                         name=f"sqs-visibility-{m['MessageId'][:8]}", daemon=True).start()
+        threading.Thread(
+            target=self._release_at,
+            args=(m["MessageId"], m["ReceiptHandle"], due),
+            name=f"sqs-visibility-{m['MessageId'][:8]}",
+            daemon=True,
+        ).start()
 
     def _visibility_left(self, message_id: str) -> int:
         """Seconds the message stays invisible, as moto counts them right after the batch: the queue's visibility
@@ -260,7 +279,9 @@ class SqsPoller:
             message = next(x for x in list(queue._messages) if x.id == message_id)
             return max(0, round((message.visible_at - unix_time_millis()) / 1000))
         except Exception:  # not moto's in-process backend: fall back to the queue's setting
-            attrs = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"])
+            attrs = self._sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
+            )
             return int(attrs["Attributes"].get("VisibilityTimeout", 30))
 
     def _release_at(self, message_id: str, receipt_handle: str, due: datetime) -> None:
@@ -276,7 +297,8 @@ class SqsPoller:
                 return
             try:
                 self._sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0)
+                    QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
+                )
             except Exception:  # deleted or redriven meanwhile
                 LOG.debug("release of %s failed", message_id, exc_info=True)
             with self._lock:
@@ -325,7 +347,7 @@ def next_fire(expression: str, after: datetime, timezone: str | None = None) -> 
     hours = sorted(int(x) for x in fields[1].split(","))
     tz = ZoneInfo(timezone) if timezone else UTC
     local = after.astimezone(tz)
-    for day in range(0, 3):
+    for day in range(3):
         date = (local + timedelta(days=day)).date()
         for h in hours:
             for m in minutes:
@@ -356,8 +378,9 @@ class Scheduler:
         self._firing = False
         self.next_time = next_fire(expression, clock.now(), timezone)
         self.fired: list[datetime] = []
-        self._thread = threading.Thread(target=self._run, name=f"schedule-{rule_arn.rsplit('/', 1)[-1]}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"schedule-{rule_arn.rsplit('/', 1)[-1]}", daemon=True
+        )
 
     def start(self) -> Scheduler:
         self._thread.start()
@@ -378,7 +401,9 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self._stop:
-            if not self._clock.sleep_until(self.next_time, cancelled=lambda: self._stop, on_wake=self._mark_firing):
+            if not self._clock.sleep_until(
+                self.next_time, cancelled=lambda: self._stop, on_wake=self._mark_firing
+            ):
                 return
             try:
                 self._fire(self.scheduled_event(self.next_time))

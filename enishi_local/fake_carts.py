@@ -56,7 +56,9 @@ class _FakeServer:
         return f"http://{host}:{port}"
 
     def start(self) -> Any:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -90,7 +92,9 @@ class _FakeServer:
                 return status, headers, {"message": "injected fault"}
         return None
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         raise NotImplementedError
 
 
@@ -142,8 +146,12 @@ class _OAuthTokens:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self._access[access] = self._now() + timedelta(seconds=self.token_lifetime)
         self._refresh.add(refresh)
-        return {"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": access,
-                "refresh_token": refresh}
+        return {
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime,
+            "access_token": access,
+            "refresh_token": refresh,
+        }
 
     def _grant(self, form: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         """The grant itself, once the client is authenticated (call under ``_lock``): a code is spent once, a
@@ -174,16 +182,29 @@ class _OAuthTokens:
 
 # ---------------------------------------------------------------- EC-CUBE 4 + Web API plugin
 
-STATUS_NAMES = {1: "新規受付", 3: "注文取消し", 4: "対応中", 5: "発送済み", 6: "入金済み", 7: "決済処理中",
-                8: "購入処理中", 9: "返品"}
+STATUS_NAMES = {
+    1: "新規受付",
+    3: "注文取消し",
+    4: "対応中",
+    5: "発送済み",
+    6: "入金済み",
+    7: "決済処理中",
+    8: "購入処理中",
+    9: "返品",
+}
 
 
 class FakeEccube(_OAuthTokens, _FakeServer):
     name = "fake-eccube"
 
-    def __init__(self, now: Callable[[], datetime] = enishi_clock.now, port: int = 0,
-                 client_id: str = "local-eccube-client", client_secret: str = "local-eccube-client-secret",
-                 token_lifetime: int = 3600) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime] = enishi_clock.now,
+        port: int = 0,
+        client_id: str = "local-eccube-client",
+        client_secret: str = "local-eccube-client-secret",
+        token_lifetime: int = 3600,
+    ) -> None:
         super().__init__(now, port)
         self.client_id = client_id
         self.client_secret = client_secret
@@ -201,8 +222,14 @@ class FakeEccube(_OAuthTokens, _FakeServer):
     def _stamp(self) -> str:
         return self._now().astimezone(UTC).replace(microsecond=0).isoformat()
 
-    def put_customer(self, email: str, name01: str = "山田", name02: str = "花子", mailmaga_flg: int | None = 1,
-                     customer_id: str | None = None) -> str:
+    def put_customer(
+        self,
+        email: str,
+        name01: str = "山田",
+        name02: str = "花子",
+        mailmaga_flg: int | None = 1,
+        customer_id: str | None = None,
+    ) -> str:
         with self._lock:
             cid = customer_id or str(next(self._ids))
             row = self.customers.get(cid) or {"id": cid, "create_date": self._stamp()}
@@ -212,30 +239,71 @@ class FakeEccube(_OAuthTokens, _FakeServer):
             self.customers[cid] = row
             return cid
 
-    def start_checkout(self, email: str, customer_id: str | None = None, items: list[dict[str, Any]] | None = None,
-                       order_id: str | None = None) -> str:
+    def start_checkout(
+        self,
+        email: str,
+        customer_id: str | None = None,
+        items: list[dict[str, Any]] | None = None,
+        order_id: str | None = None,
+    ) -> str:
         """The order row EC-CUBE creates when a checkout starts: status 8 購入処理中."""
-        items = items or [{"product_name": "玉露 八女 100g", "product_code": "GY-100", "price": 3240, "quantity": 1,
-                           "Product": {"id": "11"}, "ProductClass": {"id": "21"}}]
+        items = items or [
+            {
+                "product_name": "玉露 八女 100g",
+                "product_code": "GY-100",
+                "price": 3240,
+                "quantity": 1,
+                "Product": {"id": "11"},
+                "ProductClass": {"id": "21"},
+            }
+        ]
         with self._lock:
             oid = order_id or str(next(self._ids))
             total = sum(int(i["price"]) * int(i["quantity"]) for i in items)
             self.orders[oid] = {
-                "id": oid, "order_no": oid, "email": email, "name01": "山田", "name02": "花子",
-                "payment_total": total, "order_date": None, "payment_date": None, "create_date": self._stamp(),
-                "update_date": self._stamp(), "OrderStatus": {"id": "8"},
+                "id": oid,
+                "order_no": oid,
+                "email": email,
+                "name01": "山田",
+                "name02": "花子",
+                "payment_total": total,
+                "order_date": None,
+                "payment_date": None,
+                "create_date": self._stamp(),
+                "update_date": self._stamp(),
+                "OrderStatus": {"id": "8"},
                 "Customer": {"id": customer_id} if customer_id else None,
-                "OrderItems": [*items, {"product_name": "送料", "price": 770, "quantity": 1, "Product": None,
-                                        "ProductClass": None}],
-                "Shippings": [{"id": f"s{oid}", "tracking_number": None, "shipping_delivery_name": None,
-                               "shipping_date": None}],
+                "OrderItems": [
+                    *items,
+                    {
+                        "product_name": "送料",
+                        "price": 770,
+                        "quantity": 1,
+                        "Product": None,
+                        "ProductClass": None,
+                    },
+                ],
+                "Shippings": [
+                    {
+                        "id": f"s{oid}",
+                        "tracking_number": None,
+                        "shipping_delivery_name": None,
+                        "shipping_date": None,
+                    }
+                ],
             }
             return oid
 
     def complete(self, order_id: str, status: int = 1) -> None:
         with self._lock:
             row = self.orders[order_id]
-            row.update({"OrderStatus": {"id": str(status)}, "order_date": self._stamp(), "update_date": self._stamp()})
+            row.update(
+                {
+                    "OrderStatus": {"id": str(status)},
+                    "order_date": self._stamp(),
+                    "update_date": self._stamp(),
+                }
+            )
 
     def set_status(self, order_id: str, status: int) -> None:
         with self._lock:
@@ -244,8 +312,13 @@ class FakeEccube(_OAuthTokens, _FakeServer):
     def ship(self, order_id: str, tracking_number: str, carrier: str = "ヤマト運輸") -> None:
         with self._lock:
             row = self.orders[order_id]
-            row["Shippings"][0].update({"tracking_number": tracking_number, "shipping_delivery_name": carrier,
-                                        "shipping_date": self._stamp()})
+            row["Shippings"][0].update(
+                {
+                    "tracking_number": tracking_number,
+                    "shipping_delivery_name": carrier,
+                    "shipping_date": self._stamp(),
+                }
+            )
             row.update({"OrderStatus": {"id": "5"}, "update_date": self._stamp()})
 
     def notify(self, url: str, secret: str | None, items: list[dict[str, Any]]) -> int:
@@ -256,7 +329,7 @@ class FakeEccube(_OAuthTokens, _FakeServer):
             headers["X-ECCUBE-Signature"] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
         request = urllib.request.Request(url, data=raw, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
@@ -271,7 +344,9 @@ class FakeEccube(_OAuthTokens, _FakeServer):
             return self._grant(form)
 
     # ---- GraphQL
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         if method == "POST" and path == "/token":
             return self._token(body)
         if method != "POST" or path != "/api":
@@ -286,8 +361,12 @@ class FakeEccube(_OAuthTokens, _FakeServer):
         if "mailmaga_flg" in query and not self.mailmaga_plugin:
             return 200, {}, {"errors": [{"message": 'Cannot query field "mailmaga_flg" on type "Customer".'}]}
         with self._lock:
-            for field, rows, listing in (("orders", self.orders, True), ("customers", self.customers, True),
-                                         ("order", self.orders, False), ("customer", self.customers, False)):
+            for field, rows, listing in (
+                ("orders", self.orders, True),
+                ("customers", self.customers, True),
+                ("order", self.orders, False),
+                ("customer", self.customers, False),
+            ):
                 if re.search(rf"\b{field}\s*\(", query):
                     if not listing:
                         row = rows.get(str(variables.get("id")))
@@ -305,9 +384,12 @@ class FakeEccube(_OAuthTokens, _FakeServer):
             selected = [r for r in selected if r["OrderStatus"]["id"] not in ("7", "8")]
         selected.sort(key=lambda r: (r["update_date"], int(r["id"])), reverse=True)
         page, limit = int(variables.get("page") or 1), int(variables.get("limit") or 50)
-        chunk = selected[(page - 1) * limit: page * limit]
-        return {"nodes": json.loads(json.dumps(chunk)), "totalCount": len(selected),
-                "pageInfo": {"hasNextPage": page * limit < len(selected), "hasPreviousPage": page > 1}}
+        chunk = selected[(page - 1) * limit : page * limit]
+        return {
+            "nodes": json.loads(json.dumps(chunk)),
+            "totalCount": len(selected),
+            "pageInfo": {"hasNextPage": page * limit < len(selected), "hasPreviousPage": page > 1},
+        }
 
 
 # ---------------------------------------------------------------- カラーミーショップ
@@ -318,8 +400,12 @@ DEFAULT_COLORME_TOKEN = "local-colorme-access-token"
 class FakeColorme(_FakeServer):
     name = "fake-colorme"
 
-    def __init__(self, now: Callable[[], datetime] = enishi_clock.now, port: int = 0,
-                 access_token: str = DEFAULT_COLORME_TOKEN) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime] = enishi_clock.now,
+        port: int = 0,
+        access_token: str = DEFAULT_COLORME_TOKEN,
+    ) -> None:
         super().__init__(now, port)
         self.access_token = access_token
         self.sales: dict[str, dict[str, Any]] = {}
@@ -329,28 +415,49 @@ class FakeColorme(_FakeServer):
     def _ts(self) -> int:
         return int(self._now().timestamp())
 
-    def put_customer(self, mail: str, name: str = "佐藤 一郎", receive_mail_magazine: bool | None = True) -> str:
+    def put_customer(
+        self, mail: str, name: str = "佐藤 一郎", receive_mail_magazine: bool | None = True
+    ) -> str:
         with self._lock:
             cid = str(next(self._ids))
-            self.customers[cid] = {"id": int(cid), "name": name, "mail": mail, "member": True,
-                                   "receive_mail_magazine": receive_mail_magazine, "make_date": self._ts(),
-                                   "update_date": self._ts()}
+            self.customers[cid] = {
+                "id": int(cid),
+                "name": name,
+                "mail": mail,
+                "member": True,
+                "receive_mail_magazine": receive_mail_magazine,
+                "make_date": self._ts(),
+                "update_date": self._ts(),
+            }
             return cid
 
     def order(self, customer_id: str, items: list[dict[str, Any]] | None = None, paid: bool = True) -> str:
-        items = items or [{"product_id": 501, "product_name": "ほうじ茶 ティーバッグ 20包", "price": 1080,
-                           "product_num": 2}]
+        items = items or [
+            {"product_id": 501, "product_name": "ほうじ茶 ティーバッグ 20包", "price": 1080, "product_num": 2}
+        ]
         with self._lock:
             sid = str(next(self._ids))
             customer = dict(self.customers[customer_id])
             self.sales[sid] = {
-                "id": int(sid), "make_date": self._ts(), "update_date": self._ts(), "paid": paid,
-                "delivered": False, "canceled": False,
+                "id": int(sid),
+                "make_date": self._ts(),
+                "update_date": self._ts(),
+                "paid": paid,
+                "delivered": False,
+                "canceled": False,
                 "total_price": sum(i["price"] * i["product_num"] for i in items) + 550,
                 "customer": {k: customer[k] for k in ("id", "name", "mail", "receive_mail_magazine")},
                 "details": items,
-                "sale_deliveries": [{"id": int(sid) * 10, "slip_number": None, "tracking_url": None,
-                                     "delivered": False, "preferred_date": None, "preferred_period": None}],
+                "sale_deliveries": [
+                    {
+                        "id": int(sid) * 10,
+                        "slip_number": None,
+                        "tracking_url": None,
+                        "delivered": False,
+                        "preferred_date": None,
+                        "preferred_period": None,
+                    }
+                ],
             }
             return sid
 
@@ -364,9 +471,14 @@ class FakeColorme(_FakeServer):
         with self._lock:
             self.sales[sale_id].update({"canceled": True, "update_date": self._ts()})
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         parts = urllib.parse.urlsplit(path)
-        envelope = {"/v1/sales.json": ("sales", self.sales), "/v1/customers.json": ("customers", self.customers)}
+        envelope = {
+            "/v1/sales.json": ("sales", self.sales),
+            "/v1/customers.json": ("customers", self.customers),
+        }
         if method != "GET" or parts.path not in envelope:
             return 404, {}, {"errors": [{"code": 404000, "message": "not found"}]}
         if headers.get("authorization") != f"Bearer {self.access_token}":
@@ -388,7 +500,7 @@ class FakeColorme(_FakeServer):
             else:  # without dates only the last 7 days
                 selected = [r for r in selected if r["make_date"] >= self._ts() - 7 * 86400]
             selected.sort(key=lambda r: r["id"], reverse=True)
-            chunk = json.loads(json.dumps(selected[offset: offset + limit]))
+            chunk = json.loads(json.dumps(selected[offset : offset + limit]))
         return 200, {}, {key: chunk, "meta": {"total": len(selected), "limit": limit, "offset": offset}}
 
 
@@ -406,8 +518,13 @@ class FakeStores(_OAuthTokens, _FakeServer):
 
     name = "fake-stores"
 
-    def __init__(self, now: Callable[[], datetime] = enishi_clock.now, port: int = 0,
-                 client_id: str = "local-stores-client", token_lifetime: int = 3600) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime] = enishi_clock.now,
+        port: int = 0,
+        client_id: str = "local-stores-client",
+        token_lifetime: int = 3600,
+    ) -> None:
         from cryptography.hazmat.primitives.asymmetric import ec
 
         super().__init__(now, port)
@@ -431,8 +548,9 @@ class FakeStores(_OAuthTokens, _FakeServer):
     def private_key_pem(self) -> str:
         from cryptography.hazmat.primitives import serialization
 
-        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()).decode("ascii")
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii")
 
     def private_jwk(self) -> dict[str, str]:
         """The client's key as STORES hands it over (a JWK)."""
@@ -440,21 +558,38 @@ class FakeStores(_OAuthTokens, _FakeServer):
 
         numbers = self._key.private_numbers()
         pub = numbers.public_numbers
-        return {"kty": "EC", "crv": "P-256", "kid": self.key_id, "d": b64url(numbers.private_value.to_bytes(32, "big")),
-                "x": b64url(pub.x.to_bytes(32, "big")), "y": b64url(pub.y.to_bytes(32, "big"))}
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "kid": self.key_id,
+            "d": b64url(numbers.private_value.to_bytes(32, "big")),
+            "x": b64url(pub.x.to_bytes(32, "big")),
+            "y": b64url(pub.y.to_bytes(32, "big")),
+        }
 
     # ---- the shop's side
     def order(self, email: str, items: list[dict[str, Any]] | None = None) -> str:
-        items = items or [{"item_id": "it-1", "variation_id": "va-1", "name": "煎茶 100g", "price": 1620,
-                           "quantity": 1}]
+        items = items or [
+            {"item_id": "it-1", "variation_id": "va-1", "name": "煎茶 100g", "price": 1620, "quantity": 1}
+        ]
         with self._lock:
             oid = str(next(self._ids))
             self.orders[oid] = {
-                "id": oid, "number": f"S{oid}", "email": email,
+                "id": oid,
+                "number": f"S{oid}",
+                "email": email,
                 "payment_amount": sum(int(i["price"]) * int(i["quantity"]) for i in items),
                 "ordered_at": self._now().astimezone(JST).replace(microsecond=0).isoformat(),
-                "deliveries": [{"id": f"d{oid}", "items": items, "shipped_at": None, "canceled_at": None,
-                                "tracking_number": None, "delivery_method_name": None}],
+                "deliveries": [
+                    {
+                        "id": f"d{oid}",
+                        "items": items,
+                        "shipped_at": None,
+                        "canceled_at": None,
+                        "tracking_number": None,
+                        "delivery_method_name": None,
+                    }
+                ],
             }
             return oid
 
@@ -496,7 +631,9 @@ class FakeStores(_OAuthTokens, _FakeServer):
                 return 401, {}, {"error": "invalid_client", "error_description": why}
             return self._grant(form)
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         parts = urllib.parse.urlsplit(path)
         if method == "POST" and parts.path == "/oauth2/token":
             return self._token(body)
@@ -517,5 +654,5 @@ class FakeStores(_OAuthTokens, _FakeServer):
                 bound = datetime.fromisoformat(params["ordered_at_from"])
                 selected = [r for r in selected if datetime.fromisoformat(r["ordered_at"]) >= bound]
             selected.sort(key=lambda r: (r["ordered_at"], int(r["id"])))
-            chunk = json.loads(json.dumps(selected[offset: offset + limit]))
+            chunk = json.loads(json.dumps(selected[offset : offset + limit]))
         return 200, {}, {"orders": chunk}

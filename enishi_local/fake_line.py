@@ -69,7 +69,9 @@ class FakeLine:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeLine:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-line", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-line", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -116,8 +118,14 @@ class FakeLine:
     # ---- the API (called by the request handler; returns status, headers, body)
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, dict]:
         if headers.get("authorization") != f"Bearer {self.access_token}":
-            return 401, {}, {"message": "Authentication failed. Confirm that the access token in the "
-                                        "authorization header is valid."}
+            return (
+                401,
+                {},
+                {
+                    "message": "Authentication failed. Confirm that the access token in the "
+                    "authorization header is valid."
+                },
+            )
         if method == "GET" and path == _QUOTA:
             if self.monthly_quota is None:
                 return 200, {}, {"type": "none"}
@@ -129,8 +137,11 @@ class FakeLine:
         if method == "POST" and path == _PUSH:
             return self._push(headers, body)
         if "x-line-retry-key" in headers:
-            return 400, {}, {"message": "The retry key can only be used with push, multicast, narrowcast "
-                                        "and broadcast."}
+            return (
+                400,
+                {},
+                {"message": "The retry key can only be used with push, multicast, narrowcast and broadcast."},
+            )
         return 404, {}, {"message": "Not found"}
 
     def _push(self, headers: dict[str, str], body: bytes) -> tuple[int, dict, dict]:
@@ -140,16 +151,25 @@ class FakeLine:
         try:
             request = json.loads(body)
         except ValueError:
-            return 400, {}, {"message": "The request body has 1 error(s)",
-                             "details": [{"message": "malformed JSON", "property": ""}]}
+            return (
+                400,
+                {},
+                {
+                    "message": "The request body has 1 error(s)",
+                    "details": [{"message": "malformed JSON", "property": ""}],
+                },
+            )
         problems = validate_push(request)
         if problems:
             return 400, {}, {"message": f"The request body has {len(problems)} error(s)", "details": problems}
         with self._lock:
             if retry_key is not None and retry_key in self._accepted:
                 first = self._accepted[retry_key]
-                return 409, {"x-line-accepted-request-id": first["request_id"]}, {
-                    "message": "The retry key is already accepted", "sentMessages": first["sent_messages"]}
+                return (
+                    409,
+                    {"x-line-accepted-request-id": first["request_id"]},
+                    {"message": "The retry key is already accepted", "sentMessages": first["sent_messages"]},
+                )
             fault = self._faults.pop(0) if self._faults else None
             if fault is not None and not fault[1]:
                 return fault[0], {}, {"message": "An error occurred in the API server (injected)"}
@@ -161,14 +181,16 @@ class FakeLine:
             self._usage[month] = self._usage.get(month, 0) + 1  # counted per recipient
             if retry_key is not None:
                 self._accepted[retry_key] = {"request_id": request_id, "sent_messages": sent}
-            self._pushes.append({
-                "to": request["to"],
-                "messages": request["messages"],
-                "retry_key": retry_key,
-                "request_id": request_id,
-                "sent_at": self._now().isoformat(),
-                "sent_messages": sent,
-            })
+            self._pushes.append(
+                {
+                    "to": request["to"],
+                    "messages": request["messages"],
+                    "retry_key": retry_key,
+                    "request_id": request_id,
+                    "sent_at": self._now().isoformat(),
+                    "sent_messages": sent,
+                }
+            )
             if fault is not None:  # accepted, but the caller sees an error (a lost response)
                 return fault[0], {}, {"message": "An error occurred in the API server (injected)"}
         return 200, {"x-line-request-id": request_id}, {"sentMessages": sent}
@@ -191,12 +213,15 @@ def validate_push(request: Any) -> list[dict[str, str]]:
         if kind == "text":
             text = message.get("text")
             if not isinstance(text, str) or not 1 <= len(text) <= MAX_TEXT:
-                problems.append({"message": f"Length must be between 1 and {MAX_TEXT}", "property": f"{prop}.text"})
+                problems.append(
+                    {"message": f"Length must be between 1 and {MAX_TEXT}", "property": f"{prop}.text"}
+                )
         elif kind == "flex":
             alt = message.get("altText")
             if not isinstance(alt, str) or not 1 <= len(alt) <= MAX_ALT_TEXT:
-                problems.append({"message": f"Length must be between 1 and {MAX_ALT_TEXT}",
-                                 "property": f"{prop}.altText"})
+                problems.append(
+                    {"message": f"Length must be between 1 and {MAX_ALT_TEXT}", "property": f"{prop}.altText"}
+                )
             problems.extend(_flex_problems(message.get("contents"), f"{prop}.contents"))
         elif kind in ("image", "video", "audio", "location", "sticker", "imagemap", "template"):
             continue
@@ -216,7 +241,12 @@ def _flex_problems(contents: Any, prop: str) -> list[dict[str, str]]:
     if contents.get("type") == "carousel":
         bubbles = contents.get("contents")
         if not isinstance(bubbles, list) or not 1 <= len(bubbles) <= MAX_CAROUSEL_BUBBLES:
-            return [{"message": f"Size must be between 1 and {MAX_CAROUSEL_BUBBLES}", "property": f"{prop}.contents"}]
+            return [
+                {
+                    "message": f"Size must be between 1 and {MAX_CAROUSEL_BUBBLES}",
+                    "property": f"{prop}.contents",
+                }
+            ]
         if size > MAX_CAROUSEL_BYTES:
             return [{"message": f"Size must be at most {MAX_CAROUSEL_BYTES} bytes", "property": prop}]
         problems: list[dict[str, str]] = []
@@ -236,7 +266,6 @@ def _is_uuid(value: str) -> bool:
 
 def _handler_for(fake: FakeLine) -> type[BaseHTTPRequestHandler]:
     class Handler(LocalRequestHandler):
-
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""

@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from enishi.digits import ascii_int
-
 from enishi_local.cfn import RouteSpec
 
-Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) → handler result; raises on a function error
+Invoke = Callable[
+    [str, dict[str, Any]], Any
+]  # (function name, event) → handler result; raises on a function error
 
 API_ID = "local"
 OUTBOX_PATH = "/_local/outbox"
@@ -143,8 +144,9 @@ class LocalApi:
         return f"http://{self._server.server_address[0]}:{self.port}"
 
     def start(self) -> LocalApi:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="local-api",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="local-api", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -153,8 +155,9 @@ class LocalApi:
             self._server.shutdown()
         self._server.server_close()
 
-    def respond(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
-                ) -> tuple[int, dict[str, str], list[str], bytes]:
+    def respond(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> tuple[int, dict[str, str], list[str], bytes]:
         parts = urlsplit(target)
         path = parts.path or "/"
         if method == "GET" and path == OUTBOX_PATH:
@@ -162,15 +165,30 @@ class LocalApi:
         if method == "POST" and path == OPERATOR_PATH and self._operator is not None:
             return _json(200, self._operator(body))
         if method == "GET" and path == HEALTH_PATH:
-            return _json(200, {"status": "ok", "uptime_seconds": round(time.monotonic() - self._started, 1),
-                               "routes": [r.route_key for r in self.routes],
-                               "now": self._now().isoformat() if self._now else None})
+            return _json(
+                200,
+                {
+                    "status": "ok",
+                    "uptime_seconds": round(time.monotonic() - self._started, 1),
+                    "routes": [r.route_key for r in self.routes],
+                    "now": self._now().isoformat() if self._now else None,
+                },
+            )
         for route in self.routes:
             params = route.match(method, path)
             if params is None:
                 continue
-            event = build_event(route, method, path, parts.query, headers, body, params,
-                                domain=_host(headers), now=self._now() if self._now else None)
+            event = build_event(
+                route,
+                method,
+                path,
+                parts.query,
+                headers,
+                body,
+                params,
+                domain=_host(headers),
+                now=self._now() if self._now else None,
+            )
             try:
                 result = self._invoke(route.function_name, event)
             except Exception:  # a function error: API Gateway answers 500 without detail
@@ -211,7 +229,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
     # client's delayed ACK — 40 ms on every keep-alive request (measured: 44 ms → under 1 ms a request)
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def allowed_methods(self, path: str) -> list[str]:
@@ -250,7 +268,7 @@ class QuietServer(ThreadingHTTPServer):
     # the listen backlog: with socketserver's 5, 20 clients connecting at once got connection resets
     request_queue_size = 1024
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+    def handle_error(self, request, client_address) -> None:
         """A client that hung up (timeout, Ctrl-C) is not an error worth a traceback."""
         import sys
 
@@ -261,15 +279,19 @@ class QuietServer(ThreadingHTTPServer):
 
 def _handler_for(api: LocalApi) -> type[BaseHTTPRequestHandler]:
     class Handler(LocalRequestHandler):
-
         def allowed_methods(self, path: str) -> list[str]:
             return api.allowed_methods(path)
 
         def __getattr__(self, name: str) -> Any:
             method = name[3:] if name.startswith("do_") else ""
-            if method and method not in SERVED_METHODS and any(
-                    r.match(method, urlsplit(self.path).path or "/") is not None for r in api.routes):
-                return self._serve  # an ANY route takes every method: its handler answers, as behind API Gateway
+            if (
+                method
+                and method not in SERVED_METHODS
+                and any(r.match(method, urlsplit(self.path).path or "/") is not None for r in api.routes)
+            ):
+                return (
+                    self._serve
+                )  # an ANY route takes every method: its handler answers, as behind API Gateway
             return super().__getattr__(name)
 
         def _serve(self) -> None:

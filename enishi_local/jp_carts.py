@@ -29,9 +29,21 @@ START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 11:00 JST, outside quiet hours
 def connections(shop_id: str) -> list[dict[str, Any]]:
     """Placeholder URLs: the fakes' ports are known only once they run (``point_connection_at``)."""
     return [
-        {"id": ECCUBE_ID, "cart": "eccube", "shopId": shop_id, "baseUrl": "http://127.0.0.1:9", "sweepMinutes": 15},
-        {"id": COLORME_ID, "cart": "colorme", "shopId": shop_id, "baseUrl": "http://127.0.0.1:9",
-         "sweepMinutes": 10, "defaultCarrier": "ヤマト運輸"},
+        {
+            "id": ECCUBE_ID,
+            "cart": "eccube",
+            "shopId": shop_id,
+            "baseUrl": "http://127.0.0.1:9",
+            "sweepMinutes": 15,
+        },
+        {
+            "id": COLORME_ID,
+            "cart": "colorme",
+            "shopId": shop_id,
+            "baseUrl": "http://127.0.0.1:9",
+            "sweepMinutes": 10,
+            "defaultCarrier": "ヤマト運輸",
+        },
     ]
 
 
@@ -47,13 +59,26 @@ def carts_stack(port: int = 0, start: datetime = START) -> Iterator[tuple[Any, F
         with FakeEccube(now=stack.clock.now) as eccube, FakeColorme(now=stack.clock.now) as colorme:
             point_connection_at(stack, ECCUBE_ID, eccube.url)
             point_connection_at(stack, COLORME_ID, colorme.url)
-            tokens = exchange_code(eccube.url + "/token", eccube.client_id, eccube.client_secret,
-                                   eccube.issue_code(), "https://enishi.example/cb")
-            connect_local(stack, ECCUBE_ID, OAuthSecret(
-                client_id=eccube.client_id, client_secret=eccube.client_secret, access_token=tokens["access_token"],
-                refresh_token=tokens["refresh_token"],
-                expires_at=stack.clock.now() + timedelta(seconds=tokens["expires_in"]),
-                token_url=eccube.url + "/token", webhook_secret=WEBHOOK_SECRET))
+            tokens = exchange_code(
+                eccube.url + "/token",
+                eccube.client_id,
+                eccube.client_secret,
+                eccube.issue_code(),
+                "https://enishi.example/cb",
+            )
+            connect_local(
+                stack,
+                ECCUBE_ID,
+                OAuthSecret(
+                    client_id=eccube.client_id,
+                    client_secret=eccube.client_secret,
+                    access_token=tokens["access_token"],
+                    refresh_token=tokens["refresh_token"],
+                    expires_at=stack.clock.now() + timedelta(seconds=tokens["expires_in"]),
+                    token_url=eccube.url + "/token",
+                    webhook_secret=WEBHOOK_SECRET,
+                ),
+            )
             connect_local(stack, COLORME_ID, OAuthSecret(access_token=DEFAULT_COLORME_TOKEN))
             yield stack, eccube, colorme
 
@@ -62,13 +87,21 @@ def eccube_webhook_url(stack: Any) -> str:
     return f"{stack.url}/webhooks/eccube/{ECCUBE_ID}"
 
 
-def run_scenario(stack: Any, eccube: FakeEccube, colorme: FakeColorme, say: Any = print) -> list[dict[str, Any]]:
+def run_scenario(
+    stack: Any, eccube: FakeEccube, colorme: FakeColorme, say: Any = print
+) -> list[dict[str, Any]]:
     hook = eccube_webhook_url(stack)
     email = "hanako.local@example.jp"
     cid = eccube.put_customer(email, mailmaga_flg=1)
     oid = eccube.start_checkout(email, customer_id=cid)
-    eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "customer", "id": int(cid), "action": "created"},
-                                         {"entity": "order", "id": int(oid), "action": "created"}])
+    eccube.notify(
+        hook,
+        WEBHOOK_SECRET,
+        [
+            {"entity": "customer", "id": int(cid), "action": "created"},
+            {"entity": "order", "id": int(oid), "action": "created"},
+        ],
+    )
     say(f"EC-CUBE: checkout {oid} started (購入処理中), webhook sent")
     stack.advance_to(stack.clock.now() + timedelta(minutes=4))
     eccube.complete(oid)
@@ -94,8 +127,10 @@ def run_scenario(stack: Any, eccube: FakeEccube, colorme: FakeColorme, say: Any 
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("starting the local stack with an EC-CUBE and a カラーミー shop (first run synthesizes, ~1 min) …",
-          flush=True)
+    print(
+        "starting the local stack with an EC-CUBE and a カラーミー shop (first run synthesizes, ~1 min) …",
+        flush=True,
+    )
     with carts_stack() as (stack, eccube, colorme):
         sent = run_scenario(stack, eccube, colorme)
     return 0 if len(sent) >= 4 else 1

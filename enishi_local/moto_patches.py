@@ -44,7 +44,9 @@ from enishi_local.vclock import VirtualClock
 
 Undo = Callable[[], None]
 
-_parked: dict[int, tuple[str, datetime, VirtualClock]] = {}  # sleeper id → (execution ARN, wake-up time, clock)
+_parked: dict[
+    int, tuple[str, datetime, VirtualClock]
+] = {}  # sleeper id → (execution ARN, wake-up time, clock)
 _parked_ids = iter(range(1, 1 << 62))
 _retry_env = threading.local()
 _live_workers: dict[VirtualClock, int] = {}  # execution threads started and not yet finished, by clock
@@ -95,7 +97,7 @@ def install_lambda_dispatch(resolve: Callable[[str], runtime.Handler]) -> Undo:
 
     original = LambdaSimpleBackend.invoke
 
-    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001 - moto's signature
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
         fn = self.get_function(function_name, qualifier)
         event = json.loads(body) if body else {}
         try:
@@ -125,11 +127,11 @@ def install_lambda_dispatch(resolve: Callable[[str], runtime.Handler]) -> Undo:
 
 def install_virtual_waits(clock: VirtualClock) -> Undo:
     """Make Step Functions Wait states and Retry intervals wait on ``clock``."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 
     originals: list[tuple[object, str, object]] = []
 
@@ -137,7 +139,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
         originals.append((owner, name, getattr(owner, name)))
         setattr(owner, name, value)
 
-    def wait_body(self, env) -> None:  # noqa: ANN001 - moto's signature
+    def wait_body(self, env) -> None:
         if isinstance(self, Timestamp):  # Timestamp and TimestampPath
             self.string.eval(env=env)
             raw = env.stack.pop()
@@ -159,7 +161,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
     patch(retrier_decl, "time", _VirtualTime)
     retrier_body = retrier_decl.RetrierDecl._eval_body
 
-    def retrier_with_env(self, env) -> None:  # noqa: ANN001 - remembers whose retry is sleeping
+    def retrier_with_env(self, env) -> None:
         _retry_env.env = env
         try:
             retrier_body(self, env)
@@ -174,7 +176,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
 
     worker_start, worker_logic = ExecutionWorker.start, ExecutionWorker._execution_logic
 
-    def start(self) -> None:  # noqa: ANN001 - moto's signature
+    def start(self) -> None:
         with _live_lock:
             _live_workers[clock] = _live_workers.get(clock, 0) + 1
         self._enishi_clock = clock
@@ -185,7 +187,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
             _worker_done(self)
             raise
 
-    def execution_logic(self) -> None:  # noqa: ANN001 - moto's signature
+    def execution_logic(self) -> None:
         try:
             worker_logic(self)
         finally:
@@ -199,7 +201,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
     for name in ("set_error", "set_timed_out", "set_stop"):
         original = getattr(Environment, name)
 
-        def wrapper(self, *args: Any, __original=original, **kwargs: Any) -> None:  # noqa: ANN001
+        def wrapper(self, *args: Any, __original=original, **kwargs: Any) -> None:
             __original(self, *args, **kwargs)
             clock.wake()
 
@@ -232,7 +234,7 @@ def install_event_target_dispatch(submit: Callable[[dict[str, Any], dict[str, An
     def ours(target: dict[str, Any]) -> bool:
         return str(target.get("Arn", "")).split(":")[2:3] in (["lambda"], ["states"])
 
-    def send_to_targets(self, original_event, transform_input=True):  # noqa: ANN001 - moto's signature
+    def send_to_targets(self, original_event, transform_input=True):
         with lock:  # moto raises NotImplementedError on a Lambda target: let it see only the others
             everything = self.targets
             self.targets = [t for t in everything if not ours(t)]
@@ -260,7 +262,7 @@ def install_ses_capture(record: Callable[[dict[str, Any]], None]) -> Undo:
 
     original = SESV2Response.send_email
 
-    def send_email(self) -> str:  # noqa: ANN001 - moto's signature
+    def send_email(self) -> str:
         result = original(self)
         record({"message_id": json.loads(result)["MessageId"], "request": json.loads(self.body)})
         return result
@@ -280,7 +282,9 @@ class ExecutionTally:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rows: dict[str, list[Any]] = {}  # execution ARN → [state machine name, name, execution, entered, tasks]
+        self._rows: dict[
+            str, list[Any]
+        ] = {}  # execution ARN → [state machine name, name, execution, entered, tasks]
 
     def started(self, arn: str, state_machine: str, name: str, execution: Any = None) -> None:
         with self._lock:
@@ -317,16 +321,18 @@ def install_execution_tally(tally: ExecutionTally) -> Undo:
 
     original_env, original_add = ExecutionWorker._get_evaluation_environment, EventManager.add_event
 
-    def environment(self) -> Any:  # noqa: ANN001 - moto's signature
+    def environment(self) -> Any:
         env = original_env(self)
         details = self._evaluation_details
         arn = str(details.execution_details.arn)
         execution = getattr(self._execution_communication, "execution", None)
-        tally.started(arn, str(details.state_machine_details.name), str(details.execution_details.name), execution)
+        tally.started(
+            arn, str(details.state_machine_details.name), str(details.execution_details.name), execution
+        )
         env.event_manager._enishi_execution = arn
         return env
 
-    def add_event(self, context, event_type, *args: Any, **kwargs: Any) -> int:  # noqa: ANN001 - moto's signature
+    def add_event(self, context, event_type, *args: Any, **kwargs: Any) -> int:
         event_id = original_add(self, context, event_type, *args, **kwargs)
         arn = self.__dict__.get("_enishi_execution")
         if arn is not None:
@@ -368,7 +374,7 @@ def import_sfn_interpreter() -> None:
     stand_in.__package__ = "moto.batch"
     sys.modules["moto.batch"] = stand_in
     try:
-        import moto.stepfunctions.parser.backend.execution_worker  # noqa: F401
+        import moto.stepfunctions.parser.backend.execution_worker
     finally:
         if sys.modules.get("moto.batch") is stand_in:
             del sys.modules["moto.batch"]
@@ -378,8 +384,9 @@ def import_sfn_interpreter() -> None:
 
 # DynamoDB item operations whose result moto builds as plain JSON-protocol data (AttributeValues, counts, keys,
 # consumed capacity): serialised with ``json.dumps``, bytes as base64 — what moto's shape-walking serializer writes
-FAST_DYNAMODB_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
-                                      "DeleteItem"})
+FAST_DYNAMODB_OPERATIONS = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem"}
+)
 
 
 def install_dynamodb_fast_serializer() -> Undo:
@@ -405,7 +412,7 @@ def install_dynamodb_fast_serializer() -> Undo:
             return list(value)
         raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
-    def execute_result(self, context):  # noqa: ANN001, ANN202 - moto's signature
+    def execute_result(self, context):
         if context.operation_model.name not in FAST_DYNAMODB_OPERATIONS or not isinstance(self.result, dict):
             return original(self, context)
         body = json.dumps(self.result, default=default, separators=(",", ":"))
@@ -440,10 +447,15 @@ def install_sfn_direct_lambda(account: str = runtime.ACCOUNT_ID) -> Undo:
         payload = parameters.get("Payload")
         if not isinstance(payload, bytes):
             payload = lambda_eval_utils.to_payload_type(payload)
-        headers = {"X-Amz-Invocation-Type": parameters["InvocationType"]} if parameters.get("InvocationType") else {}
+        headers = (
+            {"X-Amz-Invocation-Type": parameters["InvocationType"]}
+            if parameters.get("InvocationType")
+            else {}
+        )
         response_headers: dict[str, str] = {}
-        body = get_backend(account, region).invoke(parameters["FunctionName"], parameters.get("Qualifier"),
-                                                   payload, headers, response_headers)
+        body = get_backend(account, region).invoke(
+            parameters["FunctionName"], parameters.get("Qualifier"), payload, headers, response_headers
+        )
         status = 202 if headers.get("X-Amz-Invocation-Type") == "Event" else 200
         response: dict[str, Any] = {"StatusCode": status}
         if "x-amz-function-error" in response_headers:
@@ -467,7 +479,9 @@ def install_response_method_cache() -> Undo:
     from moto.core import responses
 
     original = responses.method_names_from_class
-    responses.method_names_from_class = functools.lru_cache(maxsize=None)(lambda clazz: frozenset(original(clazz)))
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        lambda clazz: frozenset(original(clazz))
+    )
 
     def undo() -> None:
         responses.method_names_from_class = original
@@ -488,7 +502,7 @@ def install_parse_cache() -> Undo:
     cache: dict[str, Any] = {}
     lock = threading.Lock()
 
-    def entrypoint(self) -> Any:  # noqa: ANN001 - moto's signature
+    def entrypoint(self) -> Any:
         definition = self._evaluation_details.state_machine_details.definition
         with lock:
             program = cache.get(definition)
@@ -514,7 +528,7 @@ def install_sqs_notify(notify: Callable[[str], None]) -> Undo:
 
     original = Queue.add_message
 
-    def add_message(self, message) -> None:  # noqa: ANN001 - moto's signature
+    def add_message(self, message) -> None:
         original(self, message)
         activity.bump()
         notify(self.queue_arn)
@@ -542,7 +556,7 @@ def install_query_partition() -> Undo:
 
     original_query, original_all_items = Table.query, Table.all_items
 
-    def query(self, hash_key, *args: Any, **kwargs: Any):  # noqa: ANN001, ANN202 - moto's signature
+    def query(self, hash_key, *args: Any, **kwargs: Any):
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         if not self.range_key_attr or (hash_key is None and not index_name):
             return original_query(self, hash_key, *args, **kwargs)
@@ -552,7 +566,7 @@ def install_query_partition() -> Undo:
         finally:
             _partition.hint = None
 
-    def all_items(self):  # noqa: ANN001, ANN202 - moto's signature
+    def all_items(self):
         hint = getattr(_partition, "hint", None)
         if hint is not None and hint[0] is self:
             _partition.hint = None  # once: the query's one read of the items
@@ -584,8 +598,11 @@ def install_jsonpath_cache() -> Undo:
     # every execution built new ply tables (4.5 % of the demo) until its own names were rebound too
     ext_cached = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
     plain_cached = functools.lru_cache(maxsize=256)(jsonpath_ng.parse)
-    bindings = [(jsonpath_ng.ext, "parse", ext_cached), (sfn_json_path, "parse", ext_cached),
-                (result_path, "parse", plain_cached)]
+    bindings = [
+        (jsonpath_ng.ext, "parse", ext_cached),
+        (sfn_json_path, "parse", ext_cached),
+        (result_path, "parse", plain_cached),
+    ]
     originals = [(module, name, getattr(module, name)) for module, name, _ in bindings]
     for module, name, cached in bindings:
         setattr(module, name, cached)
@@ -608,7 +625,9 @@ def install_unsigned_signatures() -> Undo:
     original = SigV4Auth.add_auth
 
     def add_auth(self: Any, request: Any) -> None:
-        if self.credentials is None or self._service_name == "s3":  # S3's signer also prepares the body's checksum
+        if (
+            self.credentials is None or self._service_name == "s3"
+        ):  # S3's signer also prepares the body's checksum
             return original(self, request)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         request.headers["X-Amz-Date"] = stamp

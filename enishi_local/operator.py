@@ -55,9 +55,13 @@ def local(stack: Any) -> Target:
     """The in-process ``LocalStack`` (tests, and the ``/_local/operator`` endpoint)."""
     import boto3
 
-    return Target(table=boto3.resource("dynamodb", region_name=stack.region).Table(stack.table_name),
-                  s3=boto3.client("s3", region_name=stack.region), raw_bucket=stack.raw_bucket_name,
-                  shop=stack.shop_id, now=stack.clock.now)
+    return Target(
+        table=boto3.resource("dynamodb", region_name=stack.region).Table(stack.table_name),
+        s3=boto3.client("s3", region_name=stack.region),
+        raw_bucket=stack.raw_bucket_name,
+        shop=stack.shop_id,
+        now=stack.clock.now,
+    )
 
 
 # ---------------------------------------------------------------- argument parsing
@@ -72,10 +76,17 @@ def _parser(command: str) -> argparse.ArgumentParser:
     if command == "import":
         parser.add_argument("--customers-csv", type=Path, help="customers CSV (docs/import.md)")
         parser.add_argument("--orders-csv", type=Path, help="orders CSV, rows of one 受注ID consecutive")
-        parser.add_argument("--shopify-jsonl", type=Path, action="append", default=[],
-                            help="a Shopify bulk operation result (JSONL), customers and/or orders; repeatable")
+        parser.add_argument(
+            "--shopify-jsonl",
+            type=Path,
+            action="append",
+            default=[],
+            help="a Shopify bulk operation result (JSONL), customers and/or orders; repeatable",
+        )
         parser.add_argument("--encoding", default="utf-8-sig", help="CSV encoding (Japanese exports: cp932)")
-        parser.add_argument("--exported-at", help="when the files were exported (ISO 8601; default: file mtime)")
+        parser.add_argument(
+            "--exported-at", help="when the files were exported (ISO 8601; default: file mtime)"
+        )
     else:
         parser.add_argument("action", choices=("show", "export", "erase"))
         who = parser.add_mutually_exclusive_group(required=True)
@@ -115,8 +126,12 @@ def _remote(url: str, command: str, argv: list[str], opts: argparse.Namespace) -
     if command == "customer" and opts.action == "erase":
         argv = [*argv, "--yes"]
     body = json.dumps({"command": command, "argv": argv}).encode()
-    req = urllib.request.Request(url.rstrip("/") + OPERATOR_PATH, data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url.rstrip("/") + OPERATOR_PATH,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=3600) as resp:
         answer = json.loads(resp.read())
     return _emit(int(answer["rc"]), str(answer["output"]), opts)
@@ -163,23 +178,31 @@ def _strip(argv: list[str]) -> list[str]:
 def show_text(data: dict[str, Any]) -> str:
     lines = [f"customer {data['customer_id']} ({data['shop']})"]
     for p in data.get("profiles", []):
-        lines.append(f"  profile {p.get('customer_id')}: F{p.get('order_count', 0)} stage={p.get('stage')} "
-                     f"spent={p.get('total_spent', 0)} last_order={p.get('last_order_at', '-')}"
-                     f"{' REDACTED' if p.get('redacted') else ''}")
+        lines.append(
+            f"  profile {p.get('customer_id')}: F{p.get('order_count', 0)} stage={p.get('stage')} "
+            f"spent={p.get('total_spent', 0)} last_order={p.get('last_order_at', '-')}"
+            f"{' REDACTED' if p.get('redacted') else ''}"
+        )
         for name in ("email", "phone", "first_name", "last_name"):
             if p.get(name):
                 lines.append(f"    {name}: {p[name]}")
         consent = p.get("email_consent") or {}
-        lines.append(f"    email consent: {consent.get('state', '-')} ({consent.get('kind', '-')}, "
-                     f"{consent.get('source', '-')}, {consent.get('collected_at', '-')})")
+        lines.append(
+            f"    email consent: {consent.get('state', '-')} ({consent.get('kind', '-')}, "
+            f"{consent.get('source', '-')}, {consent.get('collected_at', '-')})"
+        )
     lines.append(f"  consent ledger ({len(data.get('consent_ledger', []))}):")
     for r in data.get("consent_ledger", []):
-        lines.append(f"    {r.get('collected_at')} {r.get('channel')} {r.get('state')} {r.get('kind')} "
-                     f"source={r.get('source')}")
+        lines.append(
+            f"    {r.get('collected_at')} {r.get('channel')} {r.get('state')} {r.get('kind')} "
+            f"source={r.get('source')}"
+        )
     lines.append(f"  orders ({len(data.get('orders', []))}):")
     for o in sorted(data.get("orders", []), key=lambda o: str(o.get("placed_at", ""))):
-        lines.append(f"    {o.get('order_id')} {o.get('placed_at', '-')} {o.get('status')} {o.get('total', '-')} "
-                     f"{o.get('currency', '')}{' (imported)' if o.get('imported') else ''}")
+        lines.append(
+            f"    {o.get('order_id')} {o.get('placed_at', '-')} {o.get('status')} {o.get('total', '-')} "
+            f"{o.get('currency', '')}{' (imported)' if o.get('imported') else ''}"
+        )
     lines.append(f"  messages ({len(data.get('messages', []))}):")
     for m in data.get("messages", []):
         lines.append(f"    {m.get('sk', '')[4:]} {m.get('channel', '-')} {m.get('status', '-')}")
@@ -249,4 +272,3 @@ def serve_operator(stack: Any, body: bytes) -> dict[str, Any]:
     except Exception as exc:  # shown to the operator of this machine only
         rc, out = 1, f"{type(exc).__name__}: {exc}"
     return {"rc": rc, "output": out, "seconds": round(time.monotonic() - started, 3)}
-

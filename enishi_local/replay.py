@@ -50,12 +50,18 @@ def replay_request(document: dict[str, Any], api_url: str) -> urllib.request.Req
     return urllib.request.Request(api_url.rstrip("/") + path, data=raw, method="POST", headers=headers)
 
 
-def replay(s3: Any, bucket: str, prefix: str, api_url: str, *, delete: bool = False, timeout: float = 10) -> list[Replayed]:
+def replay(
+    s3: Any, bucket: str, prefix: str, api_url: str, *, delete: bool = False, timeout: float = 10
+) -> list[Replayed]:
     results: list[Replayed] = []
     for key, document in kept_documents(s3, bucket, prefix):
         request = replay_request(document, api_url)
         if request is None:
-            what = document.get("reason") if document.get("reason") in NOT_REPLAYED_REASONS else document.get("source")
+            what = (
+                document.get("reason")
+                if document.get("reason") in NOT_REPLAYED_REASONS
+                else document.get("source")
+            )
             results.append(Replayed(key, "skipped", f"{what} payloads are not replayable"))
             continue
         try:
@@ -77,7 +83,9 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="enishi replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bucket", required=True, help="the stack output RawPayloadBucketName")
-    parser.add_argument("--prefix", default="raw/shopify/", help="e.g. raw/shopify/2026-11-24/ (default: all)")
+    parser.add_argument(
+        "--prefix", default="raw/shopify/", help="e.g. raw/shopify/2026-11-24/ (default: all)"
+    )
     parser.add_argument("--url", required=True, help="the stack output ApiUrl")
     parser.add_argument("--delete", action="store_true", help="delete each object once intake accepted it")
     opts = parser.parse_args(argv)

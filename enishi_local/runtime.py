@@ -94,7 +94,9 @@ def call_handler(
         with _lock, function_environment(environment or {}):
             started = monotonic()
             try:
-                return handler(event, LambdaContext(function_name=function_name, timeout_seconds=timeout_seconds))
+                return handler(
+                    event, LambdaContext(function_name=function_name, timeout_seconds=timeout_seconds)
+                )
             finally:
                 _discard_metrics()
                 entry = stats.setdefault(function_name, [0, 0.0])

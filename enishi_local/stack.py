@@ -86,7 +86,8 @@ class LocalSecrets:
             c.ENV_SHOPIFY_SECRET_ARN: self.shopify,
             c.ENV_GENERIC_SECRET_ARN: self.generic,
             c.ENV_LINE_SECRET_ARN: json.dumps(
-                {"channel_secret": self.line_channel_secret, "channel_access_token": self.line_access_token}),
+                {"channel_secret": self.line_channel_secret, "channel_access_token": self.line_access_token}
+            ),
             c.ENV_UNSUBSCRIBE_SECRET_ARN: self.unsubscribe_key,
         }
 
@@ -116,8 +117,9 @@ class LocalStack:
     ) -> None:
         self.clock = VirtualClock(start=start, time_scale=time_scale)
         self.secrets = secrets or LocalSecrets.from_env()
-        self.line = FakeLine(access_token=self.secrets.line_access_token, monthly_quota=line_quota,
-                             now=self.clock.now)
+        self.line = FakeLine(
+            access_token=self.secrets.line_access_token, monthly_quota=line_quota, now=self.clock.now
+        )
         self._port = port
         self._template_path = template_path
         self.template: Template | None = None
@@ -168,12 +170,14 @@ class LocalStack:
     def _start(self) -> LocalStack:
         from moto import mock_aws
 
-        self._set_process_env({
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        })
+        self._set_process_env(
+            {
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
         import warnings
 
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -203,8 +207,14 @@ class LocalStack:
             moto_patches.install_unsigned_signatures(),
         ]
         self.line.start()
-        self.api = LocalApi(self.template.routes(), self.invoke, self.outbox, port=self._port, now=self.clock.now,
-                            operator=self._operator)
+        self.api = LocalApi(
+            self.template.routes(),
+            self.invoke,
+            self.outbox,
+            port=self._port,
+            now=self.clock.now,
+            operator=self._operator,
+        )
         self._create_resources()
         self._dispatcher.start()
         for poller in self._pollers:
@@ -275,8 +285,10 @@ class LocalStack:
                 ]
             ddb.create_table(**kwargs)
             if table.ttl_attribute:
-                ddb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": table.ttl_attribute})
+                ddb.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
             self._table_name = self._table_name or table.name
 
         for bus in tpl.buses():
@@ -289,8 +301,12 @@ class LocalStack:
             if spec.fifo:
                 attrs |= {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
             if spec.dead_letter_arn:
-                attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": spec.dead_letter_arn,
-                                                     "maxReceiveCount": spec.max_receive_count or 5})
+                attrs["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": spec.dead_letter_arn,
+                        "maxReceiveCount": spec.max_receive_count or 5,
+                    }
+                )
             url = sqs.create_queue(QueueName=spec.name, Attributes=attrs)["QueueUrl"]
             tpl.override(spec.logical_id, ref=url, QueueUrl=url)
 
@@ -330,28 +346,54 @@ class LocalStack:
         for address in self._sender_addresses():
             ses.create_email_identity(EmailIdentity=address.split("@", 1)[-1])
 
-        role = iam.create_role(RoleName="enishi-local-lambda", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+        role = iam.create_role(
+            RoleName="enishi-local-lambda",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
+        )
         role_arn = role["Role"]["Arn"]
         for name, spec in functions.items():
             lam.create_function(
-                FunctionName=name, Runtime="python3.13", Role=role_arn, Handler=spec.handler,
-                Code={"ZipFile": _placeholder_zip()}, Timeout=max(1, spec.timeout),
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler=spec.handler,
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=max(1, spec.timeout),
                 Environment={"Variables": self._environments[name]},
             )
 
         for machine in tpl.state_machines().values():
-            sfn.create_state_machine(name=machine.name, definition=json.dumps(machine.definition),
-                                     roleArn=role_arn, type=machine.type)
+            sfn.create_state_machine(
+                name=machine.name,
+                definition=json.dumps(machine.definition),
+                roleArn=role_arn,
+                type=machine.type,
+            )
 
         for rule in tpl.rules().values():
             if not rule.enabled:
                 continue
             if rule.schedule:
-                self._schedulers.append(Scheduler(
-                    self.clock, rule.schedule, lambda event, r=rule: self._fire_schedule(r, event),
-                    rule_arn=tpl.arn(rule.logical_id), timezone=rule.schedule_timezone))
+                self._schedulers.append(
+                    Scheduler(
+                        self.clock,
+                        rule.schedule,
+                        lambda event, r=rule: self._fire_schedule(r, event),
+                        rule_arn=tpl.arn(rule.logical_id),
+                        timezone=rule.schedule_timezone,
+                    )
+                )
                 continue
             bus = rule.bus_name or "default"
             events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern))
@@ -376,10 +418,17 @@ class LocalStack:
             queue = queues[mapping.queue_arn]
             url = tpl.get_att(queue.logical_id, "QueueUrl")
             poller = SqsPoller(
-                direct_sqs, url, queue.arn, lambda event, fn=mapping.function_name: self.invoke(fn, event),
-                batch_size=mapping.batch_size, report_batch_item_failures=mapping.report_batch_item_failures,
-                clock=self.clock)
-            self._watched_queues.append((queue.name, sqs_backends[ACCOUNT_ID][REGION].get_queue(queue.name), poller))
+                direct_sqs,
+                url,
+                queue.arn,
+                lambda event, fn=mapping.function_name: self.invoke(fn, event),
+                batch_size=mapping.batch_size,
+                report_batch_item_failures=mapping.report_batch_item_failures,
+                clock=self.clock,
+            )
+            self._watched_queues.append(
+                (queue.name, sqs_backends[ACCOUNT_ID][REGION].get_queue(queue.name), poller)
+            )
             self._pollers.append(poller)
             self._pollers_by_arn[queue.arn] = poller
 
@@ -428,8 +477,13 @@ class LocalStack:
         """Run a function's real handler in-process (by name or ARN); raises what the handler raises."""
         name = function.rsplit(":function:", 1)[-1].split(":", 1)[0]
         spec = self._functions[name]
-        return runtime.call_handler(self._handler(name), event, function_name=name,
-                                    environment=self._environments[name], timeout_seconds=float(spec.timeout))
+        return runtime.call_handler(
+            self._handler(name),
+            event,
+            function_name=name,
+            environment=self._environments[name],
+            timeout_seconds=float(spec.timeout),
+        )
 
     def _start_execution(self, state_machine_arn: str, payload: Any) -> None:
         self._sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(payload, default=str))
@@ -494,7 +548,9 @@ class LocalStack:
         if any(p.busy() for p in self._pollers):
             return "an SQS batch is being processed"
         for name, queue, poller in self._watched_queues:
-            if len(queue._messages) > poller.held():  # visible, in flight or delayed (not waiting on the clock)
+            if (
+                len(queue._messages) > poller.held()
+            ):  # visible, in flight or delayed (not waiting on the clock)
                 return f"messages in {name}"
         now = self.clock.now()
         due = self.clock.next_wakeup()
@@ -509,8 +565,12 @@ class LocalStack:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         backend = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
-        return [ex.execution_arn for sm in list(backend.state_machines) for ex in list(sm.executions)
-                if ex.status == "RUNNING"]
+        return [
+            ex.execution_arn
+            for sm in list(backend.state_machines)
+            for ex in list(sm.executions)
+            if ex.status == "RUNNING"
+        ]
 
     def next_wakeup(self) -> datetime | None:
         return self.clock.next_wakeup()
@@ -557,8 +617,14 @@ class LocalStack:
     @property
     def raw_bucket_name(self) -> str | None:
         """The raw-payload bucket the functions keep payloads in (after ``start()``)."""
-        return next((env[c.ENV_RAW_BUCKET_NAME] for env in self._environments.values()
-                     if env.get(c.ENV_RAW_BUCKET_NAME)), None)
+        return next(
+            (
+                env[c.ENV_RAW_BUCKET_NAME]
+                for env in self._environments.values()
+                if env.get(c.ENV_RAW_BUCKET_NAME)
+            ),
+            None,
+        )
 
     @property
     def shop_id(self) -> str | None:
@@ -676,7 +742,9 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     elif "Raw" in content:
         import base64
 
-        mime_base64 = content["Raw"]["Data"]  # the exact bytes SES was given (base64, as the API carries them)
+        mime_base64 = content["Raw"][
+            "Data"
+        ]  # the exact bytes SES was given (base64, as the API carries them)
         msg = email.message_from_bytes(base64.b64decode(mime_base64), policy=email.policy.default)
         subject = str(msg.get("Subject", ""))
         headers = {k: str(v) for k, v in msg.items()}
@@ -725,7 +793,8 @@ def _line_entry(push: dict[str, Any], record: dict[str, Any] | None) -> dict[str
         "recipient": push["to"],
         "sequence": record.get("sequence"),
         "step": record.get("step"),
-        "message_key": record.get("message_key") or (str(record["sk"]).removeprefix(keys.MSG_SK_PREFIX) if record else None),
+        "message_key": record.get("message_key")
+        or (str(record["sk"]).removeprefix(keys.MSG_SK_PREFIX) if record else None),
         "customer_id": record.get("customer_id"),
         "shop": record.get("shop"),
         "subject": None,

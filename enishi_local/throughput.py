@@ -33,15 +33,28 @@ def run(checkouts: int) -> dict[str, float]:
             body = sample_checkout(f"bench{i}@example.jp")
             token = uuid.uuid4().hex
             body |= {"token": token, "id": 37_000_000_000 + i, "created_at": at, "updated_at": at}
-            body["customer"] |= {"id": 7_020_000_000_000 + i, "email": body["email"],
-                                 "email_marketing_consent": {**body["customer"]["email_marketing_consent"],
-                                                             "consent_updated_at": at}}
+            body["customer"] |= {
+                "id": 7_020_000_000_000 + i,
+                "email": body["email"],
+                "email_marketing_consent": {
+                    **body["customer"]["email_marketing_consent"],
+                    "consent_updated_at": at,
+                },
+            }
             raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            resp = session.post(stack.url + "/webhooks/shopify", data=raw, timeout=30, headers={
-                "Content-Type": "application/json", "X-Shopify-Topic": "checkouts/create",
-                "X-Shopify-Shop-Domain": SHOP_DOMAIN, "X-Shopify-Event-Id": str(uuid.uuid4()),
-                "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-Hmac-Sha256": sign_shopify(
-                    raw, stack.secrets.shopify)})
+            resp = session.post(
+                stack.url + "/webhooks/shopify",
+                data=raw,
+                timeout=30,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": "checkouts/create",
+                    "X-Shopify-Shop-Domain": SHOP_DOMAIN,
+                    "X-Shopify-Event-Id": str(uuid.uuid4()),
+                    "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                    "X-Shopify-Hmac-Sha256": sign_shopify(raw, stack.secrets.shopify),
+                },
+            )
             resp.raise_for_status()
         stack.settle(timeout=300)
         intake_s = time.monotonic() - t1

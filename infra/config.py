@@ -86,7 +86,9 @@ def _coerce(value: Any) -> Any:
     """``-c key=value`` arrives as a string: turn "true"/"false" into booleans (pydantic does the numbers)."""
     if isinstance(value, str) and value.lower() in {"true", "false"}:
         return value.lower() == "true"
-    if isinstance(value, str) and value.lstrip().startswith(("[", "{")):  # a list/object given with -c as JSON
+    if isinstance(value, str) and value.lstrip().startswith(
+        ("[", "{")
+    ):  # a list/object given with -c as JSON
         import json
 
         return json.loads(value)

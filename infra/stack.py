@@ -32,7 +32,9 @@ from infra.paths import SHOP_DIR
 
 class EnishiStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: StageConfig, **kwargs: Any) -> None:
-        super().__init__(scope, id, description="enishi (縁): customer-lifecycle messaging for EC/D2C shops", **kwargs)
+        super().__init__(
+            scope, id, description="enishi (縁): customer-lifecycle messaging for EC/D2C shops", **kwargs
+        )
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         config.check_sender(load_shop_config(str(SHOP_DIR)).from_address)  # fail the synth, not every send
         retention = _retention(config.log_retention_days)
@@ -90,12 +92,29 @@ class EnishiStack(Stack):
         api.add_route("Generic", c.PATH_GENERIC_WEBHOOK, [post], intake.function, "webhook")
         api.add_route("Line", c.PATH_LINE_WEBHOOK, [post], channels.line_webhook, "webhook")
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
-        LineLinking(self, "LineLinking", functions=functions, table=table, line_secret=secrets.line, api=api,
-                    line_api_base_url=config.line_api_base_url, removal_policy=removal)
+        LineLinking(
+            self,
+            "LineLinking",
+            functions=functions,
+            table=table,
+            line_secret=secrets.line,
+            api=api,
+            line_api_base_url=config.line_api_base_url,
+            removal_policy=removal,
+        )
         shop = load_shop_config(str(SHOP_DIR))
-        carts = CartPolling(self, "CartPolling", connections=config.cart_connections, functions=functions,
-                            table=table, bus=bus, raw=raw, api=api, removal_policy=removal,
-                            served_shops=(shop.shop_id, *(getattr(shop, "additional_shop_ids", None) or ())))
+        carts = CartPolling(
+            self,
+            "CartPolling",
+            connections=config.cart_connections,
+            functions=functions,
+            table=table,
+            bus=bus,
+            raw=raw,
+            api=api,
+            removal_policy=removal,
+            served_shops=(shop.shop_id, *(getattr(shop, "additional_shop_ids", None) or ())),
+        )
 
         monitoring.watch(
             dlqs={

@@ -24,10 +24,16 @@ try:
     from hypothesis import settings as _hypothesis_settings
 
     _hypothesis_settings.register_profile(
-        "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+        "default",
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     _hypothesis_settings.register_profile(
-        "long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+        "long",
+        max_examples=2000,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # hypothesis is in the dev extra
@@ -106,8 +112,12 @@ def bus(aws, monkeypatch):
     sqs = boto3.client("sqs")
     events.create_event_bus(Name=c.EVENT_BUS_NAME)
     queue_url = sqs.create_queue(QueueName="published")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all", EventBusName=c.EVENT_BUS_NAME, EventPattern='{"source":[{"prefix":"enishi"}]}')
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="all", EventBusName=c.EVENT_BUS_NAME, EventPattern='{"source":[{"prefix":"enishi"}]}'
+    )
     events.put_targets(Rule="all", EventBusName=c.EVENT_BUS_NAME, Targets=[{"Id": "q", "Arn": queue_arn}])
     monkeypatch.setenv(c.ENV_EVENT_BUS_NAME, c.EVENT_BUS_NAME)
     return PublishedEvents(sqs, queue_url)
@@ -183,7 +193,9 @@ def pytest_sessionfinish(session, exitstatus):
     (folder / f"{name}.json").write_text(json.dumps(GUARD.report(), ensure_ascii=False), encoding="utf-8")
     if worker:
         return
-    findings = [f for path in sorted(folder.glob("*.json")) for f in json.loads(path.read_text(encoding="utf-8"))]
+    findings = [
+        f for path in sorted(folder.glob("*.json")) for f in json.loads(path.read_text(encoding="utf-8"))
+    ]
     shutil.rmtree(folder, ignore_errors=True)
     if not findings:
         return

@@ -23,7 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}|[^\s\"'<>@＠]+＠[^\s\"'<>@＠]+")
+EMAIL = re.compile(
+    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}|[^\s\"'<>@＠]+＠[^\s\"'<>@＠]+"
+)
 PHONE = re.compile(
     r"(?<![\w\-.:/])(?:\+\d{1,3}[\s\-]?)?\(?\d{2,4}\)?[\s\-]\d{2,4}[\s\-]\d{3,4}(?![\w\-.:/])"  # 03-1234-5678, 555-625-1199
     r"|(?<![\w\-])\+\d{10,15}(?![\w\-])"  # E.164
@@ -33,7 +35,9 @@ LINE_USER_ID = re.compile(r"(?<![0-9A-Za-z])U[0-9a-f]{32}(?![0-9A-Za-z])")
 
 # Addresses that belong to the shop or to AWS, not to a customer (the shop's sender and contact address, SES's
 # mailbox simulator are configuration, and are in the template and the footer of every mail anyway).
-NOT_PERSONAL_EMAIL = re.compile(r"@(?:mail\.)?enishi-sabo\.example$|@simulator\.amazonses\.com$", re.IGNORECASE)
+NOT_PERSONAL_EMAIL = re.compile(
+    r"@(?:mail\.)?enishi-sabo\.example$|@simulator\.amazonses\.com$", re.IGNORECASE
+)
 
 
 def _fixture_names() -> set[str]:
@@ -87,7 +91,9 @@ class Guard:
         if self._names is None:
             found = sorted(_fixture_names(), key=len, reverse=True)
             # ASCII names only as whole words ("Shipper" is a name, "Shippers" is not); kanji names anywhere
-            alts = [rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])" if n.isascii() else re.escape(n) for n in found]
+            alts = [
+                rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])" if n.isascii() else re.escape(n) for n in found
+            ]
             self._names = re.compile("|".join(alts)) if alts else re.compile(r"(?!x)x")
         return self._names
 
@@ -110,7 +116,7 @@ class Guard:
         original = logging.Handler.format
         guard = self
 
-        def format(handler: logging.Handler, record: logging.LogRecord) -> str:  # noqa: A001 - same name as wrapped
+        def format(handler: logging.Handler, record: logging.LogRecord) -> str:
             text = original(handler, record)
             if not guard._expecting:
                 guard.check(text, record.name)
@@ -136,7 +142,10 @@ class Guard:
     def report(self) -> list[dict[str, str]]:
         unique: dict[tuple[str, str, str], dict[str, str]] = {}
         for f in self.findings:
-            unique.setdefault((f.kind, f.value, f.logger), {"kind": f.kind, "value": f.value, "logger": f.logger, "line": f.line})
+            unique.setdefault(
+                (f.kind, f.value, f.logger),
+                {"kind": f.kind, "value": f.value, "logger": f.logger, "line": f.line},
+            )
         return list(unique.values())
 
 

@@ -22,19 +22,28 @@ from pathlib import Path
 from typing import Any
 
 
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="enishi demo", description="Run a simulated shop through enishi locally.")
+    p = argparse.ArgumentParser(
+        prog="enishi demo", description="Run a simulated shop through enishi locally."
+    )
     p.add_argument("--customers", type=int, default=None, help="customers (default 500; 40 with --small)")
     p.add_argument("--days", type=int, default=None, help="virtual days (default 180; 21 with --small)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="out/demo")
     p.add_argument("--small", action="store_true", help="tens of customers over a few weeks (for tests)")
     p.add_argument("--port", type=int, default=0, help="local API port (default: any free port)")
-    p.add_argument("--resolution-minutes", type=float, default=10.0,
-                   help="events closer than this share one clock advance (default 10)")
-    p.add_argument("--wake-resolution-minutes", type=float, default=None,
-                   help="round wait ends up to this grid (default: off — each wait ends at its own time)")
+    p.add_argument(
+        "--resolution-minutes",
+        type=float,
+        default=10.0,
+        help="events closer than this share one clock advance (default 10)",
+    )
+    p.add_argument(
+        "--wake-resolution-minutes",
+        type=float,
+        default=None,
+        help="round wait ends up to this grid (default: off — each wait ends at its own time)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -64,7 +73,9 @@ def sim_facts(sim: Any) -> dict[str, Any]:
     with_contact = {co.customer.id for co in sim.checkouts if co.with_contact}
     abandoned = [co for co in sim.checkouts if co.with_contact and (not co.completed or co.recovered_by)]
     by_cause = Counter(o.cause for o in sim.orders if not o.cancelled)
-    reminder_revenue = sum((o.total for o in sim.orders if o.cause == "cart_reminder" and not o.cancelled), Decimal(0))
+    reminder_revenue = sum(
+        (o.total for o in sim.orders if o.cause == "cart_reminder" and not o.cancelled), Decimal(0)
+    )
     return {
         "customers": len(sim.customers),
         "visitors_with_cart": len(with_cart),
@@ -85,8 +96,9 @@ def sim_facts(sim: Any) -> dict[str, Any]:
     }
 
 
-def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs: dict[str, Any] | None = None
-             ) -> DemoResult:
+def run_demo(
+    args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs: dict[str, Any] | None = None
+) -> DemoResult:
     from enishi.profiles.model import StageThresholds
     from enishi.shop_config import load_shop_config
     from enishi_local.report import build_report
@@ -106,7 +118,9 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
     thresholds = StageThresholds(**shop.stages.model_dump())
     catalog = [p.model_dump() for p in shop.catalog]
     sim = ShopSimulation(
-        cfg, catalog, shop.shop_id,
+        cfg,
+        catalog,
+        shop.shop_id,
         free_shipping_threshold=int(shop.shipping.free_shipping_threshold or 5000),
         shipping_fee=int(shop.shipping.shipping_fee or 550),
     )
@@ -122,33 +136,64 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
         progress = Progress(cfg.days, enabled=not args.no_progress)
         t_sim = time.perf_counter()
         wake = timedelta(minutes=args.wake_resolution_minutes) if args.wake_resolution_minutes else None
-        stats = drive(sim, world, transport, secrets, resolution=timedelta(minutes=args.resolution_minutes),
-                      wake_resolution=wake,
-                      sampler=world.sampler(sim, thresholds), progress=progress)
+        stats = drive(
+            sim,
+            world,
+            transport,
+            secrets,
+            resolution=timedelta(minutes=args.resolution_minutes),
+            wake_resolution=wake,
+            sampler=world.sampler(sim, thresholds),
+            progress=progress,
+        )
         sim_seconds = time.perf_counter() - t_sim
         transport.close()
         t_report = time.perf_counter()
-        parts = split_items(stack.direct_table().scan())  # the whole table, read from moto without a round trip
+        parts = split_items(
+            stack.direct_table().scan()
+        )  # the whole table, read from moto without a round trip
         executions = executions_from_tally(stack.tally.rows())  # counted as they ran: no history read-back
-        orders = [{"customer_id": str(o.customer.id), "placed_at": o.placed_at, "total": o.total,
-                   "cancelled": o.cancelled} for o in sim.orders]
+        orders = [
+            {
+                "customer_id": str(o.customer.id),
+                "placed_at": o.placed_at,
+                "total": o.total,
+                "cancelled": o.cancelled,
+            }
+            for o in sim.orders
+        ]
         peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         run = {
-            "seed": cfg.seed, "customers": cfg.customers, "days": cfg.days,
+            "seed": cfg.seed,
+            "customers": cfg.customers,
+            "days": cfg.days,
             "stack_start_seconds": round(t_ready - t_start, 2),
             "simulation_seconds": round(sim_seconds, 2),
-            "settle_seconds": round(stats.settle_seconds, 2), "post_seconds": round(stats.post_seconds, 2),
-            "iterations": stats.iterations, "requests": dict(stats.posts), "http_statuses": dict(stats.statuses),
-            "http_errors": stats.errors, "ses_events": stats.ses_events,
+            "settle_seconds": round(stats.settle_seconds, 2),
+            "post_seconds": round(stats.post_seconds, 2),
+            "iterations": stats.iterations,
+            "requests": dict(stats.posts),
+            "http_statuses": dict(stats.statuses),
+            "http_errors": stats.errors,
+            "ses_events": stats.ses_events,
             "messages_sent": len(world.messages),
             "settle_missed_notifications": stack.missed_notifications,
             "messages_per_second": round(len(world.messages) / sim_seconds, 2) if sim_seconds else None,
             "peak_rss_mb": peak_mb,
         }
         data = ReportData(
-            shop=shop.shop_id, start=cfg.start, end=cfg.end, profiles=parts["profiles"], messages=parts["messages"],
-            outbox=world.messages, executions=executions, stage_samples=stats.stage_samples, orders=orders,
-            sim=sim_facts(sim), thresholds=thresholds, line_plan=_line_plan(shop.messaging.line_monthly_quota),
+            shop=shop.shop_id,
+            start=cfg.start,
+            end=cfg.end,
+            profiles=parts["profiles"],
+            messages=parts["messages"],
+            outbox=world.messages,
+            executions=executions,
+            stage_samples=stats.stage_samples,
+            orders=orders,
+            sim=sim_facts(sim),
+            thresholds=thresholds,
+            line_plan=_line_plan(shop.messaging.line_monthly_quota),
             run=run,
         )
         summary = build_report(data, out_dir, messages=world.messages)
@@ -159,8 +204,14 @@ def run_demo(args: argparse.Namespace, out_dir: Path | None = None, stack_kwargs
         from enishi_local.report import write_summary
 
         write_summary(summary, out_dir)
-        return DemoResult(summary=summary, sim=sim, messages=world.messages, stats=stats,
-                          profiles=parts["profiles"], message_records=parts["messages"])
+        return DemoResult(
+            summary=summary,
+            sim=sim,
+            messages=world.messages,
+            stats=stats,
+            profiles=parts["profiles"],
+            message_records=parts["messages"],
+        )
 
 
 def quiet_handlers() -> None:
@@ -181,11 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out_dir = Path(args.out)
     cfg = sim_config(args)
-    print(f"enishi demo: {cfg.customers} customers over {cfg.days} virtual days (seed {cfg.seed}) → {out_dir}/",
-          file=sys.stderr)
+    print(
+        f"enishi demo: {cfg.customers} customers over {cfg.days} virtual days (seed {cfg.seed}) → {out_dir}/",
+        file=sys.stderr,
+    )
     result = run_demo(args, out_dir)
     print(format_summary(result.summary))
-    print(f"report: {out_dir / 'report.html'}   summary: {out_dir / 'summary.json'}   outbox: {out_dir / 'outbox'}/")
+    print(
+        f"report: {out_dir / 'report.html'}   summary: {out_dir / 'summary.json'}   outbox: {out_dir / 'outbox'}/"
+    )
     errors = result.summary["run"].get("http_errors") or []
     if errors:
         print(f"warning: {len(errors)} requests were not accepted, e.g. {errors[:3]}", file=sys.stderr)

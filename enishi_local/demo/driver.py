@@ -19,7 +19,15 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .shop_sim import LinePost, Outgoing, SentMessage, SesFeedback, ShopifyPost, ShopSimulation, UnsubscribeClick
+from .shop_sim import (
+    LinePost,
+    Outgoing,
+    SentMessage,
+    SesFeedback,
+    ShopifyPost,
+    ShopSimulation,
+    UnsubscribeClick,
+)
 from .webhooks import sign_line
 
 
@@ -99,7 +107,8 @@ class Progress:
         bar = "█" * filled + "░" * (self.width - filled)
         sys.stderr.write(
             f"{chr(13) if self.tty else ''}  {bar} {frac:5.1%}  day {days:5.1f}/{self.total:.0f}  "
-            f"requests {sum(stats.posts.values()):6d}  messages {stats.messages_seen:5d} " + ("" if self.tty else "\n")
+            f"requests {sum(stats.posts.values()):6d}  messages {stats.messages_seen:5d} "
+            + ("" if self.tty else "\n")
         )
         sys.stderr.flush()
 
@@ -160,8 +169,16 @@ def _ceil(t: datetime, origin: datetime, step: timedelta) -> datetime:
     return origin + n * step
 
 
-def _step(sim: ShopSimulation, world: World, transport: Transport, secrets: Secrets, target: datetime,
-          stats: DriveStats, on_message: Callable[[SentMessage], None] | None, react: bool = True) -> None:
+def _step(
+    sim: ShopSimulation,
+    world: World,
+    transport: Transport,
+    secrets: Secrets,
+    target: datetime,
+    stats: DriveStats,
+    on_message: Callable[[SentMessage], None] | None,
+    react: bool = True,
+) -> None:
     stats.iterations += 1
     world.advance_to(target)
     t0 = time.perf_counter()
@@ -182,8 +199,14 @@ def _step(sim: ShopSimulation, world: World, transport: Transport, secrets: Secr
             stats.settle_seconds += time.perf_counter() - t1
 
 
-def _collect_messages(sim: ShopSimulation, world: World, now: datetime, stats: DriveStats,
-                      on_message: Callable[[SentMessage], None] | None, react: bool) -> None:
+def _collect_messages(
+    sim: ShopSimulation,
+    world: World,
+    now: datetime,
+    stats: DriveStats,
+    on_message: Callable[[SentMessage], None] | None,
+    react: bool,
+) -> None:
     for msg in world.new_messages():
         stats.messages_seen += 1
         if on_message:
@@ -201,14 +224,18 @@ def _send(out: Outgoing, world: World, transport: Transport, secrets: Secrets, s
         if out.link_nonce:  # the shop's login page issued it just before LINE redirected back
             world.issue_line_nonce(str(out.customer_id), out.link_nonce)
         raw = json.dumps(out.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": "application/json", "x-line-signature": sign_line(raw, secrets.line_channel)}
+        headers = {
+            "Content-Type": "application/json",
+            "x-line-signature": sign_line(raw, secrets.line_channel),
+        }
         status = transport.post(base + "/webhooks/line", raw, headers)
     elif isinstance(out, UnsubscribeClick):
         # the link in the mail points at the API's public URL; locally that is this server
         parts = urlsplit(out.url)
         url = base + parts.path + (f"?{parts.query}" if parts.query else "")
-        status = transport.post(url, b"List-Unsubscribe=One-Click",
-                                {"Content-Type": "application/x-www-form-urlencoded"})
+        status = transport.post(
+            url, b"List-Unsubscribe=One-Click", {"Content-Type": "application/x-www-form-urlencoded"}
+        )
     elif isinstance(out, SesFeedback):
         world.ses_event(ses_event(out))
         stats.ses_events += 1
@@ -233,8 +260,12 @@ def set_shop_domain(domain: str) -> None:
     _SHOP_DOMAIN["domain"] = domain
 
 
-DETAIL_TYPES = {"Delivery": "Email Delivered", "Bounce": "Email Bounced", "Open": "Email Opened",
-                "Click": "Email Clicked"}
+DETAIL_TYPES = {
+    "Delivery": "Email Delivered",
+    "Bounce": "Email Bounced",
+    "Open": "Email Opened",
+    "Click": "Email Clicked",
+}
 
 
 def ses_event(fb: SesFeedback) -> dict[str, Any]:
@@ -246,8 +277,10 @@ def ses_event(fb: SesFeedback) -> dict[str, Any]:
     raw = msg.raw
     shop = str(raw.get("shop") or _SHOP_DOMAIN.get("domain", "enishi-demo.myshopify.com"))
     customer_id = str(raw.get("customer_id") or "")
-    tags = {t["Name"]: [t["Value"]] for t in email_tags(shop, customer_id, msg.sequence, msg.step,
-                                                         msg.message_key or "")}
+    tags = {
+        t["Name"]: [t["Value"]]
+        for t in email_tags(shop, customer_id, msg.sequence, msg.step, msg.message_key or "")
+    }
     at = iso_z(fb.at)
     detail: dict[str, Any] = {
         "eventType": fb.event_type,
@@ -259,8 +292,12 @@ def ses_event(fb: SesFeedback) -> dict[str, Any]:
         },
     }
     if fb.event_type == "Bounce":
-        detail["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": at,
-                            "bouncedRecipients": [{"emailAddress": msg.recipient}]}
+        detail["bounce"] = {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "timestamp": at,
+            "bouncedRecipients": [{"emailAddress": msg.recipient}],
+        }
     elif fb.event_type == "Delivery":
         detail["delivery"] = {"timestamp": at, "recipients": [msg.recipient]}
     elif fb.event_type == "Open":
@@ -268,7 +305,13 @@ def ses_event(fb: SesFeedback) -> dict[str, Any]:
     elif fb.event_type == "Click":
         detail["click"] = {"timestamp": at, "link": "https://enishi-sabo.example/"}
     return {
-        "version": "0", "id": f"ses-{msg.message_key}-{fb.event_type}", "detail-type": DETAIL_TYPES[fb.event_type],
-        "source": "aws.ses", "account": "123456789012", "time": at, "region": "ap-northeast-1",
-        "resources": [], "detail": detail,
+        "version": "0",
+        "id": f"ses-{msg.message_key}-{fb.event_type}",
+        "detail-type": DETAIL_TYPES[fb.event_type],
+        "source": "aws.ses",
+        "account": "123456789012",
+        "time": at,
+        "region": "ap-northeast-1",
+        "resources": [],
+        "detail": detail,
     }

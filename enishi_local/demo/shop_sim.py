@@ -67,8 +67,14 @@ class SimConfig:
     def small(cls, seed: int = 7, **overrides: Any) -> SimConfig:
         """Tens of customers over a few weeks: for the end-to-end test (runs in well under a minute)."""
         base: dict[str, Any] = dict(
-            customers=40, days=21, seed=seed, p_line=0.35, p_bounce_address=0.06,
-            p_unsubscribe_per_marketing_mail=0.06, p_repeat=(0.45, 0.5, 0.6, 0.6), repeat_gap_median_days=6.0,
+            customers=40,
+            days=21,
+            seed=seed,
+            p_line=0.35,
+            p_bounce_address=0.06,
+            p_unsubscribe_per_marketing_mail=0.06,
+            p_repeat=(0.45, 0.5, 0.6, 0.6),
+            repeat_gap_median_days=6.0,
         )
         base.update(overrides)
         return cls(**base)
@@ -79,6 +85,7 @@ class SimConfig:
 
 
 # ---- what leaves the simulation
+
 
 @dataclass
 class ShopifyPost:
@@ -137,6 +144,7 @@ class SentMessage:
 
 
 # ---- the shop's people and things
+
 
 @dataclass
 class SimCustomer:
@@ -209,15 +217,44 @@ class SimOrder:
 Action = Callable[[datetime], None]
 
 # evening-heavy shopping hours (JST), weights per hour 0..23
-SHOPPING_HOURS = (1, 0.5, 0.2, 0.1, 0.1, 0.2, 0.6, 1.2, 2, 2.5, 3, 3.2, 4.5, 4, 3, 3, 3.2, 3.5, 4, 5, 6.5, 7, 6, 3.5)
+SHOPPING_HOURS = (
+    1,
+    0.5,
+    0.2,
+    0.1,
+    0.1,
+    0.2,
+    0.6,
+    1.2,
+    2,
+    2.5,
+    3,
+    3.2,
+    4.5,
+    4,
+    3,
+    3,
+    3.2,
+    3.5,
+    4,
+    5,
+    6.5,
+    7,
+    6,
+    3.5,
+)
 
 
 class ShopSimulation:
     """The sample shop. ``pop_due`` / ``run`` drive it; ``on_message`` lets customers react to enishi's messages."""
 
     def __init__(
-        self, cfg: SimConfig, catalog: list[dict[str, Any]], shop_domain: str,
-        free_shipping_threshold: int = 5000, shipping_fee: int = 550,
+        self,
+        cfg: SimConfig,
+        catalog: list[dict[str, Any]],
+        shop_domain: str,
+        free_shipping_threshold: int = 5000,
+        shipping_fee: int = 550,
     ) -> None:
         self.cfg = cfg
         self.catalog = catalog
@@ -233,8 +270,12 @@ class ShopSimulation:
         self.by_line: dict[str, SimCustomer] = {}
         self.checkouts: list[SimCheckout] = []
         self.orders: list[SimOrder] = []
-        self._ids = {"checkout": itertools.count(33_000_000_001), "order": itertools.count(5_100_000_001),
-                     "number": itertools.count(1001), "fulfillment": itertools.count(4_400_000_001)}
+        self._ids = {
+            "checkout": itertools.count(33_000_000_001),
+            "order": itertools.count(5_100_000_001),
+            "number": itertools.count(1001),
+            "fulfillment": itertools.count(4_400_000_001),
+        }
         self.deliveries = 0
         self.duplicates = 0
         self._populate()
@@ -287,13 +328,26 @@ class ShopSimulation:
     # ---- sending
 
     def _post(self, at: datetime, topic: str, body: dict[str, Any], cust: SimCustomer) -> None:
-        delivery = wh.Delivery(at=at, path="/webhooks/shopify", topic=topic, body=body, event_id=self._uuid(),
-                               webhook_id=self._uuid())
+        delivery = wh.Delivery(
+            at=at,
+            path="/webhooks/shopify",
+            topic=topic,
+            body=body,
+            event_id=self._uuid(),
+            webhook_id=self._uuid(),
+        )
         self.outgoing.append(ShopifyPost(at=at, delivery=delivery, customer_id=cust.id))
         self.deliveries += 1
         if self.rng.random() < self.cfg.p_duplicate_delivery:  # Shopify delivers at least once
-            again = wh.Delivery(at=at, path=delivery.path, topic=topic, body=body, event_id=delivery.event_id,
-                                webhook_id=self._uuid(), raw=delivery.encode())
+            again = wh.Delivery(
+                at=at,
+                path=delivery.path,
+                topic=topic,
+                body=body,
+                event_id=delivery.event_id,
+                webhook_id=self._uuid(),
+                raw=delivery.encode(),
+            )
             when = at + timedelta(seconds=self.rng.randint(5, 900))
             self.at(when, lambda now, d=again, c=cust: self._redeliver(d, c, now))
 
@@ -308,8 +362,13 @@ class ShopSimulation:
         n = rng.choices((1, 2, 3), weights=(55, 32, 13))[0]
         picks = rng.sample(self.catalog, k=min(n, len(self.catalog)))
         return [
-            {"id": str(p["id"]), "title": p["title"], "price": int(p["price"]), "category": p.get("category"),
-             "quantity": rng.choices((1, 2, 3), weights=(78, 17, 5))[0]}
+            {
+                "id": str(p["id"]),
+                "title": p["title"],
+                "price": int(p["price"]),
+                "category": p.get("category"),
+                "quantity": rng.choices((1, 2, 3), weights=(78, 17, 5))[0],
+            }
             for p in picks
         ]
 
@@ -328,7 +387,9 @@ class ShopSimulation:
             now += timedelta(minutes=rng.randint(1, 10))
         if rng.random() >= cfg.p_cart:
             if rng.random() < 0.3:  # a lead who comes back to shop later
-                self.at(self._time_on(now + timedelta(days=rng.randint(3, 40))), lambda t: self._shop(cust, t))
+                self.at(
+                    self._time_on(now + timedelta(days=rng.randint(3, 40))), lambda t: self._shop(cust, t)
+                )
             return
         self._shop(cust, now)
 
@@ -339,15 +400,23 @@ class ShopSimulation:
             return
         with_contact = cust.known or rng.random() < cfg.p_contact
         co = SimCheckout(
-            id=next(self._ids["checkout"]), token=self._hex(), cart_token=self._hex(), key=self._hex(),
-            customer=cust, items=self._pick_items(), created_at=now, shop_numeric_id=61_000_001,
+            id=next(self._ids["checkout"]),
+            token=self._hex(),
+            cart_token=self._hex(),
+            key=self._hex(),
+            customer=cust,
+            items=self._pick_items(),
+            created_at=now,
+            shop_numeric_id=61_000_001,
             with_contact=with_contact,
         )
         self.checkouts.append(co)
         self._post(now, "checkouts/create", self._checkout_body(co, now), cust)
         if not with_contact:  # a browsing cart: no address to remind, nothing to recover
             if rng.random() < cfg.p_return_without_contact:
-                self.at(self._time_on(now + timedelta(days=rng.randint(1, 20))), lambda t: self._shop(cust, t))
+                self.at(
+                    self._time_on(now + timedelta(days=rng.randint(1, 20))), lambda t: self._shop(cust, t)
+                )
             return
         upd = now + timedelta(minutes=rng.randint(2, 8))
         self.at(upd, lambda t: self._post(t, "checkouts/update", self._checkout_body(co, t), cust))
@@ -363,8 +432,13 @@ class ShopSimulation:
 
     def _checkout_body(self, co: SimCheckout, now: datetime, completed: bool = False) -> dict[str, Any]:
         return wh.checkout_resource(
-            self.shop_domain, co, now, with_contact=co.with_contact, completed_at=now if completed else None,
-            free_threshold=self.free_threshold, fee=self.fee,
+            self.shop_domain,
+            co,
+            now,
+            with_contact=co.with_contact,
+            completed_at=now if completed else None,
+            free_threshold=self.free_threshold,
+            fee=self.fee,
         )
 
     def _complete(self, co: SimCheckout, now: datetime, cause: str) -> None:
@@ -384,17 +458,31 @@ class ShopSimulation:
             self._post(now, "customers/create", wh.customer_resource(cust, now), cust)
         _, _, total, _ = wh.totals(co.items, self.free_threshold, self.fee)
         order = SimOrder(
-            id=next(self._ids["order"]), number=next(self._ids["number"]), token=self._hex(), customer=cust,
-            items=co.items, placed_at=now, total=total, checkout_id=co.id, checkout_token=co.token,
-            cart_token=co.cart_token, cause=cause,
+            id=next(self._ids["order"]),
+            number=next(self._ids["number"]),
+            token=self._hex(),
+            customer=cust,
+            items=co.items,
+            placed_at=now,
+            total=total,
+            checkout_id=co.id,
+            checkout_token=co.token,
+            cart_token=co.cart_token,
+            cause=cause,
         )
         cust.orders.append(order)
         cust.next_order_at = None
         self.orders.append(order)
-        self._post(now, "orders/create", wh.order_resource(self.shop_domain, order, now, self.free_threshold,
-                                                           self.fee), cust)
-        self.at(now + timedelta(seconds=self.rng.randint(5, 60)),
-                lambda t: self._post(t, "checkouts/update", self._checkout_body(co, t, completed=True), cust))
+        self._post(
+            now,
+            "orders/create",
+            wh.order_resource(self.shop_domain, order, now, self.free_threshold, self.fee),
+            cust,
+        )
+        self.at(
+            now + timedelta(seconds=self.rng.randint(5, 60)),
+            lambda t: self._post(t, "checkouts/update", self._checkout_body(co, t, completed=True), cust),
+        )
         rng = self.rng
         if rng.random() < self.cfg.p_cancel:
             self.at(now + timedelta(hours=rng.uniform(1, 10)), lambda t: self._cancel(order, t))
@@ -427,7 +515,9 @@ class ShopSimulation:
 
     def _cancel(self, order: SimOrder, now: datetime) -> None:
         order.cancelled = True
-        body = wh.order_resource(self.shop_domain, order, now, self.free_threshold, self.fee, cancelled_at=now)
+        body = wh.order_resource(
+            self.shop_domain, order, now, self.free_threshold, self.fee, cancelled_at=now
+        )
         self._post(now, "orders/cancelled", body, order.customer)
 
     def _ship(self, order: SimOrder, now: datetime) -> None:
@@ -437,16 +527,24 @@ class ShopSimulation:
         order.fulfillment_id = next(self._ids["fulfillment"])
         order.carrier, order.tracking_number, order.tracking_url = carrier, number, url.format(n=number)
         order.shipped_at = now
-        self._post(now, "fulfillments/create", wh.fulfillment_resource(order, now, shipment_status="in_transit"),
-                   order.customer)
+        self._post(
+            now,
+            "fulfillments/create",
+            wh.fulfillment_resource(order, now, shipment_status="in_transit"),
+            order.customer,
+        )
         day = (now + timedelta(days=rng.randint(1, 3))).astimezone(JST).date()
         delivered = datetime.combine(day, time(rng.randint(9, 20), rng.randrange(60)), tzinfo=JST)
         self.at(delivered, lambda t: self._deliver(order, t))
 
     def _deliver(self, order: SimOrder, now: datetime) -> None:
         order.delivered_at = now
-        self._post(now, "fulfillments/update", wh.fulfillment_resource(order, now, shipment_status="delivered"),
-                   order.customer)
+        self._post(
+            now,
+            "fulfillments/update",
+            wh.fulfillment_resource(order, now, shipment_status="delivered"),
+            order.customer,
+        )
 
     def _link_line(self, cust: SimCustomer, now: datetime) -> None:
         """Follow the shop's LINE account, then link it to the shop account (LINE webhook follow + accountLink)."""
@@ -496,13 +594,21 @@ class ShopSimulation:
         if msg.channel == "email" and ses_feedback:
             if cust.bounce or cust.person.email.endswith("@" + BOUNCE_DOMAIN):
                 cust.bounced_at = cust.bounced_at or msg.sent_at
-                self.outgoing.append(SesFeedback(at=seen, event_type="Bounce", message=msg, customer_id=cust.id))
+                self.outgoing.append(
+                    SesFeedback(at=seen, event_type="Bounce", message=msg, customer_id=cust.id)
+                )
                 return
-            self.outgoing.append(SesFeedback(at=seen, event_type="Delivery", message=msg, customer_id=cust.id))
+            self.outgoing.append(
+                SesFeedback(at=seen, event_type="Delivery", message=msg, customer_id=cust.id)
+            )
             if rng.random() < cfg.p_open:
-                self.outgoing.append(SesFeedback(at=seen, event_type="Open", message=msg, customer_id=cust.id))
+                self.outgoing.append(
+                    SesFeedback(at=seen, event_type="Open", message=msg, customer_id=cust.id)
+                )
                 if rng.random() < cfg.p_click_if_open:
-                    self.outgoing.append(SesFeedback(at=seen, event_type="Click", message=msg, customer_id=cust.id))
+                    self.outgoing.append(
+                        SesFeedback(at=seen, event_type="Click", message=msg, customer_id=cust.id)
+                    )
         if cust.bounce and msg.channel == "email":
             return  # never read
         seq = msg.sequence
@@ -512,21 +618,32 @@ class ShopSimulation:
                 co.reminders_seen += 1
                 p = cfg.p_recover_after_reminder[min(co.reminders_seen, 2) - 1]
                 if rng.random() < p:
-                    self.at(seen + timedelta(minutes=rng.expovariate(1 / 180) + 5),
-                            lambda t: self._complete(co, t, "cart_reminder"))
+                    self.at(
+                        seen + timedelta(minutes=rng.expovariate(1 / 180) + 5),
+                        lambda t: self._complete(co, t, "cart_reminder"),
+                    )
         elif seq == "welcome" and is_f2_nudge(msg.step):
             soon = seen + timedelta(days=14)
-            if (cust.next_order_at is None or cust.next_order_at > soon) and rng.random() < cfg.p_f2_after_nudge:
+            if (
+                cust.next_order_at is None or cust.next_order_at > soon
+            ) and rng.random() < cfg.p_f2_after_nudge:
                 cust.nudged = True
-                self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 6))), "f2_nudge")
+                self._plan_order_at(
+                    cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 6))), "f2_nudge"
+                )
         elif seq == "winback":
             soon = seen + timedelta(days=14)
-            if (cust.next_order_at is None or cust.next_order_at > soon) and rng.random() < cfg.p_return_after_winback:
+            if (
+                cust.next_order_at is None or cust.next_order_at > soon
+            ) and rng.random() < cfg.p_return_after_winback:
                 cust.won_back = True
                 self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(1, 10))), "winback")
         if (
-            msg.marketing is not False and seq != "shipping_notice" and msg.channel == "email"
-            and msg.unsubscribe_url and cust.unsubscribed_at is None
+            msg.marketing is not False
+            and seq != "shipping_notice"
+            and msg.channel == "email"
+            and msg.unsubscribe_url
+            and cust.unsubscribed_at is None
             and rng.random() < cfg.p_unsubscribe_per_marketing_mail
         ):
             click = seen + timedelta(minutes=rng.randint(2, 90))

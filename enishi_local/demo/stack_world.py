@@ -72,8 +72,18 @@ def normalize(entry: Any) -> SentMessage:
 
 
 # what ``derive_stage`` and the sample's filters read (moto's cost is in serializing whole items)
-_STAGE_FIELDS = ("shop", "customer_id", "version", "created_at", "updated_at", "merged_into", "redacted",
-                 "order_count", "last_order_at", "stage")
+_STAGE_FIELDS = (
+    "shop",
+    "customer_id",
+    "version",
+    "created_at",
+    "updated_at",
+    "merged_into",
+    "redacted",
+    "order_count",
+    "last_order_at",
+    "stage",
+)
 _STAGE_PROJECTION = {
     "ProjectionExpression": ", ".join(f"#f{i}" for i in range(len(_STAGE_FIELDS))),
     "ExpressionAttributeNames": {f"#f{i}": name for i, name in enumerate(_STAGE_FIELDS)},
@@ -119,8 +129,16 @@ class StackWorld:
         self._outbox_read += len(entries)
         # a total order: sends at the same virtual moment come from executions woken together, in whatever order
         # the threads ran; the shop reacts to them in this order (its random draws), so it must not depend on that
-        new = sorted((normalize(e) for e in entries),
-                     key=lambda m: (m.sent_at, m.channel, m.recipient, m.message_key or "", m.provider_message_id or ""))
+        new = sorted(
+            (normalize(e) for e in entries),
+            key=lambda m: (
+                m.sent_at,
+                m.channel,
+                m.recipient,
+                m.message_key or "",
+                m.provider_message_id or "",
+            ),
+        )
         self.messages.extend(new)
         return new
 
@@ -145,11 +163,21 @@ class StackWorld:
         from enishi_local.direct import put_events
 
         batch, self._ses_buffer = self._ses_buffer, []
-        if batch:  # SES publishing to EventBridge is AWS's own plumbing: straight to moto, no boto3 round trip
-            put_events([{
-                "Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
-                "EventBusName": "default", "Resources": e.get("resources", []),
-            } for e in batch])
+        if (
+            batch
+        ):  # SES publishing to EventBridge is AWS's own plumbing: straight to moto, no boto3 round trip
+            put_events(
+                [
+                    {
+                        "Source": e["source"],
+                        "DetailType": e["detail-type"],
+                        "Detail": json.dumps(e["detail"]),
+                        "EventBusName": "default",
+                        "Resources": e.get("resources", []),
+                    }
+                    for e in batch
+                ]
+            )
 
     # ---- the shop's login page (LINE account linking)
     def issue_line_nonce(self, customer_id: str, nonce: str) -> None:
@@ -158,7 +186,8 @@ class StackWorld:
 
         now = self.now()
         DynamoLineStore(self._ddb, self.table_name).put_nonce(
-            self.shop, nonce, customer_id, now, now + NONCE_TTL)
+            self.shop, nonce, customer_id, now, now + NONCE_TTL
+        )
 
     @property
     def table_name(self) -> str:
@@ -182,7 +211,9 @@ class StackWorld:
                 ids.append(keys.guest_customer_id(c.person.email))
             found: dict[str, dict[str, Any]] = {}
             direct = getattr(self.stack, "direct_table", None)
-            if direct is not None:  # the demo's own bookkeeping: keyed reads of moto's table, no boto3 round trip
+            if (
+                direct is not None
+            ):  # the demo's own bookkeeping: keyed reads of moto's table, no boto3 round trip
                 table = direct()
                 for x in ids:
                     item = table.get(keys.profile_key(self.shop, x), _STAGE_FIELDS)
@@ -190,14 +221,18 @@ class StackWorld:
                         found[str(item.get("customer_id"))] = item
                 ids = []
             for i in range(0, len(ids), 100):
-                req = {self.table_name: {"Keys": [keys.profile_key(self.shop, x) for x in ids[i:i + 100]],
-                                         **_STAGE_PROJECTION}}
+                req = {
+                    self.table_name: {
+                        "Keys": [keys.profile_key(self.shop, x) for x in ids[i : i + 100]],
+                        **_STAGE_PROJECTION,
+                    }
+                }
                 while req:
                     resp = ddb.batch_get_item(RequestItems=req)
                     for item in resp.get("Responses", {}).get(self.table_name, []):
                         found[str(item.get("customer_id"))] = item
                     req = resp.get("UnprocessedKeys") or {}
-            counts = {s: 0 for s in ("lead", "first_time", "repeat", "loyal", "at_risk", "dormant")}
+            counts = dict.fromkeys(("lead", "first_time", "repeat", "loyal", "at_risk", "dormant"), 0)
             for item in found.values():
                 if item.get("merged_into") or item.get("redacted"):
                     continue

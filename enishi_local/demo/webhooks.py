@@ -23,7 +23,10 @@ API_VERSION = "2025-07"
 CARRIERS: tuple[tuple[str, str], ...] = (
     ("ヤマト運輸", "https://jizen.kuronekoyamato.co.jp/jizen/servlet/crjz.b.NQ0010?id={n}"),
     ("佐川急便", "https://k2k.sagawa-exp.co.jp/p/web/okurijosearch.do?okurijoNo={n}"),
-    ("日本郵便", "https://trackings.post.japanpost.jp/services/srv/search/direct?reqCodeNo1={n}&searchKind=S002"),
+    (
+        "日本郵便",
+        "https://trackings.post.japanpost.jp/services/srv/search/direct?reqCodeNo1={n}&searchKind=S002",
+    ),
 )
 
 
@@ -115,7 +118,9 @@ def address(person: Any) -> dict[str, Any]:
     }
 
 
-def customer_resource(c: Any, at: datetime, *, orders_count: int = 0, total_spent: Decimal = Decimal(0)) -> dict:
+def customer_resource(
+    c: Any, at: datetime, *, orders_count: int = 0, total_spent: Decimal = Decimal(0)
+) -> dict:
     p = c.person
     return {
         "id": c.id,
@@ -165,23 +170,34 @@ def line_item_resource(item: dict[str, Any], line_id: int) -> dict[str, Any]:
     }
 
 
-def totals(items: list[dict[str, Any]], free_threshold: int, fee: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+def totals(
+    items: list[dict[str, Any]], free_threshold: int, fee: int
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """subtotal, shipping, total, tax (prices include 8% consumption tax on food; teaware 10%)."""
     subtotal = sum((Decimal(i["price"]) * i["quantity"] for i in items), Decimal(0))
     shipping = Decimal(0) if subtotal >= free_threshold else Decimal(fee)
     total = subtotal + shipping
     tax = sum(
-        ((Decimal(i["price"]) * i["quantity"]) * (Decimal(10) if i.get("category") == "teaware" else Decimal(8))
-         / (Decimal(110) if i.get("category") == "teaware" else Decimal(108))
-         for i in items),
+        (
+            (Decimal(i["price"]) * i["quantity"])
+            * (Decimal(10) if i.get("category") == "teaware" else Decimal(8))
+            / (Decimal(110) if i.get("category") == "teaware" else Decimal(108))
+            for i in items
+        ),
         Decimal(0),
     ).quantize(Decimal(1))
     return subtotal, shipping, total, tax
 
 
 def checkout_resource(
-    shop_domain: str, co: Any, at: datetime, *, with_contact: bool, completed_at: datetime | None = None,
-    free_threshold: int = 5000, fee: int = 550,
+    shop_domain: str,
+    co: Any,
+    at: datetime,
+    *,
+    with_contact: bool,
+    completed_at: datetime | None = None,
+    free_threshold: int = 5000,
+    fee: int = 550,
 ) -> dict[str, Any]:
     c = co.customer
     p = c.person
@@ -212,7 +228,11 @@ def checkout_resource(
         "phone": p.phone if with_contact else None,
         "customer_locale": "ja",
         "line_items": [
-            dict(line_item_resource(i, n + 1), key=f"{co.token[:8]}-{n}", line_price=money(Decimal(i["price"]) * i["quantity"]))
+            dict(
+                line_item_resource(i, n + 1),
+                key=f"{co.token[:8]}-{n}",
+                line_price=money(Decimal(i["price"]) * i["quantity"]),
+            )
             for n, i in enumerate(co.items)
         ],
         "name": f"#{co.id}",
@@ -235,8 +255,14 @@ def checkout_resource(
     return body
 
 
-def order_resource(shop_domain: str, o: Any, at: datetime, free_threshold: int = 5000, fee: int = 550,
-                   cancelled_at: datetime | None = None) -> dict[str, Any]:
+def order_resource(
+    shop_domain: str,
+    o: Any,
+    at: datetime,
+    free_threshold: int = 5000,
+    fee: int = 550,
+    cancelled_at: datetime | None = None,
+) -> dict[str, Any]:
     c = o.customer
     p = c.person
     subtotal, shipping, total, tax = totals(o.items, free_threshold, fee)
@@ -288,8 +314,15 @@ def order_resource(shop_domain: str, o: Any, at: datetime, free_threshold: int =
         "shipping_address": address(p),
         "customer": customer_resource(c, at, orders_count=len(c.orders), total_spent=c.spent),
         "line_items": [line_item_resource(i, o.id * 10 + n) for n, i in enumerate(o.items)],
-        "shipping_lines": [{"id": o.id * 10, "title": "通常配送", "price": money(shipping), "code": "standard",
-                            "source": "shopify"}],
+        "shipping_lines": [
+            {
+                "id": o.id * 10,
+                "title": "通常配送",
+                "price": money(shipping),
+                "code": "standard",
+                "source": "shopify",
+            }
+        ],
         "fulfillments": [],
         "refunds": [],
     }

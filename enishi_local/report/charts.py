@@ -16,8 +16,14 @@ from typing import Any
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
 
 COLORS = {
-    "lead": "#b8c4cc", "first_time": "#8fc1a9", "repeat": "#4e9a7a", "loyal": "#1f5f4a",
-    "at_risk": "#e0a458", "dormant": "#c0504d", "email": "#4e79a7", "line": "#06c755",
+    "lead": "#b8c4cc",
+    "first_time": "#8fc1a9",
+    "repeat": "#4e9a7a",
+    "loyal": "#1f5f4a",
+    "at_risk": "#e0a458",
+    "dormant": "#c0504d",
+    "email": "#4e79a7",
+    "line": "#06c755",
 }
 
 
@@ -27,7 +33,9 @@ def japanese_font() -> str | None:
     if not shutil.which("fc-list"):
         return None
     try:
-        out = subprocess.run(["fc-list", ":lang=ja", "family"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            ["fc-list", ":lang=ja", "family"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     families = [line.split(",")[0].strip() for line in out.splitlines() if line.strip()]
@@ -54,8 +62,15 @@ def _plt():
     font = japanese_font()
     if font:
         plt.rcParams["font.family"] = [font, "DejaVu Sans"]
-    plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False, "font.size": 10,
-                         "axes.titleweight": "bold", "figure.dpi": 110})
+    plt.rcParams.update(
+        {
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+            "axes.titleweight": "bold",
+            "figure.dpi": 110,
+        }
+    )
     return plt
 
 
@@ -72,10 +87,17 @@ def render_all(summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     if samples:
         xs = [s["at"][:10] for s in samples]
         ys = [[s.get(st, 0) for s in samples] for st in STAGES]
-        ax.stackplot(range(len(xs)), ys, labels=[label(STAGE_LABELS[s]) for s in STAGES],
-                     colors=[COLORS[s] for s in STAGES], alpha=0.95)
+        ax.stackplot(
+            range(len(xs)),
+            ys,
+            labels=[label(STAGE_LABELS[s]) for s in STAGES],
+            colors=[COLORS[s] for s in STAGES],
+            alpha=0.95,
+        )
         step = max(1, len(xs) // 8)
-        ax.set_xticks(range(0, len(xs), step), [xs[i] for i in range(0, len(xs), step)], rotation=30, ha="right")
+        ax.set_xticks(
+            range(0, len(xs), step), [xs[i] for i in range(0, len(xs), step)], rotation=30, ha="right"
+        )
         ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
     ax.set_title(label("ライフサイクル段階の推移 Customers by lifecycle stage"))
     ax.set_ylabel(label("顧客数 customers"))
@@ -98,12 +120,17 @@ def render_all(summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     # F2 conversion
     f2 = summary["f2"]
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    groups = [("全体 Overall", f2["overall"]), ("F2ナッジ受信 Nudged", f2["nudged"]["rate"]),
-              ("未受信 Not nudged", f2["not_nudged"]["rate"])]
+    groups = [
+        ("全体 Overall", f2["overall"]),
+        ("F2ナッジ受信 Nudged", f2["nudged"]["rate"]),
+        ("未受信 Not nudged", f2["not_nudged"]["rate"]),
+    ]
     vals = [(v or 0) * 100 for _, v in groups]
     bars = ax.bar([label(g) for g, _ in groups], vals, color=["#4e9a7a", "#1f5f4a", "#b8c4cc"])
     for b, v in zip(bars, vals, strict=True):
-        ax.text(b.get_x() + b.get_width() / 2, b.get_height(), f"{v:.1f}%", ha="center", va="bottom", fontsize=9)
+        ax.text(
+            b.get_x() + b.get_width() / 2, b.get_height(), f"{v:.1f}%", ha="center", va="bottom", fontsize=9
+        )
     ax.set_ylabel("%")
     ax.set_title(label("F2転換率 F2 conversion"))
     files["f2"] = _save(fig, plt, out_dir / "f2.png")
@@ -125,8 +152,13 @@ def render_all(summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     # cost per sequence (stacked by component)
     cost = summary["cost"]["by_sequence"]
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    comps = [("step_functions", "Step Functions", "#8e6c8a"), ("lambda", "Lambda", "#f28e2b"),
-             ("dynamodb", "DynamoDB", "#4e79a7"), ("ses", "SES", "#59a14f"), ("line", "LINE", COLORS["line"])]
+    comps = [
+        ("step_functions", "Step Functions", "#8e6c8a"),
+        ("lambda", "Lambda", "#f28e2b"),
+        ("dynamodb", "DynamoDB", "#4e79a7"),
+        ("ses", "SES", "#59a14f"),
+        ("line", "LINE", COLORS["line"]),
+    ]
     bottom = [0.0] * len(seqs)
     for key, name, color in comps:
         vals = [cost.get(s, {}).get(key, 0.0) for s in seqs]
@@ -147,8 +179,15 @@ def render_all(summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     ax.set_yticks(range(len(rfm["recency"])), [label(r) or r for r in _en_rec(rfm["recency"])])
     for i, row in enumerate(grid):
         for j, v in enumerate(row):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=9,
-                    color="white" if v > max(max(r) for r in grid) * 0.6 else "#222")
+            ax.text(
+                j,
+                i,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if v > max(max(r) for r in grid) * 0.6 else "#222",
+            )
     ax.set_xlabel(label("購入回数 Frequency"))
     ax.set_ylabel(label("最終購入からの日数 Recency"))
     ax.set_title("RFM")

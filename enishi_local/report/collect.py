@@ -79,8 +79,15 @@ def read_executions(sfn: Any) -> list[ExecutionInfo]:
                     if not hist.get("nextToken"):
                         break
                     kwargs["nextToken"] = hist["nextToken"]
-                out.append(ExecutionInfo(sequence=seq, name=ex["name"], status=ex.get("status", ""),
-                                         transitions=transitions, lambda_invocations=invocations))
+                out.append(
+                    ExecutionInfo(
+                        sequence=seq,
+                        name=ex["name"],
+                        status=ex.get("status", ""),
+                        transitions=transitions,
+                        lambda_invocations=invocations,
+                    )
+                )
     return out
 
 
@@ -90,6 +97,13 @@ def executions_from_tally(rows: Any) -> list[ExecutionInfo]:
     for machine, name, status, transitions, invocations in rows:
         seq = sequence_of(machine)
         if seq is not None:
-            out.append(ExecutionInfo(sequence=seq, name=name, status=status, transitions=transitions,
-                                     lambda_invocations=invocations))
+            out.append(
+                ExecutionInfo(
+                    sequence=seq,
+                    name=name,
+                    status=status,
+                    transitions=transitions,
+                    lambda_invocations=invocations,
+                )
+            )
     return out

@@ -114,5 +114,10 @@ def render_html(summary: dict[str, Any], charts: dict[str, Path]) -> str:
     env = Environment(autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.autoescape = True
     tpl = env.from_string(TEMPLATE)
-    return tpl.render(s=summary, img={k: data_uri(p) for k, p in charts.items()}, pct=pct, stages=STAGES,
-                      stage_labels=STAGE_LABELS)
+    return tpl.render(
+        s=summary,
+        img={k: data_uri(p) for k, p in charts.items()},
+        pct=pct,
+        stages=STAGES,
+        stage_labels=STAGE_LABELS,
+    )

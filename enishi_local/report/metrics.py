@@ -18,11 +18,17 @@ from enishi.profiles.model import Profile, StageThresholds, derive_stage
 
 STAGES = ("lead", "first_time", "repeat", "loyal", "at_risk", "dormant")
 STAGE_LABELS = {
-    "lead": "見込み客 Lead", "first_time": "初回購入 First-time", "repeat": "リピート Repeat",
-    "loyal": "ロイヤル Loyal", "at_risk": "離脱予備 At-risk", "dormant": "休眠 Dormant",
+    "lead": "見込み客 Lead",
+    "first_time": "初回購入 First-time",
+    "repeat": "リピート Repeat",
+    "loyal": "ロイヤル Loyal",
+    "at_risk": "離脱予備 At-risk",
+    "dormant": "休眠 Dormant",
 }
 SEQUENCE_LABELS = {
-    "welcome": "ウェルカム Welcome", "shipping_notice": "発送通知 Shipping", "cart_recovery": "カゴ落ち Cart recovery",
+    "welcome": "ウェルカム Welcome",
+    "shipping_notice": "発送通知 Shipping",
+    "cart_recovery": "カゴ落ち Cart recovery",
     "winback": "掘り起こし Win-back",
 }
 
@@ -39,7 +45,9 @@ DDB_READS_PER_STEP = 2  # profile + checkout/order (eligibility)
 PRICE_SES_EMAIL = 0.0001
 JPY_PER_USD = 150.0
 LINE_PLANS_JPY = {  # plan: (monthly fee, messages included, extra per message or None)
-    "communication": (0, 200, None), "light": (5000, 5000, None), "standard": (15000, 30000, 3.0),
+    "communication": (0, 200, None),
+    "light": (5000, 5000, None),
+    "standard": (15000, 30000, 3.0),
 }
 
 
@@ -62,7 +70,9 @@ class ReportData:
     outbox: list[Any]  # SentMessage-like (channel, recipient, sequence, step, sent_at, ...)
     executions: list[ExecutionInfo]
     stage_samples: list[tuple[datetime, dict[str, int]]] = field(default_factory=list)
-    orders: list[dict[str, Any]] = field(default_factory=list)  # {customer_id, order_id, placed_at, total, cause?}
+    orders: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # {customer_id, order_id, placed_at, total, cause?}
     sim: dict[str, Any] = field(default_factory=dict)  # ground truth of the simulated shop
     thresholds: StageThresholds = field(default_factory=StageThresholds)
     line_plan: str = "light"
@@ -133,16 +143,25 @@ def compute(data: ReportData) -> dict[str, Any]:
     # ---- funnel
     sim = data.sim
     funnel = [
-        {"step": "cart", "label": "カート作成 Visitors with a cart", "count": int(sim.get("visitors_with_cart", 0))},
-        {"step": "contact", "label": "連絡先入力 Checkout with contact",
-         "count": int(sim.get("visitors_with_contact", 0))},
+        {
+            "step": "cart",
+            "label": "カート作成 Visitors with a cart",
+            "count": int(sim.get("visitors_with_cart", 0)),
+        },
+        {
+            "step": "contact",
+            "label": "連絡先入力 Checkout with contact",
+            "count": int(sim.get("visitors_with_contact", 0)),
+        },
         {"step": "first_order", "label": "初回購入 First order", "count": len(buyers)},
         {"step": "second_order", "label": "2回目購入 Second order", "count": len(repeaters)},
     ]
 
     # ---- F2 conversion: overall, and nudged vs not among F1 buyers whose 7-day window passed
     nudged_ids = {
-        str(m.get("customer_id")) for m in sent if m.get("sequence") == "welcome" and is_f2_nudge(str(m.get("step")))
+        str(m.get("customer_id"))
+        for m in sent
+        if m.get("sequence") == "welcome" and is_f2_nudge(str(m.get("step")))
     }
     nudge_wait = timedelta(days=8)
     eligible_nudged, eligible_not = [], []
@@ -159,12 +178,16 @@ def compute(data: ReportData) -> dict[str, Any]:
         "buyers": len(buyers),
         "repeaters": len(repeaters),
         "overall": _ratio(len(repeaters), len(buyers)),
-        "nudged": {"customers": len(eligible_nudged),
-                   "converted": sum(1 for p in eligible_nudged if p.order_count >= 2),
-                   "rate": _ratio(sum(1 for p in eligible_nudged if p.order_count >= 2), len(eligible_nudged))},
-        "not_nudged": {"customers": len(eligible_not),
-                       "converted": sum(1 for p in eligible_not if p.order_count >= 2),
-                       "rate": _ratio(sum(1 for p in eligible_not if p.order_count >= 2), len(eligible_not))},
+        "nudged": {
+            "customers": len(eligible_nudged),
+            "converted": sum(1 for p in eligible_nudged if p.order_count >= 2),
+            "rate": _ratio(sum(1 for p in eligible_nudged if p.order_count >= 2), len(eligible_nudged)),
+        },
+        "not_nudged": {
+            "customers": len(eligible_not),
+            "converted": sum(1 for p in eligible_not if p.order_count >= 2),
+            "rate": _ratio(sum(1 for p in eligible_not if p.order_count >= 2), len(eligible_not)),
+        },
     }
 
     # ---- carts recovered: a cart-recovery message, then the order (attribution on the record, or the sim's truth)
@@ -176,7 +199,10 @@ def compute(data: ReportData) -> dict[str, Any]:
             attributed[str(m["trigger_id"])] = Decimal(str(m.get("revenue") or 0))
     if attributed:
         recovered_count, recovered_revenue, recovered_source = (
-            len(attributed), sum(attributed.values(), Decimal(0)), "attribution")
+            len(attributed),
+            sum(attributed.values(), Decimal(0)),
+            "attribution",
+        )
     else:
         recovered_count = int(sim.get("carts_recovered_after_reminder", 0))
         recovered_revenue = Decimal(str(sim.get("carts_recovered_revenue", 0)))
@@ -218,8 +244,11 @@ def compute(data: ReportData) -> dict[str, Any]:
 
     return {
         "shop": data.shop,
-        "period": {"start": data.start.isoformat(), "end": end.isoformat(),
-                   "days": round((end - data.start).total_seconds() / 86400)},
+        "period": {
+            "start": data.start.isoformat(),
+            "end": end.isoformat(),
+            "days": round((end - data.start).total_seconds() / 86400),
+        },
         "customers": len(profiles),
         "stages_now": stages_now,
         "stage_samples": samples,
@@ -239,7 +268,9 @@ def compute(data: ReportData) -> dict[str, Any]:
         "cost": cost,
         "rfm": rfm,
         "suppressed": sum(1 for p in profiles if p.email_suppression is not None),
-        "unsubscribed": sum(1 for p in profiles if p.email_consent is not None and p.email_consent.state == "unsubscribed"),
+        "unsubscribed": sum(
+            1 for p in profiles if p.email_consent is not None and p.email_consent.state == "unsubscribed"
+        ),
         "line_linked": sum(1 for p in profiles if p.line is not None),
         "line_funnel": line_funnel(profiles, sim),
         "sim": sim,
@@ -256,9 +287,12 @@ def line_funnel(profiles: list[Profile], sim: dict[str, Any]) -> dict[str, Any]:
     """
     linked = [p for p in profiles if p.line is not None and p.line.linked_at is not None]
     friends = sim.get("line_friends")
-    steps = [("friends", friends), ("linked", len(linked)),
-             ("linked_buyers", sum(1 for p in linked if p.order_count >= 1)),
-             ("linked_repeat", sum(1 for p in linked if p.order_count >= 2))]
+    steps = [
+        ("friends", friends),
+        ("linked", len(linked)),
+        ("linked_buyers", sum(1 for p in linked if p.order_count >= 1)),
+        ("linked_repeat", sum(1 for p in linked if p.order_count >= 2)),
+    ]
     out: dict[str, Any] = {name: value for name, value in steps}
     out["following"] = sum(1 for p in linked if p.line is not None and p.line.following)
     out["link_rate"] = _ratio(len(linked), friends) if isinstance(friends, int) else None
@@ -280,16 +314,24 @@ def _costs(data: ReportData, by_seq: dict[str, dict[str, Any]]) -> dict[str, Any
         transitions = sum(e.transitions for e in ex)
         invocations = sum(e.lambda_invocations for e in ex)
         sfn = transitions * PRICE_SFN_TRANSITION
-        lam = invocations * (PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND * LAMBDA_GB * LAMBDA_SECONDS_PER_STEP)
+        lam = invocations * (
+            PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND * LAMBDA_GB * LAMBDA_SECONDS_PER_STEP
+        )
         ddb = invocations * (DDB_WRITES_PER_STEP * PRICE_DDB_WRITE + DDB_READS_PER_STEP * PRICE_DDB_READ)
         ses = v["email"] * PRICE_SES_EMAIL
         line = v["line"] * line_per_msg_usd
         total = sfn + lam + ddb + ses + line
         sent = v["email"] + v["line"]
         rows[seq] = {
-            "executions": len(ex), "transitions": transitions, "lambda_invocations": invocations,
-            "step_functions": round(sfn, 6), "lambda": round(lam, 6), "dynamodb": round(ddb, 6),
-            "ses": round(ses, 6), "line": round(line, 6), "total_usd": round(total, 6),
+            "executions": len(ex),
+            "transitions": transitions,
+            "lambda_invocations": invocations,
+            "step_functions": round(sfn, 6),
+            "lambda": round(lam, 6),
+            "dynamodb": round(ddb, 6),
+            "ses": round(ses, 6),
+            "line": round(line, 6),
+            "total_usd": round(total, 6),
             "per_message_usd": round(total / sent, 6) if sent else None,
             "revenue_jpy": v["revenue"],
         }
@@ -297,16 +339,28 @@ def _costs(data: ReportData, by_seq: dict[str, dict[str, Any]]) -> dict[str, Any
         "by_sequence": rows,
         "total_usd": round(sum(r["total_usd"] for r in rows.values()), 4),
         "assumptions": {
-            "step_functions_per_transition": PRICE_SFN_TRANSITION, "lambda_gb": LAMBDA_GB,
-            "lambda_seconds_per_step": LAMBDA_SECONDS_PER_STEP, "ddb_writes_per_step": DDB_WRITES_PER_STEP,
-            "ddb_reads_per_step": DDB_READS_PER_STEP, "ses_per_email": PRICE_SES_EMAIL,
-            "line_plan": data.line_plan, "line_plan_fee_jpy_month": plan[0], "line_plan_messages": plan[1],
-            "line_per_message_jpy": round(plan[0] / plan[1], 2) if plan[1] else 0, "jpy_per_usd": JPY_PER_USD,
+            "step_functions_per_transition": PRICE_SFN_TRANSITION,
+            "lambda_gb": LAMBDA_GB,
+            "lambda_seconds_per_step": LAMBDA_SECONDS_PER_STEP,
+            "ddb_writes_per_step": DDB_WRITES_PER_STEP,
+            "ddb_reads_per_step": DDB_READS_PER_STEP,
+            "ses_per_email": PRICE_SES_EMAIL,
+            "line_plan": data.line_plan,
+            "line_plan_fee_jpy_month": plan[0],
+            "line_plan_messages": plan[1],
+            "line_per_message_jpy": round(plan[0] / plan[1], 2) if plan[1] else 0,
+            "jpy_per_usd": JPY_PER_USD,
         },
     }
 
 
-RECENCY_BUCKETS = ((0, 30, "0–30日"), (31, 60, "31–60日"), (61, 90, "61–90日"), (91, 180, "91–180日"), (181, 10**6, "181日+"))
+RECENCY_BUCKETS = (
+    (0, 30, "0–30日"),
+    (31, 60, "31–60日"),
+    (61, 90, "61–90日"),
+    (91, 180, "91–180日"),
+    (181, 10**6, "181日+"),
+)
 FREQUENCY_BUCKETS = ((1, 1, "1回"), (2, 2, "2回"), (3, 3, "3回"), (4, 4, "4回"), (5, 10**6, "5回+"))
 
 

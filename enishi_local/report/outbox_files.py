@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_OWN_HEADERS = {"from", "to", "subject", "date", "message-id", "content-type", "mime-version",
-                "content-transfer-encoding"}
+_OWN_HEADERS = {
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "content-type",
+    "mime-version",
+    "content-transfer-encoding",
+}
 
 
 def _get(entry: Any, *names: str, default: Any = None) -> Any:
@@ -63,12 +71,15 @@ def write_outbox(messages: list[Any], out_dir: Path) -> dict[str, int]:
         raw = msg.raw or {}
         if msg.channel == "line":
             payload = {k: v for k, v in raw.items()}
-            base.with_suffix(".json").write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str),
-                                                 encoding="utf-8")
+            base.with_suffix(".json").write_text(
+                json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+            )
             counts["json"] += 1
             continue
         html = _get(raw, "html", "body_html", default="")
-        base.with_suffix(".html").write_text(html or f"<pre>{_get(raw, 'text', default='')}</pre>", encoding="utf-8")
+        base.with_suffix(".html").write_text(
+            html or f"<pre>{_get(raw, 'text', default='')}</pre>", encoding="utf-8"
+        )
         base.with_suffix(".eml").write_bytes(eml_bytes(raw, msg))
         counts["html"] += 1
         counts["eml"] += 1

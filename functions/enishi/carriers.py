@@ -41,7 +41,17 @@ CARRIERS: tuple[Carrier, ...] = (
         "japan_post",
         "https://trackings.post.japanpost.jp/services/srv/search/direct?searchKind=S002&locale=ja&reqCodeNo1={number}",
         (11, 12, 13),
-        ("日本郵便", "郵便", "ゆうパック", "ゆうパケット", "ゆうメール", "レターパック", "クリックポスト", "japan post", "japanpost"),
+        (
+            "日本郵便",
+            "郵便",
+            "ゆうパック",
+            "ゆうパケット",
+            "ゆうメール",
+            "レターパック",
+            "クリックポスト",
+            "japan post",
+            "japanpost",
+        ),
     ),
 )
 

@@ -121,15 +121,24 @@ def make(
     ``collected_at`` is the effective time."""
     at, kind = effective_at(state, kind, sender_at=sender_at, received_at=received_at, origin_at=origin_at)
     return ev.Consent(
-        channel=channel, state=state, opt_in_level=opt_in_level, source=source, collected_at=at, kind=kind,
-        sender_at=sender_at, wording=wording, evidence=dict(evidence or {}),
+        channel=channel,
+        state=state,
+        opt_in_level=opt_in_level,
+        source=source,
+        collected_at=at,
+        kind=kind,
+        sender_at=sender_at,
+        wording=wording,
+        evidence=dict(evidence or {}),
     )
 
 
 def normalize(consent: ev.Consent, received_at: datetime) -> ev.Consent:
     """Re-apply the time rule to a consent already built (defence in depth for replayed or foreign events): its
     ``collected_at`` is treated as the sender's time. Idempotent on what ``make`` built."""
-    at, kind = effective_at(consent.state, consent.kind, sender_at=consent.collected_at, received_at=received_at)
+    at, kind = effective_at(
+        consent.state, consent.kind, sender_at=consent.collected_at, received_at=received_at
+    )
     if at == consent.collected_at and kind == consent.kind and consent.collected_at.tzinfo is UTC:
         return consent
     return consent.model_copy(update={"collected_at": at, "kind": kind})
@@ -141,8 +150,17 @@ def normalize(consent: ev.Consent, received_at: datetime) -> ev.Consent:
 def digest(consent: ev.Consent) -> str:
     """Identity of a consent record (16 hex): what it says and when, not the delivery it came in. Two deliveries of
     one record have one digest, so the ledger keeps one item."""
-    raw = "|".join((consent.channel, consent.state, consent.kind, consent.source, _utc(consent.collected_at).isoformat(),
-                    consent.opt_in_level, consent.wording or ""))
+    raw = "|".join(
+        (
+            consent.channel,
+            consent.state,
+            consent.kind,
+            consent.source,
+            _utc(consent.collected_at).isoformat(),
+            consent.opt_in_level,
+            consent.wording or "",
+        )
+    )
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
@@ -167,8 +185,12 @@ class ConsentFold(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     latest: ev.Consent | None = None  # M: the greatest act or restrictive record
-    snapshot: ev.Consent | None = None  # P, while it is the earliest affirmative snapshot and can still decide
-    snapshot_at: AwareDatetime | None = None  # effective time of the earliest affirmative snapshot ever folded in
+    snapshot: ev.Consent | None = (
+        None  # P, while it is the earliest affirmative snapshot and can still decide
+    )
+    snapshot_at: AwareDatetime | None = (
+        None  # effective time of the earliest affirmative snapshot ever folded in
+    )
     opted_out: bool = False  # O: some record was an opt-out
 
 
@@ -179,7 +201,9 @@ def _max(a: ev.Consent | None, b: ev.Consent) -> ev.Consent:
 def _settle(fold: ConsentFold) -> ConsentFold:
     """Drop P once it can never decide again (an opt-out, or M is greater: M only grows)."""
     p = fold.snapshot
-    if p is not None and (fold.opted_out or (fold.latest is not None and record_key(p) <= record_key(fold.latest))):
+    if p is not None and (
+        fold.opted_out or (fold.latest is not None and record_key(p) <= record_key(fold.latest))
+    ):
         return fold.model_copy(update={"snapshot": None})
     return fold
 
@@ -188,8 +212,9 @@ def _stripped(consent: ev.Consent) -> ev.Consent:
     """The record as the profile keeps it: no evidence, no sender time (both stay in the ledger item)."""
     if not consent.evidence and consent.sender_at is None and consent.collected_at.tzinfo is UTC:
         return consent
-    return consent.model_copy(update={"evidence": {}, "sender_at": None,
-                                      "collected_at": _utc(consent.collected_at)})
+    return consent.model_copy(
+        update={"evidence": {}, "sender_at": None, "collected_at": _utc(consent.collected_at)}
+    )
 
 
 def fold_in(fold: ConsentFold | None, consent: ev.Consent) -> ConsentFold:
@@ -223,8 +248,11 @@ def merge(a: ConsentFold | None, b: ConsentFold | None) -> ConsentFold:
     # a P dropped on one side at the earliest time was dominated there, and stays dominated in the merge
     dropped = any(f.snapshot is None and f.snapshot_at == snapshot_at for f in (a, b))
     snapshot = None if dropped or not snaps else min(snaps, key=record_key)
-    return _settle(ConsentFold(latest=latest, snapshot=snapshot, snapshot_at=snapshot_at,
-                               opted_out=a.opted_out or b.opted_out))
+    return _settle(
+        ConsentFold(
+            latest=latest, snapshot=snapshot, snapshot_at=snapshot_at, opted_out=a.opted_out or b.opted_out
+        )
+    )
 
 
 def current(fold: ConsentFold | None) -> ev.Consent | None:

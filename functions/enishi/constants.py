@@ -9,19 +9,29 @@ ENV_EVENT_BUS_NAME = "ENISHI_EVENT_BUS_NAME"
 ENV_RAW_BUCKET_NAME = "ENISHI_RAW_BUCKET_NAME"  # unprocessable-but-authentic payloads, kept for replay
 ENV_SHOPIFY_SECRET_ARN = "ENISHI_SHOPIFY_SECRET_ARN"
 ENV_GENERIC_SECRET_ARN = "ENISHI_GENERIC_SECRET_ARN"
-ENV_CART_CONNECTION = "ENISHI_CART_CONNECTION"  # JSON of one polling.contract.CartConnection (poller, cart webhook)
+ENV_CART_CONNECTION = (
+    "ENISHI_CART_CONNECTION"  # JSON of one polling.contract.CartConnection (poller, cart webhook)
+)
 ENV_CART_SECRET_ARN = "ENISHI_CART_SECRET_ARN"  # JSON polling.http.OAuthSecret of that connection
 ENV_CART_FETCH_QUEUE_URL = "ENISHI_CART_FETCH_QUEUE_URL"  # id-only notifications waiting for their fetch
-ENV_LINE_LINK_SECRET_ARN = "ENISHI_LINE_LINK_SECRET_ARN"  # HMAC key the shop's backend signs /line/link requests with
+ENV_LINE_LINK_SECRET_ARN = (
+    "ENISHI_LINE_LINK_SECRET_ARN"  # HMAC key the shop's backend signs /line/link requests with
+)
 ENV_LINE_SECRET_ARN = "ENISHI_LINE_SECRET_ARN"  # JSON: {"channel_secret": ..., "channel_access_token": ...}
 ENV_UNSUBSCRIBE_SECRET_ARN = "ENISHI_UNSUBSCRIBE_SECRET_ARN"
 ENV_STATE_MACHINE_ARNS = "ENISHI_STATE_MACHINE_ARNS"  # JSON: {"welcome": arn, ...}
-ENV_MAX_RECEIVE_COUNT = "ENISHI_MAX_RECEIVE_COUNT"  # the consumer queue's redrive maxReceiveCount (parked backoff)
+ENV_MAX_RECEIVE_COUNT = (
+    "ENISHI_MAX_RECEIVE_COUNT"  # the consumer queue's redrive maxReceiveCount (parked backoff)
+)
 ENV_SES_CONFIGURATION_SET = "ENISHI_SES_CONFIGURATION_SET"
 ENV_SES_FROM_ADDRESS = "ENISHI_SES_FROM_ADDRESS"
 ENV_PUBLIC_BASE_URL = "ENISHI_PUBLIC_BASE_URL"  # https://…/ of the API, for unsubscribe links
-ENV_LINE_API_BASE_URL = "ENISHI_LINE_API_BASE_URL"  # default https://api.line.me ; the local stack points it at its fake
-ENV_SHOP_CONFIG_DIR = "ENISHI_SHOP_CONFIG_DIR"  # folder holding shop.json/sequences.json/templates (default: bundled)
+ENV_LINE_API_BASE_URL = (
+    "ENISHI_LINE_API_BASE_URL"  # default https://api.line.me ; the local stack points it at its fake
+)
+ENV_SHOP_CONFIG_DIR = (
+    "ENISHI_SHOP_CONFIG_DIR"  # folder holding shop.json/sequences.json/templates (default: bundled)
+)
 ENV_RAW_TTL_DAYS = "ENISHI_RAW_TTL_DAYS"
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -68,7 +78,9 @@ CANONICAL_EVENT_TYPES = (
 ATTR_PK = "pk"
 ATTR_SK = "sk"
 ATTR_TTL = "expires_at"  # epoch seconds
-GSI_ORDERS_BY_DAY = "orders_by_day"  # order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd}, gsi1sk = ORDER#{id}
+GSI_ORDERS_BY_DAY = (
+    "orders_by_day"  # order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd}, gsi1sk = ORDER#{id}
+)
 ATTR_GSI1_PK = "gsi1pk"
 ATTR_GSI1_SK = "gsi1sk"
 
@@ -83,7 +95,9 @@ SEQUENCES = (SEQUENCE_WELCOME, SEQUENCE_SHIPPING, SEQUENCE_CART_RECOVERY, SEQUEN
 PATH_SHOPIFY_WEBHOOK = "/webhooks/shopify"
 PATH_GENERIC_WEBHOOK = "/webhooks/generic"
 PATH_LINE_WEBHOOK = "/webhooks/line"
-PATH_CART_WEBHOOK = "/webhooks/{cart}/{connection}"  # id-only pushes of a polled cart (EC-CUBE), one per connection
+PATH_CART_WEBHOOK = (
+    "/webhooks/{cart}/{connection}"  # id-only pushes of a polled cart (EC-CUBE), one per connection
+)
 PATH_LINE_LINK = "/line/link"  # LINE account linking: the shop's member page redirects here (signed)
 PATH_UNSUBSCRIBE = "/u/{token}"
 

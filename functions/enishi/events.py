@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -38,7 +38,9 @@ class CustomerRef(Model):
     customer_id: str
     guest: bool = False
     email: str | None = None  # deliverable form (``email_address.deliverable``): what SES is given
-    email_original: str | None = None  # as the cart sent it, kept as evidence when it differs (or was refused)
+    email_original: str | None = (
+        None  # as the cart sent it, kept as evidence when it differs (or was refused)
+    )
     phone: str | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -54,11 +56,15 @@ class Consent(Model):
     state: ConsentState
     opt_in_level: OptInLevel = "unknown"
     source: str  # "shopify", "generic", "unsubscribe_link", "one_click", "line", ...
-    collected_at: AwareDatetime  # the effective time (``enishi.consent.effective_at``), not the sender's claim
+    collected_at: (
+        AwareDatetime  # the effective time (``enishi.consent.effective_at``), not the sender's claim
+    )
     # "act": the customer's recorded consent and when it changed; "snapshot": what a checkout/order payload said
     # (``buyer_accepts_marketing``, an embedded customer consent) — it never outranks an opt-out (enishi.consent)
     kind: Literal["act", "snapshot"] = "act"
-    sender_at: AwareDatetime | None = None  # the sender's own timestamp, kept as evidence even when not trusted
+    sender_at: AwareDatetime | None = (
+        None  # the sender's own timestamp, kept as evidence even when not trusted
+    )
     wording: str | None = None  # the fixed text shown next to the field, when the source gives it
     evidence: dict[str, str] = Field(default_factory=dict)  # e.g. {"shopify_consent_updated_at": "..."}
 
@@ -166,7 +172,9 @@ class FulfillmentUpdated(EventBase):
     type: Literal["fulfillment.updated"] = c.FULFILLMENT_UPDATED
     fulfillment_id: str
     order_id: str
-    customer: CustomerRef | None = None  # Shopify fulfillments carry no customer: resolved through the order item
+    customer: CustomerRef | None = (
+        None  # Shopify fulfillments carry no customer: resolved through the order item
+    )
     status: str  # cart's fulfillment status: pending / open / success / cancelled / error / failure
     shipment_status: str | None = None  # in_transit / out_for_delivery / delivered / ...
     tracking_company: str | None = None
@@ -255,20 +263,18 @@ class OrderRecorded(EventBase):
 
 
 CanonicalEvent = Annotated[
-    Union[
-        CustomerUpserted,
-        CheckoutUpdated,
-        OrderPlaced,
-        OrderCancelled,
-        FulfillmentUpdated,
-        ConsentChanged,
-        SuppressionChanged,
-        LineIdentityChanged,
-        CustomerRedactRequested,
-        CustomerDataRequested,
-        ShopRedactRequested,
-        OrderRecorded,
-    ],
+    CustomerUpserted
+    | CheckoutUpdated
+    | OrderPlaced
+    | OrderCancelled
+    | FulfillmentUpdated
+    | ConsentChanged
+    | SuppressionChanged
+    | LineIdentityChanged
+    | CustomerRedactRequested
+    | CustomerDataRequested
+    | ShopRedactRequested
+    | OrderRecorded,
     Field(discriminator="type"),
 ]
 

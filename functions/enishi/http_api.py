@@ -24,7 +24,9 @@ def raw_body(event: Mapping[str, Any]) -> bytes:
         except ValueError:  # binascii.Error
             return b""
     try:
-        return body.encode("utf-8", "surrogateescape")  # a test's surrogateescape-decoded bytes come back as sent
+        return body.encode(
+            "utf-8", "surrogateescape"
+        )  # a test's surrogateescape-decoded bytes come back as sent
     except UnicodeEncodeError:
         return body.encode("utf-8", "surrogatepass")
 

@@ -71,11 +71,16 @@ def message_key(shop: str, customer_id: str, message_key_: str) -> dict[str, str
 CONSENT_SK_PREFIX = "CONSENT#"
 
 
-def consent_ledger_key(shop: str, customer_id: str, collected_at: str, channel: str, digest: str) -> dict[str, str]:
+def consent_ledger_key(
+    shop: str, customer_id: str, collected_at: str, channel: str, digest: str
+) -> dict[str, str]:
     """One consent record of a customer (append-only, written once by a conditional put): beside the profile, in
     time order (``collected_at`` is ISO 8601 UTC with ``Z``), so a Query on ``CONSENT_SK_PREFIX`` reads the history.
     ``digest`` is ``enishi.consent.digest`` of the record."""
-    return {"pk": customer_pk(shop, customer_id), "sk": f"{CONSENT_SK_PREFIX}{collected_at}#{channel}#{digest}"}
+    return {
+        "pk": customer_pk(shop, customer_id),
+        "sk": f"{CONSENT_SK_PREFIX}{collected_at}#{channel}#{digest}",
+    }
 
 
 def order_pk(shop: str, order_id: str) -> str:

@@ -58,7 +58,9 @@ class EventBridgePublisher:
                     for e, r in zip(batch, response.get("Entries", []))
                     if r.get("ErrorCode")
                 ]
-                raise PublishFailed(f"PutEvents rejected {response['FailedEntryCount']} of {len(entries)} entries", failed)
+                raise PublishFailed(
+                    f"PutEvents rejected {response['FailedEntryCount']} of {len(entries)} entries", failed
+                )
 
 
 def bounded(event: EventBase) -> EventBase:

@@ -16,7 +16,9 @@ def raw_key(source: str, received_at: datetime, unique: str) -> str:
     return f"raw/{source}/{received_at.strftime('%Y-%m-%d')}/{unique}.json"
 
 
-def raw_document(source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime) -> bytes:
+def raw_document(
+    source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime
+) -> bytes:
     """What is kept: the exact bytes (base64, so the signature can be re-verified on replay), headers, reason."""
     import base64
 
@@ -39,7 +41,15 @@ class S3RawStore:
         self._client = client
         self._bucket = bucket
 
-    def keep(self, source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime) -> str:
+    def keep(
+        self,
+        source: str,
+        raw: bytes,
+        headers: Mapping[str, str],
+        reason: str,
+        details: Any,
+        received_at: datetime,
+    ) -> str:
         key = raw_key(source, received_at, uuid.uuid4().hex)
         body = raw_document(source, raw, headers, reason, details, received_at)
         self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")

@@ -48,7 +48,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: bytes, version: str, payload: bytes) -> bytes:
-    return hmac.new(secret, _LABEL + version.encode("ascii") + b"." + payload, hashlib.sha256).digest()[:MAC_BYTES]
+    return hmac.new(secret, _LABEL + version.encode("ascii") + b"." + payload, hashlib.sha256).digest()[
+        :MAC_BYTES
+    ]
 
 
 def make_token(secret: bytes, shop: str, customer_id: str, channel: str = "email") -> str:
@@ -75,7 +77,9 @@ def read_token(secret: bytes, token: str) -> TokenClaims | None:
         mac = _unb64(parts[2])
     except (binascii.Error, ValueError):
         return None
-    if _b64(payload) != parts[1] or _b64(mac) != parts[2]:  # one spelling per token: no ignored bits or characters
+    if (
+        _b64(payload) != parts[1] or _b64(mac) != parts[2]
+    ):  # one spelling per token: no ignored bits or characters
         return None
     if not hmac.compare_digest(mac, _mac(secret, VERSION, payload)):
         return None

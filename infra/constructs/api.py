@@ -55,7 +55,9 @@ class Api(Construct):
             description="enishi webhooks (Shopify, generic, LINE) and unsubscribe links",
             create_default_stage=False,
         )
-        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
+        )
         self.stage = apigw.HttpStage(
             self,
             "DefaultStage",
@@ -74,7 +76,9 @@ class Api(Construct):
         """``https://{id}.execute-api.{region}.amazonaws.com/`` (ends with a slash)."""
         return self.stage.url
 
-    def add_route(self, id: str, path: str, methods: list[apigw.HttpMethod], fn: lambda_.IFunction, kind: str) -> None:
+    def add_route(
+        self, id: str, path: str, methods: list[apigw.HttpMethod], fn: lambda_.IFunction, kind: str
+    ) -> None:
         """``kind`` is "webhook", "signed_link" or "unsubscribe": why the route has no API Gateway authorizer."""
         integration = integrations.HttpLambdaIntegration(f"{id}Integration", fn)
         for route in self.api.add_routes(path=path, methods=methods, integration=integration):

@@ -12,7 +12,9 @@ from enishi import constants as c
 class Bus(Construct):
     def __init__(self, scope: Construct, id: str, *, archive_retention: Duration) -> None:
         super().__init__(scope, id)
-        self.bus = events.EventBus(self, "Bus", event_bus_name=c.EVENT_BUS_NAME, description="enishi canonical events")
+        self.bus = events.EventBus(
+            self, "Bus", event_bus_name=c.EVENT_BUS_NAME, description="enishi canonical events"
+        )
         # an archive needs a pattern: "from this account" matches every event on the bus
         self.archive = self.bus.archive(
             "Archive",

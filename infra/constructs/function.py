@@ -19,14 +19,16 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from enishi import constants as c
-from infra.nag import acknowledge
 from infra import assets
+from infra.nag import acknowledge
 from infra.paths import FUNCTIONS_DIR, LAYERS_BUILD_DIR, SHOP_DIR
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 SHOP_MOUNT = "/opt/shop"  # a layer is extracted under /opt; the shop layer holds shop/…
-SERVICE_NAME = "enishi"  # POWERTOOLS_SERVICE_NAME of every function: metrics carry the dimension service=enishi
+SERVICE_NAME = (
+    "enishi"  # POWERTOOLS_SERVICE_NAME of every function: metrics carry the dimension service=enishi
+)
 DEFAULT_TIMEOUT = Duration.seconds(10)
 
 # layers/build.py writes layers/build/<name>/python (+ .hash); the shop layer is staged as layers/build/shop/shop
@@ -35,7 +37,14 @@ LAYER_DEPENDENCIES = "dependencies"
 LAYER_SHOP = assets.SHOP_LAYER
 HASH_FILE = assets.HASH_FILE
 
-CODE_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/tests", "**/*.egg-info", "**/.pytest_cache", "**/.mypy_cache"]
+CODE_EXCLUDE = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/tests",
+    "**/*.egg-info",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+]
 
 
 class LayersNotBuilt(RuntimeError):
@@ -71,7 +80,9 @@ class FunctionFactory(Construct):
         shop_dir: Path = SHOP_DIR,
     ) -> None:
         super().__init__(scope, id)
-        assets.stage_shop(shop_dir, build_dir)  # cheap (a few KB); keeps /opt/shop equal to shop/ at every synth
+        assets.stage_shop(
+            shop_dir, build_dir
+        )  # cheap (a few KB); keeps /opt/shop equal to shop/ at every synth
         self.table = table
         self.bus = bus
         self._log_retention = log_retention
@@ -81,7 +92,10 @@ class FunctionFactory(Construct):
             name: self._layer(name, description, build_dir)
             for name, description in (
                 (LAYER_POWERTOOLS, "Powertools for AWS Lambda (Python) v3 with the tracer extra"),
-                (LAYER_DEPENDENCIES, "enishi runtime dependencies: pydantic, jinja2, pyyaml (boto3 from the runtime)"),
+                (
+                    LAYER_DEPENDENCIES,
+                    "enishi runtime dependencies: pydantic, jinja2, pyyaml (boto3 from the runtime)",
+                ),
                 (LAYER_SHOP, f"the shop's configuration and templates (shop/), mounted at {SHOP_MOUNT}"),
             )
         }
@@ -104,7 +118,10 @@ class FunctionFactory(Construct):
             f"{name.capitalize()}Layer",
             # the hash of the requirement list (or of shop/) is the asset hash: no re-hashing 30 MB on every synth
             code=lambda_.Code.from_asset(
-                str(folder), asset_hash=content_hash, asset_hash_type=AssetHashType.CUSTOM, exclude=[HASH_FILE]
+                str(folder),
+                asset_hash=content_hash,
+                asset_hash_type=AssetHashType.CUSTOM,
+                exclude=[HASH_FILE],
             ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],

@@ -18,14 +18,18 @@ from constructs import Construct
 from enishi import constants as c
 from infra.constructs.function import SERVICE_NAME
 
-METRIC_UNPROCESSABLE = "UnprocessablePayload"  # emitted by Intake (Powertools Metrics, dimension service=enishi)
+METRIC_UNPROCESSABLE = (
+    "UnprocessablePayload"  # emitted by Intake (Powertools Metrics, dimension service=enishi)
+)
 PERIOD = Duration.minutes(5)
 
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, alarm_email: str | None = None) -> None:
         super().__init__(scope, id)
-        self.topic = sns.Topic(self, "AlarmTopic", display_name="enishi alarms", master_key=key, enforce_ssl=True)
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name="enishi alarms", master_key=key, enforce_ssl=True
+        )
         # CloudWatch publishes to an encrypted topic only if it may use the key
         key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -71,7 +75,9 @@ class Monitoring(Construct):
     def watch_dlqs(self, dlqs: dict[str, sqs.IQueue]) -> None:
         for name, dlq in dlqs.items():
             metric = dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
-            self._alarm(f"{name}Dlq", metric, f"Messages in the {name} dead-letter queue: inspect, fix, redrive.")
+            self._alarm(
+                f"{name}Dlq", metric, f"Messages in the {name} dead-letter queue: inspect, fix, redrive."
+            )
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Dead-letter queues",
@@ -84,14 +90,19 @@ class Monitoring(Construct):
 
     def watch_functions(self, functions: dict[str, lambda_.IFunction]) -> None:
         for name, fn in functions.items():
-            self._alarm(f"{name}Errors", fn.metric_errors(period=PERIOD), f"The {name} function raised errors.")
+            self._alarm(
+                f"{name}Errors", fn.metric_errors(period=PERIOD), f"The {name} function raised errors."
+            )
         self.dashboard.add_widgets(
             cw.GraphWidget(
-                title="Function errors", left=[fn.metric_errors(period=PERIOD, label=n) for n, fn in functions.items()]
+                title="Function errors",
+                left=[fn.metric_errors(period=PERIOD, label=n) for n, fn in functions.items()],
             ),
             cw.GraphWidget(
                 title="Function duration p99",
-                left=[fn.metric_duration(period=PERIOD, statistic="p99", label=n) for n, fn in functions.items()],
+                left=[
+                    fn.metric_duration(period=PERIOD, statistic="p99", label=n) for n, fn in functions.items()
+                ],
             ),
         )
 
@@ -107,7 +118,9 @@ class Monitoring(Construct):
                 period=PERIOD,
                 label=f"{name} failed",
             )
-            self._alarm(f"{_pascal(name)}Failures", metric, f"Executions of the {name} sequence failed or timed out.")
+            self._alarm(
+                f"{_pascal(name)}Failures", metric, f"Executions of the {name} sequence failed or timed out."
+            )
 
     def watch(
         self,
@@ -123,4 +136,3 @@ class Monitoring(Construct):
 
 def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
-

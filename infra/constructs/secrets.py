@@ -25,10 +25,14 @@ class Secrets(Construct):
     def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, id)
         self.shopify = self._secret(
-            "ShopifyWebhookSecret", "Shopify app client secret (webhook HMAC): set it after deploy", removal_policy
+            "ShopifyWebhookSecret",
+            "Shopify app client secret (webhook HMAC): set it after deploy",
+            removal_policy,
         )
         self.generic = self._secret(
-            "GenericWebhookSecret", "shared secret of the generic webhook (X-Enishi-Signature)", removal_policy
+            "GenericWebhookSecret",
+            "shared secret of the generic webhook (X-Enishi-Signature)",
+            removal_policy,
         )
         self.line = self._secret(
             "LineChannelSecret",

@@ -30,10 +30,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
-from enishi import constants as c
-from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
-from enishi.sequences.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
 
+from enishi import constants as c
+from enishi.sequences.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
+from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
 from infra.constructs.function import SERVICE_NAME, FunctionFactory
 from infra.constructs.queues import MAX_RECEIVE_COUNT, ConsumerQueue
 from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
@@ -156,7 +156,7 @@ class Sequences(Construct):
         ses_from_address: str | None = None,
         ses_identity: str | None = None,
         line_api_base_url: str = "https://api.line.me",
-        removal_policy=None,  # noqa: ANN001 - RemovalPolicy of the log groups (default: the stack's)
+        removal_policy=None,
     ) -> None:
         super().__init__(scope, id)
         self.spec: SequencesSpec = load_spec(Path(shop_dir) / "sequences.yaml")
@@ -300,7 +300,9 @@ class Sequences(Construct):
             "WinbackSchedule",
             schedule=events.Schedule.expression(WINBACK_SCHEDULE),
             targets=[
-                targets.LambdaFunction(self.winback_function, retry_attempts=2, dead_letter_queue=self.winback_dlq)
+                targets.LambdaFunction(
+                    self.winback_function, retry_attempts=2, dead_letter_queue=self.winback_dlq
+                )
             ],
             description="win-back: daily at 10:00 JST",
         )
@@ -374,7 +376,7 @@ class Sequences(Construct):
         start_index: int,
         alarm_topic: sns.ITopic | None,
         removal_policy,
-        stack: Stack,  # noqa: ANN001
+        stack: Stack,
     ) -> sfn.StateMachine:
         suffix = "" if start_index == 0 else machine_id(sequence.steps[start_index].id) + "Entry"
         group = Construct(self, f"{machine_id(name)}{suffix}Machine")
@@ -422,4 +424,4 @@ class Sequences(Construct):
         return machine
 
 
-__all__ = ["Sequences", "compile_definition", "STARTER_DETAIL_TYPES", "WINBACK_SCHEDULE"]
+__all__ = ["STARTER_DETAIL_TYPES", "WINBACK_SCHEDULE", "Sequences", "compile_definition"]

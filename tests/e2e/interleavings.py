@@ -76,7 +76,9 @@ class Perturb:
 class Act:
     """Something a customer (or their mailbox, or LINE) did at ``slot`` (a grid index from the example's start)."""
 
-    kind: str  # checkout | order | paid | fulfill | delivered | shopify_consent | customer_update | one_click |
+    kind: (
+        str  # checkout | order | paid | fulfill | delivered | shopify_consent | customer_update | one_click |
+    )
     #            bounce | complaint | line_link | line_unfollow | line_follow
     slot: int
     ref: int = 0  # checkout / order index the act is about
@@ -103,12 +105,15 @@ class Scenario:
         for c in self.customers:
             lines.append(f" customer {c.index} (consent in orders: {c.consent_in_orders})")
             for a in sorted(c.acts, key=lambda a: a.slot):
-                lines.append(f"   +{a.slot * 10:5d} min {a.kind} ref={a.ref} state={a.state} box={a.box} {a.perturb}")
+                lines.append(
+                    f"   +{a.slot * 10:5d} min {a.kind} ref={a.ref} state={a.state} box={a.box} {a.perturb}"
+                )
         return "\n".join(lines)
 
 
-def perturbs(delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SKEWS,
-             foreign_shop: float = 0.0) -> st.SearchStrategy[Perturb]:
+def perturbs(
+    delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SKEWS, foreign_shop: float = 0.0
+) -> st.SearchStrategy[Perturb]:
     """Per-delivery perturbations. ``delays`` of the first delivery (a late one overtakes later acts: reordering);
     duplicates may come at any of ``DELAYS`` after it; ``skews`` of the sender's clock."""
     return st.builds(
@@ -120,15 +125,37 @@ def perturbs(delays: tuple[timedelta, ...] = DELAYS, skews: tuple[str, ...] = SK
     )
 
 
-ENISHI_KINDS = ("one_click", "resubscribe", "bounce", "complaint", "line_link", "line_unfollow", "line_follow")
-EXTRA_KINDS = ("shopify_consent", "customer_update", "customer_update", "one_click", "one_click", "one_click",
-               "resubscribe", "bounce", "complaint", "line_link", "line_link", "line_unfollow", "line_follow",
-               "redact")
+ENISHI_KINDS = (
+    "one_click",
+    "resubscribe",
+    "bounce",
+    "complaint",
+    "line_link",
+    "line_unfollow",
+    "line_follow",
+)
+EXTRA_KINDS = (
+    "shopify_consent",
+    "customer_update",
+    "customer_update",
+    "one_click",
+    "one_click",
+    "one_click",
+    "resubscribe",
+    "bounce",
+    "complaint",
+    "line_link",
+    "line_link",
+    "line_unfollow",
+    "line_follow",
+    "redact",
+)
 
 
 @st.composite
-def customer_plans(draw: st.DrawFn, index: int, perturb: st.SearchStrategy[Perturb],
-                   consent_in_orders: bool | None = None) -> CustomerPlan:
+def customer_plans(
+    draw: st.DrawFn, index: int, perturb: st.SearchStrategy[Perturb], consent_in_orders: bool | None = None
+) -> CustomerPlan:
     acts: list[Act] = []
     used: set[int] = set()
 
@@ -164,17 +191,28 @@ def customer_plans(draw: st.DrawFn, index: int, perturb: st.SearchStrategy[Pertu
         if kind in ENISHI_KINDS:
             acts.append(Act(kind, draw(st.integers(lo, max(lo, min(hi, HORIZON_SLOTS))))))
         else:
-            state = draw(st.sampled_from(["subscribed", "unsubscribed", "unsubscribed", "null"])) \
-                if kind == "shopify_consent" else None
-            acts.append(Act(kind, slot(lo, max(lo, min(hi, HORIZON_SLOTS))), state=state, perturb=draw(perturb)))
+            state = (
+                draw(st.sampled_from(["subscribed", "unsubscribed", "unsubscribed", "null"]))
+                if kind == "shopify_consent"
+                else None
+            )
+            acts.append(
+                Act(kind, slot(lo, max(lo, min(hi, HORIZON_SLOTS))), state=state, perturb=draw(perturb))
+            )
     in_orders = draw(st.booleans()) if consent_in_orders is None else consent_in_orders
     return CustomerPlan(index=index, consent_in_orders=in_orders, acts=tuple(acts))
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, max_customers: int = 2, delays: tuple[timedelta, ...] = DELAYS,
-              skews: tuple[str, ...] = SKEWS, jumps: bool | None = None, foreign_shop: bool = False,
-              consent_in_orders: bool | None = None) -> Scenario:
+def scenarios(
+    draw: st.DrawFn,
+    max_customers: int = 2,
+    delays: tuple[timedelta, ...] = DELAYS,
+    skews: tuple[str, ...] = SKEWS,
+    jumps: bool | None = None,
+    foreign_shop: bool = False,
+    consent_in_orders: bool | None = None,
+) -> Scenario:
     """``consent_in_orders``: True — orders carry the customer's consent (before API 2025-01); False — only the
     checkout-time snapshot ``buyer_accepts_marketing``; None — either, per customer."""
     n = draw(st.integers(1, max_customers))
@@ -207,7 +245,7 @@ class Customer:
 
     @property
     def line_user(self) -> str:
-        return "U" + hashlib.md5(self.id.encode()).hexdigest()  # noqa: S324 - an id, not a secret
+        return "U" + hashlib.md5(self.id.encode()).hexdigest()
 
     def checkout_token(self, k: int) -> str:
         return hashlib.sha256(f"co-{self.id}-{k}".encode()).hexdigest()[:32]
@@ -290,13 +328,27 @@ def consent_block(view: ConsentAct | None, skew: str) -> dict[str, Any]:
     }
 
 
-ITEM = {"id": 1, "product_id": 8001, "variant_id": 800101, "title": "八女茶 煎茶 100g", "quantity": 1,
-        "price": "1620", "sku": "ENS-8001"}
+ITEM = {
+    "id": 1,
+    "product_id": 8001,
+    "variant_id": 800101,
+    "title": "八女茶 煎茶 100g",
+    "quantity": 1,
+    "price": "1620",
+    "sku": "ENS-8001",
+}
 
 
 def customer_block(c: Customer, t: datetime, skew: str, consent: dict[str, Any] | None) -> dict[str, Any]:
-    body = {"id": int(c.id), "email": c.email, "first_name": "花子", "last_name": "縁",
-            "created_at": write_time(c.created, skew), "updated_at": write_time(t, skew), "currency": "JPY"}
+    body = {
+        "id": int(c.id),
+        "email": c.email,
+        "first_name": "花子",
+        "last_name": "縁",
+        "created_at": write_time(c.created, skew),
+        "updated_at": write_time(t, skew),
+        "currency": "JPY",
+    }
     if consent is not None:
         body["email_marketing_consent"] = consent
     return body
@@ -336,8 +388,12 @@ class Journal:
 # ------------------------------------------------------------------------------------------------ executor
 
 
-def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body if method == "POST" else None, method=method, headers=headers or {})
+def http(
+    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        url, data=body if method == "POST" else None, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, resp.read()
@@ -373,7 +429,7 @@ class Executor:
     def _raw_bucket(self) -> str | None:
         from enishi import constants as c
 
-        for env in self.stack._environments.values():  # noqa: SLF001 - the template's environment, as deployed
+        for env in self.stack._environments.values():
             if env.get(c.ENV_RAW_BUCKET_NAME):
                 return env[c.ENV_RAW_BUCKET_NAME]
         return None
@@ -405,8 +461,10 @@ class Executor:
     def run(self, scenario: Scenario) -> tuple[Journal, list[Customer], datetime]:
         base = self.base_for(scenario)
         at = lambda s: base + s * GRID  # noqa: E731
-        customers = [Customer(plan, next(_ids) + 1000 * _run_salt(), base - timedelta(days=2))
-                     for plan in scenario.customers]
+        customers = [
+            Customer(plan, next(_ids) + 1000 * _run_salt(), base - timedelta(days=2))
+            for plan in scenario.customers
+        ]
         self.stack.advance_to(base - timedelta(hours=1))  # earlier examples' sequences run out first
         journal = Journal()
         self.collect(journal)
@@ -442,36 +500,62 @@ class Executor:
         def make(journal: Journal) -> Delivery:
             topic, body, acts = self._payload(c, act, t, at)
             raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            status, answer = http("POST", self.stack.url + "/webhooks/shopify", raw, {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": topic,
-                "X-Shopify-Shop-Domain": FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
-                "X-Shopify-API-Version": "2025-01",
-                "X-Shopify-Webhook-Id": f"{event_id}-{attempt}",
-                "X-Shopify-Event-Id": event_id,
-                "X-Shopify-Triggered-At": write_time(t, act.perturb.skew),
-                "X-Shopify-Hmac-Sha256": sign_shopify(raw, self.stack.secrets.shopify),
-            })
+            status, answer = http(
+                "POST",
+                self.stack.url + "/webhooks/shopify",
+                raw,
+                {
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": topic,
+                    "X-Shopify-Shop-Domain": FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
+                    "X-Shopify-API-Version": "2025-01",
+                    "X-Shopify-Webhook-Id": f"{event_id}-{attempt}",
+                    "X-Shopify-Event-Id": event_id,
+                    "X-Shopify-Triggered-At": write_time(t, act.perturb.skew),
+                    "X-Shopify-Hmac-Sha256": sign_shopify(raw, self.stack.secrets.shopify),
+                },
+            )
             if act.perturb.foreign_shop:  # nothing it says is about our shop's customer
                 acts = []
             acts = [visible(a, act.perturb.skew, self.stack.clock.now()) for a in acts]
-            return Delivery("webhook", c, act, topic=topic, event_id=event_id, acts=tuple(acts), status=status,
-                            answer=_json(answer))
+            return Delivery(
+                "webhook",
+                c,
+                act,
+                topic=topic,
+                event_id=event_id,
+                acts=tuple(acts),
+                status=status,
+                answer=_json(answer),
+            )
+
         return make
 
-    def _payload(self, c: Customer, act: Act, t: datetime, at: Any) -> tuple[str, dict[str, Any], list[ConsentAct]]:
+    def _payload(
+        self, c: Customer, act: Act, t: datetime, at: Any
+    ) -> tuple[str, dict[str, Any], list[ConsentAct]]:
         skew = act.perturb.skew
         view = shopify_view(c, at, t)
         checkout = next((a for a in c.plan.acts if a.kind == "checkout" and a.ref == act.ref), None)
-        box_act = (ConsentAct(f"{c.id}:box:{act.ref}", at(checkout.slot), "subscribed")
-                   if checkout is not None and checkout.box else None)
+        box_act = (
+            ConsentAct(f"{c.id}:box:{act.ref}", at(checkout.slot), "subscribed")
+            if checkout is not None and checkout.box
+            else None
+        )
         if act.kind == "checkout":
             body = {
-                "id": int(c.order_id(act.ref)) + 3, "token": c.checkout_token(act.ref),
-                "cart_token": c.checkout_token(act.ref)[:16], "email": c.email,
-                "buyer_accepts_marketing": act.box, "created_at": write_time(t, skew),
-                "updated_at": write_time(t, skew), "completed_at": None, "currency": "JPY",
-                "presentment_currency": "JPY", "total_price": "2170", "line_items": [dict(ITEM)],
+                "id": int(c.order_id(act.ref)) + 3,
+                "token": c.checkout_token(act.ref),
+                "cart_token": c.checkout_token(act.ref)[:16],
+                "email": c.email,
+                "buyer_accepts_marketing": act.box,
+                "created_at": write_time(t, skew),
+                "updated_at": write_time(t, skew),
+                "completed_at": None,
+                "currency": "JPY",
+                "presentment_currency": "JPY",
+                "total_price": "2170",
+                "line_items": [dict(ITEM)],
                 "abandoned_checkout_url": f"https://{SHOP}/checkouts/{c.checkout_token(act.ref)}/recover",
                 "customer": customer_block(c, t, skew, consent_block(view, skew)),
             }
@@ -481,42 +565,66 @@ class Executor:
             placed = at(next(a.slot for a in c.plan.acts if a.kind == "order" and a.ref == act.ref))
             consent = consent_block(view, skew) if c.plan.consent_in_orders else None
             body = {
-                "id": int(c.order_id(act.ref)), "name": f"#{c.order_id(act.ref)[-4:]}", "email": c.email,
-                "contact_email": c.email, "created_at": write_time(placed, skew),
-                "processed_at": write_time(placed, skew), "updated_at": write_time(t, skew),
-                "buyer_accepts_marketing": box_act is not None, "checkout_token": c.checkout_token(act.ref),
-                "total_price": "2170", "currency": "JPY",
+                "id": int(c.order_id(act.ref)),
+                "name": f"#{c.order_id(act.ref)[-4:]}",
+                "email": c.email,
+                "contact_email": c.email,
+                "created_at": write_time(placed, skew),
+                "processed_at": write_time(placed, skew),
+                "updated_at": write_time(t, skew),
+                "buyer_accepts_marketing": box_act is not None,
+                "checkout_token": c.checkout_token(act.ref),
+                "total_price": "2170",
+                "currency": "JPY",
                 "financial_status": "paid" if act.kind == "paid" else "pending",
-                "line_items": [dict(ITEM)], "customer": customer_block(c, t, skew, consent),
+                "line_items": [dict(ITEM)],
+                "customer": customer_block(c, t, skew, consent),
             }
             acts = [x for x in (box_act, view if consent is not None else None) if x is not None]
             return ("orders/paid" if act.kind == "paid" else "orders/create"), body, acts
         if act.kind == "cancel":
             placed = at(next(a.slot for a in c.plan.acts if a.kind == "order" and a.ref == act.ref))
             body = {
-                "id": int(c.order_id(act.ref)), "name": f"#{c.order_id(act.ref)[-4:]}", "email": c.email,
-                "created_at": write_time(placed, skew), "updated_at": write_time(t, skew),
-                "cancelled_at": write_time(t, skew), "cancel_reason": "customer", "financial_status": "voided",
-                "checkout_token": c.checkout_token(act.ref), "total_price": "2170", "currency": "JPY",
-                "line_items": [dict(ITEM)], "customer": customer_block(c, t, skew, None),
+                "id": int(c.order_id(act.ref)),
+                "name": f"#{c.order_id(act.ref)[-4:]}",
+                "email": c.email,
+                "created_at": write_time(placed, skew),
+                "updated_at": write_time(t, skew),
+                "cancelled_at": write_time(t, skew),
+                "cancel_reason": "customer",
+                "financial_status": "voided",
+                "checkout_token": c.checkout_token(act.ref),
+                "total_price": "2170",
+                "currency": "JPY",
+                "line_items": [dict(ITEM)],
+                "customer": customer_block(c, t, skew, None),
             }
             return "orders/cancelled", body, []
         if act.kind in ("fulfill", "delivered"):
             shipped = at(next(a.slot for a in c.plan.acts if a.kind == "fulfill" and a.ref == act.ref))
             number = f"4{int(c.fulfillment_id(act.ref)) % 10**11:011d}"
             body = {
-                "id": int(c.fulfillment_id(act.ref)), "order_id": int(c.order_id(act.ref)), "status": "success",
+                "id": int(c.fulfillment_id(act.ref)),
+                "order_id": int(c.order_id(act.ref)),
+                "status": "success",
                 "shipment_status": "delivered" if act.kind == "delivered" else None,
-                "tracking_company": "ヤマト運輸", "tracking_number": number, "tracking_numbers": [number],
+                "tracking_company": "ヤマト運輸",
+                "tracking_number": number,
+                "tracking_numbers": [number],
                 "tracking_url": f"https://jizen.kuronekoyamato.co.jp/jizen/servlet/crjz.b.NQ0010?id={number}",
-                "created_at": write_time(shipped, skew), "updated_at": write_time(t, skew), "email": c.email,
+                "created_at": write_time(shipped, skew),
+                "updated_at": write_time(t, skew),
+                "email": c.email,
                 "line_items": [dict(ITEM)],
             }
             return ("fulfillments/update" if act.kind == "delivered" else "fulfillments/create"), body, []
         if act.kind == "redact":  # customers/redact: the profile's PII goes, nothing more is sent to them
-            body = {"shop_id": 84000000000, "shop_domain": SHOP,
-                    "customer": {"id": int(c.id), "email": c.email, "phone": None},
-                    "orders_to_redact": [int(c.order_id(a.ref)) for a in c.plan.acts if a.kind == "order"]}
+            body = {
+                "shop_id": 84000000000,
+                "shop_domain": SHOP,
+                "customer": {"id": int(c.id), "email": c.email, "phone": None},
+                "orders_to_redact": [int(c.order_id(a.ref)) for a in c.plan.acts if a.kind == "order"],
+            }
             return "customers/redact", body, [ConsentAct(f"{c.id}:redact:{act.slot}", t, "redacted")]
         if act.kind == "customer_update":
             body = customer_block(c, t, skew, consent_block(view, skew))
@@ -524,11 +632,20 @@ class Executor:
         assert act.kind == "shopify_consent"
         if act.state == "null":  # Shopify's own sample: "state": null — no change
             consent = {"state": None, "opt_in_level": None, "consent_updated_at": None}
-            return "customers_email_marketing_consent/update", {
-                "customer_id": int(c.id), "email_address": c.email, "email_marketing_consent": consent}, []
-        return "customers_email_marketing_consent/update", {
-            "customer_id": int(c.id), "email_address": c.email,
-            "email_marketing_consent": consent_block(view, skew)}, [view] if view is not None else []
+            return (
+                "customers_email_marketing_consent/update",
+                {"customer_id": int(c.id), "email_address": c.email, "email_marketing_consent": consent},
+                [],
+            )
+        return (
+            "customers_email_marketing_consent/update",
+            {
+                "customer_id": int(c.id),
+                "email_address": c.email,
+                "email_marketing_consent": consent_block(view, skew),
+            },
+            [view] if view is not None else [],
+        )
 
     def _enishi_side(self, c: Customer, act: Act) -> Any:
         def make(journal: Journal) -> Delivery | None:
@@ -538,74 +655,134 @@ class Executor:
                 links = [link for m in mine if m["channel"] == "email" and (link := unsubscribe_link(m))]
                 if links:
                     url = links[-1]
-                    url = self.stack.url + url[url.index("/u/"):]
+                    url = self.stack.url + url[url.index("/u/") :]
                 else:  # the preference link of a mail not sent in this example: the same token the sender makes
                     from enishi.unsubscribe import make_token
 
                     token = make_token(self.stack.secrets.unsubscribe_key.encode(), SHOP, c.id, "email")
                     url = f"{self.stack.url}/u/{token}"
-                if act.kind == "resubscribe":  # the customer asks again on the preference page (with its wording)
-                    status, answer = http("POST", url, b"action=resubscribe",
-                                          {"Content-Type": "application/x-www-form-urlencoded"})
-                    return Delivery("resubscribe", c, act, acts=(ConsentAct(f"{c.id}:resubscribe:{act.slot}", now,
-                                                                            "subscribed"),), status=status)
-                status, answer = http("POST", url, b"List-Unsubscribe=One-Click",
-                                      {"Content-Type": "application/x-www-form-urlencoded"})
-                return Delivery("one_click", c, act, acts=(ConsentAct(f"{c.id}:oneclick:{act.slot}", now,
-                                                                      "unsubscribed"),), status=status)
+                if (
+                    act.kind == "resubscribe"
+                ):  # the customer asks again on the preference page (with its wording)
+                    status, answer = http(
+                        "POST",
+                        url,
+                        b"action=resubscribe",
+                        {"Content-Type": "application/x-www-form-urlencoded"},
+                    )
+                    return Delivery(
+                        "resubscribe",
+                        c,
+                        act,
+                        acts=(ConsentAct(f"{c.id}:resubscribe:{act.slot}", now, "subscribed"),),
+                        status=status,
+                    )
+                status, answer = http(
+                    "POST",
+                    url,
+                    b"List-Unsubscribe=One-Click",
+                    {"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                return Delivery(
+                    "one_click",
+                    c,
+                    act,
+                    acts=(ConsentAct(f"{c.id}:oneclick:{act.slot}", now, "unsubscribed"),),
+                    status=status,
+                )
             if act.kind in ("bounce", "complaint"):
                 emails = [m for m in mine if m["channel"] == "email"]
                 if not emails:
                     return None  # nothing to bounce yet
                 self._ses_event(emails[-1], act.kind, now)
-                return Delivery(act.kind, c, act, acts=(ConsentAct(f"{c.id}:{act.kind}:{act.slot}", now,
-                                                                   "suppressed"),), status=200)
+                return Delivery(
+                    act.kind,
+                    c,
+                    act,
+                    acts=(ConsentAct(f"{c.id}:{act.kind}:{act.slot}", now, "suppressed"),),
+                    status=200,
+                )
             return self._line(c, act, now)
+
         return make
 
     def _ses_event(self, message: dict[str, Any], kind: str, now: datetime) -> None:
         from enishi.clock import iso_z
         from enishi.feedback.tags import email_tags
 
-        tags = {t["Name"]: [t["Value"]] for t in email_tags(SHOP, message["customer_id"], message["sequence"],
-                                                            message["step"], message["message_key"])}
+        tags = {
+            t["Name"]: [t["Value"]]
+            for t in email_tags(
+                SHOP, message["customer_id"], message["sequence"], message["step"], message["message_key"]
+            )
+        }
         if self._config_set:
             tags["ses:configuration-set"] = [self._config_set]
         detail: dict[str, Any] = {
             "eventType": "Bounce" if kind == "bounce" else "Complaint",
-            "mail": {"timestamp": message["sent_at"], "messageId": message["provider_message_id"],
-                     "destination": [message["recipient"]], "tags": tags},
+            "mail": {
+                "timestamp": message["sent_at"],
+                "messageId": message["provider_message_id"],
+                "destination": [message["recipient"]],
+                "tags": tags,
+            },
         }
         if kind == "bounce":
-            detail["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": iso_z(now),
-                                "bouncedRecipients": [{"emailAddress": message["recipient"]}]}
+            detail["bounce"] = {
+                "bounceType": "Permanent",
+                "bounceSubType": "General",
+                "timestamp": iso_z(now),
+                "bouncedRecipients": [{"emailAddress": message["recipient"]}],
+            }
         else:
-            detail["complaint"] = {"timestamp": iso_z(now), "complaintFeedbackType": "abuse",
-                                   "complainedRecipients": [{"emailAddress": message["recipient"]}]}
-        self._events.put_events(Entries=[{
-            "Source": "aws.ses", "DetailType": "Email Bounced" if kind == "bounce" else "Email Complaint Received",
-            "Detail": json.dumps(detail), "EventBusName": "default"}])
+            detail["complaint"] = {
+                "timestamp": iso_z(now),
+                "complaintFeedbackType": "abuse",
+                "complainedRecipients": [{"emailAddress": message["recipient"]}],
+            }
+        self._events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.ses",
+                    "DetailType": "Email Bounced" if kind == "bounce" else "Email Complaint Received",
+                    "Detail": json.dumps(detail),
+                    "EventBusName": "default",
+                }
+            ]
+        )
 
     def _line(self, c: Customer, act: Act, now: datetime) -> Delivery:
         event: dict[str, Any] = {
-            "type": {"line_link": "accountLink", "line_unfollow": "unfollow", "line_follow": "follow"}[act.kind],
-            "mode": "active", "timestamp": int(now.timestamp() * 1000), "source": {"type": "user", "userId": c.line_user},
-            "webhookEventId": uuid.uuid4().hex.upper(), "deliveryContext": {"isRedelivery": False},
+            "type": {"line_link": "accountLink", "line_unfollow": "unfollow", "line_follow": "follow"}[
+                act.kind
+            ],
+            "mode": "active",
+            "timestamp": int(now.timestamp() * 1000),
+            "source": {"type": "user", "userId": c.line_user},
+            "webhookEventId": uuid.uuid4().hex.upper(),
+            "deliveryContext": {"isRedelivery": False},
         }
         if act.kind == "line_link":
             from enishi.line_webhook.linking import NONCE_TTL
             from enishi.line_webhook.store import DynamoLineStore
 
             nonce = uuid.uuid4().hex
-            DynamoLineStore(self._ddb, self.stack.table_name).put_nonce(SHOP, nonce, c.id, now, now + NONCE_TTL)
+            DynamoLineStore(self._ddb, self.stack.table_name).put_nonce(
+                SHOP, nonce, c.id, now, now + NONCE_TTL
+            )
             event["link"] = {"result": "ok", "nonce": nonce}
         elif act.kind == "line_follow":
             event["replyToken"] = uuid.uuid4().hex
         raw = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
-        signature = base64.b64encode(hmac.new(self.stack.secrets.line_channel_secret.encode(), raw,
-                                              hashlib.sha256).digest()).decode()
-        status, answer = http("POST", self.stack.url + "/webhooks/line", raw,
-                              {"Content-Type": "application/json", "x-line-signature": signature})
+        signature = base64.b64encode(
+            hmac.new(self.stack.secrets.line_channel_secret.encode(), raw, hashlib.sha256).digest()
+        ).decode()
+        status, answer = http(
+            "POST",
+            self.stack.url + "/webhooks/line",
+            raw,
+            {"Content-Type": "application/json", "x-line-signature": signature},
+        )
         return Delivery(act.kind, c, act, status=status, answer=_json(answer))
 
     # ---- reading the table and the raw bucket
@@ -713,23 +890,34 @@ def _welcome_liveness(journal: Journal, customers: list[Customer]) -> list[Viola
     out = []
     for c in customers:
         inputs = [e for e in journal.inputs() if e.customer.id == c.id]
-        orders = {e.act.ref for e in inputs if e.topic in ("orders/create", "orders/paid") and (e.status or 0) < 300}
+        orders = {
+            e.act.ref for e in inputs if e.topic in ("orders/create", "orders/paid") and (e.status or 0) < 300
+        }
         if len(orders) != 1 or any(a.kind in ENISHI_KINDS for a in c.plan.acts):
             continue
         ref = next(iter(orders))
         webhooks = [a for a in c.plan.acts if a.kind not in ENISHI_KINDS]
         if any(a.perturb.delay or a.perturb.foreign_shop or a.perturb.skew == "jst_as_z" for a in webhooks):
             continue
-        if any((a.kind == "shopify_consent" and a.state != "subscribed") or a.kind in ("redact", "cancel")
-               for a in webhooks):
+        if any(
+            (a.kind == "shopify_consent" and a.state != "subscribed") or a.kind in ("redact", "cancel")
+            for a in webhooks
+        ):
             continue
         if not any(a.kind == "checkout" and a.ref == ref and a.box for a in webhooks):
             continue
-        sent = [m for m in journal.outputs() if m.get("customer_id") == c.id and m.get("sequence") == "welcome"
-                and m.get("step") == "thanks"]
+        sent = [
+            m
+            for m in journal.outputs()
+            if m.get("customer_id") == c.id and m.get("sequence") == "welcome" and m.get("step") == "thanks"
+        ]
         if not sent:
-            out.append(Violation("consent honoured both ways",
-                                 f"customer {c.id} ticked the box, ordered once and never opted out: no welcome"))
+            out.append(
+                Violation(
+                    "consent honoured both ways",
+                    f"customer {c.id} ticked the box, ordered once and never opted out: no welcome",
+                )
+            )
     return out
 
 
@@ -746,16 +934,32 @@ def _final_state(journal: Journal, customers: list[Customer], executor: Executor
         ok, why = _consent_ok(known)
         state = (profile.get("email_consent") or {}).get("state")
         if not ok and known and state == "subscribed":
-            out.append(Violation("every authentic webhook is reflected",
-                                 f"customer {c.id}: profile says subscribed, but {why}"))
+            out.append(
+                Violation(
+                    "every authentic webhook is reflected",
+                    f"customer {c.id}: profile says subscribed, but {why}",
+                )
+            )
         if any(a.state == "suppressed" for a in known) and not profile.get("email_suppression"):
-            out.append(Violation("every authentic webhook is reflected",
-                                 f"customer {c.id}: a bounce/complaint was received, no suppression on the profile"))
+            out.append(
+                Violation(
+                    "every authentic webhook is reflected",
+                    f"customer {c.id}: a bounce/complaint was received, no suppression on the profile",
+                )
+            )
         line_events = [e for e in inputs if e.kind.startswith("line_")]
         linked = any(e.kind == "line_link" and e.status == 200 for e in line_events)
-        if linked and line_events[-1].kind == "line_unfollow" and (profile.get("line") or {}).get("following"):
-            out.append(Violation("every authentic webhook is reflected",
-                                 f"customer {c.id}: unfollowed last, profile still following on LINE"))
+        if (
+            linked
+            and line_events[-1].kind == "line_unfollow"
+            and (profile.get("line") or {}).get("following")
+        ):
+            out.append(
+                Violation(
+                    "every authentic webhook is reflected",
+                    f"customer {c.id}: unfollowed last, profile still following on LINE",
+                )
+            )
     return out
 
 
@@ -765,7 +969,9 @@ def _no_message_twice(messages: list[dict[str, Any]]) -> list[Violation]:
     for m in messages:
         key = m.get("message_key")
         if key in seen:
-            out.append(Violation("no message twice", f"{key} sent at {seen[key]['sent_at']} and {m['sent_at']}"))
+            out.append(
+                Violation("no message twice", f"{key} sent at {seen[key]['sent_at']} and {m['sent_at']}")
+            )
         seen[key] = m
     return out
 
@@ -778,33 +984,51 @@ def _unlabelled(journal: Journal, customers: list[Customer]) -> list[Violation]:
     for m in journal.outputs():
         c = emails.get(m.get("recipient")) or lines.get(m.get("recipient"))
         if c is not None and m.get("customer_id") != c.id:
-            out.append(Violation("no message twice", f"message to customer {c.id} labelled {m.get('customer_id')}"))
+            out.append(
+                Violation("no message twice", f"message to customer {c.id} labelled {m.get('customer_id')}")
+            )
         if c is not None and m.get("shop") not in (SHOP, None):
-            out.append(Violation("every opt-out link unsubscribes",
-                                 f"{m.get('sequence')}.{m.get('step')} to customer {c.id} sent for shop {m.get('shop')}"))
+            out.append(
+                Violation(
+                    "every opt-out link unsubscribes",
+                    f"{m.get('sequence')}.{m.get('step')} to customer {c.id} sent for shop {m.get('shop')}",
+                )
+            )
     return out
 
 
 def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Violation]:
     out = []
     known: dict[str, list[ConsentAct]] = {cid: [] for cid in by_id}
-    orders: dict[str, list[tuple[str, datetime]]] = {cid: [] for cid in by_id}  # (order ref, placed) as received
+    orders: dict[str, list[tuple[str, datetime]]] = {
+        cid: [] for cid in by_id
+    }  # (order ref, placed) as received
     completed: dict[str, set[int]] = {cid: set() for cid in by_id}
-    line: dict[str, tuple[bool, bool]] = {cid: (False, False) for cid in by_id}  # (linked, following)
-    redacted: dict[str, bool] = {cid: False for cid in by_id}
+    line: dict[str, tuple[bool, bool]] = dict.fromkeys(by_id, (False, False))  # (linked, following)
+    redacted: dict[str, bool] = dict.fromkeys(by_id, False)
     cancelled: dict[str, set[int]] = {cid: set() for cid in by_id}
     for kind, e in journal.entries:
         if kind == "in":
             cid = e.customer.id
-            if e.topic == "customers/redact" and e.answer.get("status") == "accepted" and known_to_enishi(journal, e):
-                redacted[cid] = True  # a redaction of a customer enishi knew (its first delivery, not a duplicate,
+            if (
+                e.topic == "customers/redact"
+                and e.answer.get("status") == "accepted"
+                and known_to_enishi(journal, e)
+            ):
+                redacted[cid] = (
+                    True  # a redaction of a customer enishi knew (its first delivery, not a duplicate,
+                )
                 #                       is when it applies): nothing goes to them any more
             known[cid] += acts_of(journal, e)
             if e.kind == "webhook" and e.topic == "orders/cancelled" and not e.act.perturb.foreign_shop:
                 cancelled[cid].add(e.act.ref)  # a cancelled order is no "order again"; its shipment stops
                 orders[cid] = [(r, slot) for r, slot in orders[cid] if r != e.act.ref]
-            if e.kind == "webhook" and e.topic in ("orders/create", "orders/paid") and not e.act.perturb.foreign_shop \
-                    and e.act.ref not in cancelled[cid]:
+            if (
+                e.kind == "webhook"
+                and e.topic in ("orders/create", "orders/paid")
+                and not e.act.perturb.foreign_shop
+                and e.act.ref not in cancelled[cid]
+            ):
                 placed = [a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref][0]
                 if all(ref != e.act.ref for ref, _ in orders[cid]):
                     orders[cid].append((e.act.ref, placed))
@@ -825,11 +1049,24 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
         if redacted[cid]:
             out.append(Violation("nothing after a redaction", f"{what}: customers/redact was received"))
         if e.get("sequence") == "shipping_notice":
-            ref = next((k for k in range(4) if e.get("message_key") in {
-                keys.sequence_message_key(SHOP, cid, "shipping_notice", e["step"], by_id[cid].fulfillment_id(k) + x)
-                for x in ("", ":delivered")}), None)
+            ref = next(
+                (
+                    k
+                    for k in range(4)
+                    if e.get("message_key")
+                    in {
+                        keys.sequence_message_key(
+                            SHOP, cid, "shipping_notice", e["step"], by_id[cid].fulfillment_id(k) + x
+                        )
+                        for x in ("", ":delivered")
+                    }
+                ),
+                None,
+            )
             if ref is not None and ref in cancelled[cid]:
-                out.append(Violation("no message after a stop condition", f"{what}: order {ref} was cancelled"))
+                out.append(
+                    Violation("no message after a stop condition", f"{what}: order {ref} was cancelled")
+                )
         if not is_marketing(e.get("sequence"), e.get("step")):
             continue
         c = by_id[cid]
@@ -837,7 +1074,9 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
         if not ok:
             out.append(Violation("no marketing without consent or after an opt-out", f"{what}: {why}"))
         if e["channel"] == "email" and any(a.state == "suppressed" for a in known[cid]):
-            out.append(Violation("no marketing after a suppression", f"{what}: a bounce/complaint was received"))
+            out.append(
+                Violation("no marketing after a suppression", f"{what}: a bounce/complaint was received")
+            )
         if e["channel"] == "line" and line[cid] != (True, True):
             out.append(Violation("no marketing after an opt-out", f"{what}: LINE not linked+following"))
         if quiet(sent):
@@ -853,8 +1092,14 @@ def acts_of(journal: Journal, delivery: Delivery) -> list[ConsentAct]:
     tombstone (no older webhook brings the data back: its own regression test); the oracle does not count it as an
     act, so the customer's later, newer activity is judged on its own."""
     if delivery.topic == "customers/redact":
-        first = next((e for e in journal.inputs() if e.event_id == delivery.event_id
-                      and e.answer.get("status") == "accepted"), None)  # duplicates change nothing
+        first = next(
+            (
+                e
+                for e in journal.inputs()
+                if e.event_id == delivery.event_id and e.answer.get("status") == "accepted"
+            ),
+            None,
+        )  # duplicates change nothing
         if first is None or not known_to_enishi(journal, first):
             return []
     return list(delivery.acts)
@@ -868,16 +1113,30 @@ def known_to_enishi(journal: Journal, delivery: Delivery) -> bool:
             continue
         if e is delivery:
             return False
-        if e.customer.id == delivery.customer.id and e.kind == "webhook" and (e.status or 0) < 300 \
-                and not e.act.perturb.foreign_shop and e.topic != "customers/redact":
+        if (
+            e.customer.id == delivery.customer.id
+            and e.kind == "webhook"
+            and (e.status or 0) < 300
+            and not e.act.perturb.foreign_shop
+            and e.topic != "customers/redact"
+        ):
             return True
     return False
 
 
-def _stop_condition(m: dict[str, Any], c: Customer, orders: list[tuple[int, int]], completed: set[int]) -> str:
+def _stop_condition(
+    m: dict[str, Any], c: Customer, orders: list[tuple[int, int]], completed: set[int]
+) -> str:
     if m["sequence"] == "cart_recovery":
-        ref = next((k for k in range(4) if m.get("message_key") == keys.sequence_message_key(
-            SHOP, c.id, "cart_recovery", m["step"], c.checkout_token(k))), None)
+        ref = next(
+            (
+                k
+                for k in range(4)
+                if m.get("message_key")
+                == keys.sequence_message_key(SHOP, c.id, "cart_recovery", m["step"], c.checkout_token(k))
+            ),
+            None,
+        )
         if ref is None:
             return ""
         c_slot = next(a.slot for a in c.plan.acts if a.kind == "checkout" and a.ref == ref)
@@ -903,10 +1162,14 @@ def _cap_across_channels(messages: list[dict[str, Any]]) -> list[Violation]:
         prev = last.get(m["customer_id"])
         if prev is not None and t - prev[0] < CAP:
             p = prev[1]
-            out.append(Violation("the frequency cap holds across channels",
-                                 f"customer {m['customer_id']}: {p['sequence']}.{p['step']} ({p['channel']}) at "
-                                 f"{prev[0]:%m-%d %H:%M}Z and {m['sequence']}.{m['step']} ({m['channel']}) at "
-                                 f"{t:%m-%d %H:%M}Z"))
+            out.append(
+                Violation(
+                    "the frequency cap holds across channels",
+                    f"customer {m['customer_id']}: {p['sequence']}.{p['step']} ({p['channel']}) at "
+                    f"{prev[0]:%m-%d %H:%M}Z and {m['sequence']}.{m['step']} ({m['channel']}) at "
+                    f"{t:%m-%d %H:%M}Z",
+                )
+            )
         last[m["customer_id"]] = (t, m)
     return out
 
@@ -915,14 +1178,25 @@ def _shipping_notices(journal: Journal, customers: list[Customer]) -> list[Viola
     """Every shipment with tracking of an order enishi received gets its notice (transactional: no consent needed),
     unless the customer's mail bounced or they complained before it could go out."""
     out = []
-    notices = [m for m in journal.outputs() if m.get("sequence") == "shipping_notice" and m.get("step") == "notice"]
+    notices = [
+        m for m in journal.outputs() if m.get("sequence") == "shipping_notice" and m.get("step") == "notice"
+    ]
     for c in customers:
-        received = {(e.topic, e.act.ref) for e in journal.inputs() if e.customer.id == c.id and e.kind == "webhook"
-                    and not e.act.perturb.foreign_shop
-                    and (e.status or 0) < 300}
+        received = {
+            (e.topic, e.act.ref)
+            for e in journal.inputs()
+            if e.customer.id == c.id
+            and e.kind == "webhook"
+            and not e.act.perturb.foreign_shop
+            and (e.status or 0) < 300
+        }
         # a bounce/complaint or a redaction (which stops every sequence of the customer) excuses a missing notice
-        suppressed = any(a.state in ("suppressed", "redacted") for e in journal.inputs() if e.customer.id == c.id
-                         for a in e.acts)
+        suppressed = any(
+            a.state in ("suppressed", "redacted")
+            for e in journal.inputs()
+            if e.customer.id == c.id
+            for a in e.acts
+        )
         cancelled = {a.ref for a in c.plan.acts if a.kind == "cancel"}
         for a in c.plan.acts:
             if a.kind != "fulfill" or suppressed or a.ref in cancelled:
@@ -932,8 +1206,12 @@ def _shipping_notices(journal: Journal, customers: list[Customer]) -> list[Viola
             key = keys.sequence_message_key(SHOP, c.id, "shipping_notice", "notice", c.fulfillment_id(a.ref))
             mine = [m for m in notices if m.get("message_key") == key]
             if not mine:
-                out.append(Violation("every authentic webhook is reflected",
-                                     f"customer {c.id}: fulfillment {a.ref} of a received order got no shipping notice"))
+                out.append(
+                    Violation(
+                        "every authentic webhook is reflected",
+                        f"customer {c.id}: fulfillment {a.ref} of a received order got no shipping notice",
+                    )
+                )
     return out
 
 
@@ -943,13 +1221,19 @@ def _reflected_or_kept(journal: Journal, executor: Executor) -> list[Violation]:
     for d in journal.inputs():
         if d.kind != "webhook":
             if d.status is not None and d.status >= 500:
-                out.append(Violation("no input gets a 5xx", f"{d.kind} of customer {d.customer.id} → {d.status}"))
+                out.append(
+                    Violation("no input gets a 5xx", f"{d.kind} of customer {d.customer.id} → {d.status}")
+                )
             continue
         label = f"{d.topic} (customer {d.customer.id}, ref {d.act.ref}, {d.act.perturb.skew})"
         status = d.status or 0
         if d.act.perturb.foreign_shop and not 400 <= status < 500:
-            out.append(Violation("every authentic webhook is reflected or kept",
-                                 f"{label} for {FOREIGN_SHOP} (not served) → {status} {d.answer}, not a clear 4xx"))
+            out.append(
+                Violation(
+                    "every authentic webhook is reflected or kept",
+                    f"{label} for {FOREIGN_SHOP} (not served) → {status} {d.answer}, not a clear 4xx",
+                )
+            )
             continue  # (refused with a 4xx: it must be kept, checked below)
         if status >= 500:
             out.append(Violation("no input gets a 5xx", f"{label} → {status} {d.answer}"))
@@ -957,8 +1241,12 @@ def _reflected_or_kept(journal: Journal, executor: Executor) -> list[Violation]:
         if status >= 300 or d.answer.get("status") == "kept":
             kept = executor.kept_event_ids() if kept is None else kept
             if d.event_id not in kept:
-                out.append(Violation("every authentic webhook is reflected or kept",
-                                     f"{label} → {status} {d.answer}, not in the raw bucket"))
+                out.append(
+                    Violation(
+                        "every authentic webhook is reflected or kept",
+                        f"{label} → {status} {d.answer}, not in the raw bucket",
+                    )
+                )
             continue
         problem = _reflection(d, executor)
         if problem:
@@ -981,10 +1269,16 @@ def _reflection(d: Delivery, executor: Executor) -> str:
         return "" if item else "no fulfillment item"
     if d.topic == "orders/cancelled":
         order = executor.item(keys.order_key(SHOP, c.order_id(ref)))
-        return "" if order and order.get("status") == "cancelled" else f"order item {order and order.get('status')!r}"
+        return (
+            ""
+            if order and order.get("status") == "cancelled"
+            else f"order item {order and order.get('status')!r}"
+        )
     if d.topic == "customers/redact":
         event_id = f"shopify:{d.event_id}:customer.redact_requested"
-        return "" if executor.item(keys.privacy_request_key(SHOP, event_id)) else "no privacy request recorded"
+        return (
+            "" if executor.item(keys.privacy_request_key(SHOP, event_id)) else "no privacy request recorded"
+        )
     return "" if executor.item(keys.profile_key(SHOP, c.id)) else "no profile"
 
 
@@ -995,7 +1289,11 @@ def opt_out_links_work(journal: Journal, customers: list[Customer], executor: Ex
     by_id = {c.id: c for c in customers}
     posted: set[str] = set()
     for m in journal.outputs():
-        if m.get("customer_id") not in by_id or m["channel"] != "email" or not is_marketing(m["sequence"], m["step"]):
+        if (
+            m.get("customer_id") not in by_id
+            or m["channel"] != "email"
+            or not is_marketing(m["sequence"], m["step"])
+        ):
             continue
         link = unsubscribe_link(m)
         what = f"{m['sequence']}.{m['step']} to customer {m['customer_id']}"
@@ -1005,12 +1303,19 @@ def opt_out_links_work(journal: Journal, customers: list[Customer], executor: Ex
         if link in posted:
             continue
         posted.add(link)
-        status, _ = http("POST", executor.stack.url + link[link.index("/u/"):], b"List-Unsubscribe=One-Click",
-                         {"Content-Type": "application/x-www-form-urlencoded"})
+        status, _ = http(
+            "POST",
+            executor.stack.url + link[link.index("/u/") :],
+            b"List-Unsubscribe=One-Click",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
         executor.stack.settle()
         profile = executor.item(keys.profile_key(SHOP, m["customer_id"])) or {}
         state = (profile.get("email_consent") or {}).get("state")
         if status != 200 or state != "unsubscribed":
-            out.append(Violation("every opt-out link unsubscribes",
-                                 f"{what}: POST {status}, consent afterwards {state!r}"))
+            out.append(
+                Violation(
+                    "every opt-out link unsubscribes", f"{what}: POST {status}, consent afterwards {state!r}"
+                )
+            )
     return out

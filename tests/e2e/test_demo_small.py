@@ -14,7 +14,7 @@ from enishi.clock import JST
 
 pytest.importorskip("enishi_local.stack")
 
-from enishi_local.demo import parse_args, run_demo  # noqa: E402
+from enishi_local.demo import parse_args, run_demo
 
 MARKETING_SEQUENCES = {"welcome", "cart_recovery", "winback"}
 
@@ -84,7 +84,11 @@ def test_first_order_with_consent_gets_welcome_and_shipment_gets_notice(demo):
         if first is None or first.placed_at > end - timedelta(days=1):
             continue
         got = msgs.get(c.id, [])
-        if c.consent_state == "subscribed" and not c.bounce and (c.unsubscribed_at is None or c.unsubscribed_at > first.placed_at + timedelta(days=1)):
+        if (
+            c.consent_state == "subscribed"
+            and not c.bounce
+            and (c.unsubscribed_at is None or c.unsubscribed_at > first.placed_at + timedelta(days=1))
+        ):
             checked += 1
             welcomed += any(m.sequence == "welcome" and m.step == "thanks" for m in got)
         if c.consent_state != "subscribed":  # 特定電子メール法: no marketing mail without consent
@@ -104,17 +108,28 @@ def test_abandoned_cart_with_contact_and_consent_gets_a_reminder(demo):
     checked = 0
     for co in result.sim.checkouts:
         c = co.customer
-        if not co.with_contact or c.consent_state != "subscribed" or c.bounce or co.created_at > end - timedelta(days=2):
+        if (
+            not co.with_contact
+            or c.consent_state != "subscribed"
+            or c.bounce
+            or co.created_at > end - timedelta(days=2)
+        ):
             continue
-        completed_fast = any(o.checkout_token == co.token and o.placed_at < co.created_at + timedelta(hours=1)
-                             for o in c.orders)
-        other_order = any(o.checkout_token != co.token and co.created_at <= o.placed_at <= co.created_at + timedelta(days=2)
-                          for o in c.orders)
+        completed_fast = any(
+            o.checkout_token == co.token and o.placed_at < co.created_at + timedelta(hours=1)
+            for o in c.orders
+        )
+        other_order = any(
+            o.checkout_token != co.token and co.created_at <= o.placed_at <= co.created_at + timedelta(days=2)
+            for o in c.orders
+        )
         unsub = c.unsubscribed_at is not None and c.unsubscribed_at < co.created_at + timedelta(days=2)
         if completed_fast or other_order or unsub:
             continue
         checked += 1
-        assert any(m.sequence == "cart_recovery" and m.sent_at >= co.created_at for m in msgs.get(c.id, [])), co.token
+        assert any(
+            m.sequence == "cart_recovery" and m.sent_at >= co.created_at for m in msgs.get(c.id, [])
+        ), co.token
     assert checked >= 1
 
 
@@ -155,7 +170,9 @@ def test_nothing_marketing_after_unsubscribe_or_suppression_nor_in_quiet_hours(d
                 continue
             if c.unsubscribed_at is not None and m.channel == "email":
                 checked_unsub += 1
-                assert m.sent_at <= c.unsubscribed_at + timedelta(minutes=1), f"mail after unsubscribe to {c.id}"
+                assert m.sent_at <= c.unsubscribed_at + timedelta(minutes=1), (
+                    f"mail after unsubscribe to {c.id}"
+                )
             at = suppressed.get(str(c.id))
             if at is not None and m.channel == "email":
                 assert m.sent_at <= at, f"mail after suppression to {c.id}"
@@ -172,7 +189,11 @@ def test_a_hard_bounce_suppresses_the_address_and_mail_stops(demo):
     msgs = by_customer(result)
     for c in bounced:
         assert str(c.id) in suppressed
-        later = [m for m in msgs.get(c.id, []) if m.channel == "email" and m.sent_at > c.bounced_at + timedelta(hours=1)]
+        later = [
+            m
+            for m in msgs.get(c.id, [])
+            if m.channel == "email" and m.sent_at > c.bounced_at + timedelta(hours=1)
+        ]
         assert later == []
     opened = sum(1 for r in result.message_records if r.get("opened_at"))
     assert opened > 0

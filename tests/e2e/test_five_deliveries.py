@@ -23,16 +23,23 @@ START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 11:00 JST
 SECRETS = LocalSecrets(shopify="five-deliveries-secret")
 
 
-def _deliver(stack: LocalStack, raw: bytes, *, event_id: str, webhook_id: str, topic: str = "orders/create") -> dict:
-    req = urllib.request.Request(stack.url + "/webhooks/shopify", data=raw, method="POST", headers={
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-API-Version": "2025-01",
-        "X-Shopify-Webhook-Id": webhook_id,
-        "X-Shopify-Event-Id": event_id,
-        "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-    })
+def _deliver(
+    stack: LocalStack, raw: bytes, *, event_id: str, webhook_id: str, topic: str = "orders/create"
+) -> dict:
+    req = urllib.request.Request(
+        stack.url + "/webhooks/shopify",
+        data=raw,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Webhook-Id": webhook_id,
+            "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
         return json.loads(resp.read())

@@ -25,15 +25,20 @@ SECRETS = LocalSecrets(shopify="fulfillment-first-secret")
 
 def _deliver(stack: LocalStack, body: dict, *, topic: str, event_id: str) -> None:
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(stack.url + "/webhooks/shopify", data=raw, method="POST", headers={
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-API-Version": "2025-01",
-        "X-Shopify-Webhook-Id": f"wh-{event_id}",
-        "X-Shopify-Event-Id": event_id,
-        "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-    })
+    req = urllib.request.Request(
+        stack.url + "/webhooks/shopify",
+        data=raw,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Webhook-Id": f"wh-{event_id}",
+            "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
 

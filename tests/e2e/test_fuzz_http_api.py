@@ -58,8 +58,12 @@ def _raw(case) -> bytes:
 def _signed_headers(path: str, raw: bytes, stack: LocalStack, t: int) -> dict[str, str]:
     s = stack.secrets
     if path == "/webhooks/shopify":
-        return {"X-Shopify-Hmac-Sha256": signatures.sign_shopify(raw, s.shopify), "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Shop-Domain": "enishi-demo.myshopify.com", "X-Shopify-Event-Id": f"fuzz-{time.time_ns()}"}
+        return {
+            "X-Shopify-Hmac-Sha256": signatures.sign_shopify(raw, s.shopify),
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Shop-Domain": "enishi-demo.myshopify.com",
+            "X-Shopify-Event-Id": f"fuzz-{time.time_ns()}",
+        }
     if path == "/webhooks/generic":
         return {"X-Enishi-Signature": signatures.sign_generic(raw, s.generic, t)}
     return {"x-line-signature": signatures.sign_line(raw, s.line_channel_secret)}
@@ -70,8 +74,7 @@ def test_no_5xx_and_no_2xx_without_a_valid_signature(stack):
     strategy = st.one_of([op.as_strategy() for op in ops])
     session = requests.Session()
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(case=strategy, sign=st.booleans())
     def run(case, sign):
         path = case.operation.path

@@ -29,10 +29,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from interleavings import Act, CustomerPlan, Executor, Perturb, Scenario, check, opt_out_links_work, scenarios
 
 from enishi_local.stack import LocalSecrets, LocalStack
-
-from interleavings import Act, CustomerPlan, Executor, Perturb, Scenario, check, opt_out_links_work, scenarios
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +52,11 @@ def budget(examples: int) -> settings:
         database=None,
         # shrinking replays timelines against the stack: worth it when exploring, not in make test
         phases=[Phase.explicit, Phase.generate, Phase.shrink] if LONG else [Phase.explicit, Phase.generate],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
     )
 
 
@@ -70,9 +73,19 @@ def play(executor: Executor, scenario: Scenario) -> None:
     violations += opt_out_links_work(journal, customers, executor)
     if REPORT:
         with open(REPORT, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"seconds": round(time.perf_counter() - t0, 2), "inputs": len(journal.inputs()),
-                                "messages": len(journal.outputs()), "violations": [str(v) for v in violations],
-                                "scenario": scenario.describe()}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "seconds": round(time.perf_counter() - t0, 2),
+                        "inputs": len(journal.inputs()),
+                        "messages": len(journal.outputs()),
+                        "violations": [str(v) for v in violations],
+                        "scenario": scenario.describe(),
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
         return
     assert not violations, "\n".join(map(str, violations)) + "\n" + scenario.describe()
 
@@ -121,9 +134,13 @@ def test_every_perturbation_at_once(executor, scenario):
 
 # ---- counterexamples hypothesis found, kept as plain regression tests (minimal, by hand from its reports)
 
+
 def _one(acts: list[Act], *, consent_in_orders: bool = True, start_hour_jst: int = 11) -> Scenario:
-    return Scenario(start_hour_jst=start_hour_jst, jumps=False,
-                    customers=(CustomerPlan(index=0, consent_in_orders=consent_in_orders, acts=tuple(acts)),))
+    return Scenario(
+        start_hour_jst=start_hour_jst,
+        jumps=False,
+        customers=(CustomerPlan(index=0, consent_in_orders=consent_in_orders, acts=tuple(acts)),),
+    )
 
 
 H3 = timedelta(hours=3)
@@ -131,33 +148,66 @@ H3 = timedelta(hours=3)
 
 def test_a_konbini_payment_hours_after_a_one_click_unsubscribe_does_not_resubscribe(executor):
     # order with the box ticked (no customer consent in the payload) → welcome; one-click; orders/paid 2 h later
-    play(executor, _one([Act("checkout", 0, box=True), Act("order", 1), Act("one_click", 3), Act("paid", 12)],
-                        consent_in_orders=False))
+    play(
+        executor,
+        _one(
+            [Act("checkout", 0, box=True), Act("order", 1), Act("one_click", 3), Act("paid", 12)],
+            consent_in_orders=False,
+        ),
+    )
 
 
 def test_a_null_consent_updated_at_does_not_date_an_old_opt_in_after_a_later_opt_out(executor):
     # customers/update (an address change) still says "subscribed", consent_updated_at null, after the one-click
-    play(executor, _one([Act("checkout", 0, box=True), Act("order", 1), Act("one_click", 3),
-                         Act("customer_update", 10, perturb=Perturb(skew="null_consent"))]))
+    play(
+        executor,
+        _one(
+            [
+                Act("checkout", 0, box=True),
+                Act("order", 1),
+                Act("one_click", 3),
+                Act("customer_update", 10, perturb=Perturb(skew="null_consent")),
+            ]
+        ),
+    )
 
 
 def test_a_future_consent_updated_at_does_not_outlive_a_later_one_click(executor):
     # an order without consent; then an opt-in in Shopify whose clock writes JST as Z (9 h in the future); then the
     # customer unsubscribes with the link of a mail (a page they kept): the welcome's later steps must not go out
-    play(executor, _one([Act("checkout", 0, box=False), Act("order", 1),
-                         Act("shopify_consent", 2, state="subscribed", perturb=Perturb(skew="jst_as_z")),
-                         Act("one_click", 4)]))
+    play(
+        executor,
+        _one(
+            [
+                Act("checkout", 0, box=False),
+                Act("order", 1),
+                Act("shopify_consent", 2, state="subscribed", perturb=Perturb(skew="jst_as_z")),
+                Act("one_click", 4),
+            ]
+        ),
+    )
 
 
 def test_a_fulfillment_before_its_order_still_gets_its_shipping_notice(executor):
-    play(executor, _one([Act("checkout", 0, box=True), Act("order", 1, perturb=Perturb(delay=H3)),
-                         Act("fulfill", 2)]))
+    play(
+        executor,
+        _one([Act("checkout", 0, box=True), Act("order", 1, perturb=Perturb(delay=H3)), Act("fulfill", 2)]),
+    )
 
 
 def test_an_example_without_perturbations_passes(executor):
     """The harness itself: a plain order, shipment and one-click give the messages the spec says, and pass."""
-    journal, customers, _end = executor.run(_one([Act("checkout", 0, box=True), Act("order", 1), Act("fulfill", 6),
-                                                  Act("delivered", 20), Act("one_click", 200)]))
+    journal, customers, _end = executor.run(
+        _one(
+            [
+                Act("checkout", 0, box=True),
+                Act("order", 1),
+                Act("fulfill", 6),
+                Act("delivered", 20),
+                Act("one_click", 200),
+            ]
+        )
+    )
     sent = [(m["sequence"], m["step"]) for m in journal.outputs() if m.get("customer_id") == customers[0].id]
     assert ("welcome", "thanks") in sent and ("shipping_notice", "notice") in sent, sent
     assert ("welcome", "f2_nudge") not in sent, sent  # after the one-click
@@ -170,12 +220,19 @@ def test_nothing_is_sent_after_a_redaction_and_a_resubscribe_re_grants(executor)
     go on."""
     redacted = [Act("checkout", 0, box=True), Act("order", 1), Act("redact", 5), Act("fulfill", 10)]
     regranted = [Act("checkout", 0, box=True), Act("order", 1), Act("one_click", 3), Act("resubscribe", 20)]
-    scenario = Scenario(start_hour_jst=11, jumps=False, customers=(
-        CustomerPlan(index=0, consent_in_orders=True, acts=tuple(redacted)),
-        CustomerPlan(index=1, consent_in_orders=True, acts=tuple(regranted))))
+    scenario = Scenario(
+        start_hour_jst=11,
+        jumps=False,
+        customers=(
+            CustomerPlan(index=0, consent_in_orders=True, acts=tuple(redacted)),
+            CustomerPlan(index=1, consent_in_orders=True, acts=tuple(regranted)),
+        ),
+    )
     journal, customers, _end = executor.run(scenario)
-    sent = {c.plan.index: [(m["sequence"], m["step"]) for m in journal.outputs() if m.get("customer_id") == c.id]
-            for c in customers}
+    sent = {
+        c.plan.index: [(m["sequence"], m["step"]) for m in journal.outputs() if m.get("customer_id") == c.id]
+        for c in customers
+    }
     assert sent[0] == [("welcome", "thanks")], sent
     assert ("welcome", "story") in sent[1] and ("welcome", "f2_nudge") in sent[1], sent
     assert not check(journal, customers, executor) + opt_out_links_work(journal, customers, executor)
@@ -184,15 +241,24 @@ def test_nothing_is_sent_after_a_redaction_and_a_resubscribe_re_grants(executor)
 def test_a_checkout_dated_in_the_future_gets_no_reminder_after_the_purchase(executor):
     # checkout 0 written JST-as-Z (its created_at 9 h ahead), then the customer buys through checkout 1 30 min later:
     # "ordered again" compares the order with the checkout's claimed time, so the reminder goes out after the purchase
-    play(executor, _one([Act("checkout", 0, box=True, perturb=Perturb(skew="jst_as_z")),
-                         Act("checkout", 2, ref=1, box=True), Act("order", 3, ref=1)]))
+    play(
+        executor,
+        _one(
+            [
+                Act("checkout", 0, box=True, perturb=Perturb(skew="jst_as_z")),
+                Act("checkout", 2, ref=1, box=True),
+                Act("order", 3, ref=1),
+            ]
+        ),
+    )
 
 
 def test_a_late_webhook_from_before_a_redaction_does_not_bring_the_customer_back(executor):
     # the customer ticks the box at checkout, then asks the shop to erase their data; the checkout webhook arrives 3 h
     # late, after the customers/redact enishi could not apply (no profile yet): the profile is re-created with the
     # pre-redaction PII and consent, and cart recovery mails them
-    journal, customers, _end = executor.run(_one([
-        Act("checkout", 0, box=True, perturb=Perturb(delay=H3)), Act("redact", 2)], start_hour_jst=10))
+    journal, customers, _end = executor.run(
+        _one([Act("checkout", 0, box=True, perturb=Perturb(delay=H3)), Act("redact", 2)], start_hour_jst=10)
+    )
     sent = [m for m in journal.outputs() if m.get("customer_id") == customers[0].id]
     assert sent == [], [(m["sequence"], m["step"]) for m in sent]

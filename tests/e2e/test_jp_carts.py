@@ -35,23 +35,40 @@ def test_eccube_order_and_shipment_through_the_webhook(env) -> None:
     email = "hanako.e2e@example.jp"
     cid = eccube.put_customer(email, mailmaga_flg=1)
     oid = eccube.start_checkout(email, customer_id=cid)
-    assert eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "customer", "id": int(cid), "action": "created"},
-                                                {"entity": "order", "id": int(oid), "action": "created"}]) == 200
-    assert eccube.notify(hook, "wrong-secret-0000000000", [{"entity": "order", "id": int(oid),
-                                                            "action": "created"}]) == 401
+    assert (
+        eccube.notify(
+            hook,
+            WEBHOOK_SECRET,
+            [
+                {"entity": "customer", "id": int(cid), "action": "created"},
+                {"entity": "order", "id": int(oid), "action": "created"},
+            ],
+        )
+        == 200
+    )
+    assert (
+        eccube.notify(
+            hook, "wrong-secret-0000000000", [{"entity": "order", "id": int(oid), "action": "created"}]
+        )
+        == 401
+    )
     stack.settle()
     assert _mails(stack, email) == []  # 購入処理中: not a purchase
 
     stack.advance_to(stack.clock.now() + timedelta(minutes=4))
     eccube.complete(oid)
-    assert eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "order", "id": int(oid), "action": "updated"}]) == 200
+    assert (
+        eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "order", "id": int(oid), "action": "updated"}]) == 200
+    )
     stack.settle()
     welcome = [m for m in _mails(stack, email) if m["sequence"] == "welcome"]
     assert len(welcome) == 1, _mails(stack, email)
 
     stack.advance_to(stack.clock.now() + timedelta(hours=2))  # past the token's hour: the fetch refreshes it
     eccube.ship(oid, "4012-3456-7890", "ヤマト運輸")
-    assert eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "order", "id": int(oid), "action": "updated"}]) == 200
+    assert (
+        eccube.notify(hook, WEBHOOK_SECRET, [{"entity": "order", "id": int(oid), "action": "updated"}]) == 200
+    )
     stack.settle()
     shipping = [m for m in _mails(stack, email) if m["sequence"] == "shipping_notice"]
     assert shipping, _mails(stack, email)
@@ -93,15 +110,17 @@ def test_line_account_linking_from_the_member_page(env) -> None:
 
     stack, eccube, _ = env
     link_env = next(e for e in stack._environments.values() if c.ENV_LINE_LINK_SECRET_ARN in e)
-    secret = boto3.client("secretsmanager").get_secret_value(
-        SecretId=link_env[c.ENV_LINE_LINK_SECRET_ARN])["SecretString"]
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=link_env[c.ENV_LINE_LINK_SECRET_ARN])[
+        "SecretString"
+    ]
     customer, user = eccube.put_customer("link.e2e@example.jp"), "U" + uuid.uuid4().hex
     exp = int(stack.clock.now().timestamp()) + 300
-    query = urllib.parse.urlencode({"shop": SHOP, "c": customer, "u": user, "exp": exp,
-                                    "sig": sign(secret, SHOP, customer, user, exp)})
+    query = urllib.parse.urlencode(
+        {"shop": SHOP, "c": customer, "u": user, "exp": exp, "sig": sign(secret, SHOP, customer, user, exp)}
+    )
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        def redirect_request(self, *args, **kwargs):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
@@ -113,12 +132,31 @@ def test_line_account_linking_from_the_member_page(env) -> None:
     nonce = urllib.parse.parse_qs(location.query)["nonce"][0]
 
     def account_link() -> None:
-        body = json.dumps({"destination": "U0", "events": [{
-            "type": "accountLink", "mode": "active", "timestamp": int(stack.clock.now().timestamp() * 1000),
-            "source": {"type": "user", "userId": user}, "webhookEventId": uuid.uuid4().hex,
-            "deliveryContext": {"isRedelivery": False}, "link": {"result": "ok", "nonce": nonce}}]}).encode()
-        req = urllib.request.Request(stack.url + "/webhooks/line", data=body, method="POST", headers={
-            "Content-Type": "application/json", "x-line-signature": sign_line(body, stack.secrets.line_channel_secret)})
+        body = json.dumps(
+            {
+                "destination": "U0",
+                "events": [
+                    {
+                        "type": "accountLink",
+                        "mode": "active",
+                        "timestamp": int(stack.clock.now().timestamp() * 1000),
+                        "source": {"type": "user", "userId": user},
+                        "webhookEventId": uuid.uuid4().hex,
+                        "deliveryContext": {"isRedelivery": False},
+                        "link": {"result": "ok", "nonce": nonce},
+                    }
+                ],
+            }
+        ).encode()
+        req = urllib.request.Request(
+            stack.url + "/webhooks/line",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "x-line-signature": sign_line(body, stack.secrets.line_channel_secret),
+            },
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
 
@@ -137,5 +175,9 @@ def test_the_jp_carts_command_scenario_sends_welcome_and_shipping_for_both_shops
     stack, eccube, colorme = env
     sent = run_scenario(stack, eccube, colorme, say=lambda *_: None)
     by = {(m["recipient"].split(".")[0], m["sequence"]) for m in sent}
-    assert {("hanako", "welcome"), ("hanako", "shipping_notice"), ("ichiro", "welcome"),
-            ("ichiro", "shipping_notice")} <= by
+    assert {
+        ("hanako", "welcome"),
+        ("hanako", "shipping_notice"),
+        ("ichiro", "welcome"),
+        ("ichiro", "shipping_notice"),
+    } <= by

@@ -33,24 +33,43 @@ def stack():
         yield s
 
 
-def _post_checkout(stack: LocalStack, topic: str, fixture: str, *, token: str, email: str, at: datetime,
-                   completed: bool = False) -> int:
+def _post_checkout(
+    stack: LocalStack,
+    topic: str,
+    fixture: str,
+    *,
+    token: str,
+    email: str,
+    at: datetime,
+    completed: bool = False,
+) -> int:
     body = json.loads((EVENTS / fixture).read_text(encoding="utf-8"))
     local = at.astimezone().isoformat()
-    body |= {"token": token, "cart_token": token[:16], "email": email, "created_at": local, "updated_at": local,
-             "completed_at": local if completed else None}
+    body |= {
+        "token": token,
+        "cart_token": token[:16],
+        "email": email,
+        "created_at": local,
+        "updated_at": local,
+        "completed_at": local if completed else None,
+    }
     body["customer"] = {**body.get("customer", {}), "id": int(uuid.UUID(token).int % 10**12), "email": email}
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(stack.url + "/webhooks/shopify", data=raw, method="POST", headers={
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-API-Version": "2025-01",
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-        "X-Shopify-Event-Id": str(uuid.uuid4()),
-        "X-Shopify-Triggered-At": at.isoformat(),
-        "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-    })
+    req = urllib.request.Request(
+        stack.url + "/webhooks/shopify",
+        data=raw,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": at.isoformat(),
+            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status
 
@@ -64,8 +83,10 @@ def test_an_abandoned_checkout_gets_exactly_one_reminder_after_an_hour(stack):
     # Given a signed checkouts/create with contact info, posted over HTTP
     email, token = "e2e.abandoned@example.jp", uuid.uuid4().hex
     now = stack.clock.now()
-    assert _post_checkout(stack, "checkouts/create", "checkouts__create.json", token=token, email=email,
-                          at=now) == 200
+    assert (
+        _post_checkout(stack, "checkouts/create", "checkouts__create.json", token=token, email=email, at=now)
+        == 200
+    )
     stack.settle()
     assert _outbox(stack, email) == []  # nothing before the hour is up
     # When more than an hour passes (virtual)
@@ -80,35 +101,60 @@ def test_an_abandoned_checkout_gets_exactly_one_reminder_after_an_hour(stack):
 def test_a_checkout_completed_before_the_reminder_gets_none(stack):
     email, token = "e2e.completed@example.jp", uuid.uuid4().hex
     now = stack.clock.now()
-    assert _post_checkout(stack, "checkouts/create", "checkouts__create.json", token=token, email=email,
-                          at=now) == 200
+    assert (
+        _post_checkout(stack, "checkouts/create", "checkouts__create.json", token=token, email=email, at=now)
+        == 200
+    )
     stack.advance_to(now + timedelta(minutes=20))
-    assert _post_checkout(stack, "checkouts/update", "checkouts__update--completed.json", token=token,
-                          email=email, at=stack.clock.now(), completed=True) == 200
+    assert (
+        _post_checkout(
+            stack,
+            "checkouts/update",
+            "checkouts__update--completed.json",
+            token=token,
+            email=email,
+            at=stack.clock.now(),
+            completed=True,
+        )
+        == 200
+    )
     stack.advance_to(now + timedelta(hours=26))
     assert _outbox(stack, email) == []
 
 
 def test_a_badly_signed_webhook_is_rejected(stack):
-    req = urllib.request.Request(stack.url + "/webhooks/shopify", data=b"{}", method="POST", headers={
-        "X-Shopify-Topic": "checkouts/create", "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-Hmac-Sha256": "bm90IGEgc2lnbmF0dXJl"})
+    req = urllib.request.Request(
+        stack.url + "/webhooks/shopify",
+        data=b"{}",
+        method="POST",
+        headers={
+            "X-Shopify-Topic": "checkouts/create",
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-Hmac-Sha256": "bm90IGEgc2lnbmF0dXJl",
+        },
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 401
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("curl") is None, reason="needs openssl, curl")
+@pytest.mark.skipif(
+    shutil.which("openssl") is None or shutil.which("curl") is None, reason="needs openssl, curl"
+)
 def test_the_readme_curl_is_accepted_and_its_reminder_arrives(stack):
     # Given the printed curl snippet (it stamps the body with the stack's virtual now)
     now = stack.clock.now()
-    snippet = curl_example(stack.url, SECRETS.shopify).replace("curl -sS -X", "curl -sS -o /dev/null -w '%{http_code}' -X")
+    snippet = curl_example(stack.url, SECRETS.shopify).replace(
+        "curl -sS -X", "curl -sS -o /dev/null -w '%{http_code}' -X"
+    )
     out = subprocess.run(["bash", "-c", snippet], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "200", out
     # When the hour passes, Then the reminder is in the outbox
     stack.advance_to(now + timedelta(hours=1, minutes=5))
     sent = _outbox(stack, "you@example.jp")
-    assert [(m["channel"], m["sequence"], m["step"]) for m in sent] == [("email", "cart_recovery", "reminder_1")]
+    assert [(m["channel"], m["sequence"], m["step"]) for m in sent] == [
+        ("email", "cart_recovery", "reminder_1")
+    ]
 
 
 def test_settle_never_needed_its_safety_net(stack):
@@ -126,14 +172,24 @@ def test_a_generic_webhook_signed_with_the_real_time_is_accepted_whatever_the_vi
     from enishi.signatures import sign_generic
 
     assert abs((stack.clock.now() - datetime.now(UTC)).total_seconds()) > 3600  # the two clocks far apart
-    body = json.loads((Path(__file__).resolve().parents[2] / "docs" / "examples" / "generic" / "order.placed.json")
-                      .read_text(encoding="utf-8"))
+    body = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "docs" / "examples" / "generic" / "order.placed.json"
+        ).read_text(encoding="utf-8")
+    )
     body |= {"shop": SHOP, "id": f"wall-clock-{uuid.uuid4()}"}
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
 
     def post(t: int) -> int:
-        req = urllib.request.Request(stack.url + "/webhooks/generic", data=raw, method="POST", headers={
-            "Content-Type": "application/json", "X-Enishi-Signature": sign_generic(raw, SECRETS.generic, t)})
+        req = urllib.request.Request(
+            stack.url + "/webhooks/generic",
+            data=raw,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Enishi-Signature": sign_generic(raw, SECRETS.generic, t),
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status

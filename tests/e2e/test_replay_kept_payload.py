@@ -38,14 +38,19 @@ def test_a_kept_payload_is_replayed_once_the_adapter_is_fixed(monkeypatch):
     with LocalStack(port=0, start=datetime(2026, 6, 1, 2, 0, tzinfo=UTC), secrets=SECRETS) as stack:
         body = json.loads((EVENTS / "orders__create.json").read_text(encoding="utf-8"))
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(stack.url + "/webhooks/shopify", data=raw, method="POST", headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": "orders/create",
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-Event-Id": "evt-replay-1",
-            "X-Shopify-Webhook-Id": "wh-replay-1",
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        })
+        request = urllib.request.Request(
+            stack.url + "/webhooks/shopify",
+            data=raw,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Shop-Domain": SHOP,
+                "X-Shopify-Event-Id": "evt-replay-1",
+                "X-Shopify-Webhook-Id": "wh-replay-1",
+                "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
+            },
+        )
         # Given a delivery the adapter cannot process: Shopify gets 200 "kept", nothing is published
         with urllib.request.urlopen(request, timeout=30) as resp:
             assert json.loads(resp.read())["status"] == "kept"

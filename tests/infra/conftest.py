@@ -39,7 +39,9 @@ class Cfn:
 
     def function(self, handler: str) -> tuple[str, dict[str, Any]]:
         matches = [
-            (k, r) for k, r in self.of_type("AWS::Lambda::Function").items() if r["Properties"]["Handler"] == handler
+            (k, r)
+            for k, r in self.of_type("AWS::Lambda::Function").items()
+            if r["Properties"]["Handler"] == handler
         ]
         assert len(matches) == 1, f"expected one function with handler {handler}, found {len(matches)}"
         return matches[0]

@@ -134,7 +134,9 @@ def test_shop_is_staged_under_shop_and_restaged_only_when_it_changes(tmp_path):
     (shop / "shop.yaml").write_text("name: 縁商店\n", encoding="utf-8")
     out = tmp_path / "build"
     assert assets.stage_shop(shop, out) is True
-    assert (out / "shop" / "shop" / "shop.yaml").read_text(encoding="utf-8") == "name: 縁商店\n"  # → /opt/shop
+    assert (out / "shop" / "shop" / "shop.yaml").read_text(
+        encoding="utf-8"
+    ) == "name: 縁商店\n"  # → /opt/shop
     assert assets.stage_shop(shop, out) is False
     (shop / "shop.yaml").write_text("name: 縁商店 本店\n", encoding="utf-8")
     assert assets.stage_shop(shop, out) is True
@@ -153,7 +155,7 @@ def test_template_file_matches_the_stack_name():
     from infra.app import STACK_NAME
     from infra.synth import TEMPLATE_FILE
 
-    assert TEMPLATE_FILE == f"{STACK_NAME}.template.json"
+    assert f"{STACK_NAME}.template.json" == TEMPLATE_FILE
 
 
 def test_synth_cache_key_changes_with_context():

@@ -84,7 +84,9 @@ def test_kms_wildcards_are_only_cdks_encrypt_decrypt_prefixes_on_our_own_keys(cf
     keys = set(cfn.of_type("AWS::KMS::Key"))
     found = []
     for where, statement in _policy_statements(template_json):
-        actions = [a for a in _as_list(statement.get("Action", [])) if a.lower().startswith("kms:") and "*" in a]
+        actions = [
+            a for a in _as_list(statement.get("Action", [])) if a.lower().startswith("kms:") and "*" in a
+        ]
         if not actions:
             continue
         targets = _as_list(statement.get("Resource", []))
@@ -99,7 +101,11 @@ def test_no_data_action_on_every_resource(template_json):
     for where, statement in _policy_statements(template_json):
         if statement.get("Effect") != "Allow" or "*" not in _as_list(statement.get("Resource", [])):
             continue
-        data = [a for a in _as_list(statement.get("Action", [])) if a.split(":")[0].lower() in (*DATA_SERVICES, "kms")]
+        data = [
+            a
+            for a in _as_list(statement.get("Action", []))
+            if a.split(":")[0].lower() in (*DATA_SERVICES, "kms")
+        ]
         if data:
             found.append((where, data))
     assert not found, f"data actions granted on Resource '*': {found}"
@@ -130,7 +136,9 @@ def test_no_known_secret_appears_anywhere_in_the_template(template_json):
 
 def test_no_literal_looks_like_a_credential(template_json):
     # AWS access keys, Shopify secrets/tokens, private keys, bearer tokens
-    pattern = re.compile(r"AKIA[0-9A-Z]{16}|shp(ss|at|ca|pa)_[0-9a-fA-F]{16,}|-----BEGIN [A-Z ]*PRIVATE KEY|Bearer [A-Za-z0-9._-]{20,}")
+    pattern = re.compile(
+        r"AKIA[0-9A-Z]{16}|shp(ss|at|ca|pa)_[0-9a-fA-F]{16,}|-----BEGIN [A-Z ]*PRIVATE KEY|Bearer [A-Za-z0-9._-]{20,}"
+    )
     hits = [s[:60] for s in _strings(template_json) if pattern.search(s)]
     assert not hits, hits
 

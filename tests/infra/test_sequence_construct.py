@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
+
 from enishi import constants as c
 from enishi.sequences.spec import load_spec
 from enishi.shop_config import REPO_DIR
-
 from infra.constructs.sequences import STARTER_DETAIL_TYPES, WINBACK_SCHEDULE
 
 pytestmark = pytest.mark.slow
@@ -130,7 +130,8 @@ def test_the_starter_knows_its_queues_max_receive_count_to_never_dead_letter_a_p
     _, fn = cfn.function(STARTER)
     told = int(fn["Properties"]["Environment"]["Variables"][c.ENV_MAX_RECEIVE_COUNT])
     mappings = [
-        m["Properties"] for m in cfn.of_type("AWS::Lambda::EventSourceMapping").values()
+        m["Properties"]
+        for m in cfn.of_type("AWS::Lambda::EventSourceMapping").values()
         if m["Properties"]["FunctionName"] == {"Ref": cfn.function(STARTER)[0]}
     ]
     [mapping] = mappings
@@ -149,7 +150,10 @@ def test_the_sequence_alarms_exist(cfn):
 
 
 def test_the_winback_schedule_retries_and_keeps_a_failed_run(cfn):
-    [rule] = [r["Properties"] for r in cfn.of_type("AWS::Events::Rule").values()
-              if r["Properties"].get("ScheduleExpression") == WINBACK_SCHEDULE]
+    [rule] = [
+        r["Properties"]
+        for r in cfn.of_type("AWS::Events::Rule").values()
+        if r["Properties"].get("ScheduleExpression") == WINBACK_SCHEDULE
+    ]
     [target] = rule["Targets"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "Arn" in target["DeadLetterConfig"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from enishi import clock, keys
 from enishi import constants as c
 from enishi.events import Consent, to_detail_dict
@@ -172,7 +173,9 @@ class World:
             updated_at=at,
             items=[OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)],
         )
-        self.table.put_item(Item=order_to_item(o))  # as the profile consumer stores it (win-back index included)
+        self.table.put_item(
+            Item=order_to_item(o)
+        )  # as the profile consumer stores it (win-back index included)
         return o
 
     # ---- triggers
@@ -276,7 +279,6 @@ def vclock() -> Iterator[Any]:
 @pytest.fixture
 def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
     from enishi.sequences import starter, step, winback
-
     from enishi_local.moto_patches import install_lambda_dispatch, install_ses_capture
 
     for module in (step, starter, winback):
@@ -492,7 +494,7 @@ def test_line_5xx_then_200_is_one_push_with_one_retry_key(world, vclock, fake_li
     keys_seen: list[str] = []
     original = fake_line.handle
 
-    def spy(method, path, headers, body):  # noqa: ANN001, ANN202
+    def spy(method, path, headers, body):
         if path.endswith("/push"):
             keys_seen.append(headers.get("x-line-retry-key"))
         return original(method, path, headers, body)
@@ -515,7 +517,7 @@ def test_line_monthly_limit_falls_back_to_email_and_later_steps_skip_line(world,
     attempts: list[str] = []
     original = fake_line.handle
 
-    def spy(method, path, headers, body):  # noqa: ANN001, ANN202
+    def spy(method, path, headers, body):
         if path.endswith("/push"):
             attempts.append(path)
         return original(method, path, headers, body)
@@ -547,7 +549,7 @@ def test_ses_throttled_is_retried_into_exactly_one_email(world, vclock, monkeypa
     calls = {"n": 0}
     original = SESV2Response.send_email
 
-    def throttled(self):  # noqa: ANN001, ANN202
+    def throttled(self):
         calls["n"] += 1
         if calls["n"] <= 4:  # the sender's 3 tries, then the state machine's retry meets one more
             raise Throttling()
@@ -577,14 +579,24 @@ def test_welcome_with_a_repeat_order_before_day_7_sends_no_f2_nudge(world, vcloc
     assert world.records()[-1]["reason"] == "ordered_again"
 
 
-def test_a_welcome_for_a_shop_this_deployment_does_not_serve_is_never_sent_with_a_dead_opt_out_link(world, vclock):
+def test_a_welcome_for_a_shop_this_deployment_does_not_serve_is_never_sent_with_a_dead_opt_out_link(
+    world, vclock
+):
     # Given a profile and first order of a shop that shop.yaml does not name (intake would refuse it; this is the
     # defence behind it): its unsubscribe link would get 404 from /u/{token}
     other = "unknown-shop.myshopify.com"
     world.put(
-        Profile(shop=other, customer_id="7001", created_at=T0, updated_at=T0, email="hanako@example.jp",
-                email_consent=Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=1)),
-                order_count=1, last_order_id="o1", last_order_at=T0),
+        Profile(
+            shop=other,
+            customer_id="7001",
+            created_at=T0,
+            updated_at=T0,
+            email="hanako@example.jp",
+            email_consent=Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=1)),
+            order_count=1,
+            last_order_id="o1",
+            last_order_at=T0,
+        ),
         keys.profile_key(other, "7001"),
     )
     world.deliver(order_recorded().model_copy(update={"shop": other}))
@@ -592,7 +604,11 @@ def test_a_welcome_for_a_shop_this_deployment_does_not_serve_is_never_sent_with_
     # Then nothing is sent and the skip says why
     assert world.emails == []
     [record] = world.records()
-    assert (record["step"], record["status"], record["reason"]) == ("thanks", "failed", "opt_out_link_unresolvable")
+    assert (record["step"], record["status"], record["reason"]) == (
+        "thanks",
+        "failed",
+        "opt_out_link_unresolvable",
+    )
 
 
 def test_welcome_starts_once_per_customer(world, vclock):
@@ -677,7 +693,9 @@ def test_fulfillment_before_its_order_is_parked_and_resumed_by_order_recorded(wo
     parked = world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item")
     assert parked is not None and parked[c.ATTR_TTL] > T0.timestamp()  # parked, with a TTL
     # on the queue's last receive (maxReceiveCount 5) the message is acknowledged — never the DLQ — and stays parked
-    assert world.deliver(_fulfillment(), attributes={"ApproximateReceiveCount": "5"}) == {"batchItemFailures": []}
+    assert world.deliver(_fulfillment(), attributes={"ApproximateReceiveCount": "5"}) == {
+        "batchItemFailures": []
+    }
     assert world.table.get_item(Key=keys.parked_for_order_key(SHOP, "o1", "f1:False")).get("Item") is not None
     # When the order is recorded, order.recorded resumes the parked fulfillment
     world.profile(order_count=1, last_order_id="o1", last_order_at=T0)
@@ -689,7 +707,9 @@ def test_fulfillment_before_its_order_is_parked_and_resumed_by_order_recorded(wo
     assert world.deliver(_fulfillment()) == {"batchItemFailures": []}
     run_until(world, vclock, until=T0 + timedelta(hours=1))
     assert len(world.executions(c.SEQUENCE_SHIPPING)) == 1
-    sent = [r["step"] for r in world.records() if r["status"] == "sent" and r["sequence"] == c.SEQUENCE_SHIPPING]
+    sent = [
+        r["step"] for r in world.records() if r["status"] == "sent" and r["sequence"] == c.SEQUENCE_SHIPPING
+    ]
     assert sent == ["notice"]  # exactly one shipping notice (order.recorded also started welcome: its thanks)
 
 
@@ -749,7 +769,7 @@ def test_winback_job_that_failed_and_missed_days_catches_up_every_day_once(world
     # Given day 1's run fails (Step Functions refuses) and day 2's never happens
     from enishi.sequences.starting import Executions
 
-    def refused(self, start):  # noqa: ANN001, ANN202
+    def refused(self, start):
         raise RuntimeError("StartExecution throttled")
 
     monkeypatch.setattr(Executions, "start", refused)

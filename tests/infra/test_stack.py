@@ -171,7 +171,16 @@ def test_ses_events_go_to_the_default_bus_and_feedback(template, cfn):
                         "EventBusArn": Match.object_like({"Fn::Join": Match.any_value()})
                     },
                     "MatchingEventTypes": Match.array_with(
-                        ["send", "delivery", "bounce", "complaint", "open", "click", "reject", "deliveryDelay"]
+                        [
+                            "send",
+                            "delivery",
+                            "bounce",
+                            "complaint",
+                            "open",
+                            "click",
+                            "reject",
+                            "deliveryDelay",
+                        ]
                     ),
                 }
             )
@@ -187,10 +196,20 @@ def test_ses_events_go_to_the_default_bus_and_feedback(template, cfn):
         {
             "EventPattern": {
                 "source": ["aws.ses"],
-                "detail": {"mail": {"tags": {"ses:configuration-set": [{"Ref": Match.string_like_regexp("ConfigurationSet")}]}}},
+                "detail": {
+                    "mail": {
+                        "tags": {
+                            "ses:configuration-set": [{"Ref": Match.string_like_regexp("ConfigurationSet")}]
+                        }
+                    }
+                },
             },
             "Targets": Match.array_with(
-                [Match.object_like({"Arn": {"Fn::GetAtt": [feedback_id, "Arn"]}, "DeadLetterConfig": Match.any_value()})]
+                [
+                    Match.object_like(
+                        {"Arn": {"Fn::GetAtt": [feedback_id, "Arn"]}, "DeadLetterConfig": Match.any_value()}
+                    )
+                ]
             ),
         },
     )
@@ -221,7 +240,11 @@ def test_api_routes_exist(template, route_key):
     ],
 )
 def test_routes_reach_the_right_function(cfn, route_key, handler):
-    route = next(r for r in cfn.of_type("AWS::ApiGatewayV2::Route").values() if r["Properties"]["RouteKey"] == route_key)
+    route = next(
+        r
+        for r in cfn.of_type("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"] == route_key
+    )
     integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
     integration = cfn.resources[integration_id]["Properties"]
     fn_id, _ = cfn.function(handler)
@@ -239,7 +262,10 @@ def test_api_stage_logs_access_without_paths_and_throttles(template):
                 # /u/{token} paths carry unsubscribe tokens: log the route key, never the path
                 "Format": Match.serialized_json(Match.object_like({"routeKey": "$context.routeKey"})),
             },
-            "DefaultRouteSettings": {"ThrottlingBurstLimit": Match.any_value(), "ThrottlingRateLimit": Match.any_value()},
+            "DefaultRouteSettings": {
+                "ThrottlingBurstLimit": Match.any_value(),
+                "ThrottlingRateLimit": Match.any_value(),
+            },
         },
     )
 
@@ -370,7 +396,11 @@ def test_alarm_topic_is_encrypted_and_tls_only(template):
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
                 )
             }
         },
@@ -422,7 +452,10 @@ def test_the_daily_winback_schedule_keeps_failed_runs_in_a_dead_letter_queue(tem
             "ScheduleExpression": "cron(0 1 * * ? *)",
             "Targets": [
                 Match.object_like(
-                    {"RetryPolicy": {"MaximumRetryAttempts": 2}, "DeadLetterConfig": {"Arn": Match.any_value()}}
+                    {
+                        "RetryPolicy": {"MaximumRetryAttempts": 2},
+                        "DeadLetterConfig": {"Arn": Match.any_value()},
+                    }
                 )
             ],
         },

@@ -38,8 +38,12 @@ def wired(table, bus, monkeypatch, fake):
     arn = boto3.client("secretsmanager").create_secret(Name="cart-eccube-main", SecretString="{}")["ARN"]
     queue = boto3.client("sqs").create_queue(QueueName="fetch")["QueueUrl"]
     connection = CartConnection(id="eccube-main", cart="eccube", shop_id=SHOP, base_url=fake.url)
-    for k, v in {c.ENV_CART_CONNECTION: connection.to_env(), c.ENV_CART_SECRET_ARN: arn,
-                 c.ENV_RAW_BUCKET_NAME: "raw", c.ENV_CART_FETCH_QUEUE_URL: queue}.items():
+    for k, v in {
+        c.ENV_CART_CONNECTION: connection.to_env(),
+        c.ENV_CART_SECRET_ARN: arn,
+        c.ENV_RAW_BUCKET_NAME: "raw",
+        c.ENV_CART_FETCH_QUEUE_URL: queue,
+    }.items():
         monkeypatch.setenv(k, v)
     poller.reset()
     webhook.reset()
@@ -49,18 +53,38 @@ def wired(table, bus, monkeypatch, fake):
 
 
 def _connect(fake: FakeEccube, arn: str) -> int:
-    return connect.main(["eccube", "--secret-arn", arn, "--shop-url", fake.url, "--client-id", fake.client_id,
-                         f"--client-secret={fake.client_secret}", "--redirect-uri", "https://enishi.example/cb",
-                         f"--code={fake.issue_code()}", "--webhook-secret", WEBHOOK_SECRET])  # a code may start with "-"
+    return connect.main(
+        [
+            "eccube",
+            "--secret-arn",
+            arn,
+            "--shop-url",
+            fake.url,
+            "--client-id",
+            fake.client_id,
+            f"--client-secret={fake.client_secret}",
+            "--redirect-uri",
+            "https://enishi.example/cb",
+            f"--code={fake.issue_code()}",
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+        ]
+    )  # a code may start with "-"
 
 
 def _http(raw: bytes, signature: str | None) -> dict:
     headers = {"content-type": "application/json"}
     if signature is not None:
         headers["x-eccube-signature"] = signature
-    return {"version": "2.0", "routeKey": "POST /webhooks/eccube/eccube-main", "rawPath": "/webhooks/eccube/eccube-main",
-            "headers": headers, "body": raw.decode(), "isBase64Encoded": False,
-            "requestContext": {"http": {"method": "POST", "path": "/webhooks/eccube/eccube-main"}}}
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhooks/eccube/eccube-main",
+        "rawPath": "/webhooks/eccube/eccube-main",
+        "headers": headers,
+        "body": raw.decode(),
+        "isBase64Encoded": False,
+        "requestContext": {"http": {"method": "POST", "path": "/webhooks/eccube/eccube-main"}},
+    }
 
 
 def _sqs_event(queue: str) -> dict:
@@ -77,9 +101,28 @@ def test_connect_stores_exchanged_tokens_and_refuses_a_spent_code(wired, fake) -
     stored = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=wired.arn)["SecretString"])
     assert stored["access_token"] and stored["refresh_token"] and stored["expires_at"]
     assert stored["webhook_secret"] == WEBHOOK_SECRET and stored["token_url"] == fake.url + "/token"
-    assert connect.main(["eccube", "--secret-arn", wired.arn, "--shop-url", fake.url, "--client-id", "x",
-                         "--client-secret", "y", "--redirect-uri", "https://e/cb", "--code", "spent",
-                         "--webhook-secret", WEBHOOK_SECRET]) == 2
+    assert (
+        connect.main(
+            [
+                "eccube",
+                "--secret-arn",
+                wired.arn,
+                "--shop-url",
+                fake.url,
+                "--client-id",
+                "x",
+                "--client-secret",
+                "y",
+                "--redirect-uri",
+                "https://e/cb",
+                "--code",
+                "spent",
+                "--webhook-secret",
+                WEBHOOK_SECRET,
+            ]
+        )
+        == 2
+    )
 
 
 def test_signed_webhook_is_queued_then_fetched_into_one_order_placed(wired, fake, lambda_context) -> None:
@@ -129,7 +172,9 @@ def test_connect_makeshop_and_base_store_what_their_polls_need(aws) -> None:
     sm = boto3.client("secretsmanager")
     arn = sm.create_secret(Name="cart-makeshop", SecretString="{}")["ARN"]
     assert connect.main(["makeshop", "--secret-arn", arn, "--access-token", "perm-token"]) == 2  # no api key
-    assert connect.main(["makeshop", "--secret-arn", arn, "--access-token", "perm-token", "--api-key", "k"]) == 0
+    assert (
+        connect.main(["makeshop", "--secret-arn", arn, "--access-token", "perm-token", "--api-key", "k"]) == 0
+    )
     stored = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
     assert stored["api_key"] == "k" and "refresh_token" not in stored and "token_url" not in stored
     from enishi.carts import makeshop
@@ -137,26 +182,60 @@ def test_connect_makeshop_and_base_store_what_their_polls_need(aws) -> None:
 
     assert makeshop.request_headers(OAuthSecret.model_validate(stored))["x-api-key"] == "k"
     arn = sm.create_secret(Name="cart-base", SecretString="{}")["ARN"]
-    assert connect.main(["base", "--secret-arn", arn, "--access-token", "a", "--refresh-token", "r",
-                         "--expires-in", "3600", "--client-id", "id", "--client-secret", "s",
-                         "--redirect-uri", "https://enishi.example/cb"]) == 0
+    assert (
+        connect.main(
+            [
+                "base",
+                "--secret-arn",
+                arn,
+                "--access-token",
+                "a",
+                "--refresh-token",
+                "r",
+                "--expires-in",
+                "3600",
+                "--client-id",
+                "id",
+                "--client-secret",
+                "s",
+                "--redirect-uri",
+                "https://enishi.example/cb",
+            ]
+        )
+        == 0
+    )
     stored = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
-    assert stored["redirect_uri"] == "https://enishi.example/cb" and stored["token_url"].startswith("https://api.thebase.in")
+    assert stored["redirect_uri"] == "https://enishi.example/cb" and stored["token_url"].startswith(
+        "https://api.thebase.in"
+    )
 
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@given(body=st.one_of(st.binary(max_size=200), st.builds(lambda v: json.dumps(v).encode(), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["entity", "id", "action"]), inner,
-                                                                 max_size=3), max_leaves=8))),
-       signed=st.booleans())
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda v: json.dumps(v).encode(),
+            st.recursive(
+                st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["entity", "id", "action"]), inner, max_size=3)
+                ),
+                max_leaves=8,
+            ),
+        ),
+    ),
+    signed=st.booleans(),
+)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_body_signed_or_not_gets_a_5xx(wired, fake, lambda_context, body: bytes, signed: bool) -> None:
-    boto3.client("secretsmanager").put_secret_value(SecretId=wired.arn,
-                                                    SecretString=json.dumps({"webhook_secret": WEBHOOK_SECRET}))
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=wired.arn, SecretString=json.dumps({"webhook_secret": WEBHOOK_SECRET})
+    )
     webhook.reset()
     sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest() if signed else "f" * 64
     event = _http(b"", sig)

@@ -17,7 +17,9 @@ def test_a_customer_whose_consent_state_is_null_is_still_adapted(intake):  # noq
     import json
     from pathlib import Path
 
-    raw = json.loads((Path(__file__).resolve().parents[1] / "events" / "shopify" / "customers__create.json").read_text())
+    raw = json.loads(
+        (Path(__file__).resolve().parents[1] / "events" / "shopify" / "customers__create.json").read_text()
+    )
     raw["email_marketing_consent"] = {"state": None, "opt_in_level": None, "consent_updated_at": None}
     status, body = intake.call(shopify_event("customers__create", raw=json.dumps(raw).encode()))
     assert (status, body) == (200, {"status": "accepted", "events": 1})

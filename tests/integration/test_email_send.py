@@ -63,7 +63,10 @@ class ThrottlingClient:
         if self.calls <= self.failures:
             raise ClientError(
                 {
-                    "Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
+                    "Error": {
+                        "Code": "TooManyRequestsException",
+                        "Message": "Maximum sending rate exceeded.",
+                    },
                     "ResponseMetadata": {"HTTPStatusCode": 429},
                 },
                 "SendEmail",
@@ -97,7 +100,11 @@ def test_marketing_email_is_recorded_with_one_click_headers_and_tags(ses):
     read = read_email_tags(tags)
     assert read is not None
     assert (read.shop, read.customer_id, read.sequence, read.step, read.message_key) == (
-        TAGS["shop"], TAGS["customer"], TAGS["sequence"], TAGS["step"], TAGS["message_key"]
+        TAGS["shop"],
+        TAGS["customer"],
+        TAGS["sequence"],
+        TAGS["step"],
+        TAGS["message_key"],
     )
 
 

@@ -36,9 +36,17 @@ def feedback(table, bus, monkeypatch, lambda_context):
 
 
 def put_record(table, **extra):
-    item = {**keys.message_key(SHOP, CUSTOMER, MESSAGE_KEY), "shop": SHOP, "customer_id": CUSTOMER,
-            "sequence": "welcome", "step": "thanks", "status": "sent", "channel": "email",
-            "provider_message_id": "010f018c7e2a5b1c-3f7d0c1e-8a5b-4e0f-9c2d-6b1a7e4f2d10-000000", **extra}
+    item = {
+        **keys.message_key(SHOP, CUSTOMER, MESSAGE_KEY),
+        "shop": SHOP,
+        "customer_id": CUSTOMER,
+        "sequence": "welcome",
+        "step": "thanks",
+        "status": "sent",
+        "channel": "email",
+        "provider_message_id": "010f018c7e2a5b1c-3f7d0c1e-8a5b-4e0f-9c2d-6b1a7e4f2d10-000000",
+        **extra,
+    }
     table.put_item(Item=item)
 
 
@@ -58,7 +66,12 @@ def test_tag_values_are_ses_safe_and_round_trip():
     read = read_email_tags(as_event)
     assert read is not None
     assert (read.shop, read.customer_id, read.sequence, read.step, read.message_key) == (
-        SHOP, "guest-" + "ab" * 16, "cart_recovery", "r1", MESSAGE_KEY)
+        SHOP,
+        "guest-" + "ab" * 16,
+        "cart_recovery",
+        "r1",
+        MESSAGE_KEY,
+    )
 
 
 def test_plain_safe_values_decode_to_themselves():
@@ -178,7 +191,13 @@ def test_events_without_an_outcome_write_nothing(feedback, table, bus, name):
 
 def test_mail_not_sent_by_enishi_is_ignored(feedback, table, bus):
     result = feedback(sample("not_ours"))
-    assert result == {"event_type": "Bounce", "action": "ignored", "reason": "not_ours", "mark": None, "suppression": None}
+    assert result == {
+        "event_type": "Bounce",
+        "action": "ignored",
+        "reason": "not_ours",
+        "mark": None,
+        "suppression": None,
+    }
     assert bus.drain() == []
 
 
@@ -198,8 +217,16 @@ def test_profile_consumer_suppresses_email_after_a_hard_bounce(feedback, table, 
 
     store = ProfileStore(table, InMemoryPublisher())
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    store.handle(ev.CustomerUpserted(event_id="shopify:seed", shop=SHOP, source="shopify", occurred_at=at,
-                                     received_at=at, customer=ev.CustomerRef(customer_id=CUSTOMER)))
+    store.handle(
+        ev.CustomerUpserted(
+            event_id="shopify:seed",
+            shop=SHOP,
+            source="shopify",
+            occurred_at=at,
+            received_at=at,
+            customer=ev.CustomerRef(customer_id=CUSTOMER),
+        )
+    )
     put_record(table)
     # When SES reports a hard bounce and the consumer applies what was published
     feedback(sample("bounce_permanent"))

@@ -48,7 +48,9 @@ def test_the_example_files_import_with_their_history_and_consent(table):
     stats = Importer(table, SHOP, exported_at=EXPORTED).run(_records())
     assert stats.orders_read == 7 and stats.customers_read == 5
     tanaka = _profile(table, "C1001")
-    assert tanaka["order_count"] == 2 and tanaka["total_spent"] == Decimal(8640) and tanaka["stage"] == "repeat"
+    assert (
+        tanaka["order_count"] == 2 and tanaka["total_spent"] == Decimal(8640) and tanaka["stage"] == "repeat"
+    )
     assert tanaka["last_order_id"] == "J5002" and tanaka["first_order_at"] == "2024-01-10T01:05:00Z"
     assert tanaka["email_consent"]["state"] == "subscribed" and tanaka["email_consent"]["kind"] == "act"
     assert _profile(table, "C1002")["email_consent"]["state"] == "unsubscribed"
@@ -58,18 +60,25 @@ def test_the_example_files_import_with_their_history_and_consent(table):
     assert guest["order_count"] == 1 and guest["guest"] is True
     kobayashi = _profile(table, "7010000000001")
     assert kobayashi["order_count"] == 2 and kobayashi["last_order_id"] == "5500000000002"
-    ledger = table.query(KeyConditionExpression=Key("pk").eq(keys.customer_pk(SHOP, "7010000000002"))
-                         & Key("sk").begins_with(keys.CONSENT_SK_PREFIX))["Items"]
+    ledger = table.query(
+        KeyConditionExpression=Key("pk").eq(keys.customer_pk(SHOP, "7010000000002"))
+        & Key("sk").begins_with(keys.CONSENT_SK_PREFIX)
+    )["Items"]
     assert [(x["state"], x["source"]) for x in ledger] == [("unsubscribed", "import")]
     # the win-back index has the placed orders on their JST day, not the cancelled one
-    day = table.query(IndexName=c.GSI_ORDERS_BY_DAY,
-                      KeyConditionExpression=Key(c.ATTR_GSI1_PK).eq(
-                          keys.orders_by_day_pk(SHOP, datetime(2025, 1, 15).date())))["Items"]
+    day = table.query(
+        IndexName=c.GSI_ORDERS_BY_DAY,
+        KeyConditionExpression=Key(c.ATTR_GSI1_PK).eq(
+            keys.orders_by_day_pk(SHOP, datetime(2025, 1, 15).date())
+        ),
+    )["Items"]
     assert [keys.order_id_from_orders_by_day_sk(i[c.ATTR_GSI1_SK]) for i in day] == ["5500000000002"]
     cancelled = table.get_item(Key=keys.order_key(SHOP, "J5004"))["Item"]
     assert cancelled["status"] == "cancelled" and c.ATTR_GSI1_PK not in cancelled
     # the email lookup lets a later webhook find the customer
-    lookup = table.get_item(Key=keys.email_lookup_key(SHOP, keys.email_hash("tanaka.taro@example.jp")))["Item"]
+    lookup = table.get_item(Key=keys.email_lookup_key(SHOP, keys.email_hash("tanaka.taro@example.jp")))[
+        "Item"
+    ]
     assert lookup["customer_id"] == "C1001"
 
 
@@ -82,16 +91,26 @@ def test_an_import_run_twice_leaves_the_same_state(table):
 
 
 def test_an_order_the_live_system_recorded_is_not_counted_again(table):
-    table.put_item(Item={**keys.order_key(SHOP, "J5002"), "shop": SHOP, "order_id": "J5002", "status": "placed",
-                         "placed_at": "2024-06-10T03:00:00Z", "updated_at": "2024-06-10T03:00:00Z"})
+    table.put_item(
+        Item={
+            **keys.order_key(SHOP, "J5002"),
+            "shop": SHOP,
+            "order_id": "J5002",
+            "status": "placed",
+            "placed_at": "2024-06-10T03:00:00Z",
+            "updated_at": "2024-06-10T03:00:00Z",
+        }
+    )
     stats = Importer(table, SHOP, exported_at=EXPORTED).run(_records())
     assert stats.orders_live == 1
     assert _profile(table, "C1001")["order_count"] == 1
 
 
 def test_the_shopify_order_count_is_a_floor_when_orders_are_not_exported(table):
-    line = ('{"id":"gid://shopify/Customer/1","email":"a@example.jp","createdAt":"2023-01-01T00:00:00Z",'
-            '"numberOfOrders":"12"}')
+    line = (
+        '{"id":"gid://shopify/Customer/1","email":"a@example.jp","createdAt":"2023-01-01T00:00:00Z",'
+        '"numberOfOrders":"12"}'
+    )
     Importer(table, SHOP, exported_at=EXPORTED).run(sources.shopify_bulk(io.StringIO(line)))
     assert _profile(table, "1")["order_count"] == 12 and _profile(table, "1")["stage"] == "loyal"
 
@@ -147,9 +166,17 @@ def test_an_import_replaces_the_floor_a_first_live_order_took_from_the_carts_cou
 
     # Given C1001's first live order after deploy, whose payload says Shopify counts 3 orders (this one included)
     at = datetime(2025, 7, 1, 3, tzinfo=UTC)
-    order = ev.OrderPlaced(event_id="live-1", shop=SHOP, source="shopify", occurred_at=at, received_at=at,
-                           order_id="L1", customer=ev.CustomerRef(customer_id="C1001", orders_count=3),
-                           placed_at=at, total=Decimal(1000))
+    order = ev.OrderPlaced(
+        event_id="live-1",
+        shop=SHOP,
+        source="shopify",
+        occurred_at=at,
+        received_at=at,
+        order_id="L1",
+        customer=ev.CustomerRef(customer_id="C1001", orders_count=3),
+        placed_at=at,
+        total=Decimal(1000),
+    )
     ProfileStore(table, _Publisher(), now=lambda: at + timedelta(seconds=1)).handle(order)
     assert _profile(table, "C1001")["order_count"] == 3
     # When the history (2 orders before it) is imported

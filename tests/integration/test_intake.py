@@ -26,7 +26,9 @@ BUCKET = "enishi-raw-test"
 # ---- API Gateway HTTP API (payload v2) event builder
 
 
-def api_event(path: str, raw: bytes, headers: dict[str, str], *, method: str = "POST", base64_body: bool = False) -> dict[str, Any]:
+def api_event(
+    path: str, raw: bytes, headers: dict[str, str], *, method: str = "POST", base64_body: bool = False
+) -> dict[str, Any]:
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
@@ -37,19 +39,34 @@ def api_event(path: str, raw: bytes, headers: dict[str, str], *, method: str = "
             "accountId": "123456789012",
             "apiId": "api",
             "domainName": "api.example",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "Shopify-Captain-Hook"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.1",
+                "userAgent": "Shopify-Captain-Hook",
+            },
             "requestId": "req",
             "routeKey": f"{method} {path}",
             "stage": "$default",
             "time": "20/Jan/2025:13:31:00 +0000",
             "timeEpoch": 1737379860000,
         },
-        "body": base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8", errors="surrogateescape"),
+        "body": base64.b64encode(raw).decode()
+        if base64_body
+        else raw.decode("utf-8", errors="surrogateescape"),
         "isBase64Encoded": base64_body,
     }
 
 
-def shopify_event(sample: str, *, event_id: str = "evt-1", secret: str = SHOPIFY_SECRET, raw: bytes | None = None, signature: str | None = "sign") -> dict:
+def shopify_event(
+    sample: str,
+    *,
+    event_id: str = "evt-1",
+    secret: str = SHOPIFY_SECRET,
+    raw: bytes | None = None,
+    signature: str | None = "sign",
+) -> dict:
     topic = Path(sample).name.split("--")[0].removesuffix(".json").replace("__", "/")
     raw = raw if raw is not None else (EVENTS / "shopify" / f"{sample}.json").read_bytes()
     headers = {
@@ -70,7 +87,10 @@ def shopify_event(sample: str, *, event_id: str = "evt-1", secret: str = SHOPIFY
 def generic_event(body: dict | bytes, *, t: int | None = None, secret: str = GENERIC_SECRET) -> dict:
     raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
     t = int(NOW.timestamp()) if t is None else t
-    headers = {"Content-Type": "application/json", "X-Enishi-Signature": signatures.sign_generic(raw, secret, t)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Enishi-Signature": signatures.sign_generic(raw, secret, t),
+    }
     return api_event(c.PATH_GENERIC_WEBHOOK, raw, headers)
 
 
@@ -84,9 +104,13 @@ def intake(table, bus, monkeypatch):
     from enishi.intake import handler
 
     sm = boto3.client("secretsmanager")
-    shopify_arn = sm.create_secret(Name="shopify", SecretString=json.dumps({"current": SHOPIFY_SECRET, "previous": "shpss_old"}))["ARN"]
+    shopify_arn = sm.create_secret(
+        Name="shopify", SecretString=json.dumps({"current": SHOPIFY_SECRET, "previous": "shpss_old"})
+    )["ARN"]
     generic_arn = sm.create_secret(Name="generic", SecretString=GENERIC_SECRET)["ARN"]
-    boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    boto3.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
     monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, BUCKET)
     monkeypatch.setenv(c.ENV_SHOPIFY_SECRET_ARN, shopify_arn)
     monkeypatch.setenv(c.ENV_GENERIC_SECRET_ARN, generic_arn)
@@ -163,7 +187,9 @@ def test_bad_or_missing_shopify_signature_is_401_and_leaves_no_trace(intake, sig
 def test_reserialized_body_fails_verification(intake):
     event = shopify_event("orders__create")
     raw = base64.b64decode(event["body"])
-    event["body"] = base64.b64encode(json.dumps(json.loads(raw)).encode()).decode()  # signature was over the original bytes
+    event["body"] = base64.b64encode(
+        json.dumps(json.loads(raw)).encode()
+    ).decode()  # signature was over the original bytes
     assert intake.call(event)[0] == 401
 
 
@@ -190,7 +216,9 @@ def test_odd_shopify_body_is_200_kept_with_headers_to_reverify(intake):
     assert kept["details"]["details"] == [{"loc": "line_items.0.price", "msg": "required"}]
     original = base64.b64decode(kept["body_base64"])
     assert original == raw
-    assert signatures.verify_shopify(original, kept["headers"]["x-shopify-hmac-sha256"], [SHOPIFY_SECRET])  # replayable
+    assert signatures.verify_shopify(
+        original, kept["headers"]["x-shopify-hmac-sha256"], [SHOPIFY_SECRET]
+    )  # replayable
     assert intake.bus.drain() == [] and intake.items() == []
 
 
@@ -292,7 +320,9 @@ def test_json_nested_10000_deep_is_400_and_kept_not_500(intake, path):
     assert intake.raw_objects()[0]["reason"] == "too_deep"
 
 
-@pytest.mark.parametrize("header", ["t=\u00b2,v1=" + "0" * 64, "t=" + "1" * 400 + ",v1=00", "t=" + "1" * 5000 + ",v1=00"])
+@pytest.mark.parametrize(
+    "header", ["t=\u00b2,v1=" + "0" * 64, "t=" + "1" * 400 + ",v1=00", "t=" + "1" * 5000 + ",v1=00"]
+)
 def test_hostile_generic_signature_headers_are_401_not_500(intake, header):
     event = generic_event(b"{}")
     event["headers"]["x-enishi-signature"] = header
@@ -302,7 +332,9 @@ def test_hostile_generic_signature_headers_are_401_not_500(intake, header):
 def test_an_order_with_3000_line_items_is_published_bounded_with_the_full_body_kept(intake):
     order = json.loads((EVENTS / "shopify" / "orders__create.json").read_text())
     item = order["line_items"][0]
-    order["line_items"] = [{**item, "id": i, "title": f"煎茶 {i}", "variant_id": 50_000 + i} for i in range(3000)]
+    order["line_items"] = [
+        {**item, "id": i, "title": f"煎茶 {i}", "variant_id": 50_000 + i} for i in range(3000)
+    ]
     raw = json.dumps(order, ensure_ascii=False).encode()
     assert intake.call(shopify_event("orders__create", raw=raw)) == (200, {"status": "accepted", "events": 1})
     [published] = intake.bus.drain()
@@ -334,7 +366,12 @@ def test_a_claim_retried_by_botocore_after_it_landed_is_still_ours(table):
     # Given a first claim whose put was retried after landing: still a claim (not a duplicate)
     assert dedupe.claim("s.myshopify.com", "shopify", "evt-1", expires) is True
     # and a real second delivery of the same event is a duplicate
-    assert DynamoDedupe(boto3.client("dynamodb"), table.name).claim("s.myshopify.com", "shopify", "evt-1", expires) is False
+    assert (
+        DynamoDedupe(boto3.client("dynamodb"), table.name).claim(
+            "s.myshopify.com", "shopify", "evt-1", expires
+        )
+        is False
+    )
 
 
 def test_a_claim_with_an_unknown_outcome_takes_its_marker_back(table):
@@ -360,4 +397,9 @@ def test_a_claim_with_an_unknown_outcome_takes_its_marker_back(table):
         )
     # Then the marker is gone, so Shopify's retry is processed rather than dropped as a duplicate
     assert "Item" not in table.get_item(Key=keys.dedupe_key("s.myshopify.com", "shopify", "evt-2"))
-    assert DynamoDedupe(boto3.client("dynamodb"), table.name).claim("s.myshopify.com", "shopify", "evt-2", expires) is True
+    assert (
+        DynamoDedupe(boto3.client("dynamodb"), table.name).claim(
+            "s.myshopify.com", "shopify", "evt-2", expires
+        )
+        is True
+    )

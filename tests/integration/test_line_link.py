@@ -50,8 +50,10 @@ def wired(table, bus, monkeypatch, now, lambda_context):
 
     parameters.clear_caches()
     sm = boto3.client("secretsmanager")
-    line_arn = sm.create_secret(Name="line", SecretString=json.dumps(
-        {"channel_secret": CHANNEL_SECRET, "channel_access_token": ACCESS_TOKEN}))["ARN"]
+    line_arn = sm.create_secret(
+        Name="line",
+        SecretString=json.dumps({"channel_secret": CHANNEL_SECRET, "channel_access_token": ACCESS_TOKEN}),
+    )["ARN"]
     link_arn = sm.create_secret(Name="link", SecretString=LINK_SECRET)["ARN"]
     with FakeLine(access_token=ACCESS_TOKEN) as line:
         monkeypatch.setenv(c.ENV_LINE_SECRET_ARN, line_arn)
@@ -60,25 +62,58 @@ def wired(table, bus, monkeypatch, now, lambda_context):
         link_handler.reset()
         monkeypatch.setattr(webhook_module, "_deps", None)
 
-        def start(customer: str = "318", exp_in: timedelta = timedelta(minutes=5), secret: str = LINK_SECRET) -> dict:
+        def start(
+            customer: str = "318", exp_in: timedelta = timedelta(minutes=5), secret: str = LINK_SECRET
+        ) -> dict:
             exp = int((now() + exp_in).timestamp())
-            q = {"shop": SHOP, "c": customer, "u": USER, "exp": str(exp),
-                 "sig": sign(secret, SHOP, customer, USER, exp)}
-            return link_handler.handler({"version": "2.0", "routeKey": "GET /line/link", "rawPath": "/line/link",
-                                         "queryStringParameters": q, "headers": {},
-                                         "requestContext": {"http": {"method": "GET", "path": "/line/link"}}},
-                                        lambda_context("LineLink"))
+            q = {
+                "shop": SHOP,
+                "c": customer,
+                "u": USER,
+                "exp": str(exp),
+                "sig": sign(secret, SHOP, customer, USER, exp),
+            }
+            return link_handler.handler(
+                {
+                    "version": "2.0",
+                    "routeKey": "GET /line/link",
+                    "rawPath": "/line/link",
+                    "queryStringParameters": q,
+                    "headers": {},
+                    "requestContext": {"http": {"method": "GET", "path": "/line/link"}},
+                },
+                lambda_context("LineLink"),
+            )
 
         def account_link(nonce: str, result: str = "ok") -> None:
-            body = json.dumps({"destination": "U0", "events": [{
-                "type": "accountLink", "mode": "active", "timestamp": int(now().timestamp() * 1000),
-                "source": {"type": "user", "userId": USER}, "webhookEventId": uuid.uuid4().hex,
-                "deliveryContext": {"isRedelivery": False}, "link": {"result": result, "nonce": nonce}}]}).encode()
-            answer = webhook_module.handler({
-                "version": "2.0", "routeKey": "POST /webhooks/line", "rawPath": "/webhooks/line",
-                "headers": {"x-line-signature": sign_line(body, CHANNEL_SECRET)}, "body": body.decode(),
-                "isBase64Encoded": False, "requestContext": {"http": {"method": "POST", "path": "/webhooks/line"}}},
-                lambda_context("LineWebhook"))
+            body = json.dumps(
+                {
+                    "destination": "U0",
+                    "events": [
+                        {
+                            "type": "accountLink",
+                            "mode": "active",
+                            "timestamp": int(now().timestamp() * 1000),
+                            "source": {"type": "user", "userId": USER},
+                            "webhookEventId": uuid.uuid4().hex,
+                            "deliveryContext": {"isRedelivery": False},
+                            "link": {"result": result, "nonce": nonce},
+                        }
+                    ],
+                }
+            ).encode()
+            answer = webhook_module.handler(
+                {
+                    "version": "2.0",
+                    "routeKey": "POST /webhooks/line",
+                    "rawPath": "/webhooks/line",
+                    "headers": {"x-line-signature": sign_line(body, CHANNEL_SECRET)},
+                    "body": body.decode(),
+                    "isBase64Encoded": False,
+                    "requestContext": {"http": {"method": "POST", "path": "/webhooks/line"}},
+                },
+                lambda_context("LineWebhook"),
+            )
             assert answer["statusCode"] == 200
 
         yield start, account_link, bus, table
@@ -86,8 +121,11 @@ def wired(table, bus, monkeypatch, now, lambda_context):
 
 
 def linked(bus) -> list[dict]:
-    return [e["detail"] for e in bus.drain()
-            if e["detail-type"] == c.LINE_IDENTITY_CHANGED and e["detail"]["change"] == "linked"]
+    return [
+        e["detail"]
+        for e in bus.drain()
+        if e["detail-type"] == c.LINE_IDENTITY_CHANGED and e["detail"]["change"] == "linked"
+    ]
 
 
 def nonce_of(answer: dict) -> str:
@@ -125,7 +163,10 @@ def test_expired_nonce_links_nothing(wired, now) -> None:
 def test_forged_or_expired_redirect_stores_no_nonce(wired, now) -> None:
     start, _, _, table = wired
     before = len(table.scan()["Items"])
-    for answer in (start(secret="forged-secret-000"), start(exp_in=timedelta(seconds=-1)),
-                   start(exp_in=timedelta(days=1))):
+    for answer in (
+        start(secret="forged-secret-000"),
+        start(exp_in=timedelta(seconds=-1)),
+        start(exp_in=timedelta(days=1)),
+    ):
         assert answer["statusCode"] == 403 and "location" not in answer["headers"]
     assert len(table.scan()["Items"]) == before

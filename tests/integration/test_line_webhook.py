@@ -26,11 +26,18 @@ def raw(name: str) -> bytes:
 
 
 def http_event(body: bytes, signature: str | None, b64: bool = False) -> dict:
-    headers = {"host": "api.example", "content-type": "application/json; charset=utf-8", "user-agent": "LineBotWebhook/2.0"}
+    headers = {
+        "host": "api.example",
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": "LineBotWebhook/2.0",
+    }
     if signature is not None:
         headers["x-line-signature"] = signature
     return {
-        "version": "2.0", "routeKey": "POST /webhooks/line", "rawPath": "/webhooks/line", "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": "POST /webhooks/line",
+        "rawPath": "/webhooks/line",
+        "rawQueryString": "",
         "headers": headers,
         "requestContext": {"http": {"method": "POST", "path": "/webhooks/line"}, "stage": "$default"},
         "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8"),
@@ -54,7 +61,8 @@ def line(table, bus, fixed_clock, monkeypatch, lambda_context):
 
     parameters.clear_caches()
     arn = boto3.client("secretsmanager").create_secret(
-        Name="enishi/line", SecretString=json.dumps({"channel_secret": CHANNEL_SECRET, "channel_access_token": "tok"})
+        Name="enishi/line",
+        SecretString=json.dumps({"channel_secret": CHANNEL_SECRET, "channel_access_token": "tok"}),
     )["ARN"]
     monkeypatch.setenv(c.ENV_LINE_SECRET_ARN, arn)
     monkeypatch.setattr(module, "_deps", None)
@@ -87,8 +95,10 @@ def item_count(table) -> int:
 # ---- signature
 
 
-@pytest.mark.parametrize("signature", [None, "", "AAAA", sign_line(b"other body", CHANNEL_SECRET),
-                                       sign_line(raw("follow"), "wrong-secret")])
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "AAAA", sign_line(b"other body", CHANNEL_SECRET), sign_line(raw("follow"), "wrong-secret")],
+)
 def test_bad_signature_is_401_and_leaves_nothing(line, table, bus, signature):
     response = line(raw("follow"), signature)
     assert response["statusCode"] == 401
@@ -237,9 +247,16 @@ def test_link_then_unfollow_reaches_the_profile(line, store, table, bus):
         for message in bus.drain():
             profiles.handle(ev.parse_event(message["detail"]))
 
-    profiles.handle(ev.CustomerUpserted(event_id="shopify:seed", shop=SHOP, source="shopify",
-                                        occurred_at=NOW - timedelta(days=1), received_at=NOW - timedelta(days=1),
-                                        customer=ev.CustomerRef(customer_id="7001")))
+    profiles.handle(
+        ev.CustomerUpserted(
+            event_id="shopify:seed",
+            shop=SHOP,
+            source="shopify",
+            occurred_at=NOW - timedelta(days=1),
+            received_at=NOW - timedelta(days=1),
+            customer=ev.CustomerRef(customer_id="7001"),
+        )
+    )
     # Given an account link through a nonce issued for customer 7001
     store.put_nonce(SHOP, NONCE, "7001", NOW, NOW + timedelta(minutes=10))
     line(raw("account_link_ok"))
@@ -267,7 +284,9 @@ def kept(line, monkeypatch):
     from enishi.line_webhook import handler as module
 
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=LINE_RAW_BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    s3.create_bucket(
+        Bucket=LINE_RAW_BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
     monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, LINE_RAW_BUCKET)
     monkeypatch.setattr(module, "_deps", None)
 
@@ -284,9 +303,13 @@ def _follow(**override) -> dict:
 
 
 BAD_EVENTS = {
-    "string-source": _follow(source="U4af4980629a1b2c3d4e5f60718293a4b", webhookEventId="01BAD0000000000000000000A1"),
+    "string-source": _follow(
+        source="U4af4980629a1b2c3d4e5f60718293a4b", webhookEventId="01BAD0000000000000000000A1"
+    ),
     "string-link": {**_follow(type="accountLink", webhookEventId="01BAD0000000000000000000A2"), "link": "ok"},
-    "list-userId": _follow(source={"type": "user", "userId": ["U1"]}, webhookEventId="01BAD0000000000000000000A3"),
+    "list-userId": _follow(
+        source={"type": "user", "userId": ["U1"]}, webhookEventId="01BAD0000000000000000000A3"
+    ),
     "timestamp-1e20": _follow(timestamp=1e20, webhookEventId="01BAD0000000000000000000A4"),
     "timestamp-400-digits": _follow(timestamp=10**400, webhookEventId="01BAD0000000000000000000A6"),
     "webhookEventId-5000": _follow(webhookEventId="W" * 5000),
@@ -306,14 +329,21 @@ def test_a_malformed_event_is_kept_and_the_valid_one_beside_it_still_published(l
 
 
 def test_infinity_timestamp_is_kept_not_500(line, kept, bus):
-    body = b'{"events": [' + json.dumps(_follow(webhookEventId="01BAD0000000000000000000A5")).replace(
-        '"timestamp": 1772413200000', '"timestamp": Infinity').encode() + b"]}"
+    body = (
+        b'{"events": ['
+        + json.dumps(_follow(webhookEventId="01BAD0000000000000000000A5"))
+        .replace('"timestamp": 1772413200000', '"timestamp": Infinity')
+        .encode()
+        + b"]}"
+    )
     assert b"Infinity" in body
     assert line(body)["statusCode"] == 200
     assert identity_events(bus) == [] and kept()[0]["reason"] == "invalid_event"
 
 
-@pytest.mark.parametrize("body", [b"[" * 10_000 + b"]" * 10_000, b'{"events": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+@pytest.mark.parametrize(
+    "body", [b"[" * 10_000 + b"]" * 10_000, b'{"events": ' + b"[" * 5000 + b"]" * 5000 + b"}"]
+)
 def test_deeply_nested_body_is_400_and_kept(line, kept, body):
     assert line(body)["statusCode"] == 400
     assert kept()[0]["reason"] == "too_deep"

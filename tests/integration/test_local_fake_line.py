@@ -60,18 +60,48 @@ def test_a_wrong_token_is_401(line):
     assert line.pushes() == []
 
 
-@pytest.mark.parametrize(("messages", "prop"), [
-    ([], "messages"),
-    ([TEXT] * 6, "messages"),
-    ([{"type": "text", "text": "あ" * 5001}], "messages[0].text"),
-    ([{"type": "flex", "altText": "x" * 1501, "contents": {"type": "bubble"}}], "messages[0].altText"),
-    ([{"type": "flex", "altText": "ok", "contents": {"type": "bubble", "body": {"text": "x" * 31_000}}}],
-     "messages[0].contents"),
-    ([{"type": "flex", "altText": "ok", "contents": {"type": "carousel", "contents": [{"type": "bubble"}] * 13}}],
-     "messages[0].contents.contents"),
-    ([{"type": "flex", "altText": "ok", "contents": {"type": "carousel", "contents": [
-        {"type": "bubble", "body": {"text": "x" * 20_000}}] * 3}}], "messages[0].contents"),
-])
+@pytest.mark.parametrize(
+    ("messages", "prop"),
+    [
+        ([], "messages"),
+        ([TEXT] * 6, "messages"),
+        ([{"type": "text", "text": "あ" * 5001}], "messages[0].text"),
+        ([{"type": "flex", "altText": "x" * 1501, "contents": {"type": "bubble"}}], "messages[0].altText"),
+        (
+            [
+                {
+                    "type": "flex",
+                    "altText": "ok",
+                    "contents": {"type": "bubble", "body": {"text": "x" * 31_000}},
+                }
+            ],
+            "messages[0].contents",
+        ),
+        (
+            [
+                {
+                    "type": "flex",
+                    "altText": "ok",
+                    "contents": {"type": "carousel", "contents": [{"type": "bubble"}] * 13},
+                }
+            ],
+            "messages[0].contents.contents",
+        ),
+        (
+            [
+                {
+                    "type": "flex",
+                    "altText": "ok",
+                    "contents": {
+                        "type": "carousel",
+                        "contents": [{"type": "bubble", "body": {"text": "x" * 20_000}}] * 3,
+                    },
+                }
+            ],
+            "messages[0].contents",
+        ),
+    ],
+)
 def test_limits_are_enforced_with_lines_error_shape(line, messages, prop):
     status, _, body = _push(line, messages)
     assert status == 400
@@ -127,7 +157,9 @@ def test_the_line_bot_sdk_accepts_the_fake():
     with FakeLine(access_token=TOKEN, now=lambda: NOW) as fake:
         with ApiClient(Configuration(access_token=TOKEN, host=fake.url)) as client:
             resp = MessagingApi(client).push_message(
-                PushMessageRequest(to="U1", messages=[TextMessage(text="hi")]), x_line_retry_key=str(uuid.uuid4()))
+                PushMessageRequest(to="U1", messages=[TextMessage(text="hi")]),
+                x_line_retry_key=str(uuid.uuid4()),
+            )
         assert len(resp.sent_messages) == 1
         assert fake.pushes()[0]["messages"][0]["text"] == "hi"
 

@@ -28,8 +28,11 @@ def api():
         if event["rawPath"] == "/u/boom":
             raise RuntimeError("handler crashed")
         if function_name == "Preferences":
-            return {"statusCode": 200, "headers": {"Content-Type": "text/html; charset=utf-8"},
-                    "body": "<p>配信停止しました</p>"}
+            return {
+                "statusCode": 200,
+                "headers": {"Content-Type": "text/html; charset=utf-8"},
+                "body": "<p>配信停止しました</p>",
+            }
         return {"statusCode": 202, "body": json.dumps({"accepted": True})}
 
     server = LocalApi(ROUTES, invoke, outbox=lambda: [{"channel": "email"}], port=0).start()
@@ -49,16 +52,24 @@ def _request(api, method, path, body=None, headers=None):
 
 def test_a_webhook_becomes_a_payload_v2_event_with_the_raw_body(api):
     body = '{"id":1,"note":"日本語"}'.encode()
-    status, _, data = _request(api, "POST", "/webhooks/shopify?x=1&x=2", body,
-                               {"X-Shopify-Topic": "checkouts/create", "Content-Type": "application/json"})
+    status, _, data = _request(
+        api,
+        "POST",
+        "/webhooks/shopify?x=1&x=2",
+        body,
+        {"X-Shopify-Topic": "checkouts/create", "Content-Type": "application/json"},
+    )
     assert status == 202 and json.loads(data) == {"accepted": True}
     ((fn, event),) = api.calls
     assert fn == "Intake"
     assert event["version"] == "2.0" and event["routeKey"] == "POST /webhooks/shopify"
     assert event["headers"]["x-shopify-topic"] == "checkouts/create"  # lowercased like HTTP API
     assert event["body"].encode() == body and event["isBase64Encoded"] is False
-    assert event["requestContext"]["http"] == {**event["requestContext"]["http"], "method": "POST",
-                                               "path": "/webhooks/shopify"}
+    assert event["requestContext"]["http"] == {
+        **event["requestContext"]["http"],
+        "method": "POST",
+        "path": "/webhooks/shopify",
+    }
     assert event["queryStringParameters"] == {"x": "1,2"}
 
 
@@ -111,12 +122,15 @@ def test_keep_alive_requests_do_not_wait_for_a_delayed_ack(api):
 
 # ---- defect 12 (issue 9): a hostile or busy client never gets a 5xx or a reset from the local server
 
+
 def test_fifty_clients_connecting_at_once_are_all_queued_and_answered():
     """The listen backlog was socketserver's 5: with the server busy for a moment (not accepting), the 7th client
     connecting was dropped and its connect timed out or was reset. All 50 now wait in the backlog and are served."""
     import socket
 
-    server = LocalApi(ROUTES, lambda fn, event: {"statusCode": 202, "body": "{}"}, port=0)  # listening, not serving
+    server = LocalApi(
+        ROUTES, lambda fn, event: {"statusCode": 202, "body": "{}"}, port=0
+    )  # listening, not serving
     host, port = server.url.removeprefix("http://").split(":")
     sockets: list[socket.socket] = []
     try:
@@ -125,8 +139,10 @@ def test_fifty_clients_connecting_at_once_are_all_queued_and_answered():
         server.start()
         statuses = []
         for s in sockets:
-            s.sendall(b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                      b"Connection: close\r\n\r\n{}")
+            s.sendall(
+                b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                b"Connection: close\r\n\r\n{}"
+            )
         for s in sockets:
             statuses.append(s.makefile("rb").readline().split()[1])
         assert statuses == [b"202"] * 50

@@ -40,8 +40,16 @@ def _role() -> str:
     try:
         return iam.get_role(RoleName="fn")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                }
+            ],
+        }
         return iam.create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
 
@@ -81,8 +89,11 @@ def test_invoke_runs_the_python_handler_with_the_function_environment(aws, handl
     # Given a function whose handler reads its environment
     import os
 
-    handlers["greeter"] = lambda event, ctx: {"hello": event["name"], "env": os.environ["GREETING"],
-                                               "fn": ctx.function_name}
+    handlers["greeter"] = lambda event, ctx: {
+        "hello": event["name"],
+        "env": os.environ["GREETING"],
+        "fn": ctx.function_name,
+    }
     _create_function("greeter", {"GREETING": "konnichiwa"})
     # When it is invoked through boto3
     resp = boto3.client("lambda").invoke(FunctionName="greeter", Payload=json.dumps({"name": "taro"}))
@@ -105,15 +116,19 @@ def test_an_exception_is_reported_as_a_function_error(aws, handlers):
 
 def test_a_one_day_wait_completes_as_soon_as_the_clock_passes_it(aws, vclock):
     # Given a machine that waits a day (Seconds) and then until a timestamp from its input (TimestampPath)
-    arn = _machine({
-        "StartAt": "Day",
-        "States": {
-            "Day": {"Type": "Wait", "Seconds": 86_400, "Next": "Until"},
-            "Until": {"Type": "Wait", "TimestampPath": "$.until", "End": True},
-        },
-    })
+    arn = _machine(
+        {
+            "StartAt": "Day",
+            "States": {
+                "Day": {"Type": "Wait", "Seconds": 86_400, "Next": "Until"},
+                "Until": {"Type": "Wait", "TimestampPath": "$.until", "End": True},
+            },
+        }
+    )
     until = (START + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ex = boto3.client("stepfunctions").start_execution(stateMachineArn=arn, input=json.dumps({"until": until}))
+    ex = boto3.client("stepfunctions").start_execution(
+        stateMachineArn=arn, input=json.dumps({"until": until})
+    )
     # When the clock has not moved, the execution is parked in the first Wait
     _until(lambda: vclock.sleepers() == [START + timedelta(days=1)])
     assert _wait_status(ex["executionArn"], {"RUNNING"})["status"] == "RUNNING"
@@ -128,8 +143,9 @@ def test_a_one_day_wait_completes_as_soon_as_the_clock_passes_it(aws, vclock):
 
 
 def test_a_timestamp_in_the_past_does_not_wait(aws, vclock):
-    arn = _machine({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2026-02-01T00:00:00Z",
-                                                       "End": True}}})
+    arn = _machine(
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2026-02-01T00:00:00Z", "End": True}}}
+    )
     ex = boto3.client("stepfunctions").start_execution(stateMachineArn=arn)
     assert _wait_status(ex["executionArn"], {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
 
@@ -160,18 +176,28 @@ def test_a_lambda_task_error_triggers_the_machines_retry(aws, handlers):
     vc = VirtualClock(start=START, time_scale=3600)  # 1 virtual second ≈ 0.3 ms
     undo = install_virtual_waits(vc)
     try:
-        arn = _machine({
-            "StartAt": "Send",
-            "States": {"Send": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
-                "OutputPath": "$.Payload",
-                "Retry": [{"ErrorEquals": ["TimeoutError"], "IntervalSeconds": 1, "MaxAttempts": 3,
-                           "BackoffRate": 2}],
-                "End": True,
-            }},
-        })
+        arn = _machine(
+            {
+                "StartAt": "Send",
+                "States": {
+                    "Send": {
+                        "Type": "Task",
+                        "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
+                        "OutputPath": "$.Payload",
+                        "Retry": [
+                            {
+                                "ErrorEquals": ["TimeoutError"],
+                                "IntervalSeconds": 1,
+                                "MaxAttempts": 3,
+                                "BackoffRate": 2,
+                            }
+                        ],
+                        "End": True,
+                    }
+                },
+            }
+        )
         sfn = boto3.client("stepfunctions")
         ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"customer": "c1"}))
         desc = _wait_status(ex["executionArn"], {"SUCCEEDED", "FAILED"})
@@ -189,19 +215,22 @@ def test_an_error_not_listed_in_retry_is_caught_by_name(aws, handlers):
 
     handlers["rejected"] = rejected
     fn_arn = _create_function("rejected")
-    arn = _machine({
-        "StartAt": "Send",
-        "States": {
-            "Send": {
-                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
-                "Retry": [{"ErrorEquals": ["TimeoutError"], "MaxAttempts": 5}],
-                "Catch": [{"ErrorEquals": ["ValueError"], "ResultPath": "$.error", "Next": "Failed"}],
-                "End": True,
+    arn = _machine(
+        {
+            "StartAt": "Send",
+            "States": {
+                "Send": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
+                    "Retry": [{"ErrorEquals": ["TimeoutError"], "MaxAttempts": 5}],
+                    "Catch": [{"ErrorEquals": ["ValueError"], "ResultPath": "$.error", "Next": "Failed"}],
+                    "End": True,
+                },
+                "Failed": {"Type": "Pass", "End": True},
             },
-            "Failed": {"Type": "Pass", "End": True},
-        },
-    })
+        }
+    )
     ex = boto3.client("stepfunctions").start_execution(stateMachineArn=arn, input="{}")
     desc = _wait_status(ex["executionArn"], {"SUCCEEDED", "FAILED"})
     assert desc["status"] == "SUCCEEDED"
@@ -238,15 +267,30 @@ def test_rules_hand_lambda_and_state_machine_targets_to_the_dispatcher(aws):
         events.create_event_bus(Name="enishi")
         q = sqs.create_queue(QueueName="q")["QueueUrl"]
         q_arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="r", EventBusName="enishi", EventPattern=json.dumps({"detail-type": ["order.placed"]}))
-        fn_arn = f"arn:aws:lambda:ap-northeast-1:123456789012:function:Profiles"
-        events.put_targets(Rule="r", EventBusName="enishi", Targets=[
-            {"Id": "fn", "Arn": fn_arn}, {"Id": "q", "Arn": q_arn}])
+        events.put_rule(
+            Name="r", EventBusName="enishi", EventPattern=json.dumps({"detail-type": ["order.placed"]})
+        )
+        fn_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:Profiles"
+        events.put_targets(
+            Rule="r", EventBusName="enishi", Targets=[{"Id": "fn", "Arn": fn_arn}, {"Id": "q", "Arn": q_arn}]
+        )
         # When a matching and a non-matching event are published
-        events.put_events(Entries=[
-            {"Source": "enishi.intake", "DetailType": "order.placed", "Detail": "{\"a\": 1}", "EventBusName": "enishi"},
-            {"Source": "enishi.intake", "DetailType": "order.cancelled", "Detail": "{}", "EventBusName": "enishi"},
-        ])
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "enishi.intake",
+                    "DetailType": "order.placed",
+                    "Detail": '{"a": 1}',
+                    "EventBusName": "enishi",
+                },
+                {
+                    "Source": "enishi.intake",
+                    "DetailType": "order.cancelled",
+                    "Detail": "{}",
+                    "EventBusName": "enishi",
+                },
+            ]
+        )
     finally:
         undo()
     # Then the Lambda target was handed over once with the event, and moto still delivered to the queue
@@ -284,17 +328,29 @@ def test_the_parse_cache_parses_once_and_keeps_executions_apart(aws, vclock):
     AmazonStateLanguageParser.parse = staticmethod(lambda d: parses.append(1) or original(d))
     undo = install_parse_cache()
     try:
-        arn = _machine({"StartAt": "W", "States": {
-            "W": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
-            "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
-                  "Default": "Small"},
-            "Big": {"Type": "Pass", "Result": {"size": "big"}, "End": True},
-            "Small": {"Type": "Pass", "Result": {"size": "small"}, "End": True}}})
+        arn = _machine(
+            {
+                "StartAt": "W",
+                "States": {
+                    "W": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
+                    "C": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+                        "Default": "Small",
+                    },
+                    "Big": {"Type": "Pass", "Result": {"size": "big"}, "End": True},
+                    "Small": {"Type": "Pass", "Result": {"size": "small"}, "End": True},
+                },
+            }
+        )
         parses.clear()
         sfn = boto3.client("stepfunctions")
-        arns = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n, "s": 60 * n}))[
-                    "executionArn"]
-                for n in range(4)]
+        arns = [
+            sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n, "s": 60 * n}))[
+                "executionArn"
+            ]
+            for n in range(4)
+        ]
         # every execution has either finished (n = 0 waits 0 s) or parked in its Wait before the clock moves: on a
         # loaded machine a late thread would otherwise park after the advance, an hour ahead, and never wake
         done = lambda: sum(sfn.describe_execution(executionArn=a)["status"] == "SUCCEEDED" for a in arns)  # noqa: E731
@@ -311,7 +367,9 @@ def test_the_parse_cache_parses_once_and_keeps_executions_apart(aws, vclock):
 
 
 @pytest.mark.parametrize("returns", [{"ok": True, "n": 1}, "plain text", None])
-def test_a_lambda_task_gets_the_same_response_when_step_functions_calls_the_backend_directly(aws, handlers, returns):
+def test_a_lambda_task_gets_the_same_response_when_step_functions_calls_the_backend_directly(
+    aws, handlers, returns
+):
     """``install_sfn_direct_lambda`` (issue 14): the task's whole result — StatusCode, Payload, and FunctionError
     caught by name — is what the boto3 round trip gave."""
     from enishi_local.moto_patches import install_sfn_direct_lambda
@@ -323,24 +381,31 @@ def test_a_lambda_task_gets_the_same_response_when_step_functions_calls_the_back
 
     handlers["answer"] = answer
     fn_arn = _create_function("answer")
-    arn = _machine({
-        "StartAt": "Call",
-        "States": {
-            "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                     "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"}, "ResultPath": "$.result",
-                     "Catch": [{"ErrorEquals": ["KeyError"], "ResultPath": "$.error", "Next": "Caught"}],
-                     "End": True},
-            "Caught": {"Type": "Pass", "End": True},
-        },
-    })
+    arn = _machine(
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
+                    "ResultPath": "$.result",
+                    "Catch": [{"ErrorEquals": ["KeyError"], "ResultPath": "$.error", "Next": "Caught"}],
+                    "End": True,
+                },
+                "Caught": {"Type": "Pass", "End": True},
+            },
+        }
+    )
     sfn = boto3.client("stepfunctions")
     outputs = []
     for direct in (False, True):
         undo = install_sfn_direct_lambda() if direct else (lambda: None)
         try:
             for fail in (False, True):
-                ex = sfn.start_execution(stateMachineArn=arn, name=f"x-{direct}-{fail}",
-                                         input=json.dumps({"fail": fail}))
+                ex = sfn.start_execution(
+                    stateMachineArn=arn, name=f"x-{direct}-{fail}", input=json.dumps({"fail": fail})
+                )
                 desc = _wait_status(ex["executionArn"], {"SUCCEEDED", "FAILED"})
                 outputs.append((desc["status"], json.loads(desc["output"])))
         finally:

@@ -23,11 +23,20 @@ START = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 def _table():
     ddb = boto3.resource("dynamodb")
     table = ddb.create_table(
-        TableName="t", BillingMode="PAY_PER_REQUEST",
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g", "gs")],
-        GlobalSecondaryIndexes=[{"IndexName": "by_g", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
-            {"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "gs", "KeyType": "RANGE"}]}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_g",
+                "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "gs", "KeyType": "RANGE"},
+                ],
+            }
+        ],
     )
     # several partitions, written out of order; some items in the index, with ties on the index range key
     for i in (7, 3, 9, 1, 5):
@@ -45,7 +54,11 @@ QUERIES = [
     {"KeyConditionExpression": Key("pk").eq("P5") & Key("sk").gt("S0")},
     {"KeyConditionExpression": Key("pk").eq("nobody")},
     {"IndexName": "by_g", "KeyConditionExpression": Key("g").eq("day")},
-    {"IndexName": "by_g", "KeyConditionExpression": Key("g").eq("day") & Key("gs").eq("0"), "ScanIndexForward": False},
+    {
+        "IndexName": "by_g",
+        "KeyConditionExpression": Key("g").eq("day") & Key("gs").eq("0"),
+        "ScanIndexForward": False,
+    },
 ]
 
 
@@ -96,7 +109,10 @@ def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(a
         events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
         for n in (1, 2):
             events.put_events(Entries=[{"Source": "s", "DetailType": "t", "Detail": json.dumps({"n": n})}])
-        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        bodies = [
+            json.loads(m["Body"])
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        ]
     finally:
         undo()
     assert sorted(b["detail"]["n"] for b in bodies) == [1, 2]
@@ -137,9 +153,19 @@ def test_parked_executions_are_not_active_and_finished_ones_are_gone(aws):
     undo_waits = moto_patches.install_virtual_waits(clock)
     try:
         sfn = boto3.client("stepfunctions")
-        arn = sfn.create_state_machine(name="wait", roleArn="arn:aws:iam::123456789012:role/sfn", definition=json.dumps({
-            "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "Next": "Done"},
-                                       "Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+        arn = sfn.create_state_machine(
+            name="wait",
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+            definition=json.dumps(
+                {
+                    "StartAt": "W",
+                    "States": {
+                        "W": {"Type": "Wait", "Seconds": 86400, "Next": "Done"},
+                        "Done": {"Type": "Succeed"},
+                    },
+                }
+            ),
+        )["stateMachineArn"]
         # Given a started execution: counted from StartExecution on, before its thread runs
         execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
         deadline = time.monotonic() + 10
@@ -152,8 +178,9 @@ def test_parked_executions_are_not_active_and_finished_ones_are_gone(aws):
         assert moto_patches.active_executions(VirtualClock(start=START + timedelta(days=400))) == 0
         # When the day passes, Then it finishes and nothing is active
         clock.advance(timedelta(days=1, seconds=1))
-        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" or \
-                moto_patches.active_executions(clock):
+        while sfn.describe_execution(executionArn=execution)[
+            "status"
+        ] == "RUNNING" or moto_patches.active_executions(clock):
             assert time.monotonic() < deadline, "the execution never finished"
             time.sleep(0.01)
         assert moto_patches.parked_executions() == []
@@ -163,13 +190,30 @@ def test_parked_executions_are_not_active_and_finished_ones_are_gone(aws):
 
 @pytest.mark.parametrize("provider_id", ["request-1", "sent-1"])
 def test_a_line_push_is_labelled_by_its_request_id_or_a_sent_message_id(provider_id):
-    push = {"to": "U1", "messages": [{"type": "text", "text": "こんにちは"}], "retry_key": "k", "request_id": "request-1",
-            "sent_at": "2026-03-01T00:00:00+00:00", "sent_messages": [{"id": "sent-1", "quoteToken": "q"}]}
-    record = {"sk": "MSG#m1", "message_key": "m1", "sequence": "welcome", "step": "thanks", "customer_id": "c1",
-              "shop": "s", "provider_message_id": provider_id}
+    push = {
+        "to": "U1",
+        "messages": [{"type": "text", "text": "こんにちは"}],
+        "retry_key": "k",
+        "request_id": "request-1",
+        "sent_at": "2026-03-01T00:00:00+00:00",
+        "sent_messages": [{"id": "sent-1", "quoteToken": "q"}],
+    }
+    record = {
+        "sk": "MSG#m1",
+        "message_key": "m1",
+        "sequence": "welcome",
+        "step": "thanks",
+        "customer_id": "c1",
+        "shop": "s",
+        "provider_message_id": provider_id,
+    }
     entry = _line_entry(push, _record_for_push(push, {provider_id: record}))
     assert (entry["sequence"], entry["step"], entry["message_key"], entry["customer_id"]) == (
-        "welcome", "thanks", "m1", "c1")
+        "welcome",
+        "thanks",
+        "m1",
+        "c1",
+    )
     assert entry["text"] == "こんにちは"
     unknown = _line_entry(push, _record_for_push(push, {"other": record}))
     assert unknown["sequence"] is None and unknown["message_key"] is None
@@ -180,13 +224,18 @@ def test_unsigned_signatures_still_name_the_account_and_region_and_reach_moto(aw
     undo = moto_patches.install_unsigned_signatures()
     try:
         ddb, sqs, s3 = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3")
-        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        ddb.create_table(
+            TableName="t",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
         ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        s3.create_bucket(Bucket="enishi-raw", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        s3.create_bucket(
+            Bucket="enishi-raw", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+        )
         s3.put_object(Bucket="enishi-raw", Key="k", Body=b"x")
         # Then every service answers as with real signatures: same account, same region, same data
         assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}

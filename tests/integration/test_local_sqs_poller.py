@@ -19,9 +19,13 @@ def _queues():
     sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    q = sqs.create_queue(QueueName="work", Attributes={
-        "VisibilityTimeout": "60",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})})["QueueUrl"]
+    q = sqs.create_queue(
+        QueueName="work",
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+        },
+    )["QueueUrl"]
     q_arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return sqs, q, q_arn, dlq
 
@@ -106,7 +110,9 @@ def test_a_visibility_timeout_set_by_the_handler_is_honoured_on_the_virtual_cloc
         calls.append(clock.now())
         for r in event["Records"]:
             if len(calls) == 1:
-                sqs.change_message_visibility(QueueUrl=q, ReceiptHandle=r["receiptHandle"], VisibilityTimeout=1800)
+                sqs.change_message_visibility(
+                    QueueUrl=q, ReceiptHandle=r["receiptHandle"], VisibilityTimeout=1800
+                )
                 return {"batchItemFailures": [{"itemIdentifier": r["messageId"]}]}
         return {"batchItemFailures": []}
 

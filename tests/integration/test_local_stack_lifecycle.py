@@ -15,25 +15,51 @@ START = datetime(2026, 6, 1, 0, 30, tzinfo=UTC)
 
 def _template(tmp_path):
     """A table, a bus with a rule into a queue consumed by a function, a daily schedule, a one-step machine."""
-    body = {"Resources": {
-        "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}}},
-        "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "enishi"}},
-        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
-            "Handler": "enishi_local_test_handlers.record", "Runtime": "python3.13",
-            "Environment": {"Variables": {"ENISHI_TABLE_NAME": {"Ref": "Table"}}}}},
-        "Mapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
-            "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]}, "FunctionName": {"Ref": "Fn"},
-            "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
-        "Rule": {"Type": "AWS::Events::Rule", "Properties": {
-            "EventBusName": {"Ref": "Bus"}, "EventPattern": {"source": ["enishi.intake"]},
-            "Targets": [{"Id": "q", "Arn": {"Fn::GetAtt": ["Queue", "Arn"]}}]}},
-        "Daily": {"Type": "AWS::Events::Rule", "Properties": {
-            "ScheduleExpression": "cron(0 1 * * ? *)", "Targets": [{"Id": "fn", "Arn": {"Fn::GetAtt": ["Fn", "Arn"]}}]}},
-    }}
+    body = {
+        "Resources": {
+            "Table": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                },
+            },
+            "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "enishi"}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Handler": "enishi_local_test_handlers.record",
+                    "Runtime": "python3.13",
+                    "Environment": {"Variables": {"ENISHI_TABLE_NAME": {"Ref": "Table"}}},
+                },
+            },
+            "Mapping": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {
+                    "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]},
+                    "FunctionName": {"Ref": "Fn"},
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                },
+            },
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventBusName": {"Ref": "Bus"},
+                    "EventPattern": {"source": ["enishi.intake"]},
+                    "Targets": [{"Id": "q", "Arn": {"Fn::GetAtt": ["Queue", "Arn"]}}],
+                },
+            },
+            "Daily": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "ScheduleExpression": "cron(0 1 * * ? *)",
+                    "Targets": [{"Id": "fn", "Arn": {"Fn::GetAtt": ["Fn", "Arn"]}}],
+                },
+            },
+        }
+    }
     path = tmp_path / "Enishi.template.json"
     path.write_text(json.dumps(body))
     return path
@@ -58,8 +84,16 @@ def test_events_flow_through_the_queue_and_the_schedule_fires_at_0100(tmp_path, 
     # the test handler module is not under enishi.: accept it for this template
     monkeypatch.setattr(stack_module, "_is_local_function", lambda spec: True)
     with LocalStack(port=0, start=START, template_path=_template(tmp_path)) as stack:
-        boto3.client("events").put_events(Entries=[{
-            "Source": "enishi.intake", "DetailType": "order.placed", "Detail": "{}", "EventBusName": "enishi"}])
+        boto3.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "enishi.intake",
+                    "DetailType": "order.placed",
+                    "Detail": "{}",
+                    "EventBusName": "enishi",
+                }
+            ]
+        )
         stack.settle(10)
         assert [len(e["Records"]) for e in handlers] == [1]
         stack.advance_to(START + timedelta(hours=1))

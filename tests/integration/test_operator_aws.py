@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -26,8 +25,9 @@ LINE_ID = "U1234567890abcdef1234567890abcdef"
 @pytest.fixture
 def deployed(table):
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name}) \
-        if s3.meta.region_name != "us-east-1" else s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name}
+    ) if s3.meta.region_name != "us-east-1" else s3.create_bucket(Bucket=BUCKET)
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {c.OUTPUT_TABLE_NAME: {"Value": table.name}, c.OUTPUT_RAW_BUCKET_NAME: {"Value": BUCKET}},
@@ -48,27 +48,53 @@ def _everything(table, s3) -> str:
 def test_import_show_export_and_erase_on_a_deployed_stack(deployed, capsys, tmp_path):
     table, s3 = deployed
     where = ["--stack", STACK, "--shop", SHOP]
-    assert operator.main("import", [*where, "--customers-csv", str(EXAMPLES / "customers.csv"),
-                                    "--orders-csv", str(EXAMPLES / "orders.csv"),
-                                    "--exported-at", "2025-06-01T00:00:00+09:00"]) == 0
+    assert (
+        operator.main(
+            "import",
+            [
+                *where,
+                "--customers-csv",
+                str(EXAMPLES / "customers.csv"),
+                "--orders-csv",
+                str(EXAMPLES / "orders.csv"),
+                "--exported-at",
+                "2025-06-01T00:00:00+09:00",
+            ],
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["profiles_written"] == 4
     # the customer also linked LINE, and a payload naming them was kept for replay (another customer's too)
     profile = table.get_item(Key=keys.profile_key(SHOP, "C1001"))["Item"]
-    table.put_item(Item={**profile, "line": {"user_id": LINE_ID, "following": True,
-                                             "updated_at": "2025-06-01T00:00:00Z"}})
+    table.put_item(
+        Item={
+            **profile,
+            "line": {"user_id": LINE_ID, "following": True, "updated_at": "2025-06-01T00:00:00Z"},
+        }
+    )
     table.put_item(Item={**keys.line_lookup_key(SHOP, LINE_ID), "customer_id": "C1001"})
-    for key, email, name in (("raw/shopify/a.json", "tanaka.taro@example.jp", "太郎"),
-                             ("raw/shopify/b.json", "sato.jiro@example.jp", "次郎")):
+    for key, email, name in (
+        ("raw/shopify/a.json", "tanaka.taro@example.jp", "太郎"),
+        ("raw/shopify/b.json", "sato.jiro@example.jp", "次郎"),
+    ):
         body = json.dumps({"customer": {"email": email, "first_name": name}}, ensure_ascii=False).encode()
-        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(
-            {"source": "shopify", "headers": {}, "body_base64": base64.b64encode(body).decode()}).encode())
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=key,
+            Body=json.dumps(
+                {"source": "shopify", "headers": {}, "body_base64": base64.b64encode(body).decode()}
+            ).encode(),
+        )
 
     assert operator.main("customer", ["show", *where, "--line-id", LINE_ID]) == 0
     shown = capsys.readouterr().out
     assert "customer C1001" in shown and "F2" in shown and "J5002" in shown
 
     out = tmp_path / "c1001.json"
-    assert operator.main("customer", ["export", *where, "--email", "TANAKA.taro@example.jp", "--out", str(out)]) == 0
+    assert (
+        operator.main("customer", ["export", *where, "--email", "TANAKA.taro@example.jp", "--out", str(out)])
+        == 0
+    )
     exported = json.loads(out.read_text(encoding="utf-8"))
     assert exported["profiles"][0]["email"] == "tanaka.taro@example.jp"
     assert {o["order_id"] for o in exported["orders"]} == {"J5001", "J5002"}
@@ -81,8 +107,14 @@ def test_import_show_export_and_erase_on_a_deployed_stack(deployed, capsys, tmp_
         assert personal not in held, personal
     assert "sato.jiro@example.jp" in held  # another customer's data stays
     profile = table.get_item(Key=keys.profile_key(SHOP, "C1001"))["Item"]
-    assert profile["redacted"] is True and profile["order_count"] == 2 and profile["email_consent"]["state"] == "redacted"
-    assert table.get_item(Key=keys.order_key(SHOP, "J5002"))["Item"]["total"] == 5400  # aggregates still add up
+    assert (
+        profile["redacted"] is True
+        and profile["order_count"] == 2
+        and profile["email_consent"]["state"] == "redacted"
+    )
+    assert (
+        table.get_item(Key=keys.order_key(SHOP, "J5002"))["Item"]["total"] == 5400
+    )  # aggregates still add up
     # an erase run again changes nothing and still finds the (anonymous) customer by id
     before = held
     assert operator.main("customer", ["erase", *where, "--customer-id", "C1001", "--yes"]) == 0

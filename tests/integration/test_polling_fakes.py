@@ -107,22 +107,47 @@ def shop(clock: Clock):
         yield fake
 
 
-def eccube_setup(fake: FakeEccube, clock: Clock, *, sleeps: list[float] | None = None,
-                 publisher: InMemoryPublisher | None = None, cursors: Cursors | None = None,
-                 claims: Claims | None = None, vault: Vault | None = None) -> tuple[CartConnection, service.Ports, Any]:
-    connection = CartConnection(id="eccube-main", cart="eccube", shop_id=SHOP, base_url=fake.url,
-                                initial_lookback_hours=24, overlap_seconds=60)
+def eccube_setup(
+    fake: FakeEccube,
+    clock: Clock,
+    *,
+    sleeps: list[float] | None = None,
+    publisher: InMemoryPublisher | None = None,
+    cursors: Cursors | None = None,
+    claims: Claims | None = None,
+    vault: Vault | None = None,
+) -> tuple[CartConnection, service.Ports, Any]:
+    connection = CartConnection(
+        id="eccube-main",
+        cart="eccube",
+        shop_id=SHOP,
+        base_url=fake.url,
+        initial_lookback_hours=24,
+        overlap_seconds=60,
+    )
     if vault is None:
         tokens = fake._issue()
-        vault = Vault(OAuthSecret(client_id=fake.client_id, client_secret=fake.client_secret,
-                                  access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
-                                  expires_at=clock() + timedelta(seconds=tokens["expires_in"]),
-                                  token_url=eccube.token_url(fake.url), webhook_secret="s" * 32))
+        vault = Vault(
+            OAuthSecret(
+                client_id=fake.client_id,
+                client_secret=fake.client_secret,
+                access_token=tokens["access_token"],
+                refresh_token=tokens["refresh_token"],
+                expires_at=clock() + timedelta(seconds=tokens["expires_in"]),
+                token_url=eccube.token_url(fake.url),
+                webhook_secret="s" * 32,
+            )
+        )
     manager = TokenManager(vault, now=clock)
     recorded = sleeps if sleeps is not None else []
     api = CartApi(eccube.api_base(connection), tokens=manager, sleep=recorded.append)
-    ports = service.Ports(api=api, cursors=cursors or Cursors(), claims=claims or Claims(),
-                          publisher=publisher or InMemoryPublisher(), raw=Raw())
+    ports = service.Ports(
+        api=api,
+        cursors=cursors or Cursors(),
+        claims=claims or Claims(),
+        publisher=publisher or InMemoryPublisher(),
+        raw=Raw(),
+    )
     return connection, ports, manager
 
 
@@ -130,7 +155,9 @@ def placed(publisher: InMemoryPublisher) -> list[str]:
     return [e.order_id for e in publisher.published if e.type == "order.placed"]
 
 
-def test_checkout_start_then_completion_yields_exactly_one_order_placed(shop: FakeEccube, clock: Clock) -> None:
+def test_checkout_start_then_completion_yields_exactly_one_order_placed(
+    shop: FakeEccube, clock: Clock
+) -> None:
     connection, ports, _ = eccube_setup(shop, clock)
     cid = shop.put_customer("hanako@example.jp")
     oid = shop.start_checkout("hanako@example.jp", customer_id=cid)  # status 8
@@ -141,10 +168,14 @@ def test_checkout_start_then_completion_yields_exactly_one_order_placed(shop: Fa
 
     clock.advance(minutes=3)
     shop.complete(oid, status=1)
-    service.fetch_notified(connection, eccube, [{"entity": "order", "id": oid, "action": "updated"}], ports, clock())
+    service.fetch_notified(
+        connection, eccube, [{"entity": "order", "id": oid, "action": "updated"}], ports, clock()
+    )
     clock.advance(minutes=15)
     shop.set_status(oid, 6)  # 入金済み: still the same purchase
-    service.fetch_notified(connection, eccube, [{"entity": "order", "id": oid, "action": "updated"}], ports, clock())
+    service.fetch_notified(
+        connection, eccube, [{"entity": "order", "id": oid, "action": "updated"}], ports, clock()
+    )
     service.sweep(connection, eccube, ports, clock())
     assert placed(ports.publisher) == [oid]
 
@@ -177,7 +208,9 @@ def test_pagination_reads_every_order(shop: FakeEccube, clock: Clock) -> None:
     assert report.pages == 1 + 3  # customers (empty) + 3 order pages
 
 
-def test_crash_mid_sweep_resumes_at_the_saved_page_and_publishes_nothing_twice(shop: FakeEccube, clock: Clock) -> None:
+def test_crash_mid_sweep_resumes_at_the_saved_page_and_publishes_nothing_twice(
+    shop: FakeEccube, clock: Clock
+) -> None:
     cursors, claims = Cursors(), Claims()
     for n in range(eccube.PAGE_SIZE * 3):
         shop.complete(shop.start_checkout(f"buyer{n}@example.jp"))
@@ -191,7 +224,9 @@ def test_crash_mid_sweep_resumes_at_the_saved_page_and_publishes_nothing_twice(s
     assert len(first) == eccube.PAGE_SIZE * 2
 
     clock.advance(minutes=15)
-    shop.complete(shop.start_checkout("late@example.jp"))  # a new order moves to the front: pages shift by one
+    shop.complete(
+        shop.start_checkout("late@example.jp")
+    )  # a new order moves to the front: pages shift by one
     resumed = InMemoryPublisher()
     connection, ports, _ = eccube_setup(shop, clock, publisher=resumed, cursors=cursors, claims=claims)
     service.sweep(connection, eccube, ports, clock())
@@ -228,7 +263,9 @@ def test_429_that_persists_stops_the_run_with_the_cursor_saved(shop: FakeEccube,
     assert len(placed(ports.publisher)) == 1
 
 
-def test_token_expiring_mid_sweep_is_refreshed_and_the_rotated_refresh_token_saved(shop: FakeEccube, clock: Clock) -> None:
+def test_token_expiring_mid_sweep_is_refreshed_and_the_rotated_refresh_token_saved(
+    shop: FakeEccube, clock: Clock
+) -> None:
     connection, ports, manager = eccube_setup(shop, clock)
     for n in range(eccube.PAGE_SIZE * 2 + 1):
         shop.complete(shop.start_checkout(f"buyer{n}@example.jp"))
@@ -268,18 +305,40 @@ def colorme_shop(clock: Clock):
         yield fake
 
 
-def colorme_setup(fake: FakeColorme, clock: Clock, sleeps: list[float], cursors: Cursors | None = None,
-                  publisher: InMemoryPublisher | None = None) -> tuple[CartConnection, service.Ports]:
-    connection = CartConnection(id="colorme-main", cart="colorme", shop_id=SHOP, base_url=fake.url,
-                                default_carrier="ヤマト運輸", overlap_seconds=60)
+def colorme_setup(
+    fake: FakeColorme,
+    clock: Clock,
+    sleeps: list[float],
+    cursors: Cursors | None = None,
+    publisher: InMemoryPublisher | None = None,
+) -> tuple[CartConnection, service.Ports]:
+    connection = CartConnection(
+        id="colorme-main",
+        cart="colorme",
+        shop_id=SHOP,
+        base_url=fake.url,
+        default_carrier="ヤマト運輸",
+        overlap_seconds=60,
+    )
     vault = Vault(OAuthSecret(access_token=DEFAULT_COLORME_TOKEN))
-    api = CartApi(colorme.api_base(connection), tokens=TokenManager(vault, now=clock),
-                  min_interval=colorme.MIN_INTERVAL_SECONDS, sleep=sleeps.append)
-    return connection, service.Ports(api=api, cursors=cursors or Cursors(), claims=Claims(),
-                                     publisher=publisher or InMemoryPublisher(), raw=Raw())
+    api = CartApi(
+        colorme.api_base(connection),
+        tokens=TokenManager(vault, now=clock),
+        min_interval=colorme.MIN_INTERVAL_SECONDS,
+        sleep=sleeps.append,
+    )
+    return connection, service.Ports(
+        api=api,
+        cursors=cursors or Cursors(),
+        claims=Claims(),
+        publisher=publisher or InMemoryPublisher(),
+        raw=Raw(),
+    )
 
 
-def test_colorme_sweep_paces_pages_and_maps_consent_and_shipping(colorme_shop: FakeColorme, clock: Clock) -> None:
+def test_colorme_sweep_paces_pages_and_maps_consent_and_shipping(
+    colorme_shop: FakeColorme, clock: Clock
+) -> None:
     sleeps: list[float] = []
     connection, ports = colorme_setup(colorme_shop, clock, sleeps)
     cid = colorme_shop.put_customer("ichiro@example.jp", receive_mail_magazine=True)
@@ -335,7 +394,9 @@ class DyingClaims(Claims):
         raise Crash()
 
 
-def test_a_run_that_dies_after_publishing_republishes_rather_than_loses(shop: FakeEccube, clock: Clock) -> None:
+def test_a_run_that_dies_after_publishing_republishes_rather_than_loses(
+    shop: FakeEccube, clock: Clock
+) -> None:
     cursors = Cursors()
     oid = shop.start_checkout("a@example.jp")
     shop.complete(oid)
@@ -354,8 +415,9 @@ def test_a_run_that_dies_after_publishing_republishes_rather_than_loses(shop: Fa
 def test_a_failed_publish_records_nothing_and_the_next_run_publishes(shop: FakeEccube, clock: Clock) -> None:
     cursors, claims = Cursors(), Claims()
     shop.complete(shop.start_checkout("a@example.jp"))
-    connection, ports, _ = eccube_setup(shop, clock, publisher=InMemoryPublisher(fail=True), cursors=cursors,
-                                        claims=claims)
+    connection, ports, _ = eccube_setup(
+        shop, clock, publisher=InMemoryPublisher(fail=True), cursors=cursors, claims=claims
+    )
     with pytest.raises(Exception, match="fail"):
         service.sweep(connection, eccube, ports, clock() + timedelta(minutes=1))
     assert claims.ids == set()
@@ -378,7 +440,9 @@ def test_a_run_killed_while_publishing_loses_nothing(shop: FakeEccube, clock: Cl
     cursors, claims = Cursors(), Claims()
     oid = shop.start_checkout("a@example.jp")
     shop.complete(oid)
-    connection, ports, _ = eccube_setup(shop, clock, publisher=KilledPublisher(), cursors=cursors, claims=claims)
+    connection, ports, _ = eccube_setup(
+        shop, clock, publisher=KilledPublisher(), cursors=cursors, claims=claims
+    )
     with pytest.raises(Killed):
         service.sweep(connection, eccube, ports, clock() + timedelta(minutes=1))
     after = InMemoryPublisher()

@@ -17,8 +17,10 @@ def test_each_connection_gets_its_own_dependencies(aws, monkeypatch) -> None:
     sm = boto3.client("secretsmanager")
     handler.reset()
     seen = []
-    for conn in (CartConnection(id="eccube-a", cart="eccube", shop_id="s", base_url="https://a.example"),
-                 CartConnection(id="colorme-b", cart="colorme", shop_id="s", base_url="https://api.shop-pro.jp")):
+    for conn in (
+        CartConnection(id="eccube-a", cart="eccube", shop_id="s", base_url="https://a.example"),
+        CartConnection(id="colorme-b", cart="colorme", shop_id="s", base_url="https://api.shop-pro.jp"),
+    ):
         arn = sm.create_secret(Name=conn.id, SecretString="{}")["ARN"]
         monkeypatch.setenv(c.ENV_CART_CONNECTION, conn.to_env())
         monkeypatch.setenv(c.ENV_CART_SECRET_ARN, arn)

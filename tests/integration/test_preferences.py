@@ -17,7 +17,9 @@ SECRET = "unsubscribe-secret-for-tests-0123456789"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 
 
-def http_event(method: str, token: str, body: str = "", headers: dict | None = None, b64: bool = False) -> dict:
+def http_event(
+    method: str, token: str, body: str = "", headers: dict | None = None, b64: bool = False
+) -> dict:
     raw = body.encode()
     return {
         "version": "2.0",
@@ -25,9 +27,17 @@ def http_event(method: str, token: str, body: str = "", headers: dict | None = N
         "rawPath": f"/u/{token}",
         "rawQueryString": "",
         "headers": {"host": "api.example", **(headers or {})},
-        "requestContext": {"http": {"method": method, "path": f"/u/{token}", "protocol": "HTTP/1.1",
-                                    "sourceIp": "203.0.113.9", "userAgent": (headers or {}).get("user-agent", "")},
-                           "routeKey": f"{method} /u/{{token}}", "stage": "$default"},
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": f"/u/{token}",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": (headers or {}).get("user-agent", ""),
+            },
+            "routeKey": f"{method} /u/{{token}}",
+            "stage": "$default",
+        },
         "pathParameters": {"token": token},
         "body": base64.b64encode(raw).decode() if b64 else body,
         "isBase64Encoded": b64,
@@ -54,7 +64,9 @@ def preferences(table, bus, secret_arn, monkeypatch, lambda_context):
     return lambda event: module.handler(event, context)
 
 
-def token_for(customer_id: str = "7001", channel: str = "email", secret: str = SECRET, shop: str = SHOP) -> str:
+def token_for(
+    customer_id: str = "7001", channel: str = "email", secret: str = SECRET, shop: str = SHOP
+) -> str:
     return make_token(secret.encode(), shop, customer_id, channel)
 
 
@@ -78,9 +90,17 @@ def test_get_shows_the_japanese_page_and_changes_nothing(preferences, bus):
 
 def test_one_click_post_unsubscribes_at_once_with_evidence(preferences, bus):
     # When the mailbox provider POSTs the RFC 8058 body
-    response = preferences(http_event(
-        "POST", token_for(), "List-Unsubscribe=One-Click",
-        {"content-type": "application/x-www-form-urlencoded", "user-agent": "Mozilla/5.0 (compatible; mail)"}))
+    response = preferences(
+        http_event(
+            "POST",
+            token_for(),
+            "List-Unsubscribe=One-Click",
+            {
+                "content-type": "application/x-www-form-urlencoded",
+                "user-agent": "Mozilla/5.0 (compatible; mail)",
+            },
+        )
+    )
     # Then it answers 200 with a short page and publishes the unsubscribe with its evidence
     assert response["statusCode"] == 200
     assert "配信を停止しました" in response["body"]
@@ -99,29 +119,48 @@ def test_one_click_post_unsubscribes_at_once_with_evidence(preferences, bus):
 
 def test_one_click_as_multipart_form_data(preferences, bus):
     boundary = "----enishi"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n"
-            f"--{boundary}--\r\n")
-    response = preferences(http_event("POST", token_for(), body,
-                                      {"content-type": f"multipart/form-data; boundary={boundary}"}, b64=True))
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n'
+        f"--{boundary}--\r\n"
+    )
+    response = preferences(
+        http_event(
+            "POST", token_for(), body, {"content-type": f"multipart/form-data; boundary={boundary}"}, b64=True
+        )
+    )
     assert response["statusCode"] == 200
     (event,) = consent_events(bus)
     assert event["detail"]["consent"]["source"] == "one_click"
 
 
 def test_browser_form_post_unsubscribes_from_the_link(preferences, bus):
-    response = preferences(http_event("POST", token_for(), urlencode({"action": "unsubscribe"}),
-                                      {"content-type": "application/x-www-form-urlencoded", "user-agent": IPHONE}))
+    response = preferences(
+        http_event(
+            "POST",
+            token_for(),
+            urlencode({"action": "unsubscribe"}),
+            {"content-type": "application/x-www-form-urlencoded", "user-agent": IPHONE},
+        )
+    )
     assert response["statusCode"] == 200
     (event,) = consent_events(bus)
     consent = event["detail"]["consent"]
     assert consent["source"] == "unsubscribe_link"
-    assert consent["evidence"] == {"request": "form", "method": "POST", "user_agent_class": "mobile_browser",
-                                   "endpoint": "/u/{token}"}
+    assert consent["evidence"] == {
+        "request": "form",
+        "method": "POST",
+        "user_agent_class": "mobile_browser",
+        "endpoint": "/u/{token}",
+    }
 
 
 def test_a_second_post_is_fine(preferences, bus):
-    event = http_event("POST", token_for(), "List-Unsubscribe=One-Click",
-                       {"content-type": "application/x-www-form-urlencoded"})
+    event = http_event(
+        "POST",
+        token_for(),
+        "List-Unsubscribe=One-Click",
+        {"content-type": "application/x-www-form-urlencoded"},
+    )
     assert preferences(event)["statusCode"] == 200
     assert preferences(event)["statusCode"] == 200
     states = [e["detail"]["consent"]["state"] for e in consent_events(bus)]
@@ -132,7 +171,12 @@ def test_a_second_post_is_fine(preferences, bus):
 def test_bad_token_is_a_404_page_and_publishes_nothing(preferences, bus, method):
     token = token_for()
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-    for bad in (tampered, token_for(secret="another-secret"), token_for(shop="other.myshopify.com"), "nonsense"):
+    for bad in (
+        tampered,
+        token_for(secret="another-secret"),
+        token_for(shop="other.myshopify.com"),
+        "nonsense",
+    ):
         response = preferences(http_event(method, bad, "List-Unsubscribe=One-Click"))
         assert response["statusCode"] == 404
         assert "ページが見つかりません" in response["body"]
@@ -149,9 +193,19 @@ def test_line_token_unsubscribes_line(preferences, bus):
 
 def test_page_offers_resubscribe_when_already_unsubscribed(preferences, table, bus):
     # Given a profile whose email consent is unsubscribed
-    table.put_item(Item={**keys.profile_key(SHOP, "7001"), "shop": SHOP, "customer_id": "7001",
-                         "email_consent": {"channel": "email", "state": "unsubscribed", "source": "one_click",
-                                           "collected_at": "2026-03-01T00:00:00+00:00"}})
+    table.put_item(
+        Item={
+            **keys.profile_key(SHOP, "7001"),
+            "shop": SHOP,
+            "customer_id": "7001",
+            "email_consent": {
+                "channel": "email",
+                "state": "unsubscribed",
+                "source": "one_click",
+                "collected_at": "2026-03-01T00:00:00+00:00",
+            },
+        }
+    )
     # When the page is opened
     body = preferences(http_event("GET", token_for()))["body"]
     # Then it says so and offers to resume, showing the consent wording
@@ -160,8 +214,11 @@ def test_page_offers_resubscribe_when_already_unsubscribed(preferences, table, b
 
 
 def test_resubscribe_publishes_subscribed_with_the_wording(preferences, bus):
-    response = preferences(http_event("POST", token_for(), "action=resubscribe",
-                                      {"content-type": "application/x-www-form-urlencoded"}))
+    response = preferences(
+        http_event(
+            "POST", token_for(), "action=resubscribe", {"content-type": "application/x-www-form-urlencoded"}
+        )
+    )
     assert "配信を再開しました" in response["body"]
     (event,) = consent_events(bus)
     consent = event["detail"]["consent"]
@@ -175,13 +232,16 @@ def test_previous_secret_still_works_during_rotation(preferences, bus, secret_ar
     from aws_lambda_powertools.utilities import parameters
 
     boto3.client("secretsmanager").put_secret_value(
-        SecretId=secret_arn, SecretString=json.dumps({"current": "new-secret-xyz", "previous": SECRET}))
+        SecretId=secret_arn, SecretString=json.dumps({"current": "new-secret-xyz", "previous": SECRET})
+    )
     parameters.clear_caches()
     assert preferences(http_event("GET", token_for()))["statusCode"] == 200
     assert preferences(http_event("GET", token_for(secret="new-secret-xyz")))["statusCode"] == 200
 
 
-def test_a_link_signed_with_a_retired_key_still_unsubscribes_after_two_rotations(preferences, bus, secret_arn):
+def test_a_link_signed_with_a_retired_key_still_unsubscribes_after_two_rotations(
+    preferences, bus, secret_arn
+):
     import boto3
     from aws_lambda_powertools.utilities import parameters
 
@@ -192,8 +252,14 @@ def test_a_link_signed_with_a_retired_key_still_unsubscribes_after_two_rotations
     )
     parameters.clear_caches()
     # When the customer uses the old mail's one-click link
-    answer = preferences(http_event(
-        "POST", token_for(), "List-Unsubscribe=One-Click", {"content-type": "application/x-www-form-urlencoded"}))
+    answer = preferences(
+        http_event(
+            "POST",
+            token_for(),
+            "List-Unsubscribe=One-Click",
+            {"content-type": "application/x-www-form-urlencoded"},
+        )
+    )
     # Then it still unsubscribes (the law wants every opt-out link ever sent to work)
     assert answer["statusCode"] == 200
     (event,) = consent_events(bus)
@@ -229,9 +295,15 @@ def seed_subscribed_customer(table) -> None:
 
     at = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     upsert = ev.CustomerUpserted(
-        event_id="shopify:seed:customer.upserted", shop=SHOP, source="shopify", occurred_at=at, received_at=at,
+        event_id="shopify:seed:customer.upserted",
+        shop=SHOP,
+        source="shopify",
+        occurred_at=at,
+        received_at=at,
         customer=ev.CustomerRef(customer_id="7001", email="taro.yamada@example.jp"),
-        email_consent=ev.Consent(state="subscribed", opt_in_level="single_opt_in", source="shopify", collected_at=at),
+        email_consent=ev.Consent(
+            state="subscribed", opt_in_level="single_opt_in", source="shopify", collected_at=at
+        ),
     )
     apply_published(table, [{"detail": ev.to_detail_dict(upsert)}])
 
@@ -240,8 +312,14 @@ def test_profile_consumer_records_the_one_click_unsubscribe_with_its_evidence(pr
     # Given a subscribed customer
     seed_subscribed_customer(table)
     # When the mailbox provider POSTs one-click and the consumer applies what was published
-    preferences(http_event("POST", token_for(), "List-Unsubscribe=One-Click",
-                           {"content-type": "application/x-www-form-urlencoded"}))
+    preferences(
+        http_event(
+            "POST",
+            token_for(),
+            "List-Unsubscribe=One-Click",
+            {"content-type": "application/x-www-form-urlencoded"},
+        )
+    )
     apply_published(table, consent_events(bus))
     # Then the profile is unsubscribed, with the source of the request
     profile = table.get_item(Key=keys.profile_key(SHOP, "7001"))["Item"]
@@ -251,8 +329,10 @@ def test_profile_consumer_records_the_one_click_unsubscribe_with_its_evidence(pr
     # And its evidence is in the consent ledger (the profile holds the state only: issue 9 defect 8)
     from boto3.dynamodb.conditions import Key
 
-    records = table.query(KeyConditionExpression=Key("pk").eq(keys.customer_pk(SHOP, "7001"))
-                          & Key("sk").begins_with(keys.CONSENT_SK_PREFIX))["Items"]
+    records = table.query(
+        KeyConditionExpression=Key("pk").eq(keys.customer_pk(SHOP, "7001"))
+        & Key("sk").begins_with(keys.CONSENT_SK_PREFIX)
+    )["Items"]
     [record] = [r for r in records if r["state"] == "unsubscribed"]
     assert record["source"] == "one_click" and record["evidence"]["request"] == "one_click"
     # And the page now offers to resume

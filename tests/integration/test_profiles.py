@@ -34,16 +34,31 @@ def ref(cid: str = "7001", email: str | None = "taro@example.jp", **kw) -> ev.Cu
     return ev.CustomerRef(customer_id=cid, email=email, **kw)
 
 
-def placed(oid: str, t: datetime, total: str = "3240", customer: ev.CustomerRef | None = None, **kw) -> ev.OrderPlaced:
+def placed(
+    oid: str, t: datetime, total: str = "3240", customer: ev.CustomerRef | None = None, **kw
+) -> ev.OrderPlaced:
     lines = (ev.LineItem(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=Decimal(1620)),)
-    return ev.OrderPlaced(**base(t, f"shopify:o{oid}:order.placed"), order_id=oid, order_name=f"#{oid}",
-                          customer=customer or ref(), placed_at=t, total=Decimal(total), line_items=lines, **kw)
+    return ev.OrderPlaced(
+        **base(t, f"shopify:o{oid}:order.placed"),
+        order_id=oid,
+        order_name=f"#{oid}",
+        customer=customer or ref(),
+        placed_at=t,
+        total=Decimal(total),
+        line_items=lines,
+        **kw,
+    )
 
 
 @pytest.fixture
 def store(table, bus):
-    return ProfileStore(table, EventBridgePublisher(boto3.client("events"), c.EVENT_BUS_NAME),
-                        stages=Stages(), attribution_window_days=7, now=lambda: at(100))
+    return ProfileStore(
+        table,
+        EventBridgePublisher(boto3.client("events"), c.EVENT_BUS_NAME),
+        stages=Stages(),
+        attribution_window_days=7,
+        now=lambda: at(100),
+    )
 
 
 def profile(table, cid: str) -> Profile | None:
@@ -61,18 +76,39 @@ def get(table, key) -> dict | None:
 def sqs_event(events: list[ev.EventBase]) -> dict:
     records = []
     for i, e in enumerate(events):
-        envelope = {"version": "0", "id": f"eb-{i}", "detail-type": e.type, "source": c.EVENT_SOURCE_INTAKE,
-                    "account": "123456789012", "time": "2025-03-01T03:00:00Z", "region": "ap-northeast-1",
-                    "resources": [], "detail": ev.to_detail_dict(e)}
-        records.append({"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps(envelope),
-                        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                        "md5OfBody": "", "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:profiles", "awsRegion": "ap-northeast-1"})
+        envelope = {
+            "version": "0",
+            "id": f"eb-{i}",
+            "detail-type": e.type,
+            "source": c.EVENT_SOURCE_INTAKE,
+            "account": "123456789012",
+            "time": "2025-03-01T03:00:00Z",
+            "region": "ap-northeast-1",
+            "resources": [],
+            "detail": ev.to_detail_dict(e),
+        }
+        records.append(
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": json.dumps(envelope),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:profiles",
+                "awsRegion": "ap-northeast-1",
+            }
+        )
     return {"Records": records}
 
 
-CONTEXT = SimpleNamespace(function_name="profiles", memory_limit_in_mb=256, aws_request_id="req-1",
-                          invoked_function_arn="arn:aws:lambda:ap-northeast-1:123456789012:function:profiles")
+CONTEXT = SimpleNamespace(
+    function_name="profiles",
+    memory_limit_in_mb=256,
+    aws_request_id="req-1",
+    invoked_function_arn="arn:aws:lambda:ap-northeast-1:123456789012:function:profiles",
+)
 
 
 @pytest.fixture
@@ -126,15 +162,20 @@ def test_order_item_has_the_win_back_index_keys_and_compact_items(store, table):
     assert item["gsi1pk"] == keys.orders_by_day_pk(SHOP, datetime(2025, 3, 1).date())
     assert item["gsi1sk"] == keys.orders_by_day_sk("1001")
     assert item["status"] == "placed" and item["customer_id"] == "7001" and item["total"] == Decimal(3240)
-    assert item["items"] == [{"product_id": "8001", "title": "八女茶 煎茶 100g", "quantity": 2, "price": Decimal(1620)}]
+    assert item["items"] == [
+        {"product_id": "8001", "title": "八女茶 煎茶 100g", "quantity": 2, "price": Decimal(1620)}
+    ]
     # And the win-back job can find it by day
     from boto3.dynamodb.conditions import Key
 
-    found = table.query(IndexName=c.GSI_ORDERS_BY_DAY,
-                        KeyConditionExpression=Key(c.ATTR_GSI1_PK).eq(item["gsi1pk"]))["Items"]
+    found = table.query(
+        IndexName=c.GSI_ORDERS_BY_DAY, KeyConditionExpression=Key(c.ATTR_GSI1_PK).eq(item["gsi1pk"])
+    )["Items"]
     assert [f["pk"] for f in found] == [keys.order_pk(SHOP, "1001")]
     # And the email lookup points at the customer
-    assert get(table, keys.email_lookup_key(SHOP, keys.email_hash("taro@example.jp")))["customer_id"] == "7001"
+    assert (
+        get(table, keys.email_lookup_key(SHOP, keys.email_hash("taro@example.jp")))["customer_id"] == "7001"
+    )
 
 
 def test_out_of_order_customer_updates(store, table):
@@ -151,8 +192,14 @@ def test_out_of_order_customer_updates(store, table):
 
 def test_fulfillment_before_its_order(store, table):
     # Given a fulfillment that arrives before its order (no customer on it)
-    ful = ev.FulfillmentUpdated(**base(at(5), "f1"), fulfillment_id="f1", order_id="1001", status="success",
-                                tracking_company="ヤマト運輸", tracking_numbers=("1234-5678-9012",))
+    ful = ev.FulfillmentUpdated(
+        **base(at(5), "f1"),
+        fulfillment_id="f1",
+        order_id="1001",
+        status="success",
+        tracking_company="ヤマト運輸",
+        tracking_numbers=("1234-5678-9012",),
+    )
     store.handle(ful)
     assert get(table, keys.fulfillment_key(SHOP, "1001", "f1")).get("customer_id") is None
     # When the order arrives
@@ -162,7 +209,9 @@ def test_fulfillment_before_its_order(store, table):
     f = get(table, keys.fulfillment_key(SHOP, "1001", "f1"))
     assert f["customer_id"] == "7001" and f["tracking_numbers"] == ["1234-5678-9012"]
     # And a later fulfillment update finds the customer through the order item
-    out = store.handle(ful.model_copy(update={"occurred_at": at(30), "shipment_status": "delivered", "event_id": "f1b"}))
+    out = store.handle(
+        ful.model_copy(update={"occurred_at": at(30), "shipment_status": "delivered", "event_id": "f1b"})
+    )
     assert out.customer_id == "7001"
     assert get(table, keys.fulfillment_key(SHOP, "1001", "f1"))["shipment_status"] == "delivered"
 
@@ -171,12 +220,16 @@ def test_guest_checkout_then_account_is_merged(store, table):
     email = "guest@example.jp"
     gid = keys.guest_customer_id(email)
     guest = ev.CustomerRef(customer_id=gid, guest=True, email=email)
-    consent = ev.Consent(state="subscribed", source="shopify", collected_at=at(0), opt_in_level="single_opt_in")
+    consent = ev.Consent(
+        state="subscribed", source="shopify", collected_at=at(0), opt_in_level="single_opt_in"
+    )
     # Given a guest order with marketing consent
     store.handle(placed("2001", at(0), "5000", customer=guest, email_consent=consent))
     assert profile(table, gid).order_count == 1
     # When the customer creates an account with the same email and orders again
-    store.handle(ev.CustomerUpserted(**base(at(24), "u1"), customer=ref("7002", email=email, first_name="花子")))
+    store.handle(
+        ev.CustomerUpserted(**base(at(24), "u1"), customer=ref("7002", email=email, first_name="花子"))
+    )
     store.handle(placed("2002", at(48), "3000", customer=ref("7002", email=email)))
     # Then the guest is merged into the customer: orders, money, consent; guest marked; lookup repointed
     p = profile(table, "7002")
@@ -232,8 +285,12 @@ def test_consent_unsubscribe_via_consent_changed(store, table):
 
 def test_redact(store, table):
     # Given a customer with PII, LINE linked and an order
-    store.handle(ev.CustomerUpserted(**base(at(0), "u1"), customer=ref(first_name="太郎", phone="090-1234-5678")))
-    store.handle(ev.LineIdentityChanged(**base(at(1), "l1"), line_user_id="U123", customer=ref(), change="linked"))
+    store.handle(
+        ev.CustomerUpserted(**base(at(0), "u1"), customer=ref(first_name="太郎", phone="090-1234-5678"))
+    )
+    store.handle(
+        ev.LineIdentityChanged(**base(at(1), "l1"), line_user_id="U123", customer=ref(), change="linked")
+    )
     store.handle(placed("1", at(2)))
     assert get(table, keys.line_lookup_key(SHOP, "U123"))["customer_id"] == "7001"
     # When Shopify asks to redact the customer
@@ -253,37 +310,63 @@ def test_redact(store, table):
 @pytest.mark.parametrize("guest", [False, True])
 def test_a_late_webhook_from_before_a_redaction_does_not_bring_the_customer_back(store, table, guest):
     # Given a redaction request for a customer enishi has not seen yet (their checkout webhook is late)
-    customer = ref(guest=True, cid=keys.guest_customer_id("taro@example.jp")) if guest else ref(first_name="太郎")
+    customer = (
+        ref(guest=True, cid=keys.guest_customer_id("taro@example.jp")) if guest else ref(first_name="太郎")
+    )
     store.handle(ev.CustomerRedactRequested(**base(at(1), "r1"), customer=ref(), order_ids=()))
     # When the checkout from before the request arrives afterwards
-    store.handle(ev.CheckoutUpdated(
-        **{**base(at(0.5), "k1"), "received_at": at(3)}, checkout_token="t1", customer=customer, status="open",
-        recovery_url="https://shop.example/r/t1",
-        email_consent=ev.Consent(state="subscribed", kind="snapshot", source="shopify", collected_at=at(0.5)),
-    ))
+    store.handle(
+        ev.CheckoutUpdated(
+            **{**base(at(0.5), "k1"), "received_at": at(3)},
+            checkout_token="t1",
+            customer=customer,
+            status="open",
+            recovery_url="https://shop.example/r/t1",
+            email_consent=ev.Consent(
+                state="subscribed", kind="snapshot", source="shopify", collected_at=at(0.5)
+            ),
+        )
+    )
     # Then the erased data stays erased: no email, no name, no consent, no lookup
     p = profile(table, customer.customer_id)
     assert p is not None and p.redacted and p.email is None and p.first_name is None
     assert p.email_consent.state == "redacted"
     assert get(table, keys.email_lookup_key(SHOP, keys.email_hash("taro@example.jp"))) is None
-    assert "taro" not in json.dumps(table.get_item(Key=keys.profile_key(SHOP, customer.customer_id))["Item"], default=str)
+    assert "taro" not in json.dumps(
+        table.get_item(Key=keys.profile_key(SHOP, customer.customer_id))["Item"], default=str
+    )
 
 
 def test_attribution_credits_the_message_record_and_recovered_cart(store, table):
     # Given a customer whose last message was a cart-recovery email, with its message record
     store.handle(placed("1", at(0)))
     mk = "cart_recovery.r1.abc"
-    table.update_item(Key=keys.profile_key(SHOP, "7001"),
-                      UpdateExpression="SET last_message = :m, version = version + :one",
-                      ExpressionAttributeValues={":one": 1, ":m": {"message_key": mk, "sequence": "cart_recovery",
-                                                                   "step": "r1", "channel": "email",
-                                                                   "sent_at": "2025-03-02T03:00:00Z"}})
+    table.update_item(
+        Key=keys.profile_key(SHOP, "7001"),
+        UpdateExpression="SET last_message = :m, version = version + :one",
+        ExpressionAttributeValues={
+            ":one": 1,
+            ":m": {
+                "message_key": mk,
+                "sequence": "cart_recovery",
+                "step": "r1",
+                "channel": "email",
+                "sent_at": "2025-03-02T03:00:00Z",
+            },
+        },
+    )
     table.put_item(Item={**keys.message_key(SHOP, "7001", mk), "status": "sent", "sequence": "cart_recovery"})
-    store.handle(ev.CheckoutUpdated(**base(at(20), "co1"), checkout_token="tok", customer=ref(), status="open",
-                                    total=Decimal(4000)))
+    store.handle(
+        ev.CheckoutUpdated(
+            **base(at(20), "co1"), checkout_token="tok", customer=ref(), status="open", total=Decimal(4000)
+        )
+    )
     # When the checkout completes and its order arrives after the message
-    store.handle(ev.CheckoutUpdated(**base(at(26), "co2"), checkout_token="tok", customer=ref(), status="completed",
-                                    order_id="2"))
+    store.handle(
+        ev.CheckoutUpdated(
+            **base(at(26), "co2"), checkout_token="tok", customer=ref(), status="completed", order_id="2"
+        )
+    )
     store.handle(placed("2", at(26), "4000", checkout_token="tok"))
     # Then the order is attributed, the message converted, the cart recovered with its revenue
     order = get(table, keys.order_key(SHOP, "2"))
@@ -291,7 +374,9 @@ def test_attribution_credits_the_message_record_and_recovered_cart(store, table)
     msg = get(table, keys.message_key(SHOP, "7001", mk))
     assert msg["order_id"] == "2" and msg["revenue"] == Decimal(4000) and msg["converted_at"]
     co = get(table, keys.checkout_key(SHOP, "tok"))
-    assert co["status"] == "completed" and co["recovered_by"] == mk and co["recovered_revenue"] == Decimal(4000)
+    assert (
+        co["status"] == "completed" and co["recovered_by"] == mk and co["recovered_revenue"] == Decimal(4000)
+    )
     # And the profile's concurrent writer (the send step's version bump) was respected
     assert profile(table, "7001").version == 3
 
@@ -305,14 +390,23 @@ def test_write_conflict_rereads_and_reapplies(store, table):
     def racing_put(**kw):
         if kw["Item"]["sk"] == "PROFILE" and calls["n"] == 0:
             calls["n"] += 1
-            table.update_item(Key=keys.profile_key(SHOP, "7001"),
-                              UpdateExpression="SET last_marketing_sent_at = :t, version = version + :one",
-                              ExpressionAttributeValues={":t": "2025-03-01T05:00:00Z", ":one": 1})
+            table.update_item(
+                Key=keys.profile_key(SHOP, "7001"),
+                UpdateExpression="SET last_marketing_sent_at = :t, version = version + :one",
+                ExpressionAttributeValues={":t": "2025-03-01T05:00:00Z", ":one": 1},
+            )
         return real_put(**kw)
 
-    racing = SimpleNamespace(get_item=table.get_item, put_item=racing_put, update_item=table.update_item,
-                             delete_item=table.delete_item, query=table.query)
-    s = ProfileStore(racing, EventBridgePublisher(boto3.client("events"), c.EVENT_BUS_NAME), now=lambda: at(100))
+    racing = SimpleNamespace(
+        get_item=table.get_item,
+        put_item=racing_put,
+        update_item=table.update_item,
+        delete_item=table.delete_item,
+        query=table.query,
+    )
+    s = ProfileStore(
+        racing, EventBridgePublisher(boto3.client("events"), c.EVENT_BUS_NAME), now=lambda: at(100)
+    )
     # When a second order is applied
     out = s.handle(placed("2", at(24)))
     # Then it retried once and kept both changes
@@ -344,11 +438,25 @@ def test_publish_failure_is_raised_and_the_retry_publishes_once(table, bus):
 
 def test_customers_redact_also_clears_messages_orders_checkouts_it_can_reach(store, table):
     # Given a customer whose order came from a recovered checkout, and a message record with its recipient
-    store.handle(ev.CheckoutUpdated(**base(at(0), "co1"), checkout_token="tok9", customer=ref(), status="open",
-                                    total=Decimal(4000), recovery_url="https://shop.example/recover/tok9"))
+    store.handle(
+        ev.CheckoutUpdated(
+            **base(at(0), "co1"),
+            checkout_token="tok9",
+            customer=ref(),
+            status="open",
+            total=Decimal(4000),
+            recovery_url="https://shop.example/recover/tok9",
+        )
+    )
     store.handle(placed("9", at(1), "4000", checkout_token="tok9"))
-    table.put_item(Item={**keys.message_key(SHOP, "7001", "winback.reminder.x"), "status": "sent",
-                         "recipient_hash": keys.email_hash("taro@example.jp"), "customer_id": "7001"})
+    table.put_item(
+        Item={
+            **keys.message_key(SHOP, "7001", "winback.reminder.x"),
+            "status": "sent",
+            "recipient_hash": keys.email_hash("taro@example.jp"),
+            "customer_id": "7001",
+        }
+    )
     # When Shopify's customers/redact arrives (naming the order)
     store.handle(ev.CustomerRedactRequested(**base(at(10), "r9"), customer=ref(), order_ids=("9",)))
     # Then the recovery URL and the message recipient are gone; the amounts stay

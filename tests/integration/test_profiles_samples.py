@@ -19,19 +19,38 @@ EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 SHOP = "enishi-demo.myshopify.com"
 # the order a shop would send them in, with a few deliveries repeated
 DELIVERIES = [
-    "customers__create", "customers__update", "checkouts__create", "checkouts__create--guest",
-    "checkouts__create--no-contact", "orders__create", "orders__paid", "orders__create", "checkouts__update--completed",
-    "orders__create--guest", "orders__create--repeat", "fulfillments__create", "fulfillments__create--japan-post",
-    "fulfillments__update--delivered", "customers_email_marketing_consent__update", "orders__cancelled",
-    "orders__cancelled", "customers__data_request", "customers_email_marketing_consent__update--pending",
+    "customers__create",
+    "customers__update",
+    "checkouts__create",
+    "checkouts__create--guest",
+    "checkouts__create--no-contact",
+    "orders__create",
+    "orders__paid",
+    "orders__create",
+    "checkouts__update--completed",
+    "orders__create--guest",
+    "orders__create--repeat",
+    "fulfillments__create",
+    "fulfillments__create--japan-post",
+    "fulfillments__update--delivered",
+    "customers_email_marketing_consent__update",
+    "orders__cancelled",
+    "orders__cancelled",
+    "customers__data_request",
+    "customers_email_marketing_consent__update--pending",
 ]
 
 
 def deliver(store: ProfileStore, name: str) -> None:
     body = json.loads((EVENTS_DIR / "shopify" / f"{name}.json").read_text(encoding="utf-8"))
     topic = name.split("--")[0].replace("__", "/")
-    headers = {"x-shopify-topic": topic, "x-shopify-shop-domain": SHOP, "x-shopify-event-id": f"evt-{name}",
-               "x-shopify-webhook-id": f"wh-{name}", "x-shopify-triggered-at": "2025-03-01T03:00:00Z"}
+    headers = {
+        "x-shopify-topic": topic,
+        "x-shopify-shop-domain": SHOP,
+        "x-shopify-event-id": f"evt-{name}",
+        "x-shopify-webhook-id": f"wh-{name}",
+        "x-shopify-triggered-at": "2025-03-01T03:00:00Z",
+    }
     for event in shopify.adapt(topic, headers, body, datetime(2025, 3, 1, 3, tzinfo=UTC)):
         store.handle(event)
 
@@ -67,4 +86,8 @@ def test_sample_webhooks_build_consistent_profiles(built, table):
     ful = table.get_item(Key=keys.fulfillment_key(SHOP, "5800000000002", "4900000000003"))["Item"]
     assert ful["customer_id"] == guest.customer_id
     # And order.recorded went out once per counted order
-    assert sorted(e.order_id for e in publisher.published) == ["5800000000001", "5800000000002", "5800000000003"]
+    assert sorted(e.order_id for e in publisher.published) == [
+        "5800000000001",
+        "5800000000002",
+        "5800000000003",
+    ]

@@ -37,7 +37,9 @@ NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 
 # (version, topic) → why it is expected to fail today. Remove an entry when its fix is merged (strict xfail
 # turns the test red as soon as the sample passes).
-KNOWN: dict[tuple[str, str], str] = {}  # none: the null-state consent samples (issue 9 defect 10) are processed
+KNOWN: dict[
+    tuple[str, str], str
+] = {}  # none: the null-state consent samples (issue 9 defect 10) are processed
 
 
 def samples() -> list[tuple[str, str, Path]]:
@@ -51,7 +53,11 @@ def samples() -> list[tuple[str, str, Path]]:
 def _params() -> list[Any]:
     params = []
     for version, topic, path in samples():
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN[(version, topic)])] if (version, topic) in KNOWN else []
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=KNOWN[(version, topic)])]
+            if (version, topic) in KNOWN
+            else []
+        )
         params.append(pytest.param(version, topic, path, id=f"{version}:{topic}", marks=marks))
     return params
 
@@ -71,7 +77,9 @@ class Outcome:
 class Pipeline:
     """Intake handler → (bus → catch-all queue) → profile store, all under one moto world."""
 
-    def __init__(self, intake_handler: Any, store: Any, sqs: Any, queue_url: str, s3: Any, table: Any) -> None:
+    def __init__(
+        self, intake_handler: Any, store: Any, sqs: Any, queue_url: str, s3: Any, table: Any
+    ) -> None:
         self.table = table
         self._intake = intake_handler
         self._store = store
@@ -98,8 +106,11 @@ class Pipeline:
             "rawPath": c.PATH_SHOPIFY_WEBHOOK,
             "rawQueryString": "",
             "headers": headers,
-            "requestContext": {"http": {"method": "POST", "path": c.PATH_SHOPIFY_WEBHOOK, "sourceIp": "203.0.113.1"},
-                               "requestId": "req", "stage": "$default"},
+            "requestContext": {
+                "http": {"method": "POST", "path": c.PATH_SHOPIFY_WEBHOOK, "sourceIp": "203.0.113.1"},
+                "requestId": "req",
+                "stage": "$default",
+            },
             "body": base64.b64encode(raw).decode(),
             "isBase64Encoded": True,
         }
@@ -107,7 +118,9 @@ class Pipeline:
         outcome = Outcome(resp["statusCode"], json.loads(resp["body"]), kept=self._take_kept())
         for body in self._drain():
             outcome.published.append(body["detail-type"])
-            self._store.handle(ev.event_from_sqs_body(json.dumps(body)))  # raises if the consumer cannot apply it
+            self._store.handle(
+                ev.event_from_sqs_body(json.dumps(body))
+            )  # raises if the consumer cannot apply it
         return outcome
 
     def _take_kept(self) -> list[dict[str, Any]]:
@@ -119,7 +132,9 @@ class Pipeline:
 
     def _drain(self) -> Iterator[dict[str, Any]]:
         while True:
-            msgs = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            msgs = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not msgs:
                 return
             for m in msgs:
@@ -144,12 +159,18 @@ def pipeline(single_table_factory) -> Iterator[Pipeline]:
         s3 = boto3.client("s3")
         events.create_event_bus(Name=c.EVENT_BUS_NAME)
         queue_url = sqs.create_queue(QueueName="samples")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="all", EventBusName=c.EVENT_BUS_NAME, EventPattern='{"source":[{"prefix":"enishi"}]}')
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(
+            Name="all", EventBusName=c.EVENT_BUS_NAME, EventPattern='{"source":[{"prefix":"enishi"}]}'
+        )
         events.put_targets(Rule="all", EventBusName=c.EVENT_BUS_NAME, Targets=[{"Id": "q", "Arn": arn}])
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
         sm = boto3.client("secretsmanager")
-        shopify_arn = sm.create_secret(Name="shopify-samples", SecretString=json.dumps({"current": SECRET}))["ARN"]
+        shopify_arn = sm.create_secret(Name="shopify-samples", SecretString=json.dumps({"current": SECRET}))[
+            "ARN"
+        ]
         generic_arn = sm.create_secret(Name="generic-samples", SecretString="unused")["ARN"]
         mp.setenv(c.ENV_TABLE_NAME, "enishi-samples")
         mp.setenv(c.ENV_EVENT_BUS_NAME, c.EVENT_BUS_NAME)
@@ -213,7 +234,10 @@ def _reflected_item(topic: str, body: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-@pytest.mark.parametrize(("version", "topic", "path"), [p for p in _params() if _reflected_item(p.values[1], {"id": 1, "token": "t"})])
+@pytest.mark.parametrize(
+    ("version", "topic", "path"),
+    [p for p in _params() if _reflected_item(p.values[1], {"id": 1, "token": "t"})],
+)
 def test_shopify_documented_sample_is_reflected_in_the_table(pipeline, version, topic, path):
     # Given the sample delivered through intake and the profile consumer
     raw = path.read_bytes()

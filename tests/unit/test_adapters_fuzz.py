@@ -22,10 +22,19 @@ ROOT = Path(__file__).resolve().parents[2]
 T = datetime(2025, 1, 20, 13, 31, tzinfo=UTC)
 SHOPIFY_SAMPLES = sorted((ROOT / "tests/events/shopify").glob("*.json"))
 
-leaves = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30), st.floats(),
-                   st.text(max_size=40), st.binary(max_size=20).map(lambda b: b.decode("utf-8", "surrogateescape")))
-json_like = st.recursive(leaves, lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=10), ch, max_size=5),
-                         max_leaves=30)
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(),
+    st.text(max_size=40),
+    st.binary(max_size=20).map(lambda b: b.decode("utf-8", "surrogateescape")),
+)
+json_like = st.recursive(
+    leaves,
+    lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=10), ch, max_size=5),
+    max_leaves=30,
+)
 nested = st.integers(1, 3000).map(lambda n: json.loads("[" * min(n, 900) + "]" * min(n, 900)))
 
 
@@ -36,10 +45,33 @@ def _mutate(sample: dict, patch: dict) -> dict:
     return out
 
 
-@given(sample=st.sampled_from(SHOPIFY_SAMPLES), patch=st.dictionaries(st.sampled_from(
-    ["id", "email", "line_items", "customer", "total_price", "created_at", "updated_at", "token", "order_id", "phone",
-     "email_marketing_consent", "billing_address", "tracking_numbers", "quantity", "tags"]), json_like | nested, max_size=4),
-    topic=st.sampled_from(sorted(shopify.TOPICS)))
+@given(
+    sample=st.sampled_from(SHOPIFY_SAMPLES),
+    patch=st.dictionaries(
+        st.sampled_from(
+            [
+                "id",
+                "email",
+                "line_items",
+                "customer",
+                "total_price",
+                "created_at",
+                "updated_at",
+                "token",
+                "order_id",
+                "phone",
+                "email_marketing_consent",
+                "billing_address",
+                "tracking_numbers",
+                "quantity",
+                "tags",
+            ]
+        ),
+        json_like | nested,
+        max_size=4,
+    ),
+    topic=st.sampled_from(sorted(shopify.TOPICS)),
+)
 def test_shopify_adapt_returns_events_or_unprocessable(sample, patch, topic):
     body = _mutate(json.loads(sample.read_text()), patch)
     try:
@@ -52,17 +84,38 @@ def test_shopify_adapt_returns_events_or_unprocessable(sample, patch, topic):
 
 @given(body=json_like | nested)
 def test_shopify_and_generic_adapt_any_json(body):
-    for adapt in (lambda b: shopify.adapt("orders/create", {"x-shopify-shop-domain": "s", "x-shopify-event-id": "e"}, b, T),
-                  lambda b: generic.adapt(b, T)):
+    for adapt in (
+        lambda b: shopify.adapt(
+            "orders/create", {"x-shopify-shop-domain": "s", "x-shopify-event-id": "e"}, b, T
+        ),
+        lambda b: generic.adapt(b, T),
+    ):
         try:
             adapt(body)
         except Unprocessable:
             pass
 
 
-@given(example=st.sampled_from(sorted((ROOT / "docs/examples/generic").glob("*.json"))),
-       patch=st.dictionaries(st.sampled_from(["customer", "line_items", "total", "email_consent", "order_id", "status",
-                                              "placed_at", "consent", "tracking_numbers"]), json_like, max_size=3))
+@given(
+    example=st.sampled_from(sorted((ROOT / "docs/examples/generic").glob("*.json"))),
+    patch=st.dictionaries(
+        st.sampled_from(
+            [
+                "customer",
+                "line_items",
+                "total",
+                "email_consent",
+                "order_id",
+                "status",
+                "placed_at",
+                "consent",
+                "tracking_numbers",
+            ]
+        ),
+        json_like,
+        max_size=3,
+    ),
+)
 def test_generic_adapt_mutated_examples(example, patch):
     body = json.loads(example.read_text())
     body["data"] = {**body["data"], **patch}
@@ -105,8 +158,12 @@ class _LineStore:
 
 line_event = st.fixed_dictionaries(
     {"type": st.sampled_from(["follow", "unfollow", "accountLink", "message"]) | json_like},
-    optional={"webhookEventId": json_like | st.text(max_size=6000), "timestamp": json_like | st.sampled_from([1e20, float("inf"), float("nan"), 10**400]),
-              "source": json_like | st.fixed_dictionaries({"userId": json_like}), "link": json_like},
+    optional={
+        "webhookEventId": json_like | st.text(max_size=6000),
+        "timestamp": json_like | st.sampled_from([1e20, float("inf"), float("nan"), 10**400]),
+        "source": json_like | st.fixed_dictionaries({"userId": json_like}),
+        "link": json_like,
+    },
 )
 
 
@@ -115,20 +172,40 @@ def test_line_events_any_shape_are_processed_or_counted_invalid(events):
     raw = json.dumps({"events": events}, allow_nan=True).encode("utf-8", "surrogatepass")
     secret = "line-secret"
     try:
-        result = line.handle_webhook(raw, signatures.sign_line(raw, secret), channel_secret=secret, shop_id="s",
-                                     store=_LineStore(), publisher=InMemoryPublisher())
+        result = line.handle_webhook(
+            raw,
+            signatures.sign_line(raw, secret),
+            channel_secret=secret,
+            shop_id="s",
+            store=_LineStore(),
+            publisher=InMemoryPublisher(),
+        )
     except line.BadRequest:
         return
-    assert len(result.published) + result.duplicates + result.ignored + result.invalid + result.link_failed \
-        + result.nonce_unknown == len(events)
+    assert (
+        len(result.published)
+        + result.duplicates
+        + result.ignored
+        + result.invalid
+        + result.link_failed
+        + result.nonce_unknown
+        == len(events)
+    )
 
 
-@given(token=st.text(max_size=600) | st.binary(max_size=100).map(lambda b: b.decode("latin-1")),
-       body=st.binary(max_size=600), ctype=st.none() | st.sampled_from(["multipart/form-data; boundary=x",
-                                                                         "application/x-www-form-urlencoded", "text/plain"]) | st.text(max_size=30))
+@given(
+    token=st.text(max_size=600) | st.binary(max_size=100).map(lambda b: b.decode("latin-1")),
+    body=st.binary(max_size=600),
+    ctype=st.none()
+    | st.sampled_from(["multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "text/plain"])
+    | st.text(max_size=30),
+)
 def test_preferences_with_any_token_and_body_answer_a_page_or_404(token, body, ctype):
     prefs = Preferences(secrets=[b"k"], shop=load_shop_config(), publisher=InMemoryPublisher())
-    for call in (lambda: prefs.view(token), lambda: prefs.post(token, body, {"content-type": ctype} if ctype else {})):
+    for call in (
+        lambda: prefs.view(token),
+        lambda: prefs.post(token, body, {"content-type": ctype} if ctype else {}),
+    ):
         try:
             call()
         except TokenInvalid:

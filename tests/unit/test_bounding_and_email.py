@@ -19,25 +19,54 @@ T = datetime(2025, 1, 20, 13, 31, tzinfo=UTC)
 
 texts = st.one_of(st.text(max_size=30), st.integers(0, 30_000).map(lambda n: "茶" * n))
 items = st.builds(
-    ev.LineItem, title=texts.filter(bool), sku=st.none() | texts, variant_title=st.none() | texts,
-    price=st.decimals(min_value=0, max_value=10**6, places=0), quantity=st.integers(1, 10),
-    url=st.none() | texts, product_id=st.none() | st.text(max_size=20),
+    ev.LineItem,
+    title=texts.filter(bool),
+    sku=st.none() | texts,
+    variant_title=st.none() | texts,
+    price=st.decimals(min_value=0, max_value=10**6, places=0),
+    quantity=st.integers(1, 10),
+    url=st.none() | texts,
+    product_id=st.none() | st.text(max_size=20),
 )
 
 
-@given(line_items=st.lists(items, max_size=400), name=texts, tags=st.lists(texts, max_size=80), extra=st.integers(0, 5000))
+@given(
+    line_items=st.lists(items, max_size=400),
+    name=texts,
+    tags=st.lists(texts, max_size=80),
+    extra=st.integers(0, 5000),
+)
 def test_every_bounded_event_fits_and_keeps_what_identifies_it(line_items, name, tags, extra):
     customer = ev.CustomerRef(customer_id="7001", email="hanako@example.jp", first_name=name)
-    order = ev.OrderPlaced(event_id="shopify:e1:order.placed", shop="s.myshopify.com", source="shopify", occurred_at=T,
-                           received_at=T, order_id="1001", customer=customer, placed_at=T, total=Decimal(4870),
-                           line_items=tuple(line_items) + tuple(line_items[:1]) * extra, order_name=name)
-    upsert = ev.CustomerUpserted(event_id="e2", shop="s", source="shopify", occurred_at=T, received_at=T,
-                                 customer=customer, tags=tuple(tags))
+    order = ev.OrderPlaced(
+        event_id="shopify:e1:order.placed",
+        shop="s.myshopify.com",
+        source="shopify",
+        occurred_at=T,
+        received_at=T,
+        order_id="1001",
+        customer=customer,
+        placed_at=T,
+        total=Decimal(4870),
+        line_items=tuple(line_items) + tuple(line_items[:1]) * extra,
+        order_name=name,
+    )
+    upsert = ev.CustomerUpserted(
+        event_id="e2",
+        shop="s",
+        source="shopify",
+        occurred_at=T,
+        received_at=T,
+        customer=customer,
+        tags=tuple(tags),
+    )
     for event in (order, upsert):
         result = bounding.bound_event(event)
         assert bounding.event_size(result.event) <= bounding.MAX_ENTRY_BYTES - bounding.RAW_REF_RESERVE
         assert result.event.event_id == event.event_id and result.event.shop == event.shop
-        assert result.event.customer.customer_id == "7001" and result.event.customer.email == "hanako@example.jp"
+        assert (
+            result.event.customer.customer_id == "7001" and result.event.customer.email == "hanako@example.jp"
+        )
         if not result.cut:
             assert result.event == event
         else:
@@ -91,16 +120,25 @@ def test_an_address_that_stays_undeliverable_is_refused_by_generic_and_dropped_b
         assert "data.customer.email" in json.dumps(exc.as_dict())  # type: ignore[attr-defined]
     order = json.loads((ROOT / "tests/events/shopify/orders__create.json").read_text())
     order["customer"]["email"] = "花子@example"
-    [placed] = shopify.adapt("orders/create", {"x-shopify-shop-domain": "s", "x-shopify-event-id": "e"}, order, T)
+    [placed] = shopify.adapt(
+        "orders/create", {"x-shopify-shop-domain": "s", "x-shopify-event-id": "e"}, order, T
+    )
     assert placed.customer.email is None and placed.customer.email_original == "花子@example"
 
 
-ascii_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-", min_size=1, max_size=30)
+ascii_local = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-", min_size=1, max_size=30
+)
 labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=15)
 
 
-@given(raw=st.one_of(st.text(max_size=80), st.builds(lambda l, a, b: f"{l}@{a}.{b}", ascii_local, labels, labels)),
-       wide=st.booleans(), pad=st.sampled_from(["", " ", "\u3000", "\t"]))
+@given(
+    raw=st.one_of(
+        st.text(max_size=80), st.builds(lambda l, a, b: f"{l}@{a}.{b}", ascii_local, labels, labels)
+    ),
+    wide=st.booleans(),
+    pad=st.sampled_from(["", " ", "\u3000", "\t"]),
+)
 def test_deliverable_is_ascii_idempotent_and_keeps_the_lookup_identity(raw, wide, pad):
     if wide:  # the same address typed on a Japanese IME
         raw = "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in raw)

@@ -72,9 +72,14 @@ def test_a_fulfillment_from_any_cart_gets_the_built_link_and_keeps_a_cart_given_
     base = dict(event_id="e", shop="s", source="generic", occurred_at=at, received_at=at, fulfillment_id="f",
                 order_id="o", status="success")  # fmt: skip
     built = ev.FulfillmentUpdated(**base, tracking_company="ヤマト運輸", tracking_numbers=("1234-5678-9012",))
-    assert built.tracking_urls == ("https://jizen.kuronekoyamato.co.jp/jizen/servlet/crjz.b.NQ0010?id=123456789012",)
+    assert built.tracking_urls == (
+        "https://jizen.kuronekoyamato.co.jp/jizen/servlet/crjz.b.NQ0010?id=123456789012",
+    )
     given = ev.FulfillmentUpdated(
-        **base, tracking_company="ヤマト運輸", tracking_numbers=("1",), tracking_urls=("https://cart.example/t/1",)
+        **base,
+        tracking_company="ヤマト運輸",
+        tracking_numbers=("1",),
+        tracking_urls=("https://cart.example/t/1",),
     )
     assert given.tracking_urls == ("https://cart.example/t/1",)
     unknown = ev.FulfillmentUpdated(**base, tracking_company="西濃運輸", tracking_numbers=("1234567890",))

@@ -51,7 +51,13 @@ def test_dates_are_shown_in_jst():
 
 @pytest.mark.parametrize(
     ("last", "first", "expected"),
-    [("山田", "太郎", "山田 太郎 様"), ("山田", None, "山田 様"), (None, "太郎", "太郎 様"), (None, None, "お客様"), (" ", "", "お客様")],
+    [
+        ("山田", "太郎", "山田 太郎 様"),
+        ("山田", None, "山田 様"),
+        (None, "太郎", "太郎 様"),
+        (None, None, "お客様"),
+        (" ", "", "お客様"),
+    ],
 )
 def test_display_name(last, first, expected):
     assert display_name(last, first) == expected
@@ -64,16 +70,36 @@ def test_name_falls_back_to_the_trigger_customer(shop):
 
 
 def test_cart_context_and_shipping_answer(shop):
-    trigger = {"line_items": [{"title": "八女茶 煎茶 100g", "quantity": 2, "price": "1620"}], "total": "3240",
-               "recovery_url": "https://shop/recover"}
+    trigger = {
+        "line_items": [{"title": "八女茶 煎茶 100g", "quantity": 2, "price": "1620"}],
+        "total": "3240",
+        "recovery_url": "https://shop/recover",
+    }
     ctx = build_context(c.SEQUENCE_CART_RECOVERY, "reminder_1", profile(), trigger, shop, Links("https://u"))
     assert ctx["cart"] == {
-        "line_items": [{"title": "八女茶 煎茶 100g", "variant_title": None, "quantity": 2, "price": "¥1,620",
-                        "line_total": "¥3,240", "image_url": None, "url": None, "product_id": None}],
-        "item_count": 2, "total": "¥3,240", "recovery_url": "https://shop/recover",
+        "line_items": [
+            {
+                "title": "八女茶 煎茶 100g",
+                "variant_title": None,
+                "quantity": 2,
+                "price": "¥1,620",
+                "line_total": "¥3,240",
+                "image_url": None,
+                "url": None,
+                "product_id": None,
+            }
+        ],
+        "item_count": 2,
+        "total": "¥3,240",
+        "recovery_url": "https://shop/recover",
     }
-    assert ctx["shipping"] == {"free_shipping_threshold": "¥5,000", "fee": "¥550", "ships_within_days": 2,
-                               "free_for_cart": False, "remaining_for_free": "¥1,760"}
+    assert ctx["shipping"] == {
+        "free_shipping_threshold": "¥5,000",
+        "fee": "¥550",
+        "ships_within_days": 2,
+        "free_for_cart": False,
+        "remaining_for_free": "¥1,760",
+    }
     assert ctx["marketing"] is True and ctx["recommendations"] == []
 
 
@@ -85,9 +111,16 @@ def test_total_is_summed_when_the_trigger_has_none(shop):
 
 
 def test_transactional_context_has_no_coupon_links_or_recommendations(shop):
-    shop = shop.model_copy(update={"messaging": shop.messaging.model_copy(update={"coupon": Coupon(code="X", text="t")})})
-    trigger = {"order_id": "1", "tracking_company": "佐川急便", "tracking_numbers": ["1"], "tracking_urls": [],
-               "line_items": [{"product_id": "8001", "title": "八女茶 煎茶 100g", "price": "1620"}]}
+    shop = shop.model_copy(
+        update={"messaging": shop.messaging.model_copy(update={"coupon": Coupon(code="X", text="t")})}
+    )
+    trigger = {
+        "order_id": "1",
+        "tracking_company": "佐川急便",
+        "tracking_numbers": ["1"],
+        "tracking_urls": [],
+        "line_items": [{"product_id": "8001", "title": "八女茶 煎茶 100g", "price": "1620"}],
+    }
     ctx = build_context(c.SEQUENCE_SHIPPING, "shipped", profile(), trigger, shop, Links())
     assert ctx["marketing"] is False
     assert ctx["shop"]["coupon"] is None and ctx["recommendations"] == []
@@ -97,7 +130,9 @@ def test_transactional_context_has_no_coupon_links_or_recommendations(shop):
 
 
 def test_marketing_can_be_forced_explicitly(shop):
-    ctx = build_context(c.SEQUENCE_WELCOME, "welcome", profile(), {}, shop, Links("https://u"), marketing=False)
+    ctx = build_context(
+        c.SEQUENCE_WELCOME, "welcome", profile(), {}, shop, Links("https://u"), marketing=False
+    )
     assert ctx["marketing"] is False
 
 
@@ -123,5 +158,8 @@ def test_recommend_without_history_is_the_catalog_order():
 
 
 def test_recommend_is_deterministic_and_bounded():
-    runs = {tuple(p.id for p in recommend(CATALOG, [{"product_id": "2"}, {"product_id": "4"}], 10)) for _ in range(5)}
+    runs = {
+        tuple(p.id for p in recommend(CATALOG, [{"product_id": "2"}, {"product_id": "4"}], 10))
+        for _ in range(5)
+    }
     assert runs == {("1", "3", "5")}

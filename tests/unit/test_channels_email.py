@@ -14,7 +14,9 @@ from enishi.channels.email import EmailSender, SendFailed, Throttled, build_mime
 from enishi.channels.render import RenderedEmail
 from enishi.feedback.tags import decode_tag_value
 
-RENDERED = RenderedEmail(subject="【縁茶房】ご注文の商品を発送いたしました", html="<p>発送しました</p>", text="発送しました\n")
+RENDERED = RenderedEmail(
+    subject="【縁茶房】ご注文の商品を発送いたしました", html="<p>発送しました</p>", text="発送しました\n"
+)
 FROM = "縁茶房 <news@mail.enishi-sabo.example>"
 
 
@@ -24,8 +26,13 @@ def stubbed():
 
 
 def test_mime_is_utf8_multipart_with_encoded_japanese_headers():
-    raw = build_mime(from_address=FROM, to="taro@example.jp", rendered=RENDERED,
-                     unsubscribe_url="https://x.example/u/t", date=datetime(2025, 5, 1, 3, tzinfo=UTC))
+    raw = build_mime(
+        from_address=FROM,
+        to="taro@example.jp",
+        rendered=RENDERED,
+        unsubscribe_url="https://x.example/u/t",
+        date=datetime(2025, 5, 1, 3, tzinfo=UTC),
+    )
     assert raw.isascii()  # 7-bit clean: encoded words + base64 bodies
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
@@ -72,11 +79,18 @@ def test_send_passes_configuration_set_tags_and_raw_content():
         },
     )
     with stub:
-        assert EmailSender(client, "enishi", FROM).send("taro@example.jp", RENDERED, tags={"sequence": "shipping_notice"}) == "m-1"
+        assert (
+            EmailSender(client, "enishi", FROM).send(
+                "taro@example.jp", RENDERED, tags={"sequence": "shipping_notice"}
+            )
+            == "m-1"
+        )
     stub.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize("code", ["MessageRejected", "MailFromDomainNotVerifiedException", "AccountSuspendedException"])
+@pytest.mark.parametrize(
+    "code", ["MessageRejected", "MailFromDomainNotVerifiedException", "AccountSuspendedException"]
+)
 def test_refusals_are_send_failed_not_retryable(code):
     client, stub = stubbed()
     stub.add_client_error("send_email", service_error_code=code, http_status_code=400)
@@ -97,9 +111,13 @@ def test_server_error_is_ambiguous():
 def test_throttling_backs_off_then_raises_throttled():
     client, stub = stubbed()
     for _ in range(3):
-        stub.add_client_error("send_email", service_error_code="TooManyRequestsException", http_status_code=429)
+        stub.add_client_error(
+            "send_email", service_error_code="TooManyRequestsException", http_status_code=429
+        )
     sleeps: list[float] = []
     with stub, pytest.raises(Throttled) as info:
-        EmailSender(client, "enishi", FROM, sleep=sleeps.append, rng=lambda: 0.5).send("t@example.jp", RENDERED, tags={})
+        EmailSender(client, "enishi", FROM, sleep=sleeps.append, rng=lambda: 0.5).send(
+            "t@example.jp", RENDERED, tags={}
+        )
     assert info.value.attempts == 3
     assert sleeps == [0.125, 0.25]  # full jitter (rng 0.5) of 0.25 s · 2^n

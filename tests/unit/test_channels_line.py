@@ -40,13 +40,15 @@ def fake_line() -> Iterator[tuple[FakeLine, str]]:
         def log_message(self, *args) -> None:  # keep test output clean
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length))
             state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             if state.delay_first and len(state.requests) == 1:
                 threading.Event().wait(state.delay_first)
-            status, payload, headers = state.script.pop(0) if state.script else (200, {"sentMessages": []}, {})
+            status, payload, headers = (
+                state.script.pop(0) if state.script else (200, {"sentMessages": []}, {})
+            )
             raw = json.dumps(payload).encode()
             try:
                 self.send_response(status)
@@ -79,7 +81,11 @@ def test_two_server_errors_then_ok_is_one_accepted_push_with_one_retry_key(fake_
     state.script = [
         (500, {"message": "An error occurred in the backend"}, {}),
         (503, {"message": "Service unavailable"}, {}),
-        (200, {"sentMessages": [{"id": "461230966842064897", "quoteToken": "q"}]}, {"x-line-request-id": "req-3"}),
+        (
+            200,
+            {"sentMessages": [{"id": "461230966842064897", "quoteToken": "q"}]},
+            {"x-line-request-id": "req-3"},
+        ),
     ]
     key = retry_key("shipping_notice.shipped.abc123")
 
@@ -92,15 +98,22 @@ def test_two_server_errors_then_ok_is_one_accepted_push_with_one_retry_key(fake_
     assert {r["headers"]["X-Line-Retry-Key"] for r in state.requests} == {key}
     assert all(r["headers"]["Authorization"] == f"Bearer {TOKEN}" for r in state.requests)
     assert all(r["path"] == "/v2/bot/message/push" for r in state.requests)
-    assert state.requests[0]["body"] == {"to": "U" + "a" * 32, "messages": MESSAGES, "notificationDisabled": False}
+    assert state.requests[0]["body"] == {
+        "to": "U" + "a" * 32,
+        "messages": MESSAGES,
+        "notificationDisabled": False,
+    }
 
 
 def test_conflict_means_already_sent(fake_line):
     # Given the retry key was accepted before (LINE answers 409)
     state, base = fake_line
     state.script = [
-        (409, {"message": "The retry key is already accepted", "sentMessages": [{"id": "1"}]},
-         {"x-line-accepted-request-id": "first-req"}),
+        (
+            409,
+            {"message": "The retry key is already accepted", "sentMessages": [{"id": "1"}]},
+            {"x-line-accepted-request-id": "first-req"},
+        ),
     ]
     # When / Then the push counts as sent, without another request
     result = client(base).push("U1", MESSAGES, retry_key("k"))
@@ -131,7 +144,9 @@ def test_other_429_is_rate_limited(fake_line):
 def test_client_errors_are_rejected_and_not_retried(fake_line, status):
     # Given LINE refuses the request (bad token, payload, plan …)
     state, base = fake_line
-    state.script = [(status, {"message": "Authentication failed", "details": [{"message": "x", "property": "y"}]}, {})]
+    state.script = [
+        (status, {"message": "Authentication failed", "details": [{"message": "x", "property": "y"}]}, {})
+    ]
     # When / Then it is reported at once and never retried
     with pytest.raises(LineRejected) as info:
         client(base).push("U1", MESSAGES, retry_key("k"))
@@ -158,7 +173,9 @@ def test_timeout_is_retried_with_the_same_key(fake_line):
     result = client(base, timeout=0.2).push("U1", MESSAGES, retry_key("k"))
     assert result.attempts == 2
     assert len(state.requests) == 2
-    assert state.requests[0]["headers"]["X-Line-Retry-Key"] == state.requests[1]["headers"]["X-Line-Retry-Key"]
+    assert (
+        state.requests[0]["headers"]["X-Line-Retry-Key"] == state.requests[1]["headers"]["X-Line-Retry-Key"]
+    )
 
 
 def test_connection_refused_is_retryable():

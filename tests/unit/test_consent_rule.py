@@ -36,12 +36,20 @@ skew = st.sampled_from([0, 0, 0, 3, 4, 6, 60, 9 * 60])
 @st.composite
 def records(draw) -> ev.Consent:
     received = T0 + timedelta(minutes=draw(st.integers(min_value=0, max_value=3 * 24 * 60)))
-    sender = draw(st.one_of(st.none(), minutes.map(lambda m: T0 + timedelta(minutes=m)),
-                            skew.map(lambda s: received + timedelta(minutes=s))))
+    sender = draw(
+        st.one_of(
+            st.none(),
+            minutes.map(lambda m: T0 + timedelta(minutes=m)),
+            skew.map(lambda s: received + timedelta(minutes=s)),
+        )
+    )
     origin = draw(st.one_of(st.none(), minutes.map(lambda m: T0 + timedelta(minutes=m))))
     return rule.make(
-        state=draw(st.sampled_from(["subscribed", "subscribed", "not_subscribed", "unsubscribed", "pending",
-                                    "redacted"])),
+        state=draw(
+            st.sampled_from(
+                ["subscribed", "subscribed", "not_subscribed", "unsubscribed", "pending", "redacted"]
+            )
+        ),
         kind=draw(st.sampled_from(["act", "snapshot"])),
         source=draw(st.sampled_from(["shopify", "one_click", "generic"])),
         channel=draw(st.sampled_from(["email", "email", "line"])),
@@ -99,8 +107,11 @@ def test_subscribed_only_after_an_affirmative_act_later_than_every_restrictive_r
         snaps = [r for r in mine if rule.is_p_class(r)]
         others = [rule.record_key(r) for r in mine if not rule.is_p_class(r)]
         first = min(snaps, key=rule.record_key) if snaps else None
-        by_snapshot = (first is not None and not any(rule.is_opt_out(r.state) for r in mine)
-                       and all(rule.record_key(first) > k for k in others))
+        by_snapshot = (
+            first is not None
+            and not any(rule.is_opt_out(r.state) for r in mine)
+            and all(rule.record_key(first) > k for k in others)
+        )
         assert by_act or by_snapshot
         if any(rule.is_opt_out(r.state) for r in mine):
             assert final.kind == "act"  # after a "no", only an act says yes
@@ -151,44 +162,78 @@ RECEIVED = datetime(2025, 3, 2, 13, 0, tzinfo=UTC)
 
 def test_a_sender_time_in_the_future_is_not_trusted():
     # JST written as Z: 22:00 JST claimed as 22:00 UTC, 9 hours ahead of the receipt
-    at, kind = rule.effective_at("subscribed", "act", sender_at=RECEIVED + timedelta(hours=9), received_at=RECEIVED)
+    at, kind = rule.effective_at(
+        "subscribed", "act", sender_at=RECEIVED + timedelta(hours=9), received_at=RECEIVED
+    )
     assert (at, kind) == (RECEIVED, "snapshot")  # no trusted time: it cannot outrank an opt-out
-    at, _ = rule.effective_at("unsubscribed", "act", sender_at=RECEIVED + timedelta(hours=9), received_at=RECEIVED)
+    at, _ = rule.effective_at(
+        "unsubscribed", "act", sender_at=RECEIVED + timedelta(hours=9), received_at=RECEIVED
+    )
     assert at == RECEIVED
 
 
 def test_a_sender_time_a_little_ahead_is_clamped_to_the_receipt():
-    at, kind = rule.effective_at("subscribed", "act", sender_at=RECEIVED + timedelta(minutes=4), received_at=RECEIVED)
+    at, kind = rule.effective_at(
+        "subscribed", "act", sender_at=RECEIVED + timedelta(minutes=4), received_at=RECEIVED
+    )
     assert (at, kind) == (RECEIVED, "act")
 
 
 def test_without_a_sender_time_restrictive_takes_the_receipt_and_affirmative_the_creation():
     created = RECEIVED - timedelta(days=30)
-    assert rule.effective_at("not_subscribed", "act", sender_at=None, received_at=RECEIVED,
-                             origin_at=created) == (RECEIVED, "act")
-    assert rule.effective_at("subscribed", "act", sender_at=None, received_at=RECEIVED,
-                             origin_at=created) == (created, "act")
-    snap = rule.effective_at("subscribed", "snapshot", sender_at=RECEIVED - timedelta(days=40),
-                             received_at=RECEIVED, origin_at=created)
+    assert rule.effective_at(
+        "not_subscribed", "act", sender_at=None, received_at=RECEIVED, origin_at=created
+    ) == (RECEIVED, "act")
+    assert rule.effective_at(
+        "subscribed", "act", sender_at=None, received_at=RECEIVED, origin_at=created
+    ) == (created, "act")
+    snap = rule.effective_at(
+        "subscribed",
+        "snapshot",
+        sender_at=RECEIVED - timedelta(days=40),
+        received_at=RECEIVED,
+        origin_at=created,
+    )
     assert snap == (RECEIVED - timedelta(days=40), "snapshot")
 
 
 def test_a_late_snapshot_never_outranks_a_one_click_unsubscribe():
     # konbini: order created 10:00, one-click unsubscribe 11:00, orders/paid (buyer_accepts_marketing) at 16:00
     created = datetime(2025, 3, 2, 1, 0, tzinfo=UTC)
-    snapshot = rule.make(state="subscribed", kind="snapshot", source="shopify", origin_at=created,
-                         sender_at=created + timedelta(hours=6), received_at=created + timedelta(hours=6))
-    unsub = rule.make(state="unsubscribed", kind="act", source="one_click", sender_at=created + timedelta(hours=1),
-                      received_at=created + timedelta(hours=1))
+    snapshot = rule.make(
+        state="subscribed",
+        kind="snapshot",
+        source="shopify",
+        origin_at=created,
+        sender_at=created + timedelta(hours=6),
+        received_at=created + timedelta(hours=6),
+    )
+    unsub = rule.make(
+        state="unsubscribed",
+        kind="act",
+        source="one_click",
+        sender_at=created + timedelta(hours=1),
+        received_at=created + timedelta(hours=1),
+    )
     for order in ([snapshot, unsub], [unsub, snapshot]):
         assert rule.current(fold_all(order)["email"]).state == "unsubscribed"
     # even a snapshot dated after the opt-out (a checkout created later) does not re-grant
-    later = rule.make(state="subscribed", kind="snapshot", source="shopify", origin_at=created + timedelta(days=3),
-                      received_at=created + timedelta(days=3))
+    later = rule.make(
+        state="subscribed",
+        kind="snapshot",
+        source="shopify",
+        origin_at=created + timedelta(days=3),
+        received_at=created + timedelta(days=3),
+    )
     assert rule.current(fold_all([unsub, later])["email"]).state == "unsubscribed"
     # an act does
-    act = rule.make(state="subscribed", kind="act", source="preference_page", sender_at=created + timedelta(days=3),
-                    received_at=created + timedelta(days=3))
+    act = rule.make(
+        state="subscribed",
+        kind="act",
+        source="preference_page",
+        sender_at=created + timedelta(days=3),
+        received_at=created + timedelta(days=3),
+    )
     assert rule.current(fold_all([act, unsub, later])["email"]).state == "subscribed"
 
 
@@ -198,8 +243,15 @@ def test_a_late_snapshot_never_outranks_a_one_click_unsubscribe():
 def as_event(r: ev.Consent, i: int) -> ev.ConsentChanged:
     # the adapters' output: a received_at at or after the effective time
     received = r.collected_at + timedelta(minutes=i % 3)
-    return ev.ConsentChanged(event_id=f"e{i}", shop="s", source="shopify", occurred_at=received, received_at=received,
-                             customer=ev.CustomerRef(customer_id="c1"), consent=r)
+    return ev.ConsentChanged(
+        event_id=f"e{i}",
+        shop="s",
+        source="shopify",
+        occurred_at=received,
+        received_at=received,
+        customer=ev.CustomerRef(customer_id="c1"),
+        consent=r,
+    )
 
 
 @SETTINGS
@@ -225,7 +277,9 @@ def test_profiles_apply_the_rule_in_any_order_and_a_merge_keeps_it(rs, rnd, data
     assert profiles[0].line_consent == profiles[1].line_consent
     # (iv) the ledger alone gives the profile's state
     for ch in ("email", "line"):
-        assert rule.derive([x for x in ledger.values() if x.channel == ch]) == getattr(profiles[0], f"{ch}_consent")
+        assert rule.derive([x for x in ledger.values() if x.channel == ch]) == getattr(
+            profiles[0], f"{ch}_consent"
+        )
     # and a guest holding part of the records, merged into the customer holding the rest, is the same
     cut = data.draw(st.integers(min_value=0, max_value=len(events)))
     guest = customer = None

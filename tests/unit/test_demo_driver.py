@@ -62,10 +62,19 @@ class RecordingTransport:
         if url.endswith("/webhooks/shopify") and headers["X-Shopify-Topic"] == "checkouts/update":
             data = json.loads(body)
             if data.get("email") and not data.get("completed_at"):
-                self.world.pending.append(SentMessage(
-                    "email", data["email"], "cart_recovery", "reminder_1", self.world.now() + timedelta(hours=1),
-                    message_key=f"k-{data['token']}-{len(self.posts)}", marketing=True,
-                    unsubscribe_url="https://api.example/u/TOKEN", raw={"customer_id": "1", "shop": "s"}))
+                self.world.pending.append(
+                    SentMessage(
+                        "email",
+                        data["email"],
+                        "cart_recovery",
+                        "reminder_1",
+                        self.world.now() + timedelta(hours=1),
+                        message_key=f"k-{data['token']}-{len(self.posts)}",
+                        marketing=True,
+                        unsubscribe_url="https://api.example/u/TOKEN",
+                        raw={"customer_id": "1", "shop": "s"},
+                    )
+                )
         return 200
 
 
@@ -76,8 +85,14 @@ def test_drive_posts_in_time_order_and_customers_react():
     world = FakeWorld(cfg.start)
     transport = RecordingTransport(world)
     samples = []
-    stats = drive(sim, world, transport, Secrets("shh", "line-secret"), resolution=timedelta(minutes=10),
-                  sampler=lambda now: samples.append(now) or {"lead": 1})
+    stats = drive(
+        sim,
+        world,
+        transport,
+        Secrets("shh", "line-secret"),
+        resolution=timedelta(minutes=10),
+        sampler=lambda now: samples.append(now) or {"lead": 1},
+    )
     # the clock only moves forward, and every request leaves at or after the time it happened
     assert world.advances == sorted(world.advances)
     kinds = {url.rsplit("/", 2)[-2] for _, url, _, _ in transport.posts}
@@ -98,22 +113,50 @@ def test_drive_posts_in_time_order_and_customers_react():
 def test_ses_event_is_tagged_like_enishi_mail():
     from enishi.feedback.tags import read_email_tags
 
-    msg = SentMessage("email", "a@example.jp", "welcome", "thanks", datetime.fromisoformat("2026-01-05T01:00:00+00:00"),
-                      message_key="welcome.thanks.abc", provider_message_id="m-1",
-                      raw={"shop": "enishi-demo.myshopify.com", "customer_id": "7200000001"})
-    event = ses_event(SesFeedback(at=msg.sent_at + timedelta(minutes=5), event_type="Bounce", message=msg,
-                                  customer_id=7200000001))
+    msg = SentMessage(
+        "email",
+        "a@example.jp",
+        "welcome",
+        "thanks",
+        datetime.fromisoformat("2026-01-05T01:00:00+00:00"),
+        message_key="welcome.thanks.abc",
+        provider_message_id="m-1",
+        raw={"shop": "enishi-demo.myshopify.com", "customer_id": "7200000001"},
+    )
+    event = ses_event(
+        SesFeedback(
+            at=msg.sent_at + timedelta(minutes=5), event_type="Bounce", message=msg, customer_id=7200000001
+        )
+    )
     tags = read_email_tags(event["detail"]["mail"]["tags"])
-    assert (tags.shop, tags.customer_id, tags.message_key) == ("enishi-demo.myshopify.com", "7200000001",
-                                                               "welcome.thanks.abc")
+    assert (tags.shop, tags.customer_id, tags.message_key) == (
+        "enishi-demo.myshopify.com",
+        "7200000001",
+        "welcome.thanks.abc",
+    )
     assert event["detail"]["bounce"]["bounceType"] == "Permanent" and event["source"] == "aws.ses"
 
 
 def test_normalize_reads_outbox_entries_and_finds_the_unsubscribe_link():
-    entry = {"channel": "email", "to": ["taro@example.jp"], "sequence": "welcome", "step": "story",
-             "sent_at": "2026-01-08T01:00:00Z", "message_key": "welcome.story.x", "subject": "縁茶房のこと",
-             "headers": [{"Name": "List-Unsubscribe", "Value": "<http://127.0.0.1:8787/u/abc.def>"}]}
+    entry = {
+        "channel": "email",
+        "to": ["taro@example.jp"],
+        "sequence": "welcome",
+        "step": "story",
+        "sent_at": "2026-01-08T01:00:00Z",
+        "message_key": "welcome.story.x",
+        "subject": "縁茶房のこと",
+        "headers": [{"Name": "List-Unsubscribe", "Value": "<http://127.0.0.1:8787/u/abc.def>"}],
+    }
     m = normalize(entry)
-    assert (m.recipient, m.sequence, m.step, m.message_key) == ("taro@example.jp", "welcome", "story", "welcome.story.x")
+    assert (m.recipient, m.sequence, m.step, m.message_key) == (
+        "taro@example.jp",
+        "welcome",
+        "story",
+        "welcome.story.x",
+    )
     assert m.unsubscribe_url == "http://127.0.0.1:8787/u/abc.def"
-    assert unsubscribe_url({"html": '<a href="https://x.example/u/tok_1">配信停止</a>'}) == "https://x.example/u/tok_1"
+    assert (
+        unsubscribe_url({"html": '<a href="https://x.example/u/tok_1">配信停止</a>'})
+        == "https://x.example/u/tok_1"
+    )

@@ -29,8 +29,10 @@ def run_offline(sim: ShopSimulation, react=None) -> list:
 
 
 def fingerprint(outgoing: list) -> list:
-    return [(o.kind, o.at, getattr(getattr(o, "delivery", None), "raw", b"") or getattr(o, "body", None))
-            for o in outgoing]
+    return [
+        (o.kind, o.at, getattr(getattr(o, "delivery", None), "raw", b"") or getattr(o, "body", None))
+        for o in outgoing
+    ]
 
 
 def test_same_seed_same_shop_other_seed_other_shop():
@@ -46,8 +48,14 @@ def test_every_webhook_is_signed_in_time_order_and_accepted_by_the_shopify_adapt
     outgoing = run_offline(make_sim(SimConfig.small()))
     posts = [o for o in outgoing if isinstance(o, ShopifyPost)]
     topics = Counter(p.delivery.topic for p in posts)
-    assert {"customers/create", "checkouts/create", "checkouts/update", "orders/create",
-            "fulfillments/create", "fulfillments/update"} <= set(topics)
+    assert {
+        "customers/create",
+        "checkouts/create",
+        "checkouts/update",
+        "orders/create",
+        "fulfillments/create",
+        "fulfillments/update",
+    } <= set(topics)
     types = Counter()
     for p in posts:
         headers = p.delivery.headers(shop.shop_id, "secret")

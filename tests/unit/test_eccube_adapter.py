@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from enishi import keys
 from enishi.carts import Unprocessable, eccube
-
 from tests.conftest import EVENTS_DIR
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -19,10 +18,16 @@ SHOP = "enishi-chabo"
 
 # computed with `printf '%s' BODY | openssl dgst -sha256 -hmac SECRET` (independent of the code under test)
 VECTORS = [
-    (b'[{"entity":"order","id":12,"action":"updated"}]', "eccube-webhook-secret-0123456789",
-     "1ab2d7373f16f8a7a8d550b9f4d5ccb344a78dc17b108ef0043309be827d7370"),
-    ('[{"entity":"customer","id":7,"action":"created"},{"entity":"order","id":12,"action":"created"}]'.encode(),
-     "もう一つの秘密鍵-abcdefgh", "6b1714e6be28b00c7ea421526a0bb6c8121d8d0557de4855b275cd8677aa2f62"),
+    (
+        b'[{"entity":"order","id":12,"action":"updated"}]',
+        "eccube-webhook-secret-0123456789",
+        "1ab2d7373f16f8a7a8d550b9f4d5ccb344a78dc17b108ef0043309be827d7370",
+    ),
+    (
+        b'[{"entity":"customer","id":7,"action":"created"},{"entity":"order","id":12,"action":"created"}]',
+        "もう一つの秘密鍵-abcdefgh",
+        "6b1714e6be28b00c7ea421526a0bb6c8121d8d0557de4855b275cd8677aa2f62",
+    ),
 ]
 
 
@@ -37,9 +42,17 @@ def test_signature_vectors(raw: bytes, secret: str, expected: str) -> None:
     assert eccube.verify_signature(raw, expected, ["old-secret-0000000000", secret])  # rotation
 
 
-@pytest.mark.parametrize("header", [None, "", "1AB2D7373F16F8A7A8D550B9F4D5CCB344A78DC17B108EF0043309BE827D7370",
-                                    "sha256=1ab2d7373f16f8a7a8d550b9f4d5ccb344a78dc17b108ef0043309be827d7370",
-                                    "ｆｏｏ", "0" * 64])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "1AB2D7373F16F8A7A8D550B9F4D5CCB344A78DC17B108EF0043309BE827D7370",
+        "sha256=1ab2d7373f16f8a7a8d550b9f4d5ccb344a78dc17b108ef0043309be827d7370",
+        "ｆｏｏ",
+        "0" * 64,
+    ],
+)
 def test_signature_refused(header: str | None) -> None:
     raw, secret, _ = VECTORS[0]
     assert not eccube.verify_signature(raw, header, [secret])
@@ -60,14 +73,24 @@ def test_signature_only_the_right_hex_verifies(raw: bytes, secret: str, header: 
 
 def test_notifications_keep_orders_and_customers_once() -> None:
     notes = eccube.parse_notifications(json.loads((EVENTS_DIR / "eccube" / "webhook_body.json").read_text()))
-    assert notes == [{"entity": "customer", "id": "318", "action": "updated"},
-                     {"entity": "order", "id": "1042", "action": "created"}]
+    assert notes == [
+        {"entity": "customer", "id": "318", "action": "updated"},
+        {"entity": "order", "id": "1042", "action": "created"},
+    ]
 
 
-@pytest.mark.parametrize("body", [{}, "x", [1], [{"entity": "order"}], [{"entity": "order", "id": "1 OR 1",
-                                                                          "action": "created"}],
-                                  [{"entity": "order", "id": 1, "action": "exploded"}],
-                                  [{"entity": "order", "id": True, "action": "created"}]])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        "x",
+        [1],
+        [{"entity": "order"}],
+        [{"entity": "order", "id": "1 OR 1", "action": "created"}],
+        [{"entity": "order", "id": 1, "action": "exploded"}],
+        [{"entity": "order", "id": True, "action": "created"}],
+    ],
+)
 def test_notifications_refuse_other_shapes(body: object) -> None:
     with pytest.raises(Unprocessable):
         eccube.parse_notifications(body)
@@ -149,7 +172,11 @@ def test_a_cart_row_saying_yes_never_undoes_an_unsubscribe_by_link() -> None:
     row = load("customer.json")
     at = datetime(2026, 11, 10, tzinfo=UTC)
     unsubscribe = ev.ConsentChanged(
-        event_id="preferences:1", shop=SHOP, source="enishi", occurred_at=at, received_at=at,
+        event_id="preferences:1",
+        shop=SHOP,
+        source="enishi",
+        occurred_at=at,
+        received_at=at,
         customer=ev.CustomerRef(customer_id=str(row["id"])),
         consent=ev.Consent(state="unsubscribed", source="one_click", collected_at=at, sender_at=at),
     )
@@ -162,8 +189,9 @@ def test_a_cart_row_saying_yes_never_undoes_an_unsubscribe_by_link() -> None:
     assert profile is not None and profile.email_consent.state == "unsubscribed"
 
 
-@pytest.mark.parametrize(("flag", "state"), [(0, "not_subscribed"), (2, "not_subscribed"), (None, None),
-                                             ("x", None), (True, None)])
+@pytest.mark.parametrize(
+    ("flag", "state"), [(0, "not_subscribed"), (2, "not_subscribed"), (None, None), ("x", None), (True, None)]
+)
 def test_mailmaga_other_values(flag: object, state: str | None) -> None:
     row = load("customer.json")
     row["mailmaga_flg"] = flag

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+
 from enishi import clock
 from enishi.events import Consent
 from enishi.profiles.items import CheckoutItem, OrderItem

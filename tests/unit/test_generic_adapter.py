@@ -21,7 +21,9 @@ from enishi.carts import Unprocessable, generic
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "schema" / "generic-v1.schema.json").read_text())
 EXAMPLES = sorted((ROOT / "docs" / "examples" / "generic").glob("*.json"))
-VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+VALIDATOR = jsonschema.Draft202012Validator(
+    SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+)
 RECEIVED = datetime(2025, 1, 20, 13, 31, tzinfo=UTC)
 
 
@@ -35,7 +37,11 @@ def test_schema_is_valid_draft_2020_12():
 
 
 def test_every_type_has_an_example():
-    assert {json.loads(p.read_text())["type"] for p in EXAMPLES} == set(generic.TYPES) == set(SCHEMA["properties"]["type"]["enum"])
+    assert (
+        {json.loads(p.read_text())["type"] for p in EXAMPLES}
+        == set(generic.TYPES)
+        == set(SCHEMA["properties"]["type"]["enum"])
+    )
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -59,7 +65,9 @@ def test_order_example_maps_money_items_and_consent_with_wording():
 
 def test_guest_order_is_keyed_by_normalized_email():
     order = generic.adapt(example("order.placed.guest"), RECEIVED)[0]
-    assert order.customer.guest and order.customer.customer_id == keys.guest_customer_id("misaki.suzuki@example.jp")
+    assert order.customer.guest and order.customer.customer_id == keys.guest_customer_id(
+        "misaki.suzuki@example.jp"
+    )
 
 
 def mutate(name: str, path: str, value):

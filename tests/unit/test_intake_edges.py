@@ -78,15 +78,24 @@ class SizeCheckingPublisher(InMemoryPublisher):
 
 def ports(**kw) -> logic.Ports:
     return logic.Ports(
-        secrets=lambda source: [SECRET], dedupe=kw.get("dedupe") or Dedupe(), raw=kw.get("raw") or Raw(),
-        publisher=kw.get("publisher") or SizeCheckingPublisher(), metrics=kw.get("metrics") or Metrics(),
+        secrets=lambda source: [SECRET],
+        dedupe=kw.get("dedupe") or Dedupe(),
+        raw=kw.get("raw") or Raw(),
+        publisher=kw.get("publisher") or SizeCheckingPublisher(),
+        metrics=kw.get("metrics") or Metrics(),
         shops=frozenset({SHOP}),
     )
 
 
-def shopify_request(body: bytes, *, topic: str = "orders/create", shop: str = SHOP, event_id: str = "e1") -> logic.WebhookRequest:
-    headers = {"x-shopify-topic": topic, "x-shopify-shop-domain": shop, "x-shopify-event-id": event_id,
-               "x-shopify-hmac-sha256": signatures.sign_shopify(body, SECRET)}
+def shopify_request(
+    body: bytes, *, topic: str = "orders/create", shop: str = SHOP, event_id: str = "e1"
+) -> logic.WebhookRequest:
+    headers = {
+        "x-shopify-topic": topic,
+        "x-shopify-shop-domain": shop,
+        "x-shopify-event-id": event_id,
+        "x-shopify-hmac-sha256": signatures.sign_shopify(body, SECRET),
+    }
     return logic.WebhookRequest(source="shopify", raw=body, headers=headers)
 
 
@@ -97,10 +106,18 @@ def generic_request(body: bytes) -> logic.WebhookRequest:
 
 def big_order(items: int, title_chars: int = 20) -> dict[str, Any]:
     order = json.loads((SHOPIFY / "orders__create.json").read_text())
-    template = {k: order["line_items"][0][k] for k in ("product_id", "quantity", "price", "vendor", "variant_title")}
+    template = {
+        k: order["line_items"][0][k] for k in ("product_id", "quantity", "price", "vendor", "variant_title")
+    }
     order["line_items"] = [
-        {**copy.deepcopy(template), "id": 10_000_000 + i, "title": f"商品{i:05d}" + "茶" * title_chars,
-         "variant_id": 20_000_000 + i, "sku": f"SKU-{i:05d}", "name": f"商品{i:05d}"}
+        {
+            **copy.deepcopy(template),
+            "id": 10_000_000 + i,
+            "title": f"商品{i:05d}" + "茶" * title_chars,
+            "variant_id": 20_000_000 + i,
+            "sku": f"SKU-{i:05d}",
+            "name": f"商品{i:05d}",
+        }
         for i in range(items)
     ]
     return order
@@ -147,7 +164,9 @@ def test_every_documented_generic_example_is_for_the_demo_shop_and_accepted(path
 
 
 @pytest.mark.parametrize("kind", ["shopify", "generic"])
-@pytest.mark.parametrize("raw", [b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000, b"[" * 100 + b"]" * 100])
+@pytest.mark.parametrize(
+    "raw", [b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000, b"[" * 100 + b"]" * 100]
+)
 def test_deeply_nested_json_is_400_and_kept(kind, raw):
     p = ports()
     request = shopify_request(raw) if kind == "shopify" else generic_request(raw)
@@ -188,14 +207,18 @@ def test_an_identifier_too_large_to_ever_fit_is_kept_not_retried():
     order["id"] = "9" * 300_000
     p = ports()
     answer = logic.handle(shopify_request(json.dumps(order).encode()), p, NOW)
-    assert (answer.status, answer.body["status"]) == (200, "kept") and p.raw.kept[0]["reason"] == "unprocessable"
+    assert (answer.status, answer.body["status"]) == (200, "kept") and p.raw.kept[0][
+        "reason"
+    ] == "unprocessable"
 
 
 # ---- whatever is signed: never 5xx; unsigned: never 2xx
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
     max_leaves=40,
 )
 
@@ -208,22 +231,63 @@ sample_orders = st.sampled_from(sorted(p.name for p in SHOPIFY.glob("*.json")))
 shopify_bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.tuples(sample_orders, st.dictionaries(st.sampled_from(["id", "email", "line_items", "customer", "total_price",
-                                                              "created_at", "updated_at", "buyer_accepts_marketing",
-                                                              "email_marketing_consent", "token", "order_id"]),
-                                             json_values, max_size=4))
-    .map(lambda t: json.dumps({**json.loads((SHOPIFY / t[0]).read_text()), **t[1]}).encode()),
+    st.tuples(
+        sample_orders,
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "email",
+                    "line_items",
+                    "customer",
+                    "total_price",
+                    "created_at",
+                    "updated_at",
+                    "buyer_accepts_marketing",
+                    "email_marketing_consent",
+                    "token",
+                    "order_id",
+                ]
+            ),
+            json_values,
+            max_size=4,
+        ),
+    ).map(lambda t: json.dumps({**json.loads((SHOPIFY / t[0]).read_text()), **t[1]}).encode()),
 )
 generic_bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.tuples(st.sampled_from(sorted(p.name for p in GENERIC.glob("*.json"))), st.dictionaries(st.text(max_size=10), json_values, max_size=3),
-              st.dictionaries(st.sampled_from(["customer", "line_items", "total", "email_consent", "order_id"]), json_values, max_size=3))
-    .map(lambda t: json.dumps({**json.loads((GENERIC / t[0]).read_text()), **t[1],
-                               "data": {**json.loads((GENERIC / t[0]).read_text())["data"], **t[2]}}).encode()),
+    st.tuples(
+        st.sampled_from(sorted(p.name for p in GENERIC.glob("*.json"))),
+        st.dictionaries(st.text(max_size=10), json_values, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["customer", "line_items", "total", "email_consent", "order_id"]),
+            json_values,
+            max_size=3,
+        ),
+    ).map(
+        lambda t: json.dumps(
+            {
+                **json.loads((GENERIC / t[0]).read_text()),
+                **t[1],
+                "data": {**json.loads((GENERIC / t[0]).read_text())["data"], **t[2]},
+            }
+        ).encode()
+    ),
 )
-topics = st.sampled_from(["orders/create", "orders/paid", "checkouts/update", "customers/update", "fulfillments/create",
-                          "customers_email_marketing_consent/update", "customers/redact", "shop/redact", "nope"])
+topics = st.sampled_from(
+    [
+        "orders/create",
+        "orders/paid",
+        "checkouts/update",
+        "customers/update",
+        "fulfillments/create",
+        "customers_email_marketing_consent/update",
+        "customers/redact",
+        "shop/redact",
+        "nope",
+    ]
+)
 
 
 @given(raw=shopify_bodies, topic=topics)
@@ -231,7 +295,7 @@ def test_a_signed_shopify_delivery_is_never_answered_5xx(raw, topic):
     p = ports()
     answer = logic.handle(shopify_request(raw, topic=topic), p, NOW)
     assert answer.status in (200, 400, 403)
-    assert answer.status == 200 and answer.body["status"] in ("accepted", "kept") or p.raw.kept
+    assert (answer.status == 200 and answer.body["status"] in ("accepted", "kept")) or p.raw.kept
 
 
 @given(raw=generic_bodies)
@@ -242,11 +306,18 @@ def test_a_signed_generic_delivery_is_never_answered_5xx(raw):
     assert answer.status == 200 or p.raw.kept  # refused → kept
 
 
-@given(raw=st.one_of(shopify_bodies, generic_bodies), header=st.text(max_size=100), source=st.sampled_from(["shopify", "generic"]))
+@given(
+    raw=st.one_of(shopify_bodies, generic_bodies),
+    header=st.text(max_size=100),
+    source=st.sampled_from(["shopify", "generic"]),
+)
 def test_nothing_unsigned_gets_a_2xx_or_leaves_a_trace(raw, header, source):
     name = signatures.SHOPIFY_SIGNATURE_HEADER if source == "shopify" else signatures.GENERIC_SIGNATURE_HEADER
-    request = logic.WebhookRequest(source=source, raw=raw, headers={name: header, "x-shopify-shop-domain": SHOP,
-                                                                    "x-shopify-topic": "orders/create"})
+    request = logic.WebhookRequest(
+        source=source,
+        raw=raw,
+        headers={name: header, "x-shopify-shop-domain": SHOP, "x-shopify-topic": "orders/create"},
+    )
     p = ports()
     assert logic.handle(request, p, NOW).status == 401
     assert not p.raw.kept and not p.publisher.published and not p.dedupe.markers
@@ -255,7 +326,9 @@ def test_nothing_unsigned_gets_a_2xx_or_leaves_a_trace(raw, header, source):
 def test_replay_skips_bodies_kept_only_behind_a_raw_ref():
     from enishi_local.replay import replay_request
 
-    document = json.loads(logic.raw_document("shopify", b"{}", {"x-shopify-topic": "orders/create"}, "oversized", [], NOW))
+    document = json.loads(
+        logic.raw_document("shopify", b"{}", {"x-shopify-topic": "orders/create"}, "oversized", [], NOW)
+    )
     assert replay_request(document, "http://localhost") is None
     document["reason"] = "unknown_shop"  # a Shopify delivery for a shop added to shop.yaml since: replayable
     assert replay_request(document, "http://localhost") is not None

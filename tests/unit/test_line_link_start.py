@@ -32,7 +32,9 @@ class Store:
         self.nonces[nonce] = customer_id
 
 
-def params(customer: str = "318", exp: int | None = None, secret: str = SECRET, **over: str) -> dict[str, str]:
+def params(
+    customer: str = "318", exp: int | None = None, secret: str = SECRET, **over: str
+) -> dict[str, str]:
     exp = exp if exp is not None else int((NOW + timedelta(minutes=5)).timestamp())
     p = {"shop": SHOP, "c": customer, "u": USER, "exp": str(exp)}
     p["sig"] = logic.sign(secret, p["shop"], p["c"], p["u"], exp)
@@ -40,8 +42,14 @@ def params(customer: str = "318", exp: int | None = None, secret: str = SECRET, 
 
 
 def start(p: dict[str, str], store: Store | None = None) -> logic.Answer:
-    return logic.start_link(p, secrets=[SECRET], served_shops=[SHOP], link_token=lambda user: "LINKTOKEN",
-                            store=store or Store(), now=lambda: NOW)
+    return logic.start_link(
+        p,
+        secrets=[SECRET],
+        served_shops=[SHOP],
+        link_token=lambda user: "LINKTOKEN",
+        store=store or Store(),
+        now=lambda: NOW,
+    )
 
 
 def test_signed_current_request_redirects_to_line_with_a_fresh_nonce() -> None:
@@ -56,14 +64,17 @@ def test_signed_current_request_redirects_to_line_with_a_fresh_nonce() -> None:
     assert len(q["nonce"][0]) >= 43
 
 
-@pytest.mark.parametrize(("p", "reason"), [
-    (params(secret="forged-secret"), "signature"),
-    (params(c="319"), "signature"),  # customer swapped after signing
-    (params(exp=int((NOW - timedelta(seconds=1)).timestamp())), "expired"),
-    (params(exp=int((NOW + timedelta(hours=1)).timestamp())), "expired"),  # too long-lived
-    ({k: v for k, v in params().items() if k != "sig"}, "missing"),
-    (params(exp=0, sig="x"), "signature"),
-])
+@pytest.mark.parametrize(
+    ("p", "reason"),
+    [
+        (params(secret="forged-secret"), "signature"),
+        (params(c="319"), "signature"),  # customer swapped after signing
+        (params(exp=int((NOW - timedelta(seconds=1)).timestamp())), "expired"),
+        (params(exp=int((NOW + timedelta(hours=1)).timestamp())), "expired"),  # too long-lived
+        ({k: v for k, v in params().items() if k != "sig"}, "missing"),
+        (params(exp=0, sig="x"), "signature"),
+    ],
+)
 def test_refused_requests_store_nothing(p: dict[str, str], reason: str) -> None:
     store = Store()
     answer = start(p, store)
@@ -86,8 +97,9 @@ def test_line_unavailable_is_503_and_stores_nothing() -> None:
         raise logic.LinkTokenFailed("down")
 
     store = Store()
-    answer = logic.start_link(params(), secrets=[SECRET], served_shops=[SHOP], link_token=down, store=store,
-                              now=lambda: NOW)
+    answer = logic.start_link(
+        params(), secrets=[SECRET], served_shops=[SHOP], link_token=down, store=store, now=lambda: NOW
+    )
     assert answer.status == 503 and store.nonces == {}
 
 
@@ -101,9 +113,15 @@ def test_any_tampered_field_is_refused(field: str, value: str) -> None:
     assert start(p).status == 403
 
 
-@given(st.dictionaries(st.sampled_from(["shop", "c", "u", "exp", "sig", "next", "redirect"]), st.text(max_size=60)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["shop", "c", "u", "exp", "sig", "next", "redirect"]), st.text(max_size=60)
+    )
+)
 @settings(max_examples=150, deadline=None)
 def test_never_raises_and_never_redirects_elsewhere(p: dict[str, str]) -> None:
     answer = start(p)
     assert answer.status in (302, 403)
-    assert answer.location is None or answer.location.startswith("https://access.line.me/dialog/bot/accountLink?")
+    assert answer.location is None or answer.location.startswith(
+        "https://access.line.me/dialog/bot/accountLink?"
+    )

@@ -13,74 +13,168 @@ A, R = "123456789012", "ap-northeast-1"
 
 def _template() -> dict:
     """A miniature of what CDK synthesizes for enishi (the shapes, not the whole thing)."""
-    step_definition = {"Fn::Join": ["", [
-        '{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","TimestampPath":"$.wait_until","Next":"Send"},'
-        '"Send":{"Type":"Task","Resource":"arn:',
-        {"Ref": "AWS::Partition"},
-        ':states:::lambda:invoke","Parameters":{"FunctionName":"',
-        {"Fn::GetAtt": ["StepFn", "Arn"]},
-        '","Payload.$":"$"},"End":true}}}',
-    ]]}
+    step_definition = {
+        "Fn::Join": [
+            "",
+            [
+                '{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","TimestampPath":"$.wait_until","Next":"Send"},'
+                '"Send":{"Type":"Task","Resource":"arn:',
+                {"Ref": "AWS::Partition"},
+                ':states:::lambda:invoke","Parameters":{"FunctionName":"',
+                {"Fn::GetAtt": ["StepFn", "Arn"]},
+                '","Payload.$":"$"},"End":true}}}',
+            ],
+        ]
+    }
     return {
         "Parameters": {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/cdk"}},
         "Resources": {
-            "Table": {"Type": "AWS::DynamoDB::GlobalTable", "Properties": {
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
-                                         {"AttributeName": "sk", "AttributeType": "S"}],
-                "GlobalSecondaryIndexes": [{"IndexName": "orders_by_day", "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
-                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-                "Replicas": [{"Region": R}],
-            }},
+            "Table": {
+                "Type": "AWS::DynamoDB::GlobalTable",
+                "Properties": {
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "AttributeDefinitions": [
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "sk", "AttributeType": "S"},
+                    ],
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": "orders_by_day",
+                            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        }
+                    ],
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "Replicas": [{"Region": R}],
+                },
+            },
             "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "enishi"}},
             "ProfilesDlq": {"Type": "AWS::SQS::Queue", "Properties": {}},
-            "ProfilesQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-                "VisibilityTimeout": 60,
-                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["ProfilesDlq", "Arn"]}, "maxReceiveCount": 5},
-            }},
-            "ShopifySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
-                "Name": "enishi/shopify", "GenerateSecretString": {"PasswordLength": 32}}},
-            "ProfilesFn": {"Type": "AWS::Lambda::Function", "Properties": {
-                "Handler": "enishi.profiles.handler.handler", "Runtime": "python3.13", "Timeout": 30,
-                "Environment": {"Variables": {
-                    "ENISHI_TABLE_NAME": {"Ref": "Table"},
-                    "ENISHI_EVENT_BUS_NAME": {"Ref": "Bus"},
-                    "ENISHI_SHOPIFY_SECRET_ARN": {"Ref": "ShopifySecret"},
-                    "ENISHI_STATE_MACHINE_ARNS": {"Fn::Join": ["", ['{"cart_recovery":"', {"Ref": "CartMachine"}, '"}']]},
-                    "QUEUE": {"Fn::Sub": "${ProfilesQueue.QueueName} in ${AWS::Region}"},
-                }},
-            }},
-            "StepFn": {"Type": "AWS::Lambda::Function", "Properties": {
-                "FunctionName": "enishi-step", "Handler": "enishi.sequences.step.handler", "Runtime": "python3.13"}},
-            "CartMachine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-                "StateMachineName": "enishi-cart_recovery", "DefinitionString": step_definition}},
-            "ProfilesMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
-                "EventSourceArn": {"Fn::GetAtt": ["ProfilesQueue", "Arn"]}, "FunctionName": {"Ref": "ProfilesFn"},
-                "BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
-            "ProfilesRule": {"Type": "AWS::Events::Rule", "Properties": {
-                "EventBusName": {"Ref": "Bus"},
-                "EventPattern": {"source": ["enishi.intake", "enishi.messaging"]},
-                "State": "ENABLED",
-                "Targets": [{"Arn": {"Fn::GetAtt": ["ProfilesQueue", "Arn"]}, "Id": "Target0"}]}},
-            "DailyRule": {"Type": "AWS::Events::Rule", "Properties": {
-                "ScheduleExpression": "cron(0 1 * * ? *)", "State": "ENABLED",
-                "Targets": [{"Arn": {"Fn::GetAtt": ["StepFn", "Arn"]}, "Id": "Target0"}]}},
-            "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Name": "enishi", "ProtocolType": "HTTP"}},
-            "ShopifyIntegration": {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
-                "ApiId": {"Ref": "Api"}, "IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0",
-                "IntegrationUri": {"Fn::GetAtt": ["ProfilesFn", "Arn"]}}},
-            "ShopifyRoute": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
-                "ApiId": {"Ref": "Api"}, "RouteKey": "POST /webhooks/shopify",
-                "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "ShopifyIntegration"}]]}}},
-            "UnsubIntegration": {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
-                "ApiId": {"Ref": "Api"}, "IntegrationType": "AWS_PROXY",
-                "IntegrationUri": {"Fn::Join": ["", ["arn:aws:apigateway:", {"Ref": "AWS::Region"},
-                                                     ":lambda:path/2015-03-31/functions/",
-                                                     {"Fn::GetAtt": ["StepFn", "Arn"]}, "/invocations"]]}}},
-            "UnsubRoute": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
-                "ApiId": {"Ref": "Api"}, "RouteKey": "GET /u/{token}",
-                "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "UnsubIntegration"}]]}}},
+            "ProfilesQueue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "VisibilityTimeout": 60,
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["ProfilesDlq", "Arn"]},
+                        "maxReceiveCount": 5,
+                    },
+                },
+            },
+            "ShopifySecret": {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {"Name": "enishi/shopify", "GenerateSecretString": {"PasswordLength": 32}},
+            },
+            "ProfilesFn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Handler": "enishi.profiles.handler.handler",
+                    "Runtime": "python3.13",
+                    "Timeout": 30,
+                    "Environment": {
+                        "Variables": {
+                            "ENISHI_TABLE_NAME": {"Ref": "Table"},
+                            "ENISHI_EVENT_BUS_NAME": {"Ref": "Bus"},
+                            "ENISHI_SHOPIFY_SECRET_ARN": {"Ref": "ShopifySecret"},
+                            "ENISHI_STATE_MACHINE_ARNS": {
+                                "Fn::Join": ["", ['{"cart_recovery":"', {"Ref": "CartMachine"}, '"}']]
+                            },
+                            "QUEUE": {"Fn::Sub": "${ProfilesQueue.QueueName} in ${AWS::Region}"},
+                        }
+                    },
+                },
+            },
+            "StepFn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": "enishi-step",
+                    "Handler": "enishi.sequences.step.handler",
+                    "Runtime": "python3.13",
+                },
+            },
+            "CartMachine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": "enishi-cart_recovery",
+                    "DefinitionString": step_definition,
+                },
+            },
+            "ProfilesMapping": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {
+                    "EventSourceArn": {"Fn::GetAtt": ["ProfilesQueue", "Arn"]},
+                    "FunctionName": {"Ref": "ProfilesFn"},
+                    "BatchSize": 10,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                },
+            },
+            "ProfilesRule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventBusName": {"Ref": "Bus"},
+                    "EventPattern": {"source": ["enishi.intake", "enishi.messaging"]},
+                    "State": "ENABLED",
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["ProfilesQueue", "Arn"]}, "Id": "Target0"}],
+                },
+            },
+            "DailyRule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "ScheduleExpression": "cron(0 1 * * ? *)",
+                    "State": "ENABLED",
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["StepFn", "Arn"]}, "Id": "Target0"}],
+                },
+            },
+            "Api": {
+                "Type": "AWS::ApiGatewayV2::Api",
+                "Properties": {"Name": "enishi", "ProtocolType": "HTTP"},
+            },
+            "ShopifyIntegration": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "IntegrationType": "AWS_PROXY",
+                    "PayloadFormatVersion": "2.0",
+                    "IntegrationUri": {"Fn::GetAtt": ["ProfilesFn", "Arn"]},
+                },
+            },
+            "ShopifyRoute": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "RouteKey": "POST /webhooks/shopify",
+                    "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "ShopifyIntegration"}]]},
+                },
+            },
+            "UnsubIntegration": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "IntegrationType": "AWS_PROXY",
+                    "IntegrationUri": {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:aws:apigateway:",
+                                {"Ref": "AWS::Region"},
+                                ":lambda:path/2015-03-31/functions/",
+                                {"Fn::GetAtt": ["StepFn", "Arn"]},
+                                "/invocations",
+                            ],
+                        ]
+                    },
+                },
+            },
+            "UnsubRoute": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "RouteKey": "GET /u/{token}",
+                    "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "UnsubIntegration"}]]},
+                },
+            },
             "Raw": {"Type": "AWS::S3::Bucket", "Properties": {}},
             "ConfigSet": {"Type": "AWS::SES::ConfigurationSet", "Properties": {"Name": "enishi"}},
         },
@@ -95,12 +189,16 @@ def tpl() -> Template:
 def test_refs_and_attributes_use_the_local_account_region_and_deterministic_names(tpl):
     assert tpl.resolve({"Ref": "Bus"}) == "enishi"
     assert tpl.resolve({"Ref": "Table"}) == "Enishi-Table"
-    assert tpl.resolve({"Fn::GetAtt": ["ProfilesQueue", "Arn"]}) == f"arn:aws:sqs:{R}:{A}:Enishi-ProfilesQueue"
+    assert (
+        tpl.resolve({"Fn::GetAtt": ["ProfilesQueue", "Arn"]}) == f"arn:aws:sqs:{R}:{A}:Enishi-ProfilesQueue"
+    )
     assert tpl.resolve({"Ref": "ProfilesQueue"}).endswith(f"/{A}/Enishi-ProfilesQueue")
     assert tpl.resolve({"Ref": "CartMachine"}) == f"arn:aws:states:{R}:{A}:stateMachine:enishi-cart_recovery"
     assert tpl.resolve({"Ref": "Raw"}) == "enishi-raw"
-    assert tpl.resolve({"Fn::Sub": ["${X}-${AWS::AccountId}-${!Literal}", {"X": {"Ref": "Bus"}}]}) == \
-        f"enishi-{A}-${{Literal}}"
+    assert (
+        tpl.resolve({"Fn::Sub": ["${X}-${AWS::AccountId}-${!Literal}", {"X": {"Ref": "Bus"}}]})
+        == f"enishi-{A}-${{Literal}}"
+    )
     assert tpl.resolve({"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]}) == "b"
     assert tpl.resolve({"a": {"Ref": "AWS::NoValue"}, "b": 1}) == {"b": 1}
 
@@ -120,7 +218,8 @@ def test_functions_have_resolved_environment_and_timeout(tpl):
     assert profiles.environment["ENISHI_TABLE_NAME"] == "Enishi-Table"
     assert profiles.environment["ENISHI_EVENT_BUS_NAME"] == "enishi"
     assert json.loads(profiles.environment["ENISHI_STATE_MACHINE_ARNS"]) == {
-        "cart_recovery": f"arn:aws:states:{R}:{A}:stateMachine:enishi-cart_recovery"}
+        "cart_recovery": f"arn:aws:states:{R}:{A}:stateMachine:enishi-cart_recovery"
+    }
     assert profiles.environment["QUEUE"] == f"Enishi-ProfilesQueue in {R}"
     assert fns["StepFn"].name == "enishi-step"
     assert fns["StepFn"].timeout == 3  # CloudFormation's default

@@ -29,12 +29,27 @@ def test_the_curl_snippet_signs_the_body_like_shopify():
 
 
 def test_outbox_table_lines_up_japanese_text():
-    table = cli.outbox_table([
-        {"sent_at": "2026-06-01T03:00:00+00:00", "channel": "email", "recipient": "a@example.jp",
-         "sequence": "cart_recovery", "step": "reminder_1", "subject": "お買い物カゴに商品が残っています"},
-        {"sent_at": "2026-06-01T04:00:00+00:00", "channel": "line", "recipient": "U123", "sequence": None,
-         "step": None, "subject": None, "text": "こんにちは\n二行目"},
-    ])
+    table = cli.outbox_table(
+        [
+            {
+                "sent_at": "2026-06-01T03:00:00+00:00",
+                "channel": "email",
+                "recipient": "a@example.jp",
+                "sequence": "cart_recovery",
+                "step": "reminder_1",
+                "subject": "お買い物カゴに商品が残っています",
+            },
+            {
+                "sent_at": "2026-06-01T04:00:00+00:00",
+                "channel": "line",
+                "recipient": "U123",
+                "sequence": None,
+                "step": None,
+                "subject": None,
+                "text": "こんにちは\n二行目",
+            },
+        ]
+    )
     lines = table.splitlines()
     assert lines[2].startswith("2026-06-01 12:00  email")  # JST
     assert "cart_recovery/reminder_1" in lines[2]

@@ -15,8 +15,9 @@ T0 = datetime(2026, 5, 1, 0, 30, tzinfo=UTC)
 
 def test_daily_cron_fires_at_the_next_0100_utc():
     assert next_fire("cron(0 1 * * ? *)", T0) == datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
-    assert next_fire("cron(0 1 * * ? *)", datetime(2026, 5, 1, 1, 0, tzinfo=UTC)) == \
-        datetime(2026, 5, 2, 1, 0, tzinfo=UTC)
+    assert next_fire("cron(0 1 * * ? *)", datetime(2026, 5, 1, 1, 0, tzinfo=UTC)) == datetime(
+        2026, 5, 2, 1, 0, tzinfo=UTC
+    )
     # a schedule in Tokyo time: 10:00 JST is 01:00 UTC
     assert next_fire("cron(0 10 * * ? *)", T0, "Asia/Tokyo") == datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
     assert next_fire("rate(6 hours)", T0) == T0 + timedelta(hours=6)
@@ -50,11 +51,14 @@ def test_a_failing_lambda_target_is_retried_then_dead_lettered():
         calls.append(arn)
         raise RuntimeError("down")
 
-    d = TargetDispatcher(invoke, lambda arn, inp: None, lambda q, body: dead.append((q, body)),
-                         retry_attempts=2).start()
+    d = TargetDispatcher(
+        invoke, lambda arn, inp: None, lambda q, body: dead.append((q, body)), retry_attempts=2
+    ).start()
     try:
-        d.submit({"Arn": "arn:aws:lambda:r:1:function:f", "DeadLetterConfig": {"Arn": "arn:aws:sqs:r:1:dlq"}},
-                 {"id": "e1"})
+        d.submit(
+            {"Arn": "arn:aws:lambda:r:1:function:f", "DeadLetterConfig": {"Arn": "arn:aws:sqs:r:1:dlq"}},
+            {"id": "e1"},
+        )
         _wait(lambda: not d.busy())
     finally:
         d.stop()
@@ -64,7 +68,9 @@ def test_a_failing_lambda_target_is_retried_then_dead_lettered():
 
 def test_state_machine_targets_start_an_execution_in_order():
     started = []
-    d = TargetDispatcher(lambda a, e: None, lambda arn, inp: started.append((arn, inp["n"])), lambda q, b: None)
+    d = TargetDispatcher(
+        lambda a, e: None, lambda arn, inp: started.append((arn, inp["n"])), lambda q, b: None
+    )
     d.start()
     try:
         for n in range(3):

@@ -66,7 +66,9 @@ def test_a_cancelled_sleeper_leaves_when_woken():
     vc = VirtualClock(start=START)
     stop = threading.Event()
     result: list[bool] = []
-    t = threading.Thread(target=lambda: result.append(vc.sleep_until(START + timedelta(days=90), stop.is_set)))
+    t = threading.Thread(
+        target=lambda: result.append(vc.sleep_until(START + timedelta(days=90), stop.is_set))
+    )
     t.start()
     _wait_for(lambda: len(vc.sleepers()) == 1)
     stop.set()

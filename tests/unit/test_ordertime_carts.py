@@ -58,23 +58,53 @@ class BaseApi:
             self.detail_calls += 1
             return {"order": self.orders[path.rsplit("/", 1)[1]]}
         start = datetime.strptime(params["start_ordered"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=base_jp.JST)
-        rows = [{k: o[k] for k in ("unique_key", "ordered", "modified", "dispatch_status")}
-                for o in self.orders.values() if o["ordered"] >= start.timestamp()]
-        return {"orders": rows[params["offset"]: params["offset"] + params["limit"]]}
+        rows = [
+            {k: o[k] for k in ("unique_key", "ordered", "modified", "dispatch_status")}
+            for o in self.orders.values()
+            if o["ordered"] >= start.timestamp()
+        ]
+        return {"orders": rows[params["offset"] : params["offset"] + params["limit"]]}
 
 
-def base_order(key: str, at: datetime, status: str = "ordered", tracking: str | None = None) -> dict[str, Any]:
-    return {"unique_key": key, "ordered": int(at.timestamp()), "modified": int(at.timestamp()),
-            "cancelled": None, "dispatched": None, "dispatch_status": status, "total": 3850,
-            "mail_address": "ＴＡＲＯ@Example.jp", "last_name": "鈴木", "first_name": "太郎",
-            "order_items": [{"item_id": 9001, "variation_id": 11, "title": "抹茶 30g", "price": 1650, "amount": 2,
-                             "status": "ordered"}],
-            "delivery_company_id": 1, "tracking_number": tracking}
+def base_order(
+    key: str, at: datetime, status: str = "ordered", tracking: str | None = None
+) -> dict[str, Any]:
+    return {
+        "unique_key": key,
+        "ordered": int(at.timestamp()),
+        "modified": int(at.timestamp()),
+        "cancelled": None,
+        "dispatched": None,
+        "dispatch_status": status,
+        "total": 3850,
+        "mail_address": "ＴＡＲＯ@Example.jp",
+        "last_name": "鈴木",
+        "first_name": "太郎",
+        "order_items": [
+            {
+                "item_id": 9001,
+                "variation_id": 11,
+                "title": "抹茶 30g",
+                "price": 1650,
+                "amount": 2,
+                "status": "ordered",
+            }
+        ],
+        "delivery_company_id": 1,
+        "tracking_number": tracking,
+    }
 
 
 def run(module: Any, api: Any, cursors: Cursors, claims: Claims, at: datetime) -> InMemoryPublisher:
-    connection = CartConnection(id=f"{module.CART}-1", cart=module.CART, shop_id=SHOP, base_url="https://x.example",
-                                initial_lookback_hours=1, overlap_seconds=60, default_carrier="ヤマト運輸")
+    connection = CartConnection(
+        id=f"{module.CART}-1",
+        cart=module.CART,
+        shop_id=SHOP,
+        base_url="https://x.example",
+        initial_lookback_hours=1,
+        overlap_seconds=60,
+        default_carrier="ヤマト運輸",
+    )
     publisher = InMemoryPublisher()
     ports = service.Ports(api=api, cursors=cursors, claims=claims, publisher=publisher, raw=Raw())
     service.sweep(connection, module, ports, at)
@@ -91,11 +121,17 @@ def test_base_first_sweep_does_not_replay_old_orders_and_changes_publish_once() 
     assert guest.guest and guest.customer_id == keys.guest_customer_id("taro@example.jp")
 
     again = run(base_jp, api, cursors, claims, T0 + timedelta(minutes=15))
-    assert again.published == [] and api.detail_calls == 1  # unchanged rows: no detail call, nothing published
+    assert (
+        again.published == [] and api.detail_calls == 1
+    )  # unchanged rows: no detail call, nothing published
 
     shipped_at = T0 + timedelta(days=2)
-    api.orders["A1"].update(dispatch_status="dispatched", tracking_number="4012-3456-7890",
-                            dispatched=int(shipped_at.timestamp()), modified=int(shipped_at.timestamp()))
+    api.orders["A1"].update(
+        dispatch_status="dispatched",
+        tracking_number="4012-3456-7890",
+        dispatched=int(shipped_at.timestamp()),
+        modified=int(shipped_at.timestamp()),
+    )
     later = run(base_jp, api, cursors, claims, shipped_at + timedelta(minutes=5))
     assert [e.type for e in later.published] == ["fulfillment.updated"]
     assert "kuronekoyamato" in later.published[0].tracking_urls[0]
@@ -113,21 +149,36 @@ class ListApi:
         self.rows = rows
 
     def get(self, path: str, params: dict[str, Any]) -> Any:
-        return {"orders": self.rows[params["offset"]: params["offset"] + params["limit"]]}
+        return {"orders": self.rows[params["offset"] : params["offset"] + params["limit"]]}
 
     def graphql(self, query: str, variables: dict[str, Any]) -> Any:
         page, limit = variables["input"]["page"], variables["input"]["limit"]
-        return {"searchOrder": {"searchedCount": len(self.rows), "orders": self.rows[(page - 1) * limit: page * limit]}}
+        return {
+            "searchOrder": {
+                "searchedCount": len(self.rows),
+                "orders": self.rows[(page - 1) * limit : page * limit],
+            }
+        }
 
 
 def stores_order(shipped: bool = False) -> dict[str, Any]:
-    delivery = {"id": "d1", "items": [{"item_id": "i1", "variation_id": "v1", "name": "煎茶 100g", "price": 1200,
-                                       "quantity": 1}],
-                "shipped_at": "2026-11-21T10:00:00+09:00" if shipped else None, "canceled_at": None,
-                "tracking_number": "1234-5678-9012" if shipped else None,
-                "delivery_method_name": "佐川急便 飛脚宅配便", "delivery_date": {"requested_date": "2026-11-23"}}
-    return {"id": "o-77", "number": "S0000077", "email": "hanako@example.jp", "payment_amount": 1980,
-            "ordered_at": "2026-11-20T11:50:00+09:00", "deliveries": [delivery]}
+    delivery = {
+        "id": "d1",
+        "items": [{"item_id": "i1", "variation_id": "v1", "name": "煎茶 100g", "price": 1200, "quantity": 1}],
+        "shipped_at": "2026-11-21T10:00:00+09:00" if shipped else None,
+        "canceled_at": None,
+        "tracking_number": "1234-5678-9012" if shipped else None,
+        "delivery_method_name": "佐川急便 飛脚宅配便",
+        "delivery_date": {"requested_date": "2026-11-23"},
+    }
+    return {
+        "id": "o-77",
+        "number": "S0000077",
+        "email": "hanako@example.jp",
+        "payment_amount": 1980,
+        "ordered_at": "2026-11-20T11:50:00+09:00",
+        "deliveries": [delivery],
+    }
 
 
 def test_stores_relisting_publishes_each_change_once_with_the_sagawa_link() -> None:
@@ -144,24 +195,55 @@ def test_stores_relisting_publishes_each_change_once_with_the_sagawa_link() -> N
 
 def test_makeshop_search_order_sweep_and_unkeyable_buyer_kept() -> None:
     cursors, claims = Cursors(), Claims()
-    rows = [{"displayOrderNumber": "M-1", "orderDate": "20261120120000", "memberId": "m42", "sumPrice": 5400,
-             "deliveryStatus": "N", "deliveryInfos": [{"basketInfos": [{"productName": "ほうじ茶", "price": 5400,
-                                                                        "amount": 1, "productCode": "HJ"}]}]},
-            {"displayOrderNumber": "M-2", "orderDate": "20261120121000", "memberId": None, "sumPrice": 100,
-             "deliveryStatus": "N", "deliveryInfos": []}]
-    connection = CartConnection(id="m", cart="makeshop", shop_id=SHOP, base_url="https://x.example",
-                                initial_lookback_hours=1)
+    rows = [
+        {
+            "displayOrderNumber": "M-1",
+            "orderDate": "20261120120000",
+            "memberId": "m42",
+            "sumPrice": 5400,
+            "deliveryStatus": "N",
+            "deliveryInfos": [
+                {
+                    "basketInfos": [
+                        {"productName": "ほうじ茶", "price": 5400, "amount": 1, "productCode": "HJ"}
+                    ]
+                }
+            ],
+        },
+        {
+            "displayOrderNumber": "M-2",
+            "orderDate": "20261120121000",
+            "memberId": None,
+            "sumPrice": 100,
+            "deliveryStatus": "N",
+            "deliveryInfos": [],
+        },
+    ]
+    connection = CartConnection(
+        id="m", cart="makeshop", shop_id=SHOP, base_url="https://x.example", initial_lookback_hours=1
+    )
     publisher, raw = InMemoryPublisher(), Raw()
     ports = service.Ports(api=ListApi(rows), cursors=cursors, claims=claims, publisher=publisher, raw=raw)
     report = service.sweep(connection, makeshop, ports, T0)
     assert [(e.type, e.order_id) for e in publisher.published] == [("order.placed", "M-1")]
     assert publisher.published[0].customer.customer_id == "member-m42"
-    assert report.kept == 1 and raw[0]["displayOrderNumber"] == "M-2"  # no member id, no email: kept, not guessed
+    assert (
+        report.kept == 1 and raw[0]["displayOrderNumber"] == "M-2"
+    )  # no member id, no email: kept, not guessed
 
 
 @pytest.mark.parametrize("module", [base_jp, stores_jp, makeshop])
 def test_every_order_time_cart_declares_the_contract(module: Any) -> None:
-    for name in ("CART", "STREAMS", "MIN_INTERVAL_SECONDS", "LOOKBACK", "RECORD_EVENTS", "fetch_page", "updated_at",
-                 "record_id", "api_base"):
+    for name in (
+        "CART",
+        "STREAMS",
+        "MIN_INTERVAL_SECONDS",
+        "LOOKBACK",
+        "RECORD_EVENTS",
+        "fetch_page",
+        "updated_at",
+        "record_id",
+        "api_base",
+    ):
         assert hasattr(module, name), name
     assert module.__doc__ and "nverified" in module.__doc__

@@ -18,8 +18,11 @@ from enishi_local.report.outbox_files import write_outbox
 from enishi_local.stack import _email_entry
 
 SENT = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
-RENDERED = RenderedEmail(subject="カートに商品が残っています — 縁茶房", html="<p>こんにちは、花子さん</p>",
-                         text="こんにちは、花子さん\n" + "お茶" * 60)
+RENDERED = RenderedEmail(
+    subject="カートに商品が残っています — 縁茶房",
+    html="<p>こんにちは、花子さん</p>",
+    text="こんにちは、花子さん\n" + "お茶" * 60,
+)
 TOKEN = "v1." + "A1b2-C3d4_" * 14 + ".sig"  # a long token: the URL is far over 78 characters
 
 
@@ -39,8 +42,13 @@ def _captured(raw: bytes) -> dict:
 
 
 def test_the_eml_file_is_the_mime_ses_received(tmp_path):
-    raw = build_mime(from_address="縁茶房 <news@enishi-sabo.example>", to="hanako@example.jp", rendered=RENDERED,
-                     unsubscribe_url=_unsubscribe_url(TOKEN), date=SENT)
+    raw = build_mime(
+        from_address="縁茶房 <news@enishi-sabo.example>",
+        to="hanako@example.jp",
+        rendered=RENDERED,
+        unsubscribe_url=_unsubscribe_url(TOKEN),
+        date=SENT,
+    )
     entry = _email_entry(_captured(raw))
     write_outbox([normalize(entry)], tmp_path)
     (eml,) = tmp_path.glob("*.eml")
@@ -49,15 +57,27 @@ def test_the_eml_file_is_the_mime_ses_received(tmp_path):
 
 
 @settings(max_examples=100, deadline=None)
-@given(token=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~=",
-                     min_size=1, max_size=400))
+@given(
+    token=st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~=",
+        min_size=1,
+        max_size=400,
+    )
+)
 def test_production_list_unsubscribe_is_the_url_in_angle_brackets_on_the_wire(token):
     url = _unsubscribe_url(token)
-    raw = build_mime(from_address="縁茶房 <news@enishi-sabo.example>", to="hanako@example.jp", rendered=RENDERED,
-                     unsubscribe_url=url, date=SENT)
+    raw = build_mime(
+        from_address="縁茶房 <news@enishi-sabo.example>",
+        to="hanako@example.jp",
+        rendered=RENDERED,
+        unsubscribe_url=url,
+        date=SENT,
+    )
     header_block = raw.split(b"\n\n", 1)[0].decode("ascii")
     unfolded = header_block.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", "\t")
-    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in unfolded.split("\n") if ":" in line}
+    lines = {
+        line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in unfolded.split("\n") if ":" in line
+    }
     assert lines["List-Unsubscribe"] == f"<{url}>"
     assert lines["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     parsed = email.message_from_bytes(raw, policy=email.policy.default)

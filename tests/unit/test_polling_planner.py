@@ -5,6 +5,7 @@ sweep lists it. Nothing is lost between two sweeps."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,8 +14,14 @@ from enishi.polling.contract import CartConnection
 from enishi.polling.planner import StreamCursor
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-CONN = CartConnection(id="c", cart="eccube", shop_id="s", base_url="https://x.example", initial_lookback_hours=24,
-                      overlap_seconds=300)
+CONN = CartConnection(
+    id="c",
+    cart="eccube",
+    shop_id="s",
+    base_url="https://x.example",
+    initial_lookback_hours=24,
+    overlap_seconds=300,
+)
 
 
 def test_first_sweep_starts_at_the_initial_lookback_and_finishing_sets_the_watermark() -> None:
@@ -51,19 +58,27 @@ class Listing:
         self.tick = T0
 
     def page(self, since: datetime, page: int, size: int) -> tuple[list[int], bool]:
-        rows = sorted((i for i, t in self.updated.items() if t >= since), key=lambda i: (self.updated[i], i),
-                      reverse=True)
-        return rows[(page - 1) * size: page * size], page * size < len(rows)
+        rows = sorted(
+            (i for i, t in self.updated.items() if t >= since),
+            key=lambda i: (self.updated[i], i),
+            reverse=True,
+        )
+        return rows[(page - 1) * size : page * size], page * size < len(rows)
 
     def touch(self, i: int) -> None:
         self.tick += timedelta(seconds=1)
         self.updated[i] = self.tick
 
 
-@given(st.integers(min_value=1, max_value=60), st.integers(min_value=1, max_value=7),
-       st.lists(st.integers(min_value=0, max_value=59), max_size=40))
+@given(
+    st.integers(min_value=1, max_value=60),
+    st.integers(min_value=1, max_value=7),
+    st.lists(st.integers(min_value=0, max_value=59), max_size=40),
+)
 @settings(max_examples=150, deadline=None)
-def test_paging_while_rows_change_loses_no_row_between_two_sweeps(n: int, size: int, touches: list[int]) -> None:
+def test_paging_while_rows_change_loses_no_row_between_two_sweeps(
+    n: int, size: int, touches: list[int]
+) -> None:
     listing = Listing(n)
     cursor = planner.begin(StreamCursor(), T0 + timedelta(seconds=1), CONN)
     before = dict(listing.updated)
@@ -91,7 +106,9 @@ def test_paging_while_rows_change_loses_no_row_between_two_sweeps(n: int, size: 
 def test_order_window_never_reaches_back_past_the_first_sweep() -> None:
     c = planner.begin(StreamCursor(), T0, CONN)
     assert planner.order_window_start(c, timedelta(days=30)) == c.floor
-    done = planner.after_page(planner.begin(planner.after_page(c, False), T0 + timedelta(days=60), CONN), False)
+    done = planner.after_page(
+        planner.begin(planner.after_page(c, False), T0 + timedelta(days=60), CONN), False
+    )
     later = planner.begin(done, T0 + timedelta(days=60, minutes=15), CONN)
     assert later.floor == c.floor
     assert planner.order_window_start(later, timedelta(days=30)) == later.since - timedelta(days=30)

@@ -30,8 +30,13 @@ def ref(cid: str = "c1", **kw) -> ev.CustomerRef:
 
 def base(**kw) -> dict:
     t = kw.pop("t", at(0))
-    return {"event_id": kw.pop("event_id", f"e-{t.isoformat()}"), "shop": SHOP, "source": "shopify",
-            "occurred_at": t, "received_at": t} | kw
+    return {
+        "event_id": kw.pop("event_id", f"e-{t.isoformat()}"),
+        "shop": SHOP,
+        "source": "shopify",
+        "occurred_at": t,
+        "received_at": t,
+    } | kw
 
 
 def upsert(t: datetime, **kw) -> ev.CustomerUpserted:
@@ -39,18 +44,26 @@ def upsert(t: datetime, **kw) -> ev.CustomerUpserted:
 
 
 def placed(oid: str, t: datetime, total: str = "3000", cid: str = "c1", **kw) -> ev.OrderPlaced:
-    return ev.OrderPlaced(**base(t=t, event_id=f"o-{oid}"), order_id=oid, customer=ref(cid), placed_at=t,
-                          total=Decimal(total), **kw)
+    return ev.OrderPlaced(
+        **base(t=t, event_id=f"o-{oid}"),
+        order_id=oid,
+        customer=ref(cid),
+        placed_at=t,
+        total=Decimal(total),
+        **kw,
+    )
 
 
 def cancelled(oid: str, t: datetime, cid: str | None = "c1") -> ev.OrderCancelled:
-    return ev.OrderCancelled(**base(t=t, event_id=f"x-{oid}"), order_id=oid, cancelled_at=t,
-                             customer=ref(cid) if cid else None)
+    return ev.OrderCancelled(
+        **base(t=t, event_id=f"x-{oid}"), order_id=oid, cancelled_at=t, customer=ref(cid) if cid else None
+    )
 
 
 def consent(state: str, t: datetime, source: str = "shopify", **kw) -> ev.ConsentChanged:
-    return ev.ConsentChanged(**base(t=t), customer=ref(),
-                             consent=ev.Consent(state=state, source=source, collected_at=t, **kw))
+    return ev.ConsentChanged(
+        **base(t=t), customer=ref(), consent=ev.Consent(state=state, source=source, collected_at=t, **kw)
+    )
 
 
 def run(events, profile: Profile | None = None, **kw) -> Profile | None:
@@ -99,8 +112,9 @@ def test_order_placed_beyond_the_bounded_memory_is_still_counted_once_via_the_or
     # Given a customer whose order 1 fell out of recent_order_ids
     profile = run([placed(str(i), at(i)) for i in range(logic.RECENT_ORDERS_KEPT + 1)])
     assert "0" not in profile.recent_order_ids
-    recorded = OrderItem(shop=SHOP, order_id="0", customer_id="c1", placed_at=at(0), total=Decimal(3000),
-                         updated_at=at(0))
+    recorded = OrderItem(
+        shop=SHOP, order_id="0", customer_id="c1", placed_at=at(0), total=Decimal(3000), updated_at=at(0)
+    )
     # When order 0 is redelivered, with its recorded order item
     again = logic.apply(profile, placed("0", at(0)), NOW, order=recorded)
     # Then nothing changes
@@ -134,7 +148,9 @@ def test_stage_uses_the_shops_thresholds():
 def test_cancel_brings_f_n_back_down_restores_last_order_and_recomputes_stage():
     # Given two orders
     profile = run([placed("1", at(1), "2000"), placed("2", at(5), "3000")])
-    order2 = OrderItem(shop=SHOP, order_id="2", customer_id="c1", placed_at=at(5), total=Decimal(3000), updated_at=at(5))
+    order2 = OrderItem(
+        shop=SHOP, order_id="2", customer_id="c1", placed_at=at(5), total=Decimal(3000), updated_at=at(5)
+    )
     # When the last one is cancelled
     after = logic.apply(profile, cancelled("2", at(6)), NOW, order=order2)
     # Then F(1), the money and last order are the first order's, the stage is first_time again
@@ -189,17 +205,39 @@ def ledger_of(events, profile: Profile | None = None) -> tuple[Profile | None, l
 
 def test_consent_keeps_its_evidence_and_an_unsubscribe_supersedes_it():
     # Given a subscription collected with the wording shown
-    profile = run([consent("subscribed", at(1), source="generic", wording="お知らせを受け取る", opt_in_level="single_opt_in")])
+    profile = run(
+        [
+            consent(
+                "subscribed",
+                at(1),
+                source="generic",
+                wording="お知らせを受け取る",
+                opt_in_level="single_opt_in",
+            )
+        ]
+    )
     assert profile.email_consent.wording == "お知らせを受け取る"
     # When the customer unsubscribes through the link
     profile, ledger = ledger_of([consent("unsubscribed", at(5), source="unsubscribe_link")], profile)
     # Then the current consent is the unsubscribe; the subscription stays as evidence in the ledger
     # (issue 9 defect 8: it used to be kept in a bounded list on the profile, see test_consent_entry.py)
     assert profile.email_consent.state == "unsubscribed"
-    _, ledger = ledger_of([consent("subscribed", at(1), source="generic", wording="お知らせを受け取る",
-                                   opt_in_level="single_opt_in"),
-                           consent("unsubscribed", at(5), source="unsubscribe_link")])
-    assert [(c.state, c.source) for c in ledger] == [("subscribed", "generic"), ("unsubscribed", "unsubscribe_link")]
+    _, ledger = ledger_of(
+        [
+            consent(
+                "subscribed",
+                at(1),
+                source="generic",
+                wording="お知らせを受け取る",
+                opt_in_level="single_opt_in",
+            ),
+            consent("unsubscribed", at(5), source="unsubscribe_link"),
+        ]
+    )
+    assert [(c.state, c.source) for c in ledger] == [
+        ("subscribed", "generic"),
+        ("unsubscribed", "unsubscribe_link"),
+    ]
 
 
 def test_late_older_consent_goes_to_the_ledger_only():
@@ -262,16 +300,20 @@ def test_line_link_unfollow_and_a_late_link_after_unlink():
 
 def test_redact_erases_pii_keeps_counts_and_blocks_marketing():
     # Given a customer with PII, consent wording, LINE and an order
-    profile = run([
-        upsert(at(0), first_name="太郎", last_name="山田", phone="090-1111-2222"),
-        consent("subscribed", at(1), wording="お知らせを受け取る", evidence={"ip": "203.0.113.9"}),
-        ev.LineIdentityChanged(**base(t=at(2)), line_user_id="U1", customer=ref(), change="linked"),
-        placed("1", at(3), "5000"),
-    ])
+    profile = run(
+        [
+            upsert(at(0), first_name="太郎", last_name="山田", phone="090-1111-2222"),
+            consent("subscribed", at(1), wording="お知らせを受け取る", evidence={"ip": "203.0.113.9"}),
+            ev.LineIdentityChanged(**base(t=at(2)), line_user_id="U1", customer=ref(), change="linked"),
+            placed("1", at(3), "5000"),
+        ]
+    )
     # When a redaction is requested
     after = run([ev.CustomerRedactRequested(**base(t=at(10)), customer=ref(), order_ids=("1",))], profile)
     # Then names, email, phone, LINE id and wording are gone; counts stay; consent is "redacted"
-    assert (after.email, after.email_hash, after.phone, after.first_name, after.last_name, after.line) == (None,) * 6
+    assert (after.email, after.email_hash, after.phone, after.first_name, after.last_name, after.line) == (
+        None,
+    ) * 6
     assert after.redacted and after.redacted_at == at(10)
     assert after.order_count == 1 and after.total_spent == Decimal(5000)
     assert after.email_consent.state == "redacted"
@@ -326,11 +368,25 @@ def test_checkout_completed_never_reopens_and_completed_before_creation():
 
 def test_checkout_completed_after_a_cart_recovery_message_is_recovered():
     msg = logic.attribution(
-        Profile(shop=SHOP, customer_id="c1", created_at=at(0), updated_at=at(0),
-                last_message=LastMessage(message_key="cart_recovery.r1.x", sequence="cart_recovery", step="r1",
-                                         channel="email", sent_at=at(1))),
-        at(3), 7)
-    open_ = ev.CheckoutUpdated(**base(t=at(0)), checkout_token="tok", customer=ref(), status="open", total=Decimal(4200))
+        Profile(
+            shop=SHOP,
+            customer_id="c1",
+            created_at=at(0),
+            updated_at=at(0),
+            last_message=LastMessage(
+                message_key="cart_recovery.r1.x",
+                sequence="cart_recovery",
+                step="r1",
+                channel="email",
+                sent_at=at(1),
+            ),
+        ),
+        at(3),
+        7,
+    )
+    open_ = ev.CheckoutUpdated(
+        **base(t=at(0)), checkout_token="tok", customer=ref(), status="open", total=Decimal(4200)
+    )
     done = ev.CheckoutUpdated(**base(t=at(3)), checkout_token="tok", customer=ref(), status="completed")
     item = logic.checkout_after_update(logic.checkout_after_update(None, open_, "c1"), done, "c1", msg)
     assert item.recovered_by == "cart_recovery.r1.x" and item.recovered_revenue == Decimal(4200)
@@ -338,8 +394,13 @@ def test_checkout_completed_after_a_cart_recovery_message_is_recovered():
 
 def test_attribution_window_and_transactional_messages():
     def prof(seq: str, sent: datetime) -> Profile:
-        return Profile(shop=SHOP, customer_id="c1", created_at=at(0), updated_at=at(0),
-                       last_message=LastMessage(message_key="k", sequence=seq, step="s", channel="line", sent_at=sent))
+        return Profile(
+            shop=SHOP,
+            customer_id="c1",
+            created_at=at(0),
+            updated_at=at(0),
+            last_message=LastMessage(message_key="k", sequence=seq, step="s", channel="line", sent_at=sent),
+        )
 
     assert logic.attribution(prof("welcome", at(0)), at(24 * 7), 7).message_key == "k"
     assert logic.attribution(prof("welcome", at(0)), at(24 * 7 + 1), 7) is None
@@ -349,10 +410,14 @@ def test_attribution_window_and_transactional_messages():
 
 def test_fulfillment_late_older_update_keeps_the_delivery():
     def ful(t: datetime, **kw) -> ev.FulfillmentUpdated:
-        return ev.FulfillmentUpdated(**base(t=t), fulfillment_id="f1", order_id="1001", status="success", **kw)
+        return ev.FulfillmentUpdated(
+            **base(t=t), fulfillment_id="f1", order_id="1001", status="success", **kw
+        )
 
     item = logic.fulfillment_after_update(None, ful(at(5), shipment_status="delivered"), None)
-    item = logic.fulfillment_after_update(item, ful(at(2), shipment_status="in_transit", tracking_numbers=("123",)), "c1")
+    item = logic.fulfillment_after_update(
+        item, ful(at(2), shipment_status="in_transit", tracking_numbers=("123",)), "c1"
+    )
     assert item.shipment_status == "delivered" and item.delivered_at == at(5)
     assert item.customer_id == "c1" and item.tracking_numbers == ["123"]
 
@@ -368,8 +433,13 @@ def test_order_item_cancel_stub_then_order_stays_cancelled():
 
 def test_a_repeat_buyer_seen_first_is_counted_from_the_carts_own_order_count():
     # Given no history imported, an orders/create whose customer has 12 orders at Shopify (this one included)
-    event = ev.OrderPlaced(**base(t=at(1), event_id="o-9"), order_id="9", customer=ref(orders_count=12),
-                           placed_at=at(1), total=Decimal(3000))
+    event = ev.OrderPlaced(
+        **base(t=at(1), event_id="o-9"),
+        order_id="9",
+        customer=ref(orders_count=12),
+        placed_at=at(1),
+        total=Decimal(3000),
+    )
     p = run([event])
     # Then F(n) is 12 (not 1), and the stage follows
     assert p is not None and p.order_count == 12 and p.stage == "loyal"
@@ -379,8 +449,13 @@ def test_a_repeat_buyer_seen_first_is_counted_from_the_carts_own_order_count():
 
 def test_the_carts_count_applies_at_first_sight_only_never_lowering_or_raising_later():
     p = run([placed("1", at(1)), placed("2", at(2)), placed("3", at(3))])
-    later = ev.OrderPlaced(**base(t=at(4), event_id="o-4"), order_id="4", customer=ref(orders_count=1),
-                           placed_at=at(4), total=Decimal(3000))
+    later = ev.OrderPlaced(
+        **base(t=at(4), event_id="o-4"),
+        order_id="4",
+        customer=ref(orders_count=1),
+        placed_at=at(4),
+        total=Decimal(3000),
+    )
     assert run([later], p).order_count == 4
     # a customer payload's count (it may include orders still on their way) never raises F(n)
     assert run([ev.CustomerUpserted(**base(t=at(5)), customer=ref(orders_count=9))], p).order_count == 3
@@ -390,21 +465,41 @@ def test_the_carts_count_applies_at_first_sight_only_never_lowering_or_raising_l
 def test_the_shopify_adapter_reads_orders_count_without_ever_failing(value):
     from enishi.carts import shopify
 
-    body = {"id": 1, "email": "a@example.jp", "customer": {"id": 7, "email": "a@example.jp", "orders_count": value}}
+    body = {
+        "id": 1,
+        "email": "a@example.jp",
+        "customer": {"id": 7, "email": "a@example.jp", "orders_count": value},
+    }
     customer = shopify._customer_ref(body, required=True)
     assert customer.orders_count == (12 if value in (12, "12") else None)
 
 
 def test_a_first_sight_order_cancelled_leaves_the_orders_before_it():
-    p = run([ev.OrderPlaced(**base(t=at(1), event_id="o-5"), order_id="5", customer=ref(orders_count=2),
-                            placed_at=at(1), total=Decimal(3000)), cancelled("5", at(2))])
+    p = run(
+        [
+            ev.OrderPlaced(
+                **base(t=at(1), event_id="o-5"),
+                order_id="5",
+                customer=ref(orders_count=2),
+                placed_at=at(1),
+                total=Decimal(3000),
+            ),
+            cancelled("5", at(2)),
+        ]
+    )
     assert p.order_count == 1
     assert run([ev.CustomerUpserted(**base(t=at(3)), customer=ref(orders_count=2))], p).order_count == 1
 
 
 def test_an_imported_history_takes_no_floor():
-    p = Profile(shop=SHOP, customer_id="c1", created_at=at(0), updated_at=at(0), order_count=12,
-                history_imported=True)
-    event = ev.OrderPlaced(**base(t=at(1), event_id="o-13"), order_id="13", customer=ref(orders_count=15),
-                           placed_at=at(1), total=Decimal(3000))
+    p = Profile(
+        shop=SHOP, customer_id="c1", created_at=at(0), updated_at=at(0), order_count=12, history_imported=True
+    )
+    event = ev.OrderPlaced(
+        **base(t=at(1), event_id="o-13"),
+        order_id="13",
+        customer=ref(orders_count=15),
+        placed_at=at(1),
+        total=Decimal(3000),
+    )
     assert run([event], p).order_count == 13

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from enishi import clock
 from enishi.sequences.quiet_hours import QuietWindow, next_allowed
 from enishi.shop_config import QuietHours

@@ -28,5 +28,9 @@ def test_readme_curl_is_the_one_enishi_local_prints():
 def test_readme_names_the_local_default_secrets():
     from enishi_local import stack
 
-    for default in (stack.DEFAULT_SHOPIFY_SECRET, stack.DEFAULT_GENERIC_SECRET, stack.DEFAULT_LINE_CHANNEL_SECRET):
+    for default in (
+        stack.DEFAULT_SHOPIFY_SECRET,
+        stack.DEFAULT_GENERIC_SECRET,
+        stack.DEFAULT_LINE_CHANNEL_SECRET,
+    ):
         assert f"`{default}`" in README

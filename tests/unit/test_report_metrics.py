@@ -16,10 +16,16 @@ END = START + timedelta(days=60)
 SHOP = "enishi-demo.myshopify.com"
 
 
-def profile(cid: str, orders: int, first_day: int | None, last_day: int | None, spent: int = 0, **extra) -> dict:
+def profile(
+    cid: str, orders: int, first_day: int | None, last_day: int | None, spent: int = 0, **extra
+) -> dict:
     item = {
-        "shop": SHOP, "customer_id": cid, "created_at": START.isoformat(), "updated_at": START.isoformat(),
-        "order_count": orders, "total_spent": Decimal(spent),
+        "shop": SHOP,
+        "customer_id": cid,
+        "created_at": START.isoformat(),
+        "updated_at": START.isoformat(),
+        "order_count": orders,
+        "total_spent": Decimal(spent),
         "first_order_at": (START + timedelta(days=first_day)).isoformat() if first_day is not None else None,
         "last_order_at": (START + timedelta(days=last_day)).isoformat() if last_day is not None else None,
         "stage": "lead" if orders == 0 else "first_time" if orders == 1 else "repeat",
@@ -29,8 +35,15 @@ def profile(cid: str, orders: int, first_day: int | None, last_day: int | None, 
 
 
 def msg(cid: str, seq: str, step: str, channel: str = "email", **extra) -> dict:
-    return {"customer_id": cid, "sequence": seq, "step": step, "channel": channel, "status": "sent",
-            "trigger_id": extra.pop("trigger_id", f"t-{cid}"), **extra}
+    return {
+        "customer_id": cid,
+        "sequence": seq,
+        "step": step,
+        "channel": channel,
+        "status": "sent",
+        "trigger_id": extra.pop("trigger_id", f"t-{cid}"),
+        **extra,
+    }
 
 
 def data() -> ReportData:
@@ -43,21 +56,46 @@ def data() -> ReportData:
         profile("g", 1, 1, 1, 1000, merged_into="b"),  # merged guest: not counted
     ]
     messages = [
-        msg("a", "welcome", "thanks"), msg("a", "welcome", "f2_nudge"),
+        msg("a", "welcome", "thanks"),
+        msg("a", "welcome", "f2_nudge"),
         msg("b", "welcome", "f2_nudge", channel="line"),
-        msg("c", "cart_recovery", "reminder_1", trigger_id="co1", converted_at="2026-01-10T00:00:00Z", revenue=4000,
-            opened_at="2026-01-09T00:00:00Z"),
+        msg(
+            "c",
+            "cart_recovery",
+            "reminder_1",
+            trigger_id="co1",
+            converted_at="2026-01-10T00:00:00Z",
+            revenue=4000,
+            opened_at="2026-01-09T00:00:00Z",
+        ),
         msg("c", "cart_recovery", "reminder_2", trigger_id="co1"),
         msg("d", "shipping_notice", "notice", delivered_at="2026-03-01T00:00:00Z"),
-        {"customer_id": "lead1", "sequence": "cart_recovery", "step": "reminder_1", "status": "skipped",
-         "reason": "quiet_hours"},
+        {
+            "customer_id": "lead1",
+            "sequence": "cart_recovery",
+            "step": "reminder_1",
+            "status": "skipped",
+            "reason": "quiet_hours",
+        },
     ]
-    executions = [ExecutionInfo("welcome", "w1", "RUNNING", 7, 2), ExecutionInfo("cart_recovery", "c1", "SUCCEEDED", 6, 2)]
+    executions = [
+        ExecutionInfo("welcome", "w1", "RUNNING", 7, 2),
+        ExecutionInfo("cart_recovery", "c1", "SUCCEEDED", 6, 2),
+    ]
     samples = [(START + timedelta(days=7 * i), {"lead": i, "first_time": 1}) for i in range(3)]
     return ReportData(
-        shop=SHOP, start=START, end=END, profiles=profiles, messages=messages, outbox=[], executions=executions,
-        stage_samples=samples, orders=[{"customer_id": "b", "placed_at": START + timedelta(days=2), "total": 3000},
-                                       {"customer_id": "b", "placed_at": START + timedelta(days=20), "total": 3000}],
+        shop=SHOP,
+        start=START,
+        end=END,
+        profiles=profiles,
+        messages=messages,
+        outbox=[],
+        executions=executions,
+        stage_samples=samples,
+        orders=[
+            {"customer_id": "b", "placed_at": START + timedelta(days=2), "total": 3000},
+            {"customer_id": "b", "placed_at": START + timedelta(days=20), "total": 3000},
+        ],
         sim={"visitors_with_cart": 10, "visitors_with_contact": 7},
     )
 
@@ -104,15 +142,36 @@ def test_rfm_grid_places_buyers_by_recency_and_frequency():
 
 def test_build_report_writes_html_charts_summary_and_outbox(tmp_path):
     sent_at = START + timedelta(days=3, hours=1)
-    email = SentMessage("email", "hanako@example.jp", "welcome", "thanks", sent_at, subject="ご注文ありがとうございます",
-                        raw={"html": "<p>ありがとう</p>", "text": "ありがとう",
-                             "headers": [{"Name": "List-Unsubscribe", "Value": "<http://x/u/t>"}]})
-    line = SentMessage("line", "Uabc", "shipping_notice", "notice", sent_at,
-                       raw={"to": "Uabc", "messages": [{"type": "text", "text": "発送しました"}]})
+    email = SentMessage(
+        "email",
+        "hanako@example.jp",
+        "welcome",
+        "thanks",
+        sent_at,
+        subject="ご注文ありがとうございます",
+        raw={
+            "html": "<p>ありがとう</p>",
+            "text": "ありがとう",
+            "headers": [{"Name": "List-Unsubscribe", "Value": "<http://x/u/t>"}],
+        },
+    )
+    line = SentMessage(
+        "line",
+        "Uabc",
+        "shipping_notice",
+        "notice",
+        sent_at,
+        raw={"to": "Uabc", "messages": [{"type": "text", "text": "発送しました"}]},
+    )
     summary = build_report(data(), tmp_path, messages=[email, line])
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "F2転換率" in html and "data:image/png;base64," in html
-    assert {p.name for p in (tmp_path / "charts").iterdir()} >= {"stages.png", "funnel.png", "rfm.png", "cost.png"}
+    assert {p.name for p in (tmp_path / "charts").iterdir()} >= {
+        "stages.png",
+        "funnel.png",
+        "rfm.png",
+        "cost.png",
+    }
     assert json.loads((tmp_path / "summary.json").read_text())["customers"] == summary["customers"] == 5
     files = sorted(p.suffix for p in (tmp_path / "outbox").iterdir())
     assert files == [".eml", ".html", ".json"]

@@ -8,18 +8,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from enishi import clock, keys
 from enishi.sequences.errors import RetryableSendError
 from enishi.sequences.runner import SendErrorKind, run_step
 from enishi.sequences.spec import StepPayload, load_spec
 from enishi.sequences.store import SequenceStore, cap_allows
 from enishi.shop_config import REPO_DIR
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.test_sequences_ledger import FakeChannels, deps, seed_profile
 
-NOW = datetime(2025, 5, 6, 0, 0, tzinfo=UTC)  # 09:00 JST: the end of quiet hours, when held messages are released
+NOW = datetime(
+    2025, 5, 6, 0, 0, tzinfo=UTC
+)  # 09:00 JST: the end of quiet hours, when held messages are released
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
 CAP = timedelta(hours=16)
 
@@ -67,7 +69,9 @@ def test_the_cap_condition_allows_exactly_when_the_cap_has_lapsed_or_the_message
     last = base + timedelta(seconds=last_s)  # stored as clock.iso_z: whole seconds
     now = base + timedelta(microseconds=now_us)
     cap = timedelta(hours=cap_h)
-    expected = holder or last + cap <= now  # eligibility's rule: lapses = last + cap; defer while lapses > now
+    expected = (
+        holder or last + cap <= now
+    )  # eligibility's rule: lapses = last + cap; defer while lapses > now
     assert cap_allows(clock.iso_z(last), "k" if holder else "other", "k", now, cap) is expected
     assert cap_allows(None, None, "k", now, cap)
 
@@ -89,7 +93,10 @@ def test_a_released_cap_restores_the_previous_send_time(table):
     claim = store.claim_cap(profile, "a", now=NOW, cap=CAP)
     store.release_cap(profile, "a", claim)
     item = table.get_item(Key=keys.profile_key("s", "c1"))["Item"]
-    assert item["last_marketing_sent_at"] == clock.iso_z(NOW - timedelta(days=2)) and "marketing_cap_key" not in item
+    assert (
+        item["last_marketing_sent_at"] == clock.iso_z(NOW - timedelta(days=2))
+        and "marketing_cap_key" not in item
+    )
     assert store.claim_cap(profile, "b", now=NOW, cap=CAP).won
 
 
@@ -104,7 +111,7 @@ def atomic_writes(monkeypatch):
     for name in ("update_item", "put_item", "delete_item"):
         original = getattr(DynamoDBBackend, name)
 
-        def locked(self, *args, __original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        def locked(self, *args, __original=original, **kwargs):
             with lock:
                 return __original(self, *args, **kwargs)
 
@@ -118,7 +125,7 @@ class BarrierStore(SequenceStore):
         super().__init__(table)
         self._barrier = barrier
 
-    def get_profile(self, shop: str, customer_id: str):  # noqa: ANN201
+    def get_profile(self, shop: str, customer_id: str):
         profile = super().get_profile(shop, customer_id)
         self._barrier.wait(timeout=10)
         return profile
@@ -135,7 +142,9 @@ def test_two_marketing_messages_released_together_send_one_and_defer_the_other(t
         d.store = BarrierStore(table, barrier)
         results[name] = run_step(payload(sequence, index, trigger), d)
 
-    threads = [threading.Thread(target=run, args=(n, *spec)) for n, spec in (("w", WELCOME_STORY), ("b", WINBACK))]
+    threads = [
+        threading.Thread(target=run, args=(n, *spec)) for n, spec in (("w", WELCOME_STORY), ("b", WINBACK))
+    ]
     for t in threads:
         t.start()
     for t in threads:

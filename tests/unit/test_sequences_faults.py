@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
+
 from enishi import clock, keys
 from enishi.profiles.model import LineIdentity
 from enishi.sequences.errors import RetryableSendError
 from enishi.sequences.ledger import line_retry_key
 from enishi.sequences.runner import Outgoing, SendErrorKind, run_step
 from enishi.sequences.store import SequenceStore
-
 from tests.unit.test_sequences_ledger import FakeChannels, deps, payload, records, seed_profile
 
 NOW = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)
@@ -38,10 +38,10 @@ def throttle(operation: str) -> ClientError:
 class Flaky:
     """Wraps a method: raises ``error`` on the first ``times`` calls, then behaves."""
 
-    def __init__(self, method, error: Exception, times: int = 1) -> None:  # noqa: ANN001
+    def __init__(self, method, error: Exception, times: int = 1) -> None:
         self.method, self.error, self.times = method, error, times
 
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+    def __call__(self, *args, **kwargs):
         if self.times > 0:
             self.times -= 1
             raise self.error
@@ -102,7 +102,8 @@ def test_a_conditional_failure_on_the_cap_release_leaves_another_holder_alone(ta
     store = SequenceStore(table)
     mine = store.claim_cap(profile, "a", now=NOW, cap=timedelta(hours=16))
     table.update_item(  # another message took the cap meanwhile (e.g. after this one's was lapsed)
-        Key=keys.profile_key("s", "c1"), UpdateExpression="SET marketing_cap_key = :b",
+        Key=keys.profile_key("s", "c1"),
+        UpdateExpression="SET marketing_cap_key = :b",
         ExpressionAttributeValues={":b": "b"},
     )
     store.release_cap(profile, "a", mine)  # ConditionalCheckFailed inside: swallowed, nothing changed
@@ -116,7 +117,9 @@ def test_an_email_step_that_dies_after_ses_accepted_and_before_the_record_is_nev
     d = deps(table, channels)
     d.ledger.mark_sent = Flaky(d.ledger.mark_sent, RuntimeError("Sandbox.Timedout"))  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        run_step(payload(), d)  # the λ died: Step Functions retries the task (Sandbox.Timedout / Lambda.Unknown)
+        run_step(
+            payload(), d
+        )  # the λ died: Step Functions retries the task (Sandbox.Timedout / Lambda.Unknown)
     retried = run_step(payload(), d)
     assert (retried["result"]["action"], retried["result"]["reason"]) == ("skipped", "already_sending")
     assert len(channels.delivered) == 1  # at most once: the email is not sent again
@@ -154,15 +157,27 @@ def test_a_welcome_started_before_the_order_item_was_written_renders_the_order_r
     from enishi.profiles.store import order_to_item
 
     seed_profile(table)
-    table.put_item(Item=order_to_item(OrderItem(
-        shop="s", order_id="o1", customer_id="c1", order_name="#1001", placed_at=NOW, updated_at=NOW,
-        items=[OrderLine(product_id="8001", title="八女茶", quantity=1, price=1620)],
-    )))
+    table.put_item(
+        Item=order_to_item(
+            OrderItem(
+                shop="s",
+                order_id="o1",
+                customer_id="c1",
+                order_name="#1001",
+                placed_at=NOW,
+                updated_at=NOW,
+                items=[OrderLine(product_id="8001", title="八女茶", quantity=1, price=1620)],
+            )
+        )
+    )
     seen: list[dict] = []
     d = deps(table, FakeChannels())
     d.build_context = lambda seq, step, profile, trigger, unsub, marketing: seen.append(trigger) or {}
     p = payload("welcome")
-    p["state"] = {**p["state"], "trigger_id": "customer:c1",
-                  "trigger": {"order_id": "o1", "order_name": None, "line_items": []}}
+    p["state"] = {
+        **p["state"],
+        "trigger_id": "customer:c1",
+        "trigger": {"order_id": "o1", "order_name": None, "line_items": []},
+    }
     assert run_step(p, d)["result"]["action"] == "sent"
     assert seen[0]["order_name"] == "#1001" and seen[0]["line_items"][0]["title"] == "八女茶"

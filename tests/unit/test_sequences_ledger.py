@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from enishi import clock, keys
 from enishi.events import Consent
 from enishi.profiles.model import LineIdentity, Profile

@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from enishi import clock
 from enishi.events import Consent
 from enishi.preferences.logic import Preferences, TokenInvalid
@@ -16,10 +19,14 @@ from enishi.sequences import opt_out
 from enishi.sequences.runner import run_step
 from enishi.shop_config import REPO_DIR, load_shop_config
 from enishi.unsubscribe import make_token, served_shop_ids, token_from_url, unsubscribe_url
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from tests.unit.test_sequences_ledger import UNSUBSCRIBE_KEY, FakeChannels, deps, payload, records, seed_profile
+from tests.unit.test_sequences_ledger import (
+    UNSUBSCRIBE_KEY,
+    FakeChannels,
+    deps,
+    payload,
+    records,
+    seed_profile,
+)
 
 NOW = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)
 
@@ -41,19 +48,25 @@ def test_a_marketing_message_for_a_shop_this_deployment_does_not_serve_is_not_se
     assert record["status"] == "failed" and record["reason"] == opt_out.UNRESOLVABLE
 
 
-def _other_customer(shop, cid, ch):  # noqa: ANN001, ANN202
+def _other_customer(shop, cid, ch):
     return unsubscribe_url("https://x", make_token(UNSUBSCRIBE_KEY, shop, "c2", ch))
 
 
-def _stale_key(shop, cid, ch):  # noqa: ANN001, ANN202
+def _stale_key(shop, cid, ch):
     return unsubscribe_url("https://x", make_token(b"stale-key", shop, cid, ch))
 
 
 @pytest.mark.parametrize(
     ("link", "reason"),
-    [(_other_customer, opt_out.MISMATCH), (_stale_key, opt_out.UNRESOLVABLE), (lambda *_: None, opt_out.NO_LINK)],
+    [
+        (_other_customer, opt_out.MISMATCH),
+        (_stale_key, opt_out.UNRESOLVABLE),
+        (lambda *_: None, opt_out.NO_LINK),
+    ],
 )
-def test_a_link_for_another_customer_signed_with_an_unknown_key_or_missing_stops_the_message(table, link, reason):
+def test_a_link_for_another_customer_signed_with_an_unknown_key_or_missing_stops_the_message(
+    table, link, reason
+):
     seed_profile(table)
     channels = FakeChannels()
     d = deps(table, channels)
@@ -70,7 +83,7 @@ def test_a_transactional_message_needs_no_opt_out_link(table):
 
 
 class NoPublisher:
-    def publish(self, events):  # noqa: ANN001, ANN201
+    def publish(self, events):
         raise AssertionError("not called by claims()")
 
 
@@ -78,11 +91,16 @@ class Profiles:
     def __init__(self, known: set[tuple[str, str]]) -> None:
         self.known = known
 
-    def get_profile(self, shop: str, customer_id: str):  # noqa: ANN201
+    def get_profile(self, shop: str, customer_id: str):
         if (shop, customer_id) not in self.known:
             return None
-        return Profile(shop=shop, customer_id=customer_id, created_at=NOW, updated_at=NOW,
-                       email_consent=Consent(state="subscribed", source="t", collected_at=NOW - timedelta(days=1)))
+        return Profile(
+            shop=shop,
+            customer_id=customer_id,
+            created_at=NOW,
+            updated_at=NOW,
+            email_consent=Consent(state="subscribed", source="t", collected_at=NOW - timedelta(days=1)),
+        )
 
 
 SHOPS = st.sampled_from(["a.myshopify.com", "b.myshopify.com", "c.example"])
@@ -90,8 +108,14 @@ IDS = st.sampled_from(["7001", "7002", "guest-0f3a"])
 
 
 @settings(deadline=None)  # examples: the loaded profile (HYPOTHESIS_PROFILE)
-@given(SHOPS, IDS, st.sampled_from(["email", "line"]), st.sampled_from([UNSUBSCRIBE_KEY, b"other-key"]),
-       st.sets(SHOPS, max_size=3), st.booleans())
+@given(
+    SHOPS,
+    IDS,
+    st.sampled_from(["email", "line"]),
+    st.sampled_from([UNSUBSCRIBE_KEY, b"other-key"]),
+    st.sets(SHOPS, max_size=3),
+    st.booleans(),
+)
 def test_the_send_check_accepts_a_link_exactly_when_the_unsubscribe_page_would_act_on_it(
     shop, customer, channel, signing_key, served, has_profile
 ):
@@ -100,7 +124,9 @@ def test_the_send_check_accepts_a_link_exactly_when_the_unsubscribe_page_would_a
     url = unsubscribe_url("https://api.example", make_token(signing_key, shop, customer, channel))
     profiles = Profiles({(shop, customer)} if has_profile else set())
     ids = sorted(served) or ["none.example"]
-    config = load_shop_config(str(REPO_DIR)).model_copy(update={"shop_id": ids[0], "additional_shop_ids": ids[1:]})
+    config = load_shop_config(str(REPO_DIR)).model_copy(
+        update={"shop_id": ids[0], "additional_shop_ids": ids[1:]}
+    )
     # wired as step.py wires it: the served shops come from the same shop config the preferences function reads
     check = opt_out.checker(lambda: [UNSUBSCRIBE_KEY], served_shop_ids(config), profiles)
     problem = check(url, shop, customer, channel)

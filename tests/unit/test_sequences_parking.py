@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.items import OrderItem
 from enishi.sequences import parking
 from enishi.sequences.spec import load_spec
 from enishi.shop_config import REPO_DIR
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
 T0 = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)
@@ -31,7 +32,9 @@ class Store:
         self._lands_on = order_lands_on_read
 
     def record_order(self, order_id: str = "o1") -> None:
-        self.orders[order_id] = OrderItem(shop=SHOP, order_id=order_id, customer_id="7001", placed_at=T0, updated_at=T0)
+        self.orders[order_id] = OrderItem(
+            shop=SHOP, order_id=order_id, customer_id="7001", placed_at=T0, updated_at=T0
+        )
 
     def get_order(self, shop: str, order_id: str) -> OrderItem | None:
         self.reads += 1
@@ -72,20 +75,37 @@ class Executions:
 
 
 def body(event: ev.EventBase) -> str:
-    return json.dumps({"detail-type": event.type, "source": "enishi.intake", "detail": ev.to_detail_dict(event)})
+    return json.dumps(
+        {"detail-type": event.type, "source": "enishi.intake", "detail": ev.to_detail_dict(event)}
+    )
 
 
 def fulfillment(fid: str = "f1") -> ev.FulfillmentUpdated:
     return ev.FulfillmentUpdated(
-        event_id=f"{fid}:create", shop=SHOP, source="shopify", occurred_at=T0, received_at=T0,
-        fulfillment_id=fid, order_id="o1", status="success", tracking_numbers=("123",),
+        event_id=f"{fid}:create",
+        shop=SHOP,
+        source="shopify",
+        occurred_at=T0,
+        received_at=T0,
+        fulfillment_id=fid,
+        order_id="o1",
+        status="success",
+        tracking_numbers=("123",),
     )
 
 
 def recorded() -> ev.OrderRecorded:
     return ev.OrderRecorded(
-        event_id="enishi:order.recorded:o1", shop=SHOP, source="enishi", occurred_at=T0, received_at=T0,
-        order_id="o1", customer_id="7001", order_count=1, placed_at=T0, total=Decimal(1),
+        event_id="enishi:order.recorded:o1",
+        shop=SHOP,
+        source="enishi",
+        occurred_at=T0,
+        received_at=T0,
+        order_id="o1",
+        customer_id="7001",
+        order_count=1,
+        placed_at=T0,
+        total=Decimal(1),
     )
 
 

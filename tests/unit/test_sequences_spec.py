@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
+
 from enishi.channels.render import TEMPLATE_NAMES
 from enishi.sequences.spec import (
     Anchor,
@@ -17,7 +19,6 @@ from enishi.sequences.spec import (
     parse_delay,
 )
 from enishi.shop_config import REPO_DIR
-from pydantic import ValidationError
 
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
 

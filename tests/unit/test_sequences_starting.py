@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+
 from enishi import constants as c
 from enishi import keys
 from enishi.events import (
@@ -34,13 +35,13 @@ class Lookups:
     ) -> None:
         self.order, self.notice_status, self.profile = order, notice_status, profile
 
-    def get_order(self, shop, order_id):  # noqa: ANN001, ANN201
+    def get_order(self, shop, order_id):
         return self.order
 
-    def get_profile(self, shop, customer_id):  # noqa: ANN001, ANN201
+    def get_profile(self, shop, customer_id):
         return self.profile
 
-    def message_status(self, shop, customer_id, message_key):  # noqa: ANN001, ANN201
+    def message_status(self, shop, customer_id, message_key):
         return self.notice_status
 
 

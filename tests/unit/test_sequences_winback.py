@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from enishi.sequences.winback import MAX_CATCH_UP_DAYS, run_days
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from enishi.sequences.winback import MAX_CATCH_UP_DAYS, run_days
 
 D0 = date(2025, 5, 6)
 
@@ -34,12 +35,14 @@ class Cursor:
     def get(self) -> date | None:
         return self.day
 
-    def advance(self, day: date, now) -> None:  # noqa: ANN001
+    def advance(self, day: date, now) -> None:
         self.day = max(self.day, day) if self.day else day
 
 
 @settings(deadline=None)  # examples: the loaded profile (HYPOTHESIS_PROFILE)
-@given(st.lists(st.tuples(st.sampled_from(["ok", "fail", "skip"]), st.integers(0, 3)), min_size=1, max_size=20))
+@given(
+    st.lists(st.tuples(st.sampled_from(["ok", "fail", "skip"]), st.integers(0, 3)), min_size=1, max_size=20)
+)
 def test_every_day_up_to_the_last_completed_run_is_processed_by_a_completed_run(runs):
     """Whatever runs fail (at any of their days) or never happen, every day from the first run through the last
     completed one is processed; a day is processed again only after a failure (execution names dedupe that)."""
@@ -52,7 +55,7 @@ def test_every_day_up_to_the_last_completed_run_is_processed_by_a_completed_run(
     failing: list[bool] = [False]
     fail_at: list[int] = [0]
 
-    def plan(shop, spec_, reader, now, due_day):  # noqa: ANN001, ANN202
+    def plan(shop, spec_, reader, now, due_day):
         run_day = due_day + timedelta(days=spec.winback_threshold_days)
         if failing[0] and fail_at[0] == 0:
             raise RuntimeError("StartExecution throttled")

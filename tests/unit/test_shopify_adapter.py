@@ -28,7 +28,12 @@ def topic_of(name: str) -> str:
 
 def headers(event_id: str = "evt-1", **extra: str) -> dict[str, str]:
     # HTTP API delivers lower-case headers; the adapter must not care
-    return {"X-Shopify-Shop-Domain": SHOP, "x-shopify-event-id": event_id, "X-Shopify-Webhook-Id": "wh-1", **extra}
+    return {
+        "X-Shopify-Shop-Domain": SHOP,
+        "x-shopify-event-id": event_id,
+        "X-Shopify-Webhook-Id": "wh-1",
+        **extra,
+    }
 
 
 def adapt_one(name: str, **kw) -> ev.EventBase:
@@ -53,11 +58,16 @@ def test_order_create_maps_customer_money_items_and_consent():
     assert order.customer.customer_id == "7010000000001" and not order.customer.guest
     assert (order.customer.last_name, order.customer.first_name) == ("山田", "花子")
     assert order.total == Decimal("4870") and order.currency == "JPY"
-    assert [(i.sku, i.quantity, i.price) for i in order.line_items] == [("SEN-100", 2, Decimal("1620")), ("HOJ-TB20", 1, Decimal("1080"))]
+    assert [(i.sku, i.quantity, i.price) for i in order.line_items] == [
+        ("SEN-100", 2, Decimal("1620")),
+        ("HOJ-TB20", 1, Decimal("1080")),
+    ]
     assert order.placed_at.utcoffset() == timedelta(hours=9)
     assert order.occurred_at == datetime(2025, 1, 20, 13, 30, 12, tzinfo=UTC)  # updated_at
     assert order.checkout_token == "c1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6"
-    assert order.email_consent.state == "subscribed" and order.email_consent.opt_in_level == "confirmed_opt_in"
+    assert (
+        order.email_consent.state == "subscribed" and order.email_consent.opt_in_level == "confirmed_opt_in"
+    )
     assert order.email_consent.source == "shopify"
     assert order.email_consent.evidence["shopify_consent_updated_at"] == "2025-01-10T10:15:30+09:00"
 
@@ -69,12 +79,18 @@ def test_guest_checkout_and_guest_order_share_one_guest_id_from_the_normalized_e
     assert checkout.customer.customer_id == order.customer.customer_id == expected
     assert checkout.customer.guest and order.customer.guest
     assert checkout.customer.last_name == "鈴木"  # from the billing address
-    assert checkout.email_consent is None  # checkbox not ticked, no customer consent: unknown, not "not_subscribed"
+    assert (
+        checkout.email_consent is None
+    )  # checkbox not ticked, no customer consent: unknown, not "not_subscribed"
 
 
 @pytest.mark.parametrize(
     ("name", "status"),
-    [("checkouts__create", "open"), ("checkouts__update--completed", "completed"), ("checkouts__update--emptied", "emptied")],
+    [
+        ("checkouts__create", "open"),
+        ("checkouts__update--completed", "completed"),
+        ("checkouts__update--emptied", "emptied"),
+    ],
 )
 def test_checkout_status(name, status):
     checkout = adapt_one(name)
@@ -112,8 +128,12 @@ def test_consent_states(name, state):
 def test_consent_update_uses_consent_time():
     # received after the consent time: the sender's time is the consent's time
     received = datetime(2025, 3, 2, 13, 5, 20, tzinfo=UTC)
-    [event] = shopify.adapt(topic_of("customers_email_marketing_consent__update"), headers(),
-                            load("customers_email_marketing_consent__update"), received)
+    [event] = shopify.adapt(
+        topic_of("customers_email_marketing_consent__update"),
+        headers(),
+        load("customers_email_marketing_consent__update"),
+        received,
+    )
     assert event.customer.customer_id == "7010000000001"
     assert event.consent.collected_at == event.occurred_at == datetime(2025, 3, 2, 13, 5, 11, tzinfo=UTC)
 
@@ -156,7 +176,11 @@ def test_cancelled_order():
 
 def test_privacy_topics():
     data = adapt_one("customers__data_request")
-    assert isinstance(data, ev.CustomerDataRequested) and data.request_id == "9999" and data.order_ids == ("5800000000001",)
+    assert (
+        isinstance(data, ev.CustomerDataRequested)
+        and data.request_id == "9999"
+        and data.order_ids == ("5800000000001",)
+    )
     redact = adapt_one("customers__redact")
     assert isinstance(redact, ev.CustomerRedactRequested) and redact.order_ids == ("5800000000003",)
     assert isinstance(adapt_one("shop__redact"), ev.ShopRedactRequested)
@@ -164,15 +188,22 @@ def test_privacy_topics():
 
 def test_redelivery_gives_the_same_event_id_and_webhook_id_is_the_fallback():
     first = shopify.adapt("orders/create", headers("evt-9"), load("orders__create"), RECEIVED)[0]
-    again = shopify.adapt("orders/create", headers("evt-9"), load("orders__create"), RECEIVED + timedelta(hours=1))[0]
+    again = shopify.adapt(
+        "orders/create", headers("evt-9"), load("orders__create"), RECEIVED + timedelta(hours=1)
+    )[0]
     assert first.event_id == again.event_id
     h = {"x-shopify-shop-domain": SHOP, "x-shopify-webhook-id": "wh-7"}
-    assert shopify.adapt("orders/create", h, load("orders__create"), RECEIVED)[0].event_id == "shopify:wh-7:order.placed"
+    assert (
+        shopify.adapt("orders/create", h, load("orders__create"), RECEIVED)[0].event_id
+        == "shopify:wh-7:order.placed"
+    )
 
 
 def test_occurred_at_falls_back_to_triggered_at():
     body = load("shop__redact")
-    event = shopify.adapt("shop/redact", headers(**{"X-Shopify-Triggered-At": "2025-01-20T13:30:00Z"}), body, RECEIVED)[0]
+    event = shopify.adapt(
+        "shop/redact", headers(**{"X-Shopify-Triggered-At": "2025-01-20T13:30:00Z"}), body, RECEIVED
+    )[0]
     assert event.occurred_at == datetime(2025, 1, 20, 13, 30, tzinfo=UTC)
     assert shopify.adapt("shop/redact", headers(), body, RECEIVED)[0].occurred_at == RECEIVED
 
@@ -201,10 +232,30 @@ def test_line_item_without_price_is_unprocessable_with_its_location():
         ("orders/create", {"x-shopify-event-id": "e"}, {"id": 1}, "X-Shopify-Shop-Domain"),
         ("orders/create", {"x-shopify-shop-domain": SHOP}, {"id": 1}, "X-Shopify-Event-Id"),
         ("orders/create", headers(), [1, 2], "JSON object"),
-        ("orders/create", headers(), {"id": 1, "total_price": "1", "created_at": "2025-01-01T00:00:00+09:00"}, "no customer"),
-        ("orders/create", headers(), {"id": 1, "email": "a@b.jp", "total_price": "abc", "created_at": "2025-01-01T00:00:00+09:00"}, "total_price"),
-        ("orders/create", headers(), {"id": 1, "email": "a@b.jp", "total_price": "1", "created_at": "2025-01-01T00:00:00"}, "offset"),
-        ("customers/create", headers(), {"id": 1, "email_marketing_consent": {"state": "maybe"}}, "consent state"),
+        (
+            "orders/create",
+            headers(),
+            {"id": 1, "total_price": "1", "created_at": "2025-01-01T00:00:00+09:00"},
+            "no customer",
+        ),
+        (
+            "orders/create",
+            headers(),
+            {"id": 1, "email": "a@b.jp", "total_price": "abc", "created_at": "2025-01-01T00:00:00+09:00"},
+            "total_price",
+        ),
+        (
+            "orders/create",
+            headers(),
+            {"id": 1, "email": "a@b.jp", "total_price": "1", "created_at": "2025-01-01T00:00:00"},
+            "offset",
+        ),
+        (
+            "customers/create",
+            headers(),
+            {"id": 1, "email_marketing_consent": {"state": "maybe"}},
+            "consent state",
+        ),
     ],
 )
 def test_bodies_that_do_not_fit_raise_unprocessable(topic, hdrs, body, message):

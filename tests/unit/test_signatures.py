@@ -122,8 +122,20 @@ SIG64 = "0" * 64
 @pytest.mark.parametrize(
     "t",
     ["²", "٣", "１２３", "1" * 13, "1" * 400, "1" * 5000, "-1", "+1", " 1 2", "1e3", "0x10", ""],
-    ids=["superscript-two", "arabic-indic", "full-width", "13-digits", "400-digits", "5000-digits", "neg", "plus",
-         "inner-space", "exp", "hex", "empty"],
+    ids=[
+        "superscript-two",
+        "arabic-indic",
+        "full-width",
+        "13-digits",
+        "400-digits",
+        "5000-digits",
+        "neg",
+        "plus",
+        "inner-space",
+        "exp",
+        "hex",
+        "empty",
+    ],
 )
 def test_generic_t_that_is_not_1_to_12_ascii_digits_is_refused_without_raising(t):
     header = f"t={t},v1={SIG64}"
@@ -159,10 +171,14 @@ def test_no_header_or_body_makes_a_verifier_raise(header, raw):
     assert parsed is None or (0 <= parsed[0] < 10**12 and all(len(s) == 64 for s in parsed[1]))
 
 
-@given(raw=st.binary(max_size=300), t=st.integers(min_value=0, max_value=250_000_000_000))  # datetime ends in 9999
+@given(
+    raw=st.binary(max_size=300), t=st.integers(min_value=0, max_value=250_000_000_000)
+)  # datetime ends in 9999
 def test_every_signed_body_verifies_and_any_flipped_byte_does_not(raw, t):
     header = sig.sign_generic(raw, "gen-secret", t)
     now = datetime.fromtimestamp(t, UTC)
     assert sig.verify_generic(raw, header, ["gen-secret"], now)
     assert not sig.verify_generic(raw + b"x", header, ["gen-secret"], now)
-    assert sig.verify_shopify(raw, sig.sign_shopify(raw, "s"), ["s"]) and sig.verify_line(raw, sig.sign_line(raw, "l"), "l")
+    assert sig.verify_shopify(raw, sig.sign_shopify(raw, "s"), ["s"]) and sig.verify_line(
+        raw, sig.sign_line(raw, "l"), "l"
+    )

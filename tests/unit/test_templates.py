@@ -47,22 +47,50 @@ def svg(label: str, color: str) -> str:
 
 
 ITEMS = [
-    {"product_id": "8001", "title": "八女茶 煎茶 100g", "quantity": 2, "price": "1620",
-     "image_url": "https://enishi-sabo.example/img/yame-sencha.jpg", "url": "https://enishi-sabo.example/products/yame-sencha"},
-    {"product_id": "8005", "title": "有田焼 急須", "variant_title": "藍", "quantity": 1, "price": "6600",
-     "image_url": "https://enishi-sabo.example/img/arita-kyusu.jpg", "url": "https://enishi-sabo.example/products/arita-kyusu"},
+    {
+        "product_id": "8001",
+        "title": "八女茶 煎茶 100g",
+        "quantity": 2,
+        "price": "1620",
+        "image_url": "https://enishi-sabo.example/img/yame-sencha.jpg",
+        "url": "https://enishi-sabo.example/products/yame-sencha",
+    },
+    {
+        "product_id": "8005",
+        "title": "有田焼 急須",
+        "variant_title": "藍",
+        "quantity": 1,
+        "price": "6600",
+        "image_url": "https://enishi-sabo.example/img/arita-kyusu.jpg",
+        "url": "https://enishi-sabo.example/products/arita-kyusu",
+    },
 ]
 
 TRIGGERS = {
-    c.SEQUENCE_WELCOME: {"order_id": "450789469", "order_name": "#1001", "line_items": ITEMS, "total": "9840", "currency": "JPY"},
+    c.SEQUENCE_WELCOME: {
+        "order_id": "450789469",
+        "order_name": "#1001",
+        "line_items": ITEMS,
+        "total": "9840",
+        "currency": "JPY",
+    },
     c.SEQUENCE_SHIPPING: {
-        "fulfillment_id": "255858046", "order_id": "450789469", "order_name": "#1001", "status": "success",
-        "tracking_company": "ヤマト運輸", "tracking_numbers": ["4321-9876-5012"],
+        "fulfillment_id": "255858046",
+        "order_id": "450789469",
+        "order_name": "#1001",
+        "status": "success",
+        "tracking_company": "ヤマト運輸",
+        "tracking_numbers": ["4321-9876-5012"],
         "tracking_urls": ["https://jizen.kuronekoyamato.co.jp/jizen/servlet/crjz.b.NQ0010?id=432198765012"],
-        "estimated_delivery_at": "2025-05-12T01:00:00Z", "line_items": ITEMS,
+        "estimated_delivery_at": "2025-05-12T01:00:00Z",
+        "line_items": ITEMS,
     },
     c.SEQUENCE_CART_RECOVERY: {
-        "checkout_token": "ch-1", "status": "open", "line_items": ITEMS[:1], "total": "3240", "currency": "JPY",
+        "checkout_token": "ch-1",
+        "status": "open",
+        "line_items": ITEMS[:1],
+        "total": "3240",
+        "currency": "JPY",
         "recovery_url": "https://enishi-sabo.example/checkouts/ch-1/recover?key=abc",
     },
     c.SEQUENCE_WINBACK: {"line_items": ITEMS[:1], "last_order_at": "2025-02-01T05:00:00Z"},
@@ -81,12 +109,26 @@ def shop():
 
 
 def profile(**kw) -> Profile:
-    base = dict(shop="enishi-demo.myshopify.com", customer_id="7001", created_at=NOW, updated_at=NOW,
-                last_name="山田", first_name="太郎", email="taro@example.jp")
+    base = dict(
+        shop="enishi-demo.myshopify.com",
+        customer_id="7001",
+        created_at=NOW,
+        updated_at=NOW,
+        last_name="山田",
+        first_name="太郎",
+        email="taro@example.jp",
+    )
     return Profile(**{**base, **kw})
 
 
-def context(name: str, shop, *, marketing: bool | None = None, trigger: dict | None = None, prof: Profile | None = None):
+def context(
+    name: str,
+    shop,
+    *,
+    marketing: bool | None = None,
+    trigger: dict | None = None,
+    prof: Profile | None = None,
+):
     sequence, step = split(name)
     marketing = sequence not in TRANSACTIONAL if marketing is None else marketing
     links = Links(UNSUBSCRIBE, PREFERENCES) if marketing else Links()
@@ -107,8 +149,11 @@ def missing_keys(ours, theirs, path="$") -> list[str]:
     if isinstance(ours, dict):
         if not isinstance(theirs, dict):
             return [path]
-        return [p for k, v in ours.items() for p in
-                ([f"{path}.{k}"] if k not in theirs else missing_keys(v, theirs[k], f"{path}.{k}"))]
+        return [
+            p
+            for k, v in ours.items()
+            for p in ([f"{path}.{k}"] if k not in theirs else missing_keys(v, theirs[k], f"{path}.{k}"))
+        ]
     if isinstance(ours, list):
         if not isinstance(theirs, list) or len(ours) != len(theirs):
             return [path]
@@ -117,6 +162,7 @@ def missing_keys(ours, theirs, path="$") -> list[str]:
 
 
 # ---------------------------------------------------------------- every template, both channels
+
 
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
 def test_email_renders_completely(name, shop):
@@ -158,6 +204,7 @@ def test_customer_without_a_name_is_addressed_as_okyakusama(name, shop):
 
 # ---------------------------------------------------------------- the law: marketing email notices
 
+
 @pytest.mark.parametrize("name", [n for n in TEMPLATE_NAMES if split(n)[0] not in TRANSACTIONAL])
 def test_marketing_email_shows_opt_out_before_the_body_and_the_legal_footer(name, shop):
     email = render_email(name, context(name, shop))
@@ -178,6 +225,7 @@ def test_marketing_email_without_an_unsubscribe_link_is_refused(shop):
 
 
 # ---------------------------------------------------------------- content rules
+
 
 @pytest.mark.parametrize("name", ["shipping_notice_shipped", "shipping_notice_followup"])
 def test_shipping_notice_carries_no_advertising_even_with_a_coupon(name, shop):
@@ -204,7 +252,12 @@ def test_shipping_notice_shows_carrier_tracking_and_expected_delivery(shop):
 
 
 def test_shipping_notice_without_tracking_says_it_will_follow(shop):
-    trigger = {**TRIGGERS[c.SEQUENCE_SHIPPING], "tracking_numbers": [], "tracking_urls": [], "estimated_delivery_at": None}
+    trigger = {
+        **TRIGGERS[c.SEQUENCE_SHIPPING],
+        "tracking_numbers": [],
+        "tracking_urls": [],
+        "estimated_delivery_at": None,
+    }
     ctx = context("shipping_notice_shipped", shop, trigger=trigger)
     assert "確定しだい" in render_email("shipping_notice_shipped", ctx).text
     assert "お届け予定" not in render_email("shipping_notice_shipped", ctx).text
@@ -255,6 +308,7 @@ def test_winback_recommends_from_history_and_shows_what_they_bought(shop):
 
 # ---------------------------------------------------------------- overrides and limits
 
+
 def test_shop_template_overrides_the_bundled_one(monkeypatch, tmp_path, shop):
     shop_dir = tmp_path / "myshop"
     (shop_dir / "templates" / "email").mkdir(parents=True)
@@ -281,7 +335,10 @@ def test_unknown_or_unsafe_template_names_are_errors(shop):
 
 def test_line_limits_are_enforced_with_clear_errors():
     text = {"type": "text", "text": "こんにちは"}
-    bubble = {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": [{"type": "text", "text": "x"}]}}
+    bubble = {
+        "type": "bubble",
+        "body": {"type": "box", "layout": "vertical", "contents": [{"type": "text", "text": "x"}]},
+    }
     render.validate_line_messages([text] * 5)
     with pytest.raises(LineLimitError, match="at most 5"):
         render.validate_line_messages([text] * 6)
@@ -290,7 +347,9 @@ def test_line_limits_are_enforced_with_clear_errors():
     with pytest.raises(LineLimitError, match="altText"):
         render.validate_line_messages([{"type": "flex", "altText": "あ" * 1501, "contents": bubble}])
     with pytest.raises(LineLimitError, match="13 bubbles"):
-        render.validate_line_messages([{"type": "flex", "altText": "a", "contents": {"type": "carousel", "contents": [bubble] * 13}}])
+        render.validate_line_messages(
+            [{"type": "flex", "altText": "a", "contents": {"type": "carousel", "contents": [bubble] * 13}}]
+        )
     big = json.loads(json.dumps(bubble))
     big["body"]["contents"][0]["text"] = "あ" * 11_000  # 33 KB in UTF-8
     with pytest.raises(LineLimitError, match="bubble is"):
@@ -298,17 +357,22 @@ def test_line_limits_are_enforced_with_clear_errors():
     medium = json.loads(json.dumps(bubble))
     medium["body"]["contents"][0]["text"] = "あ" * 6_000  # 18 KB each, 54 KB together
     with pytest.raises(LineLimitError, match="carousel is"):
-        render.validate_line_messages([{"type": "flex", "altText": "a", "contents": {"type": "carousel", "contents": [medium] * 3}}])
+        render.validate_line_messages(
+            [{"type": "flex", "altText": "a", "contents": {"type": "carousel", "contents": [medium] * 3}}]
+        )
 
 
 def test_a_huge_cart_still_fits_line_limits(shop):
     many = [{**ITEMS[0], "product_id": str(i), "title": f"商品{i}"} for i in range(40)]
-    ctx = context("cart_recovery_reminder_1", shop, trigger={**TRIGGERS[c.SEQUENCE_CART_RECOVERY], "line_items": many})
+    ctx = context(
+        "cart_recovery_reminder_1", shop, trigger={**TRIGGERS[c.SEQUENCE_CART_RECOVERY], "line_items": many}
+    )
     messages = render_line("cart_recovery_reminder_1", ctx)
     assert "ほか30点" in json.dumps(messages, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- screenshots (headless Chromium)
+
 
 def chromium_binary() -> str | None:
     for name in ("chromium", "chromium-browser", "chromium-headless-shell", "google-chrome"):
@@ -328,8 +392,14 @@ def test_html_emails_render_in_headless_chromium(shop):
     out.mkdir(parents=True, exist_ok=True)
     update_docs = os.environ.get("ENISHI_UPDATE_SCREENSHOTS") == "1"
     # offline pictures: data: URIs stand in for the shop's product images and logo
-    shop = shop.model_copy(update={"logo_url": None, "catalog": [
-        p.model_copy(update={"image_url": svg(p.title[:2], "#7a9a6a")}) for p in shop.catalog]})
+    shop = shop.model_copy(
+        update={
+            "logo_url": None,
+            "catalog": [
+                p.model_copy(update={"image_url": svg(p.title[:2], "#7a9a6a")}) for p in shop.catalog
+            ],
+        }
+    )
     offline_items = [{**i, "image_url": svg(i["title"][:2], "#a58a5a")} for i in ITEMS]
     with tempfile.TemporaryDirectory() as profile_dir:
         for name in TEMPLATE_NAMES:
@@ -341,10 +411,22 @@ def test_html_emails_render_in_headless_chromium(shop):
             html_path.write_text(email.html, encoding="utf-8")
             png_path.unlink(missing_ok=True)
             subprocess.run(
-                [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 "--no-first-run", "--disable-background-networking", f"--user-data-dir={profile_dir}",
-                 f"--screenshot={png_path}", "--window-size=640,1400", html_path.as_uri()],
-                check=True, capture_output=True, timeout=120,
+                [
+                    chromium_binary(),
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    f"--user-data-dir={profile_dir}",
+                    f"--screenshot={png_path}",
+                    "--window-size=640,1400",
+                    html_path.as_uri(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
             assert png_path.stat().st_size > 20_000, f"{name}: screenshot looks empty"
             target = docs / png_path.name

@@ -151,7 +151,9 @@ def test_shopify_signature_refuses_any_other_body_or_secret(body, secret, other,
 @given(body=bodies, secret=text_secrets, data=st.data())
 def test_shopify_signature_truncated_is_refused(body, secret, data):
     header = signatures.sign_shopify(body, secret)
-    cut = data.draw(st.integers(0, len(header) - 2), label="cut")  # dropping only the final "=" is the same bytes
+    cut = data.draw(
+        st.integers(0, len(header) - 2), label="cut"
+    )  # dropping only the final "=" is the same bytes
     assert not signatures.verify_shopify(body, header[:cut], [secret])
 
 
@@ -175,6 +177,10 @@ def test_a_token_spelled_another_way_is_refused():
     # outside its alphabet, so these decoded to the genuine claims and unsubscribed through a link never issued.
     token = make_token(b"\x00", "0.myshopify.com", "0000")
     assert token == "1.ZW1haWwAMC5teXNob3BpZnkuY29tADAwMDA.2feiq5u4aePASYQ-cHEJFg"
-    assert read_token(b"\x00", "1.ZW1haWwAMC5teXNob3BpZnkuY29tADAwMDC.2feiq5u4aePASYQ-cHEJFg") is None  # low bits
-    assert read_token(b"\x00", "1.ZW1haWwAMC5teXNob3BpZnkuY29t!ADAwMDA.2feiq5u4aePASYQ-cHEJFg") is None  # stray "!"
+    assert (
+        read_token(b"\x00", "1.ZW1haWwAMC5teXNob3BpZnkuY29tADAwMDC.2feiq5u4aePASYQ-cHEJFg") is None
+    )  # low bits
+    assert (
+        read_token(b"\x00", "1.ZW1haWwAMC5teXNob3BpZnkuY29t!ADAwMDA.2feiq5u4aePASYQ-cHEJFg") is None
+    )  # stray "!"
     assert read_token(b"\x00", token + "==") is None  # padding

@@ -49,8 +49,12 @@ def money(value: Any, where: str) -> Decimal:
 def guest(email: Any, where: str = "email", name: Any = None) -> ev.CustomerRef:
     if not isinstance(email, str) or "@" not in email:
         raise Unprocessable("order has no buyer email", [{"loc": where, "msg": "missing"}])
-    return ev.CustomerRef(customer_id=keys.guest_customer_id(email), guest=True, email=email,
-                          last_name=str(name) if name else None)
+    return ev.CustomerRef(
+        customer_id=keys.guest_customer_id(email),
+        guest=True,
+        email=email,
+        last_name=str(name) if name else None,
+    )
 
 
 def base(cart: str, shop: str, event_id: str, at: datetime, received_at: datetime) -> dict[str, Any]:

@@ -34,7 +34,13 @@ PAGE_SIZE = 100
 MIN_INTERVAL_SECONDS = 0.75  # 5,000 / hour
 LOOKBACK = timedelta(days=30)
 PLACED, SHIPPED, CANCELLED = "placed", "shipped", "cancelled"
-STATUS = {"unpaid": PLACED, "ordered": PLACED, "shipping": PLACED, "dispatched": SHIPPED, "cancelled": CANCELLED}
+STATUS = {
+    "unpaid": PLACED,
+    "ordered": PLACED,
+    "shipping": PLACED,
+    "dispatched": SHIPPED,
+    "cancelled": CANCELLED,
+}
 
 
 def api_base(connection: Any) -> str:
@@ -49,10 +55,13 @@ def record_id(row: Mapping[str, Any]) -> str:
     return str(row.get("unique_key"))
 
 
-def fetch_page(api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
-               ) -> tuple[list[dict[str, Any]], bool]:
+def fetch_page(
+    api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
+) -> tuple[list[dict[str, Any]], bool]:
     start = (ordered_from or since - LOOKBACK).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
-    answer = api.get("/1/orders", {"start_ordered": start, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE})
+    answer = api.get(
+        "/1/orders", {"start_ordered": start, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
+    )
     rows = [r for r in (answer or {}).get("orders") or [] if isinstance(r, dict)]
     changed = []
     for row in rows:
@@ -77,26 +86,55 @@ def order_events(connection: Any, order: Mapping[str, Any], received_at: datetim
         return []
     if status == CANCELLED:
         at = unix(order.get("cancelled") or order.get("modified"), "cancelled")
-        return [ev.OrderCancelled(**base(CART, shop, f"{CART}:{shop}:order:{key}:cancelled", at, received_at),
-                                  order_id=str(key), customer=customer, cancelled_at=at, reason="base_cancelled")]
-    items = tuple(ev.LineItem(product_id=str(i.get("item_id")) if i.get("item_id") else None,
-                              variant_id=str(i.get("variation_id")) if i.get("variation_id") else None,
-                              title=str(i.get("title") or i.get("item_id") or ""),
-                              quantity=max(1, int(i.get("amount") or 1)), price=money(i.get("price"), "price"))
-                  for i in order.get("order_items") or [] if isinstance(i, dict))
-    out: list[ev.EventBase] = [ev.OrderPlaced(
-        **base(CART, shop, f"{CART}:{shop}:order:{key}:placed", placed_at, received_at),
-        order_id=str(key), order_name=str(key), customer=customer, placed_at=placed_at,
-        total=money(order.get("total"), "total"), line_items=items,
-        financial_status="pending" if order.get("dispatch_status") == "unpaid" else "paid")]
+        return [
+            ev.OrderCancelled(
+                **base(CART, shop, f"{CART}:{shop}:order:{key}:cancelled", at, received_at),
+                order_id=str(key),
+                customer=customer,
+                cancelled_at=at,
+                reason="base_cancelled",
+            )
+        ]
+    items = tuple(
+        ev.LineItem(
+            product_id=str(i.get("item_id")) if i.get("item_id") else None,
+            variant_id=str(i.get("variation_id")) if i.get("variation_id") else None,
+            title=str(i.get("title") or i.get("item_id") or ""),
+            quantity=max(1, int(i.get("amount") or 1)),
+            price=money(i.get("price"), "price"),
+        )
+        for i in order.get("order_items") or []
+        if isinstance(i, dict)
+    )
+    out: list[ev.EventBase] = [
+        ev.OrderPlaced(
+            **base(CART, shop, f"{CART}:{shop}:order:{key}:placed", placed_at, received_at),
+            order_id=str(key),
+            order_name=str(key),
+            customer=customer,
+            placed_at=placed_at,
+            total=money(order.get("total"), "total"),
+            line_items=items,
+            financial_status="pending" if order.get("dispatch_status") == "unpaid" else "paid",
+        )
+    ]
     number = str(order.get("tracking_number") or "").strip()
     if status == SHIPPED:
         at = unix(order.get("dispatched") or order.get("modified"), "dispatched")
-        out.append(ev.FulfillmentUpdated(
-            **base(CART, shop, f"{CART}:{shop}:order:{key}:shipped:{number}", at, received_at),
-            fulfillment_id=str(key), order_id=str(key), customer=customer, status="success",
-            tracking_company=connection.default_carrier, tracking_numbers=(number,) if number else ()))
+        out.append(
+            ev.FulfillmentUpdated(
+                **base(CART, shop, f"{CART}:{shop}:order:{key}:shipped:{number}", at, received_at),
+                fulfillment_id=str(key),
+                order_id=str(key),
+                customer=customer,
+                status="success",
+                tracking_company=connection.default_carrier,
+                tracking_numbers=(number,) if number else (),
+            )
+        )
     return out
 
 
-RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {"orders": order_events}
+RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {
+    "orders": order_events
+}

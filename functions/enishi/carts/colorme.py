@@ -59,14 +59,18 @@ def _time(value: Any, where: str) -> datetime:
     try:
         return datetime.fromtimestamp(int(value), UTC)
     except (ValueError, OverflowError, OSError) as exc:
-        raise Unprocessable("カラーミー time is not Unix seconds", [{"loc": where, "msg": "bad time"}]) from exc
+        raise Unprocessable(
+            "カラーミー time is not Unix seconds", [{"loc": where, "msg": "bad time"}]
+        ) from exc
 
 
 def _money(value: Any, where: str) -> Decimal:
     try:
         return Decimal(str(value if value is not None else 0))
     except InvalidOperation as exc:
-        raise Unprocessable("カラーミー amount is not a number", [{"loc": where, "msg": "bad amount"}]) from exc
+        raise Unprocessable(
+            "カラーミー amount is not a number", [{"loc": where, "msg": "bad amount"}]
+        ) from exc
 
 
 def updated_at(row: Mapping[str, Any]) -> datetime:
@@ -95,9 +99,19 @@ def _consent(
     if not isinstance(flag, bool):
         return None  # null: the shop does not ask
     return rule.make(
-        state="subscribed" if flag else "not_subscribed", kind="snapshot", source=CART, received_at=received_at,
-        sender_at=at, origin_at=origin_at, opt_in_level="single_opt_in" if flag else "unknown",
-        evidence={"kind": kind, "snapshot": "true", "colorme_receive_mail_magazine": str(flag).lower(), "at": stamp},
+        state="subscribed" if flag else "not_subscribed",
+        kind="snapshot",
+        source=CART,
+        received_at=received_at,
+        sender_at=at,
+        origin_at=origin_at,
+        opt_in_level="single_opt_in" if flag else "unknown",
+        evidence={
+            "kind": kind,
+            "snapshot": "true",
+            "colorme_receive_mail_magazine": str(flag).lower(),
+            "at": stamp,
+        },
     )
 
 
@@ -124,22 +138,45 @@ def sale_events(connection: Any, sale: Mapping[str, Any], received_at: datetime)
     made = _time(sale.get("make_date"), "make_date")
     if sale.get("canceled"):
         at = updated_at(sale)
-        return [ev.OrderCancelled(**_base(shop, f"{CART}:{shop}:sale:{sale_id}:cancelled", at, received_at),
-                                  order_id=sale_id, customer=customer, cancelled_at=at, reason="colorme_canceled")]
+        return [
+            ev.OrderCancelled(
+                **_base(shop, f"{CART}:{shop}:sale:{sale_id}:cancelled", at, received_at),
+                order_id=sale_id,
+                customer=customer,
+                cancelled_at=at,
+                reason="colorme_canceled",
+            )
+        ]
     items = tuple(
-        ev.LineItem(product_id=str(d.get("product_id")) if d.get("product_id") is not None else None,
-                    title=str(d.get("product_name") or ""), quantity=max(1, int(d.get("product_num") or 1)),
-                    price=_money(d.get("price"), f"details.{i}.price"))
-        for i, d in enumerate(sale.get("details") or []) if isinstance(d, dict)
+        ev.LineItem(
+            product_id=str(d.get("product_id")) if d.get("product_id") is not None else None,
+            title=str(d.get("product_name") or ""),
+            quantity=max(1, int(d.get("product_num") or 1)),
+            price=_money(d.get("price"), f"details.{i}.price"),
+        )
+        for i, d in enumerate(sale.get("details") or [])
+        if isinstance(d, dict)
     )
-    out: list[ev.EventBase] = [ev.OrderPlaced(
-        **_base(shop, f"{CART}:{shop}:sale:{sale_id}:placed", made, received_at),
-        order_id=sale_id, order_name=sale_id, customer=customer, placed_at=made,
-        total=_money(sale.get("total_price"), "total_price"), line_items=items,
-        financial_status="paid" if sale.get("paid") else "pending",
-        email_consent=_consent((sale.get("customer") or {}).get("receive_mail_magazine"), made,
-                               "colorme_sale_snapshot", str(sale.get("make_date")), received_at, made),
-    )]
+    out: list[ev.EventBase] = [
+        ev.OrderPlaced(
+            **_base(shop, f"{CART}:{shop}:sale:{sale_id}:placed", made, received_at),
+            order_id=sale_id,
+            order_name=sale_id,
+            customer=customer,
+            placed_at=made,
+            total=_money(sale.get("total_price"), "total_price"),
+            line_items=items,
+            financial_status="paid" if sale.get("paid") else "pending",
+            email_consent=_consent(
+                (sale.get("customer") or {}).get("receive_mail_magazine"),
+                made,
+                "colorme_sale_snapshot",
+                str(sale.get("make_date")),
+                received_at,
+                made,
+            ),
+        )
+    ]
     for i, delivery in enumerate(sale.get("sale_deliveries") or []):
         if not isinstance(delivery, dict):
             continue
@@ -148,12 +185,23 @@ def sale_events(connection: Any, sale: Mapping[str, Any], received_at: datetime)
             continue
         did = str(delivery.get("id") or i)
         url = delivery.get("tracking_url") or None
-        out.append(ev.FulfillmentUpdated(
-            **_base(shop, f"{CART}:{shop}:sale:{sale_id}:delivery:{did}:{number}", updated_at(sale), received_at),
-            fulfillment_id=did, order_id=sale_id, customer=customer, status="success",
-            tracking_company=connection.default_carrier, tracking_numbers=(number,) if number else (),
-            tracking_urls=(url,) if url else (),
-        ))
+        out.append(
+            ev.FulfillmentUpdated(
+                **_base(
+                    shop,
+                    f"{CART}:{shop}:sale:{sale_id}:delivery:{did}:{number}",
+                    updated_at(sale),
+                    received_at,
+                ),
+                fulfillment_id=did,
+                order_id=sale_id,
+                customer=customer,
+                status="success",
+                tracking_company=connection.default_carrier,
+                tracking_numbers=(number,) if number else (),
+                tracking_urls=(url,) if url else (),
+            )
+        )
     return out
 
 
@@ -163,15 +211,24 @@ def customer_events(connection: Any, row: Mapping[str, Any], received_at: dateti
     shop, cid = connection.shop_id, str(row["id"])
     at = updated_at(row)
     created = _time(row["make_date"], "make_date") if row.get("make_date") is not None else None
-    return [ev.CustomerUpserted(
-        **_base(shop, f"{CART}:{shop}:customer:{cid}:{int(at.timestamp())}", at, received_at),
-        customer=_customer(row),
-        email_consent=_consent(row.get("receive_mail_magazine"), at, "colorme_customer", str(row.get("update_date")),
-                               received_at, created),
-        created_at=created,
-    )]
+    return [
+        ev.CustomerUpserted(
+            **_base(shop, f"{CART}:{shop}:customer:{cid}:{int(at.timestamp())}", at, received_at),
+            customer=_customer(row),
+            email_consent=_consent(
+                row.get("receive_mail_magazine"),
+                at,
+                "colorme_customer",
+                str(row.get("update_date")),
+                received_at,
+                created,
+            ),
+            created_at=created,
+        )
+    ]
 
 
 RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {
-    "orders": sale_events, "customers": customer_events,
+    "orders": sale_events,
+    "customers": customer_events,
 }

@@ -81,13 +81,24 @@ def parse_notifications(body: Any) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for i, item in enumerate(body):
         if not isinstance(item, dict):
-            raise Unprocessable("EC-CUBE notification is not an object", [{"loc": str(i), "msg": "not an object"}])
+            raise Unprocessable(
+                "EC-CUBE notification is not an object", [{"loc": str(i), "msg": "not an object"}]
+            )
         entity, action, ident = item.get("entity"), item.get("action"), item.get("id")
-        if not isinstance(entity, str) or action not in ACTIONS or isinstance(ident, bool) or not isinstance(ident, int | str):
-            raise Unprocessable("EC-CUBE notification has no entity/id/action", [{"loc": str(i), "msg": "bad shape"}])
+        if (
+            not isinstance(entity, str)
+            or action not in ACTIONS
+            or isinstance(ident, bool)
+            or not isinstance(ident, int | str)
+        ):
+            raise Unprocessable(
+                "EC-CUBE notification has no entity/id/action", [{"loc": str(i), "msg": "bad shape"}]
+            )
         ident = str(ident).strip()
         if not is_ascii_digits(ident, 20):
-            raise Unprocessable("EC-CUBE notification id is not an id", [{"loc": f"{i}.id", "msg": "not numeric"}])
+            raise Unprocessable(
+                "EC-CUBE notification id is not an id", [{"loc": f"{i}.id", "msg": "not numeric"}]
+            )
         key = (entity, ident, str(action))
         if entity in ENTITIES and key not in seen:
             seen.add(key)
@@ -151,12 +162,21 @@ def updated_at(record: Mapping[str, Any]) -> datetime:
 def _customer_ref(customer_id: str | None, record: Mapping[str, Any]) -> ev.CustomerRef:
     email = record.get("email") or None
     if customer_id:
-        return ev.CustomerRef(customer_id=customer_id, email=email, last_name=record.get("name01") or None,
-                              first_name=record.get("name02") or None)
+        return ev.CustomerRef(
+            customer_id=customer_id,
+            email=email,
+            last_name=record.get("name01") or None,
+            first_name=record.get("name02") or None,
+        )
     if not email:
         raise Unprocessable("EC-CUBE guest order has no email", [{"loc": "email", "msg": "missing"}])
-    return ev.CustomerRef(customer_id=keys.guest_customer_id(email), guest=True, email=email,
-                          last_name=record.get("name01") or None, first_name=record.get("name02") or None)
+    return ev.CustomerRef(
+        customer_id=keys.guest_customer_id(email),
+        guest=True,
+        email=email,
+        last_name=record.get("name01") or None,
+        first_name=record.get("name02") or None,
+    )
 
 
 def _line_items(order: Mapping[str, Any]) -> tuple[ev.LineItem, ...]:
@@ -164,11 +184,16 @@ def _line_items(order: Mapping[str, Any]) -> tuple[ev.LineItem, ...]:
     for i, item in enumerate(order.get("OrderItems") or []):
         if not isinstance(item, dict) or _id(item, "Product") is None:
             continue  # 送料, 手数料, 値引き, 税 rows carry no product
-        items.append(ev.LineItem(
-            product_id=_id(item, "Product"), variant_id=_id(item, "ProductClass"),
-            sku=item.get("product_code") or None, title=str(item.get("product_name") or ""),
-            quantity=max(1, int(item.get("quantity") or 1)), price=_money(item.get("price"), f"OrderItems.{i}.price"),
-        ))
+        items.append(
+            ev.LineItem(
+                product_id=_id(item, "Product"),
+                variant_id=_id(item, "ProductClass"),
+                sku=item.get("product_code") or None,
+                title=str(item.get("product_name") or ""),
+                quantity=max(1, int(item.get("quantity") or 1)),
+                price=_money(item.get("price"), f"OrderItems.{i}.price"),
+            )
+        )
     return tuple(items)
 
 
@@ -178,28 +203,45 @@ def _status(order: Mapping[str, Any]) -> int | None:
 
 
 def _base(shop: str, event_id: str, occurred_at: datetime, received_at: datetime) -> dict[str, Any]:
-    return {"event_id": event_id, "shop": shop, "source": CART, "occurred_at": occurred_at, "received_at": received_at}
+    return {
+        "event_id": event_id,
+        "shop": shop,
+        "source": CART,
+        "occurred_at": occurred_at,
+        "received_at": received_at,
+    }
 
 
 def _placed(shop: str, order: Mapping[str, Any], received_at: datetime) -> list[ev.EventBase]:
     order_id = str(order["id"])
     placed = _time(order.get("order_date") or order.get("create_date"), "order_date")
     paid = order.get("payment_date") or _status(order) == PAID
-    return [ev.OrderPlaced(
-        **_base(shop, f"{CART}:{shop}:order:{order_id}:placed", placed, received_at),
-        order_id=order_id, order_name=str(order.get("order_no") or order_id),
-        customer=_customer_ref(_id(order, "Customer"), order), placed_at=placed,
-        total=_money(order.get("payment_total"), "payment_total"), line_items=_line_items(order),
-        financial_status="paid" if paid else "pending",
-    )]
+    return [
+        ev.OrderPlaced(
+            **_base(shop, f"{CART}:{shop}:order:{order_id}:placed", placed, received_at),
+            order_id=order_id,
+            order_name=str(order.get("order_no") or order_id),
+            customer=_customer_ref(_id(order, "Customer"), order),
+            placed_at=placed,
+            total=_money(order.get("payment_total"), "payment_total"),
+            line_items=_line_items(order),
+            financial_status="paid" if paid else "pending",
+        )
+    ]
 
 
 def _cancelled(shop: str, order: Mapping[str, Any], received_at: datetime) -> list[ev.EventBase]:
     order_id = str(order["id"])
     at = updated_at(order)
-    return [ev.OrderCancelled(**_base(shop, f"{CART}:{shop}:order:{order_id}:cancelled", at, received_at),
-                              order_id=order_id, customer=_customer_ref(_id(order, "Customer"), order),
-                              cancelled_at=at, reason="eccube_status_3")]
+    return [
+        ev.OrderCancelled(
+            **_base(shop, f"{CART}:{shop}:order:{order_id}:cancelled", at, received_at),
+            order_id=order_id,
+            customer=_customer_ref(_id(order, "Customer"), order),
+            cancelled_at=at,
+            reason="eccube_status_3",
+        )
+    ]
 
 
 def _fulfillments(shop: str, order: Mapping[str, Any], received_at: datetime) -> list[ev.EventBase]:
@@ -215,12 +257,17 @@ def _fulfillments(shop: str, order: Mapping[str, Any], received_at: datetime) ->
         sid = str(shipping.get("id") or i)
         at = _time(shipped, f"Shippings.{i}.shipping_date") if shipped else updated_at(order)
         digest = hashlib.sha256(number.encode()).hexdigest()[:12]
-        out.append(ev.FulfillmentUpdated(
-            **_base(shop, f"{CART}:{shop}:order:{order_id}:shipping:{sid}:{digest}", at, received_at),
-            fulfillment_id=sid, order_id=order_id, customer=_customer_ref(_id(order, "Customer"), order),
-            status="success", tracking_company=shipping.get("shipping_delivery_name") or None,
-            tracking_numbers=(number,) if number else (),
-        ))
+        out.append(
+            ev.FulfillmentUpdated(
+                **_base(shop, f"{CART}:{shop}:order:{order_id}:shipping:{sid}:{digest}", at, received_at),
+                fulfillment_id=sid,
+                order_id=order_id,
+                customer=_customer_ref(_id(order, "Customer"), order),
+                status="success",
+                tracking_company=shipping.get("shipping_delivery_name") or None,
+                tracking_numbers=(number,) if number else (),
+            )
+        )
     return out
 
 
@@ -234,9 +281,13 @@ def _nothing(shop: str, order: Mapping[str, Any], received_at: datetime) -> list
 
 EventsOf = Callable[[str, Mapping[str, Any], datetime], list[ev.EventBase]]
 STATUS_EVENTS: dict[int, EventsOf] = {
-    NEW: _purchase, IN_PROGRESS: _purchase, DELIVERED: _purchase, PAID: _purchase,
+    NEW: _purchase,
+    IN_PROGRESS: _purchase,
+    DELIVERED: _purchase,
+    PAID: _purchase,
     CANCEL: _cancelled,
-    PENDING: _nothing, PROCESSING: _nothing,
+    PENDING: _nothing,
+    PROCESSING: _nothing,
     RETURNED: _nothing,  # UNVERIFIED: how shops use 返品; no event until known
 }
 
@@ -260,12 +311,19 @@ def mailmaga_consent(customer: Mapping[str, Any], received_at: datetime) -> ev.C
     subscribed = number in MAILMAGA_SUBSCRIBED
     created = customer.get("create_date")
     return rule.make(
-        state="subscribed" if subscribed else "not_subscribed", kind="snapshot", source=CART,
-        received_at=received_at, sender_at=updated_at(customer),
+        state="subscribed" if subscribed else "not_subscribed",
+        kind="snapshot",
+        source=CART,
+        received_at=received_at,
+        sender_at=updated_at(customer),
         origin_at=_time(created, "create_date") if created else None,
         opt_in_level="single_opt_in" if subscribed else "unknown",
-        evidence={"kind": "eccube_mailmaga_flg", "snapshot": "true", "eccube_mailmaga_flg": str(flag),
-                  "eccube_customer_update_date": str(customer.get("update_date"))},
+        evidence={
+            "kind": "eccube_mailmaga_flg",
+            "snapshot": "true",
+            "eccube_mailmaga_flg": str(flag),
+            "eccube_customer_update_date": str(customer.get("update_date")),
+        },
     )
 
 
@@ -275,11 +333,14 @@ def customer_events(shop: str, customer: Mapping[str, Any], received_at: datetim
     cid = str(customer["id"])
     at = updated_at(customer)
     created = customer.get("create_date")
-    return [ev.CustomerUpserted(
-        **_base(shop, f"{CART}:{shop}:customer:{cid}:{at.isoformat()}", at, received_at),
-        customer=_customer_ref(cid, customer), email_consent=mailmaga_consent(customer, received_at),
-        created_at=_time(created, "create_date") if created else None,
-    )]
+    return [
+        ev.CustomerUpserted(
+            **_base(shop, f"{CART}:{shop}:customer:{cid}:{at.isoformat()}", at, received_at),
+            customer=_customer_ref(cid, customer),
+            email_consent=mailmaga_consent(customer, received_at),
+            created_at=_time(created, "create_date") if created else None,
+        )
+    ]
 
 
 RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -27,9 +27,8 @@ from pydantic import (
 )
 
 from enishi import consent as rule
-from enishi import email_address
+from enishi import email_address, keys
 from enishi import events as ev
-from enishi import keys
 from enishi.carts import Unprocessable, validation_details
 
 SOURCE = "generic"
@@ -64,7 +63,9 @@ EMAIL_PATTERN = r"^\s*[^@＠\s]+[@＠][^@＠\s]+\s*$"
 
 class Customer(_M):
     id: Id | None = None  # the cart's customer id; without it the email is required (guest)
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=EMAIL_PATTERN)] | None = None
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=EMAIL_PATTERN)] | None = (
+        None
+    )
     phone: Text | None = None
     first_name: Text | None = None
     last_name: Text | None = None
@@ -86,11 +87,21 @@ class Customer(_M):
     def ref(self) -> ev.CustomerRef:
         email = email_address.fields(self.email)
         if self.id:
-            return ev.CustomerRef(customer_id=self.id, **email, phone=self.phone, first_name=self.first_name, last_name=self.last_name)
+            return ev.CustomerRef(
+                customer_id=self.id,
+                **email,
+                phone=self.phone,
+                first_name=self.first_name,
+                last_name=self.last_name,
+            )
         assert email["email"] is not None
         return ev.CustomerRef(
-            customer_id=keys.guest_customer_id(email["email"]), guest=True, **email, phone=self.phone,
-            first_name=self.first_name, last_name=self.last_name,
+            customer_id=keys.guest_customer_id(email["email"]),
+            guest=True,
+            **email,
+            phone=self.phone,
+            first_name=self.first_name,
+            last_name=self.last_name,
         )
 
 
@@ -99,15 +110,26 @@ class Consent(_M):
     state: Literal["subscribed", "not_subscribed", "unsubscribed", "pending"]
     opt_in_level: Literal["single_opt_in", "confirmed_opt_in", "unknown"] = "unknown"
     collected_at: Time
-    wording: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None  # the text shown to the customer
+    wording: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = (
+        None  # the text shown to the customer
+    )
 
-    def canonical(self, received_at: datetime, *, kind: rule.Kind, origin_at: datetime | None = None) -> ev.Consent:
+    def canonical(
+        self, received_at: datetime, *, kind: rule.Kind, origin_at: datetime | None = None
+    ) -> ev.Consent:
         """Under the consent rule (``enishi.consent``): ``collected_at`` is the sender's time, trusted up to the
         receipt; a consent inside an order or checkout is a checkout snapshot, one in customer.upserted or
         consent.changed an act."""
         return rule.make(
-            channel=self.channel, state=self.state, kind=kind, opt_in_level=self.opt_in_level, source=SOURCE,
-            received_at=received_at, sender_at=self.collected_at, origin_at=origin_at, wording=self.wording,
+            channel=self.channel,
+            state=self.state,
+            kind=kind,
+            opt_in_level=self.opt_in_level,
+            source=SOURCE,
+            received_at=received_at,
+            sender_at=self.collected_at,
+            origin_at=origin_at,
+            wording=self.wording,
             evidence={"generic_collected_at": self.collected_at.isoformat()},
         )
 
@@ -228,11 +250,18 @@ class ConsentChanged(_Envelope):
 
 
 GenericEvent = Annotated[
-    Union[CustomerUpserted, CheckoutUpdated, OrderPlaced, OrderCancelled, FulfillmentUpdated, ConsentChanged],
+    CustomerUpserted | CheckoutUpdated | OrderPlaced | OrderCancelled | FulfillmentUpdated | ConsentChanged,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(GenericEvent)
-TYPES = ("customer.upserted", "checkout.updated", "order.placed", "order.cancelled", "fulfillment.updated", "consent.changed")
+TYPES = (
+    "customer.upserted",
+    "checkout.updated",
+    "order.placed",
+    "order.cancelled",
+    "fulfillment.updated",
+    "consent.changed",
+)
 
 
 def delivery_id(body: Any) -> str | None:
@@ -247,9 +276,15 @@ def parse(body: Any) -> Any:
     if not isinstance(body, dict):
         raise Unprocessable("body: expected a JSON object", [{"loc": "", "msg": "not an object"}])
     if body.get("version") != VERSION:
-        raise Unprocessable(f"unsupported version {body.get('version')!r}: expected \"1\"", [{"loc": "version", "msg": "unsupported"}])
+        raise Unprocessable(
+            f'unsupported version {body.get("version")!r}: expected "1"',
+            [{"loc": "version", "msg": "unsupported"}],
+        )
     if body.get("type") not in TYPES:
-        raise Unprocessable(f"unsupported type {body.get('type')!r}", [{"loc": "type", "msg": f"expected one of {', '.join(TYPES)}"}])
+        raise Unprocessable(
+            f"unsupported type {body.get('type')!r}",
+            [{"loc": "type", "msg": f"expected one of {', '.join(TYPES)}"}],
+        )
     try:
         return _adapter.validate_python(body)
     except ValidationError as exc:
@@ -264,7 +299,13 @@ def adapt(body: Any, received_at: datetime) -> list[ev.EventBase]:
 
 
 def _canonical(msg: Any, received_at: datetime) -> ev.EventBase:
-    base = {"event_id": f"generic:{msg.id}:{msg.type}", "shop": msg.shop, "source": SOURCE, "occurred_at": msg.occurred_at, "received_at": received_at}
+    base = {
+        "event_id": f"generic:{msg.id}:{msg.type}",
+        "shop": msg.shop,
+        "source": SOURCE,
+        "occurred_at": msg.occurred_at,
+        "received_at": received_at,
+    }
     d = msg.data
     consent = getattr(d, "email_consent", None)
     if consent is None:
@@ -274,26 +315,60 @@ def _canonical(msg: Any, received_at: datetime) -> ev.EventBase:
     else:  # inside an order or checkout: what the checkout said
         consent_c = consent.canonical(received_at, kind="snapshot", origin_at=getattr(d, "placed_at", None))
     if isinstance(msg, CustomerUpserted):
-        return ev.CustomerUpserted(**base, customer=d.customer.ref(), email_consent=consent_c, created_at=d.created_at, tags=d.tags)
+        return ev.CustomerUpserted(
+            **base, customer=d.customer.ref(), email_consent=consent_c, created_at=d.created_at, tags=d.tags
+        )
     if isinstance(msg, CheckoutUpdated):
         return ev.CheckoutUpdated(
-            **base, checkout_token=d.checkout_id, customer=d.customer.ref() if d.customer else None, status=d.status,
-            completed_at=d.completed_at, order_id=d.order_id, recovery_url=d.recovery_url, line_items=_items(d.line_items),
-            total=Decimal(d.total), currency=d.currency, email_consent=consent_c,
+            **base,
+            checkout_token=d.checkout_id,
+            customer=d.customer.ref() if d.customer else None,
+            status=d.status,
+            completed_at=d.completed_at,
+            order_id=d.order_id,
+            recovery_url=d.recovery_url,
+            line_items=_items(d.line_items),
+            total=Decimal(d.total),
+            currency=d.currency,
+            email_consent=consent_c,
         )
     if isinstance(msg, OrderPlaced):
         return ev.OrderPlaced(
-            **base, order_id=d.order_id, order_name=d.order_name, customer=d.customer.ref(), placed_at=d.placed_at,
-            total=Decimal(d.total), currency=d.currency, line_items=_items(d.line_items), checkout_token=d.checkout_id,
-            financial_status=d.financial_status, email_consent=consent_c,
+            **base,
+            order_id=d.order_id,
+            order_name=d.order_name,
+            customer=d.customer.ref(),
+            placed_at=d.placed_at,
+            total=Decimal(d.total),
+            currency=d.currency,
+            line_items=_items(d.line_items),
+            checkout_token=d.checkout_id,
+            financial_status=d.financial_status,
+            email_consent=consent_c,
         )
     if isinstance(msg, OrderCancelled):
-        return ev.OrderCancelled(**base, order_id=d.order_id, customer=d.customer.ref() if d.customer else None, cancelled_at=d.cancelled_at, reason=d.reason)
+        return ev.OrderCancelled(
+            **base,
+            order_id=d.order_id,
+            customer=d.customer.ref() if d.customer else None,
+            cancelled_at=d.cancelled_at,
+            reason=d.reason,
+        )
     if isinstance(msg, FulfillmentUpdated):
         return ev.FulfillmentUpdated(
-            **base, fulfillment_id=d.fulfillment_id, order_id=d.order_id, customer=d.customer.ref() if d.customer else None,
-            status=d.status, shipment_status=d.shipment_status, tracking_company=d.tracking_company,
-            tracking_numbers=d.tracking_numbers, tracking_urls=d.tracking_urls, estimated_delivery_at=d.estimated_delivery_at,
-            delivered_at=d.delivered_at, line_items=_items(d.line_items),
+            **base,
+            fulfillment_id=d.fulfillment_id,
+            order_id=d.order_id,
+            customer=d.customer.ref() if d.customer else None,
+            status=d.status,
+            shipment_status=d.shipment_status,
+            tracking_company=d.tracking_company,
+            tracking_numbers=d.tracking_numbers,
+            tracking_urls=d.tracking_urls,
+            estimated_delivery_at=d.estimated_delivery_at,
+            delivered_at=d.delivered_at,
+            line_items=_items(d.line_items),
         )
-    return ev.ConsentChanged(**base, customer=d.customer.ref(), consent=d.consent.canonical(received_at, kind="act"))
+    return ev.ConsentChanged(
+        **base, customer=d.customer.ref(), consent=d.consent.canonical(received_at, kind="act")
+    )

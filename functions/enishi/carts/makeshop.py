@@ -70,12 +70,15 @@ def record_id(row: Mapping[str, Any]) -> str:
     return str(row.get("displayOrderNumber"))
 
 
-def fetch_page(api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
-               ) -> tuple[list[dict[str, Any]], bool]:
+def fetch_page(
+    api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
+) -> tuple[list[dict[str, Any]], bool]:
     start = (ordered_from or since - LOOKBACK).astimezone(JST).strftime("%Y%m%d%H%M%S")
     end = clock.now().astimezone(JST).strftime("%Y%m%d%H%M%S")
-    data = api.graphql(SEARCH_ORDER, {"input": {"startOrderDate": start, "endOrderDate": end, "page": page,
-                                                "limit": PAGE_SIZE}})
+    data = api.graphql(
+        SEARCH_ORDER,
+        {"input": {"startOrderDate": start, "endOrderDate": end, "page": page, "limit": PAGE_SIZE}},
+    )
     block = (data or {}).get("searchOrder") or {}
     rows = [r for r in block.get("orders") or [] if isinstance(r, dict)]
     total = block.get("searchedCount")
@@ -94,22 +97,52 @@ def order_events(connection: Any, order: Mapping[str, Any], received_at: datetim
         customer = guest(order.get("email"))
     placed_at = updated_at(order)
     if order.get("deliveryStatus") == "C":
-        return [ev.OrderCancelled(**base(CART, shop, f"{CART}:{shop}:order:{oid}:cancelled", received_at, received_at),
-                                  order_id=oid, customer=customer, cancelled_at=received_at, reason="makeshop_C")]
-    items = tuple(ev.LineItem(sku=b.get("productCode") or None, title=str(b.get("productName") or ""),
-                              quantity=max(1, int(b.get("amount") or 1)), price=money(b.get("price"), "price"))
-                  for d in order.get("deliveryInfos") or [] if isinstance(d, dict)
-                  for b in d.get("basketInfos") or [] if isinstance(b, dict))
-    out: list[ev.EventBase] = [ev.OrderPlaced(
-        **base(CART, shop, f"{CART}:{shop}:order:{oid}:placed", placed_at, received_at),
-        order_id=oid, order_name=oid, customer=customer, placed_at=placed_at,
-        total=money(order.get("sumPrice"), "sumPrice"), line_items=items)]
+        return [
+            ev.OrderCancelled(
+                **base(CART, shop, f"{CART}:{shop}:order:{oid}:cancelled", received_at, received_at),
+                order_id=oid,
+                customer=customer,
+                cancelled_at=received_at,
+                reason="makeshop_C",
+            )
+        ]
+    items = tuple(
+        ev.LineItem(
+            sku=b.get("productCode") or None,
+            title=str(b.get("productName") or ""),
+            quantity=max(1, int(b.get("amount") or 1)),
+            price=money(b.get("price"), "price"),
+        )
+        for d in order.get("deliveryInfos") or []
+        if isinstance(d, dict)
+        for b in d.get("basketInfos") or []
+        if isinstance(b, dict)
+    )
+    out: list[ev.EventBase] = [
+        ev.OrderPlaced(
+            **base(CART, shop, f"{CART}:{shop}:order:{oid}:placed", placed_at, received_at),
+            order_id=oid,
+            order_name=oid,
+            customer=customer,
+            placed_at=placed_at,
+            total=money(order.get("sumPrice"), "sumPrice"),
+            line_items=items,
+        )
+    ]
     if order.get("deliveryStatus") == "Y":
-        out.append(ev.FulfillmentUpdated(
-            **base(CART, shop, f"{CART}:{shop}:order:{oid}:shipped", received_at, received_at),
-            fulfillment_id=oid, order_id=oid, customer=customer, status="success",
-            tracking_company=connection.default_carrier))
+        out.append(
+            ev.FulfillmentUpdated(
+                **base(CART, shop, f"{CART}:{shop}:order:{oid}:shipped", received_at, received_at),
+                fulfillment_id=oid,
+                order_id=oid,
+                customer=customer,
+                status="success",
+                tracking_company=connection.default_carrier,
+            )
+        )
     return out
 
 
-RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {"orders": order_events}
+RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {
+    "orders": order_events
+}

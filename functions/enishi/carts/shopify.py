@@ -48,14 +48,18 @@ def delivery_id(headers: Mapping[str, str]) -> str | None:
 
 
 class _Ctx:
-    def __init__(self, topic: str, headers: Mapping[str, str], body: dict[str, Any], received_at: datetime) -> None:
+    def __init__(
+        self, topic: str, headers: Mapping[str, str], body: dict[str, Any], received_at: datetime
+    ) -> None:
         self.topic = topic
         self.headers = lower_headers(headers)
         self.body = body
         self.received_at = received_at
         shop = self.headers.get(H_SHOP)
         if not shop:
-            raise Unprocessable("missing X-Shopify-Shop-Domain header", [{"loc": "headers", "msg": "required"}])
+            raise Unprocessable(
+                "missing X-Shopify-Shop-Domain header", [{"loc": "headers", "msg": "required"}]
+            )
         self.shop = shop
         did = delivery_id(self.headers)
         if not did:
@@ -72,7 +76,12 @@ class _Ctx:
         }
 
     def occurred_at(self, *preferred: Any) -> datetime:
-        for value in (*preferred, self.body.get("updated_at"), self.headers.get(H_TRIGGERED_AT), self.body.get("created_at")):
+        for value in (
+            *preferred,
+            self.body.get("updated_at"),
+            self.headers.get(H_TRIGGERED_AT),
+            self.body.get("created_at"),
+        ):
             if value:
                 return _time(value, "updated_at")
         return self.received_at
@@ -170,7 +179,9 @@ def _consent(raw: Any, ctx: _Ctx, loc: str, *, kind: rule.Kind, origin_at: Any =
     if state is None:
         return None
     if state not in CONSENT_STATES:
-        raise Unprocessable(f"{loc}.state: unknown consent state", [{"loc": f"{loc}.state", "msg": "unknown"}])
+        raise Unprocessable(
+            f"{loc}.state: unknown consent state", [{"loc": f"{loc}.state", "msg": "unknown"}]
+        )
     level = consent.get("opt_in_level") or "unknown"
     if level not in OPT_IN_LEVELS:
         level = "unknown"
@@ -257,8 +268,13 @@ def _customer_consent(ctx: _Ctx) -> ev.Consent | None:
     """The consent an order or checkout carries: a snapshot (the embedded customer consent, else the checkbox)."""
     customer = ctx.body.get("customer")
     if isinstance(customer, dict) and customer.get("email_marketing_consent") is not None:
-        embedded = _consent(customer["email_marketing_consent"], ctx, "customer.email_marketing_consent",
-                            kind="snapshot", origin_at=ctx.body.get("created_at"))
+        embedded = _consent(
+            customer["email_marketing_consent"],
+            ctx,
+            "customer.email_marketing_consent",
+            kind="snapshot",
+            origin_at=ctx.body.get("created_at"),
+        )
         if embedded is not None:
             return embedded
     return _checkbox_consent(ctx)
@@ -283,8 +299,13 @@ def _customer(ctx: _Ctx) -> list[ev.EventBase]:
         ev.CustomerUpserted(
             **base,
             customer=customer,
-            email_consent=_consent(b.get("email_marketing_consent"), ctx, "email_marketing_consent", kind="act",
-                                   origin_at=b.get("created_at")),
+            email_consent=_consent(
+                b.get("email_marketing_consent"),
+                ctx,
+                "email_marketing_consent",
+                kind="act",
+                origin_at=b.get("created_at"),
+            ),
             created_at=_opt_time(b.get("created_at"), "created_at"),
             tags=tags,
         )
@@ -352,8 +373,12 @@ def _order_cancelled(ctx: _Ctx) -> list[ev.EventBase]:
 def _fulfillment(ctx: _Ctx) -> list[ev.EventBase]:
     b = ctx.body
     base = ctx.base("fulfillment.updated")
-    numbers = _list(b.get("tracking_numbers"), "tracking_numbers") or ([b["tracking_number"]] if b.get("tracking_number") else [])
-    urls = _list(b.get("tracking_urls"), "tracking_urls") or ([b["tracking_url"]] if b.get("tracking_url") else [])
+    numbers = _list(b.get("tracking_numbers"), "tracking_numbers") or (
+        [b["tracking_number"]] if b.get("tracking_number") else []
+    )
+    urls = _list(b.get("tracking_urls"), "tracking_urls") or (
+        [b["tracking_url"]] if b.get("tracking_url") else []
+    )
     return [
         ev.FulfillmentUpdated(
             **base,
@@ -379,7 +404,9 @@ def _consent_update(ctx: _Ctx) -> list[ev.EventBase]:
     return [
         ev.ConsentChanged(
             **base,
-            customer=ev.CustomerRef(customer_id=_id(b.get("customer_id"), "customer_id"), **_email(b.get("email_address"))),
+            customer=ev.CustomerRef(
+                customer_id=_id(b.get("customer_id"), "customer_id"), **_email(b.get("email_address"))
+            ),
             consent=consent,
         )
     ]
@@ -389,7 +416,9 @@ def _privacy_customer(b: dict[str, Any]) -> ev.CustomerRef:
     customer = _obj(b.get("customer"), "customer")
     email = customer.get("email") or None
     if customer.get("id") is not None:
-        return ev.CustomerRef(customer_id=str(customer["id"]), **_email(email), phone=customer.get("phone") or None)
+        return ev.CustomerRef(
+            customer_id=str(customer["id"]), **_email(email), phone=customer.get("phone") or None
+        )
     if email:
         fields = _email(email)
         return ev.CustomerRef(customer_id=_guest_id(fields, email), guest=True, **fields)
@@ -441,11 +470,16 @@ TOPICS: dict[str, Callable[[_Ctx], list[ev.EventBase]]] = {
 }
 
 
-def adapt(topic: str, headers: Mapping[str, str], body: dict[str, Any], received_at: datetime) -> list[ev.EventBase]:
+def adapt(
+    topic: str, headers: Mapping[str, str], body: dict[str, Any], received_at: datetime
+) -> list[ev.EventBase]:
     """One verified Shopify delivery → its canonical events. Raises ``Unprocessable`` when it does not fit."""
     handler = TOPICS.get(topic)
     if handler is None:
-        raise Unprocessable(f"unsupported Shopify topic: {topic!r}", [{"loc": "headers.x-shopify-topic", "msg": "unsupported"}])
+        raise Unprocessable(
+            f"unsupported Shopify topic: {topic!r}",
+            [{"loc": "headers.x-shopify-topic", "msg": "unsupported"}],
+        )
     if not isinstance(body, dict):
         raise Unprocessable("body: expected a JSON object", [{"loc": "body", "msg": "not an object"}])
     try:
@@ -453,7 +487,11 @@ def adapt(topic: str, headers: Mapping[str, str], body: dict[str, Any], received
     except Unprocessable:
         raise
     except ValidationError as exc:
-        raise Unprocessable(f"{topic}: body does not fit the canonical event", validation_details(exc)) from None
+        raise Unprocessable(
+            f"{topic}: body does not fit the canonical event", validation_details(exc)
+        ) from None
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError, RecursionError) as exc:
         # ArithmeticError: int(inf) quantities, Decimal signals; RecursionError: a pathological structure
-        raise Unprocessable(f"{topic}: malformed body ({type(exc).__name__})", [{"loc": "body", "msg": type(exc).__name__}]) from None
+        raise Unprocessable(
+            f"{topic}: malformed body ({type(exc).__name__})", [{"loc": "body", "msg": type(exc).__name__}]
+        ) from None

@@ -53,10 +53,13 @@ def record_id(row: Mapping[str, Any]) -> str:
     return str(row.get("id"))
 
 
-def fetch_page(api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
-               ) -> tuple[list[dict[str, Any]], bool]:
+def fetch_page(
+    api: Any, stream: str, since: datetime, page: int, *, ordered_from: datetime | None = None
+) -> tuple[list[dict[str, Any]], bool]:
     start = (ordered_from or since - LOOKBACK).astimezone(JST).isoformat(timespec="seconds")
-    answer = api.get(ORDERS_PATH, {"ordered_at_from": start, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE})
+    answer = api.get(
+        ORDERS_PATH, {"ordered_at_from": start, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
+    )
     rows = [r for r in (answer or {}).get("orders") or [] if isinstance(r, dict)]
     return rows, len(rows) == PAGE_SIZE
 
@@ -71,29 +74,62 @@ def order_events(connection: Any, order: Mapping[str, Any], received_at: datetim
     deliveries = [d for d in order.get("deliveries") or [] if isinstance(d, dict)]
     if deliveries and all(d.get("canceled_at") for d in deliveries):
         at = max(iso(d["canceled_at"], "canceled_at") for d in deliveries)
-        return [ev.OrderCancelled(**base(CART, shop, f"{CART}:{shop}:order:{oid}:cancelled", at, received_at),
-                                  order_id=oid, customer=customer, cancelled_at=at, reason="stores_canceled")]
+        return [
+            ev.OrderCancelled(
+                **base(CART, shop, f"{CART}:{shop}:order:{oid}:cancelled", at, received_at),
+                order_id=oid,
+                customer=customer,
+                cancelled_at=at,
+                reason="stores_canceled",
+            )
+        ]
     items = tuple(
-        ev.LineItem(product_id=str(i.get("item_id")) if i.get("item_id") else None,
-                    variant_id=str(i.get("variation_id")) if i.get("variation_id") else None,
-                    title=str(i.get("name") or i.get("item_id") or ""), quantity=max(1, int(i.get("quantity") or 1)),
-                    price=money(i.get("price"), "price"))
-        for d in deliveries for i in d.get("items") or [] if isinstance(i, dict))
-    out: list[ev.EventBase] = [ev.OrderPlaced(
-        **base(CART, shop, f"{CART}:{shop}:order:{oid}:placed", placed_at, received_at),
-        order_id=oid, order_name=str(order.get("number") or oid), customer=customer, placed_at=placed_at,
-        total=money(order.get("payment_amount"), "payment_amount"), line_items=items)]
+        ev.LineItem(
+            product_id=str(i.get("item_id")) if i.get("item_id") else None,
+            variant_id=str(i.get("variation_id")) if i.get("variation_id") else None,
+            title=str(i.get("name") or i.get("item_id") or ""),
+            quantity=max(1, int(i.get("quantity") or 1)),
+            price=money(i.get("price"), "price"),
+        )
+        for d in deliveries
+        for i in d.get("items") or []
+        if isinstance(i, dict)
+    )
+    out: list[ev.EventBase] = [
+        ev.OrderPlaced(
+            **base(CART, shop, f"{CART}:{shop}:order:{oid}:placed", placed_at, received_at),
+            order_id=oid,
+            order_name=str(order.get("number") or oid),
+            customer=customer,
+            placed_at=placed_at,
+            total=money(order.get("payment_amount"), "payment_amount"),
+            line_items=items,
+        )
+    ]
     for n, d in enumerate(deliveries):
         if d.get("shipped_at") and not d.get("canceled_at"):
             number = str(d.get("tracking_number") or "").strip()
             did = str(d.get("id") or n)
-            out.append(ev.FulfillmentUpdated(
-                **base(CART, shop, f"{CART}:{shop}:order:{oid}:delivery:{did}:{number}",
-                       iso(d["shipped_at"], "shipped_at"), received_at),
-                fulfillment_id=did, order_id=oid, customer=customer, status="success",
-                tracking_company=d.get("delivery_method_name") or connection.default_carrier,
-                tracking_numbers=(number,) if number else ()))
+            out.append(
+                ev.FulfillmentUpdated(
+                    **base(
+                        CART,
+                        shop,
+                        f"{CART}:{shop}:order:{oid}:delivery:{did}:{number}",
+                        iso(d["shipped_at"], "shipped_at"),
+                        received_at,
+                    ),
+                    fulfillment_id=did,
+                    order_id=oid,
+                    customer=customer,
+                    status="success",
+                    tracking_company=d.get("delivery_method_name") or connection.default_carrier,
+                    tracking_numbers=(number,) if number else (),
+                )
+            )
     return out
 
 
-RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {"orders": order_events}
+RECORD_EVENTS: dict[str, Callable[[Any, Mapping[str, Any], datetime], list[ev.EventBase]]] = {
+    "orders": order_events
+}

@@ -151,7 +151,11 @@ def _shop(shop: ShopConfig, marketing: bool) -> dict[str, Any]:
         "contact_phone": shop.contact_phone,
         "site_url": shop.site_url,
         "logo_url": shop.logo_url,
-        "sns": [{"key": k, "label": SNS_LABELS.get(k.lower(), k), "url": url} for k, url in shop.sns.items() if url],
+        "sns": [
+            {"key": k, "label": SNS_LABELS.get(k.lower(), k), "url": url}
+            for k, url in shop.sns.items()
+            if url
+        ],
         "coupon": {"code": coupon.code, "text": coupon.text} if (coupon is not None and marketing) else None,
     }
 
@@ -239,7 +243,9 @@ def build_context(
         ctx["order"] = {"name": order_name, "line_items": items, "total": format_money(total, currency)}
 
     if is_marketing and sequence in RECOMMENDING_SEQUENCES:
-        raw_items = [i for i in (trigger.get("line_items") or trigger.get("items") or ()) if isinstance(i, Mapping)]
+        raw_items = [
+            i for i in (trigger.get("line_items") or trigger.get("items") or ()) if isinstance(i, Mapping)
+        ]
         ctx["recommendations"] = [
             {
                 "title": p.title,

@@ -49,7 +49,9 @@ class SendFailed(Exception):
     """SES refused the message (``retryable`` is False: sending again would fail the same way), or the outcome is
     unknown (``ambiguous``: SES may have accepted it — never resend)."""
 
-    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False, ambiguous: bool = False):
+    def __init__(
+        self, message: str, *, code: str | None = None, retryable: bool = False, ambiguous: bool = False
+    ):
         super().__init__(message)
         self.code = code
         self.retryable = retryable
@@ -163,7 +165,11 @@ class EmailSender:
             "ConfigurationSetName": self._configuration_set,
             "EmailTags": email_tags(tags),
         }
-        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError  # in the runtime with boto3
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionError,
+            HTTPClientError,
+        )  # in the runtime with boto3
 
         for attempt in range(1, self._backoff.max_attempts + 1):
             try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -129,7 +128,7 @@ class LineClient:
         for attempt in range(1, self._backoff.max_attempts + 1):
             request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (https or local fake)
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:
                     payload = _json(response.read())
                     return PushResult(
                         sent_message_ids=_sent_ids(payload),
@@ -155,7 +154,7 @@ class LineClient:
                     last = LineRetryable(message or "server error", status, details, attempt)
                 else:
                     raise LineRejected(message or "rejected", status, details, attempt) from None
-            except (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError) as exc:
+            except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
                 last = LineRetryable(f"no answer: {type(exc).__name__}", None, [], attempt)
             if attempt < self._backoff.max_attempts:
                 self._backoff.wait(attempt)

@@ -97,7 +97,9 @@ def _json_string_content(value: Any) -> str:
 def _environments(override_dir: str) -> tuple[Environment, Environment]:
     import jinja2  # deferred: ~40 ms, paid on the first render rather than on every cold import
 
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(override_dir), jinja2.FileSystemLoader(str(BUNDLED_DIR))])
+    loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(override_dir), jinja2.FileSystemLoader(str(BUNDLED_DIR))]
+    )
     common: dict[str, Any] = {
         "loader": loader,
         "undefined": jinja2.StrictUndefined,
@@ -106,7 +108,9 @@ def _environments(override_dir: str) -> tuple[Environment, Environment]:
         "keep_trailing_newline": False,
     }
     email_env = jinja2.Environment(
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html",), default_for_string=False, default=False
+        ),
         finalize=_none_as_empty,
         **common,
     )
@@ -138,7 +142,9 @@ def _render(kind: str, path: str, ctx: dict[str, Any], block: str | None = None)
             raise RenderError(f"template {path} has no {{% block {block} %}}")
         return "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
     except jinja2.TemplateNotFound as exc:
-        raise RenderError(f"template not found: {path} (looked in shop/templates/ and the bundled templates)") from exc
+        raise RenderError(
+            f"template not found: {path} (looked in shop/templates/ and the bundled templates)"
+        ) from exc
     except jinja2.TemplateError as exc:
         raise RenderError(f"template {path}: {exc}") from exc
 
@@ -165,7 +171,9 @@ def render_email(template: str, ctx: dict[str, Any]) -> RenderedEmail:
     unsubscribe = (ctx.get("links") or {}).get("unsubscribe_url")
     if ctx.get("marketing"):
         if not unsubscribe:
-            raise RenderError(f"{template}: a marketing email needs links.unsubscribe_url (特定電子メール法 §4)")
+            raise RenderError(
+                f"{template}: a marketing email needs links.unsubscribe_url (特定電子メール法 §4)"
+            )
         escaped = unsubscribe.replace("&", "&amp;")
         if unsubscribe not in text or (unsubscribe not in html and escaped not in html):
             raise RenderError(f"{template}: the marketing email does not show its unsubscribe link")
@@ -183,7 +191,9 @@ def validate_line_messages(messages: Any, source: str = "messages") -> list[dict
     if not isinstance(messages, list) or not messages:
         raise LineLimitError(f"{source}: expected 1 to {LINE_MAX_MESSAGES} message objects")
     if len(messages) > LINE_MAX_MESSAGES:
-        raise LineLimitError(f"{source}: {len(messages)} messages; LINE allows at most {LINE_MAX_MESSAGES} per push")
+        raise LineLimitError(
+            f"{source}: {len(messages)} messages; LINE allows at most {LINE_MAX_MESSAGES} per push"
+        )
     for index, message in enumerate(messages, start=1):
         where = f"{source} message {index}"
         if not isinstance(message, dict) or "type" not in message:
@@ -193,7 +203,9 @@ def validate_line_messages(messages: Any, source: str = "messages") -> list[dict
             if not isinstance(text, str) or not text.strip():
                 raise LineLimitError(f"{where}: empty text")
             if len(text) > LINE_MAX_TEXT_CHARS:
-                raise LineLimitError(f"{where}: text has {len(text)} characters; the limit is {LINE_MAX_TEXT_CHARS}")
+                raise LineLimitError(
+                    f"{where}: text has {len(text)} characters; the limit is {LINE_MAX_TEXT_CHARS}"
+                )
         elif message["type"] == "flex":
             alt = message.get("altText")
             if not isinstance(alt, str) or not alt.strip():
@@ -207,7 +219,9 @@ def validate_line_messages(messages: Any, source: str = "messages") -> list[dict
             if kind == "bubble":
                 size = _json_size(contents)
                 if size > LINE_MAX_BUBBLE_BYTES:
-                    raise LineLimitError(f"{where}: bubble is {size} bytes; the limit is {LINE_MAX_BUBBLE_BYTES}")
+                    raise LineLimitError(
+                        f"{where}: bubble is {size} bytes; the limit is {LINE_MAX_BUBBLE_BYTES}"
+                    )
             elif kind == "carousel":
                 bubbles = contents.get("contents") or []
                 if not bubbles or len(bubbles) > LINE_MAX_CAROUSEL_BUBBLES:
@@ -216,7 +230,9 @@ def validate_line_messages(messages: Any, source: str = "messages") -> list[dict
                     )
                 size = _json_size(contents)
                 if size > LINE_MAX_CAROUSEL_BYTES:
-                    raise LineLimitError(f"{where}: carousel is {size} bytes; the limit is {LINE_MAX_CAROUSEL_BYTES}")
+                    raise LineLimitError(
+                        f"{where}: carousel is {size} bytes; the limit is {LINE_MAX_CAROUSEL_BYTES}"
+                    )
                 for b_index, bubble in enumerate(bubbles, start=1):
                     b_size = _json_size(bubble)
                     if b_size > LINE_MAX_BUBBLE_BYTES:
@@ -237,5 +253,7 @@ def render_line(template: str, ctx: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         parsed = json.loads(output)
     except json.JSONDecodeError as exc:
-        raise RenderError(f"template {path} did not produce valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        raise RenderError(
+            f"template {path} did not produce valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from exc
     return validate_line_messages(parsed, source=path)

@@ -59,13 +59,27 @@ def deps() -> Deps:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
     result = handle_ses_event(event, shop_id=d.shop_id, outcomes=d.outcomes, publisher=d.publisher)
-    metrics.add_metric(name="SesEvent" + (result.event_type.replace(" ", "") or "Unknown"), unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="SesEvent" + (result.event_type.replace(" ", "") or "Unknown"), unit=MetricUnit.Count, value=1
+    )
     if result.suppression:
         metrics.add_metric(name="EmailSuppressed", unit=MetricUnit.Count, value=1)
     if result.mark == "missing":
         metrics.add_metric(name="SesEventWithoutRecord", unit=MetricUnit.Count, value=1)
     # ids and outcome only: never the address, subject or headers
-    logger.info("ses event", extra={"event_type": result.event_type, "action": result.action,
-                                    "reason": result.reason, "mark": result.mark})
-    return {"event_type": result.event_type, "action": result.action, "reason": result.reason,
-            "mark": result.mark, "suppression": result.suppression}
+    logger.info(
+        "ses event",
+        extra={
+            "event_type": result.event_type,
+            "action": result.action,
+            "reason": result.reason,
+            "mark": result.mark,
+        },
+    )
+    return {
+        "event_type": result.event_type,
+        "action": result.action,
+        "reason": result.reason,
+        "mark": result.mark,
+        "suppression": result.suppression,
+    }

@@ -54,7 +54,13 @@ DETAIL_TYPES: dict[str, str] = {
 
 class MessageOutcomes(Protocol):
     def mark(
-        self, shop: str, customer_id: str, message_key: str, attribute: str, at: datetime, extra: Mapping[str, str]
+        self,
+        shop: str,
+        customer_id: str,
+        message_key: str,
+        attribute: str,
+        at: datetime,
+        extra: Mapping[str, str],
     ) -> MarkResult: ...
 
 
@@ -72,12 +78,20 @@ class FeedbackResult:
 
 def _event_type(event: Mapping[str, Any]) -> str:
     detail = event.get("detail") or {}
-    return str(detail.get("eventType") or detail.get("notificationType") or DETAIL_TYPES.get(event.get("detail-type", ""), ""))
+    return str(
+        detail.get("eventType")
+        or detail.get("notificationType")
+        or DETAIL_TYPES.get(event.get("detail-type", ""), "")
+    )
 
 
 def _timestamp(event: Mapping[str, Any], sub: str) -> datetime:
     detail = event.get("detail") or {}
-    for raw in ((detail.get(sub) or {}).get("timestamp"), event.get("time"), (detail.get("mail") or {}).get("timestamp")):
+    for raw in (
+        (detail.get(sub) or {}).get("timestamp"),
+        event.get("time"),
+        (detail.get("mail") or {}).get("timestamp"),
+    ):
         if isinstance(raw, str) and raw:
             try:
                 return clock.parse_iso(raw)
@@ -97,7 +111,11 @@ def suppression_reason(event_type: str, detail: Mapping[str, Any]) -> Literal["b
 def _extra(event_type: str, detail: Mapping[str, Any]) -> dict[str, str]:
     if event_type == "Bounce":
         bounce = detail.get("bounce") or {}
-        return {k: str(bounce[src]) for k, src in (("bounce_type", "bounceType"), ("bounce_sub_type", "bounceSubType")) if bounce.get(src)}
+        return {
+            k: str(bounce[src])
+            for k, src in (("bounce_type", "bounceType"), ("bounce_sub_type", "bounceSubType"))
+            if bounce.get(src)
+        }
     if event_type == "Complaint":
         kind = (detail.get("complaint") or {}).get("complaintFeedbackType")
         return {"complaint_feedback_type": str(kind)} if kind else {}
@@ -136,5 +154,7 @@ def handle_ses_event(
         )
         publisher.publish([suppression])
         published = (suppression,)
-    mark = outcomes.mark(tags.shop, tags.customer_id, tags.message_key, attribute, at, _extra(event_type, detail))
+    mark = outcomes.mark(
+        tags.shop, tags.customer_id, tags.message_key, attribute, at, _extra(event_type, detail)
+    )
     return FeedbackResult(event_type, "recorded", mark=mark, suppression=reason, published=published)

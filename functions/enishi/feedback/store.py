@@ -20,7 +20,13 @@ class DynamoMessageOutcomes:
         self._table = table_name
 
     def mark(
-        self, shop: str, customer_id: str, message_key: str, attribute: str, at: datetime, extra: Mapping[str, str]
+        self,
+        shop: str,
+        customer_id: str,
+        message_key: str,
+        attribute: str,
+        at: datetime,
+        extra: Mapping[str, str],
     ) -> MarkResult:
         names = {"#a": attribute}
         values = {":t": {"S": clock.iso_z(at)}}

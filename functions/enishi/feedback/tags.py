@@ -56,7 +56,9 @@ class EmailTagValues:
     step: str | None = None
 
 
-def email_tags(shop: str, customer_id: str, sequence: str, step: str, message_key: str) -> list[dict[str, str]]:
+def email_tags(
+    shop: str, customer_id: str, sequence: str, step: str, message_key: str
+) -> list[dict[str, str]]:
     """``EmailTags`` for SES v2 ``SendEmail``."""
     pairs = (
         (TAG_SHOP, shop),

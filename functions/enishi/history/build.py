@@ -28,13 +28,28 @@ SOURCE = "import"
 
 def order_item(shop: str, order: ImportedOrder) -> OrderItem:
     """The order item of an imported order: placed (or cancelled) at its own time, marked imported by the loader."""
-    lines = [OrderLine(product_id=l.product_id or l.sku, variant_id=l.variant_id, title=l.title[: logic.TITLE_MAX],
-                       quantity=l.quantity, price=l.price) for l in order.lines]
+    lines = [
+        OrderLine(
+            product_id=l.product_id or l.sku,
+            variant_id=l.variant_id,
+            title=l.title[: logic.TITLE_MAX],
+            quantity=l.quantity,
+            price=l.price,
+        )
+        for l in order.lines
+    ]
     return OrderItem(
-        shop=shop, order_id=order.order_id, customer_id=order.owner,
-        status="cancelled" if order.cancelled_at else "placed", order_name=order.order_name,
-        placed_at=order.placed_at, cancelled_at=order.cancelled_at, total=order.total, currency=order.currency,
-        items=lines[:ORDER_ITEMS_MAX], item_count=len(lines) if len(lines) > ORDER_ITEMS_MAX else None,
+        shop=shop,
+        order_id=order.order_id,
+        customer_id=order.owner,
+        status="cancelled" if order.cancelled_at else "placed",
+        order_name=order.order_name,
+        placed_at=order.placed_at,
+        cancelled_at=order.cancelled_at,
+        total=order.total,
+        currency=order.currency,
+        items=lines[:ORDER_ITEMS_MAX],
+        item_count=len(lines) if len(lines) > ORDER_ITEMS_MAX else None,
         updated_at=order.cancelled_at or order.placed_at,
     )
 
@@ -48,7 +63,10 @@ def consent_of(customer: ImportedCustomer, exported_at: datetime) -> ev.Consent 
     return rule.make(
         state=customer.consent_state,  # type: ignore[arg-type]
         kind="act" if customer.consent_at is not None else "snapshot",
-        source=SOURCE, received_at=exported_at, sender_at=customer.consent_at, origin_at=customer.created_at,
+        source=SOURCE,
+        received_at=exported_at,
+        sender_at=customer.consent_at,
+        origin_at=customer.created_at,
         opt_in_level=customer.opt_in_level,  # type: ignore[arg-type]
         evidence=customer.evidence,
     )
@@ -108,8 +126,14 @@ def profile_after_import(
     if p.created_at > created:
         p = p.model_copy(update={"created_at": created})
     if customer is not None:
-        ref = ev.CustomerRef(customer_id=customer_id, guest=p.guest, email=customer.email, phone=customer.phone,
-                             first_name=customer.first_name, last_name=customer.last_name)
+        ref = ev.CustomerRef(
+            customer_id=customer_id,
+            guest=p.guest,
+            email=customer.email,
+            phone=customer.phone,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+        )
         p = logic.merge_identity(p, ref, customer.updated_at or customer.created_at or created)
         consent = consent_of(customer, exported_at)
         if consent is not None:
@@ -120,16 +144,30 @@ def profile_after_import(
     floor_added = p.cart_floor_added if not p.history_imported else 0
     count = max(0, p.order_count - prior[0] - floor_added) + contributed[0]
     spent = max(Decimal(0), p.total_spent - prior[1]) + contributed[1]
-    ranked = sorted({x for x in ((p.last_order_at, p.last_order_id), (p.prev_order_at, p.prev_order_id),
-                                 history.last, history.prev) if x is not None and x[0] is not None and x[1]},
-                    reverse=True)
+    ranked = sorted(
+        {
+            x
+            for x in (
+                (p.last_order_at, p.last_order_id),
+                (p.prev_order_at, p.prev_order_id),
+                history.last,
+                history.prev,
+            )
+            if x is not None and x[0] is not None and x[1]
+        },
+        reverse=True,
+    )
     dedup: list[tuple[datetime, str]] = []
     for at, oid in ranked:
         if all(oid != d[1] for d in dedup):
             dedup.append((at, oid))
     firsts = [t for t in (p.first_order_at, history.first_at) if t is not None]
     updates: dict[str, Any] = {
-        "order_count": count, "total_spent": spent, "history_imported": True, "cart_floor_added": 0, "first_order_at": min(firsts) if firsts else None,
+        "order_count": count,
+        "total_spent": spent,
+        "history_imported": True,
+        "cart_floor_added": 0,
+        "first_order_at": min(firsts) if firsts else None,
         "last_order_at": dedup[0][0] if dedup else p.last_order_at,
         "last_order_id": dedup[0][1] if dedup else p.last_order_id,
         "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,

@@ -36,8 +36,14 @@ from enishi.profiles.model import Profile, StageThresholds
 from enishi.profiles.serialize import iso, to_item
 from enishi.profiles.store import _profile, order_to_item, profile_put
 
-THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-                       "InternalServerError"})
+THROTTLED = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+    }
+)
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 BATCH_WRITE_MAX = 25
 BATCH_GET_MAX = 100
@@ -60,7 +66,7 @@ class Pacer:
 
     def wait(self, attempt: int) -> None:
         self.retries += 1
-        self.sleep(random.uniform(0, min(self.cap, self.base * 2 ** attempt)))
+        self.sleep(random.uniform(0, min(self.cap, self.base * 2**attempt)))
 
     def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         for attempt in range(MAX_RETRIES):
@@ -104,12 +110,16 @@ class Spill:
 
     def add_order(self, order: ImportedOrder) -> None:
         body = json.dumps({**asdict(order), "lines": []}, default=str)
-        self.db.execute("INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?)",
-                        (order.owner, order.order_id, iso(order.placed_at), body))
+        self.db.execute(
+            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?)",
+            (order.owner, order.order_id, iso(order.placed_at), body),
+        )
 
     def add_customer(self, customer: ImportedCustomer) -> None:
-        self.db.execute("INSERT OR REPLACE INTO customers VALUES (?, ?)",
-                        (customer.customer_id, json.dumps(asdict(customer), default=str)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO customers VALUES (?, ?)",
+            (customer.customer_id, json.dumps(asdict(customer), default=str)),
+        )
 
     def owners(self) -> Iterator[tuple[str, ImportedCustomer | None, list[ImportedOrder]]]:
         """Every customer (with a record, orders or both), its record and its orders by time."""
@@ -124,8 +134,12 @@ class Spill:
             for (owner,) in rows:
                 row = self.db.execute("SELECT body FROM customers WHERE customer_id = ?", (owner,)).fetchone()
                 customer = _customer(json.loads(row[0])) if row else None
-                orders = [_order(json.loads(b)) for (b,) in self.db.execute(
-                    "SELECT body FROM orders WHERE owner = ? ORDER BY placed_at, order_id", (owner,))]
+                orders = [
+                    _order(json.loads(b))
+                    for (b,) in self.db.execute(
+                        "SELECT body FROM orders WHERE owner = ? ORDER BY placed_at, order_id", (owner,)
+                    )
+                ]
                 yield owner, customer, orders
 
     def close(self) -> None:
@@ -144,8 +158,12 @@ def _customer(d: dict[str, Any]) -> ImportedCustomer:
 
 
 def _order(d: dict[str, Any]) -> ImportedOrder:
-    d.update(placed_at=_dt(d["placed_at"]), cancelled_at=_dt(d.get("cancelled_at")), total=Decimal(d["total"]),
-             lines=tuple(ImportedLine(**x) for x in d.get("lines", [])))
+    d.update(
+        placed_at=_dt(d["placed_at"]),
+        cancelled_at=_dt(d.get("cancelled_at")),
+        total=Decimal(d["total"]),
+        lines=tuple(ImportedLine(**x) for x in d.get("lines", [])),
+    )
     return ImportedOrder(**d)
 
 
@@ -156,9 +174,16 @@ class _Conflict(Exception):
 class Importer:
     """``table``: a boto3 DynamoDB ``Table`` resource (its ``meta.client`` makes the batch calls)."""
 
-    def __init__(self, table: Any, shop: str, *, exported_at: datetime,
-                 stages: StageThresholds | None = None, pacer: Pacer | None = None,
-                 spill_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        table: Any,
+        shop: str,
+        *,
+        exported_at: datetime,
+        stages: StageThresholds | None = None,
+        pacer: Pacer | None = None,
+        spill_dir: str | None = None,
+    ) -> None:
         self._table = table
         self._shop = shop
         self._exported_at = exported_at
@@ -200,8 +225,10 @@ class Importer:
         if not orders:
             return
         unique = list({o.order_id: o for o in orders}.values())
-        stored = {item["pk"]: item for item in self._batch_get([keys.order_key(self._shop, o.order_id)
-                                                                for o in unique])}
+        stored = {
+            item["pk"]: item
+            for item in self._batch_get([keys.order_key(self._shop, o.order_id) for o in unique])
+        }
         puts: list[dict[str, Any]] = []
         for order in unique:
             key = keys.order_key(self._shop, order.order_id)
@@ -229,7 +256,9 @@ class Importer:
                 self._pacer.wait(attempt)
         raise RuntimeError(f"profile {owner}: still conflicting after {MAX_RETRIES} attempts")
 
-    def _customer_once(self, owner: str, customer: ImportedCustomer | None, orders: list[ImportedOrder]) -> None:
+    def _customer_once(
+        self, owner: str, customer: ImportedCustomer | None, orders: list[ImportedOrder]
+    ) -> None:
         history = build.History()
         for order in orders:
             history.add(order)
@@ -242,10 +271,21 @@ class Importer:
             return  # a guest already merged into its customer: the customer holds its history
         existing = _profile(raw) if raw else None
         prior = build.import_marker(raw)
-        new, contributed = build.profile_after_import(existing, prior, self._shop, owner, customer, history,
-                                                      self._exported_at, self._stages, guest=guest)
+        new, contributed = build.profile_after_import(
+            existing,
+            prior,
+            self._shop,
+            owner,
+            customer,
+            history,
+            self._exported_at,
+            self._stages,
+            guest=guest,
+        )
         consent = build.consent_of(customer, self._exported_at) if customer is not None else None
-        if consent is not None and not (new.redacted_at is not None and consent.collected_at <= new.redacted_at):
+        if consent is not None and not (
+            new.redacted_at is not None and consent.collected_at <= new.redacted_at
+        ):
             self._ledger(owner, consent)
         if not (build.same_profile(existing, new) and prior == contributed):
             self._put_profile(new, existing, raw, contributed)
@@ -256,18 +296,31 @@ class Importer:
                 self.stats.lookups_written += 1
 
     def _ledger(self, customer_id: str, consent: Any) -> None:
-        key = keys.consent_ledger_key(self._shop, customer_id, iso(consent.collected_at), consent.channel,
-                                      rule.digest(consent))
+        key = keys.consent_ledger_key(
+            self._shop, customer_id, iso(consent.collected_at), consent.channel, rule.digest(consent)
+        )
         if self._get(key) is not None:
             return
-        item = to_item(consent, key, {"shop": self._shop, "customer_id": customer_id,
-                                      "event_id": f"import:{iso(self._exported_at)}",
-                                      "recorded_at": iso(self._exported_at)})
+        item = to_item(
+            consent,
+            key,
+            {
+                "shop": self._shop,
+                "customer_id": customer_id,
+                "event_id": f"import:{iso(self._exported_at)}",
+                "recorded_at": iso(self._exported_at),
+            },
+        )
         if self._put_once(item):
             self.stats.consents_written += 1
 
-    def _put_profile(self, new: Profile, old: Profile | None, old_raw: dict[str, Any] | None,
-                     contributed: tuple[int, Decimal]) -> None:
+    def _put_profile(
+        self,
+        new: Profile,
+        old: Profile | None,
+        old_raw: dict[str, Any] | None,
+        contributed: tuple[int, Decimal],
+    ) -> None:
         item, condition = profile_put(new, old, old_raw)
         item.update(import_orders=contributed[0], import_spent=contributed[1])
         try:
@@ -312,7 +365,9 @@ class Importer:
         client = self._table.meta.client
         name = self._table.name
         for i in range(0, len(items), BATCH_WRITE_MAX):
-            request: dict[str, Any] = {name: [{"PutRequest": {"Item": it}} for it in items[i:i + BATCH_WRITE_MAX]]}
+            request: dict[str, Any] = {
+                name: [{"PutRequest": {"Item": it}} for it in items[i : i + BATCH_WRITE_MAX]]
+            }
             attempt = 0
             while request:
                 resp = self._pacer.call(client.batch_write_item, RequestItems=request)

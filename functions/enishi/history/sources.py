@@ -88,7 +88,9 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def parse_money(value: Any) -> Decimal:
-    text = str(value if value is not None else "0").strip().replace(",", "").replace("¥", "").replace("円", "")
+    text = (
+        str(value if value is not None else "0").strip().replace(",", "").replace("¥", "").replace("円", "")
+    )
     try:
         return Decimal(text or "0")
     except InvalidOperation as err:
@@ -96,11 +98,23 @@ def parse_money(value: Any) -> Decimal:
 
 
 _CSV_CONSENT = {
-    "1": "subscribed", "true": "subscribed", "yes": "subscribed", "希望する": "subscribed", "購読": "subscribed",
-    "subscribed": "subscribed", "受け取る": "subscribed",
-    "0": "not_subscribed", "false": "not_subscribed", "no": "not_subscribed", "希望しない": "not_subscribed",
-    "not_subscribed": "not_subscribed", "受け取らない": "not_subscribed",
-    "unsubscribed": "unsubscribed", "配信停止": "unsubscribed", "解除": "unsubscribed", "停止": "unsubscribed",
+    "1": "subscribed",
+    "true": "subscribed",
+    "yes": "subscribed",
+    "希望する": "subscribed",
+    "購読": "subscribed",
+    "subscribed": "subscribed",
+    "受け取る": "subscribed",
+    "0": "not_subscribed",
+    "false": "not_subscribed",
+    "no": "not_subscribed",
+    "希望しない": "not_subscribed",
+    "not_subscribed": "not_subscribed",
+    "受け取らない": "not_subscribed",
+    "unsubscribed": "unsubscribed",
+    "配信停止": "unsubscribed",
+    "解除": "unsubscribed",
+    "停止": "unsubscribed",
 }
 
 
@@ -109,7 +123,9 @@ def csv_consent(value: str | None) -> str | None:
         return None
     state = _CSV_CONSENT.get(value.strip().lower())
     if state is None:
-        raise ImportFormatError(f"メルマガ購読: unknown value {value!r} (use 1/0, 希望する/希望しない, 配信停止)")
+        raise ImportFormatError(
+            f"メルマガ購読: unknown value {value!r} (use 1/0, 希望する/希望しない, 配信停止)"
+        )
     return state
 
 
@@ -120,9 +136,30 @@ def _opt(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- the CSV pair
 
-CUSTOMER_COLUMNS = ("会員ID", "メールアドレス", "姓", "名", "電話番号", "登録日", "メルマガ購読", "メルマガ更新日時")
-ORDER_COLUMNS = ("受注ID", "受注日", "会員ID", "メールアドレス", "合計金額", "通貨", "状態", "キャンセル日",
-                 "商品コード", "商品名", "数量", "単価")
+CUSTOMER_COLUMNS = (
+    "会員ID",
+    "メールアドレス",
+    "姓",
+    "名",
+    "電話番号",
+    "登録日",
+    "メルマガ購読",
+    "メルマガ更新日時",
+)
+ORDER_COLUMNS = (
+    "受注ID",
+    "受注日",
+    "会員ID",
+    "メールアドレス",
+    "合計金額",
+    "通貨",
+    "状態",
+    "キャンセル日",
+    "商品コード",
+    "商品名",
+    "数量",
+    "単価",
+)
 REQUIRED_CUSTOMER = ("会員ID",)
 REQUIRED_ORDER = ("受注ID", "受注日", "合計金額")
 CANCELLED = {"キャンセル", "cancelled", "canceled", "取消"}
@@ -145,12 +182,18 @@ def csv_customers(handle: TextIO) -> Iterator[ImportedCustomer]:
                 continue
             consent_at = parse_time(row.get("メルマガ更新日時"))
             yield ImportedCustomer(
-                customer_id=cid, email=_opt(row.get("メールアドレス")), phone=_opt(row.get("電話番号")),
-                last_name=_opt(row.get("姓")), first_name=_opt(row.get("名")),
-                created_at=parse_time(row.get("登録日")), consent_state=csv_consent(row.get("メルマガ購読")),
+                customer_id=cid,
+                email=_opt(row.get("メールアドレス")),
+                phone=_opt(row.get("電話番号")),
+                last_name=_opt(row.get("姓")),
+                first_name=_opt(row.get("名")),
+                created_at=parse_time(row.get("登録日")),
+                consent_state=csv_consent(row.get("メルマガ購読")),
                 consent_at=consent_at,
-                evidence={"import_format": "csv", **({"csv_consent_updated_at": clock.iso_z(consent_at)}
-                                                     if consent_at else {})},
+                evidence={
+                    "import_format": "csv",
+                    **({"csv_consent_updated_at": clock.iso_z(consent_at)} if consent_at else {}),
+                },
             )
         except ImportFormatError as err:
             raise ImportFormatError(f"customers CSV line {reader.line_num}: {err}") from None
@@ -173,15 +216,28 @@ def csv_orders(handle: TextIO) -> Iterator[ImportedOrder]:
                 cancelled_at = parse_time(row.get("キャンセル日"))
                 placed = parse_time(row.get("受注日"))
                 assert placed is not None
-                current = dict(order_id=oid, customer_id=_opt(row.get("会員ID")), email=_opt(row.get("メールアドレス")),
-                               placed_at=placed, total=parse_money(row.get("合計金額")),
-                               currency=_opt(row.get("通貨")) or "JPY", order_name=oid,
-                               cancelled_at=cancelled_at or (placed if status in CANCELLED else None), lines=[])
+                current = dict(
+                    order_id=oid,
+                    customer_id=_opt(row.get("会員ID")),
+                    email=_opt(row.get("メールアドレス")),
+                    placed_at=placed,
+                    total=parse_money(row.get("合計金額")),
+                    currency=_opt(row.get("通貨")) or "JPY",
+                    order_name=oid,
+                    cancelled_at=cancelled_at or (placed if status in CANCELLED else None),
+                    lines=[],
+                )
             title = _opt(row.get("商品名")) or _opt(row.get("商品コード"))
             if title:
-                current["lines"].append(ImportedLine(
-                    title=title, quantity=int(_opt(row.get("数量")) or 1), price=parse_money(row.get("単価")),
-                    sku=_opt(row.get("商品コード")), product_id=_opt(row.get("商品コード"))))
+                current["lines"].append(
+                    ImportedLine(
+                        title=title,
+                        quantity=int(_opt(row.get("数量")) or 1),
+                        price=parse_money(row.get("単価")),
+                        sku=_opt(row.get("商品コード")),
+                        product_id=_opt(row.get("商品コード")),
+                    )
+                )
         except (ImportFormatError, ValueError) as err:
             raise ImportFormatError(f"orders CSV line {reader.line_num}: {err}") from None
     if current is not None:
@@ -218,8 +274,11 @@ def _shopify_consent_state(value: Any) -> str | None:
     state = (_opt(value) or "").lower()
     if not state:
         return None
-    return {"invalid": "not_subscribed"}.get(state, state) if state in {
-        "subscribed", "not_subscribed", "unsubscribed", "pending", "redacted", "invalid"} else None
+    return (
+        {"invalid": "not_subscribed"}.get(state, state)
+        if state in {"subscribed", "not_subscribed", "unsubscribed", "pending", "redacted", "invalid"}
+        else None
+    )
 
 
 def _shopify_customer(obj: dict[str, Any]) -> ImportedCustomer:
@@ -228,36 +287,53 @@ def _shopify_customer(obj: dict[str, Any]) -> ImportedCustomer:
     count = obj.get("numberOfOrders", obj.get("ordersCount"))
     level = (_opt(consent.get("marketingOptInLevel")) or "unknown").lower()
     return ImportedCustomer(
-        customer_id=gid_tail(obj["id"]) or "", email=_opt(obj.get("email")), phone=_opt(obj.get("phone")),
-        first_name=_opt(obj.get("firstName")), last_name=_opt(obj.get("lastName")),
-        created_at=parse_time(obj.get("createdAt")), updated_at=parse_time(obj.get("updatedAt")),
-        consent_state=_shopify_consent_state(consent.get("marketingState")), consent_at=consent_at,
+        customer_id=gid_tail(obj["id"]) or "",
+        email=_opt(obj.get("email")),
+        phone=_opt(obj.get("phone")),
+        first_name=_opt(obj.get("firstName")),
+        last_name=_opt(obj.get("lastName")),
+        created_at=parse_time(obj.get("createdAt")),
+        updated_at=parse_time(obj.get("updatedAt")),
+        consent_state=_shopify_consent_state(consent.get("marketingState")),
+        consent_at=consent_at,
         opt_in_level=level if level in ("single_opt_in", "confirmed_opt_in") else "unknown",
         orders_count=int(count) if count not in (None, "") else None,
-        evidence={"import_format": "shopify_bulk",
-                  **({"shopify_consent_updated_at": clock.iso_z(consent_at)} if consent_at else {})},
+        evidence={
+            "import_format": "shopify_bulk",
+            **({"shopify_consent_updated_at": clock.iso_z(consent_at)} if consent_at else {}),
+        },
     )
 
 
 def _shopify_order(obj: dict[str, Any], lines: list[ImportedLine]) -> ImportedOrder:
-    total, currency = _money(obj.get("currentTotalPriceSet") or obj.get("totalPriceSet") or obj.get("totalPrice"))
+    total, currency = _money(
+        obj.get("currentTotalPriceSet") or obj.get("totalPriceSet") or obj.get("totalPrice")
+    )
     customer = obj.get("customer") or {}
     placed = parse_time(obj.get("processedAt") or obj.get("createdAt"))
     if placed is None:
         raise ImportFormatError("an order without createdAt")
     return ImportedOrder(
-        order_id=gid_tail(obj["id"]) or "", customer_id=gid_tail(customer.get("id")) if customer else None,
-        email=_opt(obj.get("email")) or _opt(customer.get("email")), placed_at=placed, total=total,
-        currency=currency or _opt(obj.get("currencyCode")) or "JPY", order_name=_opt(obj.get("name")),
-        cancelled_at=parse_time(obj.get("cancelledAt")), lines=tuple(lines),
+        order_id=gid_tail(obj["id"]) or "",
+        customer_id=gid_tail(customer.get("id")) if customer else None,
+        email=_opt(obj.get("email")) or _opt(customer.get("email")),
+        placed_at=placed,
+        total=total,
+        currency=currency or _opt(obj.get("currencyCode")) or "JPY",
+        order_name=_opt(obj.get("name")),
+        cancelled_at=parse_time(obj.get("cancelledAt")),
+        lines=tuple(lines),
     )
 
 
 def _shopify_line(obj: dict[str, Any]) -> ImportedLine:
     price, _ = _money(obj.get("originalUnitPriceSet") or obj.get("originalUnitPrice") or 0)
     return ImportedLine(
-        title=_opt(obj.get("title")) or _opt(obj.get("name")) or "", quantity=int(obj.get("quantity") or 1),
-        price=price, sku=_opt(obj.get("sku")), product_id=gid_tail((obj.get("product") or {}).get("id")),
+        title=_opt(obj.get("title")) or _opt(obj.get("name")) or "",
+        quantity=int(obj.get("quantity") or 1),
+        price=price,
+        sku=_opt(obj.get("sku")),
+        product_id=gid_tail((obj.get("product") or {}).get("id")),
         variant_id=gid_tail((obj.get("variant") or {}).get("id")),
     )
 
@@ -280,7 +356,11 @@ def shopify_bulk(lines: Iterable[str]) -> Iterator[ImportedCustomer | ImportedOr
             raise ImportFormatError(f"JSONL line {number}: not an object")
         parent = obj.get("__parentId")
         if parent is not None:
-            if pending is not None and parent == pending["id"] and _gid_type(str(obj.get("id", ""))) != "Order":
+            if (
+                pending is not None
+                and parent == pending["id"]
+                and _gid_type(str(obj.get("id", ""))) != "Order"
+            ):
                 pending_lines.append(_shopify_line(obj))
             continue  # a child of a customer (e.g. its orders connection) or of an unknown parent: not needed
         if pending is not None:

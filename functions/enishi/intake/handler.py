@@ -152,7 +152,11 @@ def route(event: Mapping[str, Any]) -> tuple[str | None, str]:
     http = event.get("requestContext", {}).get("http", {})
     method = str(http.get("method") or "").upper()
     route_key = str(event.get("routeKey") or "")
-    path = route_key.partition(" ")[2] if " " in route_key else str(event.get("rawPath") or http.get("path") or "")
+    path = (
+        route_key.partition(" ")[2]
+        if " " in route_key
+        else str(event.get("rawPath") or http.get("path") or "")
+    )
     for suffix, source in ROUTES.items():
         if path == suffix or path.endswith(suffix):
             return source, method

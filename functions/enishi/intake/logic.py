@@ -23,17 +23,16 @@ after it answers 5xx except a failing AWS dependency, which the cart's retry fix
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from enishi import bounding, json_input, signatures
-from enishi.raw_payloads import raw_document, raw_key  # noqa: F401 - re-exported (kept-payload layout)
 from enishi.carts import Unprocessable
 from enishi.events import EventBase
 from enishi.publish import EventPublisher, PublishFailed
+from enishi.raw_payloads import raw_document, raw_key  # noqa: F401 - re-exported (kept-payload layout)
 
 Source = Literal["shopify", "generic"]
 SHOPIFY: Source = "shopify"
@@ -51,7 +50,9 @@ METRIC_EVENTS_PUBLISHED = "EventsPublished"
 METRIC_UNKNOWN_SHOP = "UnknownShop"
 METRIC_OVERSIZED = "OversizedEvent"
 METRIC_RAW_STORE_FAILED = "RawStoreFailed"
-METRIC_DEPENDENCY_FAILED = "DependencyFailed"  # secrets or the dedupe table unreachable: 503, the sender retries
+METRIC_DEPENDENCY_FAILED = (
+    "DependencyFailed"  # secrets or the dedupe table unreachable: 503, the sender retries
+)
 
 REASON_NOT_JSON = json_input.REASON_NOT_JSON
 REASON_TOO_DEEP = json_input.REASON_TOO_DEEP
@@ -91,7 +92,15 @@ class DedupeStore(Protocol):
 
 
 class RawStore(Protocol):
-    def keep(self, source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime) -> str:
+    def keep(
+        self,
+        source: str,
+        raw: bytes,
+        headers: Mapping[str, str],
+        reason: str,
+        details: Any,
+        received_at: datetime,
+    ) -> str:
         """Store an authentic payload that could not be processed; returns where it went."""
         ...
 
@@ -117,8 +126,12 @@ class RawStoreFailed(Exception):
 
 def verify(request: WebhookRequest, secrets: Sequence[str], now: datetime) -> bool:
     if request.source == SHOPIFY:
-        return signatures.verify_shopify(request.raw, request.header(signatures.SHOPIFY_SIGNATURE_HEADER), secrets)
-    return signatures.verify_generic(request.raw, request.header(signatures.GENERIC_SIGNATURE_HEADER), secrets, now)
+        return signatures.verify_shopify(
+            request.raw, request.header(signatures.SHOPIFY_SIGNATURE_HEADER), secrets
+        )
+    return signatures.verify_generic(
+        request.raw, request.header(signatures.GENERIC_SIGNATURE_HEADER), secrets, now
+    )
 
 
 def adapt(request: WebhookRequest, body: Any, received_at: datetime) -> tuple[list[EventBase], str | None]:
@@ -172,17 +185,31 @@ def _handle_authentic(request: WebhookRequest, ports: Ports, now: datetime) -> A
 
     shop = shop_of(request, body)
     if shop is not None and shop not in ports.shops:
-        _keep(request, ports, REASON_UNKNOWN_SHOP, [{"loc": "shop", "msg": "not served by this deployment"}], now,
-              metric=METRIC_UNKNOWN_SHOP)
+        _keep(
+            request,
+            ports,
+            REASON_UNKNOWN_SHOP,
+            [{"loc": "shop", "msg": "not served by this deployment"}],
+            now,
+            metric=METRIC_UNKNOWN_SHOP,
+        )
         return Answer(403, {"status": "rejected", "error": REASON_UNKNOWN_SHOP})
 
     try:
         events, delivery_id = adapt(request, body, now)
-        if any(e.shop not in ports.shops for e in events):  # adapters take the shop checked above; belt and braces
-            raise Unprocessable("an event names a shop this deployment does not serve", [{"loc": "shop", "msg": "unknown"}])
+        if any(
+            e.shop not in ports.shops for e in events
+        ):  # adapters take the shop checked above; belt and braces
+            raise Unprocessable(
+                "an event names a shop this deployment does not serve", [{"loc": "shop", "msg": "unknown"}]
+            )
         bounded = [bounding.bound_event(e) for e in events]
     except (Unprocessable, bounding.EventTooLarge) as exc:
-        unprocessable = exc if isinstance(exc, Unprocessable) else Unprocessable(str(exc), [{"loc": "", "msg": "too large"}])
+        unprocessable = (
+            exc
+            if isinstance(exc, Unprocessable)
+            else Unprocessable(str(exc), [{"loc": "", "msg": "too large"}])
+        )
         _keep(request, ports, REASON_UNPROCESSABLE, unprocessable.as_dict(), now)
         if request.source == SHOPIFY:
             return Answer(200, {"status": "kept"})
@@ -220,22 +247,42 @@ def _handle_authentic(request: WebhookRequest, ports: Ports, now: datetime) -> A
     return Answer(200, {"status": "accepted", "events": len(events)})
 
 
-def _with_raw_ref(request: WebhookRequest, ports: Ports, bounded: list[bounding.Bounded], now: datetime) -> list[EventBase]:
+def _with_raw_ref(
+    request: WebhookRequest, ports: Ports, bounded: list[bounding.Bounded], now: datetime
+) -> list[EventBase]:
     """The events to publish; when one was cut, the full body is kept first and every cut event points at it."""
     if not any(b.cut for b in bounded):
         return [b.event for b in bounded]
-    where = _keep(request, ports, REASON_OVERSIZED, [{"loc": "", "msg": "cut to fit EventBridge"}], now,
-                  metric=METRIC_OVERSIZED)
+    where = _keep(
+        request,
+        ports,
+        REASON_OVERSIZED,
+        [{"loc": "", "msg": "cut to fit EventBridge"}],
+        now,
+        metric=METRIC_OVERSIZED,
+    )
     return [b.event.model_copy(update={"raw_ref": where}) if b.cut else b.event for b in bounded]
 
 
-def _keep(request: WebhookRequest, ports: Ports, reason: str, details: Any, now: datetime, *,
-          metric: str = METRIC_UNPROCESSABLE) -> str:
+def _keep(
+    request: WebhookRequest,
+    ports: Ports,
+    reason: str,
+    details: Any,
+    now: datetime,
+    *,
+    metric: str = METRIC_UNPROCESSABLE,
+) -> str:
     try:
         where = ports.raw.keep(request.source, request.raw, request.headers, reason, details, now)
-    except Exception as exc:  # noqa: BLE001 - any S3 failure: the sender must retry, nothing was recorded
-        ports.log("raw payload could not be kept", {"source": request.source, "reason": reason, "error": type(exc).__name__})
+    except Exception as exc:
+        ports.log(
+            "raw payload could not be kept",
+            {"source": request.source, "reason": reason, "error": type(exc).__name__},
+        )
         raise RawStoreFailed(reason) from exc
     ports.metrics.count(metric)
-    ports.log("authentic payload kept for replay", {"source": request.source, "reason": reason, "raw_key": where})
+    ports.log(
+        "authentic payload kept for replay", {"source": request.source, "reason": reason, "raw_key": where}
+    )
     return where

@@ -56,17 +56,20 @@ def deps() -> Deps:
     if _deps is None:
         settings = Settings.model_validate(dict(os.environ))
         config = load_shop_config()
-        _deps = Deps(settings, DynamoLineStore(boto3.client("dynamodb"), settings.table_name), config.served_shops)
+        _deps = Deps(
+            settings, DynamoLineStore(boto3.client("dynamodb"), settings.table_name), config.served_shops
+        )
     return _deps
 
 
 def link_token_source(base_url: str, access_token: str) -> logic.LinkTokenSource:
     def issue(line_user_id: str) -> str:
         url = f"{base_url.rstrip('/')}/v2/bot/user/{urllib.parse.quote(line_user_id, safe='')}/linkToken"
-        request = urllib.request.Request(url, data=b"", method="POST",
-                                         headers={"Authorization": f"Bearer {access_token}"})
+        request = urllib.request.Request(
+            url, data=b"", method="POST", headers={"Authorization": f"Bearer {access_token}"}
+        )
         try:
-            with urllib.request.urlopen(request, timeout=LINE_TIMEOUT) as response:  # noqa: S310 - LINE or its fake
+            with urllib.request.urlopen(request, timeout=LINE_TIMEOUT) as response:
                 token = json.loads(response.read() or b"{}").get("linkToken")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise logic.LinkTokenFailed(type(exc).__name__) from exc
@@ -78,15 +81,20 @@ def link_token_source(base_url: str, access_token: str) -> logic.LinkTokenSource
 
 
 def _page(status: int, text: str, location: str | None = None) -> dict[str, Any]:
-    headers = {"content-type": "text/plain; charset=utf-8", "cache-control": "no-store",
-               "referrer-policy": "no-referrer"}
+    headers = {
+        "content-type": "text/plain; charset=utf-8",
+        "cache-control": "no-store",
+        "referrer-policy": "no-referrer",
+    }
     if location:
         headers["location"] = location
     return {"statusCode": status, "headers": headers, "body": text}
 
 
-MESSAGES = {403: "このリンクは無効か期限切れです。ショップのマイページからもう一度お試しください。",
-            503: "LINEに接続できませんでした。しばらくしてからもう一度お試しください。"}
+MESSAGES = {
+    403: "このリンクは無効か期限切れです。ショップのマイページからもう一度お試しください。",
+    503: "LINEに接続できませんでした。しばらくしてからもう一度お試しください。",
+}
 
 
 @metrics.log_metrics
@@ -95,14 +103,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         d = deps()
         link_secrets = secrets.rotation_secrets(d.settings.link_secret_arn)
-        access_token = str(secrets.get_json_secret(d.settings.line_secret_arn).get("channel_access_token") or "")
-    except Exception:  # noqa: BLE001 - nothing before the signature check may answer 5xx
+        access_token = str(
+            secrets.get_json_secret(d.settings.line_secret_arn).get("channel_access_token") or ""
+        )
+    except Exception:
         logger.exception("LINE link: settings or secrets unavailable")
         metrics.add_metric(name="LineLinkRefused", unit=MetricUnit.Count, value=1)
         return _page(403, MESSAGES[403])
-    answer = logic.start_link(params, secrets=link_secrets, served_shops=d.served_shops,
-                              link_token=link_token_source(d.settings.line_api_base_url, access_token),
-                              store=d.store, now=clock.now)
+    answer = logic.start_link(
+        params,
+        secrets=link_secrets,
+        served_shops=d.served_shops,
+        link_token=link_token_source(d.settings.line_api_base_url, access_token),
+        store=d.store,
+        now=clock.now,
+    )
     if answer.status == 302:
         metrics.add_metric(name="LineLinkStarted", unit=MetricUnit.Count, value=1)
         return _page(302, "", answer.location)

@@ -57,7 +57,9 @@ def sign(secret: str, shop: str, customer_id: str, line_user_id: str, exp: int) 
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def verify(params: Mapping[str, str], secrets: Sequence[str], served_shops: Sequence[str], now: datetime) -> str | None:
+def verify(
+    params: Mapping[str, str], secrets: Sequence[str], served_shops: Sequence[str], now: datetime
+) -> str | None:
     """The reason the request is refused, or None when it is authentic and current. Never raises."""
     shop, customer, user = params.get("shop") or "", params.get("c") or "", params.get("u") or ""
     exp_raw, sig = params.get("exp") or "", (params.get("sig") or "").strip()
@@ -67,7 +69,9 @@ def verify(params: Mapping[str, str], secrets: Sequence[str], served_shops: Sequ
     ok = False
     for secret in secrets:
         if secret:
-            ok |= hmac.compare_digest(sign(secret, shop, customer, user, exp).encode(), sig.encode("ascii", "replace"))
+            ok |= hmac.compare_digest(
+                sign(secret, shop, customer, user, exp).encode(), sig.encode("ascii", "replace")
+            )
     if not ok:
         return "signature"
     now_s = int(now.timestamp())
@@ -80,8 +84,15 @@ def verify(params: Mapping[str, str], secrets: Sequence[str], served_shops: Sequ
     return None
 
 
-def start_link(params: Mapping[str, str], *, secrets: Sequence[str], served_shops: Sequence[str],
-               link_token: LinkTokenSource, store: NonceStore, now: Callable[[], datetime]) -> Answer:
+def start_link(
+    params: Mapping[str, str],
+    *,
+    secrets: Sequence[str],
+    served_shops: Sequence[str],
+    link_token: LinkTokenSource,
+    store: NonceStore,
+    now: Callable[[], datetime],
+) -> Answer:
     reason = verify(params, secrets, served_shops, now())
     if reason is not None:
         return Answer(403, reason=reason)

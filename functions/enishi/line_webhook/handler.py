@@ -67,7 +67,9 @@ def deps() -> Deps:
             shop_id=load_shop_config().shop_id,
             store=DynamoLineStore(boto3.client("dynamodb"), settings.table_name),
             publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-            raw_store=S3RawStore(boto3.client("s3"), settings.raw_bucket_name) if settings.raw_bucket_name else None,
+            raw_store=S3RawStore(boto3.client("s3"), settings.raw_bucket_name)
+            if settings.raw_bucket_name
+            else None,
         )
     return _deps
 
@@ -79,9 +81,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         headers = http_api.headers(event)
         result = handle_webhook(
-            http_api.raw_body(event), headers.get("x-line-signature"),
-            channel_secret=d.channel_secret(), shop_id=d.shop_id, store=d.store, publisher=d.publisher,
-            raw_store=d.raw_store, headers=headers,
+            http_api.raw_body(event),
+            headers.get("x-line-signature"),
+            channel_secret=d.channel_secret(),
+            shop_id=d.shop_id,
+            store=d.store,
+            publisher=d.publisher,
+            raw_store=d.raw_store,
+            headers=headers,
         )
     except tuple(ERRORS) as exc:
         status, metric = next(v for t, v in ERRORS.items() if isinstance(exc, t))
@@ -89,13 +96,25 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if status >= 500:
             logger.exception("LINE webhook not processed")
         return http_api.json_response(status, {})
-    for name, value in (("LineIdentityPublished", len(result.published)), ("LineWebhookDuplicate", result.duplicates),
-                        ("LineLinkFailed", result.link_failed), ("LineLinkNonceUnknown", result.nonce_unknown),
-                        ("LineWebhookInvalidEvent", result.invalid)):
+    for name, value in (
+        ("LineIdentityPublished", len(result.published)),
+        ("LineWebhookDuplicate", result.duplicates),
+        ("LineLinkFailed", result.link_failed),
+        ("LineLinkNonceUnknown", result.nonce_unknown),
+        ("LineWebhookInvalidEvent", result.invalid),
+    ):
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="LineWebhookAccepted", unit=MetricUnit.Count, value=1)
     # LINE user ids are pseudonymous but still personal data: log counts only
-    logger.info("LINE webhook", extra={"published": len(result.published), "duplicates": result.duplicates,
-                                        "ignored": result.ignored, "invalid": result.invalid, "raw_key": result.kept})
+    logger.info(
+        "LINE webhook",
+        extra={
+            "published": len(result.published),
+            "duplicates": result.duplicates,
+            "ignored": result.ignored,
+            "invalid": result.invalid,
+            "raw_key": result.kept,
+        },
+    )
     return http_api.json_response(200, {})

@@ -30,7 +30,9 @@ class NonceExists(Exception):
 
 
 class NonceStore(Protocol):
-    def put_nonce(self, shop: str, nonce: str, customer_id: str, created_at: datetime, expires_at: datetime) -> None:
+    def put_nonce(
+        self, shop: str, nonce: str, customer_id: str, created_at: datetime, expires_at: datetime
+    ) -> None:
         """Store the nonce if it does not exist yet; raise ``NonceExists`` otherwise."""
         ...
 

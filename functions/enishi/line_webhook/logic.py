@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
@@ -53,7 +53,7 @@ class _Lenient(BaseModel):
 
 class LineSource(_Lenient):
     type: StrictStr | None = None
-    userId: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]  # noqa: N815 - LINE's name
+    userId: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 class LineLink(_Lenient):
@@ -65,7 +65,7 @@ class LineEvent(_Lenient):
     """The fields enishi reads from a follow / unfollow / accountLink event; anything else is not looked at."""
 
     type: Literal["follow", "unfollow", "accountLink"]
-    webhookEventId: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]  # noqa: N815
+    webhookEventId: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
     timestamp: int | float | None = None
     source: LineSource
     link: LineLink | None = None
@@ -76,13 +76,25 @@ class LineEvent(_Lenient):
         if value is None:
             return None
         # order matters: a float's NaN/Infinity first, then a range check (an int of 400 digits cannot become a float)
-        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)) or not 0 < value < MAX_TIMESTAMP_MS:
+        if (
+            isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+            or not 0 < value < MAX_TIMESTAMP_MS
+        ):
             raise ValueError("not a plausible epoch time in milliseconds")
         return value
 
 
 class RawKeeper(Protocol):
-    def keep(self, source: str, raw: bytes, headers: Mapping[str, str], reason: str, details: Any, received_at: datetime) -> str:
+    def keep(
+        self,
+        source: str,
+        raw: bytes,
+        headers: Mapping[str, str],
+        reason: str,
+        details: Any,
+        received_at: datetime,
+    ) -> str:
         """Store an authentic body enishi could not (wholly) use; returns where it went."""
         ...
 
@@ -153,7 +165,14 @@ def handle_webhook(
         raise BadRequest(exc.message) from exc
     events: Any = body.get("events") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(events if events is not None else [], list):
-        _keep(raw_store, raw, headers, json_input.REASON_NOT_JSON, [{"loc": "events", "msg": "not a LINE webhook"}], now)
+        _keep(
+            raw_store,
+            raw,
+            headers,
+            json_input.REASON_NOT_JSON,
+            [{"loc": "events", "msg": "not a LINE webhook"}],
+            now,
+        )
         raise BadRequest("body is not a LINE webhook")
 
     result = WebhookResult()
@@ -221,11 +240,17 @@ def handle_webhook(
     return result
 
 
-def _keep(raw_store: RawKeeper | None, raw: bytes, headers: Mapping[str, str] | None, reason: str,
-          details: Any, now: datetime) -> str | None:
+def _keep(
+    raw_store: RawKeeper | None,
+    raw: bytes,
+    headers: Mapping[str, str] | None,
+    reason: str,
+    details: Any,
+    now: datetime,
+) -> str | None:
     if raw_store is None:
         return None
     try:
         return raw_store.keep(SOURCE, raw, headers or {}, reason, details, now)
-    except Exception as exc:  # noqa: BLE001 - any S3 failure: nothing recorded yet, ask for a redelivery
+    except Exception as exc:
         raise KeepFailed(type(exc).__name__) from exc

@@ -30,8 +30,11 @@ class DynamoLineStore:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**_key(keys.dedupe_key(shop, "line", webhook_event_id)),
-                      "received_at": {"S": clock.iso_z(now)}, c.ATTR_TTL: _epoch(now + DEDUPE_TTL)},
+                Item={
+                    **_key(keys.dedupe_key(shop, "line", webhook_event_id)),
+                    "received_at": {"S": clock.iso_z(now)},
+                    c.ATTR_TTL: _epoch(now + DEDUPE_TTL),
+                },
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": c.ATTR_PK},
             )
@@ -40,24 +43,33 @@ class DynamoLineStore:
         return True
 
     def release(self, shop: str, webhook_event_id: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=_key(keys.dedupe_key(shop, "line", webhook_event_id)))
+        self._client.delete_item(
+            TableName=self._table, Key=_key(keys.dedupe_key(shop, "line", webhook_event_id))
+        )
 
     # ---- lookup written by the profile consumer when a LINE user is linked
     def customer_for_line_user(self, shop: str, line_user_id: str) -> str | None:
         item = self._client.get_item(
-            TableName=self._table, Key=_key(keys.line_lookup_key(shop, line_user_id)),
+            TableName=self._table,
+            Key=_key(keys.line_lookup_key(shop, line_user_id)),
             ProjectionExpression="customer_id",
         ).get("Item")
         value = (item or {}).get("customer_id", {}).get("S")
         return value or None
 
     # ---- account-link nonces
-    def put_nonce(self, shop: str, nonce: str, customer_id: str, created_at: datetime, expires_at: datetime) -> None:
+    def put_nonce(
+        self, shop: str, nonce: str, customer_id: str, created_at: datetime, expires_at: datetime
+    ) -> None:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**_key(keys.line_link_nonce_key(shop, nonce)), "customer_id": {"S": customer_id},
-                      "created_at": {"S": clock.iso_z(created_at)}, c.ATTR_TTL: _epoch(expires_at)},
+                Item={
+                    **_key(keys.line_link_nonce_key(shop, nonce)),
+                    "customer_id": {"S": customer_id},
+                    "created_at": {"S": clock.iso_z(created_at)},
+                    c.ATTR_TTL: _epoch(expires_at),
+                },
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": c.ATTR_PK},
             )

@@ -38,7 +38,9 @@ def _private_key(pem: str) -> Any:
     try:
         key = load_pem_private_key(pem.encode(), password=None)
     except (TypeError, ValueError) as exc:  # TypeError: an encrypted key
-        raise ValueError(f"the private key cannot be read ({type(exc).__name__}): an unencrypted PEM is needed") from exc
+        raise ValueError(
+            f"the private key cannot be read ({type(exc).__name__}): an unencrypted PEM is needed"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError("the private key is not an EC P-256 key (ES256)")
     return key
@@ -46,8 +48,14 @@ def _private_key(pem: str) -> Any:
 
 def claims(client_id: str, audience: str, now: datetime, jti: str | None = None) -> dict[str, Any]:
     iat = int(now.timestamp())
-    return {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti or secrets.token_urlsafe(18),
-            "iat": iat, "exp": iat + int(LIFETIME.total_seconds())}
+    return {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": jti or secrets.token_urlsafe(18),
+        "iat": iat,
+        "exp": iat + int(LIFETIME.total_seconds()),
+    }
 
 
 def sign(payload: dict[str, Any], private_key_pem: str, key_id: str | None = None) -> str:
@@ -57,17 +65,22 @@ def sign(payload: dict[str, Any], private_key_pem: str, key_id: str | None = Non
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     header: dict[str, Any] = {"alg": "ES256", "typ": "JWT", **({"kid": key_id} if key_id else {})}
-    signing_input = ".".join(b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload))
+    signing_input = ".".join(
+        b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload)
+    )
     der = _private_key(private_key_pem).sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def client_assertion(client_id: str, audience: str, private_key_pem: str, now: datetime,
-                     key_id: str | None = None) -> dict[str, str]:
+def client_assertion(
+    client_id: str, audience: str, private_key_pem: str, now: datetime, key_id: str | None = None
+) -> dict[str, str]:
     """The two form fields that authenticate the client at ``audience`` (the token endpoint URL)."""
-    return {"client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": sign(claims(client_id, audience, now), private_key_pem, key_id)}
+    return {
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": sign(claims(client_id, audience, now), private_key_pem, key_id),
+    }
 
 
 def verify(token: str, public_key: Any) -> dict[str, Any]:
@@ -106,10 +119,15 @@ def jwk_to_pem(jwk: dict[str, Any]) -> tuple[str, str | None]:
         raise ValueError("the JWK is not a private EC P-256 key (kty EC, crv P-256, d)")
     numbers = ec.EllipticCurvePrivateNumbers(
         int.from_bytes(b64url_decode(jwk["d"]), "big"),
-        ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(jwk["x"]), "big"),
-                                      int.from_bytes(b64url_decode(jwk["y"]), "big"), ec.SECP256R1()))
-    pem = numbers.private_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption())
+        ec.EllipticCurvePublicNumbers(
+            int.from_bytes(b64url_decode(jwk["x"]), "big"),
+            int.from_bytes(b64url_decode(jwk["y"]), "big"),
+            ec.SECP256R1(),
+        ),
+    )
+    pem = numbers.private_key().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return pem.decode("ascii"), (str(jwk["kid"]) if jwk.get("kid") else None)
 
 

@@ -40,7 +40,9 @@ CART_MODULES: dict[str, str] = {
     "stores": "enishi.carts.stores_jp",
     "makeshop": "enishi.carts.makeshop",
 }
-PUSH_CARTS = frozenset({"eccube"})  # carts whose id-only notifications enishi receives (POST /webhooks/{cart}/{id})
+PUSH_CARTS = frozenset(
+    {"eccube"}
+)  # carts whose id-only notifications enishi receives (POST /webhooks/{cart}/{id})
 
 
 class CartConnection(BaseModel):
@@ -58,7 +60,9 @@ class CartConnection(BaseModel):
     base_url: str = Field(alias="baseUrl", pattern=r"^https?://")  # EC-CUBE: the shop's URL; others: API base
     sweep_minutes: int = Field(default=15, alias="sweepMinutes", ge=1, le=1440)
     initial_lookback_hours: int = Field(default=24, alias="initialLookbackHours", ge=0, le=24 * 90)
-    overlap_seconds: int = Field(default=300, alias="overlapSeconds", ge=0, le=86400)  # clock skew with the cart
+    overlap_seconds: int = Field(
+        default=300, alias="overlapSeconds", ge=0, le=86400
+    )  # clock skew with the cart
     max_pages_per_run: int = Field(default=50, alias="maxPagesPerRun", ge=1, le=10_000)
     # the carrier a shop ships with, for carts whose shipments carry a tracking number but no carrier name
     # (カラーミー): lets enishi build the Yamato / Sagawa / Japan Post link. None: no link is guessed.

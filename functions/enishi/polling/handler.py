@@ -123,7 +123,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 try:
                     notes = json.loads(record.get("body") or "{}").get("notifications") or []
                     _count(service.fetch_notified(d.connection, d.cart, notes, ports, now), "fetch")
-                except Exception:  # noqa: BLE001 - retried by SQS, then the DLQ (alarmed)
+                except Exception:
                     logger.exception("fetch failed", extra={"connection": d.connection.id})
                     failures.append({"itemIdentifier": record.get("messageId")})
             return {"batchItemFailures": failures}

@@ -56,13 +56,19 @@ class HttpResponse:
 Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], HttpResponse]
 
 
-def urllib_transport(method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float) -> HttpResponse:
+def urllib_transport(
+    method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
+) -> HttpResponse:
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - https/http only (config)
-            return HttpResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return HttpResponse(
+                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+            )
     except urllib.error.HTTPError as exc:
-        return HttpResponse(exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, exc.read() or b"")
+        return HttpResponse(
+            exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, exc.read() or b""
+        )
 
 
 class OAuthSecret(BaseModel):
@@ -102,15 +108,20 @@ def client_authentication(secret: OAuthSecret, token_url: str, now: datetime) ->
     from enishi.polling import client_assertion
 
     try:
-        return client_assertion.client_assertion(secret.client_id or "", token_url, secret.private_key, now,
-                                                 secret.key_id)
+        return client_assertion.client_assertion(
+            secret.client_id or "", token_url, secret.private_key, now, secret.key_id
+        )
     except ValueError as exc:
         raise CartAuthFailed(f"the connection's private key is unusable: {exc}") from exc
 
 
 class TokenManager:
-    def __init__(self, vault: TokenVault, transport: Transport = urllib_transport,
-                 now: Callable[[], datetime] = clock.now) -> None:
+    def __init__(
+        self,
+        vault: TokenVault,
+        transport: Transport = urllib_transport,
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
         self._vault = vault
         self._transport = transport
         self._now = now
@@ -148,19 +159,23 @@ class TokenManager:
             answer = self._grant(reloaded)
             secret = reloaded
         expires_in = answer.get("expires_in")
-        updated = secret.model_copy(update={
-            "access_token": str(answer["access_token"]),
-            "refresh_token": str(answer.get("refresh_token") or secret.refresh_token),
-            "expires_at": self._now() + timedelta(seconds=int(expires_in)) if expires_in else None,
-        })
+        updated = secret.model_copy(
+            update={
+                "access_token": str(answer["access_token"]),
+                "refresh_token": str(answer.get("refresh_token") or secret.refresh_token),
+                "expires_at": self._now() + timedelta(seconds=int(expires_in)) if expires_in else None,
+            }
+        )
         self._vault.save(updated)  # before use: a rotated refresh token is never held only in memory
         self._secret = updated
         self.refreshes += 1
 
     def _grant(self, secret: OAuthSecret) -> dict[str, Any]:
         fields = {
-            "grant_type": "refresh_token", "refresh_token": secret.refresh_token or "",
-            "client_id": secret.client_id or "", **client_authentication(secret, str(secret.token_url), self._now()),
+            "grant_type": "refresh_token",
+            "refresh_token": secret.refresh_token or "",
+            "client_id": secret.client_id or "",
+            **client_authentication(secret, str(secret.token_url), self._now()),
         }
         if secret.redirect_uri:
             fields["redirect_uri"] = secret.redirect_uri
@@ -245,8 +260,11 @@ class CartApi:
         refreshed = False
         attempt = 0
         while attempt < self._max_attempts:
-            headers = {"accept": "application/json", **self._extra,
-                       **(self._header_factory() if self._header_factory else {})}
+            headers = {
+                "accept": "application/json",
+                **self._extra,
+                **(self._header_factory() if self._header_factory else {}),
+            }
             if body is not None:
                 headers["content-type"] = "application/json"
             if self._tokens is not None:

@@ -25,7 +25,9 @@ class StreamCursor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     watermark: AwareDatetime | None = None
-    floor: AwareDatetime | None = None  # where the first sweep began: order-time carts never look back past it
+    floor: AwareDatetime | None = (
+        None  # where the first sweep began: order-time carts never look back past it
+    )
     since: AwareDatetime | None = None  # lower bound of the sweep in progress
     started_at: AwareDatetime | None = None
     next_page: int = 1
@@ -41,8 +43,9 @@ def begin(cursor: StreamCursor, now: datetime, connection: CartConnection) -> St
         return cursor
     base = cursor.watermark or now - timedelta(hours=connection.initial_lookback_hours)
     since = base - timedelta(seconds=connection.overlap_seconds)
-    return StreamCursor(watermark=cursor.watermark, floor=cursor.floor or since, since=since, started_at=now,
-                        next_page=1)
+    return StreamCursor(
+        watermark=cursor.watermark, floor=cursor.floor or since, since=since, started_at=now, next_page=1
+    )
 
 
 def after_page(cursor: StreamCursor, has_more: bool) -> StreamCursor:

@@ -43,7 +43,9 @@ class EventClaims(Protocol):
 
 
 class RawKeeper(Protocol):
-    def keep(self, cart: str, record: Mapping[str, Any], reason: str, details: Any, received_at: datetime) -> str: ...
+    def keep(
+        self, cart: str, record: Mapping[str, Any], reason: str, details: Any, received_at: datetime
+    ) -> str: ...
 
 
 @dataclass
@@ -53,7 +55,9 @@ class Ports:
     claims: EventClaims
     publisher: EventPublisher
     raw: RawKeeper
-    time_left: Callable[[], float] = field(default=lambda: float("inf"))  # seconds until the function's timeout
+    time_left: Callable[[], float] = field(
+        default=lambda: float("inf")
+    )  # seconds until the function's timeout
     log: Callable[[str, dict[str, Any]], None] = field(default=lambda message, extra: None)  # no PII in extra
 
 
@@ -88,12 +92,17 @@ def publish_once(events: Sequence[EventBase], cart: str, ports: Ports, now: date
     report.published += len(fresh)
 
 
-def _keeper(cart_module: Any, ports: Ports, now: datetime, report: Report) -> Callable[[Mapping[str, Any], Exception], None]:
+def _keeper(
+    cart_module: Any, ports: Ports, now: datetime, report: Report
+) -> Callable[[Mapping[str, Any], Exception], None]:
     from enishi.carts import Unprocessable, validation_details
 
     def keep(row: Mapping[str, Any], exc: Exception) -> None:
-        details = exc.as_dict() if isinstance(exc, Unprocessable) else {"error": type(exc).__name__,
-                                                                       "details": validation_details(exc)}
+        details = (
+            exc.as_dict()
+            if isinstance(exc, Unprocessable)
+            else {"error": type(exc).__name__, "details": validation_details(exc)}
+        )
         where = ports.raw.keep(cart_module.CART, row, "unprocessable", details, now)
         report.kept += 1
         ports.log("cart row kept for replay", {"cart": cart_module.CART, "raw_key": where})
@@ -119,13 +128,18 @@ def sweep(connection: CartConnection, cart_module: Any, ports: Ports, now: datet
                 extra = {}
                 if hasattr(cart_module, "LOOKBACK"):  # lists by order time: the window it must cover
                     extra["ordered_from"] = planner.order_window_start(cursor, cart_module.LOOKBACK)
-                rows, more = cart_module.fetch_page(ports.api, stream, cursor.since, cursor.next_page, **extra)
+                rows, more = cart_module.fetch_page(
+                    ports.api, stream, cursor.since, cursor.next_page, **extra
+                )
             except CartUnavailable as exc:
                 report.stopped = f"cart_unavailable: {exc}"
                 return report
             events = planner.events_of_page(
-                rows, lambda row: to_events(connection, row, now), cart_module.updated_at,
-                _keeper(cart_module, ports, now, report))
+                rows,
+                lambda row: to_events(connection, row, now),
+                cart_module.updated_at,
+                _keeper(cart_module, ports, now, report),
+            )
             publish_once(events, cart_module.CART, ports, now, report)
             report.pages += 1
             report.rows += len(rows)
@@ -137,8 +151,13 @@ def sweep(connection: CartConnection, cart_module: Any, ports: Ports, now: datet
     return report
 
 
-def fetch_notified(connection: CartConnection, cart_module: Any, notifications: Sequence[Mapping[str, str]],
-                   ports: Ports, now: datetime) -> Report:
+def fetch_notified(
+    connection: CartConnection,
+    cart_module: Any,
+    notifications: Sequence[Mapping[str, str]],
+    ports: Ports,
+    now: datetime,
+) -> Report:
     """Each notified id → its full record → events. ``deleted`` and vanished rows yield nothing (a deleted order
     row is not a cancellation; the sweep never sees it either)."""
     report = Report()
@@ -158,7 +177,10 @@ def fetch_notified(connection: CartConnection, cart_module: Any, notifications: 
         if rows:
             to_events = cart_module.RECORD_EVENTS[stream]
             events = planner.events_of_page(
-                rows, lambda row, te=to_events: te(connection, row, now), cart_module.updated_at,
-                _keeper(cart_module, ports, now, report))
+                rows,
+                lambda row, te=to_events: te(connection, row, now),
+                cart_module.updated_at,
+                _keeper(cart_module, ports, now, report),
+            )
             publish_once(events, cart_module.CART, ports, now, report)
     return report

@@ -23,16 +23,23 @@ class DynamoCursorStore:
 
     def load(self, connection_id: str, stream: str) -> StreamCursor:
         key = keys.poll_cursor_key(connection_id, stream)
-        item = self._client.get_item(TableName=self._table, Key={k: {"S": v} for k, v in key.items()},
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self._table, Key={k: {"S": v} for k, v in key.items()}, ConsistentRead=True
+        ).get("Item")
         if not item or "cursor" not in item:
             return StreamCursor()
         return StreamCursor.model_validate_json(item["cursor"]["S"])
 
     def save(self, connection_id: str, stream: str, cursor: StreamCursor) -> None:
         key = keys.poll_cursor_key(connection_id, stream)
-        self._client.put_item(TableName=self._table, Item={
-            c.ATTR_PK: {"S": key["pk"]}, c.ATTR_SK: {"S": key["sk"]}, "cursor": {"S": cursor.model_dump_json()}})
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                c.ATTR_PK: {"S": key["pk"]},
+                c.ATTR_SK: {"S": key["sk"]},
+                "cursor": {"S": cursor.model_dump_json()},
+            },
+        )
 
 
 class DynamoEventClaims:
@@ -45,8 +52,11 @@ class DynamoEventClaims:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={c.ATTR_PK: {"S": key["pk"]}, c.ATTR_SK: {"S": key["sk"]},
-                      c.ATTR_TTL: {"N": str(int(expires_at.timestamp()))}},
+                Item={
+                    c.ATTR_PK: {"S": key["pk"]},
+                    c.ATTR_SK: {"S": key["sk"]},
+                    c.ATTR_TTL: {"N": str(int(expires_at.timestamp()))},
+                },
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": c.ATTR_PK},
             )
@@ -56,9 +66,13 @@ class DynamoEventClaims:
 
     def seen(self, shop: str, source: str, event_id: str) -> bool:
         key = keys.dedupe_key(shop, source, event_id)
-        item = self._client.get_item(TableName=self._table, Key={k: {"S": v} for k, v in key.items()},
-                                     ConsistentRead=True, ProjectionExpression="#pk",
-                                     ExpressionAttributeNames={"#pk": c.ATTR_PK}).get("Item")
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={k: {"S": v} for k, v in key.items()},
+            ConsistentRead=True,
+            ProjectionExpression="#pk",
+            ExpressionAttributeNames={"#pk": c.ATTR_PK},
+        ).get("Item")
         return item is not None
 
 
@@ -77,7 +91,9 @@ class SecretsManagerVault:
             return OAuthSecret()
 
     def save(self, secret: OAuthSecret) -> None:
-        self._client.put_secret_value(SecretId=self._arn, SecretString=secret.model_dump_json(exclude_none=True))
+        self._client.put_secret_value(
+            SecretId=self._arn, SecretString=secret.model_dump_json(exclude_none=True)
+        )
 
 
 class S3RowKeeper:
@@ -85,10 +101,22 @@ class S3RowKeeper:
         self._client = client
         self._bucket = bucket
 
-    def keep(self, cart: str, record: Mapping[str, Any], reason: str, details: Any, received_at: datetime) -> str:
+    def keep(
+        self, cart: str, record: Mapping[str, Any], reason: str, details: Any, received_at: datetime
+    ) -> str:
         key = raw_key(cart, received_at, uuid.uuid4().hex)  # the raw bucket's one layout
-        body = json.dumps({"source": cart, "received_at": received_at.isoformat(), "reason": reason,
-                           "details": details, "record": record}, ensure_ascii=False, default=str)
-        self._client.put_object(Bucket=self._bucket, Key=key, Body=body.encode("utf-8"),
-                                ContentType="application/json")
+        body = json.dumps(
+            {
+                "source": cart,
+                "received_at": received_at.isoformat(),
+                "reason": reason,
+                "details": details,
+                "record": record,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+        self._client.put_object(
+            Bucket=self._bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json"
+        )
         return key

@@ -84,7 +84,7 @@ def _refuse(d: Deps, raw: bytes, headers: dict[str, str], reason: str, details: 
     with the signature, reason), or 503 when the bucket cannot take it — never a bare 500."""
     try:
         d.raw.keep(d.connection.cart, raw, headers, reason, details, clock.now())
-    except Exception:  # noqa: BLE001 - the raw bucket is down: say so
+    except Exception:
         logger.exception("cart webhook: could not keep an authentic body")
         return http_api.json_response(503, {"status": "retry"})
     metrics.add_metric(name="UnprocessablePayload", unit=MetricUnit.Count, value=1)
@@ -99,7 +99,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         headers = http_api.headers(event)
         signature = headers.get(d.cart.SIGNATURE_HEADER)
         secrets = d.vault.load().webhook_secrets() if signature else []
-    except Exception:  # noqa: BLE001 - nothing before the signature check may answer 5xx
+    except Exception:
         logger.exception("cart webhook: could not check the signature")
         metrics.add_metric(name="InvalidSignature", unit=MetricUnit.Count, value=1)
         return http_api.json_response(401, {"status": "unauthorized"})
@@ -116,7 +116,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return http_api.json_response(200, {"status": "accepted", "queued": 0})
     try:
         d.sqs.send_message(QueueUrl=d.settings.queue_url, MessageBody=json.dumps({"notifications": notes}))
-    except Exception:  # noqa: BLE001 - EC-CUBE does not retry; the sweep catches the change up
+    except Exception:
         logger.exception("cart webhook: queue unavailable", extra={"connection": d.connection.id})
         metrics.add_metric(name="CartNotificationNotQueued", unit=MetricUnit.Count, value=1)
         return http_api.json_response(503, {"status": "retry"})

@@ -50,7 +50,10 @@ class Deps:
 
     def service(self) -> Preferences:
         # read per request (cached 5 min by Powertools) so a rotated secret is picked up without a cold start
-        keys_ = [s.encode("utf-8") for s in secrets.rotation_secrets(self.settings.unsubscribe_secret_arn, retired=True)]
+        keys_ = [
+            s.encode("utf-8")
+            for s in secrets.rotation_secrets(self.settings.unsubscribe_secret_arn, retired=True)
+        ]
         return Preferences(secrets=keys_, shop=self.shop, publisher=self.publisher, consents=self.consents)
 
 
@@ -90,7 +93,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         service = d.service()
         if method == "POST":
             page = service.post(token, http_api.raw_body(event), http_api.headers(event))
-            metrics.add_metric(name="PreferencesPost_" + page.template.removesuffix(".html"), unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="PreferencesPost_" + page.template.removesuffix(".html"), unit=MetricUnit.Count, value=1
+            )
         elif method in ("GET", "HEAD"):
             page = service.view(token)
             metrics.add_metric(name="PreferencesView", unit=MetricUnit.Count, value=1)

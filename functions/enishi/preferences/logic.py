@@ -36,7 +36,9 @@ EVENT_SOURCE = "enishi"
 # no nested unbounded repetition (the old ``\s*\r?\n(?:[^\r\n]+\r?\n)*`` took quadratic time on a body repeating
 # the part header: 500 KB of it ran for minutes, past the function's timeout — a 5xx from one valid token).
 MAX_FORM_BYTES = 16 * 1024
-_MULTIPART_ONE_CLICK = re.compile(rb'name="?List-Unsubscribe"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n){0,8}\r?\nOne-Click', re.I)
+_MULTIPART_ONE_CLICK = re.compile(
+    rb'name="?List-Unsubscribe"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n){0,8}\r?\nOne-Click', re.I
+)
 
 
 class TokenInvalid(Exception):
@@ -98,7 +100,9 @@ class Preferences:
         self._consents = consents
 
     def claims(self, token: str | None) -> TokenClaims:
-        claims = resolve(self._secrets, token, served_shop_ids(self._shop))  # the send step checks links with it too
+        claims = resolve(
+            self._secrets, token, served_shop_ids(self._shop)
+        )  # the send step checks links with it too
         if claims is None:
             raise TokenInvalid()
         return claims
@@ -108,7 +112,11 @@ class Preferences:
 
     def view(self, token: str | None) -> Page:
         claims = self.claims(token)
-        state = self._consents.consent_state(claims.shop, claims.customer_id, claims.channel) if self._consents else None
+        state = (
+            self._consents.consent_state(claims.shop, claims.customer_id, claims.channel)
+            if self._consents
+            else None
+        )
         return Page("preferences.html", self._context(claims, state=state))
 
     def post(self, token: str | None, body: bytes, headers: Mapping[str, str]) -> Page:
@@ -120,31 +128,46 @@ class Preferences:
             return Page("resubscribed.html", self._context(claims))
         one_click = is_one_click(body, content_type)
         source = SOURCE_ONE_CLICK if one_click else SOURCE_LINK
-        self._publish(claims, "unsubscribed", source, {"request": "one_click" if one_click else "form"}, ua_class)
+        self._publish(
+            claims, "unsubscribed", source, {"request": "one_click" if one_click else "form"}, ua_class
+        )
         return Page("unsubscribed.html", self._context(claims, one_click=one_click))
 
-    def _publish(self, claims: TokenClaims, state: str, source: str, evidence: dict[str, str], ua_class: str) -> None:
+    def _publish(
+        self, claims: TokenClaims, state: str, source: str, evidence: dict[str, str], ua_class: str
+    ) -> None:
         now = clock.now()
         subscribed = state == "subscribed"
-        consent = Consent(  # the customer's own act, timed by enishi's clock (enishi.consent: sender = receipt)
-            channel=claims.channel,  # type: ignore[arg-type]
-            state=state,  # type: ignore[arg-type]
-            opt_in_level="single_opt_in" if subscribed else "unknown",
-            source=source,
-            collected_at=now,
-            kind="act",
-            sender_at=now,
-            wording=self._shop.consent_wording if subscribed else None,
-            evidence={**evidence, "method": "POST", "user_agent_class": ua_class, "endpoint": "/u/{token}"},
+        consent = (
+            Consent(  # the customer's own act, timed by enishi's clock (enishi.consent: sender = receipt)
+                channel=claims.channel,  # type: ignore[arg-type]
+                state=state,  # type: ignore[arg-type]
+                opt_in_level="single_opt_in" if subscribed else "unknown",
+                source=source,
+                collected_at=now,
+                kind="act",
+                sender_at=now,
+                wording=self._shop.consent_wording if subscribed else None,
+                evidence={
+                    **evidence,
+                    "method": "POST",
+                    "user_agent_class": ua_class,
+                    "endpoint": "/u/{token}",
+                },
+            )
         )
-        subject = hashlib.sha256(f"{claims.shop}|{claims.customer_id}|{claims.channel}".encode()).hexdigest()[:24]
+        subject = hashlib.sha256(f"{claims.shop}|{claims.customer_id}|{claims.channel}".encode()).hexdigest()[
+            :24
+        ]
         event = ConsentChanged(
             event_id=f"preferences:{subject}:{state}:{now.isoformat()}",
             shop=claims.shop,
             source=EVENT_SOURCE,
             occurred_at=now,
             received_at=now,
-            customer=CustomerRef(customer_id=claims.customer_id, guest=claims.customer_id.startswith("guest-")),
+            customer=CustomerRef(
+                customer_id=claims.customer_id, guest=claims.customer_id.startswith("guest-")
+            ),
             consent=consent,
         )
         self._publisher.publish([event])

@@ -15,11 +15,28 @@ from typing import Any
 from enishi import keys
 
 # attributes removed from any item that belongs to the customer (profiles are redacted through their model)
-PERSONAL_ATTRIBUTES = frozenset({
-    "email", "email_hash", "phone", "first_name", "last_name", "name", "address", "addresses",
-    "shipping_address", "billing_address", "recipient", "recipient_hash", "recovery_url", "line_user_id",
-    "evidence", "sender_at", "note", "customer_email",
-})
+PERSONAL_ATTRIBUTES = frozenset(
+    {
+        "email",
+        "email_hash",
+        "phone",
+        "first_name",
+        "last_name",
+        "name",
+        "address",
+        "addresses",
+        "shipping_address",
+        "billing_address",
+        "recipient",
+        "recipient_hash",
+        "recovery_url",
+        "line_user_id",
+        "evidence",
+        "sender_at",
+        "note",
+        "customer_email",
+    }
+)
 
 # item kinds by sort key
 KIND_PROFILE, KIND_LOOKUP, KIND_OTHER = "profile", "lookup", "other"

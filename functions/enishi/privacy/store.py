@@ -62,8 +62,14 @@ class PrivacyStore:
 
     # ------------------------------------------------------------ finding
 
-    def resolve(self, shop: str, *, email: str | None = None, customer_id: str | None = None,
-                line_user_id: str | None = None) -> str:
+    def resolve(
+        self,
+        shop: str,
+        *,
+        email: str | None = None,
+        customer_id: str | None = None,
+        line_user_id: str | None = None,
+    ) -> str:
         if customer_id:
             return customer_id
         if email:
@@ -106,8 +112,10 @@ class PrivacyStore:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         prefix = f"SHOP#{shop}#"
-        return sorted((i for i in items if str(i.get("pk", "")).startswith(prefix)),
-                      key=lambda i: (str(i["pk"]), str(i["sk"])))
+        return sorted(
+            (i for i in items if str(i.get("pk", "")).startswith(prefix)),
+            key=lambda i: (str(i["pk"]), str(i["sk"])),
+        )
 
     def _raw_keys(self, strings: set[str]) -> list[str]:
         if self._s3 is None or not self._bucket or not strings:
@@ -161,8 +169,10 @@ class PrivacyStore:
                 names = logic.personal_attributes(item)
                 if names:
                     self._table.update_item(
-                        Key=key, UpdateExpression="REMOVE " + ", ".join(f"#a{n}" for n in range(len(names))),
-                        ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)})
+                        Key=key,
+                        UpdateExpression="REMOVE " + ", ".join(f"#a{n}" for n in range(len(names))),
+                        ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)},
+                    )
                     done["items"] += 1
         for key in holdings.raw_payloads:
             self._s3.delete_object(Bucket=self._bucket, Key=key)
@@ -175,14 +185,23 @@ class PrivacyStore:
         if old.redacted and not logic.personal_attributes(raw) and not raw.get("line"):
             return False
         key = {"pk": raw["pk"], "sk": raw["sk"]}
-        item = to_item(new.model_copy(update={"version": old.version + 1}), key, keep_defaults=PROFILE_ALWAYS_STORED)
+        item = to_item(
+            new.model_copy(update={"version": old.version + 1}), key, keep_defaults=PROFILE_ALWAYS_STORED
+        )
         for name in PROFILE_DERIVED:
             item.pop(name, None)
         item = compact_folds(item)
         known = set(Profile.model_fields) | set(key)
-        item = {**{k: v for k, v in raw.items() if k not in known and k not in logic.PERSONAL_ATTRIBUTES}, **item}
-        self._table.put_item(Item=item, ConditionExpression="#v = :v", ExpressionAttributeNames={"#v": "version"},
-                             ExpressionAttributeValues={":v": old.version})
+        item = {
+            **{k: v for k, v in raw.items() if k not in known and k not in logic.PERSONAL_ATTRIBUTES},
+            **item,
+        }
+        self._table.put_item(
+            Item=item,
+            ConditionExpression="#v = :v",
+            ExpressionAttributeNames={"#v": "version"},
+            ExpressionAttributeValues={":v": old.version},
+        )
         return True
 
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:

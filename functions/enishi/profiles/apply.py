@@ -65,7 +65,11 @@ def externalize_wording(event: Any) -> tuple[Any, dict[str, str]]:
     texts: dict[str, str] = {}
     for name in ("email_consent", "consent"):
         consent = getattr(event, name, None)
-        if isinstance(consent, ev.Consent) and consent.wording and not consent.wording.startswith(WORDING_REF_PREFIX):
+        if (
+            isinstance(consent, ev.Consent)
+            and consent.wording
+            and not consent.wording.startswith(WORDING_REF_PREFIX)
+        ):
             ref = wording_ref(consent.wording)
             texts[ref] = consent.wording
             event = event.model_copy(update={name: consent.model_copy(update={"wording": ref})})
@@ -148,7 +152,9 @@ def _apply(
 ) -> Profile | None:
     at = _utc(event.occurred_at)
     ref: ev.CustomerRef | None = getattr(event, "customer", None)
-    if isinstance(event, (ev.ShopRedactRequested, ev.OrderRecorded, ev.FulfillmentUpdated, ev.CustomerDataRequested)):
+    if isinstance(
+        event, (ev.ShopRedactRequested, ev.OrderRecorded, ev.FulfillmentUpdated, ev.CustomerDataRequested)
+    ):
         return profile  # recorded as items by the store; the profile does not change
     if isinstance(event, ev.CustomerRedactRequested):
         # a customer enishi has not seen yet still gets a tombstone: a webhook from before the request that arrives
@@ -163,7 +169,9 @@ def _apply(
         if isinstance(event, ev.OrderCancelled) and profile is not None:
             return apply_order_cancelled(profile, event, order)
         return profile
-    p = profile or new_profile(event.shop, customer_id or ref.customer_id, _created_at(event, at), guest=ref.guest)
+    p = profile or new_profile(
+        event.shop, customer_id or ref.customer_id, _created_at(event, at), guest=ref.guest
+    )
     if p.created_at > _created_at(event, at):
         p = p.model_copy(update={"created_at": _created_at(event, at)})
     p = merge_identity(p, ref, at, authoritative=isinstance(event, ev.CustomerUpserted))
@@ -186,11 +194,17 @@ def apply_order_count_floor(before: Profile, after: Profile, ref: ev.CustomerRef
     customer or order payload's count may include orders still on their way to enishi (counted twice) or
     cancelled ones, so it never raises F(n) again. Idempotent (a redelivery adds no order, so is no first sight)."""
     first_sight = before.order_count == 0 and not before.recent_order_ids and not before.cancelled_order_ids
-    if (ref.orders_count is None or before.history_imported or not first_sight
-            or after.order_count != 1 or ref.orders_count <= 1):
+    if (
+        ref.orders_count is None
+        or before.history_imported
+        or not first_sight
+        or after.order_count != 1
+        or ref.orders_count <= 1
+    ):
         return after
-    return after.model_copy(update={"order_count": ref.orders_count,
-                                    "cart_floor_added": ref.orders_count - after.order_count})
+    return after.model_copy(
+        update={"order_count": ref.orders_count, "cart_floor_added": ref.orders_count - after.order_count}
+    )
 
 
 def _created_at(event: Any, at: datetime) -> datetime:
@@ -246,7 +260,9 @@ def apply_consent(p: Profile, consent: ev.Consent) -> Profile:
     if new == fold:
         return p
     attr = "email_consent" if consent.channel == "email" else "line_consent"
-    return p.model_copy(update={"consent_folds": {**p.consent_folds, consent.channel: new}, attr: rule.current(new)})
+    return p.model_copy(
+        update={"consent_folds": {**p.consent_folds, consent.channel: new}, attr: rule.current(new)}
+    )
 
 
 @dataclass(frozen=True)
@@ -268,7 +284,9 @@ def consent_ledger_entries(before: Profile | None, event: Any, after: Profile | 
     entries: list[LedgerEntry] = []
     consent = event_consent(event)
     seen: set[str] = set()
-    if consent is not None and not (after.redacted_at is not None and _utc(consent.collected_at) <= after.redacted_at):
+    if consent is not None and not (
+        after.redacted_at is not None and _utc(consent.collected_at) <= after.redacted_at
+    ):
         fold = before.consent_folds.get(consent.channel) if before is not None else None
         if rule.changes_fold(fold, consent):
             entries.append(LedgerEntry(consent))
@@ -382,7 +400,10 @@ def apply_order_placed(p: Profile, event: ev.OrderPlaced, order: OrderItem | Non
         updates["currency"] = event.currency
     if p.last_order_at is None or placed >= p.last_order_at:
         updates.update(
-            last_order_at=placed, last_order_id=oid, prev_order_at=p.last_order_at, prev_order_id=p.last_order_id
+            last_order_at=placed,
+            last_order_id=oid,
+            prev_order_at=p.last_order_at,
+            prev_order_id=p.last_order_id,
         )
     elif p.prev_order_at is None or placed > p.prev_order_at:
         updates.update(prev_order_at=placed, prev_order_id=oid)
@@ -393,7 +414,9 @@ def apply_order_cancelled(p: Profile, event: ev.OrderCancelled, order: OrderItem
     oid = event.order_id
     if oid in p.cancelled_order_ids:
         return p
-    updates: dict[str, Any] = {"cancelled_order_ids": _bounded([*p.cancelled_order_ids, oid], RECENT_ORDERS_KEPT)}
+    updates: dict[str, Any] = {
+        "cancelled_order_ids": _bounded([*p.cancelled_order_ids, oid], RECENT_ORDERS_KEPT)
+    }
     counted = oid in p.recent_order_ids or (order is not None and order.recorded and order.status == "placed")
     if counted:
         count = max(0, p.order_count - 1)
@@ -401,12 +424,22 @@ def apply_order_cancelled(p: Profile, event: ev.OrderCancelled, order: OrderItem
         if order is not None and order.total is not None:
             updates["total_spent"] = max(Decimal(0), p.total_spent - order.total)
         if count == 0:
-            updates.update(first_order_at=None, last_order_at=None, last_order_id=None, prev_order_at=None,
-                           prev_order_id=None, total_spent=Decimal(0))
+            updates.update(
+                first_order_at=None,
+                last_order_at=None,
+                last_order_id=None,
+                prev_order_at=None,
+                prev_order_id=None,
+                total_spent=Decimal(0),
+            )
         elif oid == p.last_order_id:
             if p.prev_order_id is not None:
-                updates.update(last_order_at=p.prev_order_at, last_order_id=p.prev_order_id,
-                               prev_order_at=None, prev_order_id=None)
+                updates.update(
+                    last_order_at=p.prev_order_at,
+                    last_order_id=p.prev_order_id,
+                    prev_order_at=None,
+                    prev_order_id=None,
+                )
             else:  # two latest orders cancelled: the recency stays approximate, the id is unknown
                 updates["last_order_id"] = None
         elif oid == p.prev_order_id:
@@ -425,18 +458,29 @@ def merge_guest(
     Returns (customer, guest with ``merged_into``). Idempotent through ``merged_from``."""
     t = thresholds(stages)
     seen = max(guest.updated_at, customer.updated_at) if customer is not None else guest.updated_at
-    marked = guest if guest.merged_into == customer_id else guest.model_copy(
-        update={"merged_into": customer_id, "updated_at": seen}
+    marked = (
+        guest
+        if guest.merged_into == customer_id
+        else guest.model_copy(update={"merged_into": customer_id, "updated_at": seen})
     )
     c_ = customer or new_profile(guest.shop, customer_id, guest.created_at)
     if guest.customer_id in c_.merged_from:
         return c_, marked
     overlap = [o for o in guest.recent_order_ids if o in c_.recent_order_ids]
-    counted_overlap = [o for o in overlap if o not in guest.cancelled_order_ids and o not in c_.cancelled_order_ids]
+    counted_overlap = [
+        o for o in overlap if o not in guest.cancelled_order_ids and o not in c_.cancelled_order_ids
+    ]
     orders = sorted(
-        (x for x in ((c_.last_order_at, c_.last_order_id), (c_.prev_order_at, c_.prev_order_id),
-                     (guest.last_order_at, guest.last_order_id), (guest.prev_order_at, guest.prev_order_id))
-         if x[0] is not None),
+        (
+            x
+            for x in (
+                (c_.last_order_at, c_.last_order_id),
+                (c_.prev_order_at, c_.prev_order_id),
+                (guest.last_order_at, guest.last_order_id),
+                (guest.prev_order_at, guest.prev_order_id),
+            )
+            if x[0] is not None
+        ),
         key=lambda x: (x[0], x[1] or ""),
         reverse=True,
     )
@@ -455,7 +499,9 @@ def merge_guest(
         "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,
         "prev_order_id": dedup[1][1] if len(dedup) > 1 else None,
         "recent_order_ids": _bounded([*guest.recent_order_ids, *c_.recent_order_ids], RECENT_ORDERS_KEPT),
-        "cancelled_order_ids": _bounded([*guest.cancelled_order_ids, *c_.cancelled_order_ids], RECENT_ORDERS_KEPT),
+        "cancelled_order_ids": _bounded(
+            [*guest.cancelled_order_ids, *c_.cancelled_order_ids], RECENT_ORDERS_KEPT
+        ),
         "merged_from": _bounded([*c_.merged_from, guest.customer_id], RECENT_ORDERS_KEPT),
         "created_at": min(c_.created_at, guest.created_at),
         "updated_at": max(c_.updated_at, guest.updated_at),
@@ -468,7 +514,8 @@ def merge_guest(
     if c_.line is None and guest.line is not None:
         updates["line"] = guest.line
     if guest.email_suppression is not None and (
-        c_.email_suppression_updated_at is None or guest.email_suppression.at > c_.email_suppression_updated_at
+        c_.email_suppression_updated_at is None
+        or guest.email_suppression.at > c_.email_suppression_updated_at
     ):
         updates["email_suppression"] = guest.email_suppression
         updates["email_suppression_updated_at"] = guest.email_suppression.at
@@ -481,8 +528,11 @@ def merge_guest(
     folds = dict(c_.consent_folds)
     for channel, fold in guest.consent_folds.items():
         folds[channel] = rule.merge(folds.get(channel), fold)
-    updates.update(consent_folds=folds, email_consent=rule.current(folds.get("email")),
-                   line_consent=rule.current(folds.get("line")))
+    updates.update(
+        consent_folds=folds,
+        email_consent=rule.current(folds.get("email")),
+        line_consent=rule.current(folds.get("line")),
+    )
     merged = c_.model_copy(update=updates)
     merged = merged.model_copy(update={"stage": stored_stage(merged.order_count, merged.total_spent, t)})
     return merged, marked
@@ -511,8 +561,13 @@ def attribution(profile: Profile | None, at: datetime, window_days: int) -> Attr
 
 def compact_lines(lines: Iterable[ev.LineItem]) -> list[OrderLine]:
     return [
-        OrderLine(product_id=li.product_id, variant_id=li.variant_id, title=li.title[:TITLE_MAX],
-                  quantity=li.quantity, price=li.price)
+        OrderLine(
+            product_id=li.product_id,
+            variant_id=li.variant_id,
+            title=li.title[:TITLE_MAX],
+            quantity=li.quantity,
+            price=li.price,
+        )
         for li in list(lines)[:ORDER_ITEMS_MAX]
     ]
 
@@ -541,29 +596,45 @@ def order_after_placed(
         financial_status=event.financial_status,
         checkout_token=event.checkout_token,
         items=compact_lines(lines),
-        item_count=(event.item_count or len(lines)) if len(lines) > ORDER_ITEMS_MAX else None,  # the cart's count
+        item_count=(event.item_count or len(lines))
+        if len(lines) > ORDER_ITEMS_MAX
+        else None,  # the cart's count
         attributed_to=attributed_to,
         updated_at=max(at, existing.updated_at) if existing is not None else at,
     )
 
 
-def order_after_cancelled(existing: OrderItem | None, event: ev.OrderCancelled, customer_id: str | None) -> OrderItem:
+def order_after_cancelled(
+    existing: OrderItem | None, event: ev.OrderCancelled, customer_id: str | None
+) -> OrderItem:
     at = _utc(event.occurred_at)
     if existing is not None and existing.status == "cancelled":
         if existing.customer_id is None and customer_id is not None:
             return existing.model_copy(update={"customer_id": customer_id})
         return existing
     if existing is None:
-        return OrderItem(shop=event.shop, order_id=event.order_id, customer_id=customer_id, status="cancelled",
-                         cancelled_at=_utc(event.cancelled_at), updated_at=at)
+        return OrderItem(
+            shop=event.shop,
+            order_id=event.order_id,
+            customer_id=customer_id,
+            status="cancelled",
+            cancelled_at=_utc(event.cancelled_at),
+            updated_at=at,
+        )
     return existing.model_copy(
-        update={"status": "cancelled", "cancelled_at": _utc(event.cancelled_at),
-                "customer_id": existing.customer_id or customer_id, "updated_at": max(at, existing.updated_at)}
+        update={
+            "status": "cancelled",
+            "cancelled_at": _utc(event.cancelled_at),
+            "customer_id": existing.customer_id or customer_id,
+            "updated_at": max(at, existing.updated_at),
+        }
     )
 
 
 def checkout_after_update(
-    existing: CheckoutItem | None, event: ev.CheckoutUpdated, customer_id: str | None,
+    existing: CheckoutItem | None,
+    event: ev.CheckoutUpdated,
+    customer_id: str | None,
     recovered_by: Attribution | None = None,
 ) -> CheckoutItem:
     """Checkout state: the newest event wins, except that ``completed`` is final (a late ``open`` never reopens
@@ -577,23 +648,34 @@ def checkout_after_update(
         customer_id=customer_id,
         status=event.status,
         updated_at=at,
-        completed_at=_utc(event.completed_at) if event.completed_at
+        completed_at=_utc(event.completed_at)
+        if event.completed_at
         else (at if event.status == "completed" else None),
         order_id=event.order_id,
         recovery_url=event.recovery_url,
         items=compact_lines(lines),
-        item_count=(event.item_count or len(lines)) if len(lines) > ORDER_ITEMS_MAX else None,  # the cart's count
+        item_count=(event.item_count or len(lines))
+        if len(lines) > ORDER_ITEMS_MAX
+        else None,  # the cart's count
         total=event.total,
         currency=event.currency,
     )
     if existing is None:
         item = CheckoutItem(created_at=at, **fresh)
     elif existing.status == "completed":
-        fill = {k: v for k, v in fresh.items()
-                if k in ("order_id", "completed_at", "customer_id", "recovery_url", "cart_token")
-                and getattr(existing, k) is None and v is not None}
-        if event.status == "completed" and fresh["completed_at"] is not None and existing.completed_at is not None \
-                and fresh["completed_at"] < existing.completed_at:
+        fill = {
+            k: v
+            for k, v in fresh.items()
+            if k in ("order_id", "completed_at", "customer_id", "recovery_url", "cart_token")
+            and getattr(existing, k) is None
+            and v is not None
+        }
+        if (
+            event.status == "completed"
+            and fresh["completed_at"] is not None
+            and existing.completed_at is not None
+            and fresh["completed_at"] < existing.completed_at
+        ):
             fill["completed_at"] = fresh["completed_at"]
         item = existing.model_copy(update=fill | {"created_at": min(existing.created_at, at)})
     elif event.status == "completed" or at >= existing.updated_at:
@@ -601,14 +683,28 @@ def checkout_after_update(
         merged = {k: (v if v is not None else keep.get(k)) for k, v in fresh.items()}
         if not lines and event.status == "completed":
             merged.update(items=existing.items, item_count=existing.item_count, total=existing.total)
-        item = CheckoutItem(created_at=min(existing.created_at, at), recovered_by=existing.recovered_by,
-                            recovered_revenue=existing.recovered_revenue, **merged)
+        item = CheckoutItem(
+            created_at=min(existing.created_at, at),
+            recovered_by=existing.recovered_by,
+            recovered_revenue=existing.recovered_revenue,
+            **merged,
+        )
     else:
-        item = existing.model_copy(update={"created_at": min(existing.created_at, at),
-                                           "customer_id": existing.customer_id or customer_id})
-    if item.status == "completed" and item.recovered_by is None and recovered_by is not None \
-            and recovered_by.sequence == c.SEQUENCE_CART_RECOVERY:
-        item = item.model_copy(update={"recovered_by": recovered_by.message_key, "recovered_revenue": item.total})
+        item = existing.model_copy(
+            update={
+                "created_at": min(existing.created_at, at),
+                "customer_id": existing.customer_id or customer_id,
+            }
+        )
+    if (
+        item.status == "completed"
+        and item.recovered_by is None
+        and recovered_by is not None
+        and recovered_by.sequence == c.SEQUENCE_CART_RECOVERY
+    ):
+        item = item.model_copy(
+            update={"recovered_by": recovered_by.message_key, "recovered_revenue": item.total}
+        )
     return item
 
 
@@ -625,11 +721,16 @@ def fulfillment_after_update(
         if existing.delivered_at is None and delivered_at is not None:
             fill["delivered_at"] = delivered_at
         if not existing.tracking_numbers and event.tracking_numbers:
-            fill.update(tracking_numbers=list(event.tracking_numbers), tracking_urls=list(event.tracking_urls),
-                        tracking_company=event.tracking_company)
+            fill.update(
+                tracking_numbers=list(event.tracking_numbers),
+                tracking_urls=list(event.tracking_urls),
+                tracking_company=event.tracking_company,
+            )
         return existing.model_copy(update=fill) if fill else existing
     if existing is not None and existing.delivered_at is not None:
-        delivered_at = existing.delivered_at if delivered_at is None else min(existing.delivered_at, delivered_at)
+        delivered_at = (
+            existing.delivered_at if delivered_at is None else min(existing.delivered_at, delivered_at)
+        )
     return FulfillmentItem(
         shop=event.shop,
         order_id=event.order_id,
@@ -640,7 +741,8 @@ def fulfillment_after_update(
         tracking_company=event.tracking_company or (existing.tracking_company if existing else None),
         tracking_numbers=list(event.tracking_numbers) or (existing.tracking_numbers if existing else []),
         tracking_urls=list(event.tracking_urls) or (existing.tracking_urls if existing else []),
-        estimated_delivery_at=_utc(event.estimated_delivery_at) if event.estimated_delivery_at
+        estimated_delivery_at=_utc(event.estimated_delivery_at)
+        if event.estimated_delivery_at
         else (existing.estimated_delivery_at if existing else None),
         delivered_at=delivered_at,
         updated_at=at,

@@ -79,13 +79,21 @@ def record_handler(record: Any) -> None:
     # ids only: never email, names or phone
     logger.info(
         "applied",
-        extra={"event_type": outcome.event_type, "event_id": event.event_id, "customer_id": outcome.customer_id,
-               "profile_written": outcome.profile_written, "written": outcome.written,
-               "published": outcome.published, "attempts": outcome.attempts},
+        extra={
+            "event_type": outcome.event_type,
+            "event_id": event.event_id,
+            "customer_id": outcome.customer_id,
+            "profile_written": outcome.profile_written,
+            "written": outcome.written,
+            "published": outcome.published,
+            "attempts": outcome.attempts,
+        },
     )
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -78,7 +78,9 @@ class Profile(ProfileModel):
     email_consent: Consent | None = None
     line_consent: Consent | None = None
     consent_folds: dict[str, ConsentFold] = Field(default_factory=dict)  # channel → what its records fold to
-    consent_history: list[Consent] = Field(default_factory=list)  # legacy (before the ledger): read, never written
+    consent_history: list[Consent] = Field(
+        default_factory=list
+    )  # legacy (before the ledger): read, never written
     email_suppression: Suppression | None = None
 
     # orders: F(n), money, RFM inputs
@@ -92,7 +94,9 @@ class Profile(ProfileModel):
     cancelled_order_ids: list[str] = Field(default_factory=list)
     stage: StoredStage = "lead"
     history_imported: bool = False  # set by the history import (``enishi.history``): F(n) takes no cart floor
-    cart_floor_added: int = 0  # orders F(n) took from the cart's own count at first sight (an import replaces them)
+    cart_floor_added: int = (
+        0  # orders F(n) took from the cart's own count at first sight (an import replaces them)
+    )
 
     # messaging (written by the send step)
     last_marketing_sent_at: AwareDatetime | None = None
@@ -103,11 +107,17 @@ class Profile(ProfileModel):
     redacted: bool = False
 
     # added by the profile consumer (order-safety and redaction bookkeeping; readers may ignore them)
-    prev_order_at: AwareDatetime | None = None  # the order before last_order_*: restored when the last is cancelled
+    prev_order_at: AwareDatetime | None = (
+        None  # the order before last_order_*: restored when the last is cancelled
+    )
     prev_order_id: str | None = None
-    email_suppression_updated_at: AwareDatetime | None = None  # last bounce/complaint/cleared applied (event time)
+    email_suppression_updated_at: AwareDatetime | None = (
+        None  # last bounce/complaint/cleared applied (event time)
+    )
     line_unlinked_at: AwareDatetime | None = None  # an older "linked" arriving late never re-links
-    redacted_at: AwareDatetime | None = None  # PII erased as of this event time; older events never restore it
+    redacted_at: AwareDatetime | None = (
+        None  # PII erased as of this event time; older events never restore it
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +141,9 @@ class Profile(ProfileModel):
             if channel in self.consent_folds:
                 continue
             current = getattr(self, f"{channel}_consent")
-            records = [c for c in self.consent_history if c.channel == channel] + ([current] if current else [])
+            records = [c for c in self.consent_history if c.channel == channel] + (
+                [current] if current else []
+            )
             if not records:
                 continue
             fold = None

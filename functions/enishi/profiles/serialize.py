@@ -66,8 +66,12 @@ def to_item(
         fields = type(model).model_fields
         for name in list(attrs):
             f = fields.get(name)
-            if f is not None and name not in keep_defaults and not f.is_required() \
-                    and f.get_default(call_default_factory=True) == getattr(model, name):
+            if (
+                f is not None
+                and name not in keep_defaults
+                and not f.is_required()
+                and f.get_default(call_default_factory=True) == getattr(model, name)
+            ):
                 del attrs[name]
     item.update(attrs)
     if extra:

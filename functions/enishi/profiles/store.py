@@ -56,7 +56,6 @@ class TooManyConflicts(Exception):
     """Still conflicting after MAX_ATTEMPTS: raised so the message is retried (and ends in the DLQ)."""
 
 
-
 def profile_put(
     new: Profile, old: Profile | None, old_raw: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -91,6 +90,7 @@ def order_to_item(item: OrderItem) -> dict[str, Any]:
             c.ATTR_GSI1_SK: keys.orders_by_day_sk(item.order_id),
         }
     return to_item(item, keys.order_key(item.shop, item.order_id), extra)
+
 
 @dataclass
 class Outcome:
@@ -227,7 +227,9 @@ class ProfileStore:
         self._write_profile(event, target, old, new, out)
         if recording and counted:
             recorded = logic.order_recorded(event, new, self._now())
-            self._publisher.publish([recorded])  # before the order item: a crash here re-publishes, never loses
+            self._publisher.publish(
+                [recorded]
+            )  # before the order item: a crash here re-publishes, never loses
             out.published.append(recorded.type)
         item = logic.order_after_placed(order, event, new.customer_id, attributed)
         if self._put_item(order_to_item(item), order_raw):
@@ -282,7 +284,9 @@ class ProfileStore:
             self._write_profile(event, target, old, new, out)
         recovered: Attribution | None = None
         if event.status == "completed" and (existing is None or existing.status != "completed"):
-            profile = new or (self._profile_of(event.shop, target.customer_id) if target.customer_id else None)
+            profile = new or (
+                self._profile_of(event.shop, target.customer_id) if target.customer_id else None
+            )
             completed = event.completed_at or event.occurred_at
             recovered = logic.attribution(profile, completed, self._window)
         item = logic.checkout_after_update(existing, event, target.customer_id, recovered)
@@ -307,8 +311,12 @@ class ProfileStore:
             if not lookup or lookup.get("customer_id") != new.customer_id:
                 self._table.put_item(Item={**lookup_key, "customer_id": new.customer_id})
                 out.written.append("line_lookup")
-        elif event.change == "unlinked" and lookup and new is not None \
-                and lookup.get("customer_id") == new.customer_id:
+        elif (
+            event.change == "unlinked"
+            and lookup
+            and new is not None
+            and lookup.get("customer_id") == new.customer_id
+        ):
             self._table.delete_item(Key=lookup_key)
             out.written.append("line_lookup_deleted")
         if event.customer is not None:
@@ -358,7 +366,9 @@ class ProfileStore:
         if target.guest is not None and target.customer_id is not None:
             base, marked = logic.merge_guest(old, target.guest, target.customer_id, stages=self._t)
             target.guest = marked
-        new = logic.apply(base, event, self._now(), stages=self._t, order=order, customer_id=target.customer_id)
+        new = logic.apply(
+            base, event, self._now(), stages=self._t, order=order, customer_id=target.customer_id
+        )
         target.base = base
         return old, new
 
@@ -369,10 +379,15 @@ class ProfileStore:
     ) -> None:
         out.customer_id = new.customer_id if new is not None else target.customer_id
         if new is not None:  # the evidence first: a crash after it re-derives the same state on retry
-            if target.guest is not None and target.guest_raw is not None and not target.guest_raw.get("merged_into"):
+            if (
+                target.guest is not None
+                and target.guest_raw is not None
+                and not target.guest_raw.get("merged_into")
+            ):
                 self._carry_ledger(new.shop, target.guest.customer_id, new.customer_id, out)
-            self._append_ledger(new.shop, new.customer_id, event, logic.consent_ledger_entries(target.base, event, new),
-                                out)
+            self._append_ledger(
+                new.shop, new.customer_id, event, logic.consent_ledger_entries(target.base, event, new), out
+            )
         if new is not None and (old is None or new != old):
             self._put_profile(new, old, target.raw)
             out.profile_written = True
@@ -419,12 +434,21 @@ class ProfileStore:
         """Append consent records: one item per distinct record (its digest is in the key), never overwritten."""
         for entry in entries:
             consent = entry.consent
-            key = keys.consent_ledger_key(shop, customer_id, iso(consent.collected_at), consent.channel,
-                                          rule.digest(consent))
+            key = keys.consent_ledger_key(
+                shop, customer_id, iso(consent.collected_at), consent.channel, rule.digest(consent)
+            )
             if entry.check_first and self._get(key) is not None:
                 continue
-            item = to_item(consent, key, {"shop": shop, "customer_id": customer_id, "event_id": event.event_id,
-                                          "recorded_at": iso(event.received_at)})
+            item = to_item(
+                consent,
+                key,
+                {
+                    "shop": shop,
+                    "customer_id": customer_id,
+                    "event_id": event.event_id,
+                    "recorded_at": iso(event.received_at),
+                },
+            )
             if self._put_once(item):
                 out.written.append("consent_ledger")
 
@@ -436,8 +460,12 @@ class ProfileStore:
     def _carry_ledger(self, shop: str, guest_id: str, customer_id: str, out: Outcome) -> None:
         """A guest merged into its customer: its consent records are copied under the customer (the guest's stay)."""
         for item in self.consent_ledger(shop, guest_id):
-            copy = {**item, "pk": keys.customer_pk(shop, customer_id), "customer_id": customer_id,
-                    "carried_from": guest_id}
+            copy = {
+                **item,
+                "pk": keys.customer_pk(shop, customer_id),
+                "customer_id": customer_id,
+                "carried_from": guest_id,
+            }
             if self._put_once(copy):
                 out.written.append("consent_ledger")
 
@@ -446,8 +474,9 @@ class ProfileStore:
         evidence and the sender's time go. The wording is the shop's text, the same for everyone: it stays."""
         for item in self.consent_ledger(shop, customer_id):
             if "evidence" in item or "sender_at" in item:
-                self._table.update_item(Key={"pk": item["pk"], "sk": item["sk"]},
-                                        UpdateExpression="REMOVE evidence, sender_at")
+                self._table.update_item(
+                    Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="REMOVE evidence, sender_at"
+                )
                 out.written.append("consent_ledger_redacted")
 
     def _put_once(self, item: dict[str, Any]) -> bool:
@@ -472,7 +501,9 @@ class ProfileStore:
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def _write_lookups(self, shop: str, target: _Target, new: Profile | None, event: Any, out: Outcome) -> None:
+    def _write_lookups(
+        self, shop: str, target: _Target, new: Profile | None, event: Any, out: Outcome
+    ) -> None:
         if target.email_lookup is None or new is None:
             return
         if new.redacted_at is not None and clock.to_utc(event.occurred_at) <= new.redacted_at:
@@ -489,8 +520,14 @@ class ProfileStore:
         if customer_id is not None:
             self._redact_ledger(event.shop, customer_id, out)
             self._strip_reachable(event, customer_id, old, out)
-        hashes = {h for h in (old.email_hash if old else None,
-                              keys.email_hash(event.customer.email) if event.customer.email else None) if h}
+        hashes = {
+            h
+            for h in (
+                old.email_hash if old else None,
+                keys.email_hash(event.customer.email) if event.customer.email else None,
+            )
+            if h
+        }
         for h in hashes:
             key = keys.email_lookup_key(event.shop, h)
             lookup = self._get(key)
@@ -508,7 +545,11 @@ class ProfileStore:
             if guest_id != customer_id:
                 raw = self._get(keys.profile_key(event.shop, guest_id))
                 # no guest twin yet: a tombstone, so a late guest checkout of that address stays erased
-                guest = _profile(raw) if raw else logic.new_profile(event.shop, guest_id, event.occurred_at, guest=True)
+                guest = (
+                    _profile(raw)
+                    if raw
+                    else logic.new_profile(event.shop, guest_id, event.occurred_at, guest=True)
+                )
                 redacted = logic.redact(guest, logic.redaction_at(event))
                 if redacted != guest or not raw:
                     self._put_profile(redacted, guest if raw else None, raw)
@@ -525,10 +566,16 @@ class ProfileStore:
         from enishi.privacy.logic import personal_attributes
 
         shop = event.shop
-        items = [i for i in self._query_prefix(keys.customer_pk(shop, customer_id), "")
-                 if i.get("sk") != keys.PROFILE_SK]
-        order_ids = {*event.order_ids, *((old.recent_order_ids if old else [])),
-                     *(x for x in ((old.last_order_id, old.prev_order_id) if old else ()) if x)}
+        items = [
+            i
+            for i in self._query_prefix(keys.customer_pk(shop, customer_id), "")
+            if i.get("sk") != keys.PROFILE_SK
+        ]
+        order_ids = {
+            *event.order_ids,
+            *(old.recent_order_ids if old else []),
+            *(x for x in ((old.last_order_id, old.prev_order_id) if old else ()) if x),
+        }
         for order_id in sorted(order_ids):
             for item in self._query_prefix(keys.order_pk(shop, order_id), ""):
                 items.append(item)
@@ -543,7 +590,8 @@ class ProfileStore:
                 self._table.update_item(
                     Key={"pk": item["pk"], "sk": item["sk"]},
                     UpdateExpression="REMOVE " + ", ".join(f"#a{n}" for n in range(len(names))),
-                    ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)})
+                    ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)},
+                )
                 out.written.append("personal_attributes_removed")
 
     def _record_privacy_request(self, event: Any, out: Outcome) -> None:
@@ -583,14 +631,20 @@ class ProfileStore:
             if self._put_item(to_item(item, {"pk": raw["pk"], "sk": raw["sk"]}), raw):
                 out.written.append("fulfillment")
 
-    def _attribute(self, event: ev.OrderPlaced, customer_id: str, attributed: Attribution, out: Outcome) -> None:
+    def _attribute(
+        self, event: ev.OrderPlaced, customer_id: str, attributed: Attribution, out: Outcome
+    ) -> None:
         """Credit the message record with the conversion (only if the record exists; the first order wins)."""
         try:
             self._table.update_item(
                 Key=keys.message_key(event.shop, customer_id, attributed.message_key),
                 UpdateExpression="SET converted_at = :c, order_id = :o, revenue = :r",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(converted_at) OR order_id = :o)",
-                ExpressionAttributeValues={":c": iso(event.placed_at), ":o": event.order_id, ":r": event.total},
+                ExpressionAttributeValues={
+                    ":c": iso(event.placed_at),
+                    ":o": event.order_id,
+                    ":r": event.total,
+                },
             )
             out.written.append("message_attribution")
         except Exception as exc:
@@ -604,8 +658,10 @@ class ProfileStore:
         key = keys.consent_wording_key(shop, ref)
         if self._get(key) is None:
             try:
-                self._table.put_item(Item={**key, "text": text, "first_seen_at": iso(at)},
-                                     ConditionExpression="attribute_not_exists(pk)")
+                self._table.put_item(
+                    Item={**key, "text": text, "first_seen_at": iso(at)},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
             except Exception as exc:
                 if not _is_conflict(exc):
                     raise

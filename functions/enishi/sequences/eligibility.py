@@ -70,7 +70,9 @@ class Facts:
     checkout: CheckoutItem | None = None  # cart recovery: the triggering checkout as stored now
     order: OrderItem | None = None  # shipping notice: the order being shipped
     line_quota_exhausted: bool = False
-    holds_cap: bool = False  # this message claimed the cap earlier (a retried step): its own claim never defers it
+    holds_cap: bool = (
+        False  # this message claimed the cap earlier (a retried step): its own claim never defers it
+    )
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,11 @@ class _KnownOrder:
         r = self._recorded
         if order is None and (shop, order_id) == (r.shop, r.order_id):
             return OrderItem(
-                shop=shop, order_id=order_id, customer_id=r.customer_id, placed_at=r.placed_at, updated_at=r.placed_at
+                shop=shop,
+                order_id=order_id,
+                customer_id=r.customer_id,
+                placed_at=r.placed_at,
+                updated_at=r.placed_at,
             )
         return order
 

@@ -32,7 +32,9 @@ from enishi.sequences.store import CapClaim, SequenceStore
 EMAIL_COST_USD = Decimal("0.0001")  # SES outbound, per message
 PROFILE_WAIT_FIRST = timedelta(minutes=1)
 PROFILE_WAIT_MAX = timedelta(hours=6)
-PROFILE_WAIT_LIMIT = timedelta(days=3)  # from started_at; then the sequence stops, recorded skipped "no_profile"
+PROFILE_WAIT_LIMIT = timedelta(
+    days=3
+)  # from started_at; then the sequence stops, recorded skipped "no_profile"
 PROFILE_WAITS_KEY = "profile_waits"  # in the execution state: how often this execution waited for its profile
 DEFER_NO_PROFILE = "profile_not_yet"
 SKIP_NO_PROFILE = "no_profile"
@@ -169,7 +171,9 @@ def _run_step(payload: dict[str, Any], deps: Deps) -> dict[str, Any]:
     )
 
     profile = deps.store.get_profile(shop, customer_id)
-    if profile is None:  # the event that creates the profile has not been applied yet: wait for it, never drop
+    if (
+        profile is None
+    ):  # the event that creates the profile has not been applied yet: wait for it, never drop
         return _wait_for_profile(state, deps, sequence, message_key, ref, now)
     if profile.last_message is not None and profile.last_message.message_key == message_key:
         # this very message went out already (a replayed task): never let its own send defer or resend it
@@ -373,7 +377,9 @@ def _send(
             if claim.won:
                 deps.ledger.release(ref)
             raise
-        if not cap.won:  # another marketing message took it meanwhile: wait until it lapses (deferred, not skipped)
+        if (
+            not cap.won
+        ):  # another marketing message took it meanwhile: wait until it lapses (deferred, not skipped)
             if claim.won:
                 deps.ledger.release(ref)
             return "defer", eligibility.DEFER_FREQUENCY_CAP, channel, cap.lapses_at
@@ -460,4 +466,4 @@ def _deliver(
     return deps.channels.send(message)
 
 
-__all__ = ["Channels", "Deps", "Outgoing", "SendError", "SendErrorKind", "run_step", "ceil_second"]
+__all__ = ["Channels", "Deps", "Outgoing", "SendError", "SendErrorKind", "ceil_second", "run_step"]

@@ -98,7 +98,7 @@ def _record(record: Any) -> None:
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=delay,
         )
-    except Exception:  # noqa: BLE001 - the queue's own visibility timeout still delays it; the park holds it
+    except Exception:
         logger.exception("could not delay a parked event")
     raise EventParked(f"parked; next delivery in {delay} s")
 

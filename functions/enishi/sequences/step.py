@@ -27,7 +27,11 @@ metrics = Metrics()
 
 # the λ has 30 s: LINE 3 tries × 5 s + backoff, or SES 3 tries × (3 s connect + 8 s read) stay inside it
 LINE_TIMEOUT_SECONDS = 5.0
-SES_CLIENT_CONFIG = {"connect_timeout": 3, "read_timeout": 8, "retries": {"mode": "standard", "max_attempts": 1}}
+SES_CLIENT_CONFIG = {
+    "connect_timeout": 3,
+    "read_timeout": 8,
+    "retries": {"mode": "standard", "max_attempts": 1},
+}
 
 
 class Settings(BaseModel):
@@ -50,9 +54,9 @@ def _deps() -> Deps:
 
     from enishi import secrets
     from enishi.channels.context import Links, build_context
+    from enishi.sequences import opt_out
     from enishi.sequences.spec import load_shop_spec
     from enishi.shop_config import load_shop_config
-    from enishi.sequences import opt_out
     from enishi.unsubscribe import make_token, served_shop_ids, unsubscribe_url
 
     settings = Settings.model_validate(dict(os.environ))
@@ -94,7 +98,7 @@ def _deps() -> Deps:
 
     store = SequenceStore(table)
 
-    def context(sequence, step, profile, trigger, unsubscribe, marketing):  # noqa: ANN001, ANN202
+    def context(sequence, step, profile, trigger, unsubscribe, marketing):
         links = Links(unsubscribe_url=unsubscribe, preferences_url=unsubscribe)
         return build_context(sequence, step, profile, trigger, shop, links, marketing=marketing)
 

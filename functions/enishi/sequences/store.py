@@ -26,7 +26,9 @@ def cap_threshold(now: datetime, cap: timedelta) -> str:
     return clock.iso_z(clock.to_utc(now) - cap)
 
 
-def cap_allows(last_sent_at: str | None, holder: str | None, message_key: str, now: datetime, cap: timedelta) -> bool:
+def cap_allows(
+    last_sent_at: str | None, holder: str | None, message_key: str, now: datetime, cap: timedelta
+) -> bool:
     """``CAP_CONDITION`` in Python (pure): may ``message_key`` take the cap now?"""
     return last_sent_at is None or last_sent_at <= cap_threshold(now, cap) or holder == message_key
 

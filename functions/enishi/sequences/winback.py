@@ -124,7 +124,9 @@ def catch_up(
     """Process every run-day since the cursor; ``start(Start) -> bool`` starts one execution (raises on failure)."""
     today = jst_today(now)
     last = cursor.get()
-    if last is None:  # the first run ever: anchor the cursor first, so that if this run fails the next catches up
+    if (
+        last is None
+    ):  # the first run ever: anchor the cursor first, so that if this run fails the next catches up
         last = today - timedelta(days=1)
         cursor.advance(last, now)
     days = run_days(last, today)
@@ -219,7 +221,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     shop, spec, reader, executions, cursor = _deps()
     if event.get("day"):
         starts = plan_winbacks(shop, spec, reader, clock.now(), date.fromisoformat(event["day"]))
-        result: dict[str, Any] = {"due": len(starts), "started": sum(1 for s in starts if executions.start(s))}
+        result: dict[str, Any] = {
+            "due": len(starts),
+            "started": sum(1 for s in starts if executions.start(s)),
+        }
     else:
         result = catch_up(shop, spec, reader, cursor, executions.start, clock.now())
         metrics.add_metric(name="WinbackDaysProcessed", unit=MetricUnit.Count, value=len(result["days"]))

@@ -20,9 +20,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TOPICS = (
-    "orders/create", "orders/paid", "orders/cancelled", "customers/create", "customers/update", "checkouts/create",
-    "checkouts/update", "fulfillments/create", "fulfillments/update", "customers_email_marketing_consent/update",
-    "customers/data_request", "customers/redact", "shop/redact",
+    "orders/create",
+    "orders/paid",
+    "orders/cancelled",
+    "customers/create",
+    "customers/update",
+    "checkouts/create",
+    "checkouts/update",
+    "fulfillments/create",
+    "fulfillments/update",
+    "customers_email_marketing_consent/update",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
 )
 
 
@@ -32,7 +42,12 @@ def git_show(repo: Path, rev: str, path: str) -> str | None:
 
 
 def main(repo: Path, rev: str = "HEAD") -> None:
-    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:metadatas"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:metadatas"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     versions = sorted(v for v in listing.stdout.split() if v >= "2023-07")
     for version in versions:
         for topic in TOPICS:
