@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints, Valida
 
 from enishi import bounding, clock, json_input
 from enishi.carts import validation_details
-from enishi.events import CustomerRef, LineIdentityChanged
+from enishi.events import CustomerRef, IdentityChange, LineIdentityChanged
 from enishi.line_webhook.linking import NonceStore
 from enishi.signatures import verify_line
 
@@ -201,7 +201,7 @@ class _Batch:
             self.store.restore_nonce(self.shop_id, nonce, customer_id, self.now)
 
 
-Change = tuple[Literal["followed", "unfollowed", "linked"], CustomerRef | None]
+Change = tuple[IdentityChange, CustomerRef | None]
 
 
 def _follow_change(event: LineEvent, batch: _Batch) -> Change | None:
