@@ -40,7 +40,7 @@ class Settings(BaseModel):
 class Deps:
     settings: Settings
     store: DynamoLineStore
-    served_shops: tuple[str, ...]
+    served_shops: frozenset[str]
 
 
 _deps: Deps | None = None
