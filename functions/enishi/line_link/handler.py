@@ -40,7 +40,7 @@ class Settings(BaseModel):
 class Deps:
     settings: Settings
     store: DynamoLineStore
-    served_shops: frozenset[str]
+    served_shops: tuple[str, ...]
 
 
 _deps: Deps | None = None
