@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from enishi.sequences.runner import Outgoing, SendError, SendErrorKind
+from enishi.sequences.domain.messages import Outgoing, SendError, SendErrorKind
 
 
 class Delivery:
