@@ -1,6 +1,6 @@
-"""The ``Channels`` port of the runner over enishi's channel clients: render (Jinja2) and send (SES v2 / LINE).
+"""The ``Channels`` port (domain/messages.py) over enishi's channel clients: render (Jinja2) and send (SES v2 / LINE).
 
-Maps each provider error onto a ``SendErrorKind`` (see runner.py). Imports the channel modules on first use so
+Maps each provider error onto a ``SendErrorKind`` (see domain/messages.py). Imports the channel modules on first use so
 the step λ's cold start pays for them only when it really sends.
 """
 

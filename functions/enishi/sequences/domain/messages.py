@@ -22,7 +22,7 @@ from enishi.sequences.domain.spec import Step
 
 
 class OptOutLinkBroken(Exception):
-    """The opt-out link of a marketing message would not unsubscribe: the message is not sent (opt_out.py)."""
+    """The opt-out link of a marketing message would not unsubscribe: the message is not sent (domain/opt_out.py)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
