@@ -66,8 +66,8 @@ def warm() -> dict:
     import boto3
     from moto import mock_aws
 
+    from enishi import bootstrap, signatures
     from enishi import constants as c
-    from enishi import signatures
 
     with mock_aws():
         ddb = boto3.client("dynamodb")
@@ -97,7 +97,7 @@ def warm() -> dict:
         )
         from enishi.intake import handler
 
-        handler.ports.cache_clear()
+        bootstrap.reset_all()
         raw = SAMPLE.read_bytes()
         signature = signatures.sign_shopify(raw, SECRET)
 
@@ -144,7 +144,7 @@ def warm() -> dict:
                 puts.append(time.perf_counter() - t)
                 sink.seek(0)
                 sink.truncate()
-        handler.ports.cache_clear()
+        bootstrap.reset_all()
     f, h, p = statistics.median(floors), statistics.median(handlers), statistics.median(puts)
     return {
         "handler_ms": h * 1000,

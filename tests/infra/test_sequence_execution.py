@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 
-from enishi import clock, keys
+from enishi import bootstrap, clock, keys
 from enishi import constants as c
 from enishi.events import Consent, to_detail_dict
 from enishi.profiles.items import CheckoutItem, OrderItem, OrderLine
@@ -278,11 +278,9 @@ def vclock() -> Iterator[Any]:
 
 @pytest.fixture
 def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
-    from enishi.sequences import starter, step, winback
     from enishi_local.moto_patches import install_lambda_dispatch, install_ses_capture
 
-    for module in (step, starter, winback):
-        module.reset()
+    bootstrap.reset_all()
     ref: list[World] = []
     undo_dispatch = install_lambda_dispatch(_resolve(ref))
     w = World(cfn_template, fake_line.url)
@@ -294,8 +292,7 @@ def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
         w.sfn.stop_execution(executionArn=arn)
     undo_ses()
     undo_dispatch()
-    for module in (step, starter, winback):
-        module.reset()
+    bootstrap.reset_all()
 
 
 # ----------------------------------------------------------------------------------------------- driving time

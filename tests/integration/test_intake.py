@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from enishi import clock, keys, signatures
+from enishi import bootstrap, clock, keys, signatures
 from enishi import constants as c
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -115,11 +115,11 @@ def intake(table, bus, monkeypatch):
     monkeypatch.setenv(c.ENV_SHOPIFY_SECRET_ARN, shopify_arn)
     monkeypatch.setenv(c.ENV_GENERIC_SECRET_ARN, generic_arn)
     parameters.clear_caches()
-    handler.ports.cache_clear()
+    bootstrap.reset_all()
     clock.set_provider(lambda: NOW)
     yield Intake(handler, table, bus)
     clock.reset()
-    handler.ports.cache_clear()
+    bootstrap.reset_all()
     parameters.clear_caches()
 
 

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from enishi import clock
+from enishi import bootstrap, clock
 from enishi.events import event_from_sqs_body
 from enishi.sequences import parking
 from enishi.sequences.settings import StarterSettings
@@ -35,7 +35,7 @@ class EventParked(Exception):
     """The event waits (parked) for one not seen yet: SQS delivers it again after the backoff."""
 
 
-@functools.cache
+@bootstrap.container
 def _deps() -> tuple[Any, SequenceStore, Executions, int]:
     settings = StarterSettings.model_validate(dict(os.environ))
     spec = load_shop_spec(settings.shop_config_dir)
@@ -44,7 +44,7 @@ def _deps() -> tuple[Any, SequenceStore, Executions, int]:
     return spec, SequenceStore(table), executions, settings.max_receive_count
 
 
-@functools.cache
+@bootstrap.container
 def _sqs() -> Any:
     return boto3.client("sqs")
 
@@ -55,11 +55,7 @@ def _queue_url(queue_arn: str) -> str:
     return str(_sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
-def reset() -> None:
-    """Forget the cold-start state (tests and the local stack switch environments)."""
-    _deps.cache_clear()
-    _sqs.cache_clear()
-    _queue_url.cache_clear()
+bootstrap.on_reset(_queue_url.cache_clear)
 
 
 def handle_event(event: Any, body: str) -> parking.Outcome:

@@ -6,7 +6,6 @@ Raises ``RetryableSendError`` (the state machine retries with backoff) when noth
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import boto3
@@ -14,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
+from enishi import bootstrap
 from enishi import constants as c
 from enishi.sequences import eligibility
 from enishi.sequences.delivery import Delivery
@@ -44,10 +44,10 @@ class Settings(BaseModel):
     ses_configuration_set: str | None = Field(default=None, alias=c.ENV_SES_CONFIGURATION_SET)
     ses_from_address: str | None = Field(default=None, alias=c.ENV_SES_FROM_ADDRESS)
     public_base_url: str | None = Field(default=None, alias=c.ENV_PUBLIC_BASE_URL)
-    line_api_base_url: str = Field(default="https://api.line.me", alias=c.ENV_LINE_API_BASE_URL)
+    line_api_base_url: str = Field(default=c.LINE_API_BASE_URL, alias=c.ENV_LINE_API_BASE_URL)
 
 
-@functools.cache
+@bootstrap.container
 def _deps() -> Deps:
     import os
     from datetime import timedelta
@@ -131,8 +131,3 @@ def _deps() -> Deps:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(execution=event.get("execution"))
     return run_step(event, _deps())
-
-
-def reset() -> None:
-    """Forget the cold-start state (tests and the local stack switch environments)."""
-    _deps.cache_clear()

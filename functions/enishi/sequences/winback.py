@@ -16,7 +16,6 @@ At most ``MAX_CATCH_UP_DAYS`` days per run (a cursor older than that is a stoppe
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -26,7 +25,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from enishi import clock, keys
+from enishi import bootstrap, clock, keys
 from enishi import constants as c
 from enishi.profiles.items import OrderItem
 from enishi.profiles.model import Profile
@@ -193,7 +192,7 @@ def plan_winbacks(
     return starts
 
 
-@functools.cache
+@bootstrap.container
 def _deps() -> tuple[str, SequencesSpec, WinbackReader, Executions, WinbackCursor]:
     from enishi.shop_config import load_shop_config
 
@@ -207,10 +206,6 @@ def _deps() -> tuple[str, SequencesSpec, WinbackReader, Executions, WinbackCurso
         Executions(boto3.client("stepfunctions"), settings.state_machine_arns),
         WinbackCursor(table, shop),
     )
-
-
-def reset() -> None:
-    _deps.cache_clear()
 
 
 @logger.inject_lambda_context(clear_state=True)
