@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from enishi import constants as c
-
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "events" / "shopify"
 SHOP = "enishi-demo.myshopify.com"
@@ -40,42 +38,18 @@ def run() -> list[dict]:
         ("AWS_DEFAULT_REGION", "ap-northeast-1"),
     ):
         os.environ.setdefault(k, v)
-    import boto3
     from moto import mock_aws
 
-    from bench.bench_profiles import GSI_KEYS, Meter, MeteredTable
+    from bench.bench_profiles import Meter, MeteredTable
     from enishi.carts import shopify
     from enishi.profiles.store import ProfileStore
     from enishi.publish import InMemoryPublisher
+    from enishi_local.tables import create_single_table
 
     figures: list[dict] = []
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="ap-northeast-1")
-        client.create_table(
-            TableName="bench-consent",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": a, "AttributeType": "S"} for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)
-            ],
-            KeySchema=[
-                {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
-                {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": c.GSI_ORDERS_BY_DAY,
-                    "KeySchema": [
-                        {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
-                        {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-        )
         meter = Meter()
-        table = MeteredTable(
-            boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench-consent"), meter
-        )
+        table = MeteredTable(create_single_table("bench-consent", region_name="ap-northeast-1"), meter)
         store = ProfileStore(table, InMemoryPublisher(), now=lambda: datetime(2025, 6, 1, tzinfo=UTC))
 
         def measure(

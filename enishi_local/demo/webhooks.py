@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from enishi.clock import JST
-from enishi.signatures import sign_shopify
+from enishi_local.shopify_headers import shopify_headers
 
 API_VERSION = "2025-07"
 
@@ -61,16 +61,16 @@ class Delivery:
 
     def headers(self, shop_domain: str, secret: str) -> dict[str, str]:
         raw = self.encode()
-        return {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": self.topic,
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, secret),
-            "X-Shopify-Shop-Domain": shop_domain,
-            "X-Shopify-API-Version": API_VERSION,
-            "X-Shopify-Event-Id": self.event_id,
-            "X-Shopify-Webhook-Id": self.webhook_id,
-            "X-Shopify-Triggered-At": triggered_at(self.at),
-        }
+        return shopify_headers(
+            raw,
+            secret,
+            topic=self.topic,
+            shop=shop_domain,
+            api_version=API_VERSION,
+            event_id=self.event_id,
+            webhook_id=self.webhook_id,
+            triggered_at=triggered_at(self.at),
+        )
 
 
 def money(value: Decimal | int) -> str:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from enishi import keys
-from enishi.signatures import sign_shopify
+from enishi_local.shopify_headers import shopify_headers
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -30,15 +30,15 @@ def _deliver(
         stack.url + "/webhooks/shopify",
         data=raw,
         method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": webhook_id,
-            "X-Shopify-Event-Id": event_id,
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        },
+        headers=shopify_headers(
+            raw,
+            SECRETS.shopify,
+            topic=topic,
+            shop=SHOP,
+            api_version="2025-01",
+            webhook_id=webhook_id,
+            event_id=event_id,
+        ),
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200

@@ -17,8 +17,8 @@ import pytest
 from enishi import keys
 from enishi.carts import Unprocessable
 from enishi.carts import shopify as shopify_adapter
-from enishi.signatures import sign_shopify
 from enishi_local import operator
+from enishi_local.shopify_headers import shopify_headers
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -123,15 +123,15 @@ def _post(stack: LocalStack, topic: str, body: dict) -> None:
         stack.url + "/webhooks/shopify",
         data=raw,
         method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        },
+        headers=shopify_headers(
+            raw,
+            SECRETS.shopify,
+            topic=topic,
+            shop=SHOP,
+            api_version="2025-01",
+            webhook_id=str(uuid.uuid4()),
+            event_id=str(uuid.uuid4()),
+        ),
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200

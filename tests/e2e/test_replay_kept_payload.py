@@ -14,8 +14,8 @@ import pytest
 from enishi import keys
 from enishi.carts import Unprocessable
 from enishi.carts import shopify as shopify_adapter
-from enishi.signatures import sign_shopify
 from enishi_local.replay import replay
+from enishi_local.shopify_headers import shopify_headers
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -42,14 +42,14 @@ def test_a_kept_payload_is_replayed_once_the_adapter_is_fixed(monkeypatch):
             stack.url + "/webhooks/shopify",
             data=raw,
             method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Shop-Domain": SHOP,
-                "X-Shopify-Event-Id": "evt-replay-1",
-                "X-Shopify-Webhook-Id": "wh-replay-1",
-                "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-            },
+            headers=shopify_headers(
+                raw,
+                SECRETS.shopify,
+                topic="orders/create",
+                shop=SHOP,
+                event_id="evt-replay-1",
+                webhook_id="wh-replay-1",
+            ),
         )
         # Given a delivery the adapter cannot process: Shopify gets 200 "kept", nothing is published
         with urllib.request.urlopen(request, timeout=30) as resp:
