@@ -82,7 +82,7 @@ def build_plan(
 ) -> Plan:
     """``n`` distinct deliveries (plus ``dup_ratio`` × n copies), scheduled at ``rate`` per second."""
     from enishi.signatures import sign_generic
-    from enishi_local.shopify_headers import shopify_headers
+    from enishi_local.shopify_webhooks import shopify_headers
 
     rng = random.Random(seed)
     order_tpl = json.loads(SHOPIFY_ORDER.read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 from enishi_local.cli import SHOP_DOMAIN, sample_checkout
-from enishi_local.shopify_headers import shopify_headers
+from enishi_local.shopify_webhooks import shopify_headers
 from enishi_local.stack import LocalStack
 
 START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 11:00 JST, outside quiet hours

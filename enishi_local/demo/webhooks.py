@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from enishi.clock import JST
-from enishi_local.shopify_headers import shopify_headers
+from enishi_local.shopify_webhooks import shopify_headers
 
 API_VERSION = "2025-07"
 

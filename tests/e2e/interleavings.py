@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 
 from enishi import keys
 from enishi.clock import JST
-from enishi_local.shopify_headers import shopify_headers
+from enishi_local.shopify_webhooks import shopify_headers
 
 SHOP = "enishi-demo.myshopify.com"
 FOREIGN_SHOP = "another-shop.myshopify.com"  # every file in docs/examples/generic/ names a shop like this
