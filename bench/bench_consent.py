@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.fake_aws import use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "events" / "shopify"
@@ -32,12 +33,7 @@ def _order(base: dict[str, Any], oid: int, created: str, *, embedded: bool = Tru
 
 
 def run() -> list[dict]:
-    for k, v in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "ap-northeast-1"),
-    ):
-        os.environ.setdefault(k, v)
+    use_fake_aws()
     from moto import mock_aws
 
     from bench.bench_profiles import Meter, MeteredTable

@@ -14,12 +14,12 @@ shown beside it for comparison.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bench.fake_aws import use_fake_aws
 from enishi import constants as c
 from enishi import events as ev
 from enishi import keys
@@ -174,12 +174,7 @@ def _order(oid: str, customer: ev.CustomerRef, t: datetime, **kw: Any) -> ev.Ord
 
 
 def run() -> list[dict]:
-    for k, v in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "ap-northeast-1"),
-    ):
-        os.environ.setdefault(k, v)
+    use_fake_aws()
     import boto3
     from moto import mock_aws
 

@@ -11,20 +11,21 @@ import pytest
 from enishi_local.stack import LocalStack
 
 START = datetime(2026, 6, 1, 0, 30, tzinfo=UTC)
+TABLE = {
+    "Type": "AWS::DynamoDB::Table",
+    "Properties": {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+    },
+}
 
 
 def _template(tmp_path):
     """A table, a bus with a rule into a queue consumed by a function, a daily schedule, a one-step machine."""
     body = {
         "Resources": {
-            "Table": {
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-                },
-            },
+            "Table": TABLE,
             "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "enishi"}},
             "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
             "Fn": {
@@ -113,13 +114,7 @@ def _probe_template(tmp_path):
     """One function whose handler asks the real LINE-link handler for its dependencies (``probe`` below)."""
     body = {
         "Resources": {
-            "Table": {
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                },
-            },
+            "Table": TABLE,
             "LineSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "line"}},
             "LinkSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "link"}},
             "Probe": {
