@@ -29,8 +29,9 @@ ENV_SES_CONFIGURATION_SET = "ENISHI_SES_CONFIGURATION_SET"
 ENV_SES_FROM_ADDRESS = "ENISHI_SES_FROM_ADDRESS"
 ENV_PUBLIC_BASE_URL = "ENISHI_PUBLIC_BASE_URL"  # https://…/ of the API, for unsubscribe links
 ENV_LINE_API_BASE_URL = (
-    "ENISHI_LINE_API_BASE_URL"  # default https://api.line.me ; the local stack points it at its fake
+    "ENISHI_LINE_API_BASE_URL"  # default LINE_API_BASE_URL; the local stack points it at its fake
 )
+LINE_API_BASE_URL = "https://api.line.me"
 ENV_SHOP_CONFIG_DIR = (
     "ENISHI_SHOP_CONFIG_DIR"  # folder holding shop.json/sequences.json/templates (default: bundled)
 )

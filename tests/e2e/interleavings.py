@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 
 from enishi import keys
 from enishi.clock import JST
-from enishi.signatures import sign_shopify
+from enishi_local.shopify_webhooks import shopify_headers
 
 SHOP = "enishi-demo.myshopify.com"
 FOREIGN_SHOP = "another-shop.myshopify.com"  # every file in docs/examples/generic/ names a shop like this
@@ -504,16 +504,16 @@ class Executor:
                 "POST",
                 self.stack.url + "/webhooks/shopify",
                 raw,
-                {
-                    "Content-Type": "application/json",
-                    "X-Shopify-Topic": topic,
-                    "X-Shopify-Shop-Domain": FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
-                    "X-Shopify-API-Version": "2025-01",
-                    "X-Shopify-Webhook-Id": f"{event_id}-{attempt}",
-                    "X-Shopify-Event-Id": event_id,
-                    "X-Shopify-Triggered-At": write_time(t, act.perturb.skew),
-                    "X-Shopify-Hmac-Sha256": sign_shopify(raw, self.stack.secrets.shopify),
-                },
+                shopify_headers(
+                    raw,
+                    self.stack.secrets.shopify,
+                    topic=topic,
+                    shop=FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
+                    api_version="2025-01",
+                    webhook_id=f"{event_id}-{attempt}",
+                    event_id=event_id,
+                    triggered_at=write_time(t, act.perturb.skew),
+                ),
             )
             if act.perturb.foreign_shop:  # nothing it says is about our shop's customer
                 acts = []

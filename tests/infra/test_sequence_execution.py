@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 
-from enishi import clock, keys
+from enishi import bootstrap, clock, keys
 from enishi import constants as c
 from enishi.events import Consent, to_detail_dict
 from enishi.profiles.items import CheckoutItem, OrderItem, OrderLine

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from enishi import bootstrap
+
 if TYPE_CHECKING:  # pragma: no cover
     from jinja2 import Environment
 
@@ -117,6 +119,9 @@ def _environments(override_dir: str) -> tuple[Environment, Environment]:
     )
     line_env = jinja2.Environment(autoescape=False, finalize=_json_string_content, **common)
     return email_env, line_env
+
+
+bootstrap.on_reset(_environments.cache_clear)
 
 
 def _env(kind: str) -> Environment:

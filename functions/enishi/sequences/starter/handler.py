@@ -58,7 +58,7 @@ def deps() -> Deps:
     )
 
 
-@functools.cache
+@bootstrap.container
 def _sqs() -> Any:
     """Made on the first parked event only (most cold starts never park)."""
     return boto3.client("sqs")
@@ -70,7 +70,6 @@ def _queue_url(queue_arn: str) -> str:
     return str(_sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
-bootstrap.on_reset(_sqs.cache_clear)
 bootstrap.on_reset(_queue_url.cache_clear)
 
 

@@ -38,7 +38,7 @@ class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings):
     ses_configuration_set: str | None = Field(default=None, alias=c.ENV_SES_CONFIGURATION_SET)
     ses_from_address: str | None = Field(default=None, alias=c.ENV_SES_FROM_ADDRESS)
     public_base_url: str | None = Field(default=None, alias=c.ENV_PUBLIC_BASE_URL)
-    line_api_base_url: str = Field(default="https://api.line.me", alias=c.ENV_LINE_API_BASE_URL)
+    line_api_base_url: str = Field(default=c.LINE_API_BASE_URL, alias=c.ENV_LINE_API_BASE_URL)
 
 
 def on_result(sequence: str, result: StepResult) -> None:
