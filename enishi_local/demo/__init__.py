@@ -195,6 +195,8 @@ def run_demo(
             thresholds=thresholds,
             line_plan=_line_plan(shop.messaging.line_monthly_quota),
             run=run,
+            order_items=parts["orders"],
+            margin_rate=getattr(shop, "margin_rate", None),  # shop.yaml's margin, once its model has one
         )
         summary = build_report(data, out_dir, messages=world.messages)
         run["report_seconds"] = round(time.perf_counter() - t_report, 2)
