@@ -1,5 +1,6 @@
-"""The lifecycle report of a run: numbers (``metrics``), charts (``charts``), ``report.html``, ``summary.json``,
-the outbox as files, and a terminal summary."""
+"""The lifecycle report: numbers (``metrics`` for a run, ``view`` for any analytics result), charts (``charts``),
+``report.html``, ``summary.json``, the outbox as files, and a terminal summary. ``enishi demo`` and
+``enishi report`` (``command``) write it through the same ``render``."""
 
 from __future__ import annotations
 
@@ -11,17 +12,25 @@ from .metrics import ReportData, compute
 
 
 def build_report(data: ReportData, out_dir: Path, messages: list[Any] | None = None) -> dict[str, Any]:
-    """Write ``report.html``, ``charts/*.png``, ``summary.json`` and ``outbox/`` under ``out_dir``; return the summary."""
-    from .charts import render_all
-    from .html import render_html
+    """Write ``report.html``, ``charts/*.png``, ``summary.json`` and ``outbox/`` under ``out_dir``; return the
+    summary."""
     from .outbox_files import write_outbox
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = compute(data)
-    charts = render_all(summary, out_dir / "charts")
     if messages is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
         summary["outbox_files"] = write_outbox(messages, out_dir / "outbox")
-    (out_dir / "report.html").write_text(render_html(summary, charts), encoding="utf-8")
+    return render(summary, out_dir, generator="enishi demo")
+
+
+def render(summary: dict[str, Any], out_dir: Path, generator: str = "enishi report") -> dict[str, Any]:
+    """``charts/*.png``, ``report.html`` and ``summary.json`` of a summary, under ``out_dir``."""
+    from .charts import render_all
+    from .html import render_html
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    charts = render_all(summary, out_dir / "charts")
+    (out_dir / "report.html").write_text(render_html(summary, charts, generator), encoding="utf-8")
     write_summary(summary, out_dir)
     return summary
 

@@ -185,3 +185,32 @@ def test_merge_keeps_base_values_and_nests():
     extra = {"a": 2, "b": 3, "d": {"x": 2, "y": 4}}
     assert view.merge(base, extra) == {"a": 1, "b": 3, "d": {"x": 1, "y": 4}}
     assert list(view.merge(base, extra)) == ["a", "b", "d"]
+
+
+def test_report_from_a_result_alone_renders_html_charts_and_terminal(tmp_path):
+    from enishi_local.report import render
+    from enishi_local.report.terminal import format_summary
+
+    doc = standin.build_result(run_data())
+    summary = view.merge(view.from_result(doc), view.result_only(doc))
+    render(summary, tmp_path)
+    charts = {p.stem for p in (tmp_path / "charts").iterdir()}
+    assert {"ltv", "f2_cohorts", "fn", "rfm_scores", "segments", "roi", "stages_now", "funnel"} <= charts
+    assert "stages" not in charts and "rfm" not in charts  # no weekly samples, no run's recency grid
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "コホート別LTV" in html and "2026-01" in html and "シミュレーション" not in html
+    assert "enishi report" in html
+    text = format_summary(summary)
+    assert "cohort 2026-02" in text and "Carts" not in text
+
+
+def test_demo_report_has_the_new_charts_and_a_simulation_section(tmp_path):
+    from enishi_local.report import build_report
+
+    data = run_data()
+    data.sim = {"visitors_with_cart": 9, "visitors_with_contact": 6}
+    build_report(data, tmp_path)
+    charts = {p.stem for p in (tmp_path / "charts").iterdir()}
+    assert {"stages", "rfm", "ltv", "roi", "segments"} <= charts
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "シミュレーション Simulation" in html and "visitors_with_cart" in html
