@@ -6,21 +6,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .metrics import ReportData, compute
 
+if TYPE_CHECKING:
+    from enishi.analytics.result import AnalyticsResult
 
-def build_report(data: ReportData, out_dir: Path, messages: list[Any] | None = None) -> dict[str, Any]:
-    """Write ``report.html``, ``charts/*.png``, ``summary.json`` and ``outbox/`` under ``out_dir``; return the
-    summary."""
-    from .outbox_files import write_outbox
+__all__ = ["ReportData", "build_report", "compute", "render", "write_summary"]
 
-    summary = compute(data)
-    if messages is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        summary["outbox_files"] = write_outbox(messages, out_dir / "outbox")
-    return render(summary, out_dir, generator="enishi demo")
+
+def build_report(
+    data: ReportData,
+    out_dir: Path,
+    messages: list[Any] | None = None,
+    result: AnalyticsResult | None = None,
+) -> dict[str, Any]:
+    """The demo's report: ``enishi report``'s ``write_report`` of the analytics result (``result``; when None,
+    computed from the run's items by the stand-in) with the run's own sections, and ``outbox/``."""
+    from .command import write_report
+    from .metrics import run_sections
+    from .standin import build_result
+
+    result = result if result is not None else build_result(data)
+    extra = run_sections(data, result)
+    return write_report(result, out_dir, extra=extra, generator="enishi demo", outbox=messages)
 
 
 def render(summary: dict[str, Any], out_dir: Path, generator: str = "enishi report") -> dict[str, Any]:
