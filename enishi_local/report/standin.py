@@ -212,8 +212,8 @@ def _within(orders: dict[str, list[tuple[datetime, Decimal]]], p: Any, days: int
     if not own:  # no order items (e.g. history without orders): what the profile holds, if inside the window
         inside = p.last_order_at is not None and p.last_order_at < p.first_order_at + timedelta(days=days)
         return p.total_spent if inside else Decimal(0)
-    start = own[0][0]
-    return sum((total for at, total in own if at < start + timedelta(days=days)), Decimal(0))
+    cutoff = own[0][0] + timedelta(days=days)
+    return sum((total for at, total in own if at < cutoff), Decimal(0))
 
 
 def _second_within(orders: dict[str, list[tuple[datetime, Decimal]]], p: Any, days: int) -> bool:
