@@ -63,12 +63,34 @@ def write_report(
     from .outbox_files import write_outbox
     from .view import from_result, merge, result_only
 
-    summary = merge(from_result(result), extra if extra is not None else result_only(result))
+    known = from_result(result)
+    rest = extra if extra is not None else result_only(result)
+    summary = merge(known, rest)
+    summary["sources"] = sources(known, rest)
     out_dir.mkdir(parents=True, exist_ok=True)
     if outbox is not None:
         summary["outbox_files"] = write_outbox(outbox, out_dir / "outbox")
     (out_dir / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return render(summary, out_dir, generator=generator)
+
+
+SIMULATED = {  # keys whose numbers (some or all) only the simulated shop knows
+    "funnel": "simulation (cart, contact) + analytics (first, second order)",
+    "carts": "run (attribution) + simulation (abandoned, came back on their own)",
+    "line_funnel": "run + simulation (friends)",
+    "sim": "simulation",
+}
+
+
+def sources(known: dict[str, Any], rest: dict[str, Any]) -> dict[str, str]:
+    """Where each top-level key of the summary comes from: the analytics result, the run, the simulation."""
+    out = dict.fromkeys(known, "analytics")
+    for k in rest:
+        if k in known:
+            out[k] = "analytics + run" if isinstance(rest[k], dict) else "analytics"
+        else:
+            out[k] = SIMULATED.get(k, "run")
+    return out
 
 
 # ---------------------------------------------------------------- where the result document comes from

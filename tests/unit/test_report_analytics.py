@@ -214,3 +214,14 @@ def test_demo_report_has_the_new_charts_and_a_simulation_section(tmp_path):
     assert {"stages", "rfm", "ltv", "roi", "segments"} <= charts
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "シミュレーション Simulation" in html and "visitors_with_cart" in html
+
+
+def test_summary_names_where_each_number_comes_from(tmp_path):
+    from enishi_local.report import build_report
+
+    data = run_data()
+    data.sim = {"visitors_with_cart": 9}
+    s = build_report(data, tmp_path)
+    assert s["sources"]["customers"] == "analytics" and s["sources"]["sim"] == "simulation"
+    assert s["sources"]["rfm"] == "run" and s["sources"]["f2"] == "analytics + run"
+    assert s["sources"]["funnel"].startswith("simulation")
