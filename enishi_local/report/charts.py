@@ -238,7 +238,7 @@ def rfm_scores_chart(summary: dict[str, Any], plt: Any) -> Figure | None:
     _heatmap(fig, ax, grid, ["F1", "F2", "F3", "F4", "F5"], [f"R{5 - i}" for i in range(len(grid))])
     ax.set_xlabel(label("頻度スコア Frequency score"))
     ax.set_ylabel(label("最新度スコア Recency score"))
-    ax.set_title(label("RFMスコア RFM scores (quintiles)"))
+    ax.set_title(label("顧客スコア RFM scores (quintiles)"))
     return fig
 
 
@@ -254,7 +254,7 @@ def segments_chart(summary: dict[str, Any], plt: Any) -> Figure | None:
     for i, (n, s) in enumerate(zip(counts, segments, strict=True)):
         ax.text(n, len(segments) - 1 - i, f" {n} · ¥{s['revenue_jpy']:,.0f}", va="center", fontsize=8)
     ax.set_xlim(0, max([*counts, 1]) * 1.5)
-    ax.set_title(label("RFMセグメント RFM segments"))
+    ax.set_title(label("顧客セグメント RFM segments"))
     return fig
 
 
@@ -290,7 +290,7 @@ def f2_cohort_chart(summary: dict[str, Any], plt: Any) -> Figure | None:
         ax, cohorts, "f2", "rate", ("#b8c4cc", "#6f9bb5", "#1f5f4a"), "{}日以内 within {} days", 100
     )
     ax.set_ylabel("%")
-    ax.set_title(label("コホート別F2転換率 F2 by cohort"))
+    ax.set_title(label("コホート別・二回目購入率 F2 by cohort"))
     return fig
 
 
@@ -304,7 +304,7 @@ def fn_chart(summary: dict[str, Any], plt: Any) -> Figure | None:
     _bar_values(ax, counts)
     ax.set_xlabel(label("購入回数 Orders per customer"))
     ax.set_ylabel(label("顧客数 customers"))
-    ax.set_title(label("F(n) 分布 F(n) distribution"))
+    ax.set_title(label("購入回数の分布 F(n) distribution"))
     return fig
 
 
