@@ -229,7 +229,9 @@ def quiet_handlers() -> None:
 
 
 def _line_plan(quota: int) -> str:
-    return "communication" if quota <= 200 else "light" if quota <= 5000 else "standard"
+    from enishi_local.report.metrics import line_plan_for
+
+    return line_plan_for(quota)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,16 +187,14 @@ def local_result(
     import boto3
 
     s3 = boto3.client("s3", region_name=stack.region)
+    sfn = boto3.client("stepfunctions", region_name=stack.region)
     bucket = next((b["Name"] for b in s3.list_buckets().get("Buckets", []) if ANALYTICS in b["Name"]), None)
-    machine = _local_machine(boto3.client("stepfunctions", region_name=stack.region))
+    machine = _local_machine(sfn)
     if refresh and machine is not None:
-        arn = boto3.client("stepfunctions", region_name=stack.region).start_execution(
-            stateMachineArn=machine, input="{}"
-        )["executionArn"]
-        stack.settle()
-        status = boto3.client("stepfunctions", region_name=stack.region).describe_execution(executionArn=arn)
-        if status["status"] != "SUCCEEDED":
-            raise SystemExit(f"the local Analytics run ended {status['status']}")
+        arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        status = _run_to_end(stack, sfn, arn)
+        if status != "SUCCEEDED":
+            raise SystemExit(f"the local Analytics run ended {status}")
     if bucket is not None:
         try:
             return read_latest(s3, bucket), f"s3://{bucket}/{keys.ANALYTICS_LATEST_KEY}"
@@ -206,6 +204,19 @@ def local_result(
 
     data = data if data is not None else data_from_stack(stack, as_of or stack.clock.now())
     return build_result(data, as_of), "stand-in (computed from the local table: no results/latest.json)"
+
+
+def _run_to_end(stack: Any, sfn: Any, arn: str, max_wakeups: int = 1000) -> str:
+    """Settle the local stack, moving its virtual clock from wake-up to wake-up while the execution waits (the
+    job's Wait states between export polls); returns the execution's final status."""
+    stack.settle()
+    for _ in range(max_wakeups):
+        status = str(sfn.describe_execution(executionArn=arn)["status"])
+        wakeup = stack.next_wakeup()
+        if status != "RUNNING" or wakeup is None:
+            return status
+        stack.advance_to(wakeup)
+    return str(sfn.describe_execution(executionArn=arn)["status"])
 
 
 def _local_machine(sfn: Any) -> str | None:
@@ -222,11 +233,10 @@ def data_from_stack(stack: Any, as_of: datetime) -> Any:
     from enishi.shop_config import load_shop_config
 
     from .collect import executions_from_tally, split_items
-    from .metrics import ReportData
+    from .metrics import ReportData, line_plan_for
 
     shop = load_shop_config()
     parts = split_items(stack.direct_table().scan())
-    quota = shop.messaging.line_monthly_quota
     return ReportData(
         shop=stack.shop_id or shop.shop_id,
         start=as_of,
@@ -236,7 +246,7 @@ def data_from_stack(stack: Any, as_of: datetime) -> Any:
         outbox=[],
         executions=executions_from_tally(stack.tally.rows()),
         thresholds=StageThresholds(**shop.stages.model_dump()),
-        line_plan="communication" if quota <= 200 else "light" if quota <= 5000 else "standard",
+        line_plan=line_plan_for(shop.messaging.line_monthly_quota),
         order_items=parts["orders"],
         margin_rate=getattr(shop, "margin_rate", None),
     )

@@ -328,6 +328,11 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
+def line_plan_for(monthly_quota: int) -> str:
+    """The LINE plan a shop's monthly message quota (shop.yaml) implies."""
+    return "communication" if monthly_quota <= 200 else "light" if monthly_quota <= 5000 else "standard"
+
+
 def line_per_message_usd(line_plan: str) -> float:
     """LINE: the plan's price per included message (Light: ¥5,000 / 5,000 = ¥1 a message)."""
     plan = LINE_PLANS_JPY.get(line_plan, LINE_PLANS_JPY["light"])
