@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from enishi.analytics.result import AnalyticsResult, StepStats
-from enishi.clock import parse_iso
+from enishi.clock import JST, parse_iso
 
 from .metrics import SEQUENCE_LABELS, STAGES, _ratio
 
@@ -57,7 +57,10 @@ def _period(result: AnalyticsResult) -> dict[str, Any]:
     months = [c.month for c in result.cohorts]
     start = _parse(f"{months[0]}-01T00:00:00+09:00") if months else end
     days = round((end - start).total_seconds() / 86400) if start and end else None
-    return {"start": result.as_of if start is None else start.isoformat(), "end": result.as_of, "days": days}
+    shown = (
+        result.as_of if start is None else start.astimezone(JST).isoformat()
+    )  # a cohort month starts in JST
+    return {"start": shown, "end": result.as_of, "days": days}
 
 
 def _parse(value: str) -> datetime | None:

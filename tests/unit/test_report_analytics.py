@@ -225,3 +225,9 @@ def test_summary_names_where_each_number_comes_from(tmp_path):
     assert s["sources"]["customers"] == "analytics" and s["sources"]["sim"] == "simulation"
     assert s["sources"]["rfm"] == "run" and s["sources"]["f2"] == "analytics + run"
     assert s["sources"]["funnel"].startswith("simulation")
+
+
+def test_a_stack_reports_period_starts_on_its_first_cohorts_first_day_in_japan():
+    doc = standin.build_result(run_data())
+    period = view.result_only(doc)["period"]
+    assert period["start"][:10] == "2026-01-01" and period["end"] == doc.as_of
