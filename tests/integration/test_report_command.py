@@ -200,7 +200,9 @@ class FakeSfn:
 
 
 def test_refresh_starts_one_analytics_run_says_so_and_waits_for_it():
-    sfn, said, slept = FakeSfn(["RUNNING", "RUNNING", "SUCCEEDED"]), [], []
+    sfn = FakeSfn(["RUNNING", "RUNNING", "SUCCEEDED"])
+    said: list[str] = []
+    slept: list[float] = []
     assert (
         command.run_analytics(sfn, "arn:sm", timeout=60, say=said.append, sleep=slept.append) == "SUCCEEDED"
     )

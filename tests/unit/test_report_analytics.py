@@ -59,7 +59,7 @@ def run_data(end_day: int = 400, **kw) -> ReportData:
     profiles.append(profile("lead", []))
     items = [o for cid, orders in HISTORY.items() for o in order_items(cid, orders)]
     items.append({**order_items("b", [(5, 9999)])[0], "order_id": "b-x", "status": "cancelled"})
-    messages = [
+    messages: list[dict] = [
         {"customer_id": "a", "sequence": "welcome", "step": "thanks", "channel": "email", "status": "sent"},
         {
             "customer_id": "a",
