@@ -115,3 +115,7 @@ OUTPUT_SHOPIFY_SECRET_ARN = "ShopifySecretArn"
 OUTPUT_GENERIC_SECRET_ARN = "GenericSecretArn"
 OUTPUT_LINE_SECRET_ARN = "LineSecretArn"
 OUTPUT_RAW_BUCKET_NAME = "RawPayloadBucketName"
+OUTPUT_ANALYTICS_BUCKET_NAME = "AnalyticsBucketName"  # results/latest.json (enishi.analytics.result)
+OUTPUT_ANALYTICS_STATE_MACHINE_ARN = (
+    "AnalyticsStateMachineArn"  # the Analytics job (`enishi report --refresh`)
+)
