@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test test-long demo local synth bench load profile-demo screenshots clean
+.PHONY: install lint lint-ruff lint-format lint-types lint-complexity test test-long demo local synth bench load profile-demo screenshots clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
@@ -22,7 +22,24 @@ $(STAMP): $(BIN)/python pyproject.toml package.json
 
 install: $(STAMP)
 
-test: $(STAMP)
+# the gates (issue 10), each runnable alone; `make -k lint` reports every failing gate, not just the first
+lint: lint-ruff lint-format lint-types lint-complexity
+
+lint-ruff: $(STAMP)
+	$(BIN)/ruff check .
+
+lint-format: $(STAMP)
+	$(BIN)/ruff format --check .
+
+# packages and the pydantic plugin come from [tool.mypy] in pyproject.toml
+lint-types: $(STAMP)
+	$(BIN)/mypy
+
+# no function, method or closure above radon's grade C (cyclomatic complexity 20)
+lint-complexity: $(STAMP)
+	$(BIN)/python scripts/complexity.py
+
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 # the same suite with larger hypothesis / schemathesis budgets (property tests, fuzzing of the HTTP API)
