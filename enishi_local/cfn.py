@@ -602,7 +602,7 @@ class Template:
     def routes(self) -> list[RouteSpec]:
         """HTTP API routes whose integration is a Lambda function."""
         out: list[RouteSpec] = []
-        for lid, res in self.of_type("AWS::ApiGatewayV2::Route").items():
+        for _lid, res in self.of_type("AWS::ApiGatewayV2::Route").items():
             p = res.get("Properties", {})
             route_key = str(self.resolve(p["RouteKey"]))
             target = str(self.resolve(p.get("Target", "")))

@@ -191,7 +191,7 @@ class LocalApi:
             )
             try:
                 result = self._invoke(route.function_name, event)
-            except Exception:  # a function error: API Gateway answers 500 without detail
+            except Exception:  # a function error: API Gateway answers 500 without detail  # noqa: BLE001
                 return _json(500, {"message": "Internal Server Error"})
             return to_http_response(result)
         return _json(404, {"message": "Not Found"})

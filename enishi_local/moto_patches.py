@@ -110,7 +110,7 @@ def install_lambda_dispatch(resolve: Callable[[str], runtime.Handler]) -> Undo:
                 timeout_seconds=float(fn.timeout or 30),
             )
             payload = json.dumps(result, default=str)
-        except Exception as exc:  # a function error, exactly as Lambda reports it
+        except Exception as exc:  # a function error, exactly as Lambda reports it  # noqa: BLE001
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = json.dumps(runtime.error_payload(exc))
         if (headers or {}).get("X-Amz-Invocation-Type") == "Event":

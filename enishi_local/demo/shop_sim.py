@@ -66,16 +66,16 @@ class SimConfig:
     @classmethod
     def small(cls, seed: int = 7, **overrides: Any) -> SimConfig:
         """Tens of customers over a few weeks: for the end-to-end test (runs in well under a minute)."""
-        base: dict[str, Any] = dict(
-            customers=40,
-            days=21,
-            seed=seed,
-            p_line=0.35,
-            p_bounce_address=0.06,
-            p_unsubscribe_per_marketing_mail=0.06,
-            p_repeat=(0.45, 0.5, 0.6, 0.6),
-            repeat_gap_median_days=6.0,
-        )
+        base: dict[str, Any] = {
+            "customers": 40,
+            "days": 21,
+            "seed": seed,
+            "p_line": 0.35,
+            "p_bounce_address": 0.06,
+            "p_unsubscribe_per_marketing_mail": 0.06,
+            "p_repeat": (0.45, 0.5, 0.6, 0.6),
+            "repeat_gap_median_days": 6.0,
+        }
         base.update(overrides)
         return cls(**base)
 

@@ -278,7 +278,7 @@ def test_access_log_format_has_no_path(template_json):
 # ---- functions
 @pytest.mark.parametrize("handler", ALL_HANDLERS)
 def test_functions_share_the_defaults(template, cfn, handler):
-    fn_id, fn = cfn.function(handler)
+    _fn_id, fn = cfn.function(handler)
     props = fn["Properties"]
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]

@@ -27,14 +27,14 @@ def consent(state: str, at: datetime, channel: str = "email") -> Consent:
 
 
 def profile(**kw) -> Profile:
-    base = dict(
-        shop="s",
-        customer_id="c1",
-        created_at=NOON - timedelta(days=30),
-        updated_at=NOON - timedelta(days=1),
-        email="hanako@example.jp",
-        email_consent=consent("subscribed", NOON - timedelta(days=10)),
-    )
+    base = {
+        "shop": "s",
+        "customer_id": "c1",
+        "created_at": NOON - timedelta(days=30),
+        "updated_at": NOON - timedelta(days=1),
+        "email": "hanako@example.jp",
+        "email_consent": consent("subscribed", NOON - timedelta(days=10)),
+    }
     base.update(kw)
     return Profile(**base)
 
