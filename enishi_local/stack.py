@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enishi import constants as c
 from enishi import keys
@@ -42,12 +42,18 @@ from enishi_local.fake_line import DEFAULT_ACCESS_TOKEN, DEFAULT_MONTHLY_QUOTA, 
 from enishi_local.http import LocalApi
 from enishi_local.vclock import VirtualClock
 
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
+
 LOG = logging.getLogger("enishi_local")
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_DIR = ROOT / "shop"
 ACCOUNT_ID = runtime.ACCOUNT_ID
 REGION = runtime.REGION
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
 
 # Local secrets: from the environment when set, else these documented defaults (local use only).
 ENV_LOCAL_SHOPIFY_SECRET = "ENISHI_SHOPIFY_SECRET"

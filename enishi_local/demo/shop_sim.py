@@ -13,6 +13,7 @@ base behaviour, and two runs with the same seed give the same shop.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -312,7 +313,7 @@ class ShopSimulation:
             cust = SimCustomer(id=7_200_000_001 + i, person=person, arrives_at=arrives, bounce=bounce)
             self.customers.append(cust)
             self.by_email[person.email] = cust
-            self.at(arrives, lambda now, c=cust: self._arrive(c, now))
+            self.at(arrives, functools.partial(self._arrive, cust))
 
     def _time_on(self, day: datetime) -> datetime:
         hour = self.rng.choices(range(24), weights=SHOPPING_HOURS)[0]
@@ -349,7 +350,7 @@ class ShopSimulation:
                 raw=delivery.encode(),
             )
             when = at + timedelta(seconds=self.rng.randint(5, 900))
-            self.at(when, lambda now, d=again, c=cust: self._redeliver(d, c, now))
+            self.at(when, functools.partial(self._redeliver, again, cust))
 
     def _redeliver(self, delivery: wh.Delivery, cust: SimCustomer, now: datetime) -> None:
         self.outgoing.append(ShopifyPost(at=now, delivery=delivery, customer_id=cust.id))
