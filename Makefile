@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install lint lint-ruff lint-format lint-types lint-complexity test test-long demo local synth bench load profile-demo screenshots clean
+.PHONY: install test test-long demo local synth bench load profile-demo screenshots clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
@@ -23,6 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml package.json
 install: $(STAMP)
 
 # the gates (issue 10), each runnable alone; `make -k lint` reports every failing gate, not just the first
+.PHONY: lint lint-ruff lint-format lint-types lint-complexity
 lint: lint-ruff lint-format lint-types lint-complexity
 
 lint-ruff: $(STAMP)

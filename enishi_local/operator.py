@@ -225,7 +225,7 @@ def _stages() -> Any:
 
     try:
         return logic.thresholds(load_shop_config().stages)
-    except Exception:  # no shop config here: the defaults  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - no (valid) shop config here: the defaults
         return logic.thresholds(None)
 
 
@@ -273,6 +273,6 @@ def serve_operator(stack: Any, body: bytes) -> dict[str, Any]:
         rc, out = run(local(stack), command, argv)
     except SystemExit as exit_:
         rc, out = 2, str(exit_)
-    except Exception as exc:  # shown to the operator of this machine only  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure is answered to the operator of this machine only
         rc, out = 1, f"{type(exc).__name__}: {exc}"
     return {"rc": rc, "output": out, "seconds": round(time.monotonic() - started, 3)}

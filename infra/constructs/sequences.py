@@ -61,7 +61,6 @@ STARTER_DETAIL_TYPES = [
 WINBACK_SCHEDULE = "cron(0 1 * * ? *)"  # 01:00 UTC = 10:00 JST
 STARTER_TIMEOUT = Duration.seconds(10)
 STEP_TIMEOUT = Duration.seconds(30)  # LINE push timeout 10 s + SES + DynamoDB, with room
-ALARM_PERIOD = Duration.minutes(5)  # an alarm's default evaluation period
 
 
 def machine_id(name: str) -> str:
@@ -347,7 +346,7 @@ class Sequences(Construct):
         description: str,
         alarm_topic: sns.ITopic | None,
         *,
-        period: Duration = ALARM_PERIOD,
+        period: Duration | None = None,  # 5 minutes
         comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
@@ -359,7 +358,7 @@ class Sequences(Construct):
                 metric_name=metric_name,
                 dimensions_map={"service": SERVICE_NAME},
                 statistic="Sum",
-                period=period,
+                period=period or Duration.minutes(5),
             ),
             threshold=1,
             comparison_operator=comparison,

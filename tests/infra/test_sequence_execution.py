@@ -70,7 +70,7 @@ class World:
             BillingMode="PAY_PER_REQUEST",
             KeySchema=table_spec.key_schema,
             AttributeDefinitions=table_spec.attribute_definitions,
-            GlobalSecondaryIndexes=[dict(g) for g in table_spec.global_secondary_indexes],
+            GlobalSecondaryIndexes=[dict(g.items()) for g in table_spec.global_secondary_indexes],
         )
         self.table = boto3.resource("dynamodb").Table(table_spec.name)
         secrets = boto3.client("secretsmanager")
