@@ -269,6 +269,7 @@ def _sqs_batch(event: Any) -> dict[str, Any]:
 def measure() -> dict[str, Any]:
     import boto3
 
+    from enishi.profiles.serialize import item_size
     from enishi.sequences import runner
     from enishi_local.stack import LocalStack
 
@@ -289,14 +290,26 @@ def measure() -> dict[str, Any]:
     undo = counter.install()
     try:
         with LocalStack(port=0, start=T0) as stack:
+            assert stack.template is not None
+            by_handler = {f.handler: f.name for f in stack.template.functions().values()}
             table = boto3.resource("dynamodb").Table(stack._table_name)
             customers = _seed(stack, table)
             counter.enabled = True
-            _run_scenarios(stack, customers)
+            for event in _events(customers):
+                stack.invoke(by_handler["enishi.sequences.starter.handler"], _sqs_batch(event))
+            stack.invoke(by_handler["enishi.sequences.winback.handler"], {})
+            stack.advance_to(T0 + timedelta(days=1))
+            stack.invoke(by_handler["enishi.sequences.starter.handler"], _sqs_batch(_delivered(customers)))
+            stack.advance_to(T0 + timedelta(days=16))
             counter.enabled = False
-            per_sequence = _executions_per_sequence(boto3.client("stepfunctions"), customers)
-            sent_by_customer = Counter(m.get("customer_id") for m in stack.outbox())
-            sizes = _item_sizes(table)
+            sfn = boto3.client("stepfunctions")
+            per_sequence = _executions_per_sequence(sfn, customers)
+            outbox = stack.outbox()
+            sent_by_customer = Counter(m.get("customer_id") for m in outbox)
+            items = table.scan()["Items"]
+            sizes: dict[str, list[int]] = defaultdict(list)
+            for it in items:
+                sizes[str(it["sk"]).split("#", 1)[0]].append(item_size(it))
     finally:
         undo()
         runner.run_step = original_run_step
@@ -308,18 +321,6 @@ def measure() -> dict[str, Any]:
         "sizes": {k: max(v) for k, v in sizes.items()},
         "step_seconds_median": statistics.median(durations) if durations else 0.0,
     }
-
-
-def _run_scenarios(stack: Any, customers: dict[str, str]) -> None:
-    """Every scenario's events through the starter, a win-back sweep, then 16 days of the virtual clock."""
-    assert stack.template is not None
-    by_handler = {f.handler: f.name for f in stack.template.functions().values()}
-    for event in _events(customers):
-        stack.invoke(by_handler["enishi.sequences.starter.handler"], _sqs_batch(event))
-    stack.invoke(by_handler["enishi.sequences.winback.handler"], {})
-    stack.advance_to(T0 + timedelta(days=1))
-    stack.invoke(by_handler["enishi.sequences.starter.handler"], _sqs_batch(_delivered(customers)))
-    stack.advance_to(T0 + timedelta(days=16))
 
 
 def _executions_per_sequence(sfn: Any, customers: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -345,16 +346,6 @@ def _count_execution(row: dict[str, Any], history: list[dict[str, Any]]) -> None
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
     )
     row["path"] = " | ".join(filter(None, [row.get("path") or "", path]))
-
-
-def _item_sizes(table: Any) -> dict[str, list[int]]:
-    """Sizes of the table's items, by the sort key's prefix."""
-    from enishi.profiles.serialize import item_size
-
-    sizes: dict[str, list[int]] = defaultdict(list)
-    for it in table.scan()["Items"]:
-        sizes[str(it["sk"]).split("#", 1)[0]].append(item_size(it))
-    return sizes
 
 
 def run() -> list[dict]:
