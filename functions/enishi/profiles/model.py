@@ -146,8 +146,8 @@ class Profile(ProfileModel):
             )
             if not records:
                 continue
-            fold = None
-            for record in records:
+            fold = rule.fold_in(None, records[0])
+            for record in records[1:]:
                 fold = rule.fold_in(fold, record)
             self.consent_folds = {**self.consent_folds, channel: fold}
             setattr(self, f"{channel}_consent", rule.current(fold))
