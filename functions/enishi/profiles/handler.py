@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 
 from enishi import bootstrap
 from enishi import events as ev
+from enishi.profiles.dynamo import DynamoProfileRepository
 from enishi.profiles.service import ProfileService
-from enishi.profiles.store import DynamoProfileRepository
 from enishi.publish import EventBridgePublisher
 from enishi.shop_config import load_shop_config
 
