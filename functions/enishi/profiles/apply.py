@@ -10,7 +10,7 @@ Two rules hold for every function here:
   ``email_suppression_updated_at``; LINE: ``line.updated_at`` / ``line_unlinked_at``; items: ``updated_at``).
   Orders commute: F(n) = placed − cancelled whatever the arrival order; a completed checkout never reopens.
 
-``store.py`` reads the state, calls these, and writes only what changed.
+``planners.py`` calls these on the state the service read, and plans writes of only what changed.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A write plan: what handling one event writes and publishes, in order, as data. Pure.
 
-Planners (``planners.py``) return one; the DynamoDB adapter (``store.DynamoProfileRepository.execute``) carries it
+Planners (``planners.py``) return one; the DynamoDB adapter (``dynamo.DynamoProfileRepository.execute``) carries it
 out step by step, in the order given. Every step says what a lost race means:
 
 - ``Put`` with ``on_conflict="retry"`` (the profile, derived items): the condition failing raises

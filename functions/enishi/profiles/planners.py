@@ -7,7 +7,7 @@ their ``updated_at``) → lookups → attribution. Nothing is planned when nothi
 costs reads only.
 
 The service (``service.py``) reads the ``Reads`` a planner needs and picks the planner by event type
-(``service.ROUTES``); the DynamoDB adapter (``store.py``) executes the plan.
+(``service.ROUTES``); the DynamoDB adapter (``dynamo.py``) executes the plan.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
    item; a LINE event through the LINE lookup. A profile with ``merged_into`` is followed once.
 2. **plan** with the pure planner (``planners.py``): the new state and a ``WritePlan`` (items, conditions, events
    to publish, in a crash-safe order).
-3. **execute** the plan through the port (the DynamoDB adapter, ``store.py``). A conditional write that loses a
+3. **execute** the plan through the port (the DynamoDB adapter, ``dynamo.py``). A conditional write that loses a
    race raises ``WriteConflict``: the event is read, planned and executed again (at most ``max_attempts`` times).
 
 Nothing here imports boto3; logs and errors carry ids, never PII.
