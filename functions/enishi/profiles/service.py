@@ -88,7 +88,8 @@ class ProfileService:
         return outcome(event.type, plan, self._repo.execute(plan.steps))
 
     def plan(self, event: Any) -> WritePlan:
-        """The reads and the pure plan of one event (its consent wording already externalized)."""
+        """The reads and the pure plan of one event; nothing is written (the wording steps are ``handle``'s)."""
+        event, _ = logic.externalize_wording(event)  # a no-op when ``handle`` already did it
         read, planner = ROUTES.get(event.type, DEFAULT_ROUTE)
         policy = p.Policy(stages=self._stages, window_days=self._window, now=self._now())
         return planner(event, read(self, event), policy)
