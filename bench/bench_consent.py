@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from enishi import constants as c
+from bench.fake_aws import use_fake_aws
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "events" / "shopify"
@@ -34,48 +33,19 @@ def _order(base: dict[str, Any], oid: int, created: str, *, embedded: bool = Tru
 
 
 def run() -> list[dict]:
-    for k, v in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "ap-northeast-1"),
-    ):
-        os.environ.setdefault(k, v)
-    import boto3
+    use_fake_aws()
     from moto import mock_aws
 
-    from bench.bench_profiles import GSI_KEYS, Meter, MeteredTable
+    from bench.bench_profiles import Meter, MeteredTable
     from enishi.carts import shopify
     from enishi.profiles.store import ProfileStore
     from enishi.publish import InMemoryPublisher
+    from enishi_local.tables import create_single_table
 
     figures: list[dict] = []
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="ap-northeast-1")
-        client.create_table(
-            TableName="bench-consent",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": a, "AttributeType": "S"} for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)
-            ],
-            KeySchema=[
-                {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
-                {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": c.GSI_ORDERS_BY_DAY,
-                    "KeySchema": [
-                        {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
-                        {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-        )
         meter = Meter()
-        table = MeteredTable(
-            boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench-consent"), meter
-        )
+        table = MeteredTable(create_single_table("bench-consent", region_name="ap-northeast-1"), meter)
         store = ProfileStore(table, InMemoryPublisher(), now=lambda: datetime(2025, 6, 1, tzinfo=UTC))
 
         def measure(

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.fake_aws import use_fake_aws
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "events" / "shopify" / "orders__create.json"
 SHOP = "enishi-demo.myshopify.com"
@@ -29,16 +31,12 @@ GOAL = 1.5
 
 
 def _env() -> None:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "ap-northeast-1",
-        "POWERTOOLS_SERVICE_NAME": "enishi",
-        "POWERTOOLS_METRICS_NAMESPACE": "enishi",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-    }.items():
-        os.environ.setdefault(k, v)
+    use_fake_aws(
+        AWS_SESSION_TOKEN="testing",
+        POWERTOOLS_SERVICE_NAME="enishi",
+        POWERTOOLS_METRICS_NAMESPACE="enishi",
+        POWERTOOLS_TRACE_DISABLED="1",
+    )
 
 
 def _event(raw: bytes, event_id: str, signature: str) -> dict:
@@ -66,8 +64,8 @@ def warm() -> dict:
     import boto3
     from moto import mock_aws
 
+    from enishi import bootstrap, signatures
     from enishi import constants as c
-    from enishi import signatures
 
     with mock_aws():
         ddb = boto3.client("dynamodb")
@@ -97,7 +95,7 @@ def warm() -> dict:
         )
         from enishi.intake import handler
 
-        handler.ports.cache_clear()
+        bootstrap.reset_all()
         raw = SAMPLE.read_bytes()
         signature = signatures.sign_shopify(raw, SECRET)
 
@@ -144,7 +142,7 @@ def warm() -> dict:
                 puts.append(time.perf_counter() - t)
                 sink.seek(0)
                 sink.truncate()
-        handler.ports.cache_clear()
+        bootstrap.reset_all()
     f, h, p = statistics.median(floors), statistics.median(handlers), statistics.median(puts)
     return {
         "handler_ms": h * 1000,

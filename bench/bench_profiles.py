@@ -14,12 +14,12 @@ shown beside it for comparison.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bench.fake_aws import use_fake_aws
 from enishi import constants as c
 from enishi import events as ev
 from enishi import keys
@@ -174,44 +174,19 @@ def _order(oid: str, customer: ev.CustomerRef, t: datetime, **kw: Any) -> ev.Ord
 
 
 def run() -> list[dict]:
-    for k, v in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "ap-northeast-1"),
-    ):
-        os.environ.setdefault(k, v)
+    use_fake_aws()
     import boto3
     from moto import mock_aws
 
     from enishi.profiles.store import ProfileStore
     from enishi.publish import EventBridgePublisher
+    from enishi_local.tables import create_single_table
 
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="ap-northeast-1")
-        client.create_table(
-            TableName="bench",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": a, "AttributeType": "S"} for a in (c.ATTR_PK, c.ATTR_SK, *GSI_KEYS)
-            ],
-            KeySchema=[
-                {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
-                {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": c.GSI_ORDERS_BY_DAY,
-                    "KeySchema": [
-                        {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
-                        {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-        )
+        created = create_single_table("bench", region_name="ap-northeast-1")
         boto3.client("events", region_name="ap-northeast-1").create_event_bus(Name=c.EVENT_BUS_NAME)
         meter = Meter()
-        table = MeteredTable(boto3.resource("dynamodb", region_name="ap-northeast-1").Table("bench"), meter)
+        table = MeteredTable(created, meter)
         store = ProfileStore(
             table,
             EventBridgePublisher(boto3.client("events", region_name="ap-northeast-1"), c.EVENT_BUS_NAME),

@@ -81,7 +81,8 @@ def build_plan(
     n: int, rate: float, *, dup_ratio: float = 0.1, seed: int = 1, secrets: Any, now: datetime
 ) -> Plan:
     """``n`` distinct deliveries (plus ``dup_ratio`` × n copies), scheduled at ``rate`` per second."""
-    from enishi.signatures import sign_generic, sign_shopify
+    from enishi.signatures import sign_generic
+    from enishi_local.shopify_webhooks import shopify_headers
 
     rng = random.Random(seed)
     order_tpl = json.loads(SHOPIFY_ORDER.read_text(encoding="utf-8"))
@@ -93,16 +94,16 @@ def build_plan(
         topic: str, key: str, body: dict[str, Any], order_id: str | None, customer_id: str
     ) -> Delivery:
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Event-Id": key,
-            "X-Shopify-Webhook-Id": f"wh-{key}",
-            "X-Shopify-Triggered-At": _iso(now),
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, secrets.shopify),
-        }
+        headers = shopify_headers(
+            raw,
+            secrets.shopify,
+            topic=topic,
+            shop=SHOP,
+            api_version="2025-01",
+            event_id=key,
+            webhook_id=f"wh-{key}",
+            triggered_at=_iso(now),
+        )
         return Delivery(key, "/webhooks/shopify", headers, raw, order_id, customer_id)
 
     def generic(key: str, body: dict[str, Any], order_id: str, customer_id: str) -> Delivery:

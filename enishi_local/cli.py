@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from enishi_local.replay import main as replay_main
 
         return replay_main(args[1:])
+    if args and args[0] == "report":  # the lifecycle report of a deployed stack or a running `enishi local`
+        from enishi_local.report.command import main as report_main
+
+        return report_main(args[1:])
     if args and args[0] in (
         "import",
         "customer",
@@ -69,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("import", help="import a shop's past customers and orders (see `enishi import --help`)")
     sub.add_parser("customer", help="show, export or erase one customer (see `enishi customer --help`)")
+    sub.add_parser(
+        "report", help="the lifecycle report of a stack or `enishi local` (see `enishi report --help`)"
+    )
     opts = parser.parse_args(args)
     if opts.command == "local":
         return serve(opts.port, opts.time_scale)

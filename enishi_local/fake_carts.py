@@ -18,8 +18,6 @@ calls (a token that runs out in the middle of a sweep). Times come from ``now`` 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import re
@@ -33,6 +31,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from enishi import clock as enishi_clock
+from enishi.carts import eccube
 from enishi_local.http import LocalRequestHandler, QuietServer
 
 JST = timezone(timedelta(hours=9))
@@ -326,7 +325,7 @@ class FakeEccube(_OAuthTokens, _FakeServer):
         raw = json.dumps(items).encode()
         headers = {"Content-Type": "application/json", "X-ECCUBE-URL": self.url}
         if secret:
-            headers["X-ECCUBE-Signature"] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+            headers["X-ECCUBE-Signature"] = eccube.sign(raw, secret)
         request = urllib.request.Request(url, data=raw, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=5) as response:

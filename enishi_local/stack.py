@@ -31,8 +31,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from enishi import bootstrap, keys
 from enishi import constants as c
-from enishi import keys
+from enishi.shop_config import load_shop_config
 from enishi_local import activity, moto_patches, runtime
 from enishi_local.cfn import FunctionSpec, Template
 from enishi_local.direct import DirectSqs, DirectTable
@@ -127,7 +128,6 @@ class LocalStack:
         self._functions: dict[str, FunctionSpec] = {}  # by name
         self._environments: dict[str, dict[str, str]] = {}  # by function name
         self._handlers: dict[str, runtime.Handler] = {}
-        self._loaded_modules: set[str] = set()
         self._emails: list[dict[str, Any]] = []  # moto SES v2 requests, as captured
         self._emails_lock = threading.Lock()
         self._log: list[tuple[str, dict[str, Any]]] = []  # ("email", request) | ("line", push), as recorded
@@ -187,8 +187,9 @@ class LocalStack:
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self.clock.install()
-        if "aws_lambda_powertools.utilities.parameters" in sys.modules:  # secrets cached by an earlier stack
-            sys.modules["aws_lambda_powertools.utilities.parameters"].clear_caches()
+        # a cold start per stack: handlers keep no settings, clients, ports or cached secrets that an earlier
+        # stack or a test built in this process under another environment (another fake LINE port, other secrets)
+        bootstrap.reset_all()
         self._dispatcher = TargetDispatcher(self.invoke, self._start_execution, self._send_to_queue)
         self._undo += [
             moto_patches.install_lambda_dispatch(self._handler),
@@ -247,6 +248,7 @@ class LocalStack:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        bootstrap.reset_all()  # the handlers' clients belong to this stack's mock: none outlives it
         for k, v in self._saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -438,15 +440,12 @@ class LocalStack:
             poller.notify()
 
     def _sender_addresses(self) -> set[str]:
+        """Every address the functions send from (their ``ENISHI_SES_FROM_ADDRESS``, the shop's ``from_address``);
+        remembers the shop's id (read through the one shop-config loader, as the functions read it)."""
+        shop = load_shop_config(str(SHOP_DIR))
+        self._shop_id = shop.shop_id or None
         addresses = {parseaddr(env.get(c.ENV_SES_FROM_ADDRESS, ""))[1] for env in self._environments.values()}
-        try:
-            import yaml
-
-            shop = yaml.safe_load((SHOP_DIR / "shop.yaml").read_text(encoding="utf-8")) or {}
-            addresses.add(parseaddr(str(shop.get("from_address", "")))[1])
-            self._shop_id = str(shop.get("shop_id") or "") or None
-        except (OSError, ValueError):
-            pass
+        addresses.add(parseaddr(shop.from_address)[1])
         return {a for a in addresses if "@" in a}
 
     # ---- invoking functions
@@ -461,15 +460,7 @@ class LocalStack:
         handler = self._handlers.get(function_name)
         if handler is None:
             module_name, _, attr = self._functions[function_name].handler.rpartition(".")
-            module = sys.modules.get(module_name)
-            if module is None:
-                module = importlib.import_module(module_name)
-            elif module_name not in self._loaded_modules and getattr(module, "__spec__", None) is not None:
-                # A cold start per stack: a module an earlier stack (or a test) in this process imported is
-                # reloaded, so it keeps none of their settings, clients or ports (another fake LINE port, secrets).
-                module = importlib.reload(module)
-            self._loaded_modules.add(module_name)
-            handler = getattr(module, attr)
+            handler = getattr(importlib.import_module(module_name), attr)
             self._handlers[function_name] = handler
         return handler
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from enishi.signatures import sign_shopify
 from enishi_local.cli import SHOP_DOMAIN, sample_checkout
+from enishi_local.shopify_webhooks import shopify_headers
 from enishi_local.stack import LocalStack
 
 START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 11:00 JST, outside quiet hours
@@ -46,14 +46,14 @@ def run(checkouts: int) -> dict[str, float]:
                 stack.url + "/webhooks/shopify",
                 data=raw,
                 timeout=30,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Shopify-Topic": "checkouts/create",
-                    "X-Shopify-Shop-Domain": SHOP_DOMAIN,
-                    "X-Shopify-Event-Id": str(uuid.uuid4()),
-                    "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-                    "X-Shopify-Hmac-Sha256": sign_shopify(raw, stack.secrets.shopify),
-                },
+                headers=shopify_headers(
+                    raw,
+                    stack.secrets.shopify,
+                    topic="checkouts/create",
+                    shop=SHOP_DOMAIN,
+                    event_id=str(uuid.uuid4()),
+                    webhook_id=str(uuid.uuid4()),
+                ),
             )
             resp.raise_for_status()
         stack.settle(timeout=300)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from enishi import constants as c
 from enishi.polling.contract import CartConnection
 
 CONTEXT_PREFIX = "enishi:"
@@ -33,7 +34,7 @@ class StageConfig(BaseModel):
     api_burst_limit: int = Field(default=100, alias="apiBurstLimit")
     raw_payload_expiry_days: int = Field(default=30, alias="rawPayloadExpiryDays")
     event_archive_days: int = Field(default=90, alias="eventArchiveDays")
-    line_api_base_url: str = Field(default="https://api.line.me", alias="lineApiBaseUrl")
+    line_api_base_url: str = Field(default=c.LINE_API_BASE_URL, alias="lineApiBaseUrl")
     # polled carts (EC-CUBE, カラーミー, ...): one entry per connected shop (enishi.polling.contract.CartConnection)
     cart_connections: tuple[CartConnection, ...] = Field(default=(), alias="cartConnections")
     # RETAIN stateful resources (table, raw bucket, keys) unless a throw-away stage says otherwise

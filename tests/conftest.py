@@ -52,48 +52,20 @@ def aws() -> Iterator[None]:
         yield
 
 
-def create_single_table(name: str):
-    """The single table, shaped like infra/constructs/table.py (keys and the orders_by_day GSI), under moto."""
-    import boto3
-
-    from enishi import constants as c
-
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": a, "AttributeType": "S"}
-            for a in (c.ATTR_PK, c.ATTR_SK, c.ATTR_GSI1_PK, c.ATTR_GSI1_SK)
-        ],
-        KeySchema=[
-            {"AttributeName": c.ATTR_PK, "KeyType": "HASH"},
-            {"AttributeName": c.ATTR_SK, "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": c.GSI_ORDERS_BY_DAY,
-                "KeySchema": [
-                    {"AttributeName": c.ATTR_GSI1_PK, "KeyType": "HASH"},
-                    {"AttributeName": c.ATTR_GSI1_SK, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-    )
-    return boto3.resource("dynamodb").Table(name)
-
-
 @pytest.fixture(scope="session")
 def single_table_factory():
-    """``create_single_table`` for fixtures of a wider scope than ``table`` (they start moto themselves)."""
+    """``enishi_local.tables.create_single_table`` for fixtures of a wider scope than ``table`` (they start moto
+    themselves)."""
+    from enishi_local.tables import create_single_table
+
     return create_single_table
 
 
 @pytest.fixture
 def table(aws, monkeypatch):
-    """The single table (``create_single_table``) with its name in the environment."""
+    """The single table (``enishi_local.tables.create_single_table``) with its name in the environment."""
     from enishi import constants as c
+    from enishi_local.tables import create_single_table
 
     name = "enishi-test"
     created = create_single_table(name)

@@ -103,6 +103,7 @@ def run_demo(
     from enishi.shop_config import load_shop_config
     from enishi_local.report import build_report
     from enishi_local.report.collect import executions_from_tally, split_items
+    from enishi_local.report.command import local_result
     from enishi_local.report.metrics import ReportData
     from enishi_local.stack import LocalStack
 
@@ -195,8 +196,13 @@ def run_demo(
             thresholds=thresholds,
             line_plan=_line_plan(shop.messaging.line_monthly_quota),
             run=run,
+            order_items=parts["orders"],
+            margin_rate=getattr(shop, "margin_rate", None),  # shop.yaml's margin, once its model has one
         )
-        summary = build_report(data, out_dir, messages=world.messages)
+        # the analytics result as `enishi report --local` reads it (its Analytics run at the end when the stack has
+        # one, else computed from the table by the stand-in), rendered by the same code with the run's own sections
+        result, _source = local_result(stack, refresh=True, as_of=cfg.end, data=data)
+        summary = build_report(data, out_dir, messages=world.messages, result=result)
         run["report_seconds"] = round(time.perf_counter() - t_report, 2)
         run["wall_seconds"] = round(time.perf_counter() - t_start, 2)
         run["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -223,7 +229,9 @@ def quiet_handlers() -> None:
 
 
 def _line_plan(quota: int) -> str:
-    return "communication" if quota <= 200 else "light" if quota <= 5000 else "standard"
+    from enishi_local.report.metrics import line_plan_for
+
+    return line_plan_for(quota)
 
 
 def main(argv: list[str] | None = None) -> int:

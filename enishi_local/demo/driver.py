@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from enishi.signatures import sign_line
+
 from .shop_sim import (
     LinePost,
     Outgoing,
@@ -28,7 +30,6 @@ from .shop_sim import (
     ShopSimulation,
     UnsubscribeClick,
 )
-from .webhooks import sign_line
 
 
 class World(Protocol):

@@ -5,9 +5,6 @@ times carry the shop's offset (+09:00).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import random
 import uuid
@@ -17,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from enishi.clock import JST
+from enishi_local.shopify_webhooks import shopify_headers
 
 API_VERSION = "2025-07"
 
@@ -28,19 +26,6 @@ CARRIERS: tuple[tuple[str, str], ...] = (
         "https://trackings.post.japanpost.jp/services/srv/search/direct?reqCodeNo1={n}&searchKind=S002",
     ),
 )
-
-
-def sign_shopify(raw: bytes, secret: str) -> str:
-    """base64 HMAC-SHA256 of the raw body (the project's ``enishi.signatures.sign_shopify`` when it exists)."""
-    try:
-        from enishi.signatures import sign_shopify as project_sign  # type: ignore[import-not-found]
-    except ImportError:
-        return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
-    return project_sign(raw, secret)
-
-
-def sign_line(raw: bytes, channel_secret: str) -> str:
-    return base64.b64encode(hmac.new(channel_secret.encode(), raw, hashlib.sha256).digest()).decode()
 
 
 def ts(t: datetime) -> str:
@@ -76,16 +61,16 @@ class Delivery:
 
     def headers(self, shop_domain: str, secret: str) -> dict[str, str]:
         raw = self.encode()
-        return {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": self.topic,
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, secret),
-            "X-Shopify-Shop-Domain": shop_domain,
-            "X-Shopify-API-Version": API_VERSION,
-            "X-Shopify-Event-Id": self.event_id,
-            "X-Shopify-Webhook-Id": self.webhook_id,
-            "X-Shopify-Triggered-At": triggered_at(self.at),
-        }
+        return shopify_headers(
+            raw,
+            secret,
+            topic=self.topic,
+            shop=shop_domain,
+            api_version=API_VERSION,
+            event_id=self.event_id,
+            webhook_id=self.webhook_id,
+            triggered_at=triggered_at(self.at),
+        )
 
 
 def money(value: Decimal | int) -> str:

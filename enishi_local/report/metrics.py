@@ -11,10 +11,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enishi.clock import parse_iso
 from enishi.profiles.model import Profile, StageThresholds, derive_stage
+
+if TYPE_CHECKING:
+    from enishi.analytics.result import AnalyticsResult
 
 STAGES = ("lead", "first_time", "repeat", "loyal", "at_risk", "dormant")
 STAGE_LABELS = {
@@ -77,6 +80,8 @@ class ReportData:
     thresholds: StageThresholds = field(default_factory=StageThresholds)
     line_plan: str = "light"
     run: dict[str, Any] = field(default_factory=dict)  # wall time, memory, …
+    order_items: list[dict[str, Any]] | None = None  # the table's order items (None: use ``orders``)
+    margin_rate: float | None = None  # gross profit ÷ revenue (shop.yaml); None: standin.DEFAULT_MARGIN_RATE
 
 
 def _dt(value: Any) -> datetime | None:
@@ -104,7 +109,7 @@ def parse_profiles(items: list[dict[str, Any]]) -> list[Profile]:
 
 
 def stage_counts(profiles: list[Profile], now: datetime, t: StageThresholds) -> dict[str, int]:
-    counts = Counter(derive_stage(p, now, t) for p in profiles)
+    counts: Counter[str] = Counter(derive_stage(p, now, t) for p in profiles)
     return {s: counts.get(s, 0) for s in STAGES}
 
 
@@ -117,32 +122,68 @@ def sent_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("status") == "sent"]
 
 
-def compute(data: ReportData) -> dict[str, Any]:
+def compute(data: ReportData, result: AnalyticsResult | None = None) -> dict[str, Any]:
+    """The report's summary: what enishi knows from the analytics result (``result``; when None, built from the
+    run's items by ``standin.build_result``), completed by what only the run knows (stage samples, the funnel's
+    visitors, the F2 nudge split, carts, cost components, the recency × frequency grid, the sim's truth)."""
+    from .standin import build_result
+    from .view import from_result, merge
+
+    result = result if result is not None else build_result(data)
+    return merge(from_result(result), run_sections(data, result))
+
+
+def run_sections(data: ReportData, result: AnalyticsResult) -> dict[str, Any]:
+    """The summary's parts that come from the run's own items and the simulated shop, not the analytics result."""
+    from . import view
+
     profiles = parse_profiles(data.profiles)
-    end = data.end
     sent = sent_messages(data.messages)
+    buyers = [p for p in profiles if p.order_count >= 1]
+    by_seq = messages_by_sequence(sent)
+    return {
+        "period": period(data.start, data.end),
+        "stage_samples": [{"at": t.isoformat(), **counts} for t, counts in data.stage_samples],
+        "funnel": funnel(data.sim, result.totals.buyers, view.result_only(result)["funnel"][1]["count"]),
+        "f2": f2_split(buyers, sent, orders_by_customer(data.orders), data.end),
+        "carts": carts(sent, data.sim),
+        "messages": {
+            "skipped_by_reason": skipped_by_reason(data.messages),
+            "outbox": len(data.outbox),
+        },
+        "cost": _costs(data, by_seq),
+        "rfm": _rfm(buyers, data.end),
+        **consent_counts(profiles),
+        "line_funnel": line_funnel(profiles, data.sim),
+        "sim": data.sim,
+        "run": data.run,
+    }
 
-    # ---- stages now and over time
-    stages_now = stage_counts(profiles, end, data.thresholds)
-    samples = [{"at": t.isoformat(), **counts} for t, counts in data.stage_samples]
 
-    # ---- orders (the table's order items when present; else the profiles' F(n))
-    orders_by_customer: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
-    for o in data.orders:
+def period(start: datetime, end: datetime) -> dict[str, Any]:
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "days": round((end - start).total_seconds() / 86400),
+    }
+
+
+def orders_by_customer(orders: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, Decimal]]]:
+    """Each customer's orders (placed, not cancelled), oldest first."""
+    out: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for o in orders:
         at = _dt(o.get("placed_at") or o.get("created_at"))
         if at is None or o.get("cancelled"):
             continue
-        orders_by_customer[str(o.get("customer_id"))].append((at, Decimal(str(o.get("total") or 0))))
-    for lst in orders_by_customer.values():
+        out[str(o.get("customer_id"))].append((at, Decimal(str(o.get("total") or 0))))
+    for lst in out.values():
         lst.sort()
+    return out
 
-    buyers = [p for p in profiles if p.order_count >= 1]
-    repeaters = [p for p in profiles if p.order_count >= 2]
-    revenue = sum((p.total_spent for p in profiles), Decimal(0))
 
-    # ---- funnel
-    sim = data.sim
-    funnel = [
+def funnel(sim: dict[str, Any], buyers: int, repeaters: int) -> list[dict[str, Any]]:
+    """Cart → contact (what only the shop knows: the simulation's counts) → first order → second order."""
+    return [
         {
             "step": "cart",
             "label": "カート作成 Visitors with a cart",
@@ -153,44 +194,46 @@ def compute(data: ReportData) -> dict[str, Any]:
             "label": "連絡先入力 Checkout with contact",
             "count": int(sim.get("visitors_with_contact", 0)),
         },
-        {"step": "first_order", "label": "初回購入 First order", "count": len(buyers)},
-        {"step": "second_order", "label": "2回目購入 Second order", "count": len(repeaters)},
+        {"step": "first_order", "label": "初回購入 First order", "count": buyers},
+        {"step": "second_order", "label": "2回目購入 Second order", "count": repeaters},
     ]
 
-    # ---- F2 conversion: overall, and nudged vs not among F1 buyers whose 7-day window passed
+
+NUDGE_WAIT = timedelta(days=8)
+
+
+def f2_split(
+    buyers: list[Profile],
+    sent: list[dict[str, Any]],
+    orders: dict[str, list[tuple[datetime, Decimal]]],
+    end: datetime,
+) -> dict[str, Any]:
+    """F2 conversion of first-time buyers whose 7-day window passed: nudged by the welcome sequence or not."""
     nudged_ids = {
         str(m.get("customer_id"))
         for m in sent
         if m.get("sequence") == "welcome" and is_f2_nudge(str(m.get("step")))
     }
-    nudge_wait = timedelta(days=8)
     eligible_nudged, eligible_not = [], []
     for p in buyers:
-        if p.first_order_at is None or p.first_order_at > end - nudge_wait:
+        if p.first_order_at is None or p.first_order_at > end - NUDGE_WAIT:
             continue
-        orders = orders_by_customer.get(p.customer_id, [])
-        second = orders[1][0] if len(orders) >= 2 else None
+        own = orders.get(p.customer_id, [])
+        second = own[1][0] if len(own) >= 2 else None
         if p.customer_id in nudged_ids:
             eligible_nudged.append(p)
         elif second is None or second > p.first_order_at + timedelta(days=7):
             eligible_not.append(p)  # still F1 on day 7 but got no nudge (no consent, suppressed, …)
-    f2 = {
-        "buyers": len(buyers),
-        "repeaters": len(repeaters),
-        "overall": _ratio(len(repeaters), len(buyers)),
-        "nudged": {
-            "customers": len(eligible_nudged),
-            "converted": sum(1 for p in eligible_nudged if p.order_count >= 2),
-            "rate": _ratio(sum(1 for p in eligible_nudged if p.order_count >= 2), len(eligible_nudged)),
-        },
-        "not_nudged": {
-            "customers": len(eligible_not),
-            "converted": sum(1 for p in eligible_not if p.order_count >= 2),
-            "rate": _ratio(sum(1 for p in eligible_not if p.order_count >= 2), len(eligible_not)),
-        },
-    }
+    return {"nudged": _converted(eligible_nudged), "not_nudged": _converted(eligible_not)}
 
-    # ---- carts recovered: a cart-recovery message, then the order (attribution on the record, or the sim's truth)
+
+def _converted(group: list[Profile]) -> dict[str, Any]:
+    converted = sum(1 for p in group if p.order_count >= 2)
+    return {"customers": len(group), "converted": converted, "rate": _ratio(converted, len(group))}
+
+
+def carts(sent: list[dict[str, Any]], sim: dict[str, Any]) -> dict[str, Any]:
+    """Carts recovered: a cart-recovery message, then the order (attribution on the record, or the sim's truth)."""
     cart_msgs = [m for m in sent if m.get("sequence") == "cart_recovery"]
     carts_reminded = {str(m.get("trigger_id")) for m in cart_msgs}
     attributed: dict[str, Decimal] = {}
@@ -198,16 +241,14 @@ def compute(data: ReportData) -> dict[str, Any]:
         if m.get("converted_at") and m.get("trigger_id"):
             attributed[str(m["trigger_id"])] = Decimal(str(m.get("revenue") or 0))
     if attributed:
-        recovered_count, recovered_revenue, recovered_source = (
-            len(attributed),
-            sum(attributed.values(), Decimal(0)),
-            "attribution",
-        )
+        recovered_count = len(attributed)
+        recovered_revenue = sum(attributed.values(), Decimal(0))
+        recovered_source = "attribution"
     else:
         recovered_count = int(sim.get("carts_recovered_after_reminder", 0))
         recovered_revenue = Decimal(str(sim.get("carts_recovered_revenue", 0)))
         recovered_source = "simulation"
-    carts = {
+    return {
         "abandoned_with_contact": int(sim.get("carts_abandoned_with_contact", len(carts_reminded))),
         "reminded": len(carts_reminded),
         "recovered": recovered_count,
@@ -217,64 +258,47 @@ def compute(data: ReportData) -> dict[str, Any]:
         "source": recovered_source,
     }
 
-    # ---- messages by sequence × channel, outcomes
-    by_seq: dict[str, dict[str, Any]] = {}
-    for seq in sorted({str(m.get("sequence")) for m in sent} | set(SEQUENCE_LABELS)):
-        ms = [m for m in sent if m.get("sequence") == seq]
-        emails = [m for m in ms if m.get("channel") == "email"]
-        by_seq[seq] = {
-            "label": SEQUENCE_LABELS.get(seq, seq),
-            "email": len(emails),
-            "line": sum(1 for m in ms if m.get("channel") == "line"),
-            "delivered": sum(1 for m in emails if m.get("delivered_at")),
-            "opened": sum(1 for m in emails if m.get("opened_at")),
-            "clicked": sum(1 for m in emails if m.get("clicked_at")),
-            "bounced": sum(1 for m in emails if m.get("bounced_at")),
-            "converted": sum(1 for m in ms if m.get("converted_at")),
-            "revenue": float(sum((Decimal(str(m.get("revenue") or 0)) for m in ms), Decimal(0))),
-            "by_step": dict(Counter(str(m.get("step")) for m in ms)),
-        }
-    skipped = Counter(str(m.get("reason") or "?") for m in data.messages if m.get("status") == "skipped")
 
-    # ---- cost per sequence
-    cost = _costs(data, by_seq)
+def messages_by_sequence(sent: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Sent messages by sequence × channel with their outcomes (email outcomes count emails only)."""
+    return {seq: _sequence_row(seq, ms) for seq, ms in group_by_sequence(sent).items()}
 
-    # ---- RFM grid: recency bucket × frequency bucket (buyers only)
-    rfm = _rfm(buyers, end)
 
+def group_by_sequence(sent: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Sent messages by sequence, every known sequence present (sorted by name)."""
     return {
-        "shop": data.shop,
-        "period": {
-            "start": data.start.isoformat(),
-            "end": end.isoformat(),
-            "days": round((end - data.start).total_seconds() / 86400),
-        },
-        "customers": len(profiles),
-        "stages_now": stages_now,
-        "stage_samples": samples,
-        "revenue_jpy": float(revenue),
-        "orders": sum(p.order_count for p in profiles),
-        "funnel": funnel,
-        "f2": f2,
-        "carts": carts,
-        "messages": {
-            "total": len(sent),
-            "email": sum(1 for m in sent if m.get("channel") == "email"),
-            "line": sum(1 for m in sent if m.get("channel") == "line"),
-            "by_sequence": by_seq,
-            "skipped_by_reason": dict(skipped),
-            "outbox": len(data.outbox),
-        },
-        "cost": cost,
-        "rfm": rfm,
+        seq: [m for m in sent if m.get("sequence") == seq]
+        for seq in sorted({str(m.get("sequence")) for m in sent} | set(SEQUENCE_LABELS))
+    }
+
+
+def _sequence_row(seq: str, ms: list[dict[str, Any]]) -> dict[str, Any]:
+    emails = [m for m in ms if m.get("channel") == "email"]
+    return {
+        "label": SEQUENCE_LABELS.get(seq, seq),
+        "email": len(emails),
+        "line": sum(1 for m in ms if m.get("channel") == "line"),
+        "delivered": sum(1 for m in emails if m.get("delivered_at")),
+        "opened": sum(1 for m in emails if m.get("opened_at")),
+        "clicked": sum(1 for m in emails if m.get("clicked_at")),
+        "bounced": sum(1 for m in emails if m.get("bounced_at")),
+        "converted": sum(1 for m in ms if m.get("converted_at")),
+        "revenue": float(sum((Decimal(str(m.get("revenue") or 0)) for m in ms), Decimal(0))),
+        "by_step": dict(Counter(str(m.get("step")) for m in ms)),
+    }
+
+
+def skipped_by_reason(messages: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(str(m.get("reason") or "?") for m in messages if m.get("status") == "skipped"))
+
+
+def consent_counts(profiles: list[Profile]) -> dict[str, int]:
+    return {
         "suppressed": sum(1 for p in profiles if p.email_suppression is not None),
         "unsubscribed": sum(
             1 for p in profiles if p.email_consent is not None and p.email_consent.state == "unsubscribed"
         ),
         "line_linked": sum(1 for p in profiles if p.line is not None),
-        "line_funnel": line_funnel(profiles, sim),
-        "sim": sim,
-        "run": data.run,
     }
 
 
@@ -293,7 +317,7 @@ def line_funnel(profiles: list[Profile], sim: dict[str, Any]) -> dict[str, Any]:
         ("linked_buyers", sum(1 for p in linked if p.order_count >= 1)),
         ("linked_repeat", sum(1 for p in linked if p.order_count >= 2)),
     ]
-    out: dict[str, Any] = {name: value for name, value in steps}
+    out: dict[str, Any] = dict(steps)
     out["following"] = sum(1 for p in linked if p.line is not None and p.line.following)
     out["link_rate"] = _ratio(len(linked), friends) if isinstance(friends, int) else None
     out["buyer_rate"] = _ratio(out["linked_buyers"], len(linked))
@@ -304,33 +328,53 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
+def line_plan_for(monthly_quota: int) -> str:
+    """The LINE plan a shop's monthly message quota (shop.yaml) implies."""
+    return "communication" if monthly_quota <= 200 else "light" if monthly_quota <= 5000 else "standard"
+
+
+def line_per_message_usd(line_plan: str) -> float:
+    """LINE: the plan's price per included message (Light: ¥5,000 / 5,000 = ¥1 a message)."""
+    plan = LINE_PLANS_JPY.get(line_plan, LINE_PLANS_JPY["light"])
+    return (plan[0] / plan[1] / JPY_PER_USD) if plan[1] else 0.0
+
+
+def sequence_cost(data: ReportData, seq: str, emails: int, lines: int) -> dict[str, float]:
+    """One sequence's cost in USD by component (unrounded), from its executions and messages."""
+    ex = [e for e in data.executions if e.sequence == seq]
+    transitions = sum(e.transitions for e in ex)
+    invocations = sum(e.lambda_invocations for e in ex)
+    parts = {
+        "executions": len(ex),
+        "transitions": transitions,
+        "lambda_invocations": invocations,
+        "step_functions": transitions * PRICE_SFN_TRANSITION,
+        "lambda": invocations
+        * (PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND * LAMBDA_GB * LAMBDA_SECONDS_PER_STEP),
+        "dynamodb": invocations
+        * (DDB_WRITES_PER_STEP * PRICE_DDB_WRITE + DDB_READS_PER_STEP * PRICE_DDB_READ),
+        "ses": emails * PRICE_SES_EMAIL,
+        "line": lines * line_per_message_usd(data.line_plan),
+    }
+    parts["total"] = sum(parts[k] for k in COST_COMPONENTS)
+    return parts
+
+
+COST_COMPONENTS = ("step_functions", "lambda", "dynamodb", "ses", "line")
+
+
 def _costs(data: ReportData, by_seq: dict[str, dict[str, Any]]) -> dict[str, Any]:
     plan = LINE_PLANS_JPY.get(data.line_plan, LINE_PLANS_JPY["light"])
-    # LINE: the plan's price per included message (Light: ¥5,000 / 5,000 = ¥1 a message)
-    line_per_msg_usd = (plan[0] / plan[1] / JPY_PER_USD) if plan[1] else 0.0
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for seq, v in by_seq.items():
-        ex = [e for e in data.executions if e.sequence == seq]
-        transitions = sum(e.transitions for e in ex)
-        invocations = sum(e.lambda_invocations for e in ex)
-        sfn = transitions * PRICE_SFN_TRANSITION
-        lam = invocations * (
-            PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND * LAMBDA_GB * LAMBDA_SECONDS_PER_STEP
-        )
-        ddb = invocations * (DDB_WRITES_PER_STEP * PRICE_DDB_WRITE + DDB_READS_PER_STEP * PRICE_DDB_READ)
-        ses = v["email"] * PRICE_SES_EMAIL
-        line = v["line"] * line_per_msg_usd
-        total = sfn + lam + ddb + ses + line
+        parts = sequence_cost(data, seq, v["email"], v["line"])
+        total = parts["total"]
         sent = v["email"] + v["line"]
         rows[seq] = {
-            "executions": len(ex),
-            "transitions": transitions,
-            "lambda_invocations": invocations,
-            "step_functions": round(sfn, 6),
-            "lambda": round(lam, 6),
-            "dynamodb": round(ddb, 6),
-            "ses": round(ses, 6),
-            "line": round(line, 6),
+            "executions": parts["executions"],
+            "transitions": parts["transitions"],
+            "lambda_invocations": parts["lambda_invocations"],
+            **{k: round(parts[k], 6) for k in COST_COMPONENTS},
             "total_usd": round(total, 6),
             "per_message_usd": round(total / sent, 6) if sent else None,
             "revenue_jpy": v["revenue"],

@@ -1,4 +1,5 @@
-"""Every message the run sent, as files a person can open: e-mails as ``.html`` and ``.eml``, LINE pushes as ``.json``."""
+"""Every message the run sent, as files a person can open: e-mails as ``.html`` and ``.eml``, LINE pushes as
+``.json``."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def write_outbox(messages: list[Any], out_dir: Path) -> dict[str, int]:
         base = out_dir / f"{n:05d}_{stamp}_{msg.sequence}_{msg.step}_{msg.channel}_{who}"
         raw = msg.raw or {}
         if msg.channel == "line":
-            payload = {k: v for k, v in raw.items()}
+            payload = dict(raw)
             base.with_suffix(".json").write_text(
                 json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
             )

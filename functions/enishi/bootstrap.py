@@ -37,15 +37,52 @@ class BaseSettings(BaseModel):
 
 
 class TableSettings(BaseSettings):
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
+    table_name: str = Field(alias=c.ENV_TABLE_NAME, min_length=1)
 
 
 class BusSettings(BaseSettings):
-    event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME)
+    event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME, min_length=1)
 
 
 class ShopConfigSettings(BaseSettings):
     shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
+
+
+class RawBucketSettings(BaseSettings):
+    """The bucket that keeps authentic payloads nothing could process (``raw_payloads``)."""
+
+    raw_bucket_name: str = Field(alias=c.ENV_RAW_BUCKET_NAME, min_length=1)
+
+
+class LineSecretSettings(BaseSettings):
+    """The LINE channel's secret (JSON ``{"channel_secret", "channel_access_token"}``)."""
+
+    line_secret_arn: str = Field(alias=c.ENV_LINE_SECRET_ARN, min_length=1)
+
+
+class LineApiSettings(BaseSettings):
+    """Where the Messaging API is (the local stack points it at its fake)."""
+
+    line_api_base_url: str = Field(default=c.LINE_API_BASE_URL, alias=c.ENV_LINE_API_BASE_URL)
+
+
+class UnsubscribeSecretSettings(BaseSettings):
+    """The keys that sign unsubscribe tokens (``secrets.rotation_secrets``: current, previous, retired)."""
+
+    unsubscribe_secret_arn: str = Field(alias=c.ENV_UNSUBSCRIBE_SECRET_ARN, min_length=1)
+
+
+class PublicBaseUrlSettings(BaseSettings):
+    """The API's public ``https://…/`` (unsubscribe links); absent: no link is made."""
+
+    public_base_url: str | None = Field(default=None, alias=c.ENV_PUBLIC_BASE_URL)
+
+
+class CartConnectionSettings(BaseSettings):
+    """A polled cart's connection (``polling.contract.CartConnection`` as JSON) and its OAuth secret."""
+
+    connection: str = Field(alias=c.ENV_CART_CONNECTION, min_length=2)
+    secret_arn: str = Field(alias=c.ENV_CART_SECRET_ARN, min_length=1)
 
 
 def settings(model: type[S]) -> S:
@@ -78,6 +115,32 @@ class Container(Generic[T]):
             self._built = False
 
 
+class PerEnvironment(Generic[T]):
+    """One built value per value of some environment variables; ``reset()`` forgets them all. Thread-safe.
+
+    On AWS a process serves one function. The local stack runs several functions of one module in one process
+    (a polled cart's poller per connection), each under its own environment: they must not share a container."""
+
+    def __init__(self, build: Callable[[], T], names: tuple[str, ...]) -> None:
+        self._build = build
+        self._names = names
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, ...], T] = {}
+        self.__doc__ = build.__doc__
+        self.__name__ = getattr(build, "__name__", "container")
+
+    def __call__(self) -> T:
+        key = tuple(os.environ.get(name, "") for name in self._names)
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = self._build()
+            return self._values[key]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
 _resets: list[Callable[[], None]] = []
 
 
@@ -86,6 +149,18 @@ def container(build: Callable[[], T]) -> Container[T]:
     made = Container(build)
     _resets.append(made.reset)
     return made
+
+
+def container_per(*names: str) -> Callable[[Callable[[], T]], PerEnvironment[T]]:
+    """Decorator: like ``container``, but one container per value of the environment variables ``names``
+    (registered for ``reset_all``)."""
+
+    def decorate(build: Callable[[], T]) -> PerEnvironment[T]:
+        made = PerEnvironment(build, names)
+        _resets.append(made.reset)
+        return made
+
+    return decorate
 
 
 def on_reset(reset: Callable[[], None]) -> Callable[[], None]:

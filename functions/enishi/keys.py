@@ -36,6 +36,7 @@ DEDUPE_SK = "DEDUPE"
 QUOTA_SK = "QUOTA"
 MSG_SK_PREFIX = "MSG#"
 FULFILLMENT_SK_PREFIX = "FULFILLMENT#"
+ANALYTICS_LATEST_KEY = "results/latest.json"  # S3, analytics bucket: the newest result document
 
 
 def normalize_email(email: str) -> str:

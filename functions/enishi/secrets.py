@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
+
+from enishi import bootstrap
 
 MAX_AGE_SECONDS = 300
 
@@ -19,6 +22,14 @@ def get_secret(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+@bootstrap.on_reset
+def forget() -> None:
+    """Forget every cached secret value (``bootstrap.reset_all``: another environment, other secrets)."""
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:  # not imported: nothing cached
+        parameters.clear_caches()
 
 
 def get_json_secret(arn: str, *, max_age: int = MAX_AGE_SECONDS) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from enishi import bootstrap
 from enishi import constants as c
 
 DEPLOYED_DIR = "/opt/shop"
@@ -112,6 +113,9 @@ def read_yaml(path: Path) -> Any:
 def load_shop_config(directory: str | None = None) -> ShopConfig:
     base = Path(directory) if directory else config_dir()
     return ShopConfig.model_validate(read_yaml(base / "shop.yaml"))
+
+
+bootstrap.on_reset(load_shop_config.cache_clear)
 
 
 def templates_override_dir(directory: str | None = None) -> Path:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -25,15 +24,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from enishi import constants as c
-from enishi.sequences.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
-from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
+from enishi.sequences.domain.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
+from enishi.sequences.domain.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
 from infra.constructs.function import SERVICE_NAME, FunctionFactory
 from infra.constructs.queues import MAX_RECEIVE_COUNT, ConsumerQueue
 from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
@@ -148,14 +146,13 @@ class Sequences(Construct):
         bus: events.IEventBus,
         functions: FunctionFactory,
         shop_dir: Path,
-        alarm_topic: sns.ITopic | None = None,
         line_secret: secretsmanager.ISecret | None = None,
         unsubscribe_secret: secretsmanager.ISecret | None = None,
         public_base_url: str | None = None,
         ses_configuration_set: str | None = None,
         ses_from_address: str | None = None,
         ses_identity: str | None = None,
-        line_api_base_url: str = "https://api.line.me",
+        line_api_base_url: str = c.LINE_API_BASE_URL,
         removal_policy=None,
     ) -> None:
         super().__init__(scope, id)
@@ -176,7 +173,7 @@ class Sequences(Construct):
             step_env[c.ENV_SES_FROM_ADDRESS] = ses_from_address
         self.step_function = functions.create(
             "SequenceStep",
-            handler="enishi.sequences.step.handler",
+            handler="enishi.sequences.step.handler.handler",
             description="sequence step: eligibility → channel → render → send once → ledger",
             environment=step_env,
             timeout=STEP_TIMEOUT,
@@ -210,7 +207,6 @@ class Sequences(Construct):
             OPT_OUT_BROKEN_METRIC,
             "a marketing message was not sent because its opt-out link would not unsubscribe (a shop this deployment "
             "does not serve, a rotated-away secret, no profile): check shop.yaml and the unsubscribe secret",
-            alarm_topic,
         )
 
         # ---- the state machines
@@ -218,7 +214,7 @@ class Sequences(Construct):
         for name, sequence in self.spec.sequences.items():
             if not sequence.enabled:
                 continue
-            self._machine(name, name, sequence, 0, alarm_topic, removal_policy, stack)
+            self._machine(name, name, sequence, 0, removal_policy, stack)
             # a step that an event can start directly (shipping follow-up on "delivered") gets a small machine of
             # its own that begins at that step: no entry Choice billed on every execution of the main machine
             for index, step in enumerate(sequence.steps):
@@ -228,7 +224,6 @@ class Sequences(Construct):
                         name,
                         sequence,
                         index,
-                        alarm_topic,
                         removal_policy,
                         stack,
                     )
@@ -244,7 +239,7 @@ class Sequences(Construct):
         )
         self.starter_function = functions.create(
             "SequenceStarter",
-            handler="enishi.sequences.starter.handler",
+            handler="enishi.sequences.starter.handler.handler",
             description="events → start / stop sequence executions (deterministic names); park what waits",
             environment={**arns_env, c.ENV_MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT)},
             timeout=STARTER_TIMEOUT,
@@ -269,14 +264,13 @@ class Sequences(Construct):
             "ParkedEventUnresolved",
             "an event parked for its order waited ~9 h (SQS safety net exhausted); it stays parked for 14 days: "
             "check the profile consumer's DLQ for the order",
-            alarm_topic,
             period=Duration.hours(1),
         )
 
         # ---- the daily win-back job
         self.winback_function = functions.create(
             "Winback",
-            handler="enishi.sequences.winback.handler",
+            handler="enishi.sequences.winback.handler.handler",
             description=f"daily 10:00 JST: last order {self.spec.winback_threshold_days} days ago → win-back",
             environment=arns_env,
             timeout=Duration.minutes(5),
@@ -315,7 +309,6 @@ class Sequences(Construct):
             "WinbackRunCompleted",
             "the daily win-back job did not complete a run in the last day; the next run catches up every missed "
             "day from its cursor",
-            alarm_topic,
             period=Duration.days(1),
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             missing=cloudwatch.TreatMissingData.BREACHING,
@@ -341,9 +334,8 @@ class Sequences(Construct):
         id: str,
         metric_name: str,
         description: str,
-        alarm_topic: sns.ITopic | None,
         *,
-        period: Duration = Duration.minutes(5),
+        period: Duration | None = None,  # 5 minutes
         comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
@@ -355,7 +347,7 @@ class Sequences(Construct):
                 metric_name=metric_name,
                 dimensions_map={"service": SERVICE_NAME},
                 statistic="Sum",
-                period=period,
+                period=period or Duration.minutes(5),
             ),
             threshold=1,
             comparison_operator=comparison,
@@ -363,8 +355,6 @@ class Sequences(Construct):
             treat_missing_data=missing,
             alarm_description=description,
         )
-        if alarm_topic is not None:
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
         self.alarms.append(alarm)
         return alarm
 
@@ -374,7 +364,6 @@ class Sequences(Construct):
         name: str,
         sequence: Sequence,
         start_index: int,
-        alarm_topic: sns.ITopic | None,
         removal_policy,
         stack: Stack,
     ) -> sfn.StateMachine:
@@ -410,17 +399,6 @@ class Sequences(Construct):
             f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.step_function.node.default_child)}.Arn>:*]",
             "lambda:InvokeFunction on the step function's versions/aliases (CDK's LambdaInvoke grant); one function.",
         )
-        if alarm_topic is not None:
-            alarm = cloudwatch.Alarm(
-                group,
-                "FailedAlarm",
-                metric=machine.metric_failed(period=Duration.minutes(5)),
-                threshold=1,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{key}: an execution failed (a send kept failing after its retries)",
-            )
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
         return machine
 
 

@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 
 from enishi import keys
 from enishi.clock import JST
-from enishi.signatures import sign_shopify
+from enishi_local.shopify_webhooks import shopify_headers
 
 SHOP = "enishi-demo.myshopify.com"
 FOREIGN_SHOP = "another-shop.myshopify.com"  # every file in docs/examples/generic/ names a shop like this
@@ -504,16 +504,16 @@ class Executor:
                 "POST",
                 self.stack.url + "/webhooks/shopify",
                 raw,
-                {
-                    "Content-Type": "application/json",
-                    "X-Shopify-Topic": topic,
-                    "X-Shopify-Shop-Domain": FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
-                    "X-Shopify-API-Version": "2025-01",
-                    "X-Shopify-Webhook-Id": f"{event_id}-{attempt}",
-                    "X-Shopify-Event-Id": event_id,
-                    "X-Shopify-Triggered-At": write_time(t, act.perturb.skew),
-                    "X-Shopify-Hmac-Sha256": sign_shopify(raw, self.stack.secrets.shopify),
-                },
+                shopify_headers(
+                    raw,
+                    self.stack.secrets.shopify,
+                    topic=topic,
+                    shop=FOREIGN_SHOP if act.perturb.foreign_shop else SHOP,
+                    api_version="2025-01",
+                    webhook_id=f"{event_id}-{attempt}",
+                    event_id=event_id,
+                    triggered_at=write_time(t, act.perturb.skew),
+                ),
             )
             if act.perturb.foreign_shop:  # nothing it says is about our shop's customer
                 acts = []
@@ -664,7 +664,7 @@ class Executor:
                 if (
                     act.kind == "resubscribe"
                 ):  # the customer asks again on the preference page (with its wording)
-                    status, answer = http(
+                    status, _answer = http(
                         "POST",
                         url,
                         b"action=resubscribe",
@@ -677,7 +677,7 @@ class Executor:
                         acts=(ConsentAct(f"{c.id}:resubscribe:{act.slot}", now, "subscribed"),),
                         status=status,
                     )
-                status, answer = http(
+                status, _answer = http(
                     "POST",
                     url,
                     b"List-Unsubscribe=One-Click",
@@ -833,7 +833,7 @@ class Violation:
 
 
 def is_marketing(sequence: str | None, step: str | None) -> bool:
-    from enishi.sequences.spec import load_shop_spec
+    from enishi.sequences.domain.spec import load_shop_spec
 
     spec = _spec(load_shop_spec)
     seq = spec.sequences.get(sequence or "")
@@ -1029,11 +1029,13 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
                 and not e.act.perturb.foreign_shop
                 and e.act.ref not in cancelled[cid]
             ):
-                placed = [a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref][0]
+                placed = next(
+                    a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref
+                )
                 if all(ref != e.act.ref for ref, _ in orders[cid]):
                     orders[cid].append((e.act.ref, placed))
                 completed[cid].add(e.act.ref)
-            linked, following = line[cid]
+            linked, _following = line[cid]
             if e.kind == "line_link" and e.status == 200:
                 line[cid] = (True, True)
             elif e.kind == "line_unfollow" and linked:

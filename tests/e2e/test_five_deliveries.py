@@ -4,7 +4,6 @@ HTTP, through intake, the bus, the profile consumer and the sequence starter of 
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import boto3
 import pytest
 
 from enishi import keys
-from enishi.signatures import sign_shopify
+from enishi_local.shopify_webhooks import post_shopify
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -26,23 +25,18 @@ SECRETS = LocalSecrets(shopify="five-deliveries-secret")
 def _deliver(
     stack: LocalStack, raw: bytes, *, event_id: str, webhook_id: str, topic: str = "orders/create"
 ) -> dict:
-    req = urllib.request.Request(
-        stack.url + "/webhooks/shopify",
-        data=raw,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": webhook_id,
-            "X-Shopify-Event-Id": event_id,
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        },
+    status, answer = post_shopify(
+        stack.url,
+        raw,
+        SECRETS.shopify,
+        topic=topic,
+        shop=SHOP,
+        api_version="2025-01",
+        webhook_id=webhook_id,
+        event_id=event_id,
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 200
-        return json.loads(resp.read())
+    assert status == 200
+    return json.loads(answer)
 
 
 def test_the_same_order_webhook_five_times_yields_one_profile_update_and_one_welcome():

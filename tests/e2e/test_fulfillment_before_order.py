@@ -5,14 +5,13 @@ in the starter's DLQ."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 
-from enishi.signatures import sign_shopify
+from enishi_local.shopify_webhooks import post_shopify
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -25,22 +24,17 @@ SECRETS = LocalSecrets(shopify="fulfillment-first-secret")
 
 def _deliver(stack: LocalStack, body: dict, *, topic: str, event_id: str) -> None:
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(
-        stack.url + "/webhooks/shopify",
-        data=raw,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": f"wh-{event_id}",
-            "X-Shopify-Event-Id": event_id,
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        },
+    status, _ = post_shopify(
+        stack.url,
+        raw,
+        SECRETS.shopify,
+        topic=topic,
+        shop=SHOP,
+        api_version="2025-01",
+        webhook_id=f"wh-{event_id}",
+        event_id=event_id,
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 200
+    assert status == 200
 
 
 def _starter_dlq_depth() -> int:

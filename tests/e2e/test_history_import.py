@@ -6,7 +6,6 @@ gets it on the right day — and `enishi customer erase` leaves none of a custom
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +16,8 @@ import pytest
 from enishi import keys
 from enishi.carts import Unprocessable
 from enishi.carts import shopify as shopify_adapter
-from enishi.signatures import sign_shopify
 from enishi_local import operator
+from enishi_local.shopify_webhooks import post_shopify
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -119,22 +118,17 @@ def _csv_pair(directory: Path) -> tuple[Path, Path]:
 
 def _post(stack: LocalStack, topic: str, body: dict) -> None:
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(
-        stack.url + "/webhooks/shopify",
-        data=raw,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        },
+    status, _ = post_shopify(
+        stack.url,
+        raw,
+        SECRETS.shopify,
+        topic=topic,
+        shop=SHOP,
+        api_version="2025-01",
+        webhook_id=str(uuid.uuid4()),
+        event_id=str(uuid.uuid4()),
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 200
+    assert status == 200
 
 
 def _order(stack: LocalStack, order_id: int, customer_id: str, email: str) -> dict:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from enishi.signatures import sign_shopify
 from enishi_local.cli import curl_example
+from enishi_local.shopify_webhooks import post_shopify
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -55,23 +55,18 @@ def _post_checkout(
     }
     body["customer"] = {**body.get("customer", {}), "id": int(uuid.UUID(token).int % 10**12), "email": email}
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(
-        stack.url + "/webhooks/shopify",
-        data=raw,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": at.isoformat(),
-            "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-        },
+    status, _ = post_shopify(
+        stack.url,
+        raw,
+        SECRETS.shopify,
+        topic=topic,
+        shop=SHOP,
+        api_version="2025-01",
+        webhook_id=str(uuid.uuid4()),
+        event_id=str(uuid.uuid4()),
+        triggered_at=at.isoformat(),
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return resp.status
+    return status
 
 
 def _outbox(stack: LocalStack, recipient: str) -> list[dict]:

@@ -4,7 +4,6 @@ adapter is fixed `enishi replay` sends it back through the real HTTP path, where
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pytest
 from enishi import keys
 from enishi.carts import Unprocessable
 from enishi.carts import shopify as shopify_adapter
-from enishi.signatures import sign_shopify
 from enishi_local.replay import replay
+from enishi_local.shopify_webhooks import post_shopify
 from enishi_local.stack import LocalSecrets, LocalStack
 
 pytestmark = pytest.mark.slow
@@ -38,22 +37,17 @@ def test_a_kept_payload_is_replayed_once_the_adapter_is_fixed(monkeypatch):
     with LocalStack(port=0, start=datetime(2026, 6, 1, 2, 0, tzinfo=UTC), secrets=SECRETS) as stack:
         body = json.loads((EVENTS / "orders__create.json").read_text(encoding="utf-8"))
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(
-            stack.url + "/webhooks/shopify",
-            data=raw,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Shop-Domain": SHOP,
-                "X-Shopify-Event-Id": "evt-replay-1",
-                "X-Shopify-Webhook-Id": "wh-replay-1",
-                "X-Shopify-Hmac-Sha256": sign_shopify(raw, SECRETS.shopify),
-            },
-        )
         # Given a delivery the adapter cannot process: Shopify gets 200 "kept", nothing is published
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            assert json.loads(resp.read())["status"] == "kept"
+        _, answer = post_shopify(
+            stack.url,
+            raw,
+            SECRETS.shopify,
+            topic="orders/create",
+            shop=SHOP,
+            event_id="evt-replay-1",
+            webhook_id="wh-replay-1",
+        )
+        assert json.loads(answer)["status"] == "kept"
         stack.settle()
         table = boto3.resource("dynamodb").Table(stack.table_name)
         profile_key = keys.profile_key(SHOP, str(body["customer"]["id"]))

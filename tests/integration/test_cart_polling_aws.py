@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
+from enishi import bootstrap, keys
 from enishi import constants as c
-from enishi import keys
 from enishi.polling import handler as poller
 from enishi.polling import webhook
 from enishi.polling.contract import CartConnection
@@ -45,11 +45,9 @@ def wired(table, bus, monkeypatch, fake):
         c.ENV_CART_FETCH_QUEUE_URL: queue,
     }.items():
         monkeypatch.setenv(k, v)
-    poller.reset()
-    webhook.reset()
+    bootstrap.reset_all()
     yield SimpleNamespace(arn=arn, queue=queue, bus=bus, table=table)
-    poller.reset()
-    webhook.reset()
+    bootstrap.reset_all()
 
 
 def _connect(fake: FakeEccube, arn: str) -> int:
@@ -236,7 +234,7 @@ def test_no_body_signed_or_not_gets_a_5xx(wired, fake, lambda_context, body: byt
     boto3.client("secretsmanager").put_secret_value(
         SecretId=wired.arn, SecretString=json.dumps({"webhook_secret": WEBHOOK_SECRET})
     )
-    webhook.reset()
+    bootstrap.reset_all()
     sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest() if signed else "f" * 64
     event = _http(b"", sig)
     event["body"], event["isBase64Encoded"] = __import__("base64").b64encode(body).decode(), True
@@ -247,7 +245,7 @@ def test_no_body_signed_or_not_gets_a_5xx(wired, fake, lambda_context, body: byt
 def test_raw_bucket_down_answers_503_not_an_unhandled_error(wired, fake, lambda_context, monkeypatch) -> None:
     _connect(fake, wired.arn)
     monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, "no-such-bucket")
-    webhook.reset()
+    bootstrap.reset_all()
     raw = b'{"entity": "order"}'
     sig = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     assert webhook.handler(_http(raw, sig), lambda_context("CartWebhook"))["statusCode"] == 503

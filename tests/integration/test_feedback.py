@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from enishi import bootstrap, keys
 from enishi import constants as c
-from enishi import keys
 from enishi.feedback.tags import decode_tag_value, email_tags, encode_tag_value, read_email_tags
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
@@ -26,7 +26,7 @@ def sample(name: str) -> dict:
 def feedback(table, bus, monkeypatch, lambda_context):
     from enishi.feedback import handler as module
 
-    monkeypatch.setattr(module, "_deps", None)
+    bootstrap.reset_all()
     context = lambda_context("Feedback")
 
     def invoke(event: dict) -> dict:

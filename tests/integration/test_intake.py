@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from enishi import clock, keys, signatures
+from enishi import bootstrap, clock, keys, signatures
 from enishi import constants as c
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -115,11 +115,11 @@ def intake(table, bus, monkeypatch):
     monkeypatch.setenv(c.ENV_SHOPIFY_SECRET_ARN, shopify_arn)
     monkeypatch.setenv(c.ENV_GENERIC_SECRET_ARN, generic_arn)
     parameters.clear_caches()
-    handler.ports.cache_clear()
+    bootstrap.reset_all()
     clock.set_provider(lambda: NOW)
     yield Intake(handler, table, bus)
     clock.reset()
-    handler.ports.cache_clear()
+    bootstrap.reset_all()
     parameters.clear_caches()
 
 
@@ -311,10 +311,7 @@ def test_a_signed_delivery_for_a_shop_not_served_is_403_and_kept(intake, kind):
 @pytest.mark.parametrize("path", [c.PATH_SHOPIFY_WEBHOOK, c.PATH_GENERIC_WEBHOOK])
 def test_json_nested_10000_deep_is_400_and_kept_not_500(intake, path):
     raw = b"[" * 10_000 + b"]" * 10_000
-    if path == c.PATH_GENERIC_WEBHOOK:
-        event = generic_event(raw)
-    else:
-        event = shopify_event("orders__create", raw=raw)
+    event = generic_event(raw) if path == c.PATH_GENERIC_WEBHOOK else shopify_event("orders__create", raw=raw)
     status, answer = intake.call(event)
     assert status == 400 and answer["status"] == "rejected"
     assert intake.raw_objects()[0]["reason"] == "too_deep"

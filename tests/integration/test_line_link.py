@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from enishi import clock
+from enishi import bootstrap, clock
 from enishi import constants as c
 from enishi.line_link import handler as link_handler
 from enishi.line_link.logic import sign
@@ -59,8 +59,7 @@ def wired(table, bus, monkeypatch, now, lambda_context):
         monkeypatch.setenv(c.ENV_LINE_SECRET_ARN, line_arn)
         monkeypatch.setenv(c.ENV_LINE_LINK_SECRET_ARN, link_arn)
         monkeypatch.setenv(c.ENV_LINE_API_BASE_URL, line.url)
-        link_handler.reset()
-        monkeypatch.setattr(webhook_module, "_deps", None)
+        bootstrap.reset_all()
 
         def start(
             customer: str = "318", exp_in: timedelta = timedelta(minutes=5), secret: str = LINK_SECRET
@@ -117,7 +116,7 @@ def wired(table, bus, monkeypatch, now, lambda_context):
             assert answer["statusCode"] == 200
 
         yield start, account_link, bus, table
-        link_handler.reset()
+        bootstrap.reset_all()
 
 
 def linked(bus) -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from enishi import clock, keys
+from enishi import bootstrap, clock, keys
 from enishi import constants as c
 from enishi.signatures import sign_line
 
@@ -65,7 +65,7 @@ def line(table, bus, fixed_clock, monkeypatch, lambda_context):
         SecretString=json.dumps({"channel_secret": CHANNEL_SECRET, "channel_access_token": "tok"}),
     )["ARN"]
     monkeypatch.setenv(c.ENV_LINE_SECRET_ARN, arn)
-    monkeypatch.setattr(module, "_deps", None)
+    bootstrap.reset_all()
     context = lambda_context("LineWebhook")
 
     def post(body: bytes, signature: str | None = "sign", b64: bool = False) -> dict:
@@ -281,14 +281,12 @@ def kept(line, monkeypatch):
     """The raw-payload bucket the LINE webhook keeps malformed events in; returns a reader of what was kept."""
     import boto3
 
-    from enishi.line_webhook import handler as module
-
     s3 = boto3.client("s3")
     s3.create_bucket(
         Bucket=LINE_RAW_BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
     )
     monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, LINE_RAW_BUCKET)
-    monkeypatch.setattr(module, "_deps", None)
+    bootstrap.reset_all()
 
     def read() -> list[dict]:
         keys_ = [o["Key"] for o in s3.list_objects_v2(Bucket=LINE_RAW_BUCKET).get("Contents", [])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import boto3
 
+from enishi import bootstrap
 from enishi import constants as c
 from enishi.polling import handler
 from enishi.polling.contract import CartConnection
@@ -15,7 +16,7 @@ def test_each_connection_gets_its_own_dependencies(aws, monkeypatch) -> None:
     monkeypatch.setenv(c.ENV_EVENT_BUS_NAME, "b")
     monkeypatch.setenv(c.ENV_RAW_BUCKET_NAME, "r")
     sm = boto3.client("secretsmanager")
-    handler.reset()
+    bootstrap.reset_all()
     seen = []
     for conn in (
         CartConnection(id="eccube-a", cart="eccube", shop_id="s", base_url="https://a.example"),
@@ -25,5 +26,5 @@ def test_each_connection_gets_its_own_dependencies(aws, monkeypatch) -> None:
         monkeypatch.setenv(c.ENV_CART_CONNECTION, conn.to_env())
         monkeypatch.setenv(c.ENV_CART_SECRET_ARN, arn)
         seen.append((handler.deps().connection.id, handler.deps().cart.CART))
-    handler.reset()
+    bootstrap.reset_all()
     assert seen == [("eccube-a", "eccube"), ("colorme-b", "colorme")]

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from enishi import bootstrap, keys
 from enishi import constants as c
-from enishi import keys
 from enishi.unsubscribe import make_token
 
 SHOP = "enishi-demo.myshopify.com"
@@ -59,7 +59,7 @@ def secret_arn(aws, monkeypatch):
 def preferences(table, bus, secret_arn, monkeypatch, lambda_context):
     from enishi.preferences import handler as module
 
-    monkeypatch.setattr(module, "_deps", None)
+    bootstrap.reset_all()
     context = lambda_context("Preferences")
     return lambda event: module.handler(event, context)
 

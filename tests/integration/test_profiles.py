@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
-from enishi import clock, keys
+from enishi import bootstrap, clock, keys
 from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.model import Profile
@@ -115,10 +115,10 @@ CONTEXT = SimpleNamespace(
 def handler(table, bus):
     from enishi.profiles import handler as module
 
-    module.reset()
+    bootstrap.reset_all()
     clock.set_provider(lambda: at(100))
     yield module
-    module.reset()
+    bootstrap.reset_all()
     clock.reset()
 
 

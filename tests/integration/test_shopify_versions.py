@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from enishi import clock, keys, signatures
+from enishi import bootstrap, clock, keys, signatures
 from enishi import constants as c
 from enishi import events as ev
 
@@ -178,13 +178,13 @@ def pipeline(single_table_factory) -> Iterator[Pipeline]:
         mp.setenv(c.ENV_SHOPIFY_SECRET_ARN, shopify_arn)
         mp.setenv(c.ENV_GENERIC_SECRET_ARN, generic_arn)
         parameters.clear_caches()
-        handler.ports.cache_clear()
+        bootstrap.reset_all()
         clock.set_provider(lambda: NOW)
         try:
             yield Pipeline(handler, ProfileStore(table, InMemoryPublisher()), sqs, queue_url, s3, table)
         finally:
             clock.reset()
-            handler.ports.cache_clear()
+            bootstrap.reset_all()
             parameters.clear_caches()
 
 

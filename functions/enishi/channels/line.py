@@ -29,10 +29,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enishi import constants as c
 from enishi.channels.backoff import Backoff
 
 PUSH_PATH = "/v2/bot/message/push"
-DEFAULT_BASE_URL = "https://api.line.me"
+DEFAULT_BASE_URL = c.LINE_API_BASE_URL
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_BACKOFF_BASE_SECONDS = 0.5

@@ -6,16 +6,14 @@ invoke retry the event (then its DLQ); the logic is safe to repeat.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
 
-from enishi import constants as c
+from enishi import bootstrap
 from enishi.feedback.logic import handle_ses_event
 from enishi.feedback.store import DynamoMessageOutcomes
 from enishi.publish import EventBridgePublisher
@@ -25,11 +23,8 @@ logger = Logger()
 metrics = Metrics()
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME)
+class Settings(bootstrap.TableSettings, bootstrap.BusSettings, bootstrap.ShopConfigSettings):
+    pass
 
 
 @dataclass
@@ -39,19 +34,14 @@ class Deps:
     publisher: EventBridgePublisher
 
 
-_deps: Deps | None = None
-
-
+@bootstrap.container
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
-        settings = Settings.model_validate(dict(os.environ))
-        _deps = Deps(
-            shop_id=load_shop_config().shop_id,
-            outcomes=DynamoMessageOutcomes(boto3.client("dynamodb"), settings.table_name),
-            publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-        )
-    return _deps
+    settings = bootstrap.settings(Settings)
+    return Deps(
+        shop_id=load_shop_config(settings.shop_config_dir).shop_id,
+        outcomes=DynamoMessageOutcomes(boto3.client("dynamodb"), settings.table_name),
+        publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

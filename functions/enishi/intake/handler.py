@@ -10,15 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from enishi import clock, http_api, keys, secrets
+from enishi import bootstrap, clock, http_api, keys, secrets
 from enishi import constants as c
 from enishi.intake import logic
 from enishi.publish import EventBridgePublisher
@@ -33,12 +32,9 @@ logger = Logger()
 metrics = Metrics()
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME, min_length=1)
-    event_bus_name: str = Field(alias=c.ENV_EVENT_BUS_NAME, min_length=1)
-    raw_bucket_name: str = Field(alias=c.ENV_RAW_BUCKET_NAME, min_length=1)
+class Settings(
+    bootstrap.TableSettings, bootstrap.BusSettings, bootstrap.RawBucketSettings, bootstrap.ShopConfigSettings
+):
     shopify_secret_arn: str = Field(alias=c.ENV_SHOPIFY_SECRET_ARN, min_length=1)
     generic_secret_arn: str = Field(alias=c.ENV_GENERIC_SECRET_ARN, min_length=1)
 
@@ -120,11 +116,11 @@ def _client(service: str, **config: Any) -> Any:
     return boto3.client(service, config=Config(**config))
 
 
-@cache
+@bootstrap.container
 def ports() -> logic.Ports:
     """Built once per container, on the first request (settings validated then; clients created inside moto in
-    tests and the local stack). ``ports.cache_clear()`` rebuilds them."""
-    settings = Settings.model_validate(dict(_environ()))
+    tests and the local stack). ``bootstrap.reset_all()`` makes the next call build them again."""
+    settings = bootstrap.settings(Settings)
     arns = {logic.SHOPIFY: settings.shopify_secret_arn, logic.GENERIC: settings.generic_secret_arn}
     return logic.Ports(
         secrets=lambda source: secrets.rotation_secrets(arns[source]),
@@ -132,21 +128,15 @@ def ports() -> logic.Ports:
         raw=S3RawStore(boto3.client("s3"), settings.raw_bucket_name),
         publisher=EventBridgePublisher(_client("events", **_PUBLISH), settings.event_bus_name),
         metrics=PowertoolsMetrics(),
-        shops=load_shop_config().served_shops,
+        shops=load_shop_config(settings.shop_config_dir).served_shops,
         log=_log,
     )
-
-
-def _environ() -> Mapping[str, str]:
-    import os
-
-    return os.environ
 
 
 # ---- API Gateway (payload v2) ↔ logic
 
 
-def route(event: Mapping[str, Any]) -> tuple[str | None, str]:
+def route(event: Mapping[str, Any]) -> tuple[logic.Source | None, str]:
     """(source or None, method). Matches ``routeKey`` ("POST /webhooks/shopify") or the end of ``rawPath``
     (a named stage prefixes it: "/prod/webhooks/shopify")."""
     http = event.get("requestContext", {}).get("http", {})

@@ -4,7 +4,6 @@ secrets from Secrets Manager (cached 5 min), the link token from the Messaging A
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,9 +13,9 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from enishi import clock, secrets
+from enishi import bootstrap, clock, secrets
 from enishi import constants as c
 from enishi.line_link import logic
 from enishi.line_webhook.store import DynamoLineStore
@@ -27,13 +26,13 @@ metrics = Metrics()
 LINE_TIMEOUT = 3.0
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME, min_length=1)
-    line_secret_arn: str = Field(alias=c.ENV_LINE_SECRET_ARN, min_length=1)
+class Settings(
+    bootstrap.TableSettings,
+    bootstrap.LineSecretSettings,
+    bootstrap.LineApiSettings,
+    bootstrap.ShopConfigSettings,
+):
     link_secret_arn: str = Field(alias=c.ENV_LINE_LINK_SECRET_ARN, min_length=1)
-    line_api_base_url: str = Field(default="https://api.line.me", alias=c.ENV_LINE_API_BASE_URL)
 
 
 @dataclass
@@ -43,23 +42,11 @@ class Deps:
     served_shops: tuple[str, ...]
 
 
-_deps: Deps | None = None
-
-
-def reset() -> None:
-    global _deps
-    _deps = None
-
-
+@bootstrap.container
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
-        settings = Settings.model_validate(dict(os.environ))
-        config = load_shop_config()
-        _deps = Deps(
-            settings, DynamoLineStore(boto3.client("dynamodb"), settings.table_name), config.served_shops
-        )
-    return _deps
+    settings = bootstrap.settings(Settings)
+    served = tuple(sorted(load_shop_config(settings.shop_config_dir).served_shops))
+    return Deps(settings, DynamoLineStore(boto3.client("dynamodb"), settings.table_name), served)
 
 
 def link_token_source(base_url: str, access_token: str) -> logic.LinkTokenSource:

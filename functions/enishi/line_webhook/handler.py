@@ -6,17 +6,16 @@ into ``logic.handle_webhook``; domain errors mapped to status codes in ``ERRORS`
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from enishi import bootstrap, http_api, secrets
 from enishi import constants as c
-from enishi import http_api, secrets
 from enishi.line_webhook.logic import BadRequest, InvalidSignature, KeepFailed, handle_webhook
 from enishi.line_webhook.store import DynamoLineStore
 from enishi.publish import EventBridgePublisher, PublishFailed
@@ -34,12 +33,12 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
 }
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME)
-    line_secret_arn: str = Field(alias=c.ENV_LINE_SECRET_ARN)
+class Settings(
+    bootstrap.TableSettings,
+    bootstrap.BusSettings,
+    bootstrap.LineSecretSettings,
+    bootstrap.ShopConfigSettings,
+):
     raw_bucket_name: str | None = Field(None, alias=c.ENV_RAW_BUCKET_NAME)  # where malformed events are kept
 
 
@@ -55,23 +54,18 @@ class Deps:
         return str(secrets.get_json_secret(self.settings.line_secret_arn).get("channel_secret") or "")
 
 
-_deps: Deps | None = None
-
-
+@bootstrap.container
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
-        settings = Settings.model_validate(dict(os.environ))
-        _deps = Deps(
-            settings=settings,
-            shop_id=load_shop_config().shop_id,
-            store=DynamoLineStore(boto3.client("dynamodb"), settings.table_name),
-            publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-            raw_store=S3RawStore(boto3.client("s3"), settings.raw_bucket_name)
-            if settings.raw_bucket_name
-            else None,
-        )
-    return _deps
+    settings = bootstrap.settings(Settings)
+    return Deps(
+        settings=settings,
+        shop_id=load_shop_config(settings.shop_config_dir).shop_id,
+        store=DynamoLineStore(boto3.client("dynamodb"), settings.table_name),
+        publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+        raw_store=S3RawStore(boto3.client("s3"), settings.raw_bucket_name)
+        if settings.raw_bucket_name
+        else None,
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

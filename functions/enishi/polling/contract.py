@@ -14,21 +14,17 @@ A polled cart is one module under ``enishi.carts`` exposing:
 | ``fetch_one(api, entity, id)``         | (id-only push carts) the full row behind a notification               |
 
 Same canonical events out as the push adapters; event ids are deterministic, and each is published once (a marker
-written after publishing; ``service.publish_once``), so re-reading a row (overlap, a resumed sweep, a webhook and a sweep seeing the same change) publishes
-nothing twice.
+written after publishing; ``service.publish_once``), so re-reading a row (overlap, a resumed sweep, a webhook and a
+sweep seeing the same change) publishes nothing twice.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import os
-from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from enishi import constants as c
 
 CartName = Literal["eccube", "colorme", "base", "stores", "makeshop"]
 
@@ -93,25 +89,3 @@ class CartConnection(BaseModel):
 
 def cart_module(cart: str) -> Any:
     return importlib.import_module(CART_MODULES[cart])
-
-
-T = TypeVar("T")
-
-
-class PerConnection(Generic[T]):
-    """A handler's dependency container, one per cart connection. On AWS a container serves one connection; the
-    local stack runs every connection's function in one process, so the cache is keyed by the connection's
-    settings in the environment. ``reset()`` is what tests and the local stack call instead of reloading."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._cache: dict[tuple[str, str], T] = {}
-
-    def get(self) -> T:
-        key = (os.environ.get(c.ENV_CART_CONNECTION, ""), os.environ.get(c.ENV_CART_SECRET_ARN, ""))
-        if key not in self._cache:
-            self._cache[key] = self._build()
-        return self._cache[key]
-
-    def reset(self) -> None:
-        self._cache.clear()

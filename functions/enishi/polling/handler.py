@@ -4,25 +4,24 @@ Two triggers, dispatched by shape:
 - the connection's schedule (EventBridge rule, every ``sweep_minutes``) → ``service.sweep``;
 - its fetch queue (SQS; id-only notifications put there by ``polling.webhook``) → ``service.fetch_notified``, with
   partial batch failures so one bad message does not hold back the others.
-Settings are validated once per container; ``reset()`` drops the cached dependencies (tests, the local stack).
+Settings are validated once per container (one per connection: ``bootstrap.container_per``);
+``bootstrap.reset_all()`` drops the cached dependencies (tests, the local stack).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
 
-from enishi import clock
+from enishi import bootstrap, clock
 from enishi import constants as c
 from enishi.polling import service
-from enishi.polling.contract import CartConnection, PerConnection, cart_module
+from enishi.polling.contract import CartConnection, cart_module
 from enishi.polling.http import CartApi, CartAuthFailed, CartRequestFailed, TokenManager
 from enishi.polling.store import DynamoCursorStore, DynamoEventClaims, S3RowKeeper, SecretsManagerVault
 from enishi.publish import EventBridgePublisher
@@ -31,14 +30,13 @@ logger = Logger()
 metrics = Metrics()
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME, min_length=1)
-    event_bus_name: str = Field(alias=c.ENV_EVENT_BUS_NAME, min_length=1)
-    raw_bucket_name: str = Field(alias=c.ENV_RAW_BUCKET_NAME, min_length=1)
-    connection: str = Field(alias=c.ENV_CART_CONNECTION, min_length=2)
-    secret_arn: str = Field(alias=c.ENV_CART_SECRET_ARN, min_length=1)
+class Settings(
+    bootstrap.TableSettings,
+    bootstrap.BusSettings,
+    bootstrap.RawBucketSettings,
+    bootstrap.CartConnectionSettings,
+):
+    pass
 
 
 @dataclass
@@ -53,8 +51,9 @@ class Deps:
     raw: S3RowKeeper
 
 
-def _build() -> Deps:
-    settings = Settings.model_validate(dict(os.environ))
+@bootstrap.container_per(c.ENV_CART_CONNECTION, c.ENV_CART_SECRET_ARN)
+def deps() -> Deps:
+    settings = bootstrap.settings(Settings)
     connection = CartConnection.from_env(settings.connection)
     cart = cart_module(connection.cart)
     tokens = TokenManager(SecretsManagerVault(boto3.client("secretsmanager"), settings.secret_arn))
@@ -78,17 +77,6 @@ def _build() -> Deps:
     )
 
 
-_container: PerConnection[Deps] = PerConnection(_build)
-
-
-def deps() -> Deps:
-    return _container.get()
-
-
-def reset() -> None:
-    _container.reset()
-
-
 def _ports(d: Deps, context: Any) -> service.Ports:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return service.Ports(
@@ -108,7 +96,7 @@ def _count(report: service.Report, mode: str) -> None:
         metrics.add_metric(name="UnprocessablePayload", unit=MetricUnit.Count, value=report.kept)
     if report.stopped and report.stopped.startswith("cart_unavailable"):
         metrics.add_metric(name="CartUnavailable", unit=MetricUnit.Count, value=1)
-    logger.info(f"cart {mode}", extra={k: v for k, v in report.as_dict().items()})
+    logger.info(f"cart {mode}", extra=dict(report.as_dict()))
 
 
 @metrics.log_metrics

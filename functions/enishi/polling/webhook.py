@@ -16,19 +16,18 @@ parse is kept in the raw bucket (400); a queue failure answers 503, and the next
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from enishi import clock, http_api, json_input
+from enishi import bootstrap, clock, http_api, json_input
 from enishi import constants as c
 from enishi.carts import Unprocessable
-from enishi.polling.contract import CartConnection, PerConnection, cart_module
+from enishi.polling.contract import CartConnection, cart_module
 from enishi.polling.store import SecretsManagerVault
 from enishi.raw_payloads import S3RawStore
 
@@ -36,13 +35,8 @@ logger = Logger()
 metrics = Metrics()
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    connection: str = Field(alias=c.ENV_CART_CONNECTION, min_length=2)
-    secret_arn: str = Field(alias=c.ENV_CART_SECRET_ARN, min_length=1)
+class Settings(bootstrap.CartConnectionSettings, bootstrap.RawBucketSettings):
     queue_url: str = Field(alias=c.ENV_CART_FETCH_QUEUE_URL, min_length=1)
-    raw_bucket_name: str = Field(alias=c.ENV_RAW_BUCKET_NAME, min_length=1)
 
 
 @dataclass
@@ -55,8 +49,9 @@ class Deps:
     settings: Settings
 
 
-def _build() -> Deps:
-    settings = Settings.model_validate(dict(os.environ))
+@bootstrap.container_per(c.ENV_CART_CONNECTION, c.ENV_CART_SECRET_ARN)
+def deps() -> Deps:
+    settings = bootstrap.settings(Settings)
     connection = CartConnection.from_env(settings.connection)
     return Deps(
         connection,
@@ -66,17 +61,6 @@ def _build() -> Deps:
         S3RawStore(boto3.client("s3"), settings.raw_bucket_name),
         settings,
     )
-
-
-_container: PerConnection[Deps] = PerConnection(_build)
-
-
-def deps() -> Deps:
-    return _container.get()
-
-
-def reset() -> None:
-    _container.reset()
 
 
 def _refuse(d: Deps, raw: bytes, headers: dict[str, str], reason: str, details: Any) -> dict[str, Any]:

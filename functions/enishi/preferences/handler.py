@@ -6,17 +6,14 @@ become pages in one place (``ERROR_PAGES``). A failed publish answers 503 so a m
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
 
-from enishi import constants as c
-from enishi import http_api, secrets
+from enishi import bootstrap, http_api, secrets
 from enishi.preferences import pages
 from enishi.preferences.logic import Page, Preferences, TokenInvalid
 from enishi.preferences.store import DynamoConsentReader
@@ -32,12 +29,13 @@ ERROR_PAGES: dict[type[Exception], tuple[str, int]] = {
 }
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME)
-    unsubscribe_secret_arn: str = Field(alias=c.ENV_UNSUBSCRIBE_SECRET_ARN)
+class Settings(
+    bootstrap.TableSettings,
+    bootstrap.BusSettings,
+    bootstrap.UnsubscribeSecretSettings,
+    bootstrap.ShopConfigSettings,
+):
+    pass
 
 
 @dataclass
@@ -57,21 +55,16 @@ class Deps:
         return Preferences(secrets=keys_, shop=self.shop, publisher=self.publisher, consents=self.consents)
 
 
-_deps: Deps | None = None
-
-
+@bootstrap.container
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
-        settings = Settings.model_validate(dict(os.environ))
-        _deps = Deps(
-            settings=settings,
-            shop=load_shop_config(),
-            publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-            consents=DynamoConsentReader(boto3.client("dynamodb"), settings.table_name),
-            override_dir=str(templates_override_dir() / "web"),
-        )
-    return _deps
+    settings = bootstrap.settings(Settings)
+    return Deps(
+        settings=settings,
+        shop=load_shop_config(settings.shop_config_dir),
+        publisher=EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+        consents=DynamoConsentReader(boto3.client("dynamodb"), settings.table_name),
+        override_dir=str(templates_override_dir(settings.shop_config_dir) / "web"),
+    )
 
 
 def _respond(d: Deps, page: Page) -> dict[str, Any]:

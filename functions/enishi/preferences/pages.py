@@ -7,6 +7,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from enishi import bootstrap
+
 WEB_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
 
 # The page holds a secret-bearing URL: no caching, no referrer, no indexing, no third-party anything.
@@ -32,6 +34,9 @@ def environment(override_dir: str | None = None) -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+bootstrap.on_reset(environment.cache_clear)
 
 
 def render(template: str, context: dict[str, Any], override_dir: str | None = None) -> str:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import BaseModel, ConfigDict, Field
 
+from enishi import bootstrap
 from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.store import ProfileStore
@@ -41,29 +42,18 @@ class Deps:
     store: ProfileStore
 
 
-_deps: Deps | None = None
-
-
+@bootstrap.container
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
-        settings = Settings.model_validate(dict(os.environ))
-        shop = load_shop_config()
-        _deps = Deps(
-            store=ProfileStore(
-                boto3.resource("dynamodb").Table(settings.table_name),
-                EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-                stages=shop.stages,
-                attribution_window_days=shop.messaging.attribution_window_days,
-            )
+    settings = Settings.model_validate(dict(os.environ))
+    shop = load_shop_config()
+    return Deps(
+        store=ProfileStore(
+            boto3.resource("dynamodb").Table(settings.table_name),
+            EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+            stages=shop.stages,
+            attribution_window_days=shop.messaging.attribution_window_days,
         )
-    return _deps
-
-
-def reset() -> None:
-    """Forget the cold-start state (tests and the local stack, after changing the environment)."""
-    global _deps
-    _deps = None
+    )
 
 
 def record_handler(record: Any) -> None:

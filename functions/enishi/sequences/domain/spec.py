@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from enishi import bootstrap
 from enishi import constants as c
 from enishi.digits import ascii_int
 
@@ -185,3 +186,6 @@ def load_shop_spec(directory: str | None = None) -> SequencesSpec:
 
     base = Path(directory) if directory else config_dir()
     return load_spec(base / SEQUENCES_FILE)
+
+
+bootstrap.on_reset(load_shop_spec.cache_clear)
