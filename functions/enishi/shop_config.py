@@ -32,12 +32,29 @@ class Coupon(BaseModel):
     text: str
 
 
+class LinkTracking(BaseModel):
+    """``messaging.tracking``: links through the signed redirect ``/r/{token}`` (enishi.tracking), with UTM
+    parameters added to each target (``{channel}``, ``{sequence}``, ``{step}`` are filled in per message)."""
+
+    enabled: bool = True
+    utm: dict[str, str] = Field(
+        default_factory=lambda: {
+            "utm_source": "enishi",
+            "utm_medium": "{channel}",
+            "utm_campaign": "{sequence}",
+            "utm_content": "{step}",
+        }
+    )
+    ttl_days: int = Field(400, ge=1, le=3650)
+
+
 class Messaging(BaseModel):
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     marketing_frequency_cap_hours: float = 16
     line_monthly_quota: int = 5000
     attribution_window_days: int = 7
     coupon: Coupon | None = None
+    tracking: LinkTracking = Field(default_factory=LinkTracking)
 
 
 class Shipping(BaseModel):
