@@ -22,7 +22,25 @@ $(STAMP): $(BIN)/python pyproject.toml package.json
 
 install: $(STAMP)
 
-test: $(STAMP)
+# the gates (issue 10), each runnable alone; `make -k lint` reports every failing gate, not just the first
+.PHONY: lint lint-ruff lint-format lint-types lint-complexity
+lint: lint-ruff lint-format lint-types lint-complexity
+
+lint-ruff: $(STAMP)
+	$(BIN)/ruff check .
+
+lint-format: $(STAMP)
+	$(BIN)/ruff format --check .
+
+# packages and the pydantic plugin come from [tool.mypy] in pyproject.toml
+lint-types: $(STAMP)
+	$(BIN)/mypy
+
+# no function, method or closure above radon's grade C (cyclomatic complexity 20)
+lint-complexity: $(STAMP)
+	$(BIN)/python scripts/complexity.py
+
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 # the same suite with larger hypothesis / schemathesis budgets (property tests, fuzzing of the HTTP API)

@@ -185,7 +185,8 @@ def run() -> list[dict]:
             "ok": w["ratio"] <= GOAL,
             "note": (
                 f"median of {WARM_ROUNDS} on moto: handler {w['handler_ms']:.2f} ms, floor {w['floor_ms']:.2f} ms; "
-                f"the required dedupe PutItem alone {w['put_ms']:.2f} ms — handler ÷ (floor + PutItem) = {w['ratio_with_put']:.2f}×"
+                f"the required dedupe PutItem alone {w['put_ms']:.2f} ms — "
+                f"handler ÷ (floor + PutItem) = {w['ratio_with_put']:.2f}×"
             ),
         },
         {
@@ -195,7 +196,8 @@ def run() -> list[dict]:
             "goal": f"≤ {GOAL}×",
             "ok": c_["ratio"] <= GOAL,
             "note": (
-                f"median of {COLD_RUNS} fresh interpreters: handler {c_['handler_ms']:.0f} ms, boto3 {c_['boto3_ms']:.0f} ms; "
+                f"median of {COLD_RUNS} fresh interpreters: "
+                f"handler {c_['handler_ms']:.0f} ms, boto3 {c_['boto3_ms']:.0f} ms; "
                 f"boto3 + pydantic canonical events alone {c_['required_ms']:.0f} ms = {c_['required_ratio']:.2f}×"
             ),
         },

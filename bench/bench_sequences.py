@@ -21,6 +21,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 PRICE_TRANSITION = 0.025 / 1000
@@ -117,7 +118,7 @@ def _seed(stack: Any, table: Any) -> dict[str, str]:
     from enishi.profiles.store import order_to_item
 
     consent = Consent(state="subscribed", source="shopify", collected_at=T0 - timedelta(days=200))
-    lines = [OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)]
+    lines = [OrderLine(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=Decimal(1620))]
     customers = dict(SCENARIOS)
     for seq, cid in customers.items():
         placed = T0 - timedelta(days=90) if seq == "winback" else T0 - timedelta(hours=1)
@@ -145,7 +146,7 @@ def _seed(stack: Any, table: Any) -> dict[str, str]:
                 customer_id=cid,
                 order_name="#1001",
                 placed_at=placed,
-                total=3240,
+                total=Decimal(3240),
                 currency="JPY",
                 items=lines,
                 updated_at=placed,
@@ -159,7 +160,7 @@ def _seed(stack: Any, table: Any) -> dict[str, str]:
         created_at=T0,
         updated_at=T0,
         items=lines,
-        total=3240,
+        total=Decimal(3240),
         recovery_url="https://enishi-sabo.example/checkouts/ck-bench/recover",
     )
     table.put_item(Item=to_item(checkout, keys.checkout_key(SHOP, "ck-bench")))
@@ -169,7 +170,7 @@ def _seed(stack: Any, table: Any) -> dict[str, str]:
 def _events(customers: dict[str, str]) -> list[Any]:
     from enishi.events import CheckoutUpdated, CustomerRef, FulfillmentUpdated, LineItem, OrderRecorded
 
-    item = LineItem(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=1620)
+    item = LineItem(product_id="8001", title="八女茶 煎茶 100g", quantity=2, price=Decimal(1620))
     return [
         OrderRecorded(
             event_id="b1",
@@ -181,7 +182,7 @@ def _events(customers: dict[str, str]) -> list[Any]:
             customer_id=customers["welcome"],
             order_count=1,
             placed_at=T0,
-            total=3240,
+            total=Decimal(3240),
         ),
         *(
             FulfillmentUpdated(
@@ -208,7 +209,7 @@ def _events(customers: dict[str, str]) -> list[Any]:
             checkout_token="ck-bench",
             status="open",
             line_items=(item,),
-            total=3240,
+            total=Decimal(3240),
             customer=CustomerRef(
                 customer_id=customers["cart_recovery"], email=f"{customers['cart_recovery']}@example.jp"
             ),
@@ -304,39 +305,7 @@ def measure() -> dict[str, Any]:
             stack.advance_to(T0 + timedelta(days=16))
             counter.enabled = False
             sfn = boto3.client("stepfunctions")
-            per_sequence: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
-            scenario_of = {cid: name for name, cid in customers.items()}
-            for machine in sfn.list_state_machines()["stateMachines"]:
-                for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
-                    data = json.loads(sfn.describe_execution(executionArn=ex["executionArn"])["input"])
-                    seq = scenario_of[data["customer_id"]]
-                    history = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)[
-                        "events"
-                    ]
-                    entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
-                    scheduled = sum(
-                        1 for e in history if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled")
-                    )
-                    tasks = sum(1 for e in history if e["type"] == "TaskStateEntered")
-                    row = per_sequence[seq]
-                    row["executions"] += 1
-                    row["transitions"] += entered + max(
-                        0, scheduled - tasks
-                    )  # a retry is billed as a transition
-                    row["step_invocations"] += scheduled
-                    row["path"] = " | ".join(
-                        filter(
-                            None,
-                            [
-                                row.get("path") or "",
-                                " → ".join(
-                                    e["stateEnteredEventDetails"]["name"]
-                                    for e in history
-                                    if "stateEnteredEventDetails" in e
-                                ),
-                            ],
-                        )
-                    )
+            per_sequence = _executions_per_sequence(sfn, customers)
             outbox = stack.outbox()
             sent_by_customer = Counter(m.get("customer_id") for m in outbox)
             items = table.scan()["Items"]
@@ -354,6 +323,31 @@ def measure() -> dict[str, Any]:
         "sizes": {k: max(v) for k, v in sizes.items()},
         "step_seconds_median": statistics.median(durations) if durations else 0.0,
     }
+
+
+def _executions_per_sequence(sfn: Any, customers: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Executions, billed transitions, step invocations and paths taken, by scenario."""
+    per_sequence: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    scenario_of = {cid: name for name, cid in customers.items()}
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+            data = json.loads(sfn.describe_execution(executionArn=ex["executionArn"])["input"])
+            history = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)["events"]
+            _count_execution(per_sequence[scenario_of[data["customer_id"]]], history)
+    return per_sequence
+
+
+def _count_execution(row: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    scheduled = sum(1 for e in history if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled"))
+    tasks = sum(1 for e in history if e["type"] == "TaskStateEntered")
+    row["executions"] += 1
+    row["transitions"] += entered + max(0, scheduled - tasks)  # a retry is billed as a transition
+    row["step_invocations"] += scheduled
+    path = " → ".join(
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    )
+    row["path"] = " | ".join(filter(None, [row.get("path") or "", path]))
 
 
 def run() -> list[dict]:

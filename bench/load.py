@@ -189,8 +189,8 @@ def build_plan(
         order[start : start + WINDOW] = chunk
     schedule: list[Delivery] = list(order)
     for d in rng.sample(order, int(len(order) * dup_ratio)):
-        at = schedule.index(d) + rng.choice([1, rng.randint(2, WINDOW)])
-        schedule.insert(min(at, len(schedule)), d)
+        position = schedule.index(d) + rng.choice([1, rng.randint(2, WINDOW)])
+        schedule.insert(min(position, len(schedule)), d)
     sends = [Send(d, due=k / rate) for k, d in enumerate(schedule)]
     return Plan(distinct, sends, dict(orders_by_customer))
 
@@ -198,6 +198,9 @@ def build_plan(
 def fire(url: str, plan: Plan, threads: int) -> float:
     """Send every planned request at its due time from ``threads`` threads; returns the wall time taken."""
     parsed = urllib.parse.urlsplit(url)
+    host = parsed.hostname
+    if host is None:
+        raise ValueError(f"no host in {url!r}")
     lock = threading.Lock()
     cursor = iter(plan.sends)
     t0 = time.perf_counter() + 0.05
@@ -214,7 +217,7 @@ def fire(url: str, plan: Plan, threads: int) -> float:
             started = time.perf_counter()
             send.lag = started - (t0 + send.due)
             try:
-                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+                conn = http.client.HTTPConnection(host, parsed.port, timeout=30)
                 conn.request(
                     "POST", send.delivery.path, body=send.delivery.body, headers=send.delivery.headers
                 )
@@ -240,8 +243,6 @@ def fire(url: str, plan: Plan, threads: int) -> float:
 
 def verify(plan: Plan, table: Any) -> dict[str, Any]:
     """What the table and the answers say: lost and duplicated, by key reads only."""
-    from enishi import keys
-
     by_key: dict[str, list[Send]] = defaultdict(list)
     for s in plan.sends:
         by_key[s.delivery.key].append(s)
@@ -251,18 +252,8 @@ def verify(plan: Plan, table: Any) -> dict[str, Any]:
     copies_answered_duplicate = sum(
         sum(s.answer == "duplicate" for s in ss) for ss in by_key.values() if len(ss) > 1
     )
-    orders_missing = []
-    for customer_id, orders in plan.orders_by_customer.items():
-        for order_id in orders:
-            if "Item" not in table.get_item(Key=keys.order_key(SHOP, order_id)):
-                orders_missing.append(order_id)
-    profile_wrong = []
-    for customer_id, orders in plan.orders_by_customer.items():
-        item = table.get_item(Key=keys.profile_key(SHOP, customer_id)).get("Item")
-        if item is None or int(item.get("order_count", 0)) != len(orders):
-            profile_wrong.append(
-                (customer_id, None if item is None else int(item.get("order_count", 0)), len(orders))
-            )
+    orders_missing = _orders_missing(plan, table)
+    profile_wrong = _profiles_wrong(plan, table)
     return {
         "distinct": len(plan.distinct),
         "sent": len(plan.sends),
@@ -280,11 +271,37 @@ def verify(plan: Plan, table: Any) -> dict[str, Any]:
     }
 
 
+def _orders_missing(plan: Plan, table: Any) -> list[str]:
+    """Planned orders with no order item."""
+    from enishi import keys
+
+    return [
+        order_id
+        for orders in plan.orders_by_customer.values()
+        for order_id in orders
+        if "Item" not in table.get_item(Key=keys.order_key(SHOP, order_id))
+    ]
+
+
+def _profiles_wrong(plan: Plan, table: Any) -> list[tuple[str, int | None, int]]:
+    """(customer, order count in the profile or None without one, orders planned) where the two differ."""
+    from enishi import keys
+
+    wrong = []
+    for customer_id, orders in plan.orders_by_customer.items():
+        item = table.get_item(Key=keys.profile_key(SHOP, customer_id)).get("Item")
+        if item is None or int(item.get("order_count", 0)) != len(orders):
+            wrong.append(
+                (customer_id, None if item is None else int(item.get("order_count", 0)), len(orders))
+            )
+    return wrong
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run_load(

@@ -63,7 +63,7 @@ def _file(frame: str) -> str:
 
 
 def _name(frame: str) -> str:
-    func, _, rest = frame.partition(" (")
+    func, _, _rest = frame.partition(" (")
     return f"{func} ({_file(frame).split('site-packages/')[-1]})"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,28 @@ class _Override:
     attrs: dict[str, str] = field(default_factory=dict)
 
 
+# ARN of a resource by type: region r, account a, physical name, logical id lid (rules depend on their bus)
+_ARN_LAYOUTS = {
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{r}:{a}:table/{name}",
+    "AWS::DynamoDB::GlobalTable": "arn:aws:dynamodb:{r}:{a}:table/{name}",
+    "AWS::Events::EventBus": "arn:aws:events:{r}:{a}:event-bus/{name}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{r}:{a}:{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{r}:{a}:function:{name}",
+    "AWS::Lambda::LayerVersion": "arn:aws:lambda:{r}:{a}:layer:{name}:1",
+    "AWS::StepFunctions::StateMachine": "arn:aws:states:{r}:{a}:stateMachine:{name}",
+    "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{r}:{a}:secret:{name}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{a}:role/{name}",
+    "AWS::Logs::LogGroup": "arn:aws:logs:{r}:{a}:log-group:{name}:*",
+    "AWS::SNS::Topic": "arn:aws:sns:{r}:{a}:{name}",
+    "AWS::Scheduler::Schedule": "arn:aws:scheduler:{r}:{a}:schedule/default/{name}",
+    "AWS::KMS::Key": "arn:aws:kms:{r}:{a}:key/{lid}",
+    "AWS::SES::ConfigurationSet": "arn:aws:ses:{r}:{a}:configuration-set/{name}",
+    "AWS::SES::EmailIdentity": "arn:aws:ses:{r}:{a}:identity/{name}",
+    "AWS::Events::Archive": "arn:aws:events:{r}:{a}:archive/{name}",
+}
+
+
 class Template:
     def __init__(
         self,
@@ -242,47 +265,15 @@ class Template:
         rtype = self.type_of(logical_id)
         name = self.physical_name(logical_id)
         r, a = self.region, self.account
-        match rtype:
-            case "AWS::DynamoDB::Table" | "AWS::DynamoDB::GlobalTable":
-                return f"arn:aws:dynamodb:{r}:{a}:table/{name}"
-            case "AWS::Events::EventBus":
-                return f"arn:aws:events:{r}:{a}:event-bus/{name}"
-            case "AWS::Events::Rule":
-                bus = self._rule_bus(logical_id)
-                return (
-                    f"arn:aws:events:{r}:{a}:rule/{name}"
-                    if bus in (None, "default")
-                    else f"arn:aws:events:{r}:{a}:rule/{bus}/{name}"
-                )
-            case "AWS::SQS::Queue":
-                return f"arn:aws:sqs:{r}:{a}:{name}"
-            case "AWS::Lambda::Function":
-                return f"arn:aws:lambda:{r}:{a}:function:{name}"
-            case "AWS::Lambda::LayerVersion":
-                return f"arn:aws:lambda:{r}:{a}:layer:{name}:1"
-            case "AWS::StepFunctions::StateMachine":
-                return f"arn:aws:states:{r}:{a}:stateMachine:{name}"
-            case "AWS::SecretsManager::Secret":
-                return f"arn:aws:secretsmanager:{r}:{a}:secret:{name}"
-            case "AWS::S3::Bucket":
-                return f"arn:aws:s3:::{name}"
-            case "AWS::IAM::Role":
-                return f"arn:aws:iam::{a}:role/{name}"
-            case "AWS::Logs::LogGroup":
-                return f"arn:aws:logs:{r}:{a}:log-group:{name}:*"
-            case "AWS::SNS::Topic":
-                return f"arn:aws:sns:{r}:{a}:{name}"
-            case "AWS::Scheduler::Schedule":
-                return f"arn:aws:scheduler:{r}:{a}:schedule/default/{name}"
-            case "AWS::KMS::Key":
-                return f"arn:aws:kms:{r}:{a}:key/{logical_id}"
-            case "AWS::SES::ConfigurationSet":
-                return f"arn:aws:ses:{r}:{a}:configuration-set/{name}"
-            case "AWS::SES::EmailIdentity":
-                return f"arn:aws:ses:{r}:{a}:identity/{name}"
-            case "AWS::Events::Archive":
-                return f"arn:aws:events:{r}:{a}:archive/{name}"
-        return f"arn:aws:cloudformation:{r}:{a}:resource/{logical_id}"
+        if rtype == "AWS::Events::Rule":
+            bus = self._rule_bus(logical_id)
+            return (
+                f"arn:aws:events:{r}:{a}:rule/{name}"
+                if bus in (None, "default")
+                else f"arn:aws:events:{r}:{a}:rule/{bus}/{name}"
+            )
+        layout = _ARN_LAYOUTS.get(rtype, "arn:aws:cloudformation:{r}:{a}:resource/{lid}")
+        return layout.format(r=r, a=a, name=name, lid=logical_id)
 
     def ref(self, logical_id: str) -> str:
         if logical_id.startswith("AWS::"):
@@ -349,33 +340,41 @@ class Template:
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
-            if key == "Ref":
-                return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
-            if key == "Fn::GetAtt":
-                lid, attr = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.get_att(lid, attr)
-            if key == "Fn::Join":
-                sep, parts = arg
-                return str(sep).join(str(p) for p in self.resolve(parts))
-            if key == "Fn::Sub":
-                return self._sub(arg)
-            if key == "Fn::Select":
-                index, items = arg
-                return self.resolve(items)[int(self.resolve(index))]
-            if key == "Fn::Split":
-                sep, text = arg
-                return str(self.resolve(text)).split(sep)
-            if key == "Fn::If":
-                cond, yes, no = arg
-                return self.resolve(yes if self._condition(cond) else no)
-            if key == "Fn::Base64":
-                import base64
-
-                return base64.b64encode(str(self.resolve(arg)).encode()).decode()
+            intrinsic = _INTRINSICS.get(key)
+            if intrinsic is not None:
+                return intrinsic(self, arg)
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported locally")
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not _NO_VALUE}
+
+    def _ref_intrinsic(self, arg: Any) -> Any:
+        return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
+
+    def _get_att_intrinsic(self, arg: Any) -> str:
+        lid, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+        return self.get_att(lid, attr)
+
+    def _join(self, arg: Any) -> str:
+        sep, parts = arg
+        return str(sep).join(str(p) for p in self.resolve(parts))
+
+    def _select(self, arg: Any) -> Any:
+        index, items = arg
+        return self.resolve(items)[int(self.resolve(index))]
+
+    def _split(self, arg: Any) -> list[str]:
+        sep, text = arg
+        return str(self.resolve(text)).split(sep)
+
+    def _if(self, arg: Any) -> Any:
+        cond, yes, no = arg
+        return self.resolve(yes if self._condition(cond) else no)
+
+    def _base64(self, arg: Any) -> str:
+        import base64
+
+        return base64.b64encode(str(self.resolve(arg)).encode()).decode()
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -602,7 +601,7 @@ class Template:
     def routes(self) -> list[RouteSpec]:
         """HTTP API routes whose integration is a Lambda function."""
         out: list[RouteSpec] = []
-        for lid, res in self.of_type("AWS::ApiGatewayV2::Route").items():
+        for _lid, res in self.of_type("AWS::ApiGatewayV2::Route").items():
             p = res.get("Properties", {})
             route_key = str(self.resolve(p["RouteKey"]))
             target = str(self.resolve(p.get("Target", "")))
@@ -623,6 +622,19 @@ class Template:
                 )
             )
         return out
+
+
+# the intrinsic functions `Template.resolve` evaluates, by key
+_INTRINSICS: dict[str, Callable[[Template, Any], Any]] = {
+    "Ref": Template._ref_intrinsic,
+    "Fn::GetAtt": Template._get_att_intrinsic,
+    "Fn::Join": Template._join,
+    "Fn::Sub": Template._sub,
+    "Fn::Select": Template._select,
+    "Fn::Split": Template._split,
+    "Fn::If": Template._if,
+    "Fn::Base64": Template._base64,
+}
 
 
 class _NoValue:

@@ -131,52 +131,14 @@ def build_secret(
     url = getattr(opts, "token_url", None) or token_url(opts.cart, getattr(opts, "shop_url", None))
     if opts.cart == "makeshop" and not (opts.access_token and opts.api_key):
         raise ConnectError("makeshop needs --access-token (the install webhook's 永続token) and --api-key")
-    private_key: str | None = None
-    key_id: str | None = getattr(opts, "key_id", None)
-    if opts.cart in KEY_CARTS:
-        if not (opts.client_id and getattr(opts, "private_key", None)):
-            raise ConnectError(
-                f"{opts.cart} needs --client-id and --private-key (the key issued with the app): "
-                "every token refresh is signed with it"
-            )
-        private_key, kid = read_private_key(opts.private_key)
-        key_id = key_id or kid
+    private_key, key_id = _signing_key(opts)
     if opts.code:
-        if private_key is not None:
-            if not opts.redirect_uri:
-                raise ConnectError("--code needs --redirect-uri")
-            from enishi.polling.http import client_authentication
-
-            auth = client_authentication(
-                OAuthSecret(client_id=opts.client_id, private_key=private_key, key_id=key_id), url, now()
-            )
-            answer = exchange_code(
-                url, opts.client_id, None, opts.code, opts.redirect_uri, transport, auth=auth
-            )
-        elif not (opts.client_id and opts.client_secret and opts.redirect_uri):
-            raise ConnectError("--code needs --client-id, --client-secret and --redirect-uri")
-        else:
-            answer = exchange_code(
-                url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport
-            )
+        answer = _exchange(opts, url, private_key, key_id, transport, now)
     elif opts.access_token:
-        if private_key is not None and not opts.refresh_token:
-            raise ConnectError(
-                f"{opts.cart}: give --refresh-token with --access-token (the access token lasts 1 h)"
-            )
-        answer = {
-            "access_token": opts.access_token,
-            "refresh_token": opts.refresh_token,
-            "expires_in": opts.expires_in,
-        }
+        answer = _given_tokens(opts, private_key)
     else:
         raise ConnectError("give --code (with the client) or --access-token")
-    if opts.cart == "eccube" and not opts.webhook_secret:
-        raise ConnectError(
-            "--webhook-secret is required for EC-CUBE (16-1024 characters, the one set in WebHook管理)"
-        )
-    if opts.webhook_secret and not 16 <= len(opts.webhook_secret) <= 1024:
-        raise ConnectError("--webhook-secret must be 16-1024 characters (EC-CUBE's rule)")
+    _check_webhook_secret(opts)
     expires_in = answer.get("expires_in")
     return OAuthSecret(
         client_id=opts.client_id,
@@ -191,6 +153,64 @@ def build_secret(
         redirect_uri=opts.redirect_uri if opts.cart == "base" else None,  # BASE's refresh grant asks for it
         **({"api_key": opts.api_key} if opts.api_key else {}),
     )
+
+
+def _signing_key(opts: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(private key PEM, key id) for a cart whose token refreshes are signed (STORES); (None, --key-id) otherwise."""
+    key_id: str | None = getattr(opts, "key_id", None)
+    if opts.cart not in KEY_CARTS:
+        return None, key_id
+    if not (opts.client_id and getattr(opts, "private_key", None)):
+        raise ConnectError(
+            f"{opts.cart} needs --client-id and --private-key (the key issued with the app): "
+            "every token refresh is signed with it"
+        )
+    private_key, kid = read_private_key(opts.private_key)
+    return private_key, key_id or kid
+
+
+def _exchange(
+    opts: argparse.Namespace,
+    url: str,
+    private_key: str | None,
+    key_id: str | None,
+    transport: Transport,
+    now: Callable[[], datetime],
+) -> dict[str, Any]:
+    """The tokens an authorization code is exchanged for: with a signed assertion or the client secret."""
+    if private_key is not None:
+        if not opts.redirect_uri:
+            raise ConnectError("--code needs --redirect-uri")
+        from enishi.polling.http import client_authentication
+
+        auth = client_authentication(
+            OAuthSecret(client_id=opts.client_id, private_key=private_key, key_id=key_id), url, now()
+        )
+        return exchange_code(url, opts.client_id, None, opts.code, opts.redirect_uri, transport, auth=auth)
+    if not (opts.client_id and opts.client_secret and opts.redirect_uri):
+        raise ConnectError("--code needs --client-id, --client-secret and --redirect-uri")
+    return exchange_code(url, opts.client_id, opts.client_secret, opts.code, opts.redirect_uri, transport)
+
+
+def _given_tokens(opts: argparse.Namespace, private_key: str | None) -> dict[str, Any]:
+    if private_key is not None and not opts.refresh_token:
+        raise ConnectError(
+            f"{opts.cart}: give --refresh-token with --access-token (the access token lasts 1 h)"
+        )
+    return {
+        "access_token": opts.access_token,
+        "refresh_token": opts.refresh_token,
+        "expires_in": opts.expires_in,
+    }
+
+
+def _check_webhook_secret(opts: argparse.Namespace) -> None:
+    if opts.cart == "eccube" and not opts.webhook_secret:
+        raise ConnectError(
+            "--webhook-secret is required for EC-CUBE (16-1024 characters, the one set in WebHook管理)"
+        )
+    if opts.webhook_secret and not 16 <= len(opts.webhook_secret) <= 1024:
+        raise ConnectError("--webhook-secret must be 16-1024 characters (EC-CUBE's rule)")
 
 
 def store(secret: OAuthSecret, secret_arn: str, client: Any) -> None:

@@ -63,7 +63,9 @@ class DirectSqs:
         **_: Any,
     ) -> dict[str, Any]:
         name = self._queue_name(QueueUrl)
-        queue = self._backend.get_queue(name)
+        queue: Any = self._backend.get_queue(
+            name
+        )  # moto sets a queue's attributes from its settings at run time
         visibility = queue.visibility_timeout if VisibilityTimeout is None else VisibilityTimeout
         messages = self._backend.receive_message(
             name, MaxNumberOfMessages, WaitTimeSeconds, visibility, list(MessageAttributeNames)
@@ -172,7 +174,7 @@ class DirectTable:
         """A Query ``pk = :pk AND begins_with(sk, :prefix)``: the partition's items in sort-key order."""
         from moto.dynamodb.models.dynamo_type import DynamoType
 
-        partition = self._table.items.get(DynamoType({"S": pk}))
+        partition: Any = self._table.items.get(DynamoType({"S": pk}))  # an item, or items by range key
         if not partition:
             return []
         if not self._table.range_key_attr:

@@ -114,7 +114,7 @@ class TargetDispatcher:
                     self._invoke(arn, payload)
                 self.delivered += 1
                 return
-            except Exception as exc:  # the target failed: EventBridge retries, then dead-letters
+            except Exception as exc:  # the target failed: EventBridge retries, then dead-letters  # noqa: BLE001
                 error = exc
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
         LOG.warning(
@@ -232,7 +232,7 @@ class SqsPoller:
                 if self._partial and isinstance(result, dict)
                 else set()
             )
-        except Exception:  # the whole batch failed
+        except Exception:  # the whole batch failed  # noqa: BLE001
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -278,7 +278,7 @@ class SqsPoller:
             queue = sqs_backends[account][region].get_queue(name)
             message = next(x for x in list(queue._messages) if x.id == message_id)
             return max(0, round((message.visible_at - unix_time_millis()) / 1000))
-        except Exception:  # not moto's in-process backend: fall back to the queue's setting
+        except Exception:  # not moto's in-process backend: fall back to the queue's setting  # noqa: BLE001
             attrs = self._sqs.get_queue_attributes(
                 QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
             )

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, cast
 
 from enishi import clock as enishi_clock
 from enishi.carts import eccube
@@ -52,7 +52,7 @@ class _FakeServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{cast(str, host)}:{port}"  # an AF_INET server's address: (host as text, port)
 
     def start(self) -> Any:
         self._thread = threading.Thread(

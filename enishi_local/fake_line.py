@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, cast
 
 from enishi import clock as enishi_clock
 from enishi_local.http import LocalRequestHandler, QuietServer
@@ -66,7 +66,7 @@ class FakeLine:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{cast(str, host)}:{port}"  # an AF_INET server's address: (host as text, port)
 
     def start(self) -> FakeLine:
         self._thread = threading.Thread(

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from enishi.digits import ascii_int
@@ -141,7 +141,8 @@ class LocalApi:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        host = cast(str, self._server.server_address[0])  # an AF_INET server's address: (host as text, port)
+        return f"http://{host}:{self.port}"
 
     def start(self) -> LocalApi:
         self._thread = threading.Thread(
@@ -191,7 +192,7 @@ class LocalApi:
             )
             try:
                 result = self._invoke(route.function_name, event)
-            except Exception:  # a function error: API Gateway answers 500 without detail
+            except Exception:  # a function error: API Gateway answers 500 without detail  # noqa: BLE001
                 return _json(500, {"message": "Internal Server Error"})
             return to_http_response(result)
         return _json(404, {"message": "Not Found"})

@@ -55,32 +55,35 @@ def carts_stack(port: int = 0, start: datetime = START) -> Iterator[tuple[Any, F
 
     shop_id = load_shop_config(str(REPO_DIR)).shop_id
     template = synthesize({"enishi:cartConnections": json.dumps(connections(shop_id), ensure_ascii=False)})
-    with LocalStack(port=port, start=start, template_path=template) as stack:
-        with FakeEccube(now=stack.clock.now) as eccube, FakeColorme(now=stack.clock.now) as colorme:
-            point_connection_at(stack, ECCUBE_ID, eccube.url)
-            point_connection_at(stack, COLORME_ID, colorme.url)
-            tokens = exchange_code(
-                eccube.url + "/token",
-                eccube.client_id,
-                eccube.client_secret,
-                eccube.issue_code(),
-                "https://enishi.example/cb",
-            )
-            connect_local(
-                stack,
-                ECCUBE_ID,
-                OAuthSecret(
-                    client_id=eccube.client_id,
-                    client_secret=eccube.client_secret,
-                    access_token=tokens["access_token"],
-                    refresh_token=tokens["refresh_token"],
-                    expires_at=stack.clock.now() + timedelta(seconds=tokens["expires_in"]),
-                    token_url=eccube.url + "/token",
-                    webhook_secret=WEBHOOK_SECRET,
-                ),
-            )
-            connect_local(stack, COLORME_ID, OAuthSecret(access_token=DEFAULT_COLORME_TOKEN))
-            yield stack, eccube, colorme
+    with (
+        LocalStack(port=port, start=start, template_path=template) as stack,
+        FakeEccube(now=stack.clock.now) as eccube,
+        FakeColorme(now=stack.clock.now) as colorme,
+    ):
+        point_connection_at(stack, ECCUBE_ID, eccube.url)
+        point_connection_at(stack, COLORME_ID, colorme.url)
+        tokens = exchange_code(
+            eccube.url + "/token",
+            eccube.client_id,
+            eccube.client_secret,
+            eccube.issue_code(),
+            "https://enishi.example/cb",
+        )
+        connect_local(
+            stack,
+            ECCUBE_ID,
+            OAuthSecret(
+                client_id=eccube.client_id,
+                client_secret=eccube.client_secret,
+                access_token=tokens["access_token"],
+                refresh_token=tokens["refresh_token"],
+                expires_at=stack.clock.now() + timedelta(seconds=tokens["expires_in"]),
+                token_url=eccube.url + "/token",
+                webhook_secret=WEBHOOK_SECRET,
+            ),
+        )
+        connect_local(stack, COLORME_ID, OAuthSecret(access_token=DEFAULT_COLORME_TOKEN))
+        yield stack, eccube, colorme
 
 
 def eccube_webhook_url(stack: Any) -> str:

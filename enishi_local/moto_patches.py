@@ -1,3 +1,5 @@
+# This module's job is to replace methods of moto's classes (each install_* undoes its own replacement):
+# mypy: disable-error-code="method-assign"
 """The two places where moto 5.2 needs help to run enishi locally (REFERENCE §8). Each ``install_*`` returns an
 ``undo()`` that puts moto back as it was.
 
@@ -110,7 +112,7 @@ def install_lambda_dispatch(resolve: Callable[[str], runtime.Handler]) -> Undo:
                 timeout_seconds=float(fn.timeout or 30),
             )
             payload = json.dumps(result, default=str)
-        except Exception as exc:  # a function error, exactly as Lambda reports it
+        except Exception as exc:  # a function error, exactly as Lambda reports it  # noqa: BLE001
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = json.dumps(runtime.error_payload(exc))
         if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
@@ -322,7 +324,7 @@ def install_execution_tally(tally: ExecutionTally) -> Undo:
     original_env, original_add = ExecutionWorker._get_evaluation_environment, EventManager.add_event
 
     def environment(self) -> Any:
-        env = original_env(self)
+        env: Any = original_env(self)
         details = self._evaluation_details
         arn = str(details.execution_details.arn)
         execution = getattr(self._execution_communication, "execution", None)
@@ -460,7 +462,8 @@ def install_sfn_direct_lambda(account: str = runtime.ACCOUNT_ID) -> Undo:
         response: dict[str, Any] = {"StatusCode": status}
         if "x-amz-function-error" in response_headers:
             response["FunctionError"] = response_headers["x-amz-function-error"]
-        response["Payload"] = lambda_eval_utils._from_payload(io.BytesIO(body or b""))
+        raw = body.encode("utf-8") if isinstance(body, str) else body or b""
+        response["Payload"] = lambda_eval_utils._from_payload(io.BytesIO(raw))
         return response
 
     lambda_eval_utils._invoke_lambda_function = invoke
@@ -479,7 +482,8 @@ def install_response_method_cache() -> Undo:
     from moto.core import responses
 
     original = responses.method_names_from_class
-    responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+    # a frozenset answers `in`, all moto asks of the list, faster
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(  # type: ignore[assignment]
         lambda clazz: frozenset(original(clazz))
     )
 
@@ -640,10 +644,10 @@ def install_unsigned_signatures() -> Undo:
         )
         return None
 
-    SigV4Auth.add_auth = add_auth  # type: ignore[method-assign]
+    SigV4Auth.add_auth = add_auth
 
     def undo() -> None:
-        SigV4Auth.add_auth = original  # type: ignore[method-assign]
+        SigV4Auth.add_auth = original
 
     return undo
 

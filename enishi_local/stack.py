@@ -25,29 +25,36 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enishi import bootstrap, keys
 from enishi import constants as c
 from enishi.shop_config import load_shop_config
 from enishi_local import activity, moto_patches, runtime
-from enishi_local.cfn import FunctionSpec, Template
+from enishi_local.cfn import FunctionSpec, QueueSpec, RuleSpec, TargetSpec, Template
 from enishi_local.direct import DirectSqs, DirectTable
 from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
 from enishi_local.fake_line import DEFAULT_ACCESS_TOKEN, DEFAULT_MONTHLY_QUOTA, FakeLine
 from enishi_local.http import LocalApi
 from enishi_local.vclock import VirtualClock
 
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
+
 LOG = logging.getLogger("enishi_local")
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_DIR = ROOT / "shop"
 ACCOUNT_ID = runtime.ACCOUNT_ID
 REGION = runtime.REGION
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
 
 # Local secrets: from the environment when set, else these documented defaults (local use only).
 ENV_LOCAL_SHOPIFY_SECRET = "ENISHI_SHOPIFY_SECRET"
@@ -267,13 +274,32 @@ class LocalStack:
         assert self.template is not None and self.api is not None
         tpl = self.template
         session = boto3.session.Session(region_name=REGION)
-        ddb, events, sqs = session.client("dynamodb"), session.client("events"), session.client("sqs")
-        sfn, lam, iam = session.client("stepfunctions"), session.client("lambda"), session.client("iam")
-        sm, s3, ses = session.client("secretsmanager"), session.client("s3"), session.client("sesv2")
-        self._sqs = sqs
-        self._sfn = sfn
+        events, s3, ses = session.client("events"), session.client("s3"), session.client("sesv2")
+        self._sqs = session.client("sqs")
+        self._sfn = session.client("stepfunctions")
 
-        for table in tpl.tables():
+        self._create_tables(session.client("dynamodb"))
+        for bus in tpl.buses():
+            if bus != "default":
+                events.create_event_bus(Name=bus)
+        queues = self._create_queues(self._sqs)
+        for bucket in tpl.buckets():
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for config_set in tpl.ses_configuration_sets():
+            ses.create_configuration_set(ConfigurationSetName=config_set)
+        functions, secret_arns = self._set_function_environments()
+        self._create_secrets(session.client("secretsmanager"), secret_arns)
+        for address in self._sender_addresses():
+            ses.create_email_identity(EmailIdentity=address.split("@", 1)[-1])
+        role_arn = self._create_lambda_role(session.client("iam"))
+        self._create_functions(session.client("lambda"), functions, role_arn)
+        self._create_state_machines(self._sfn, role_arn)
+        self._create_rules(events)
+        self._create_pollers(queues)
+
+    def _create_tables(self, ddb: Any) -> None:
+        assert self.template is not None
+        for table in self.template.tables():
             kwargs: dict[str, Any] = {
                 "TableName": table.name,
                 "KeySchema": table.key_schema,
@@ -293,33 +319,20 @@ class LocalStack:
                 )
             self._table_name = self._table_name or table.name
 
-        for bus in tpl.buses():
-            if bus != "default":
-                events.create_event_bus(Name=bus)
-
+    def _create_queues(self, sqs: Any) -> dict[str, QueueSpec]:
+        """Every queue (dead-letter queues first, so a redrive policy names one that exists); by ARN."""
+        tpl = self.template
+        assert tpl is not None
         queues = tpl.queues()
         for spec in sorted(queues.values(), key=lambda q: q.dead_letter_arn is not None):  # DLQs first
-            attrs = {"VisibilityTimeout": str(spec.visibility_timeout)}
-            if spec.fifo:
-                attrs |= {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
-            if spec.dead_letter_arn:
-                attrs["RedrivePolicy"] = json.dumps(
-                    {
-                        "deadLetterTargetArn": spec.dead_letter_arn,
-                        "maxReceiveCount": spec.max_receive_count or 5,
-                    }
-                )
-            url = sqs.create_queue(QueueName=spec.name, Attributes=attrs)["QueueUrl"]
+            url = sqs.create_queue(QueueName=spec.name, Attributes=_queue_attributes(spec))["QueueUrl"]
             tpl.override(spec.logical_id, ref=url, QueueUrl=url)
+        return queues
 
-        for bucket in tpl.buckets():
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-
-        for config_set in tpl.ses_configuration_sets():
-            ses.create_configuration_set(ConfigurationSetName=config_set)
-
-        # every function's environment, with the local endpoints
-        functions = {spec.name: spec for spec in tpl.functions().values() if _is_local_function(spec)}
+    def _set_function_environments(self) -> tuple[dict[str, FunctionSpec], dict[str, str]]:
+        """Every local function's environment, with the local endpoints. Answers the local functions by name and
+        the secrets their environments name: secret ARN (partial, as in the template) → value."""
+        assert self.template is not None and self.api is not None
         local_env = {
             c.ENV_LINE_API_BASE_URL: self.line.url,
             c.ENV_PUBLIC_BASE_URL: self.api.url + "/",
@@ -330,24 +343,28 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get(ENV_LOCAL_LOG_LEVEL, "WARNING"),
         }
+        functions = {
+            spec.name: spec for spec in self.template.functions().values() if _is_local_function(spec)
+        }
         secret_values = self.secrets.by_env_var()
-        secret_arns: dict[str, str] = {}  # secret ARN (partial, as in the template) → value
+        secret_arns: dict[str, str] = {}
         for name, spec in functions.items():
             env = {**spec.environment, **local_env, "AWS_LAMBDA_FUNCTION_NAME": name}
-            for var, value in secret_values.items():
-                if var in env:
-                    secret_arns[env[var]] = value
+            secret_arns |= {env[var]: value for var, value in secret_values.items() if var in env}
             self._environments[name] = env
             self._functions[name] = spec
+        return functions, secret_arns
 
+    def _create_secrets(self, sm: Any, secret_arns: dict[str, str]) -> None:
+        tpl = self.template
+        assert tpl is not None
         for secret in tpl.secrets():
             arn = tpl.arn(secret.logical_id)  # partial ARN (no random suffix): moto and AWS both accept it
             value = secret_arns.get(arn) or secret.secret_string or f"local-{secret.logical_id}"
             sm.create_secret(Name=secret.name, SecretString=value)
 
-        for address in self._sender_addresses():
-            ses.create_email_identity(EmailIdentity=address.split("@", 1)[-1])
-
+    @staticmethod
+    def _create_lambda_role(iam: Any) -> str:
         role = iam.create_role(
             RoleName="enishi-local-lambda",
             AssumeRolePolicyDocument=json.dumps(
@@ -363,7 +380,9 @@ class LocalStack:
                 }
             ),
         )
-        role_arn = role["Role"]["Arn"]
+        return str(role["Role"]["Arn"])
+
+    def _create_functions(self, lam: Any, functions: dict[str, FunctionSpec], role_arn: str) -> None:
         for name, spec in functions.items():
             lam.create_function(
                 FunctionName=name,
@@ -375,7 +394,9 @@ class LocalStack:
                 Environment={"Variables": self._environments[name]},
             )
 
-        for machine in tpl.state_machines().values():
+    def _create_state_machines(self, sfn: Any, role_arn: str) -> None:
+        assert self.template is not None
+        for machine in self.template.state_machines().values():
             sfn.create_state_machine(
                 name=machine.name,
                 definition=json.dumps(machine.definition),
@@ -383,37 +404,38 @@ class LocalStack:
                 type=machine.type,
             )
 
+    def _create_rules(self, events: Any) -> None:
+        """Scheduled rules become schedulers on the virtual clock; pattern rules go to moto's EventBridge."""
+        tpl = self.template
+        assert tpl is not None
         for rule in tpl.rules().values():
             if not rule.enabled:
                 continue
             if rule.schedule:
-                self._schedulers.append(
-                    Scheduler(
-                        self.clock,
-                        rule.schedule,
-                        lambda event, r=rule: self._fire_schedule(r, event),
-                        rule_arn=tpl.arn(rule.logical_id),
-                        timezone=rule.schedule_timezone,
-                    )
-                )
+                self._schedulers.append(self._scheduler(rule, tpl.arn(rule.logical_id)))
                 continue
             bus = rule.bus_name or "default"
             events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern))
-            targets = []
-            for t in rule.targets:
-                target: dict[str, Any] = {"Id": t.id, "Arn": t.arn}
-                if t.input is not None:
-                    target["Input"] = t.input
-                if t.input_path is not None:
-                    target["InputPath"] = t.input_path
-                if t.dead_letter_arn:
-                    target["DeadLetterConfig"] = {"Arn": t.dead_letter_arn}
-                targets.append(target)
+            targets = [_rule_target(t) for t in rule.targets]
             events.put_targets(Rule=rule.name, EventBusName=bus, Targets=targets)
 
+    def _scheduler(self, rule: RuleSpec, rule_arn: str) -> Scheduler:
+        assert rule.schedule is not None
+        return Scheduler(
+            self.clock,
+            rule.schedule,
+            lambda event: self._fire_schedule(rule, event),
+            rule_arn=rule_arn,
+            timezone=rule.schedule_timezone,
+        )
+
+    def _create_pollers(self, queues: dict[str, QueueSpec]) -> None:
+        """One poller per enabled event source mapping (Lambda's service, not a handler: no boto3 round trip)."""
         from moto.sqs.models import sqs_backends
 
-        direct_sqs = DirectSqs(sqs)  # the poller is Lambda's service, not a handler: no boto3 round trip
+        tpl = self.template
+        assert tpl is not None
+        direct_sqs = DirectSqs(self._sqs)
         for mapping in tpl.event_source_mappings():
             if not mapping.enabled:
                 continue
@@ -423,7 +445,7 @@ class LocalStack:
                 direct_sqs,
                 url,
                 queue.arn,
-                lambda event, fn=mapping.function_name: self.invoke(fn, event),
+                self._invoker(mapping.function_name),
                 batch_size=mapping.batch_size,
                 report_batch_item_failures=mapping.report_batch_item_failures,
                 clock=self.clock,
@@ -433,6 +455,9 @@ class LocalStack:
             )
             self._pollers.append(poller)
             self._pollers_by_arn[queue.arn] = poller
+
+    def _invoker(self, function_name: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda event: self.invoke(function_name, event)
 
     def _queue_notified(self, queue_arn: str) -> None:
         poller = self._pollers_by_arn.get(queue_arn)
@@ -582,12 +607,12 @@ class LocalStack:
     def _stop_executions(self) -> None:
         try:
             arns = self.running_executions()
-        except Exception:
+        except Exception:  # stopping leaves nothing behind, whatever state moto is in  # noqa: BLE001
             return
         for arn in arns:
             try:
                 self._sfn.stop_execution(executionArn=arn)
-            except Exception:  # already finished
+            except Exception:  # already finished  # noqa: BLE001
                 pass
 
     # ---- what was sent
@@ -705,6 +730,31 @@ class LocalStack:
 def _is_local_function(spec: FunctionSpec) -> bool:
     """enishi's own functions run locally; CDK helper functions (custom resources, log retention) do not."""
     return spec.handler.startswith("enishi.")
+
+
+def _queue_attributes(spec: QueueSpec) -> dict[str, str]:
+    attrs = {"VisibilityTimeout": str(spec.visibility_timeout)}
+    if spec.fifo:
+        attrs |= {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    if spec.dead_letter_arn:
+        attrs["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": spec.dead_letter_arn,
+                "maxReceiveCount": spec.max_receive_count or 5,
+            }
+        )
+    return attrs
+
+
+def _rule_target(t: TargetSpec) -> dict[str, Any]:
+    target: dict[str, Any] = {"Id": t.id, "Arn": t.arn}
+    if t.input is not None:
+        target["Input"] = t.input
+    if t.input_path is not None:
+        target["InputPath"] = t.input_path
+    if t.dead_letter_arn:
+        target["DeadLetterConfig"] = {"Arn": t.dead_letter_arn}
+    return target
 
 
 def _placeholder_zip() -> bytes:

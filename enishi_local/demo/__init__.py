@@ -69,30 +69,48 @@ def sim_config(args: argparse.Namespace):
 
 def sim_facts(sim: Any) -> dict[str, Any]:
     """What only the shop knows (a cart without contact never reaches enishi), for the funnel and the checks."""
+    return {
+        "customers": len(sim.customers),
+        **_cart_facts(sim),
+        **_order_facts(sim),
+        **_customer_facts(sim),
+        "webhook_deliveries": sim.deliveries,
+        "duplicate_deliveries": sim.duplicates,
+    }
+
+
+def _cart_facts(sim: Any) -> dict[str, Any]:
     with_cart = {co.customer.id for co in sim.checkouts}
     with_contact = {co.customer.id for co in sim.checkouts if co.with_contact}
     abandoned = [co for co in sim.checkouts if co.with_contact and (not co.completed or co.recovered_by)]
-    by_cause = Counter(o.cause for o in sim.orders if not o.cancelled)
     reminder_revenue = sum(
         (o.total for o in sim.orders if o.cause == "cart_reminder" and not o.cancelled), Decimal(0)
     )
     return {
-        "customers": len(sim.customers),
         "visitors_with_cart": len(with_cart),
         "visitors_with_contact": len(with_contact),
         "carts_abandoned_with_contact": len(abandoned),
         "carts_recovered_after_reminder": sum(1 for co in sim.checkouts if co.recovered_by == "reminder"),
         "carts_recovered_revenue": float(reminder_revenue),
         "carts_recovered_on_their_own": sum(1 for co in sim.checkouts if co.recovered_by == "self"),
+    }
+
+
+def _order_facts(sim: Any) -> dict[str, Any]:
+    by_cause = Counter(o.cause for o in sim.orders if not o.cancelled)
+    return {
         "orders": sum(by_cause.values()),
         "orders_by_cause": dict(by_cause),
         "cancelled_orders": sum(1 for o in sim.orders if o.cancelled),
+    }
+
+
+def _customer_facts(sim: Any) -> dict[str, int]:
+    return {
         "unsubscribed": sum(1 for c in sim.customers if c.unsubscribed_at),
         "bounce_addresses": sum(1 for c in sim.customers if c.bounce),
         "line_linked": sum(1 for c in sim.customers if c.line_linked_at),
         "line_friends": sum(1 for c in sim.customers if c.line_user_id),
-        "webhook_deliveries": sim.deliveries,
-        "duplicate_deliveries": sim.duplicates,
     }
 
 

@@ -191,7 +191,8 @@ def make_person(rng: random.Random, serial: int, bounce: bool = False) -> Person
         email = f"{local}@{domain}"
     phone = f"+8190{rng.randrange(10_000_000, 100_000_000)}"
     chome = rng.randint(1, 5)
-    address1 = f"{rng.choice(('本町', '緑町', '中央', '旭町', '栄町', '桜木町', '東町'))}{chome}-{rng.randint(1, 30)}-{rng.randint(1, 20)}"
+    town = rng.choice(("本町", "緑町", "中央", "旭町", "栄町", "桜木町", "東町"))
+    address1 = f"{town}{chome}-{rng.randint(1, 30)}-{rng.randint(1, 20)}"
     zip_code = f"{pref[4]}-{rng.randrange(0, 10_000):04d}"
     return Person(
         last_name=last[0],

@@ -13,6 +13,7 @@ base behaviour, and two runs with the same seed give the same shop.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -71,16 +72,16 @@ class SimConfig:
     @classmethod
     def small(cls, seed: int = 7, **overrides: Any) -> SimConfig:
         """Tens of customers over a few weeks: for the end-to-end test (runs in well under a minute)."""
-        base: dict[str, Any] = dict(
-            customers=40,
-            days=21,
-            seed=seed,
-            p_line=0.35,
-            p_bounce_address=0.06,
-            p_unsubscribe_per_marketing_mail=0.06,
-            p_repeat=(0.45, 0.5, 0.6, 0.6),
-            repeat_gap_median_days=6.0,
-        )
+        base: dict[str, Any] = {
+            "customers": 40,
+            "days": 21,
+            "seed": seed,
+            "p_line": 0.35,
+            "p_bounce_address": 0.06,
+            "p_unsubscribe_per_marketing_mail": 0.06,
+            "p_repeat": (0.45, 0.5, 0.6, 0.6),
+            "repeat_gap_median_days": 6.0,
+        }
         base.update(overrides)
         return cls(**base)
 
@@ -335,7 +336,7 @@ class ShopSimulation:
             cust = SimCustomer(id=7_200_000_001 + i, person=person, arrives_at=arrives, bounce=bounce)
             self.customers.append(cust)
             self.by_email[person.email] = cust
-            self.at(arrives, lambda now, c=cust: self._arrive(c, now))
+            self.at(arrives, functools.partial(self._arrive, cust))
 
     def _time_on(self, day: datetime) -> datetime:
         hour = self.rng.choices(range(24), weights=SHOPPING_HOURS)[0]
@@ -372,7 +373,7 @@ class ShopSimulation:
                 raw=delivery.encode(),
             )
             when = at + timedelta(seconds=self.rng.randint(5, 900))
-            self.at(when, lambda now, d=again, c=cust: self._redeliver(d, c, now))
+            self.at(when, functools.partial(self._redeliver, again, cust))
 
     def _redeliver(self, delivery: wh.Delivery, cust: SimCustomer, now: datetime) -> None:
         self.outgoing.append(ShopifyPost(at=now, delivery=delivery, customer_id=cust.id))
@@ -612,66 +613,79 @@ class ShopSimulation:
         cust = self.customer_for(msg)
         if cust is None:
             return
-        cfg, rng = self.cfg, self.rng
         seen = max(now, msg.sent_at)
-        if msg.channel == "email" and ses_feedback:
-            if cust.bounce or cust.person.email.endswith("@" + BOUNCE_DOMAIN):
-                cust.bounced_at = cust.bounced_at or msg.sent_at
-                self.outgoing.append(
-                    SesFeedback(at=seen, event_type="Bounce", message=msg, customer_id=cust.id)
-                )
-                return
-            self.outgoing.append(
-                SesFeedback(at=seen, event_type="Delivery", message=msg, customer_id=cust.id)
-            )
-            if rng.random() < cfg.p_open:
-                self.outgoing.append(
-                    SesFeedback(at=seen, event_type="Open", message=msg, customer_id=cust.id)
-                )
-                if rng.random() < cfg.p_click_if_open:
-                    self.outgoing.append(
-                        SesFeedback(at=seen, event_type="Click", message=msg, customer_id=cust.id)
-                    )
+        if msg.channel == "email" and ses_feedback and self._ses_feedback(cust, msg, seen):
+            return  # bounced
         if msg.channel == "line":
             self._maybe_tap_link(msg, seen, cust.id)
         if cust.bounce and msg.channel == "email":
             return  # never read
-        seq = msg.sequence
-        if seq == "cart_recovery":
-            co = cust.open_checkout
-            if co is not None and not co.completed:
-                co.reminders_seen += 1
-                p = cfg.p_recover_after_reminder[min(co.reminders_seen, 2) - 1]
-                if rng.random() < p:
-                    self.at(
-                        seen + timedelta(minutes=rng.expovariate(1 / 180) + 5),
-                        lambda t: self._complete(co, t, "cart_reminder"),
-                    )
-        elif seq == "welcome" and is_f2_nudge(msg.step):
-            soon = seen + timedelta(days=14)
-            if (
-                cust.next_order_at is None or cust.next_order_at > soon
-            ) and rng.random() < cfg.p_f2_after_nudge:
-                cust.nudged = True
-                self._plan_order_at(
-                    cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 6))), "f2_nudge"
+        reaction = _REACTIONS.get(msg.sequence)
+        if reaction is not None:
+            reaction(self, cust, msg, seen)
+        self._maybe_unsubscribe(cust, msg, seen)
+
+    def _ses_feedback(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> bool:
+        """SES's events for one email (a bounce, or a delivery then perhaps an open and a click); True if it
+        bounced."""
+        if cust.bounce or cust.person.email.endswith("@" + BOUNCE_DOMAIN):
+            cust.bounced_at = cust.bounced_at or msg.sent_at
+            self.outgoing.append(SesFeedback(at=seen, event_type="Bounce", message=msg, customer_id=cust.id))
+            return True
+        self.outgoing.append(SesFeedback(at=seen, event_type="Delivery", message=msg, customer_id=cust.id))
+        if self.rng.random() < self.cfg.p_open:
+            self.outgoing.append(SesFeedback(at=seen, event_type="Open", message=msg, customer_id=cust.id))
+            if self.rng.random() < self.cfg.p_click_if_open:
+                self.outgoing.append(
+                    SesFeedback(at=seen, event_type="Click", message=msg, customer_id=cust.id)
                 )
-        elif seq == "winback":
-            soon = seen + timedelta(days=14)
-            if (
-                cust.next_order_at is None or cust.next_order_at > soon
-            ) and rng.random() < cfg.p_return_after_winback:
-                cust.won_back = True
-                self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(1, 10))), "winback")
+        return False
+
+    def _react_to_cart_reminder(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        co = cust.open_checkout
+        if co is None or co.completed:
+            return
+        co.reminders_seen += 1
+        p = self.cfg.p_recover_after_reminder[min(co.reminders_seen, 2) - 1]
+        if self.rng.random() < p:
+            self.at(
+                seen + timedelta(minutes=self.rng.expovariate(1 / 180) + 5),
+                lambda t: self._complete(co, t, "cart_reminder"),
+            )
+
+    def _react_to_welcome(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        if not is_f2_nudge(msg.step):
+            return
+        soon = seen + timedelta(days=14)
+        if (
+            cust.next_order_at is None or cust.next_order_at > soon
+        ) and self.rng.random() < self.cfg.p_f2_after_nudge:
+            cust.nudged = True
+            self._plan_order_at(
+                cust, self._time_on(seen + timedelta(days=self.rng.uniform(0.5, 6))), "f2_nudge"
+            )
+
+    def _react_to_winback(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        soon = seen + timedelta(days=14)
+        if (
+            cust.next_order_at is None or cust.next_order_at > soon
+        ) and self.rng.random() < self.cfg.p_return_after_winback:
+            cust.won_back = True
+            self._plan_order_at(
+                cust, self._time_on(seen + timedelta(days=self.rng.uniform(1, 10))), "winback"
+            )
+
+    def _maybe_unsubscribe(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        """A marketing email's reader may click its unsubscribe link, a little later."""
         if (
             msg.marketing is not False
-            and seq != "shipping_notice"
+            and msg.sequence != "shipping_notice"
             and msg.channel == "email"
             and msg.unsubscribe_url
             and cust.unsubscribed_at is None
-            and rng.random() < cfg.p_unsubscribe_per_marketing_mail
+            and self.rng.random() < self.cfg.p_unsubscribe_per_marketing_mail
         ):
-            click = seen + timedelta(minutes=rng.randint(2, 90))
+            click = seen + timedelta(minutes=self.rng.randint(2, 90))
             url = msg.unsubscribe_url
 
             def unsubscribe(t: datetime) -> None:
@@ -687,6 +701,14 @@ class ShopSimulation:
             self.at(
                 at, lambda t: self.outgoing.append(LinkClick(at=t, url=found[0], customer_id=customer_id))
             )
+
+
+# how a customer may answer a message of each sequence (the shop's side of the funnel)
+_REACTIONS: dict[str, Callable[[ShopSimulation, SimCustomer, SentMessage, datetime], None]] = {
+    "cart_recovery": ShopSimulation._react_to_cart_reminder,
+    "welcome": ShopSimulation._react_to_welcome,
+    "winback": ShopSimulation._react_to_winback,
+}
 
 
 def is_f2_nudge(step: str) -> bool:

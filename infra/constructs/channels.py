@@ -53,7 +53,6 @@ class Channels(Construct):
         self._config = config
         self._secrets = secrets
         self._public_base_url = public_base_url
-        stack = Stack.of(self)
 
         # ---- SES: configuration set, events to the default bus, optional identity
         self.configuration_set = ses.ConfigurationSet(

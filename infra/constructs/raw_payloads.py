@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.nag import acknowledge, logical_id
 
@@ -52,7 +54,7 @@ class RawPayloads(Construct):
         )
         self.key.grant(grantee, "kms:GenerateDataKey")
         acknowledge(
-            grantee.grant_principal,
+            cast(IConstruct, grantee.grant_principal),  # a function's role: a construct like any other
             f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/*]",
             "Each unprocessable payload is a new object with a generated key; put-only on this one bucket.",
         )

@@ -13,8 +13,9 @@ the step λ right before the send (it must re-check there anyway), not by extra 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnElement, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -315,12 +316,14 @@ class Sequences(Construct):
         )
 
         region = arn_part(stack.region, "AWS::Region")  # how cdk-nag prints it: literal, or <AWS::Region>
+        starter_role = self.starter_function.role
+        assert starter_role is not None, "a function CDK builds has its role"
         for machine in self.state_machines.values():
             machine.grant_start_execution(self.starter_function)
             machine.grant_execution(self.starter_function, "states:StopExecution")
             machine_id = logical_id(machine)
             acknowledge(
-                self.starter_function.role,
+                starter_role,
                 f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{region}:<AWS::AccountId>:execution:"
                 f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine_id}"}}]}}]}}:*]',
                 "StopExecution on executions of the sequence machines only: execution names are made at run time "
@@ -394,9 +397,10 @@ class Sequences(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray tracing of the state machine: PutTraceSegments/GetSamplingRules take no resource.",
         )
+        step_function_id = stack.get_logical_id(cast(CfnElement, self.step_function.node.default_child))
         acknowledge(
             machine.role,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.step_function.node.default_child)}.Arn>:*]",
+            f"AwsSolutions-IAM5[Resource::<{step_function_id}.Arn>:*]",
             "lambda:InvokeFunction on the step function's versions/aliases (CDK's LambdaInvoke grant); one function.",
         )
         return machine

@@ -278,7 +278,6 @@ def vclock() -> Iterator[Any]:
 
 @pytest.fixture
 def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
-    from enishi import bootstrap
     from enishi_local.moto_patches import install_lambda_dispatch, install_ses_capture
 
     bootstrap.reset_all()

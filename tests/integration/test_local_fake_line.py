@@ -46,7 +46,7 @@ TEXT = {"type": "text", "text": "こんにちは"}
 
 def test_a_valid_push_is_accepted_and_recorded(line):
     key = str(uuid.uuid4())
-    status, headers, body = _push(line, [TEXT, TEXT], retry_key=key)
+    status, _headers, body = _push(line, [TEXT, TEXT], retry_key=key)
     assert status == 200
     assert len(body["sentMessages"]) == 2
     (push,) = line.pushes()

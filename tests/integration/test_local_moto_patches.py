@@ -1,4 +1,5 @@
-"""moto patches: Lambda invokes run real Python in-process; Step Functions Waits and Retries follow the virtual clock."""
+"""moto patches: Lambda invokes run real Python in-process; Step Functions Waits and Retries follow the virtual
+clock."""
 
 from __future__ import annotations
 

@@ -287,7 +287,7 @@ def test_token_refreshed_before_it_expires(shop: FakeEccube, clock: Clock) -> No
 
 
 def test_refresh_token_rotated_by_another_run_is_reloaded(shop: FakeEccube, clock: Clock) -> None:
-    connection, ports, manager = eccube_setup(shop, clock)
+    _connection, _ports, manager = eccube_setup(shop, clock)
     vault: Vault = manager._vault  # type: ignore[assignment]
     stale = manager.secret  # this run loaded the secret...
     other = TokenManager(vault, now=clock)

@@ -81,7 +81,7 @@ def test_token_expiring_mid_sweep_is_refreshed_with_a_valid_assertion(
 
 def test_refreshed_before_expiry_each_time_with_a_new_assertion(stores: FakeStores, clock: Clock) -> None:
     stores.order("a@example.jp")
-    connection, ports, vault = setup(stores, clock)
+    connection, ports, _vault = setup(stores, clock)
     for _ in range(3):  # three hours: three refreshes, three distinct jti, no replay refused
         clock.advance(minutes=56)
         service.sweep(connection, stores_jp, ports, clock())

@@ -134,7 +134,7 @@ labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, ma
 
 @given(
     raw=st.one_of(
-        st.text(max_size=80), st.builds(lambda l, a, b: f"{l}@{a}.{b}", ascii_local, labels, labels)
+        st.text(max_size=80), st.builds(lambda local, a, b: f"{local}@{a}.{b}", ascii_local, labels, labels)
     ),
     wide=st.booleans(),
     pad=st.sampled_from(["", " ", "\u3000", "\t"]),
@@ -147,7 +147,7 @@ def test_deliverable_is_ascii_idempotent_and_keeps_the_lookup_identity(raw, wide
         return
     assert address.isascii() and address.count("@") >= 1 and len(address) <= 254
     assert email_address.deliverable(address) == address
-    local, _, domain = address.rpartition("@")
+    _local, _, domain = address.rpartition("@")
     assert domain == domain.lower() and "." in domain
     if raw.isascii() or wide:
         assert keys.email_hash(address) == keys.email_hash(raw)

@@ -69,8 +69,8 @@ def test_a_fulfillment_from_any_cart_gets_the_built_link_and_keeps_a_cart_given_
     from enishi import events as ev
 
     at = datetime(2026, 11, 1, tzinfo=UTC)
-    base = dict(event_id="e", shop="s", source="generic", occurred_at=at, received_at=at, fulfillment_id="f",
-                order_id="o", status="success")  # fmt: skip
+    base = {"event_id": "e", "shop": "s", "source": "generic", "occurred_at": at, "received_at": at}
+    base |= {"fulfillment_id": "f", "order_id": "o", "status": "success"}
     built = ev.FulfillmentUpdated(**base, tracking_company="ヤマト運輸", tracking_numbers=("1234-5678-9012",))
     assert built.tracking_urls == (
         "https://jizen.kuronekoyamato.co.jp/jizen/servlet/crjz.b.NQ0010?id=123456789012",

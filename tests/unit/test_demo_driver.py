@@ -101,7 +101,7 @@ def test_drive_posts_in_time_order_and_customers_react():
     assert world.advances == sorted(world.advances)
     kinds = {url.rsplit("/", 2)[-2] for _, url, _, _ in transport.posts}
     assert {"webhooks", "u"} <= kinds
-    for at, url, body, headers in transport.posts:
+    for _at, url, body, headers in transport.posts:
         if url.endswith("/webhooks/shopify"):
             assert verify_shopify(body, headers["X-Shopify-Hmac-Sha256"], ["shh"])
         if url.endswith("/webhooks/line"):

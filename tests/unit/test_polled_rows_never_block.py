@@ -105,7 +105,7 @@ def test_any_rows_yield_events_or_are_kept(module: Any, batch: list[Any]) -> Non
     for stream in module.STREAMS:
         events = planner.events_of_page(
             batch,
-            lambda row: module.RECORD_EVENTS[stream](connection, row, NOW),
+            lambda row, stream=stream: module.RECORD_EVENTS[stream](connection, row, NOW),
             module.updated_at,
             lambda row, exc: kept.append(row),
         )

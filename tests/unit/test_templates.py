@@ -40,7 +40,8 @@ def split(name: str) -> tuple[str, str]:
 
 def svg(label: str, color: str) -> str:
     body = (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='300' height='300'><rect width='300' height='300' fill='{color}'/>"
+        "<svg xmlns='http://www.w3.org/2000/svg' width='300' height='300'>"
+        f"<rect width='300' height='300' fill='{color}'/>"
         f"<text x='150' y='170' font-size='64' text-anchor='middle' fill='white'>{label}</text></svg>"
     )
     return "data:image/svg+xml;charset=utf-8," + quote(body)
@@ -109,15 +110,15 @@ def shop():
 
 
 def profile(**kw) -> Profile:
-    base = dict(
-        shop="enishi-demo.myshopify.com",
-        customer_id="7001",
-        created_at=NOW,
-        updated_at=NOW,
-        last_name="山田",
-        first_name="太郎",
-        email="taro@example.jp",
-    )
+    base = {
+        "shop": "enishi-demo.myshopify.com",
+        "customer_id": "7001",
+        "created_at": NOW,
+        "updated_at": NOW,
+        "last_name": "山田",
+        "first_name": "太郎",
+        "email": "taro@example.jp",
+    }
     return Profile(**{**base, **kw})
 
 
@@ -157,7 +158,11 @@ def missing_keys(ours, theirs, path="$") -> list[str]:
     if isinstance(ours, list):
         if not isinstance(theirs, list) or len(ours) != len(theirs):
             return [path]
-        return [p for i, (a, b) in enumerate(zip(ours, theirs)) for p in missing_keys(a, b, f"{path}[{i}]")]
+        return [
+            p
+            for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
+            for p in missing_keys(a, b, f"{path}[{i}]")
+        ]
     return [] if ours == theirs else [f"{path}: {ours!r} → {theirs!r}"]
 
 
@@ -298,7 +303,7 @@ def test_coupon_appears_only_when_configured(name, shop):
 def test_winback_recommends_from_history_and_shows_what_they_bought(shop):
     ctx = context("winback_winback_2", shop)
     # bought sencha → the other sencha first, never the one they bought
-    assert [r["title"] for r in ctx["recommendations"]][0] == "知覧 かぶせ茶 100g"
+    assert next(r["title"] for r in ctx["recommendations"]) == "知覧 かぶせ茶 100g"
     assert "八女茶 煎茶 100g" not in [r["title"] for r in ctx["recommendations"]]
     email = render_email("winback_winback_2", ctx)
     assert "知覧 かぶせ茶 100g" in email.html and "¥1,780" in email.text

@@ -1,0 +1,1 @@
+"""Project scripts run by the Makefile (the gates of `make lint`)."""
