@@ -55,6 +55,9 @@ class Messaging(BaseModel):
     attribution_window_days: int = 7
     coupon: Coupon | None = None
     tracking: LinkTracking = Field(default_factory=LinkTracking)
+    # the control group kept from every sequence and campaign unless it sets its own (0–50 %): what the messages
+    # changed is measured against it (docs/experiments.md)
+    holdout_percent: float = Field(0, ge=0, le=50)
 
 
 class Shipping(BaseModel):
