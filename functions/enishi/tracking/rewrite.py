@@ -1,11 +1,12 @@
 """Put every link of a message's template context through the tracked redirect.
 
 The context builder (``channels/context.py``) names its links by key: ``url`` (line items, recommendations, SNS),
-``site_url``, ``recovery_url``, ``tracking_url``. ``track_links`` walks the context and replaces each http(s) value
-under those keys by what ``make(link_name, url)`` returns (a ``/r/{token}`` URL, or None to leave the link as it
-is — e.g. when it would not fit LINE's 1,000-character URI limit). Images, the logo and the opt-out links are never
-rewritten: the opt-out must work without a redirect, and an image fetch is not a click. The link name is the
-key's path (``cart.recovery_url``, ``recommendations.0.url``) so the report can say which link was clicked. Pure.
+``site_url``, ``recovery_url``; a carrier's ``tracking_url`` is left alone. ``track_links`` walks the context and
+replaces each http(s) value under those keys by what ``make(link_name, url)`` returns (a ``/r/{token}`` URL, or
+None to leave the link as it is — e.g. when it would not fit LINE's 1,000-character URI limit). Images, the logo
+and the opt-out links are never rewritten: the opt-out must work without a redirect, and an image fetch is not a
+click. The link name is the key's path (``cart.recovery_url``, ``recommendations.0.url``) so the report can say
+which link was clicked. Pure.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 from enishi.tracking.links import is_redirectable
 
-TRACKED_KEYS = frozenset({"url", "site_url", "recovery_url", "tracking_url"})
+# a carrier's tracking link stays as it is: the customer should see where a delivery link goes, and a shipping
+# notice earns no attribution anyway
+TRACKED_KEYS = frozenset({"url", "site_url", "recovery_url"})
 MAX_LINK_NAME = 60
 
 Maker = Callable[[str, str], str | None]
