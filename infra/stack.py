@@ -20,6 +20,7 @@ from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
 from infra.constructs.line_link import LineLinking
+from infra.constructs.tracking import ClickTracking
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.polling import CartPolling
 from infra.constructs.profiles import Profiles
@@ -92,6 +93,14 @@ class EnishiStack(Stack):
         api.add_route("Generic", c.PATH_GENERIC_WEBHOOK, [post], intake.function, "webhook")
         api.add_route("Line", c.PATH_LINE_WEBHOOK, [post], channels.line_webhook, "webhook")
         api.add_route("Unsubscribe", c.PATH_UNSUBSCRIBE, [get, post], channels.preferences, "unsubscribe")
+        ClickTracking(
+            self,
+            "ClickTracking",
+            functions=functions,
+            table=table,
+            unsubscribe_secret=secrets.unsubscribe,
+            api=api,
+        )
         LineLinking(
             self,
             "LineLinking",

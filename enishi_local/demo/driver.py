@@ -23,6 +23,7 @@ from enishi.signatures import sign_line
 
 from .shop_sim import (
     LinePost,
+    LinkClick,
     Outgoing,
     SentMessage,
     SesFeedback,
@@ -50,6 +51,10 @@ class World(Protocol):
 class Transport(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int: ...
 
+    def get(self, url: str, headers: dict[str, str]) -> int:
+        """A GET that does not follow redirects (a tracked link answers 302)."""
+        ...
+
 
 class HttpTransport:
     """Posts over real HTTP to the local API (one keep-alive session)."""
@@ -62,6 +67,11 @@ class HttpTransport:
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         return self._session.post(url, data=body, headers=headers, timeout=self._timeout).status_code
+
+    def get(self, url: str, headers: dict[str, str]) -> int:
+        return self._session.get(
+            url, headers=headers, timeout=self._timeout, allow_redirects=False
+        ).status_code
 
     def close(self) -> None:
         self._session.close()
@@ -216,6 +226,11 @@ def _collect_messages(
             sim.on_message(msg, now, ses_feedback=world.supports_ses_feedback)
 
 
+LINE_IN_APP_BROWSER = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Line/14.9.0"
+)
+
+
 def _send(out: Outgoing, world: World, transport: Transport, secrets: Secrets, stats: DriveStats) -> None:
     base = world.base_url.rstrip("/")
     if isinstance(out, ShopifyPost):
@@ -237,6 +252,9 @@ def _send(out: Outgoing, world: World, transport: Transport, secrets: Secrets, s
         status = transport.post(
             url, b"List-Unsubscribe=One-Click", {"Content-Type": "application/x-www-form-urlencoded"}
         )
+    elif isinstance(out, LinkClick):
+        parts = urlsplit(out.url)  # the API's public URL; locally that is this server
+        status = transport.get(base + parts.path, {"User-Agent": LINE_IN_APP_BROWSER})
     elif isinstance(out, SesFeedback):
         world.ses_event(ses_event(out))
         stats.ses_events += 1
@@ -246,7 +264,7 @@ def _send(out: Outgoing, world: World, transport: Transport, secrets: Secrets, s
         raise TypeError(out)
     stats.posts[out.kind] += 1
     stats.statuses[f"{out.kind}:{status}"] += 1
-    if not 200 <= status < 300 and len(stats.errors) < 20:
+    if not 200 <= status < 400 and len(stats.errors) < 20:
         stats.errors.append(f"{out.kind} {getattr(getattr(out, 'delivery', None), 'topic', '')} → {status}")
 
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import json
 import math
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -55,6 +57,9 @@ class SimConfig:
     p_unsubscribe_per_marketing_mail: float = 0.012
     p_open: float = 0.42
     p_click_if_open: float = 0.22
+    p_line_link_click: float = (
+        0.15  # a LINE message's link tapped (own random stream: other draws stay as they were)
+    )
     # repeat purchase: probability of another order after the n-th, and the gap (log-normal, days)
     p_repeat: tuple[float, ...] = (0.24, 0.40, 0.55, 0.62)
     repeat_gap_median_days: float = 38.0
@@ -124,7 +129,24 @@ class SesFeedback:
     kind: Literal["ses"] = "ses"
 
 
-Outgoing = ShopifyPost | LinePost | UnsubscribeClick | SesFeedback
+@dataclass
+class LinkClick:
+    """A customer taps a tracked link (``/r/{token}``) in a LINE message: LINE reports no clicks, the redirect does."""
+
+    at: datetime
+    url: str
+    customer_id: int
+    kind: Literal["link_click"] = "link_click"
+
+
+Outgoing = ShopifyPost | LinePost | UnsubscribeClick | SesFeedback | LinkClick
+
+_TRACKED_LINK = re.compile(r"https?://[^\s\"'<>]+/r/c1\.[A-Za-z0-9_\-.]+")
+
+
+def tracked_links(raw: Any) -> list[str]:
+    """The tracked links (``/r/{token}``) in a sent message's raw body, in order."""
+    return _TRACKED_LINK.findall(json.dumps(raw, ensure_ascii=False, default=str))
 
 
 @dataclass
@@ -263,6 +285,7 @@ class ShopSimulation:
         self.free_threshold = free_shipping_threshold
         self.fee = shipping_fee
         self.rng = random.Random(cfg.seed)
+        self.click_rng = random.Random(f"{cfg.seed}/line-clicks")
         self._heap: list[tuple[datetime, int, Action]] = []
         self._seq = itertools.count()
         self.outgoing: list[Outgoing] = []  # filled by actions, drained by the driver
@@ -593,6 +616,8 @@ class ShopSimulation:
         seen = max(now, msg.sent_at)
         if msg.channel == "email" and ses_feedback and self._ses_feedback(cust, msg, seen):
             return  # bounced
+        if msg.channel == "line":
+            self._maybe_tap_link(msg, seen, cust.id)
         if cust.bounce and msg.channel == "email":
             return  # never read
         reaction = _REACTIONS.get(msg.sequence)
@@ -668,6 +693,14 @@ class ShopSimulation:
                 self.outgoing.append(UnsubscribeClick(at=t, url=url, customer_id=cust.id))
 
             self.at(click, unsubscribe)
+
+    def _maybe_tap_link(self, msg: SentMessage, seen: datetime, customer_id: int) -> None:
+        found = tracked_links(msg.raw)
+        if found and self.click_rng.random() < self.cfg.p_line_link_click:
+            at = seen + timedelta(minutes=self.click_rng.randint(1, 120))
+            self.at(
+                at, lambda t: self.outgoing.append(LinkClick(at=t, url=found[0], customer_id=customer_id))
+            )
 
 
 # how a customer may answer a message of each sequence (the shop's side of the funnel)

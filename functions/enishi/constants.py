@@ -106,6 +106,7 @@ PATH_CART_WEBHOOK = (
 )
 PATH_LINE_LINK = "/line/link"  # LINE account linking: the shop's member page redirects here (signed)
 PATH_UNSUBSCRIBE = "/u/{token}"
+PATH_CLICK = "/r/{token}"  # tracked links: signed redirect (enishi.tracking.links)
 
 # ---- CloudFormation outputs
 OUTPUT_API_URL = "ApiUrl"

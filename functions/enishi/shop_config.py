@@ -32,12 +32,32 @@ class Coupon(BaseModel):
     text: str
 
 
+class LinkTracking(BaseModel):
+    """``messaging.tracking``: links through the signed redirect ``/r/{token}`` (enishi.tracking), with UTM
+    parameters added to each target (``{channel}``, ``{sequence}``, ``{step}`` are filled in per message)."""
+
+    enabled: bool = True
+    utm: dict[str, str] = Field(
+        default_factory=lambda: {
+            "utm_source": "enishi",
+            "utm_medium": "{channel}",
+            "utm_campaign": "{sequence}",
+            "utm_content": "{step}",
+        }
+    )
+    ttl_days: int = Field(400, ge=1, le=3650)
+
+
 class Messaging(BaseModel):
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     marketing_frequency_cap_hours: float = 16
     line_monthly_quota: int = 5000
     attribution_window_days: int = 7
     coupon: Coupon | None = None
+    tracking: LinkTracking = Field(default_factory=LinkTracking)
+    # the control group kept from every sequence and campaign unless it sets its own (0–50 %): what the messages
+    # changed is measured against it (docs/experiments.md)
+    holdout_percent: float = Field(0, ge=0, le=50)
 
 
 class Shipping(BaseModel):

@@ -32,6 +32,8 @@ _NO_AUTHORIZER = {
     "its HMAC signature over the raw body inside the function (401 on a bad or missing signature).",
     "signed_link": "The shop's member page redirects logged-in customers here: the query carries an HMAC-SHA256 "
     "signature by the shop's backend with an expiry of at most 10 minutes, verified in the function (403 otherwise).",
+    "signed_redirect": "Recipients click tracked links from their mailbox or LINE with no account: the signed "
+    "/r/{token} is the credential (HMAC-SHA256 over the target, verified in the function; 404 otherwise).",
     "unsubscribe": "Recipients click it from their mailbox with no account: the signed /u/{token} is the "
     "credential (HMAC-SHA256, verified in the function), as RFC 8058 one-click unsubscribe requires.",
 }
@@ -79,7 +81,7 @@ class Api(Construct):
     def add_route(
         self, id: str, path: str, methods: list[apigw.HttpMethod], fn: lambda_.IFunction, kind: str
     ) -> None:
-        """``kind`` is "webhook", "signed_link" or "unsubscribe": why the route has no API Gateway authorizer."""
+        """``kind`` is "webhook", "signed_link", "signed_redirect" or "unsubscribe": why the route has no API Gateway authorizer."""
         integration = integrations.HttpLambdaIntegration(f"{id}Integration", fn)
         for route in self.api.add_routes(path=path, methods=methods, integration=integration):
             acknowledge(route, "AwsSolutions-APIG4", _NO_AUTHORIZER[kind])

@@ -40,7 +40,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from enishi import keys
+from enishi import constants, keys
 from enishi.clock import JST
 from enishi_local.shopify_webhooks import shopify_headers
 
@@ -225,6 +225,21 @@ def scenarios(
 
 
 # ------------------------------------------------------------------------------------------------ identities
+
+
+def _serial_outside_holdouts() -> int:
+    """A fresh serial whose customer is in no sequence's control group: these properties are about consent and
+    ordering, and a held-out customer rightly gets no marketing (tests/e2e/test_holdouts.py covers that)."""
+    from enishi import experiments
+    from enishi.shop_config import load_shop_config
+
+    percent = load_shop_config().messaging.holdout_percent
+    while True:
+        serial = next(_ids) + 1000 * _run_salt()
+        customer_id = str(7_300_000_000_000 + serial)
+        scopes = (experiments.holdout_scope("sequence", name) for name in constants.SEQUENCES)
+        if not any(experiments.in_holdout(SHOP, customer_id, scope, percent) for scope in scopes):
+            return serial
 
 
 @dataclass
@@ -462,7 +477,7 @@ class Executor:
         base = self.base_for(scenario)
         at = lambda s: base + s * GRID  # noqa: E731
         customers = [
-            Customer(plan, next(_ids) + 1000 * _run_salt(), base - timedelta(days=2))
+            Customer(plan, _serial_outside_holdouts(), base - timedelta(days=2))
             for plan in scenario.customers
         ]
         self.stack.advance_to(base - timedelta(hours=1))  # earlier examples' sequences run out first

@@ -17,7 +17,8 @@ FEEDBACK = "enishi.feedback.handler.handler"
 LINE_WEBHOOK = "enishi.line_webhook.handler.handler"
 PREFERENCES = "enishi.preferences.handler.handler"
 STEP = "enishi.sequences.step.handler.handler"
-ALL_HANDLERS = [INTAKE, PROFILES, FEEDBACK, LINE_WEBHOOK, PREFERENCES, STEP]
+CLICK = "enishi.tracking.handler.handler"
+ALL_HANDLERS = [INTAKE, PROFILES, FEEDBACK, LINE_WEBHOOK, PREFERENCES, STEP, CLICK]
 
 
 # ---- data at rest
@@ -224,6 +225,8 @@ def test_ses_events_go_to_the_default_bus_and_feedback(template, cfn):
         f"POST {c.PATH_LINE_WEBHOOK}",
         f"GET {c.PATH_UNSUBSCRIBE}",
         f"POST {c.PATH_UNSUBSCRIBE}",
+        f"GET {c.PATH_CLICK}",
+        f"HEAD {c.PATH_CLICK}",
     ],
 )
 def test_api_routes_exist(template, route_key):
@@ -237,6 +240,7 @@ def test_api_routes_exist(template, route_key):
         (f"POST {c.PATH_GENERIC_WEBHOOK}", INTAKE),
         (f"POST {c.PATH_LINE_WEBHOOK}", LINE_WEBHOOK),
         (f"GET {c.PATH_UNSUBSCRIBE}", PREFERENCES),
+        (f"GET {c.PATH_CLICK}", CLICK),
     ],
 )
 def test_routes_reach_the_right_function(cfn, route_key, handler):
@@ -327,6 +331,11 @@ def test_profiles_cannot_send_email_or_start_sequences(cfn):
     actions = cfn.actions(PROFILES)
     assert not [a for a in actions if a.startswith(("ses:", "states:", "secretsmanager:", "s3:"))]
     assert "events:PutEvents" in actions
+
+
+def test_the_click_function_cannot_send_publish_or_start_anything(cfn):
+    actions = cfn.actions(CLICK)
+    assert not {a for a in actions if a.startswith(("ses:", "events:", "states:", "s3:"))}
 
 
 def test_preferences_reads_the_table_but_cannot_write_it(cfn):

@@ -57,6 +57,10 @@ class RecordingTransport:
         self.world = world
         self.posts: list[tuple[datetime, str, bytes, dict]] = []
 
+    def get(self, url, headers):
+        self.posts.append((self.world.now(), url, b"", headers))
+        return 302
+
     def post(self, url, body, headers):
         self.posts.append((self.world.now(), url, body, headers))
         if url.endswith("/webhooks/shopify") and headers["X-Shopify-Topic"] == "checkouts/update":

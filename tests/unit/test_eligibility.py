@@ -226,3 +226,37 @@ def test_follow_mode_treats_the_line_friend_as_opted_in():
     assert (d.action, d.channel) == ("send", "line")
     opted_out = profile(line=line(), line_consent=consent("unsubscribed", NOON, channel="line"))
     assert el.decide(facts(opted_out), MARKETING, [], follow).channel == "email"
+
+
+# ---- holdout (issue 12): the sequence's control group receives none of its marketing steps
+def _held_and_not(percent: float) -> tuple[str, str]:
+    from enishi import experiments
+
+    scope = experiments.holdout_scope("sequence", "welcome")
+    ids = [f"c{i}" for i in range(1000)]
+    held = next(i for i in ids if experiments.in_holdout("s", i, scope, percent))
+    free = next(i for i in ids if not experiments.in_holdout("s", i, scope, percent))
+    return held, free
+
+
+def test_a_customer_in_the_sequences_control_group_is_skipped_for_marketing_only():
+    held, free = _held_and_not(10)
+    policy = el.Policy(quiet=POLICY.quiet, holdout_percent=10)
+    at_noon = facts(profile(customer_id=held))
+    assert el.decide(at_noon, MARKETING, [], policy, sequence="welcome") == el.Decision(
+        "skip", reason="holdout"
+    )
+    assert el.decide(at_noon, TRANSACTIONAL, [], policy, sequence="welcome").action == "send"
+    assert (
+        el.decide(facts(profile(customer_id=free)), MARKETING, [], policy, sequence="welcome").action
+        == "send"
+    )
+    # the sequence's own percentage overrides the shop's; 0 keeps nobody back
+    assert el.decide(at_noon, MARKETING, [], policy, sequence="welcome", holdout_percent=0).action == "send"
+
+
+def test_a_stop_outranks_the_holdout():
+    held, _ = _held_and_not(10)
+    policy = el.Policy(quiet=POLICY.quiet, holdout_percent=10)
+    d = el.decide(facts(profile(customer_id=held, redacted=True)), MARKETING, [], policy, sequence="welcome")
+    assert d.action == "stop"

@@ -4,8 +4,10 @@ template context and, for marketing, its opt-out link — checked by ``domain/op
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from enishi import clock
 from enishi.profiles.model import Profile
 from enishi.sequences.domain import opt_out
 from enishi.sequences.domain.ledger import MessageRef
@@ -14,6 +16,8 @@ from enishi.sequences.domain.spec import Step
 
 if TYPE_CHECKING:
     from enishi.shop_config import ShopConfig
+
+LINE_URI_MAX = 1000  # LINE's limit for a URI action; a longer tracked link stays untracked
 
 
 class MessageComposer:
@@ -67,4 +71,36 @@ class MessageComposer:
             if problem is not None:
                 raise OptOutLinkBroken(problem)
         context = self.context(ref.sequence, step.id, profile, trigger, unsubscribe, step.marketing)
-        return Composed(context, unsubscribe)
+        return Composed(self.track(ref, channel, context), unsubscribe)
+
+    def track(self, ref: MessageRef, channel: str, context: dict[str, Any]) -> dict[str, Any]:
+        """The context with its links through ``/r/{token}`` (``messaging.tracking``; untouched when off or when no
+        key or public URL is configured)."""
+        from enishi.tracking.rewrite import track_links
+
+        keys_ = self._signing_keys()
+        if not (self._shop.messaging.tracking.enabled and keys_ and self._public_base_url):
+            return context
+        now = clock.now()
+        return track_links(context, lambda name, url: self._tracked(ref, channel, name, url, keys_[0], now))
+
+    def _tracked(
+        self, ref: MessageRef, channel: str, name: str, url: str, key: bytes, now: datetime
+    ) -> str | None:
+        from enishi.tracking import links
+
+        settings = self._shop.messaging.tracking
+        fill = {"channel": channel, "sequence": ref.sequence, "step": ref.step}
+        utm = {k: v.format_map(fill) for k, v in settings.utm.items()}
+        claims = links.ClickClaims(
+            ref.shop,
+            ref.customer_id,
+            ref.message_key,
+            name,
+            links.with_utm(url, utm),
+            links.expiry(now, timedelta(days=settings.ttl_days)),
+        )
+        if not links.is_redirectable(claims.target):
+            return None
+        tracked = links.click_url(self._public_base_url or "", links.make_token(key, claims))
+        return None if channel == "line" and len(tracked) > LINE_URI_MAX else tracked

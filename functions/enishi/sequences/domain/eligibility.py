@@ -3,15 +3,18 @@
 Order of the checks, first match wins:
 1. **stop** — the sequence is over: profile redacted, or a stop condition of the sequence is true (checkout
    completed/emptied, the customer ordered again after the trigger, the triggering order was cancelled).
-2. **channel** — per the step's policy (``email`` | ``line`` | ``prefer_line``): LINE when linked + following +
+2. **holdout** — marketing only: a customer in the sequence's control group (``enishi.experiments``: deterministic
+   by shop, customer and sequence, the same for every step and every run) → **skip** ``holdout``; the skip record
+   is how the report counts the control group. Transactional steps are never held out.
+3. **channel** — per the step's policy (``email`` | ``line`` | ``prefer_line``): LINE when linked + following +
    (marketing: opted in — see ``line_reachable``) + this month's quota not used up; else email when there is an
    address that is not suppressed (bounce/complaint) and, for marketing, consent. Nothing usable → **skip** with
    the reason.
    Marketing email needs consent (特定電子メール法 §3): the latest email consent by ``collected_at`` must be
    ``subscribed``; an unsubscribe at the same time or later always wins (§3(3)).
    LINE quota used up and the step says ``wait`` → **defer** to the 1st of next month.
-3. **quiet hours** — a step that respects them and is due inside the window → **defer** to the window's end.
-4. **frequency cap** — marketing only: one cap shared by email and LINE (``last_marketing_sent_at`` + 16 h by
+4. **quiet hours** — a step that respects them and is due inside the window → **defer** to the window's end.
+5. **frequency cap** — marketing only: one cap shared by email and LINE (``last_marketing_sent_at`` + 16 h by
    default) → **defer** to when the cap lapses. This is the cheap pre-check; the authoritative one is the
    conditional write ``store.claim_cap`` right before the send (two messages released together cannot both pass).
    Deferred, not skipped: the same rule as quiet hours (the message
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from enishi import clock
+from enishi import clock, experiments
 from enishi.events import Consent
 from enishi.profiles.items import CheckoutItem, OrderItem
 from enishi.profiles.model import Profile
@@ -44,6 +47,7 @@ SKIP_NO_CONSENT = "no_consent"
 SKIP_SUPPRESSED = "suppressed"
 SKIP_NO_ADDRESS = "no_address"
 SKIP_NO_LINE = "no_line"
+SKIP_HOLDOUT = "holdout"
 DEFER_QUIET_HOURS = "quiet_hours"
 DEFER_FREQUENCY_CAP = "frequency_cap"
 DEFER_LINE_QUOTA = "line_quota"
@@ -56,6 +60,7 @@ class Policy:
     quiet: QuietWindow
     frequency_cap: timedelta = timedelta(hours=16)
     line_marketing_consent: Literal["recorded", "follow"] = "recorded"  # sequences.yaml
+    holdout_percent: float = 0.0  # shop.yaml messaging.holdout_percent: a sequence's own value overrides it
 
 
 @dataclass(frozen=True)
@@ -196,11 +201,27 @@ def choose_channel(facts: Facts, step: Step, consent_mode: str = "recorded") -> 
     return Decision("skip", reason=email_reason)
 
 
-def decide(facts: Facts, step: Step, stop_when: list[StopCondition], policy: Policy) -> Decision:
+def held_out(profile: Profile, sequence: str, percent: float) -> bool:
+    """The customer is in the sequence's control group."""
+    scope = experiments.holdout_scope("sequence", sequence)
+    return percent > 0 and experiments.in_holdout(profile.shop, profile.customer_id, scope, percent)
+
+
+def decide(
+    facts: Facts,
+    step: Step,
+    stop_when: list[StopCondition],
+    policy: Policy,
+    sequence: str = "",
+    holdout_percent: float | None = None,
+) -> Decision:
     """The one decision for this step, now: send (on which channel), skip, defer (until when) or stop."""
     reason = stop_reason(facts, stop_when)
     if reason is not None:
         return Decision("stop", reason=reason)
+    percent = policy.holdout_percent if holdout_percent is None else holdout_percent
+    if step.marketing and held_out(facts.profile, sequence, percent):
+        return Decision("skip", reason=SKIP_HOLDOUT)
     channel = choose_channel(facts, step, policy.line_marketing_consent)
     if channel.action != "send":
         return channel

@@ -97,6 +97,9 @@ class Sequence(BaseModel):
     enabled: bool = True
     stop_when: list[StopCondition] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1, max_length=10)
+    # the control group kept from this sequence's marketing steps (deterministic per customer: enishi.experiments);
+    # None: the shop's default (shop.yaml messaging.holdout_percent)
+    holdout_percent: float | None = Field(None, ge=0, le=50)
 
     @model_validator(mode="after")
     def _unique_steps(self) -> Sequence:
@@ -146,6 +149,7 @@ class StepPayload(BaseModel):
     stop_when: list[StopCondition] = Field(default_factory=list)
     step: Step
     next: Step | None = None
+    holdout_percent: float | None = None  # the sequence's own; None: the shop's default
 
     @classmethod
     def build(cls, name: str, sequence: Sequence, index: int) -> StepPayload:
@@ -154,6 +158,7 @@ class StepPayload(BaseModel):
             sequence=name,
             index=index,
             stop_when=sequence.stop_when,
+            holdout_percent=sequence.holdout_percent,
             step=steps[index],
             next=steps[index + 1] if index + 1 < len(steps) else None,
         )

@@ -103,6 +103,7 @@ def deps() -> Deps:
             quiet=QuietWindow.from_config(shop.messaging.quiet_hours),
             frequency_cap=timedelta(hours=shop.messaging.marketing_frequency_cap_hours),
             line_marketing_consent=load_shop_spec(settings.shop_config_dir).line_marketing_consent,
+            holdout_percent=shop.messaging.holdout_percent,
         ),
         messages=MessageComposer(
             shop,

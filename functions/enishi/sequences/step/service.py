@@ -126,7 +126,12 @@ def _verdict(run: _Run, deps: Deps) -> Verdict:
         return Verdict("skipped", "already_sent", profile.last_message.channel)
     checkout, order = _trigger_items(run, deps)
     decision = eligibility.decide(
-        _facts(run, deps, profile, checkout, order), run.spec.step, run.spec.stop_when, deps.policy
+        _facts(run, deps, profile, checkout, order),
+        run.spec.step,
+        run.spec.stop_when,
+        deps.policy,
+        sequence=run.spec.sequence,
+        holdout_percent=run.spec.holdout_percent,
     )
     verdict = after_decision(decision, now)
     if verdict is None:

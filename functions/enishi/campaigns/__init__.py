@@ -1,0 +1,1 @@
+"""Campaigns: one-off or scheduled sends to a segment, declared as files beside ``sequences.yaml``."""

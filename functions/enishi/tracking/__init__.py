@@ -1,0 +1,1 @@
+"""Click tracking: signed redirect links (``GET /r/{token}``) for every channel."""
