@@ -20,7 +20,6 @@ from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
 from infra.constructs.line_link import LineLinking
-from infra.constructs.tracking import ClickTracking
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.polling import CartPolling
 from infra.constructs.profiles import Profiles
@@ -28,6 +27,7 @@ from infra.constructs.raw_payloads import RawPayloads
 from infra.constructs.secrets import Secrets
 from infra.constructs.sequences import Sequences
 from infra.constructs.table import Table
+from infra.constructs.tracking import ClickTracking
 from infra.paths import SHOP_DIR
 
 

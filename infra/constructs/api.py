@@ -81,7 +81,8 @@ class Api(Construct):
     def add_route(
         self, id: str, path: str, methods: list[apigw.HttpMethod], fn: lambda_.IFunction, kind: str
     ) -> None:
-        """``kind`` is "webhook", "signed_link", "signed_redirect" or "unsubscribe": why the route has no API Gateway authorizer."""
+        """``kind`` ("webhook", "signed_link", "signed_redirect", "unsubscribe") says why the route has no API
+        Gateway authorizer."""
         integration = integrations.HttpLambdaIntegration(f"{id}Integration", fn)
         for route in self.api.add_routes(path=path, methods=methods, integration=integration):
             acknowledge(route, "AwsSolutions-APIG4", _NO_AUTHORIZER[kind])

@@ -113,7 +113,6 @@ CONTEXT = SimpleNamespace(
 
 @pytest.fixture
 def handler(table, bus):
-    from enishi import bootstrap
     from enishi.profiles import handler as module
 
     bootstrap.reset_all()
