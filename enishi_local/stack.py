@@ -310,8 +310,7 @@ class LocalStack:
             url = sqs.create_queue(QueueName=spec.name, Attributes=attrs)["QueueUrl"]
             tpl.override(spec.logical_id, ref=url, QueueUrl=url)
 
-        for bucket in tpl.buckets():
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self._create_buckets_and_topics(tpl, s3, session.client("sns"))
 
         for config_set in tpl.ses_configuration_sets():
             ses.create_configuration_set(ConfigurationSetName=config_set)
@@ -431,6 +430,13 @@ class LocalStack:
             )
             self._pollers.append(poller)
             self._pollers_by_arn[queue.arn] = poller
+
+    @staticmethod
+    def _create_buckets_and_topics(tpl: Template, s3: Any, sns: Any) -> None:
+        for bucket in tpl.buckets():
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for topic in tpl.topics():  # the alarm topic, the privacy topic (the privacy job publishes to it)
+            sns.create_topic(Name=topic)
 
     def _queue_notified(self, queue_arn: str) -> None:
         poller = self._pollers_by_arn.get(queue_arn)
@@ -625,6 +631,10 @@ class LocalStack:
             ),
             None,
         )
+
+    def function_env(self, variable: str) -> str | None:
+        """The value of an environment variable some function is given (e.g. the privacy bucket's name)."""
+        return next((env[variable] for env in self._environments.values() if env.get(variable)), None)
 
     @property
     def shop_id(self) -> str | None:

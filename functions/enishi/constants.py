@@ -33,6 +33,12 @@ ENV_SHOP_CONFIG_DIR = (
     "ENISHI_SHOP_CONFIG_DIR"  # folder holding shop.json/sequences.json/templates (default: bundled)
 )
 ENV_RAW_TTL_DAYS = "ENISHI_RAW_TTL_DAYS"
+ENV_PRIVACY_BUCKET_NAME = "ENISHI_PRIVACY_BUCKET_NAME"  # data-request exports (KMS, private, expiring)
+# the operator is told where an export is (no personal data)
+ENV_PRIVACY_TOPIC_ARN = "ENISHI_PRIVACY_TOPIC_ARN"
+ENV_PRIVACY_QUEUE_URL = "ENISHI_PRIVACY_QUEUE_URL"  # the privacy job's own queue: a slice sends the next one
+# JSON {shop id: [polled cart connection ids]}: the cursors a shop redaction deletes
+ENV_PRIVACY_CART_CONNECTIONS = "ENISHI_PRIVACY_CART_CONNECTIONS"
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
@@ -109,3 +115,5 @@ OUTPUT_SHOPIFY_SECRET_ARN = "ShopifySecretArn"
 OUTPUT_GENERIC_SECRET_ARN = "GenericSecretArn"
 OUTPUT_LINE_SECRET_ARN = "LineSecretArn"
 OUTPUT_RAW_BUCKET_NAME = "RawPayloadBucketName"
+OUTPUT_PRIVACY_BUCKET_NAME = "PrivacyBucketName"
+OUTPUT_PRIVACY_TOPIC_ARN = "PrivacyTopicArn"

@@ -103,6 +103,7 @@ class Outcome:
     published: list[str] = field(default_factory=list)
     merged_guest: str | None = None
     attempts: int = 1
+    conversion: tuple[str, float] | None = None  # (sequence, revenue): an order first credited to a message
 
 
 @dataclass
@@ -187,10 +188,11 @@ class ProfileStore:
             self._keep_wording(event.shop, ref, text, event.occurred_at)
         if isinstance(event, ev.OrderRecorded):
             return out  # our own derived event: nothing to apply
-        if isinstance(event, (ev.CustomerRedactRequested, ev.CustomerDataRequested, ev.ShopRedactRequested)):
+        if isinstance(event, ev.ShopRedactRequested):
+            # the privacy job deletes every item of the shop: a record written now could outlive its scan
+            return out
+        if isinstance(event, (ev.CustomerRedactRequested, ev.CustomerDataRequested)):
             self._record_privacy_request(event, out)
-            if isinstance(event, ev.ShopRedactRequested):
-                return out
         if isinstance(event, ev.OrderPlaced):
             return self._order_placed(event, out)
         if isinstance(event, ev.OrderCancelled):
@@ -636,7 +638,7 @@ class ProfileStore:
     ) -> None:
         """Credit the message record with the conversion (only if the record exists; the first order wins)."""
         try:
-            self._table.update_item(
+            resp = self._table.update_item(
                 Key=keys.message_key(event.shop, customer_id, attributed.message_key),
                 UpdateExpression="SET converted_at = :c, order_id = :o, revenue = :r",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(converted_at) OR order_id = :o)",
@@ -645,8 +647,11 @@ class ProfileStore:
                     ":o": event.order_id,
                     ":r": event.total,
                 },
+                ReturnValues="UPDATED_OLD",
             )
             out.written.append("message_attribution")
+            if "converted_at" not in (resp.get("Attributes") or {}):  # a redelivery credits nothing twice
+                out.conversion = (attributed.sequence, float(event.total))
         except Exception as exc:
             if not _is_conflict(exc):
                 raise

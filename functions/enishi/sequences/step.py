@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
+from enishi import business_metrics
 from enishi import constants as c
 from enishi.sequences import eligibility
 from enishi.sequences.delivery import Delivery
@@ -104,6 +105,8 @@ def _deps() -> Deps:
 
     def on_result(sequence: str, result: dict[str, Any]) -> None:
         metrics.add_metric(name=f"Step{result['action'].capitalize()}", unit=MetricUnit.Count, value=1)
+        if result["action"] == "sent":
+            business_metrics.message_sent(sequence, result.get("channel"))
         if str(result.get("reason") or "").startswith(opt_out.REASON_PREFIX):
             metrics.add_metric(name=opt_out.BROKEN_METRIC, unit=MetricUnit.Count, value=1)
         logger.info(
