@@ -220,6 +220,7 @@ def test_the_three_privacy_topics_act_on_their_own(monkeypatch: Any) -> None:
         # Then nothing of the shop is left in the table, the raw-payload bucket or the privacy bucket
         left = [i for i in _items(table) if str(i["pk"]).startswith(keys.shop_pk_prefix(SHOP))]
         assert left == []
+        assert SHOP not in json.dumps(_items(table), ensure_ascii=False, default=str)  # nor anywhere else
         assert [k for k, v in _bucket(s3, raw_bucket).items() if SHOP in v] == []
         assert [k for k in _bucket(s3, privacy_bucket) if k.startswith(f"exports/{SHOP}/")] == []
         assert _notifications(sqs, inbox) == []  # only data requests notify
