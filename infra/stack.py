@@ -128,6 +128,7 @@ class EnishiStack(Stack):
             removal_policy=removal,
             cart_connections=_connections_by_shop(config),
             operator_email=config.alarm_email,
+            state_machines=dict(sequences.state_machines),
         )
 
         monitoring.watch_business(c.SEQUENCES)

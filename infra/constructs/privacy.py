@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -19,13 +19,14 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from enishi import constants as c
 from infra.constructs.function import FunctionFactory
 from infra.constructs.queues import ConsumerQueue
 from infra.constructs.raw_payloads import RawPayloads
-from infra.nag import acknowledge, acknowledge_table_access, logical_id
+from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
 
 # one slice: a data request's export or a customer's erase scans the table once (~1 GB/min); a shop redaction's
 # slice is a few Scan pages. The Lambda maximum, so a large table's customer scan still fits.
@@ -48,6 +49,7 @@ class PrivacyRequests(Construct):
         removal_policy: RemovalPolicy,
         cart_connections: dict[str, list[str]] | None = None,
         operator_email: str | None = None,
+        state_machines: dict[str, sfn.IStateMachine] | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.bucket = s3.Bucket(
@@ -102,6 +104,9 @@ class PrivacyRequests(Construct):
                 c.ENV_PRIVACY_TOPIC_ARN: self.topic.topic_arn,
                 c.ENV_PRIVACY_QUEUE_URL: self.queues.queue.queue_url,
                 c.ENV_PRIVACY_CART_CONNECTIONS: json.dumps(cart_connections or {}, sort_keys=True),
+                c.ENV_STATE_MACHINE_ARNS: Stack.of(self).to_json_string(
+                    {k: m.state_machine_arn for k, m in (state_machines or {}).items()}
+                ),
             },
         )
         self.function.add_event_source(
@@ -118,6 +123,7 @@ class PrivacyRequests(Construct):
             f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/*]",
             "Exports are new objects named by request; a shop redaction deletes all of a shop's: this bucket only.",
         )
+        self._grant_stop(state_machines or {})
         for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
             acknowledge(
                 self.function.role,  # type: ignore[arg-type]
@@ -137,3 +143,18 @@ class PrivacyRequests(Construct):
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
         )
         key.grant(fn, "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
+
+    def _grant_stop(self, machines: dict[str, sfn.IStateMachine]) -> None:
+        """A shop redaction stops the shop's waiting sequences: list a machine's executions, read one's input (its
+        shop), stop it."""
+        region = arn_part(Stack.of(self).region, "AWS::Region")
+        for machine in machines.values():
+            machine.grant(self.function, "states:ListExecutions")
+            machine.grant_execution(self.function, "states:DescribeExecution", "states:StopExecution")
+            acknowledge(
+                self.function.role,  # type: ignore[arg-type]
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{region}:<AWS::AccountId>:execution:"
+                f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id(machine)}"}}]}}]}}:*]',
+                "Describe/stop executions of the sequence machines only (a shop redaction stops the shop's): "
+                "execution names are made at run time, arn:…:execution:<machine>:* is as narrow as it gets.",
+            )

@@ -214,9 +214,12 @@ def test_the_three_privacy_topics_act_on_their_own(monkeypatch: Any) -> None:
         taro = table.get_item(Key=keys.profile_key(SHOP, TARO))["Item"]
         assert taro["redacted"] is True and taro["order_count"] == 1  # anonymous aggregates stay
 
-        # When the shop is redacted (48 h after uninstall)
+        # When the shop is redacted (48 h after uninstall), with sequences still waiting (Hanako's welcome)
+        assert _running(SHOP) != []
         _post(stack, "shop/redact", _privacy("shop__redact"))
         stack.settle()
+        # Then no sequence of the shop waits to wake up and write again
+        assert _running(SHOP) == []
         # Then nothing of the shop is left in the table, the raw-payload bucket or the privacy bucket
         left = [i for i in _items(table) if str(i["pk"]).startswith(keys.shop_pk_prefix(SHOP))]
         assert left == []
@@ -231,4 +234,20 @@ def _held(export: dict[str, Any]) -> dict[str, Any]:
     requests = keys.privacy_requests_pk(SHOP)
     out = {k: v for k, v in export.items() if k not in ("exported_at", "request")}
     out["other"] = [i for i in out.get("other", []) if i.get("pk") != requests]
+    return out
+
+
+def _running(shop: str) -> list[str]:
+    """The running executions whose input names ``shop``."""
+    sfn = boto3.client("stepfunctions")
+    out = []
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")[
+            "executions"
+        ]:
+            if (
+                json.loads(sfn.describe_execution(executionArn=ex["executionArn"])["input"]).get("shop")
+                == shop
+            ):
+                out.append(ex["executionArn"])
     return out

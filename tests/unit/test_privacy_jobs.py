@@ -41,12 +41,12 @@ def test_a_customer_redaction_is_one_erase():
     assert (job.kind, job.customer_id) == ("erase", "701")
 
 
-def test_a_shop_redaction_is_every_table_segment_the_raw_bucket_and_the_exports():
+def test_a_shop_redaction_is_every_table_segment_the_raw_bucket_the_exports_and_the_executions():
     planned = jobs.plan(ev.ShopRedactRequested(**_base()))
     tables = [j for j in planned if j.kind == "table"]
     assert [j.segment for j in tables] == list(range(jobs.TABLE_SEGMENTS))
     assert {j.total_segments for j in tables} == {jobs.TABLE_SEGMENTS}
-    assert sorted(j.kind for j in planned if j.kind != "table") == ["exports", "raw"]
+    assert sorted(j.kind for j in planned if j.kind != "table") == ["executions", "exports", "raw"]
     assert {j.shop for j in planned} == {SHOP}
 
 

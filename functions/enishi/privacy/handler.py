@@ -25,7 +25,7 @@ from enishi import constants as c
 from enishi import events as ev
 from enishi.privacy import jobs
 from enishi.privacy.service import PrivacyService
-from enishi.privacy.shop_data import ShopEraser
+from enishi.privacy.shop_data import ShopEraser, ShopExecutions
 from enishi.privacy.store import PrivacyStore
 
 logger = Logger()
@@ -41,6 +41,7 @@ class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings):
     privacy_topic_arn: str = Field(alias=c.ENV_PRIVACY_TOPIC_ARN)
     privacy_queue_url: str = Field(alias=c.ENV_PRIVACY_QUEUE_URL)
     cart_connections: str = Field(default="{}", alias=c.ENV_PRIVACY_CART_CONNECTIONS)
+    state_machine_arns: str = Field(default="{}", alias=c.ENV_STATE_MACHINE_ARNS)
 
 
 class S3Exports:
@@ -84,6 +85,9 @@ def deps() -> Deps:
         notify=notify,
         cart_connections=json.loads(settings.cart_connections or "{}"),
         owned_sources={shop: OWNED_SOURCES},
+        executions=ShopExecutions(
+            boto3.client("stepfunctions"), json.loads(settings.state_machine_arns or "{}")
+        ),
     )
     return Deps(service=service, sqs=boto3.client("sqs"), queue_url=settings.privacy_queue_url)
 

@@ -12,8 +12,10 @@ on its own (then the DLQ, alarmed), and a shop of any size is erased by as many 
 | ``customer.redact_requested`` | one ``erase``: ``enishi customer erase`` (the scan and the raw payloads the     |
 |                               | profile consumer's immediate redaction cannot reach)                            |
 | ``shop.redact_requested``     | ``TABLE_SEGMENTS`` ``table`` slices (a parallel Scan, one segment each, deleting |
-|                               | every item of the shop), one ``raw`` (kept payloads naming the shop) and one     |
-|                               | ``exports`` (the shop's data-request exports) — each continues until done      |
+|                               | every item of the shop), one ``raw`` (kept payloads naming the shop), one        |
+|                               | ``exports`` (the shop's data-request exports) and one ``executions`` (the shop's |
+|                               | waiting sequences stopped, so none wakes to write again) — each continues until  |
+|                               | done                                                                             |
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from enishi import events as ev
 TABLE_SEGMENTS = 4  # parallel Scan segments of a shop redaction (each one slice chain, one page a slice)
 JOB_KEY = "privacy_job"  # an SQS body {JOB_KEY: job} is a continuation; anything else is an EventBridge event
 
-Kind = Literal["export", "erase", "table", "raw", "exports"]
+Kind = Literal["export", "erase", "table", "raw", "exports", "executions"]
 
 
 class Job(BaseModel):
@@ -91,7 +93,8 @@ def _shop_jobs(event: ev.ShopRedactRequested) -> list[Job]:
         )
 
     table = [job("table", s, TABLE_SEGMENTS) for s in range(TABLE_SEGMENTS)]
-    return [*table, job("raw"), job("exports")]
+    # the waiting sequences first: their first page is stopped before any table slice runs
+    return [job("executions"), *table, job("raw"), job("exports")]
 
 
 PLANS = {

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from enishi import keys
 from enishi.privacy import jobs
 from enishi.privacy.jobs import Job
-from enishi.privacy.shop_data import ShopEraser, shop_prefixes
+from enishi.privacy.shop_data import ShopEraser, ShopExecutions, shop_prefixes
 from enishi.privacy.store import CustomerNotFound, PrivacyStore
 
 ERASE_ATTEMPTS = 3
@@ -51,6 +51,7 @@ class PrivacyService:
     notify: Callable[[dict[str, Any]], None]
     cart_connections: dict[str, list[str]] = field(default_factory=dict)  # shop → polled connection ids
     owned_sources: dict[str, frozenset[str]] = field(default_factory=dict)  # shop → raw sources it owns
+    executions: ShopExecutions | None = None  # the sequence machines (None: nothing to stop)
 
     def run(self, job: Job) -> Done:
         return RUNNERS[job.kind](self, job)
@@ -113,6 +114,13 @@ class PrivacyService:
         deleted, token = self.eraser.exports_slice(jobs.exports_prefix(job.shop), token)
         return Done(job, counts={"exports": deleted}, next=job.after(token))
 
+    def executions_(self, job: Job) -> Done:
+        if self.executions is None:
+            return Done(job, counts={"executions": 0})
+        cursor = job.cursor if isinstance(job.cursor, dict) else None
+        stopped, cursor = self.executions.stop_slice(job.shop, cursor)
+        return Done(job, counts={"executions": stopped}, next=job.after(cursor))
+
 
 RUNNERS: dict[str, Callable[[PrivacyService, Job], Done]] = {
     "export": PrivacyService.export,
@@ -120,4 +128,5 @@ RUNNERS: dict[str, Callable[[PrivacyService, Job], Done]] = {
     "table": PrivacyService.table,
     "raw": PrivacyService.raw,
     "exports": PrivacyService.exports_,
+    "executions": PrivacyService.executions_,
 }

@@ -12,6 +12,8 @@ slices through its queue (``enishi.privacy.jobs``):
 - ``raw_slice``: one page of the raw-payload bucket listing; each kept document that belongs to the shop (names it
   in its headers or body, or comes from a source the shop owns, e.g. its LINE channel) is deleted.
 - ``exports_slice``: one page of the shop's data-request exports in the privacy bucket, deleted.
+- ``ShopExecutions.stop_slice``: one page of a sequence machine's running executions; those of the shop (the
+  execution input names it) are stopped, so no waiting sequence wakes up and writes under the shop again.
 """
 
 from __future__ import annotations
@@ -124,6 +126,45 @@ class ShopEraser:
                 Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys_], "Quiet": True}
             )
         return len(keys_)
+
+
+class ShopExecutions:
+    """``sfn``: a boto3 Step Functions client; ``machines``: sequence name → state machine ARN."""
+
+    def __init__(self, sfn: Any, machines: dict[str, str]) -> None:
+        self._sfn = sfn
+        self._arns = [machines[name] for name in sorted(machines)]
+
+    def stop_slice(self, shop: str, cursor: dict[str, Any] | None) -> tuple[int, dict[str, Any] | None]:
+        """Stop the shop's running executions on one listing page: (stopped, the cursor to continue or None)."""
+        index = int((cursor or {}).get("machine", 0))
+        if index >= len(self._arns):
+            return 0, None
+        kwargs: dict[str, Any] = {
+            "stateMachineArn": self._arns[index],
+            "statusFilter": "RUNNING",
+            "maxResults": 100,
+        }
+        if (cursor or {}).get("token"):
+            kwargs["nextToken"] = cursor["token"]  # type: ignore[index]
+        page = self._sfn.list_executions(**kwargs)
+        stopped = 0
+        for execution in page.get("executions", []):
+            arn = execution["executionArn"]
+            if _input_shop(self._sfn.describe_execution(executionArn=arn).get("input")) == shop:
+                self._sfn.stop_execution(executionArn=arn, error="enishi.ShopRedacted", cause="shop/redact")
+                stopped += 1
+        if page.get("nextToken"):
+            return stopped, {"machine": index, "token": page["nextToken"]}
+        return stopped, ({"machine": index + 1} if index + 1 < len(self._arns) else None)
+
+
+def _input_shop(raw: str | None) -> str | None:
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        return None
+    return str(data.get("shop")) if isinstance(data, dict) and data.get("shop") else None
 
 
 def shop_prefixes(shop: str, cart_connections: Iterable[str] = ()) -> list[str]:
