@@ -20,6 +20,7 @@ from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
 from infra.constructs.line_link import LineLinking
+from infra.constructs.line_quota import LineQuotaCheck
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.polling import CartPolling
 from infra.constructs.privacy import PrivacyRequests
@@ -132,7 +133,14 @@ class EnishiStack(Stack):
         )
 
         monitoring.watch_business(c.SEQUENCES)
-        monitoring.watch_line_quota(functions, secrets.line, config.line_api_base_url)
+        LineQuotaCheck(
+            self,
+            "LineQuota",
+            functions=functions,
+            line_secret=secrets.line,
+            line_api_base_url=config.line_api_base_url,
+        )
+        monitoring.watch_line_quota()
         monitoring.watch(
             dlqs={
                 "Profiles": profiles.queues.dlq,

@@ -8,12 +8,9 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
@@ -22,7 +19,7 @@ from constructs import Construct
 
 from enishi import business_metrics as bm
 from enishi import constants as c
-from infra.constructs.function import SERVICE_NAME, FunctionFactory
+from infra.constructs.function import SERVICE_NAME
 
 METRIC_UNPROCESSABLE = (
     "UnprocessablePayload"  # emitted by Intake (Powertools Metrics, dimension service=enishi)
@@ -34,9 +31,6 @@ BUSINESS_PERIOD = Duration.hours(1)
 SES_BOUNCE_RATE_MAX = 0.02
 SES_COMPLAINT_RATE_MAX = 0.001
 LINE_QUOTA_ALARM_PERCENT = 80
-# daily 10:00 JST, with the win-back job: LINE counts per month, so a look a day warns days before the limit at a
-# steady pace (and the local stack's virtual clock wakes at no new time: the demo's runs stay identical)
-LINE_QUOTA_SCHEDULE = "cron(0 1 ? * * *)"  # = the win-back's cron(0 1 * * ? *), written as its own rule
 SES_RATES = (("delivery", "Delivery"), ("bounce", "Bounce"), ("complaint", "Complaint"))
 
 
@@ -201,30 +195,9 @@ class Monitoring(Construct):
         self.business_dashboard = board
         return board
 
-    def watch_line_quota(
-        self, functions: FunctionFactory, line_secret: sm.ISecret, line_api_base_url: str
-    ) -> lambda_.Function:
-        """A scheduled function reads LINE's quota and consumption and publishes ``LineQuotaUsedPercent``; the
-        alarm rings at 80 % of the month's messages."""
-        fn = functions.create(
-            "LineQuota",
-            scope=self,
-            handler="enishi.line_quota.handler.handler",
-            description="daily 10:00 JST: LINE monthly quota and consumption → metrics (alarm at 80 %)",
-            environment={
-                c.ENV_LINE_SECRET_ARN: line_secret.secret_arn,
-                c.ENV_LINE_API_BASE_URL: line_api_base_url,
-            },
-            timeout=Duration.seconds(30),
-        )
-        line_secret.grant_read(fn)
-        events.Rule(
-            self,
-            "LineQuotaSchedule",
-            schedule=events.Schedule.expression(LINE_QUOTA_SCHEDULE),
-            targets=[targets.LambdaFunction(fn, retry_attempts=2)],
-            description="LINE quota check, daily at 10:00 JST",
-        )
+    def watch_line_quota(self) -> cw.Alarm:
+        """The alarm at 80 % of the month's LINE messages (``LineQuotaUsedPercent``, published daily by the
+        ``LineQuotaCheck`` function) and its graph."""
         used = cw.Metric(
             namespace=c.METRICS_NAMESPACE,
             metric_name=bm.LINE_QUOTA_USED_PERCENT,
@@ -232,7 +205,8 @@ class Monitoring(Construct):
             statistic="Maximum",
             period=Duration.days(1),
         )
-        self._alarm(
+        self.dashboard.add_widgets(cw.GraphWidget(title="LINE monthly quota used (%)", left=[used]))
+        return self._alarm(
             "LineQuota",
             used,
             "LINE: 80 % of this month's message quota used; at 100 % LINE refuses pushes (sends fall back to "
@@ -240,8 +214,6 @@ class Monitoring(Construct):
             threshold=LINE_QUOTA_ALARM_PERCENT,
             comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
-        self.dashboard.add_widgets(cw.GraphWidget(title="LINE monthly quota used (%)", left=[used]))
-        return fn
 
     def watch(
         self,
