@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test test-long demo local synth bench load profile-demo screenshots clean
+.PHONY: install test test-long demo local synth bench bench-winback load profile-demo screenshots clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
@@ -58,6 +58,10 @@ synth: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# the daily win-back job at 100k vs 10k imported customers, the same number due (goal ≤ 1.2×)
+bench-winback: $(STAMP)
+	$(BIN)/python -m bench.bench_winback --sizes 10000 100000 --due 100
 
 # a few thousand signed webhooks at a fixed rate against the local stack on loopback (bench/load.py)
 load: $(STAMP)

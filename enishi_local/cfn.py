@@ -578,6 +578,9 @@ class Template:
     def buckets(self) -> list[str]:
         return [self.physical_name(lid) for lid in self.of_type("AWS::S3::Bucket")]
 
+    def topics(self) -> list[str]:
+        return [self.physical_name(lid) for lid in self.of_type("AWS::SNS::Topic")]
+
     def secrets(self) -> list[SecretSpec]:
         out: list[SecretSpec] = []
         for lid, res in self.of_type("AWS::SecretsManager::Secret").items():

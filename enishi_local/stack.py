@@ -283,8 +283,7 @@ class LocalStack:
             if bus != "default":
                 events.create_event_bus(Name=bus)
         queues = self._create_queues(self._sqs)
-        for bucket in tpl.buckets():
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self._create_buckets_and_topics(tpl, s3, session.client("sns"))
         for config_set in tpl.ses_configuration_sets():
             ses.create_configuration_set(ConfigurationSetName=config_set)
         functions, secret_arns = self._set_function_environments()
@@ -296,6 +295,13 @@ class LocalStack:
         self._create_state_machines(self._sfn, role_arn)
         self._create_rules(events)
         self._create_pollers(queues)
+
+    @staticmethod
+    def _create_buckets_and_topics(tpl: Template, s3: Any, sns: Any) -> None:
+        for bucket in tpl.buckets():
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for topic in tpl.topics():  # the alarm topic, the privacy topic (the privacy job publishes to it)
+            sns.create_topic(Name=topic)
 
     def _create_tables(self, ddb: Any) -> None:
         assert self.template is not None
@@ -641,6 +647,10 @@ class LocalStack:
             ),
             None,
         )
+
+    def function_env(self, variable: str) -> str | None:
+        """The value of an environment variable some function is given (e.g. the privacy bucket's name)."""
+        return next((env[variable] for env in self._environments.values() if env.get(variable)), None)
 
     @property
     def shop_id(self) -> str | None:

@@ -20,8 +20,10 @@ from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
 from infra.constructs.intake import Intake
 from infra.constructs.line_link import LineLinking
+from infra.constructs.line_quota import LineQuotaCheck
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.polling import CartPolling
+from infra.constructs.privacy import PrivacyRequests
 from infra.constructs.profiles import Profiles
 from infra.constructs.raw_payloads import RawPayloads
 from infra.constructs.secrets import Secrets
@@ -125,9 +127,33 @@ class EnishiStack(Stack):
             served_shops=(shop.shop_id, *(getattr(shop, "additional_shop_ids", None) or ())),
         )
 
+        privacy = PrivacyRequests(
+            self,
+            "Privacy",
+            functions=functions,
+            table=table,
+            bus=bus,
+            key=key,
+            raw=raw,
+            removal_policy=removal,
+            cart_connections=_connections_by_shop(config),
+            operator_email=config.alarm_email,
+            state_machines=dict(sequences.state_machines),
+        )
+
+        monitoring.watch_business(c.SEQUENCES)
+        LineQuotaCheck(
+            self,
+            "LineQuota",
+            functions=functions,
+            line_secret=secrets.line,
+            line_api_base_url=config.line_api_base_url,
+        )
+        monitoring.watch_line_quota()
         monitoring.watch(
             dlqs={
                 "Profiles": profiles.queues.dlq,
+                "Privacy": privacy.queues.dlq,
                 "Feedback": channels.feedback_dlq,
                 "SequenceStarter": sequences.starter_queues.dlq,
                 "Winback": sequences.winback_dlq,
@@ -147,6 +173,15 @@ class EnishiStack(Stack):
         CfnOutput(self, c.OUTPUT_GENERIC_SECRET_ARN, value=secrets.generic.secret_arn)
         CfnOutput(self, c.OUTPUT_LINE_SECRET_ARN, value=secrets.line.secret_arn)
         CfnOutput(self, c.OUTPUT_RAW_BUCKET_NAME, value=raw.bucket.bucket_name)
+        CfnOutput(self, c.OUTPUT_PRIVACY_BUCKET_NAME, value=privacy.bucket.bucket_name)
+        CfnOutput(self, c.OUTPUT_PRIVACY_TOPIC_ARN, value=privacy.topic.topic_arn)
+
+
+def _connections_by_shop(config: StageConfig) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for connection in config.cart_connections:
+        out.setdefault(connection.shop_id, []).append(connection.id)
+    return out
 
 
 _RETENTION = {

@@ -36,6 +36,12 @@ ENV_SHOP_CONFIG_DIR = (
     "ENISHI_SHOP_CONFIG_DIR"  # folder holding shop.json/sequences.json/templates (default: bundled)
 )
 ENV_RAW_TTL_DAYS = "ENISHI_RAW_TTL_DAYS"
+ENV_PRIVACY_BUCKET_NAME = "ENISHI_PRIVACY_BUCKET_NAME"  # data-request exports (KMS, private, expiring)
+# the operator is told where an export is (no personal data)
+ENV_PRIVACY_TOPIC_ARN = "ENISHI_PRIVACY_TOPIC_ARN"
+ENV_PRIVACY_QUEUE_URL = "ENISHI_PRIVACY_QUEUE_URL"  # the privacy job's own queue: a slice sends the next one
+# JSON {shop id: [polled cart connection ids]}: the cursors a shop redaction deletes
+ENV_PRIVACY_CART_CONNECTIONS = "ENISHI_PRIVACY_CART_CONNECTIONS"
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
@@ -120,3 +126,5 @@ OUTPUT_ANALYTICS_BUCKET_NAME = "AnalyticsBucketName"  # results/latest.json (eni
 OUTPUT_ANALYTICS_STATE_MACHINE_ARN = (
     "AnalyticsStateMachineArn"  # the Analytics job (`enishi report --refresh`)
 )
+OUTPUT_PRIVACY_BUCKET_NAME = "PrivacyBucketName"
+OUTPUT_PRIVACY_TOPIC_ARN = "PrivacyTopicArn"

@@ -57,6 +57,11 @@ def _shop(shop: str) -> str:
     return f"SHOP#{shop}"
 
 
+def shop_pk_prefix(shop: str) -> str:
+    """The start of every partition key of one shop's items (a shop redaction deletes everything under it)."""
+    return f"{_shop(shop)}#"
+
+
 def customer_pk(shop: str, customer_id: str) -> str:
     return f"{_shop(shop)}#CUST#{customer_id}"
 
@@ -119,6 +124,11 @@ def poll_cursor_key(connection_id: str, stream: str) -> dict[str, str]:
     """Where a polled cart connection keeps its cursor for one stream (orders, customers, ...). Events published
     by the poller are marked once published with ``dedupe_key(shop, cart, event_id)``."""
     return {"pk": f"CARTCONN#{connection_id}#CURSOR#{stream}", "sk": CURSOR_SK}
+
+
+def poll_cursor_pk_prefix(connection_id: str) -> str:
+    """The start of every cursor key of one polled cart connection (a shop redaction deletes them)."""
+    return f"CARTCONN#{connection_id}#"
 
 
 def line_quota_key(shop: str, month: str) -> dict[str, str]:

@@ -58,3 +58,21 @@ class RawPayloads(Construct):
             f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/*]",
             "Each unprocessable payload is a new object with a generated key; put-only on this one bucket.",
         )
+
+    def grant_erase(self, grantee: iam.IGrantable) -> None:
+        """List, read and delete (the privacy function finds a customer's or a shop's kept payloads and erases
+        them), and the key only to decrypt what it reads."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:DeleteObject"], resources=[self.bucket.arn_for_objects("*")]
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
+        )
+        self.key.grant(grantee, "kms:Decrypt")
+        acknowledge(
+            grantee.grant_principal,  # type: ignore[arg-type]  # a Role (IPrincipal and IConstruct)
+            f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/*]",
+            "A privacy request erases kept payloads that name the customer or shop: any object of this one bucket.",
+        )

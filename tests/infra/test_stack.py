@@ -384,7 +384,9 @@ def test_every_dead_letter_queue_has_an_alarm(cfn):
 
 
 def test_unprocessable_payload_alarm_pages_the_topic(template, cfn):
-    topic_id = cfn.logical_id("AWS::SNS::Topic")
+    topic_id = cfn.logical_id(
+        "AWS::SNS::Topic", lambda r: r["Properties"].get("DisplayName") == "enishi alarms"
+    )
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {

@@ -465,3 +465,30 @@ def test_customers_redact_also_clears_messages_orders_checkouts_it_can_reach(sto
     message = get(table, keys.message_key(SHOP, "7001", "winback.reminder.x"))
     assert "recipient_hash" not in message and message["status"] == "sent"
     assert get(table, keys.order_key(SHOP, "9"))["total"] == Decimal(4000)
+
+
+def test_a_conversion_is_reported_once_for_the_dashboard(store, table):
+    # Given a customer whose last message was a win-back email, with its message record
+    store.handle(placed("1", at(0)))
+    mk = "winback.reminder.abc"
+    table.update_item(
+        Key=keys.profile_key(SHOP, "7001"),
+        UpdateExpression="SET last_message = :m, version = version + :one",
+        ExpressionAttributeValues={
+            ":one": 1,
+            ":m": {
+                "message_key": mk,
+                "sequence": "winback",
+                "step": "reminder",
+                "channel": "email",
+                "sent_at": "2025-03-02T03:00:00Z",
+            },
+        },
+    )
+    table.put_item(Item={**keys.message_key(SHOP, "7001", mk), "status": "sent", "sequence": "winback"})
+    # When the order it brought in arrives, and is delivered again
+    first = store.handle(placed("2", at(26), "5400"))
+    again = store.handle(placed("2", at(26), "5400"))
+    # Then the conversion (sequence, revenue) is reported the first time only
+    assert first.conversion == ("winback", 5400.0)
+    assert again.conversion is None

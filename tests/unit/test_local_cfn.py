@@ -282,3 +282,21 @@ def test_routes_map_route_keys_to_functions_and_match_paths(tpl):
     assert unsub.match("POST", "/u/abc") is None
     assert unsub.match("GET", "/u/a/b") is None
     assert routes["POST /webhooks/shopify"].match("POST", "/webhooks/shopify") == {}
+
+
+def test_topics_are_named_like_their_arns():
+    tpl = Template(
+        {
+            "Resources": {
+                "Alarms": {"Type": "AWS::SNS::Topic", "Properties": {}},
+                "Privacy": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "enishi-privacy"}},
+            }
+        },
+        account="123456789012",
+        region="ap-northeast-1",
+        stack_name="Enishi",
+    )
+    assert tpl.topics() == ["Enishi-Alarms", "enishi-privacy"]
+    # what a function's environment gets for {"Ref": topic} is the ARN of the topic the local stack creates
+    assert tpl.ref("Alarms") == "arn:aws:sns:ap-northeast-1:123456789012:Enishi-Alarms"
+    assert tpl.ref("Privacy").endswith(":enishi-privacy")

@@ -86,6 +86,9 @@ class PrivacyStore:
                 return str(item["customer_id"])
         raise CustomerNotFound("no customer matches")
 
+    def profile_exists(self, shop: str, customer_id: str) -> bool:
+        return self._get(keys.profile_key(shop, customer_id)) is not None
+
     def holdings(self, shop: str, customer_id: str, *, with_raw: bool = True) -> Holdings:
         profile = self._get(keys.profile_key(shop, customer_id))
         if profile and profile.get("merged_into"):

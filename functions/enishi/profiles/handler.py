@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from enishi import bootstrap
+from enishi import bootstrap, business_metrics
 from enishi import events as ev
 from enishi.profiles.dynamo import DynamoProfileRepository
 from enishi.profiles.service import ProfileService
@@ -67,6 +67,8 @@ def record_handler(record: Any) -> None:
         metrics.add_metric(name="ProfileWriteConflicts", unit=MetricUnit.Count, value=outcome.attempts - 1)
     if outcome.merged_guest:
         metrics.add_metric(name="GuestMerged", unit=MetricUnit.Count, value=1)
+    if outcome.conversion:
+        business_metrics.conversion(*outcome.conversion)
     # ids only: never email, names or phone
     logger.info(
         "applied",

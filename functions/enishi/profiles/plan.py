@@ -47,6 +47,7 @@ class Update:
     condition: str
     values: Mapping[str, Any]
     label: str | None = None
+    conversion: tuple[str, float] | None = None  # (sequence, revenue) counted when this update takes effect
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Outcome:
     published: list[str] = field(default_factory=list)
     merged_guest: str | None = None
     attempts: int = 1
+    conversion: tuple[str, float] | None = None  # (sequence, revenue): an order first credited to a message
 
 
 def outcome(event_type: str, plan: WritePlan, done: Iterable[Step]) -> Outcome:
@@ -109,6 +111,8 @@ def outcome(event_type: str, plan: WritePlan, done: Iterable[Step]) -> Outcome:
             out.profile_written = True
         elif step.label is not None:
             out.written.append(step.label)
+        if isinstance(step, Update) and step.conversion is not None:
+            out.conversion = step.conversion
     return out
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from enishi import bootstrap
+from enishi import bootstrap, business_metrics
 from enishi import constants as c
 from enishi.sequences.domain import eligibility, opt_out
 from enishi.sequences.domain.step import StepResult
@@ -44,6 +44,8 @@ class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings):
 def on_result(sequence: str, result: StepResult) -> None:
     """Metrics and the log line of one step (no customer data: the message key stays out)."""
     metrics.add_metric(name=f"Step{result.action.capitalize()}", unit=MetricUnit.Count, value=1)
+    if result.action == "sent":
+        business_metrics.message_sent(sequence, result.channel)
     if str(result.reason or "").startswith(opt_out.REASON_PREFIX):
         metrics.add_metric(name=opt_out.BROKEN_METRIC, unit=MetricUnit.Count, value=1)
     logger.info("step", extra={"sequence": sequence, **result.log_fields()})
