@@ -23,7 +23,7 @@ When anything was cut the caller stores the full body in the raw-payload bucket 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from enishi import events as ev
 
@@ -58,9 +58,12 @@ class EventTooLarge(ValueError):
     """Even cut to the bone, the event does not fit one entry (a giant identifier)."""
 
 
+E = TypeVar("E", bound=ev.EventBase)
+
+
 @dataclass(frozen=True)
-class Bounded:
-    event: ev.EventBase
+class Bounded(Generic[E]):
+    event: E  # of the type given to ``bound_event``
     cut: bool  # something was dropped or truncated: keep the full body and set ``raw_ref``
 
 
@@ -78,7 +81,7 @@ def event_size(event: ev.EventBase) -> int:
     return entry_size(ev.put_events_entry(event, "b" * MAX_BUS_NAME_BYTES))
 
 
-def bound_event(event: ev.EventBase, *, max_bytes: int = MAX_ENTRY_BYTES - RAW_REF_RESERVE) -> Bounded:
+def bound_event(event: E, *, max_bytes: int = MAX_ENTRY_BYTES - RAW_REF_RESERVE) -> Bounded[E]:
     detail = event.model_dump(mode="json")
     cut = _cap_line_items(detail, MAX_LINE_ITEMS)
     detail, truncated = _truncate(detail, None)
@@ -123,8 +126,8 @@ def _truncate(value: Any, key: str | None) -> tuple[Any, bool]:
             cut = cut or c
         return out, cut
     if isinstance(value, list):
-        limit = LIST_ITEMS.get(key or "")
-        items = value if limit is None or len(value) <= limit else value[:limit]
+        max_items = LIST_ITEMS.get(key or "")
+        items = value if max_items is None or len(value) <= max_items else value[:max_items]
         cut = len(items) < len(value)
         out_list = []
         for item in items:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 # ---- environment variables (set by infra/constructs/function.py, read by each handler's settings model)
 ENV_TABLE_NAME = "ENISHI_TABLE_NAME"
 ENV_IDEMPOTENCY_TABLE_NAME = "ENISHI_IDEMPOTENCY_TABLE_NAME"
@@ -44,21 +46,24 @@ EVENT_SOURCE_INTAKE = "enishi.intake"  # canonical events from carts
 EVENT_SOURCE_PROFILE = "enishi.profile"  # events derived after a profile changed (e.g. order.recorded)
 EVENT_SOURCE_MESSAGING = "enishi.messaging"  # message outcomes
 
-# canonical event types (EventBridge detail-type == CanonicalEvent.type)
-CUSTOMER_UPSERTED = "customer.upserted"
-CHECKOUT_UPDATED = "checkout.updated"
-ORDER_PLACED = "order.placed"
-ORDER_CANCELLED = "order.cancelled"
-FULFILLMENT_UPDATED = "fulfillment.updated"
-CONSENT_CHANGED = "consent.changed"
-CUSTOMER_REDACT_REQUESTED = "customer.redact_requested"
-CUSTOMER_DATA_REQUESTED = "customer.data_requested"
-SHOP_REDACT_REQUESTED = "shop.redact_requested"
-LINE_IDENTITY_CHANGED = "line.identity_changed"  # follow / unfollow / account link (from the LINE webhook)
-SUPPRESSION_CHANGED = "suppression.changed"  # bounce / complaint (from SES feedback)
+# canonical event types (EventBridge detail-type == CanonicalEvent.type); Final: each is its own Literal type,
+# the default of the event model's ``type`` field
+CUSTOMER_UPSERTED: Final = "customer.upserted"
+CHECKOUT_UPDATED: Final = "checkout.updated"
+ORDER_PLACED: Final = "order.placed"
+ORDER_CANCELLED: Final = "order.cancelled"
+FULFILLMENT_UPDATED: Final = "fulfillment.updated"
+CONSENT_CHANGED: Final = "consent.changed"
+CUSTOMER_REDACT_REQUESTED: Final = "customer.redact_requested"
+CUSTOMER_DATA_REQUESTED: Final = "customer.data_requested"
+SHOP_REDACT_REQUESTED: Final = "shop.redact_requested"
+LINE_IDENTITY_CHANGED: Final = (
+    "line.identity_changed"  # follow / unfollow / account link (from the LINE webhook)
+)
+SUPPRESSION_CHANGED: Final = "suppression.changed"  # bounce / complaint (from SES feedback)
 
 # derived by the profile consumer after it applied an event
-ORDER_RECORDED = "order.recorded"
+ORDER_RECORDED: Final = "order.recorded"
 
 CANONICAL_EVENT_TYPES = (
     CUSTOMER_UPSERTED,

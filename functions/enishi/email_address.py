@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TypedDict
 
 MAX_ADDRESS_CHARS = 254
 MAX_LOCAL_CHARS = 64
@@ -57,7 +58,14 @@ def _domain(domain: str) -> str | None:
     return encoded
 
 
-def fields(raw: object) -> dict[str, str | None]:
+class EmailFields(TypedDict):
+    """The e-mail keyword arguments of ``events.CustomerRef``."""
+
+    email: str | None
+    email_original: str | None
+
+
+def fields(raw: object) -> EmailFields:
     """``CustomerRef`` keyword arguments for a cart's e-mail value: ``email`` (deliverable or None) and
     ``email_original`` (the cart's value when it differs from ``email``; None when they are the same or absent)."""
     if raw is None or raw == "":

@@ -14,18 +14,20 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from enishi import carriers
 from enishi import constants as c
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 ConsentState = Literal["subscribed", "not_subscribed", "unsubscribed", "pending", "redacted"]
 OptInLevel = Literal["single_opt_in", "confirmed_opt_in", "unknown"]
 Channel = Literal["email", "line"]
+CheckoutStatus = Literal["open", "completed", "emptied"]
+IdentityChange = Literal["followed", "unfollowed", "linked", "unlinked"]
 
 
 class Model(BaseModel):
@@ -134,7 +136,7 @@ class CheckoutUpdated(EventBase):
     checkout_token: str
     cart_token: str | None = None
     customer: CustomerRef | None = None  # None: no contact details yet (cannot be recovered)
-    status: Literal["open", "completed", "emptied"]
+    status: CheckoutStatus
     completed_at: AwareDatetime | None = None
     order_id: str | None = None
     recovery_url: str | None = None
@@ -229,7 +231,7 @@ class LineIdentityChanged(EventBase):
     type: Literal["line.identity_changed"] = c.LINE_IDENTITY_CHANGED
     line_user_id: str
     customer: CustomerRef | None = None  # known after an account link
-    change: Literal["followed", "unfollowed", "linked", "unlinked"]
+    change: IdentityChange
 
 
 class CustomerRedactRequested(EventBase):

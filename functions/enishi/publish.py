@@ -55,7 +55,7 @@ class EventBridgePublisher:
             if response.get("FailedEntryCount", 0):
                 failed = [
                     {"event_id": e.event_id, "code": r.get("ErrorCode"), "message": r.get("ErrorMessage")}
-                    for e, r in zip(batch, response.get("Entries", []))
+                    for e, r in zip(batch, response.get("Entries", []), strict=False)
                     if r.get("ErrorCode")
                 ]
                 raise PublishFailed(

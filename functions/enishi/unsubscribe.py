@@ -121,7 +121,7 @@ def token_from_url(url: str) -> str | None:
     from enishi.constants import PATH_UNSUBSCRIBE
 
     prefix = PATH_UNSUBSCRIBE.split("{token}")[0]
-    head, sep, token = url.rpartition(prefix)
+    _head, sep, token = url.rpartition(prefix)
     return token if sep and token and "/" not in token else None
 
 

@@ -16,8 +16,8 @@ Sources: ``/work/shared/JP_CARTS.md`` §3 (pepabo/colormeshop-ruby docs, the col
 
 **Unverified** (not in the public material): the text format of ``update_date_min`` (``filter_time`` sends
 ``YYYY-MM-DD HH:MM:SS`` in JST); the sort order of ``sales.json`` (paging over a lower bound loses nothing between two
-sweeps for any stable order, see ``enishi.polling.planner``); whether a sale row exists before the purchase completes (assumed not);
-the envelope keys ``sales`` / ``customers`` / ``meta.total``.
+sweeps for any stable order, see ``enishi.polling.planner``); whether a sale row exists before the purchase
+completes (assumed not); the envelope keys ``sales`` / ``customers`` / ``meta.total``.
 """
 
 from __future__ import annotations
@@ -130,78 +130,112 @@ def _base(shop: str, event_id: str, at: datetime, received_at: datetime) -> dict
     return {"event_id": event_id, "shop": shop, "source": CART, "occurred_at": at, "received_at": received_at}
 
 
+def _line_item(i: int, detail: Mapping[str, Any]) -> ev.LineItem:
+    product_id = detail.get("product_id")
+    return ev.LineItem(
+        product_id=str(product_id) if product_id is not None else None,
+        title=str(detail.get("product_name") or ""),
+        quantity=max(1, int(detail.get("product_num") or 1)),
+        price=_money(detail.get("price"), f"details.{i}.price"),
+    )
+
+
+def _cancelled(
+    shop: str, sale_id: str, sale: Mapping[str, Any], customer: ev.CustomerRef, received_at: datetime
+) -> ev.OrderCancelled:
+    at = updated_at(sale)
+    return ev.OrderCancelled(
+        **_base(shop, f"{CART}:{shop}:sale:{sale_id}:cancelled", at, received_at),
+        order_id=sale_id,
+        customer=customer,
+        cancelled_at=at,
+        reason="colorme_canceled",
+    )
+
+
+def _placed(
+    shop: str,
+    sale_id: str,
+    sale: Mapping[str, Any],
+    customer: ev.CustomerRef,
+    made: datetime,
+    received_at: datetime,
+) -> ev.OrderPlaced:
+    details = enumerate(sale.get("details") or [])
+    items = tuple(
+        _line_item(i, d) for i, d in details if isinstance(d, dict)
+    )  # bad prices reported before the total
+    total = _money(sale.get("total_price"), "total_price")
+    return ev.OrderPlaced(
+        **_base(shop, f"{CART}:{shop}:sale:{sale_id}:placed", made, received_at),
+        order_id=sale_id,
+        order_name=sale_id,
+        customer=customer,
+        placed_at=made,
+        total=total,
+        line_items=items,
+        financial_status="paid" if sale.get("paid") else "pending",
+        email_consent=_consent(
+            (sale.get("customer") or {}).get("receive_mail_magazine"),
+            made,
+            "colorme_sale_snapshot",
+            str(sale.get("make_date")),
+            received_at,
+            made,
+        ),
+    )
+
+
+def _shipped(delivery: Any) -> bool:
+    """A delivery row counts once it has a slip number or is marked delivered."""
+    if not isinstance(delivery, dict):
+        return False
+    return bool(str(delivery.get("slip_number") or "").strip() or delivery.get("delivered"))
+
+
+def _shipment(
+    connection: Any,
+    sale_id: str,
+    sale: Mapping[str, Any],
+    customer: ev.CustomerRef,
+    i: int,
+    delivery: Mapping[str, Any],
+    received_at: datetime,
+) -> ev.FulfillmentUpdated:
+    """One shipped delivery; ``i`` is its position (its id when the row has none)."""
+    shop = connection.shop_id
+    number = str(delivery.get("slip_number") or "").strip()
+    did = str(delivery.get("id") or i)
+    url = delivery.get("tracking_url") or None
+    return ev.FulfillmentUpdated(
+        **_base(shop, f"{CART}:{shop}:sale:{sale_id}:delivery:{did}:{number}", updated_at(sale), received_at),
+        fulfillment_id=did,
+        order_id=sale_id,
+        customer=customer,
+        status="success",
+        tracking_company=connection.default_carrier,
+        tracking_numbers=(number,) if number else (),
+        tracking_urls=(url,) if url else (),
+    )
+
+
 def sale_events(connection: Any, sale: Mapping[str, Any], received_at: datetime) -> list[ev.EventBase]:
+    """A cancelled sale is one ``order.cancelled``; otherwise ``order.placed`` and one ``fulfillment.updated`` per
+    delivery with a slip number (or marked delivered)."""
     if not isinstance(sale, Mapping) or sale.get("id") in (None, ""):
         raise Unprocessable("カラーミー sale has no id", [{"loc": "id", "msg": "missing"}])
     shop, sale_id = connection.shop_id, str(sale["id"])
     customer = _customer(sale.get("customer"))
-    made = _time(sale.get("make_date"), "make_date")
+    made = _time(sale.get("make_date"), "make_date")  # parsed first: a bad time refuses even a cancelled sale
     if sale.get("canceled"):
-        at = updated_at(sale)
-        return [
-            ev.OrderCancelled(
-                **_base(shop, f"{CART}:{shop}:sale:{sale_id}:cancelled", at, received_at),
-                order_id=sale_id,
-                customer=customer,
-                cancelled_at=at,
-                reason="colorme_canceled",
-            )
-        ]
-    items = tuple(
-        ev.LineItem(
-            product_id=str(d.get("product_id")) if d.get("product_id") is not None else None,
-            title=str(d.get("product_name") or ""),
-            quantity=max(1, int(d.get("product_num") or 1)),
-            price=_money(d.get("price"), f"details.{i}.price"),
-        )
-        for i, d in enumerate(sale.get("details") or [])
-        if isinstance(d, dict)
-    )
-    out: list[ev.EventBase] = [
-        ev.OrderPlaced(
-            **_base(shop, f"{CART}:{shop}:sale:{sale_id}:placed", made, received_at),
-            order_id=sale_id,
-            order_name=sale_id,
-            customer=customer,
-            placed_at=made,
-            total=_money(sale.get("total_price"), "total_price"),
-            line_items=items,
-            financial_status="paid" if sale.get("paid") else "pending",
-            email_consent=_consent(
-                (sale.get("customer") or {}).get("receive_mail_magazine"),
-                made,
-                "colorme_sale_snapshot",
-                str(sale.get("make_date")),
-                received_at,
-                made,
-            ),
-        )
+        return [_cancelled(shop, sale_id, sale, customer, received_at)]
+    out: list[ev.EventBase] = [_placed(shop, sale_id, sale, customer, made, received_at)]
+    deliveries = enumerate(sale.get("sale_deliveries") or [])
+    out += [
+        _shipment(connection, sale_id, sale, customer, i, d, received_at)
+        for i, d in deliveries
+        if _shipped(d)
     ]
-    for i, delivery in enumerate(sale.get("sale_deliveries") or []):
-        if not isinstance(delivery, dict):
-            continue
-        number = str(delivery.get("slip_number") or "").strip()
-        if not number and not delivery.get("delivered"):
-            continue
-        did = str(delivery.get("id") or i)
-        url = delivery.get("tracking_url") or None
-        out.append(
-            ev.FulfillmentUpdated(
-                **_base(
-                    shop,
-                    f"{CART}:{shop}:sale:{sale_id}:delivery:{did}:{number}",
-                    updated_at(sale),
-                    received_at,
-                ),
-                fulfillment_id=did,
-                order_id=sale_id,
-                customer=customer,
-                status="success",
-                tracking_company=connection.default_carrier,
-                tracking_numbers=(number,) if number else (),
-                tracking_urls=(url,) if url else (),
-            )
-        )
     return out
 
 

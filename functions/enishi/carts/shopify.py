@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from pydantic import ValidationError
 
@@ -182,9 +182,8 @@ def _consent(raw: Any, ctx: _Ctx, loc: str, *, kind: rule.Kind, origin_at: Any =
         raise Unprocessable(
             f"{loc}.state: unknown consent state", [{"loc": f"{loc}.state", "msg": "unknown"}]
         )
-    level = consent.get("opt_in_level") or "unknown"
-    if level not in OPT_IN_LEVELS:
-        level = "unknown"
+    raw_level: Any = consent.get("opt_in_level") or "unknown"
+    level: ev.OptInLevel = raw_level if raw_level in OPT_IN_LEVELS else "unknown"
     updated = consent.get("consent_updated_at")
     evidence = {"shopify_state": state, "shopify_opt_in_level": str(consent.get("opt_in_level"))}
     if updated:
@@ -218,12 +217,12 @@ def _checkbox_consent(ctx: _Ctx) -> ev.Consent | None:
     return None
 
 
-def _email(value: Any) -> dict[str, str | None]:
+def _email(value: Any) -> email_address.EmailFields:
     """``email`` (deliverable, see ``email_address``) and ``email_original`` (the cart's value when it differs)."""
     return email_address.fields(value or None)
 
 
-def _guest_id(email: dict[str, str | None], raw: Any) -> str:
+def _guest_id(email: email_address.EmailFields, raw: Any) -> str:
     """A guest's id from its deliverable address (the form lookups hash), else from what the cart sent."""
     return keys.guest_customer_id(email["email"] or str(raw))
 
@@ -234,6 +233,10 @@ def orders_count(value: Any) -> int | None:
     return count if count else None
 
 
+@overload
+def _customer_ref(body: dict[str, Any], *, required: Literal[True]) -> ev.CustomerRef: ...
+@overload
+def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | None: ...
 def _customer_ref(body: dict[str, Any], *, required: bool) -> ev.CustomerRef | None:
     """The order/checkout's customer, or a guest keyed by the email (phone when there is no email)."""
     customer = body.get("customer")
@@ -317,7 +320,7 @@ def _checkout(ctx: _Ctx) -> list[ev.EventBase]:
     base = ctx.base("checkout.updated")
     items = _line_items(b.get("line_items"))
     completed_at = _opt_time(b.get("completed_at"), "completed_at")
-    status = "completed" if completed_at else ("emptied" if not items else "open")
+    status: ev.CheckoutStatus = "completed" if completed_at else ("emptied" if not items else "open")
     return [
         ev.CheckoutUpdated(
             **base,

@@ -64,69 +64,113 @@ def fetch_page(
     return rows, len(rows) == PAGE_SIZE
 
 
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _line_item(item: Mapping[str, Any]) -> ev.LineItem:
+    return ev.LineItem(
+        product_id=_str_or_none(item.get("item_id")),
+        variant_id=_str_or_none(item.get("variation_id")),
+        title=str(item.get("name") or item.get("item_id") or ""),
+        quantity=max(1, int(item.get("quantity") or 1)),
+        price=money(item.get("price"), "price"),
+    )
+
+
+def _line_items(deliveries: list[dict[str, Any]]) -> tuple[ev.LineItem, ...]:
+    return tuple(_line_item(i) for d in deliveries for i in d.get("items") or [] if isinstance(i, dict))
+
+
+def _cancelled(
+    connection: Any,
+    order_id: str,
+    customer: ev.CustomerRef,
+    deliveries: list[dict[str, Any]],
+    received_at: datetime,
+) -> ev.OrderCancelled:
+    shop = connection.shop_id
+    at = max(iso(d["canceled_at"], "canceled_at") for d in deliveries)
+    return ev.OrderCancelled(
+        **base(CART, shop, f"{CART}:{shop}:order:{order_id}:cancelled", at, received_at),
+        order_id=order_id,
+        customer=customer,
+        cancelled_at=at,
+        reason="stores_canceled",
+    )
+
+
+def _placed(
+    connection: Any,
+    order: Mapping[str, Any],
+    order_id: str,
+    customer: ev.CustomerRef,
+    placed_at: datetime,
+    deliveries: list[dict[str, Any]],
+    received_at: datetime,
+) -> ev.OrderPlaced:
+    shop = connection.shop_id
+    items = _line_items(deliveries)  # before the total: a bad price is the error reported first, as before
+    return ev.OrderPlaced(
+        **base(CART, shop, f"{CART}:{shop}:order:{order_id}:placed", placed_at, received_at),
+        order_id=order_id,
+        order_name=str(order.get("number") or order_id),
+        customer=customer,
+        placed_at=placed_at,
+        total=money(order.get("payment_amount"), "payment_amount"),
+        line_items=items,
+    )
+
+
+def _shipment(
+    connection: Any,
+    order_id: str,
+    customer: ev.CustomerRef,
+    n: int,
+    delivery: Mapping[str, Any],
+    received_at: datetime,
+) -> ev.FulfillmentUpdated:
+    """One shipped, not cancelled delivery; ``n`` is its position (its id when the row has none)."""
+    shop = connection.shop_id
+    number = str(delivery.get("tracking_number") or "").strip()
+    did = str(delivery.get("id") or n)
+    return ev.FulfillmentUpdated(
+        **base(
+            CART,
+            shop,
+            f"{CART}:{shop}:order:{order_id}:delivery:{did}:{number}",
+            iso(delivery["shipped_at"], "shipped_at"),
+            received_at,
+        ),
+        fulfillment_id=did,
+        order_id=order_id,
+        customer=customer,
+        status="success",
+        tracking_company=delivery.get("delivery_method_name") or connection.default_carrier,
+        tracking_numbers=(number,) if number else (),
+    )
+
+
 def order_events(connection: Any, order: Mapping[str, Any], received_at: datetime) -> list[ev.EventBase]:
+    """A cancelled order (every delivery cancelled) is one ``order.cancelled``; otherwise ``order.placed`` and one
+    ``fulfillment.updated`` per shipped, not cancelled delivery."""
     oid = order.get("id")
     if oid in (None, ""):
         raise Unprocessable("STORES order has no id", [{"loc": "id", "msg": "missing"}])
-    shop, oid = connection.shop_id, str(oid)
+    oid = str(oid)
     customer = guest(order.get("email"))
-    placed_at = iso(order.get("ordered_at"), "ordered_at")
+    placed_at = iso(
+        order.get("ordered_at"), "ordered_at"
+    )  # parsed first: a bad time refuses even a cancelled row
     deliveries = [d for d in order.get("deliveries") or [] if isinstance(d, dict)]
     if deliveries and all(d.get("canceled_at") for d in deliveries):
-        at = max(iso(d["canceled_at"], "canceled_at") for d in deliveries)
-        return [
-            ev.OrderCancelled(
-                **base(CART, shop, f"{CART}:{shop}:order:{oid}:cancelled", at, received_at),
-                order_id=oid,
-                customer=customer,
-                cancelled_at=at,
-                reason="stores_canceled",
-            )
-        ]
-    items = tuple(
-        ev.LineItem(
-            product_id=str(i.get("item_id")) if i.get("item_id") else None,
-            variant_id=str(i.get("variation_id")) if i.get("variation_id") else None,
-            title=str(i.get("name") or i.get("item_id") or ""),
-            quantity=max(1, int(i.get("quantity") or 1)),
-            price=money(i.get("price"), "price"),
-        )
-        for d in deliveries
-        for i in d.get("items") or []
-        if isinstance(i, dict)
-    )
-    out: list[ev.EventBase] = [
-        ev.OrderPlaced(
-            **base(CART, shop, f"{CART}:{shop}:order:{oid}:placed", placed_at, received_at),
-            order_id=oid,
-            order_name=str(order.get("number") or oid),
-            customer=customer,
-            placed_at=placed_at,
-            total=money(order.get("payment_amount"), "payment_amount"),
-            line_items=items,
-        )
+        return [_cancelled(connection, oid, customer, deliveries, received_at)]
+    out: list[ev.EventBase] = [_placed(connection, order, oid, customer, placed_at, deliveries, received_at)]
+    out += [
+        _shipment(connection, oid, customer, n, d, received_at)
+        for n, d in enumerate(deliveries)
+        if d.get("shipped_at") and not d.get("canceled_at")
     ]
-    for n, d in enumerate(deliveries):
-        if d.get("shipped_at") and not d.get("canceled_at"):
-            number = str(d.get("tracking_number") or "").strip()
-            did = str(d.get("id") or n)
-            out.append(
-                ev.FulfillmentUpdated(
-                    **base(
-                        CART,
-                        shop,
-                        f"{CART}:{shop}:order:{oid}:delivery:{did}:{number}",
-                        iso(d["shipped_at"], "shipped_at"),
-                        received_at,
-                    ),
-                    fulfillment_id=did,
-                    order_id=oid,
-                    customer=customer,
-                    status="success",
-                    tracking_company=d.get("delivery_method_name") or connection.default_carrier,
-                    tracking_numbers=(number,) if number else (),
-                )
-            )
     return out
 
 

@@ -28,7 +28,7 @@ The trigger is the ``trigger`` object of the execution input: the canonical even
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -177,6 +177,90 @@ def _shipping(shop: ShopConfig, cart_total: Decimal | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Trigger:
+    """What the sequence sections read: the trigger, its line items (formatted) and total, the currency."""
+
+    raw: Mapping[str, Any]
+    items: list[dict[str, Any]]
+    total: Decimal | None
+    currency: str
+    shop: ShopConfig
+
+    @property
+    def order_name(self) -> Any:
+        return self.raw.get("order_name") or None
+
+
+def _cart(t: _Trigger) -> dict[str, Any]:
+    return {
+        "line_items": t.items,
+        "item_count": sum(i["quantity"] for i in t.items),
+        "total": format_money(t.total, t.currency),
+        "recovery_url": t.raw.get("recovery_url") or t.shop.site_url,
+    }
+
+
+def _shipment(t: _Trigger) -> dict[str, Any]:
+    urls: Sequence[str] = t.raw.get("tracking_urls") or ()
+    return {
+        "carrier": t.raw.get("tracking_company") or None,
+        "tracking_numbers": list(t.raw.get("tracking_numbers") or ()),
+        "tracking_url": urls[0] if urls else None,
+        "expected_delivery": format_date_jst(t.raw.get("estimated_delivery_at")),
+        "delivered": t.raw.get("shipment_status") == "delivered" or bool(t.raw.get("delivered_at")),
+        "order_name": t.order_name,
+        "line_items": t.items,
+    }
+
+
+def _history(t: _Trigger) -> dict[str, Any]:
+    return {"line_items": t.items, "last_order_on": format_date_jst(t.raw.get("last_order_at"))}
+
+
+# sequence → (the context key it fills, its builder); the other keys of that kind stay None
+SECTIONS: dict[str, tuple[str, Callable[[_Trigger], dict[str, Any]]]] = {
+    c.SEQUENCE_CART_RECOVERY: ("cart", _cart),
+    c.SEQUENCE_SHIPPING: ("shipment", _shipment),
+    c.SEQUENCE_WINBACK: ("history", _history),
+}
+
+
+def _order(sequence: str, t: _Trigger) -> dict[str, Any] | None:
+    if not (t.raw.get("order_id") or t.order_name or sequence == c.SEQUENCE_WELCOME):
+        return None
+    return {"name": t.order_name, "line_items": t.items, "total": format_money(t.total, t.currency)}
+
+
+def _customer(profile: Profile | None, trigger: Mapping[str, Any]) -> dict[str, Any]:
+    """Names from the profile, else from the trigger's customer reference."""
+    raw = trigger.get("customer")
+    ref: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    last_name = (profile.last_name if profile else None) or ref.get("last_name")
+    first_name = (profile.first_name if profile else None) or ref.get("first_name")
+    return {
+        "display_name": display_name(last_name, first_name),
+        "last_name": last_name,
+        "first_name": first_name,
+    }
+
+
+def _recommendations(shop: ShopConfig, trigger: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    raw_items = [
+        i for i in (trigger.get("line_items") or trigger.get("items") or ()) if isinstance(i, Mapping)
+    ]
+    return [
+        {
+            "title": p.title,
+            "price": format_money(p.price, shop.currency),
+            "url": p.url or shop.site_url,
+            "image_url": p.image_url,
+            "category": p.category,
+        }
+        for p in recommend(shop.catalog, raw_items, limit)
+    ]
+
+
 def build_context(
     sequence: str,
     step: str,
@@ -193,67 +277,26 @@ def build_context(
     is_marketing = bool(links.unsubscribe_url) if marketing is None else marketing
     currency = str(trigger.get("currency") or (profile.currency if profile else None) or shop.currency)
     items = _items(trigger.get("line_items") or trigger.get("items"), currency)
-    total = _total(trigger)
-
-    customer_ref = trigger.get("customer") if isinstance(trigger.get("customer"), Mapping) else {}
-    last_name = (profile.last_name if profile else None) or customer_ref.get("last_name")
-    first_name = (profile.first_name if profile else None) or customer_ref.get("first_name")
+    t = _Trigger(raw=trigger, items=items, total=_total(trigger), currency=currency, shop=shop)
 
     ctx: dict[str, Any] = {
         "sequence": sequence,
         "step": step,
         "marketing": is_marketing,
         "shop": _shop(shop, is_marketing),
-        "customer": {
-            "display_name": display_name(last_name, first_name),
-            "last_name": last_name,
-            "first_name": first_name,
-        },
+        "customer": _customer(profile, trigger),
         "links": {"unsubscribe_url": links.unsubscribe_url, "preferences_url": links.preferences_url},
         "cart": None,
         "shipment": None,
         "order": None,
         "history": None,
         "recommendations": [],
-        "shipping": _shipping(shop, total if sequence == c.SEQUENCE_CART_RECOVERY else None),
+        "shipping": _shipping(shop, t.total if sequence == c.SEQUENCE_CART_RECOVERY else None),
     }
-
-    order_name = trigger.get("order_name") or None
-    if sequence == c.SEQUENCE_CART_RECOVERY:
-        ctx["cart"] = {
-            "line_items": items,
-            "item_count": sum(i["quantity"] for i in items),
-            "total": format_money(total, currency),
-            "recovery_url": trigger.get("recovery_url") or shop.site_url,
-        }
-    elif sequence == c.SEQUENCE_SHIPPING:
-        urls: Sequence[str] = trigger.get("tracking_urls") or ()
-        ctx["shipment"] = {
-            "carrier": trigger.get("tracking_company") or None,
-            "tracking_numbers": list(trigger.get("tracking_numbers") or ()),
-            "tracking_url": urls[0] if urls else None,
-            "expected_delivery": format_date_jst(trigger.get("estimated_delivery_at")),
-            "delivered": trigger.get("shipment_status") == "delivered" or bool(trigger.get("delivered_at")),
-            "order_name": order_name,
-            "line_items": items,
-        }
-    elif sequence == c.SEQUENCE_WINBACK:
-        ctx["history"] = {"line_items": items, "last_order_on": format_date_jst(trigger.get("last_order_at"))}
-    if trigger.get("order_id") or order_name or sequence == c.SEQUENCE_WELCOME:
-        ctx["order"] = {"name": order_name, "line_items": items, "total": format_money(total, currency)}
-
+    if sequence in SECTIONS:
+        key, section = SECTIONS[sequence]
+        ctx[key] = section(t)
+    ctx["order"] = _order(sequence, t)
     if is_marketing and sequence in RECOMMENDING_SEQUENCES:
-        raw_items = [
-            i for i in (trigger.get("line_items") or trigger.get("items") or ()) if isinstance(i, Mapping)
-        ]
-        ctx["recommendations"] = [
-            {
-                "title": p.title,
-                "price": format_money(p.price, shop.currency),
-                "url": p.url or shop.site_url,
-                "image_url": p.image_url,
-                "category": p.category,
-            }
-            for p in recommend(shop.catalog, raw_items, recommendation_limit)
-        ]
+        ctx["recommendations"] = _recommendations(shop, trigger, recommendation_limit)
     return ctx

@@ -101,7 +101,8 @@ def build_mime(
     msg["To"] = to
     if reply_to:
         msg["Reply-To"] = encode_address(reply_to)
-    msg["Subject"] = Header(rendered.subject, "utf-8")
+    # typeshed types a Message[str, str] header value as str; the stdlib takes a Header object too (its documented use)
+    msg["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]
     msg["Date"] = format_datetime(clock.to_utc(date or clock.now()))
     if unsubscribe_url:
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"

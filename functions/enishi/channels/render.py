@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,8 +185,68 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
-def validate_line_messages(messages: Any, source: str = "messages") -> list[dict[str, Any]]:
-    """Check LINE's limits; returns the messages. Raises ``LineLimitError`` naming the broken limit."""
+def _check_text(where: str, message: dict[str, Any]) -> None:
+    text = message.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise LineLimitError(f"{where}: empty text")
+    if len(text) > LINE_MAX_TEXT_CHARS:
+        raise LineLimitError(f"{where}: text has {len(text)} characters; the limit is {LINE_MAX_TEXT_CHARS}")
+
+
+def _check_bubble(where: str, contents: dict[str, Any]) -> None:
+    size = _json_size(contents)
+    if size > LINE_MAX_BUBBLE_BYTES:
+        raise LineLimitError(f"{where}: bubble is {size} bytes; the limit is {LINE_MAX_BUBBLE_BYTES}")
+
+
+def _check_carousel(where: str, contents: dict[str, Any]) -> None:
+    bubbles = contents.get("contents") or []
+    if not bubbles or len(bubbles) > LINE_MAX_CAROUSEL_BUBBLES:
+        raise LineLimitError(
+            f"{where}: carousel has {len(bubbles)} bubbles; allowed 1 to {LINE_MAX_CAROUSEL_BUBBLES}"
+        )
+    size = _json_size(contents)
+    if size > LINE_MAX_CAROUSEL_BYTES:
+        raise LineLimitError(f"{where}: carousel is {size} bytes; the limit is {LINE_MAX_CAROUSEL_BYTES}")
+    for b_index, bubble in enumerate(bubbles, start=1):
+        b_size = _json_size(bubble)
+        if b_size > LINE_MAX_BUBBLE_BYTES:
+            raise LineLimitError(
+                f"{where} bubble {b_index}: {b_size} bytes; the limit is {LINE_MAX_BUBBLE_BYTES}"
+            )
+
+
+_FLEX_CHECKS: dict[str, Callable[[str, dict[str, Any]], None]] = {
+    "bubble": _check_bubble,
+    "carousel": _check_carousel,
+}
+
+
+def _check_flex(where: str, message: dict[str, Any]) -> None:
+    alt = message.get("altText")
+    if not isinstance(alt, str) or not alt.strip():
+        raise LineLimitError(f"{where}: a Flex message needs a non-empty altText")
+    if len(alt) > LINE_MAX_ALT_TEXT_CHARS:
+        raise LineLimitError(
+            f"{where}: altText has {len(alt)} characters; the limit is {LINE_MAX_ALT_TEXT_CHARS}"
+        )
+    contents = message.get("contents") or {}
+    kind = contents.get("type")
+    check = _FLEX_CHECKS.get(kind) if isinstance(kind, str) else None
+    if check is None:
+        raise LineLimitError(f"{where}: Flex contents must be a bubble or a carousel")
+    check(where, contents)
+
+
+# message type → its limits; other types (image, sticker, …) have none checked here
+_MESSAGE_CHECKS: dict[str, Callable[[str, dict[str, Any]], None]] = {
+    "text": _check_text,
+    "flex": _check_flex,
+}
+
+
+def _message_list(messages: Any, source: str) -> list[dict[str, Any]]:
+    """The message objects of a push body (``{"messages": [...]}``), one message, or a list of them."""
     if isinstance(messages, dict):
         messages = messages.get("messages", [messages])
     if not isinstance(messages, list) or not messages:
@@ -194,54 +255,21 @@ def validate_line_messages(messages: Any, source: str = "messages") -> list[dict
         raise LineLimitError(
             f"{source}: {len(messages)} messages; LINE allows at most {LINE_MAX_MESSAGES} per push"
         )
-    for index, message in enumerate(messages, start=1):
+    return messages
+
+
+def validate_line_messages(messages: Any, source: str = "messages") -> list[dict[str, Any]]:
+    """Check LINE's limits; returns the messages. Raises ``LineLimitError`` naming the broken limit."""
+    checked = _message_list(messages, source)
+    for index, message in enumerate(checked, start=1):
         where = f"{source} message {index}"
         if not isinstance(message, dict) or "type" not in message:
             raise LineLimitError(f"{where}: not a message object with a type")
-        if message["type"] == "text":
-            text = message.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise LineLimitError(f"{where}: empty text")
-            if len(text) > LINE_MAX_TEXT_CHARS:
-                raise LineLimitError(
-                    f"{where}: text has {len(text)} characters; the limit is {LINE_MAX_TEXT_CHARS}"
-                )
-        elif message["type"] == "flex":
-            alt = message.get("altText")
-            if not isinstance(alt, str) or not alt.strip():
-                raise LineLimitError(f"{where}: a Flex message needs a non-empty altText")
-            if len(alt) > LINE_MAX_ALT_TEXT_CHARS:
-                raise LineLimitError(
-                    f"{where}: altText has {len(alt)} characters; the limit is {LINE_MAX_ALT_TEXT_CHARS}"
-                )
-            contents = message.get("contents") or {}
-            kind = contents.get("type")
-            if kind == "bubble":
-                size = _json_size(contents)
-                if size > LINE_MAX_BUBBLE_BYTES:
-                    raise LineLimitError(
-                        f"{where}: bubble is {size} bytes; the limit is {LINE_MAX_BUBBLE_BYTES}"
-                    )
-            elif kind == "carousel":
-                bubbles = contents.get("contents") or []
-                if not bubbles or len(bubbles) > LINE_MAX_CAROUSEL_BUBBLES:
-                    raise LineLimitError(
-                        f"{where}: carousel has {len(bubbles)} bubbles; allowed 1 to {LINE_MAX_CAROUSEL_BUBBLES}"
-                    )
-                size = _json_size(contents)
-                if size > LINE_MAX_CAROUSEL_BYTES:
-                    raise LineLimitError(
-                        f"{where}: carousel is {size} bytes; the limit is {LINE_MAX_CAROUSEL_BYTES}"
-                    )
-                for b_index, bubble in enumerate(bubbles, start=1):
-                    b_size = _json_size(bubble)
-                    if b_size > LINE_MAX_BUBBLE_BYTES:
-                        raise LineLimitError(
-                            f"{where} bubble {b_index}: {b_size} bytes; the limit is {LINE_MAX_BUBBLE_BYTES}"
-                        )
-            else:
-                raise LineLimitError(f"{where}: Flex contents must be a bubble or a carousel")
-    return messages
+        kind = message["type"]
+        check = _MESSAGE_CHECKS.get(kind) if isinstance(kind, str) else None
+        if check is not None:
+            check(where, message)
+    return checked
 
 
 def render_line(template: str, ctx: dict[str, Any]) -> list[dict[str, Any]]:

@@ -216,17 +216,17 @@ def csv_orders(handle: TextIO) -> Iterator[ImportedOrder]:
                 cancelled_at = parse_time(row.get("キャンセル日"))
                 placed = parse_time(row.get("受注日"))
                 assert placed is not None
-                current = dict(
-                    order_id=oid,
-                    customer_id=_opt(row.get("会員ID")),
-                    email=_opt(row.get("メールアドレス")),
-                    placed_at=placed,
-                    total=parse_money(row.get("合計金額")),
-                    currency=_opt(row.get("通貨")) or "JPY",
-                    order_name=oid,
-                    cancelled_at=cancelled_at or (placed if status in CANCELLED else None),
-                    lines=[],
-                )
+                current = {
+                    "order_id": oid,
+                    "customer_id": _opt(row.get("会員ID")),
+                    "email": _opt(row.get("メールアドレス")),
+                    "placed_at": placed,
+                    "total": parse_money(row.get("合計金額")),
+                    "currency": _opt(row.get("通貨")) or "JPY",
+                    "order_name": oid,
+                    "cancelled_at": cancelled_at or (placed if status in CANCELLED else None),
+                    "lines": [],
+                }
             title = _opt(row.get("商品名")) or _opt(row.get("商品コード"))
             if title:
                 current["lines"].append(

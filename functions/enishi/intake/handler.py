@@ -146,7 +146,7 @@ def _environ() -> Mapping[str, str]:
 # ---- API Gateway (payload v2) ↔ logic
 
 
-def route(event: Mapping[str, Any]) -> tuple[str | None, str]:
+def route(event: Mapping[str, Any]) -> tuple[logic.Source | None, str]:
     """(source or None, method). Matches ``routeKey`` ("POST /webhooks/shopify") or the end of ``rawPath``
     (a named stage prefixes it: "/prod/webhooks/shopify")."""
     http = event.get("requestContext", {}).get("http", {})

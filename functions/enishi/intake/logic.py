@@ -3,19 +3,22 @@
 verify signature → parse JSON (bounded) → is the shop ours → adapt to canonical events → bound them → claim the
 dedupe marker → (keep the full body when an event was cut) → publish.
 
-| outcome                                   | answer                                 | side effects                       |
-|-------------------------------------------|----------------------------------------|------------------------------------|
-| signature missing / bad / stale           | 401 ``unauthorized``                   | metric ``InvalidSignature`` only   |
-| body not JSON, or nested > 64 deep        | 400 ``rejected``                       | raw kept, ``UnprocessablePayload`` |
-| a shop this deployment does not serve     | 403 ``{"error": "unknown_shop"}``      | raw kept (``unknown_shop``), ``UnknownShop`` |
-| JSON that does not fit (Shopify)          | 200 ``kept`` (Shopify drops failing subscriptions) | raw kept, ``UnprocessablePayload`` |
-| JSON that does not fit (generic)          | 400 ``rejected`` + details             | raw kept, ``UnprocessablePayload`` |
-| marker already there                      | 200 ``duplicate``                      | metric ``DuplicateDelivery``       |
-| an event had to be cut to fit EventBridge | as below; the event carries ``raw_ref``| full body kept (``oversized``), ``OversizedEvent`` |
-| keeping a body in S3 failed               | 503 ``retry``                          | marker released, ``RawStoreFailed`` |
-| secrets / dedupe table unreachable        | 503 ``retry``                          | ``DependencyFailed``               |
-| PutEvents failed                          | 503 ``retry`` (the cart redelivers)    | marker released, ``PublishFailed`` |
-| otherwise                                 | 200 ``accepted`` with the event count  | marker, events on the bus          |
+| outcome                                   | answer                            | side effects                        |
+|-------------------------------------------|-----------------------------------|-------------------------------------|
+| signature missing / bad / stale           | 401 ``unauthorized``              | metric ``InvalidSignature`` only    |
+| body not JSON, or nested > 64 deep        | 400 ``rejected``                  | raw kept, ``UnprocessablePayload``  |
+| a shop this deployment does not serve     | 403 ``{"error": "unknown_shop"}`` | raw kept, ``UnknownShop``           |
+| JSON that does not fit (Shopify)          | 200 ``kept`` (¹)                  | raw kept, ``UnprocessablePayload``  |
+| JSON that does not fit (generic)          | 400 ``rejected`` + details        | raw kept, ``UnprocessablePayload``  |
+| marker already there                      | 200 ``duplicate``                 | metric ``DuplicateDelivery``        |
+| an event had to be cut to fit EventBridge | as below, with ``raw_ref``        | full body kept, ``OversizedEvent``  |
+| keeping a body in S3 failed               | 503 ``retry``                     | marker released, ``RawStoreFailed`` |
+| secrets / dedupe table unreachable        | 503 ``retry``                     | ``DependencyFailed``                |
+| PutEvents failed                          | 503 ``retry`` (cart redelivers)   | marker released, ``PublishFailed``  |
+| otherwise                                 | 200 ``accepted`` + event count    | marker, events on the bus           |
+
+(¹) Shopify drops a subscription that keeps failing. The unknown shop's body is kept with the reason
+``unknown_shop``, a cut event's full body with ``oversized``. The cart redelivers after a 503.
 
 Nothing before the signature check can raise (``signatures`` parses headers strictly and boundedly), and nothing
 after it answers 5xx except a failing AWS dependency, which the cart's retry fixes.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -58,7 +58,7 @@ def sign(secret: str, shop: str, customer_id: str, line_user_id: str, exp: int) 
 
 
 def verify(
-    params: Mapping[str, str], secrets: Sequence[str], served_shops: Sequence[str], now: datetime
+    params: Mapping[str, str], secrets: Sequence[str], served_shops: Collection[str], now: datetime
 ) -> str | None:
     """The reason the request is refused, or None when it is authentic and current. Never raises."""
     shop, customer, user = params.get("shop") or "", params.get("c") or "", params.get("u") or ""
@@ -88,7 +88,7 @@ def start_link(
     params: Mapping[str, str],
     *,
     secrets: Sequence[str],
-    served_shops: Sequence[str],
+    served_shops: Collection[str],
     link_token: LinkTokenSource,
     store: NonceStore,
     now: Callable[[], datetime],

@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints, Valida
 
 from enishi import bounding, clock, json_input
 from enishi.carts import validation_details
-from enishi.events import CustomerRef, LineIdentityChanged
+from enishi.events import CustomerRef, IdentityChange, LineIdentityChanged
 from enishi.line_webhook.linking import NonceStore
 from enishi.signatures import verify_line
 
@@ -144,20 +144,10 @@ def _customer(customer_id: str | None) -> CustomerRef | None:
     return CustomerRef(customer_id=customer_id, guest=customer_id.startswith("guest-"))
 
 
-def handle_webhook(
-    raw: bytes,
-    signature: str | None,
-    *,
-    channel_secret: str,
-    shop_id: str,
-    store: LineStore,
-    publisher: EventPublisher,
-    raw_store: RawKeeper | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> WebhookResult:
-    if not verify_line(raw, signature, channel_secret):
-        raise InvalidSignature()
-    now = clock.now()
+def _events(
+    raw: bytes, raw_store: RawKeeper | None, headers: Mapping[str, str] | None, now: datetime
+) -> list[Any]:
+    """The ``events`` list of an authentic body; a body that is not a LINE webhook is kept and refused (400)."""
     try:
         body = json_input.loads(raw)
     except json_input.BodyRejected as exc:
@@ -174,11 +164,14 @@ def handle_webhook(
             now,
         )
         raise BadRequest("body is not a LINE webhook")
+    return events or []
 
-    result = WebhookResult()
+
+def _validated(events: list[Any], result: WebhookResult) -> tuple[list[LineEvent], list[dict[str, str]]]:
+    """The handled events that validate, and the details of those that do not (counted in ``result``)."""
     valid: list[LineEvent] = []
     invalid: list[dict[str, str]] = []
-    for index, item in enumerate(events or []):
+    for index, item in enumerate(events):
         if not isinstance(item, dict) or item.get("type") not in HANDLED_TYPES:
             result.ignored += 1
             continue
@@ -187,55 +180,115 @@ def handle_webhook(
         except ValidationError as exc:
             invalid.extend({**d, "loc": f"events.{index}.{d['loc']}"} for d in validation_details(exc))
             result.invalid += 1
+    return valid, invalid
+
+
+@dataclass
+class _Batch:
+    """One body's work in progress: what was claimed and consumed is undone if publishing fails."""
+
+    shop_id: str
+    store: LineStore
+    now: datetime
+    result: WebhookResult
+    claimed: list[str] = field(default_factory=list)
+    consumed: list[tuple[str, str]] = field(default_factory=list)  # (nonce, customer_id)
+
+    def undo(self) -> None:
+        for webhook_event_id in self.claimed:
+            self.store.release(self.shop_id, webhook_event_id)
+        for nonce, customer_id in self.consumed:
+            self.store.restore_nonce(self.shop_id, nonce, customer_id, self.now)
+
+
+Change = tuple[IdentityChange, CustomerRef | None]
+
+
+def _follow_change(event: LineEvent, batch: _Batch) -> Change | None:
+    return "followed", _customer(batch.store.customer_for_line_user(batch.shop_id, event.source.userId))
+
+
+def _unfollow_change(event: LineEvent, batch: _Batch) -> Change | None:
+    return "unfollowed", _customer(batch.store.customer_for_line_user(batch.shop_id, event.source.userId))
+
+
+def _link_change(event: LineEvent, batch: _Batch) -> Change | None:
+    """The nonce is consumed whatever the result (a failed link burns it); only ``ok`` with a known nonce links."""
+    link = event.link
+    nonce = link.nonce if link else None
+    customer_id = batch.store.consume_nonce(batch.shop_id, nonce, batch.now) if nonce else None
+    if customer_id and nonce:
+        batch.consumed.append((nonce, customer_id))
+    if link is None or link.result != "ok":
+        batch.result.link_failed += 1
+        return None
+    if not customer_id:
+        batch.result.nonce_unknown += 1
+        return None
+    return "linked", _customer(customer_id)
+
+
+# LINE event type → the identity change it makes (None: nothing to publish)
+CHANGES: dict[str, Callable[[LineEvent, _Batch], Change | None]] = {
+    "follow": _follow_change,
+    "unfollow": _unfollow_change,
+    "accountLink": _link_change,
+}
+
+
+def _identity(event: LineEvent, batch: _Batch) -> LineIdentityChanged | None:
+    """The event claimed once and turned into its identity change; None for a redelivery or no change."""
+    if not batch.store.claim(batch.shop_id, event.webhookEventId, batch.now):
+        batch.result.duplicates += 1
+        return None
+    batch.claimed.append(event.webhookEventId)
+    changed = CHANGES[event.type](event, batch)
+    if changed is None:
+        return None
+    change, customer = changed
+    identity = LineIdentityChanged(
+        event_id=f"line:{event.webhookEventId}",
+        shop=batch.shop_id,
+        source=SOURCE,
+        occurred_at=_occurred_at(event, batch.now),
+        received_at=batch.now,
+        line_user_id=event.source.userId,
+        customer=customer,
+        change=change,
+    )
+    return bounding.bound_event(identity).event  # a few hundred bytes: never cut
+
+
+def handle_webhook(
+    raw: bytes,
+    signature: str | None,
+    *,
+    channel_secret: str,
+    shop_id: str,
+    store: LineStore,
+    publisher: EventPublisher,
+    raw_store: RawKeeper | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> WebhookResult:
+    if not verify_line(raw, signature, channel_secret):
+        raise InvalidSignature()
+    now = clock.now()
+    events = _events(raw, raw_store, headers, now)
+    result = WebhookResult()
+    valid, invalid = _validated(events, result)
     if invalid:
         result.kept = _keep(raw_store, raw, headers, REASON_INVALID_EVENT, invalid, now)
 
-    claimed: list[str] = []
-    consumed: list[tuple[str, str]] = []  # (nonce, customer_id)
+    batch = _Batch(shop_id=shop_id, store=store, now=now, result=result)
     try:
         for event in valid:
-            user_id = event.source.userId
-            webhook_event_id = event.webhookEventId
-            if not store.claim(shop_id, webhook_event_id, now):
-                result.duplicates += 1
-                continue
-            claimed.append(webhook_event_id)
-
-            if event.type == "accountLink":
-                link = event.link
-                nonce = link.nonce if link else None
-                customer_id = store.consume_nonce(shop_id, nonce, now) if nonce else None
-                if customer_id and nonce:
-                    consumed.append((nonce, customer_id))
-                if link is None or link.result != "ok":
-                    result.link_failed += 1
-                    continue
-                if not customer_id:
-                    result.nonce_unknown += 1
-                    continue
-                change, customer = "linked", _customer(customer_id)
-            else:
-                change = "followed" if event.type == "follow" else "unfollowed"
-                customer = _customer(store.customer_for_line_user(shop_id, user_id))
-
-            identity = LineIdentityChanged(
-                event_id=f"line:{webhook_event_id}",
-                shop=shop_id,
-                source=SOURCE,
-                occurred_at=_occurred_at(event, now),
-                received_at=now,
-                line_user_id=user_id,
-                customer=customer,
-                change=change,  # type: ignore[arg-type]
-            )
-            result.published.append(bounding.bound_event(identity).event)  # a few hundred bytes: never cut
+            identity = _identity(event, batch)
+            if identity is not None:
+                result.published.append(identity)
         if result.published:
             publisher.publish(result.published)
     except Exception:
-        for webhook_event_id in claimed:
-            store.release(shop_id, webhook_event_id)
-        for nonce, customer_id in consumed:
-            store.restore_nonce(shop_id, nonce, customer_id, now)
+        batch.undo()
         raise
     return result
 

@@ -14,8 +14,8 @@ A polled cart is one module under ``enishi.carts`` exposing:
 | ``fetch_one(api, entity, id)``         | (id-only push carts) the full row behind a notification               |
 
 Same canonical events out as the push adapters; event ids are deterministic, and each is published once (a marker
-written after publishing; ``service.publish_once``), so re-reading a row (overlap, a resumed sweep, a webhook and a sweep seeing the same change) publishes
-nothing twice.
+written after publishing; ``service.publish_once``), so re-reading a row (overlap, a resumed sweep, a webhook and a
+sweep seeing the same change) publishes nothing twice.
 """
 
 from __future__ import annotations

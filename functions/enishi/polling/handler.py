@@ -108,7 +108,7 @@ def _count(report: service.Report, mode: str) -> None:
         metrics.add_metric(name="UnprocessablePayload", unit=MetricUnit.Count, value=report.kept)
     if report.stopped and report.stopped.startswith("cart_unavailable"):
         metrics.add_metric(name="CartUnavailable", unit=MetricUnit.Count, value=1)
-    logger.info(f"cart {mode}", extra={k: v for k, v in report.as_dict().items()})
+    logger.info(f"cart {mode}", extra=dict(report.as_dict()))
 
 
 @metrics.log_metrics

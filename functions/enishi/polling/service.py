@@ -110,6 +110,20 @@ def _keeper(
     return keep
 
 
+RecordEvents = Callable[[CartConnection, Mapping[str, Any], datetime], list[EventBase]]
+
+
+def _row_events(
+    to_events: RecordEvents, connection: CartConnection, now: datetime
+) -> Callable[[Mapping[str, Any]], list[EventBase]]:
+    """One row → its events, for ``planner.events_of_page`` (bound here, not in a loop's closure)."""
+
+    def row_events(row: Mapping[str, Any]) -> list[EventBase]:
+        return to_events(connection, row, now)
+
+    return row_events
+
+
 def sweep(connection: CartConnection, cart_module: Any, ports: Ports, now: datetime) -> Report:
     report = Report()
     for stream in cart_module.STREAMS:
@@ -136,7 +150,7 @@ def sweep(connection: CartConnection, cart_module: Any, ports: Ports, now: datet
                 return report
             events = planner.events_of_page(
                 rows,
-                lambda row: to_events(connection, row, now),
+                _row_events(to_events, connection, now),
                 cart_module.updated_at,
                 _keeper(cart_module, ports, now, report),
             )
@@ -178,7 +192,7 @@ def fetch_notified(
             to_events = cart_module.RECORD_EVENTS[stream]
             events = planner.events_of_page(
                 rows,
-                lambda row, te=to_events: te(connection, row, now),
+                _row_events(to_events, connection, now),
                 cart_module.updated_at,
                 _keeper(cart_module, ports, now, report),
             )

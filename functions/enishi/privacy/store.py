@@ -174,8 +174,8 @@ class PrivacyStore:
                         ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)},
                     )
                     done["items"] += 1
-        for key in holdings.raw_payloads:
-            self._s3.delete_object(Bucket=self._bucket, Key=key)
+        for raw_key in holdings.raw_payloads:
+            self._s3.delete_object(Bucket=self._bucket, Key=raw_key)
             done["raw_payloads"] += 1
         return done
 
