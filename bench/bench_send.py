@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 7
-SEND_MODULE = "enishi.sequences.step"
+SEND_MODULE = "enishi.sequences.step.handler"
 FALLBACK_SEND_MODULES = "enishi.channels.email, enishi.channels.line, enishi.channels.render"
 
 _TIMER = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"

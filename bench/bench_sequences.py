@@ -269,7 +269,7 @@ def measure() -> dict[str, Any]:
     import boto3
 
     from enishi.profiles.serialize import item_size
-    from enishi.sequences import runner
+    from enishi.sequences.step import service as runner
     from enishi_local.stack import LocalStack
 
     durations: list[float] = []
@@ -295,10 +295,12 @@ def measure() -> dict[str, Any]:
             customers = _seed(stack, table)
             counter.enabled = True
             for event in _events(customers):
-                stack.invoke(by_handler["enishi.sequences.starter.handler"], _sqs_batch(event))
-            stack.invoke(by_handler["enishi.sequences.winback.handler"], {})
+                stack.invoke(by_handler["enishi.sequences.starter.handler.handler"], _sqs_batch(event))
+            stack.invoke(by_handler["enishi.sequences.winback.handler.handler"], {})
             stack.advance_to(T0 + timedelta(days=1))
-            stack.invoke(by_handler["enishi.sequences.starter.handler"], _sqs_batch(_delivered(customers)))
+            stack.invoke(
+                by_handler["enishi.sequences.starter.handler.handler"], _sqs_batch(_delivered(customers))
+            )
             stack.advance_to(T0 + timedelta(days=16))
             counter.enabled = False
             sfn = boto3.client("stepfunctions")

@@ -32,8 +32,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from enishi import constants as c
-from enishi.sequences.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
-from enishi.sequences.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
+from enishi.sequences.domain.opt_out import BROKEN_METRIC as OPT_OUT_BROKEN_METRIC
+from enishi.sequences.domain.spec import Sequence, SequencesSpec, StepPayload, entry_machine_key, load_spec
 from infra.constructs.function import SERVICE_NAME, FunctionFactory
 from infra.constructs.queues import MAX_RECEIVE_COUNT, ConsumerQueue
 from infra.nag import acknowledge, acknowledge_table_access, arn_part, logical_id
@@ -176,7 +176,7 @@ class Sequences(Construct):
             step_env[c.ENV_SES_FROM_ADDRESS] = ses_from_address
         self.step_function = functions.create(
             "SequenceStep",
-            handler="enishi.sequences.step.handler",
+            handler="enishi.sequences.step.handler.handler",
             description="sequence step: eligibility → channel → render → send once → ledger",
             environment=step_env,
             timeout=STEP_TIMEOUT,
@@ -244,7 +244,7 @@ class Sequences(Construct):
         )
         self.starter_function = functions.create(
             "SequenceStarter",
-            handler="enishi.sequences.starter.handler",
+            handler="enishi.sequences.starter.handler.handler",
             description="events → start / stop sequence executions (deterministic names); park what waits",
             environment={**arns_env, c.ENV_MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT)},
             timeout=STARTER_TIMEOUT,
@@ -276,7 +276,7 @@ class Sequences(Construct):
         # ---- the daily win-back job
         self.winback_function = functions.create(
             "Winback",
-            handler="enishi.sequences.winback.handler",
+            handler="enishi.sequences.winback.handler.handler",
             description=f"daily 10:00 JST: last order {self.spec.winback_threshold_days} days ago → win-back",
             environment=arns_env,
             timeout=Duration.minutes(5),
@@ -343,7 +343,7 @@ class Sequences(Construct):
         description: str,
         alarm_topic: sns.ITopic | None,
         *,
-        period: Duration = Duration.minutes(5),
+        period: Duration | None = None,  # 5 minutes
         comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
@@ -355,7 +355,7 @@ class Sequences(Construct):
                 metric_name=metric_name,
                 dimensions_map={"service": SERVICE_NAME},
                 statistic="Sum",
-                period=period,
+                period=period or Duration.minutes(5),
             ),
             threshold=1,
             comparison_operator=comparison,

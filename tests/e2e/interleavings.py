@@ -664,7 +664,7 @@ class Executor:
                 if (
                     act.kind == "resubscribe"
                 ):  # the customer asks again on the preference page (with its wording)
-                    status, answer = http(
+                    status, _answer = http(
                         "POST",
                         url,
                         b"action=resubscribe",
@@ -677,7 +677,7 @@ class Executor:
                         acts=(ConsentAct(f"{c.id}:resubscribe:{act.slot}", now, "subscribed"),),
                         status=status,
                     )
-                status, answer = http(
+                status, _answer = http(
                     "POST",
                     url,
                     b"List-Unsubscribe=One-Click",
@@ -833,7 +833,7 @@ class Violation:
 
 
 def is_marketing(sequence: str | None, step: str | None) -> bool:
-    from enishi.sequences.spec import load_shop_spec
+    from enishi.sequences.domain.spec import load_shop_spec
 
     spec = _spec(load_shop_spec)
     seq = spec.sequences.get(sequence or "")
@@ -1029,11 +1029,13 @@ def _marketing_rules(journal: Journal, by_id: dict[str, Customer]) -> list[Viola
                 and not e.act.perturb.foreign_shop
                 and e.act.ref not in cancelled[cid]
             ):
-                placed = [a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref][0]
+                placed = next(
+                    a.slot for a in e.customer.plan.acts if a.kind == "order" and a.ref == e.act.ref
+                )
                 if all(ref != e.act.ref for ref, _ in orders[cid]):
                     orders[cid].append((e.act.ref, placed))
                 completed[cid].add(e.act.ref)
-            linked, following = line[cid]
+            linked, _following = line[cid]
             if e.kind == "line_link" and e.status == 200:
                 line[cid] = (True, True)
             elif e.kind == "line_unfollow" and linked:

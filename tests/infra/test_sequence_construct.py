@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from enishi import constants as c
-from enishi.sequences.spec import load_spec
+from enishi.sequences.domain.spec import load_spec
 from enishi.shop_config import REPO_DIR
 from infra.constructs.sequences import STARTER_DETAIL_TYPES, WINBACK_SCHEDULE
 
 pytestmark = pytest.mark.slow
 
-STEP = "enishi.sequences.step.handler"
-STARTER = "enishi.sequences.starter.handler"
-WINBACK = "enishi.sequences.winback.handler"
+STEP = "enishi.sequences.step.handler.handler"
+STARTER = "enishi.sequences.starter.handler.handler"
+WINBACK = "enishi.sequences.winback.handler.handler"
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
 
 

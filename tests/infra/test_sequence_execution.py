@@ -39,9 +39,9 @@ SHOP = "enishi-demo.myshopify.com"
 T0 = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)  # Tuesday 12:00 JST
 ROLE = "arn:aws:iam::123456789012:role/enishi-test"
 SEQUENCE_HANDLERS = (
-    "enishi.sequences.step.handler",
-    "enishi.sequences.starter.handler",
-    "enishi.sequences.winback.handler",
+    "enishi.sequences.step.handler.handler",
+    "enishi.sequences.starter.handler.handler",
+    "enishi.sequences.winback.handler.handler",
 )
 REAL_TIMEOUT = 20.0
 
@@ -58,7 +58,9 @@ class World:
         self.emails: list[dict[str, Any]] = []
         self.machines = template.state_machines()
         starter = next(
-            f for f in template.functions().values() if f.handler == "enishi.sequences.starter.handler"
+            f
+            for f in template.functions().values()
+            if f.handler == "enishi.sequences.starter.handler.handler"
         )
         self.arns: dict[str, str] = json.loads(starter.environment[c.ENV_STATE_MACHINE_ARNS])
         assert set(self.arns) == {*c.SEQUENCES, "shipping_notice.follow_up"}
@@ -70,9 +72,7 @@ class World:
             BillingMode="PAY_PER_REQUEST",
             KeySchema=table_spec.key_schema,
             AttributeDefinitions=table_spec.attribute_definitions,
-            GlobalSecondaryIndexes=[
-                {k: v for k, v in g.items()} for g in table_spec.global_secondary_indexes
-            ],
+            GlobalSecondaryIndexes=[dict(g.items()) for g in table_spec.global_secondary_indexes],
         )
         self.table = boto3.resource("dynamodb").Table(table_spec.name)
         secrets = boto3.client("secretsmanager")
@@ -204,7 +204,7 @@ class World:
                 }
             ]
         }
-        return self.invoke("enishi.sequences.starter.handler", sqs_event)
+        return self.invoke("enishi.sequences.starter.handler.handler", sqs_event)
 
     def invoke(self, handler: str, event: dict[str, Any]) -> dict[str, Any]:
         resp = boto3.client("lambda").invoke(
@@ -278,11 +278,10 @@ def vclock() -> Iterator[Any]:
 
 @pytest.fixture
 def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
-    from enishi.sequences import starter, step, winback
+    from enishi import bootstrap
     from enishi_local.moto_patches import install_lambda_dispatch, install_ses_capture
 
-    for module in (step, starter, winback):
-        module.reset()
+    bootstrap.reset_all()
     ref: list[World] = []
     undo_dispatch = install_lambda_dispatch(_resolve(ref))
     w = World(cfn_template, fake_line.url)
@@ -294,8 +293,7 @@ def world(aws, vclock, fake_line, cfn_template, monkeypatch) -> Iterator[World]:
         w.sfn.stop_execution(executionArn=arn)
     undo_ses()
     undo_dispatch()
-    for module in (step, starter, winback):
-        module.reset()
+    bootstrap.reset_all()
 
 
 # ----------------------------------------------------------------------------------------------- driving time
@@ -735,9 +733,11 @@ def test_winback_job_starts_only_customers_whose_last_order_is_due(world, vclock
     # When the daily job runs — twice: the second run has nothing left to catch up; a manual re-run of the day
     # (backfill) finds the same customer and starts nothing twice
     vclock.advance_to(job)
-    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 1
-    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 0
-    assert world.invoke("enishi.sequences.winback.handler", {"day": due.date().isoformat()})["due"] == 1
+    assert world.invoke("enishi.sequences.winback.handler.handler", {})["due"] == 1
+    assert world.invoke("enishi.sequences.winback.handler.handler", {})["due"] == 0
+    assert (
+        world.invoke("enishi.sequences.winback.handler.handler", {"day": due.date().isoformat()})["due"] == 1
+    )
     assert len(world.executions(c.SEQUENCE_WINBACK)) == 1
     run_until(world, vclock)
     # Then one customer got the reminder at once and the recommendations 14 days later
@@ -765,9 +765,9 @@ def test_winback_job_that_failed_and_missed_days_catches_up_every_day_once(world
         )
         world.order(f"o{cid}", at=placed, customer_id=cid)
     vclock.advance_to(day0)
-    assert world.invoke("enishi.sequences.winback.handler", {})["due"] == 0
+    assert world.invoke("enishi.sequences.winback.handler.handler", {})["due"] == 0
     # Given day 1's run fails (Step Functions refuses) and day 2's never happens
-    from enishi.sequences.starting import Executions
+    from enishi.sequences.adapters.executions import Executions
 
     def refused(self, start):
         raise RuntimeError("StartExecution throttled")
@@ -775,16 +775,16 @@ def test_winback_job_that_failed_and_missed_days_catches_up_every_day_once(world
     monkeypatch.setattr(Executions, "start", refused)
     vclock.advance_to(day0 + timedelta(days=1))
     resp = boto3.client("lambda").invoke(
-        FunctionName=world.functions["enishi.sequences.winback.handler"].name, Payload=b"{}"
+        FunctionName=world.functions["enishi.sequences.winback.handler.handler"].name, Payload=b"{}"
     )
     assert "FunctionError" in resp  # raised: EventBridge retries it, then its DLQ (alarmed)
     monkeypatch.undo()
     # When day 3's run comes
     vclock.advance_to(day0 + timedelta(days=3))
-    result = world.invoke("enishi.sequences.winback.handler", {})
+    result = world.invoke("enishi.sequences.winback.handler.handler", {})
     # Then it processes days 1, 2 and 3 and starts the three customers, each once
     assert result["days"] == ["2025-05-07", "2025-05-08", "2025-05-09"] and result["started"] == 3
-    assert world.invoke("enishi.sequences.winback.handler", {})["started"] == 0
+    assert world.invoke("enishi.sequences.winback.handler.handler", {})["started"] == 0
     run_until(world, vclock, until=day0 + timedelta(days=3, hours=1))
     to = sorted(e["request"]["Destination"]["ToAddresses"][0] for e in world.emails)
     assert to == ["c7101@example.jp", "c7102@example.jp", "c7103@example.jp"]

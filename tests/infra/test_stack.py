@@ -16,7 +16,7 @@ PROFILES = "enishi.profiles.handler.handler"
 FEEDBACK = "enishi.feedback.handler.handler"
 LINE_WEBHOOK = "enishi.line_webhook.handler.handler"
 PREFERENCES = "enishi.preferences.handler.handler"
-STEP = "enishi.sequences.step.handler"
+STEP = "enishi.sequences.step.handler.handler"
 CLICK = "enishi.tracking.handler.handler"
 ALL_HANDLERS = [INTAKE, PROFILES, FEEDBACK, LINE_WEBHOOK, PREFERENCES, STEP, CLICK]
 
@@ -282,7 +282,7 @@ def test_access_log_format_has_no_path(template_json):
 # ---- functions
 @pytest.mark.parametrize("handler", ALL_HANDLERS)
 def test_functions_share_the_defaults(template, cfn, handler):
-    fn_id, fn = cfn.function(handler)
+    _fn_id, fn = cfn.function(handler)
     props = fn["Properties"]
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]

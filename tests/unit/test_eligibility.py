@@ -10,9 +10,9 @@ from enishi import clock
 from enishi.events import Consent
 from enishi.profiles.items import CheckoutItem, OrderItem
 from enishi.profiles.model import LineIdentity, Profile, Suppression
-from enishi.sequences import eligibility as el
-from enishi.sequences.quiet_hours import QuietWindow
-from enishi.sequences.spec import ChannelPolicy, QuotaPolicy, Step, StopCondition
+from enishi.sequences.domain import eligibility as el
+from enishi.sequences.domain.quiet_hours import QuietWindow
+from enishi.sequences.domain.spec import ChannelPolicy, QuotaPolicy, Step, StopCondition
 from enishi.shop_config import QuietHours
 
 JST = clock.JST
@@ -27,14 +27,14 @@ def consent(state: str, at: datetime, channel: str = "email") -> Consent:
 
 
 def profile(**kw) -> Profile:
-    base = dict(
-        shop="s",
-        customer_id="c1",
-        created_at=NOON - timedelta(days=30),
-        updated_at=NOON - timedelta(days=1),
-        email="hanako@example.jp",
-        email_consent=consent("subscribed", NOON - timedelta(days=10)),
-    )
+    base = {
+        "shop": "s",
+        "customer_id": "c1",
+        "created_at": NOON - timedelta(days=30),
+        "updated_at": NOON - timedelta(days=1),
+        "email": "hanako@example.jp",
+        "email_consent": consent("subscribed", NOON - timedelta(days=10)),
+    }
     base.update(kw)
     return Profile(**base)
 

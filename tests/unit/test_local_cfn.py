@@ -90,7 +90,7 @@ def _template() -> dict:
                 "Type": "AWS::Lambda::Function",
                 "Properties": {
                     "FunctionName": "enishi-step",
-                    "Handler": "enishi.sequences.step.handler",
+                    "Handler": "enishi.sequences.step.handler.handler",
                     "Runtime": "python3.13",
                 },
             },

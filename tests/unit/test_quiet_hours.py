@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from enishi import clock
-from enishi.sequences.quiet_hours import QuietWindow, next_allowed
+from enishi.sequences.domain.quiet_hours import QuietWindow, next_allowed
 from enishi.shop_config import QuietHours
 
 JST = clock.JST

@@ -12,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enishi import clock, keys
-from enishi.sequences.errors import RetryableSendError
-from enishi.sequences.runner import SendErrorKind, run_step
-from enishi.sequences.spec import StepPayload, load_spec
-from enishi.sequences.store import SequenceStore, cap_allows
+from enishi.sequences.adapters.store import SequenceStore
+from enishi.sequences.domain.cap import cap_allows
+from enishi.sequences.domain.errors import RetryableSendError
+from enishi.sequences.domain.messages import SendErrorKind
+from enishi.sequences.domain.spec import StepPayload, load_spec
+from enishi.sequences.step.service import run_step
 from enishi.shop_config import REPO_DIR
 from tests.unit.test_sequences_ledger import FakeChannels, deps, seed_profile
 
@@ -149,18 +151,20 @@ def test_two_marketing_messages_released_together_send_one_and_defer_the_other(t
         t.start()
     for t in threads:
         t.join(timeout=20)
-    actions = sorted(r["result"]["action"] for r in results.values())
+    actions = sorted(r.result.action for r in results.values())
     assert actions == ["defer", "sent"], results
     assert len(channels.delivered) == 1
-    [deferred] = [r for r in results.values() if r["result"]["action"] == "defer"]
-    assert deferred["result"]["reason"] == "frequency_cap"
-    assert deferred["wait_until"] == clock.iso_z(NOW + CAP)  # deferred to when the cap lapses, not skipped
+    [deferred] = [r for r in results.values() if r.result.action == "defer"]
+    assert deferred.result.reason == "frequency_cap"
+    assert deferred.state["wait_until"] == clock.iso_z(
+        NOW + CAP
+    )  # deferred to when the cap lapses, not skipped
     # and its ledger claim was given back: when it is due again (the cap lapses at 01:00 JST, quiet hours move it
     # to 09:00 JST) it sends
     clock.set_provider(lambda: NOW + timedelta(days=1))
     sequence, index, trigger = WELCOME_STORY if results["w"] is deferred else WINBACK
-    again = run_step(payload(sequence, index, trigger), deps(table, channels))["result"]
-    assert again["action"] == "sent", again
+    again = run_step(payload(sequence, index, trigger), deps(table, channels)).result
+    assert again.action == "sent", again
 
 
 @pytest.mark.parametrize("kind", [SendErrorKind.NOT_SENT_RETRY, SendErrorKind.REJECTED])
@@ -171,13 +175,13 @@ def test_a_send_that_certainly_did_not_happen_gives_the_cap_back(table, kind):
         with pytest.raises(RetryableSendError):
             run_step(payload(*WELCOME_STORY), deps(table, channels))
     else:
-        assert run_step(payload(*WELCOME_STORY), deps(table, channels))["result"]["reason"] == "send_failed"
+        assert run_step(payload(*WELCOME_STORY), deps(table, channels)).result.reason == "send_failed"
     # another marketing message may go at once
-    assert run_step(payload(*WINBACK), deps(table, channels))["result"]["action"] == "sent"
+    assert run_step(payload(*WINBACK), deps(table, channels)).result.action == "sent"
 
 
 def test_an_ambiguous_send_keeps_the_cap(table):
     seed_profile(table)
     channels = FakeChannels(SendErrorKind.AMBIGUOUS_RETRY)
     run_step(payload(*WELCOME_STORY), deps(table, channels))  # may have gone out: counts against the cap
-    assert run_step(payload(*WINBACK), deps(table, channels))["result"]["action"] == "defer"
+    assert run_step(payload(*WINBACK), deps(table, channels)).result.action == "defer"

@@ -13,10 +13,11 @@ from botocore.exceptions import ClientError
 
 from enishi import clock, keys
 from enishi.profiles.model import LineIdentity
-from enishi.sequences.errors import RetryableSendError
-from enishi.sequences.ledger import line_retry_key
-from enishi.sequences.runner import Outgoing, SendErrorKind, run_step
-from enishi.sequences.store import SequenceStore
+from enishi.sequences.adapters.store import SequenceStore
+from enishi.sequences.domain.errors import RetryableSendError
+from enishi.sequences.domain.ledger import line_retry_key
+from enishi.sequences.domain.messages import Outgoing, SendErrorKind
+from enishi.sequences.step.service import run_step
 from tests.unit.test_sequences_ledger import FakeChannels, deps, payload, records, seed_profile
 
 NOW = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)
@@ -72,7 +73,7 @@ def test_dynamodb_throttling_on_the_ledger_claim_is_retried_and_sends_once(table
     with pytest.raises(RetryableSendError, match="ProvisionedThroughputExceeded"):
         run_step(payload(), d)
     assert channels.calls == [] and records(table) == []
-    assert run_step(payload(), d)["result"]["action"] == "sent"
+    assert run_step(payload(), d).result.action == "sent"
     assert len(channels.delivered) == 1
 
 
@@ -84,7 +85,7 @@ def test_dynamodb_throttling_on_the_cap_claim_gives_the_ledger_claim_back_and_is
     with pytest.raises(RetryableSendError):
         run_step(payload(), d)
     assert records(table) == []  # the ledger claim was released: the retry may send
-    assert run_step(payload(), d)["result"]["action"] == "sent"
+    assert run_step(payload(), d).result.action == "sent"
     assert len(channels.delivered) == 1
 
 
@@ -94,7 +95,7 @@ def test_dynamodb_throttling_on_the_profile_read_is_retried(table):
     d.store.get_profile = Flaky(d.store.get_profile, throttle("GetItem"))  # type: ignore[method-assign]
     with pytest.raises(RetryableSendError):
         run_step(payload(), d)
-    assert run_step(payload(), d)["result"]["action"] == "sent"
+    assert run_step(payload(), d).result.action == "sent"
 
 
 def test_a_conditional_failure_on_the_cap_release_leaves_another_holder_alone(table):
@@ -121,7 +122,7 @@ def test_an_email_step_that_dies_after_ses_accepted_and_before_the_record_is_nev
             payload(), d
         )  # the λ died: Step Functions retries the task (Sandbox.Timedout / Lambda.Unknown)
     retried = run_step(payload(), d)
-    assert (retried["result"]["action"], retried["result"]["reason"]) == ("skipped", "already_sending")
+    assert (retried.result.action, retried.result.reason) == ("skipped", "already_sending")
     assert len(channels.delivered) == 1  # at most once: the email is not sent again
 
 
@@ -133,7 +134,7 @@ def test_a_line_step_that_dies_after_line_accepted_resends_with_the_same_retry_k
     with pytest.raises(RuntimeError):
         run_step(payload(), d)
     retried = run_step(payload(), d)
-    assert (retried["result"]["action"], retried["result"]["channel"]) == ("sent", "line")
+    assert (retried.result.action, retried.result.channel) == ("sent", "line")
     assert len(channels.delivered) == 1 and len(channels.calls) == 2
     assert {m.retry_key for m in channels.calls} == {line_retry_key(channels.calls[0].message_key)}
     assert records(table)[0]["status"] == "sent"
@@ -147,7 +148,7 @@ def test_line_429_rate_limited_gives_everything_back_and_is_retried_into_one_pus
     assert records(table) == []
     profile = table.get_item(Key=keys.profile_key("s", "c1"))["Item"]
     assert "marketing_cap_key" not in profile  # the cap was given back too
-    assert run_step(payload(), deps(table, channels))["result"]["channel"] == "line"
+    assert run_step(payload(), deps(table, channels)).result.channel == "line"
     assert len(channels.delivered) == 1
 
 
@@ -172,12 +173,12 @@ def test_a_welcome_started_before_the_order_item_was_written_renders_the_order_r
     )
     seen: list[dict] = []
     d = deps(table, FakeChannels())
-    d.build_context = lambda seq, step, profile, trigger, unsub, marketing: seen.append(trigger) or {}
+    d.messages.context = lambda seq, step, profile, trigger, unsub, marketing: seen.append(trigger) or {}  # type: ignore[attr-defined]
     p = payload("welcome")
     p["state"] = {
         **p["state"],
         "trigger_id": "customer:c1",
         "trigger": {"order_id": "o1", "order_name": None, "line_items": []},
     }
-    assert run_step(p, d)["result"]["action"] == "sent"
+    assert run_step(p, d).result.action == "sent"
     assert seen[0]["order_name"] == "#1001" and seen[0]["line_items"][0]["title"] == "八女茶"

@@ -11,13 +11,15 @@ from enishi import clock, keys
 from enishi.events import Consent
 from enishi.profiles.model import LineIdentity, Profile
 from enishi.profiles.serialize import to_item
-from enishi.sequences import eligibility
-from enishi.sequences.errors import RetryableSendError
-from enishi.sequences.ledger import Ledger, MessageRef, line_retry_key
-from enishi.sequences.quiet_hours import QuietWindow
-from enishi.sequences.runner import Deps, Outgoing, SendError, SendErrorKind, run_step
-from enishi.sequences.spec import StepPayload, load_spec
-from enishi.sequences.store import SequenceStore
+from enishi.sequences.adapters.ledger import Ledger
+from enishi.sequences.adapters.store import SequenceStore
+from enishi.sequences.domain import eligibility
+from enishi.sequences.domain.errors import RetryableSendError
+from enishi.sequences.domain.ledger import MessageRef, line_retry_key
+from enishi.sequences.domain.messages import Outgoing, SendError, SendErrorKind
+from enishi.sequences.domain.quiet_hours import QuietWindow
+from enishi.sequences.domain.spec import StepPayload, load_spec
+from enishi.sequences.step.service import Deps, run_step
 from enishi.shop_config import REPO_DIR, QuietHours
 
 NOW = datetime(2025, 5, 6, 3, 0, tzinfo=UTC)  # 12:00 JST
@@ -67,20 +69,26 @@ UNSUBSCRIBE_KEY = b"unsubscribe-test-key"
 
 
 def deps(table, channels, *, served=frozenset({"s"})) -> Deps:
-    from enishi.sequences import opt_out
-    from enishi.unsubscribe import make_token, unsubscribe_url
+    from enishi.sequences.adapters.messages import MessageComposer
+    from enishi.shop_config import load_shop_config
 
     store = SequenceStore(table)
+    # the production composer: links signed with UNSUBSCRIBE_KEY under https://x.example, checked against
+    # ``served``; the template context stubbed (FakeChannels renders nothing)
+    messages = MessageComposer(
+        load_shop_config(str(REPO_DIR)),
+        public_base_url="https://x.example",
+        signing_keys=lambda: [UNSUBSCRIBE_KEY],
+        served=served,
+        profiles=store,
+    )
+    messages.context = lambda seq, step, profile, trigger, unsub, marketing: {"step": step}  # type: ignore[method-assign]
     return Deps(
         store=store,
         ledger=Ledger(table),
         channels=channels,
         policy=eligibility.Policy(quiet=QuietWindow.from_config(QuietHours())),
-        build_context=lambda seq, step, profile, trigger, unsub, marketing: {"step": step},
-        unsubscribe_url=lambda shop, cid, ch: unsubscribe_url(
-            "https://x.example", make_token(UNSUBSCRIBE_KEY, shop, cid, ch)
-        ),
-        check_opt_out=opt_out.checker(lambda: [UNSUBSCRIBE_KEY], served, store),
+        messages=messages,
     )
 
 
@@ -145,8 +153,12 @@ def test_sent_once_then_a_replayed_step_is_skipped(table):
     channels = FakeChannels()
     first = run_step(payload(), deps(table, channels))
     second = run_step(payload(), deps(table, channels))
-    assert first["result"]["action"] == "sent" and first["result"]["channel"] == "email"
-    assert second["result"] == {**second["result"], "action": "skipped", "reason": "already_sent"}
+    assert first.result.action == "sent" and first.result.channel == "email"
+    assert second.result.to_json() == {
+        **second.result.to_json(),
+        "action": "skipped",
+        "reason": "already_sent",
+    }
     assert len(channels.delivered) == 1
     [record] = records(table)
     assert record["status"] == "sent" and record["provider_message_id"] == "id-1"
@@ -160,7 +172,7 @@ def test_ses_throttled_releases_and_the_retry_sends_exactly_once(table):
         with pytest.raises(RetryableSendError):
             run_step(payload(), deps(table, channels))
         assert records(table) == []  # released: nothing half-claimed
-    assert run_step(payload(), deps(table, channels))["result"]["action"] == "sent"
+    assert run_step(payload(), deps(table, channels)).result.action == "sent"
     assert len(channels.delivered) == 1
 
 
@@ -170,7 +182,7 @@ def test_line_5xx_keeps_the_claim_and_retries_with_the_same_key(table):
     for _ in range(2):
         with pytest.raises(RetryableSendError):
             run_step(payload(), deps(table, channels))
-    assert run_step(payload(), deps(table, channels))["result"]["channel"] == "line"
+    assert run_step(payload(), deps(table, channels)).result.channel == "line"
     assert {m.retry_key for m in channels.calls} == {line_retry_key(channels.calls[0].message_key)}
     assert len(channels.delivered) == 1 and len(channels.calls) == 3
 
@@ -178,8 +190,8 @@ def test_line_5xx_keeps_the_claim_and_retries_with_the_same_key(table):
 def test_ambiguous_email_is_never_resent(table):
     seed_profile(table)
     channels = FakeChannels(SendErrorKind.AMBIGUOUS_RETRY)
-    assert run_step(payload(), deps(table, channels))["result"]["reason"] == "ambiguous_not_resent"
-    assert run_step(payload(), deps(table, channels))["result"]["reason"] == "already_sending"
+    assert run_step(payload(), deps(table, channels)).result.reason == "ambiguous_not_resent"
+    assert run_step(payload(), deps(table, channels)).result.reason == "already_sending"
     assert len(channels.calls) == 1
 
 
@@ -187,20 +199,20 @@ def test_line_quota_falls_back_to_email_and_flags_the_month(table):
     seed_profile(table, line=LineIdentity(user_id="U1", updated_at=NOW))
     channels = FakeChannels(SendErrorKind.QUOTA, None)
     result = run_step(payload(), deps(table, channels))
-    assert (result["result"]["action"], result["result"]["channel"]) == ("sent", "email")
+    assert (result.result.action, result.result.channel) == ("sent", "email")
     assert SequenceStore(table).line_quota_exhausted("s", NOW)
     assert [m.channel for m in channels.calls] == ["line", "email"]
     # the next message this month goes straight to email without trying LINE
     clock.set_provider(lambda: NOW + timedelta(hours=23))
     later = FakeChannels()
-    assert run_step(payload(index=1), deps(table, later))["result"]["channel"] == "email"
+    assert run_step(payload(index=1), deps(table, later)).result.channel == "email"
     assert [m.channel for m in later.calls] == ["email"]
 
 
 def test_rejected_records_failed_and_moves_on(table):
     seed_profile(table)
     result = run_step(payload(), deps(table, FakeChannels(SendErrorKind.REJECTED)))
-    assert result["result"]["action"] == "skipped" and result["result"]["reason"] == "send_failed"
+    assert result.result.action == "skipped" and result.result.reason == "send_failed"
     assert records(table)[0]["status"] == "failed"
 
 
@@ -216,19 +228,22 @@ def test_a_send_updates_the_profile_cap_and_version(table):
 def test_missing_profile_waits_with_a_growing_backoff_not_dropped(table):
     # the event that creates the profile is not applied yet (order.recorded before the profile): defer, 1 min → 6 h
     first = run_step(payload(), deps(table, FakeChannels()))
-    assert first["result"]["action"] == "defer" and first["result"]["reason"] == "profile_not_yet"
-    assert first["wait_until"] == clock.iso_z(NOW + timedelta(minutes=1))
-    again = run_step({**payload(), "state": first}, deps(table, FakeChannels()))
-    assert again["wait_until"] == clock.iso_z(NOW + timedelta(minutes=4)) and again["profile_waits"] == 2
+    assert first.result.action == "defer" and first.result.reason == "profile_not_yet"
+    assert first.state["wait_until"] == clock.iso_z(NOW + timedelta(minutes=1))
+    again = run_step({**payload(), "state": first.state}, deps(table, FakeChannels()))
+    assert (
+        again.state["wait_until"] == clock.iso_z(NOW + timedelta(minutes=4))
+        and again.state["profile_waits"] == 2
+    )
     # and it arrives: the step sends
     seed_profile(table)
-    assert run_step({**payload(), "state": again}, deps(table, FakeChannels()))["result"]["action"] == "sent"
+    assert run_step({**payload(), "state": again.state}, deps(table, FakeChannels())).result.action == "sent"
 
 
 def test_a_profile_that_never_comes_stops_the_sequence_with_a_recorded_reason(table):
     clock.set_provider(lambda: NOW + timedelta(days=4))
     result = run_step(payload(), deps(table, FakeChannels()))
-    assert (result["result"]["action"], result["result"]["reason"]) == ("stop", "no_profile")
+    assert (result.result.action, result.result.reason) == ("stop", "no_profile")
     assert records(table)[0]["reason"] == "no_profile"
 
 
@@ -236,13 +251,13 @@ def test_next_wait_until_is_the_next_step_due_time(table):
     seed_profile(table)
     result = run_step(payload(), deps(table, FakeChannels()))
     # reminder_2 is 24 h after the trigger (NOW - 1 h)
-    assert result["wait_until"] == clock.iso_z(NOW + timedelta(hours=23))
-    assert result["shop"] == "s" and result["trigger_id"] == "tok"
+    assert result.state["wait_until"] == clock.iso_z(NOW + timedelta(hours=23))
+    assert result.state["shop"] == "s" and result.state["trigger_id"] == "tok"
 
 
 def test_skip_is_recorded_with_its_reason(table):
     seed_profile(table)
     table.update_item(Key=keys.profile_key("s", "c1"), UpdateExpression="REMOVE email_consent")
     result = run_step(payload(), deps(table, FakeChannels()))
-    assert result["result"]["action"] == "skipped"
+    assert result.result.action == "skipped"
     assert records(table)[0]["reason"] == "no_consent"

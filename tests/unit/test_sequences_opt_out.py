@@ -15,8 +15,8 @@ from enishi import clock
 from enishi.events import Consent
 from enishi.preferences.logic import Preferences, TokenInvalid
 from enishi.profiles.model import Profile
-from enishi.sequences import opt_out
-from enishi.sequences.runner import run_step
+from enishi.sequences.domain import opt_out
+from enishi.sequences.step.service import run_step
 from enishi.shop_config import REPO_DIR, load_shop_config
 from enishi.unsubscribe import make_token, served_shop_ids, token_from_url, unsubscribe_url
 from tests.unit.test_sequences_ledger import (
@@ -42,7 +42,7 @@ def test_a_marketing_message_for_a_shop_this_deployment_does_not_serve_is_not_se
     seed_profile(table)
     channels = FakeChannels()
     result = run_step(payload(), deps(table, channels, served=frozenset({"enishi-demo.myshopify.com"})))
-    assert (result["result"]["action"], result["result"]["reason"]) == ("skipped", opt_out.UNRESOLVABLE)
+    assert (result.result.action, result.result.reason) == ("skipped", opt_out.UNRESOLVABLE)
     assert channels.calls == []
     [record] = records(table)
     assert record["status"] == "failed" and record["reason"] == opt_out.UNRESOLVABLE
@@ -70,8 +70,8 @@ def test_a_link_for_another_customer_signed_with_an_unknown_key_or_missing_stops
     seed_profile(table)
     channels = FakeChannels()
     d = deps(table, channels)
-    d.unsubscribe_url = link
-    assert run_step(payload(), d)["result"]["reason"] == reason
+    d.messages.link = link  # type: ignore[attr-defined]
+    assert run_step(payload(), d).result.reason == reason
     assert channels.calls == []
 
 
@@ -79,7 +79,7 @@ def test_a_transactional_message_needs_no_opt_out_link(table):
     seed_profile(table, order_count=1)
     d = deps(table, FakeChannels(), served=frozenset())
     state = {**payload("shipping_notice")["state"], "trigger": {"order_id": "o1"}}
-    assert run_step({**payload("shipping_notice"), "state": state}, d)["result"]["action"] == "sent"
+    assert run_step({**payload("shipping_notice"), "state": state}, d).result.action == "sent"
 
 
 class NoPublisher:

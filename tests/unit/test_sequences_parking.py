@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.items import OrderItem
-from enishi.sequences import parking
-from enishi.sequences.spec import load_spec
+from enishi.sequences.domain import parking
+from enishi.sequences.domain.spec import load_spec
+from enishi.sequences.starter import service
 from enishi.shop_config import REPO_DIR
 
 SPEC = load_spec(REPO_DIR / "sequences.yaml")
@@ -109,8 +110,8 @@ def recorded() -> ev.OrderRecorded:
     )
 
 
-def deliver(event: ev.EventBase, store: Store, executions: Executions) -> parking.Outcome:
-    return parking.handle(event, body(event), SPEC, store, executions, T0)
+def deliver(event: ev.EventBase, store: Store, executions: Executions) -> service.Outcome:
+    return service.handle(event, body(event), SPEC, store, executions, T0)
 
 
 def shipping(executions: Executions) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from enishi.channels.render import TEMPLATE_NAMES
-from enishi.sequences.spec import (
+from enishi.sequences.domain.spec import (
     Anchor,
     SequencesSpec,
     Step,

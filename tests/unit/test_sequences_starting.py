@@ -19,8 +19,8 @@ from enishi.events import (
     OrderRecorded,
 )
 from enishi.profiles.items import OrderItem
-from enishi.sequences.spec import load_spec
-from enishi.sequences.starting import Park, plan
+from enishi.sequences.domain.spec import load_spec
+from enishi.sequences.domain.starting import Park, plan
 from enishi.shop_config import REPO_DIR
 
 SPEC = load_spec(REPO_DIR / "sequences.yaml")

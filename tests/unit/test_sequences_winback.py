@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enishi.sequences.winback import MAX_CATCH_UP_DAYS, run_days
+from enishi.sequences.domain.winback import MAX_CATCH_UP_DAYS, run_days
 
 D0 = date(2025, 5, 6)
 
@@ -48,9 +48,10 @@ def test_every_day_up_to_the_last_completed_run_is_processed_by_a_completed_run(
     completed one is processed; a day is processed again only after a failure (execution names dedupe that)."""
     from datetime import UTC, datetime
 
-    from enishi.sequences import winback
+    from enishi.sequences.domain.spec import load_shop_spec
+    from enishi.sequences.winback import service as winback
 
-    spec = winback.load_shop_spec(None)
+    spec = load_shop_spec(None)
     processed: list[date] = []
     failing: list[bool] = [False]
     fail_at: list[int] = [0]

@@ -1,6 +1,7 @@
 """SequenceStarter: SQS batch (EventBridge rule → queue) → start / stop sequence executions.
 
-Thin: settings once at cold start, then per record ``parking.handle`` (plan + ``Executions``). An event that waits
+Thin: settings and adapters built once by the ``bootstrap.container``, then per record ``service.handle`` (plan +
+``adapters/executions.Executions``) and the metrics. An event that waits
 for one not seen yet (a fulfillment before its order) is parked in DynamoDB and resumed by ``order.recorded``; its
 SQS message is kept as a safety net with a growing visibility timeout (``parking.park_backoff``) and acknowledged on
 the queue's last receive, so waiting never ends in the DLQ. Starting is idempotent by execution name, so a retried
@@ -10,21 +11,23 @@ batch, a duplicate EventBridge delivery or a park resumed twice never starts twi
 from __future__ import annotations
 
 import functools
-import os
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from enishi import clock
+from enishi import bootstrap, clock
 from enishi.events import event_from_sqs_body
-from enishi.sequences import parking
+from enishi.sequences.adapters.executions import Executions
+from enishi.sequences.adapters.store import SequenceStore
+from enishi.sequences.domain import parking
+from enishi.sequences.domain.spec import SequencesSpec, load_shop_spec
 from enishi.sequences.settings import StarterSettings
-from enishi.sequences.spec import load_shop_spec
-from enishi.sequences.starting import Executions
-from enishi.sequences.store import SequenceStore
+from enishi.sequences.starter import service
 
 logger = Logger()
 metrics = Metrics()
@@ -35,17 +38,29 @@ class EventParked(Exception):
     """The event waits (parked) for one not seen yet: SQS delivers it again after the backoff."""
 
 
-@functools.cache
-def _deps() -> tuple[Any, SequenceStore, Executions, int]:
-    settings = StarterSettings.model_validate(dict(os.environ))
-    spec = load_shop_spec(settings.shop_config_dir)
+@dataclass(frozen=True)
+class Deps:
+    spec: SequencesSpec
+    store: SequenceStore
+    executions: Executions
+    max_receive_count: int
+
+
+@bootstrap.container
+def deps() -> Deps:
+    settings = bootstrap.settings(StarterSettings)
     table = boto3.resource("dynamodb").Table(settings.table_name)
-    executions = Executions(boto3.client("stepfunctions"), settings.state_machine_arns)
-    return spec, SequenceStore(table), executions, settings.max_receive_count
+    return Deps(
+        spec=load_shop_spec(settings.shop_config_dir),
+        store=SequenceStore(table),
+        executions=Executions(boto3.client("stepfunctions"), settings.state_machine_arns),
+        max_receive_count=settings.max_receive_count,
+    )
 
 
 @functools.cache
 def _sqs() -> Any:
+    """Made on the first parked event only (most cold starts never park)."""
     return boto3.client("sqs")
 
 
@@ -55,18 +70,15 @@ def _queue_url(queue_arn: str) -> str:
     return str(_sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
-def reset() -> None:
-    """Forget the cold-start state (tests and the local stack switch environments)."""
-    _deps.cache_clear()
-    _sqs.cache_clear()
-    _queue_url.cache_clear()
+bootstrap.on_reset(_sqs.cache_clear)
+bootstrap.on_reset(_queue_url.cache_clear)
 
 
-def handle_event(event: Any, body: str) -> parking.Outcome:
+def handle_event(event: Any, body: str) -> service.Outcome:
     """One canonical event (the ``detail`` of what the rule delivered to SQS)."""
-    spec, store, executions, _ = _deps()
-    outcome = parking.handle(event, body, spec, store, executions, clock.now())
-    for stop, stopped in outcome.stopped:
+    d = deps()
+    outcome = service.handle(event, body, d.spec, d.store, d.executions, clock.now())
+    for _stop, stopped in outcome.stopped:
         if stopped:
             metrics.add_metric(name="SequenceStopped", unit=MetricUnit.Count, value=1)
     for start, started in outcome.started:
@@ -86,7 +98,7 @@ def _record(record: Any) -> None:
     if not outcome.parked:
         return
     receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
-    if not parking.keep_in_queue(receives, _deps()[3]):
+    if not parking.keep_in_queue(receives, deps().max_receive_count):
         # the last receive: acknowledge (the park stays until its event comes, or its TTL) — never the DLQ
         metrics.add_metric(name="ParkedEventUnresolved", unit=MetricUnit.Count, value=1)
         logger.warning("parked event still unresolved after the last receive", extra={"receives": receives})
@@ -105,5 +117,5 @@ def _record(record: Any) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)

@@ -4,8 +4,9 @@ Order of the checks, first match wins:
 1. **stop** — the sequence is over: profile redacted, or a stop condition of the sequence is true (checkout
    completed/emptied, the customer ordered again after the trigger, the triggering order was cancelled).
 2. **channel** — per the step's policy (``email`` | ``line`` | ``prefer_line``): LINE when linked + following +
-   (marketing: opted in — see ``line_reachable``) + this month's quota not used up; else email when there is an address that is
-   not suppressed (bounce/complaint) and, for marketing, consent. Nothing usable → **skip** with the reason.
+   (marketing: opted in — see ``line_reachable``) + this month's quota not used up; else email when there is an
+   address that is not suppressed (bounce/complaint) and, for marketing, consent. Nothing usable → **skip** with
+   the reason.
    Marketing email needs consent (特定電子メール法 §3): the latest email consent by ``collected_at`` must be
    ``subscribed``; an unsubscribe at the same time or later always wins (§3(3)).
    LINE quota used up and the step says ``wait`` → **defer** to the 1st of next month.
@@ -28,8 +29,8 @@ from enishi import clock
 from enishi.events import Consent
 from enishi.profiles.items import CheckoutItem, OrderItem
 from enishi.profiles.model import Profile
-from enishi.sequences.quiet_hours import QuietWindow
-from enishi.sequences.spec import ChannelPolicy, QuotaPolicy, Step, StopCondition
+from enishi.sequences.domain.quiet_hours import QuietWindow
+from enishi.sequences.domain.spec import ChannelPolicy, QuotaPolicy, Step, StopCondition
 
 Action = Literal["send", "skip", "defer", "stop"]
 ChannelName = Literal["email", "line"]
@@ -91,9 +92,13 @@ def stop_reason(facts: Facts, stop_when: list[StopCondition]) -> str | None:
     p = facts.profile
     if p.redacted:
         return STOP_REDACTED
-    if StopCondition.CHECKOUT_COMPLETED in stop_when and facts.checkout is not None:
-        if facts.checkout.status in ("completed", "emptied"):
-            return STOP_CHECKOUT_COMPLETED
+    checkout = facts.checkout
+    if (
+        StopCondition.CHECKOUT_COMPLETED in stop_when
+        and checkout is not None
+        and checkout.status in ("completed", "emptied")
+    ):
+        return STOP_CHECKOUT_COMPLETED
     if StopCondition.ORDERED_AGAIN in stop_when and ordered_since(
         p, facts.trigger_at, facts.trigger_order_id
     ):

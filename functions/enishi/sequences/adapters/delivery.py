@@ -1,6 +1,6 @@
-"""The ``Channels`` port of the runner over enishi's channel clients: render (Jinja2) and send (SES v2 / LINE).
+"""The ``Channels`` port (domain/messages.py) over enishi's channel clients: render (Jinja2) and send (SES v2 / LINE).
 
-Maps each provider error onto a ``SendErrorKind`` (see runner.py). Imports the channel modules on first use so
+Maps each provider error onto a ``SendErrorKind`` (see domain/messages.py). Imports the channel modules on first use so
 the step λ's cold start pays for them only when it really sends.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from enishi.sequences.runner import Outgoing, SendError, SendErrorKind
+from enishi.sequences.domain.messages import Outgoing, SendError, SendErrorKind
 
 
 class Delivery:

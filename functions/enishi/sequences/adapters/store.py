@@ -1,8 +1,8 @@
-"""DynamoDB reads and the one profile write the sequences need (adapter; keys only via ``keys.py``)."""
+"""DynamoDB reads and the one profile write the sequences need (adapter; keys only via ``keys.py``): profiles,
+checkouts, orders, parked events, message status, the LINE quota flag and the frequency cap."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,38 +10,16 @@ from enishi import clock, keys
 from enishi import constants as c
 from enishi.profiles.items import CheckoutItem, OrderItem
 from enishi.profiles.model import Profile
+from enishi.sequences.domain.cap import CapClaim, cap_threshold, month_jst
+from enishi.sequences.domain.parking import PARK_TTL
 
 QUOTA_FLAG_TTL = timedelta(days=62)
 
-# the frequency cap as DynamoDB evaluates it (``cap_allows`` is the same rule in Python, for the tests): times are
-# ``clock.iso_z`` strings (UTC, whole seconds, Z), whose string order is their time order
+# the frequency cap as DynamoDB evaluates it (``cap.cap_allows`` is the same rule in Python, for the tests)
 CAP_CONDITION = (
     "attribute_exists(pk) AND (attribute_not_exists(last_marketing_sent_at) "
     "OR last_marketing_sent_at <= :lapsed OR marketing_cap_key = :k)"
 )
-
-
-def cap_threshold(now: datetime, cap: timedelta) -> str:
-    """A marketing send at or before this time no longer holds the cap."""
-    return clock.iso_z(clock.to_utc(now) - cap)
-
-
-def cap_allows(
-    last_sent_at: str | None, holder: str | None, message_key: str, now: datetime, cap: timedelta
-) -> bool:
-    """``CAP_CONDITION`` in Python (pure): may ``message_key`` take the cap now?"""
-    return last_sent_at is None or last_sent_at <= cap_threshold(now, cap) or holder == message_key
-
-
-@dataclass(frozen=True)
-class CapClaim:
-    won: bool
-    previous: str | None = None  # won: the send time it replaced (restored by ``release_cap``)
-    lapses_at: datetime | None = None  # lost: when the cap lapses (defer to then)
-
-
-def month_jst(now: datetime) -> str:
-    return clock.to_utc(now).astimezone(clock.JST).strftime("%Y-%m")
 
 
 class SequenceStore:
@@ -75,8 +53,6 @@ class SequenceStore:
     # ---- events parked until the event they depend on arrives (sequences/parking.py)
     def park(self, shop: str, order_id: str, event_id: str, body: str, now: datetime) -> None:
         """Idempotent: the same event parked twice is one item (its first ``parked_at`` is kept)."""
-        from enishi.sequences.parking import PARK_TTL
-
         self._table.update_item(
             Key=keys.parked_for_order_key(shop, order_id, event_id),
             UpdateExpression="SET body = :b, event_id = :e, parked_at = if_not_exists(parked_at, :t), #ttl = :x",

@@ -1,26 +1,24 @@
-"""Step Functions task: one step of a sequence (``enishi.sequences.step.handler``).
+"""Step Functions task: one step of a sequence (``enishi.sequences.step.handler.handler``).
 
-Thin: settings validated once at cold start, clients made once, then one call into ``runner.run_step``.
-Raises ``RetryableSendError`` (the state machine retries with backoff) when nothing was sent and a retry may help.
+Thin: settings and adapters built once by the ``bootstrap.container``, then one call into ``service.run_step``;
+the state machine continues with the returned state. Raises ``RetryableSendError`` (the state machine retries with
+backoff) when nothing was sent and a retry may help.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from enishi import bootstrap
 from enishi import constants as c
-from enishi.sequences import eligibility
-from enishi.sequences.delivery import Delivery
-from enishi.sequences.ledger import Ledger
-from enishi.sequences.quiet_hours import QuietWindow
-from enishi.sequences.runner import Deps, run_step
-from enishi.sequences.store import SequenceStore
+from enishi.sequences.domain import eligibility, opt_out
+from enishi.sequences.domain.step import StepResult
+from enishi.sequences.step.service import Deps, run_step
 
 logger = Logger()
 metrics = Metrics()
@@ -34,11 +32,7 @@ SES_CLIENT_CONFIG = {
 }
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    shop_config_dir: str | None = Field(default=None, alias=c.ENV_SHOP_CONFIG_DIR)
+class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings):
     line_secret_arn: str | None = Field(default=None, alias=c.ENV_LINE_SECRET_ARN)
     unsubscribe_secret_arn: str | None = Field(default=None, alias=c.ENV_UNSUBSCRIBE_SECRET_ARN)
     ses_configuration_set: str | None = Field(default=None, alias=c.ENV_SES_CONFIGURATION_SET)
@@ -47,23 +41,33 @@ class Settings(BaseModel):
     line_api_base_url: str = Field(default="https://api.line.me", alias=c.ENV_LINE_API_BASE_URL)
 
 
-@functools.cache
-def _deps() -> Deps:
-    import os
+def on_result(sequence: str, result: StepResult) -> None:
+    """Metrics and the log line of one step (no customer data: the message key stays out)."""
+    metrics.add_metric(name=f"Step{result.action.capitalize()}", unit=MetricUnit.Count, value=1)
+    if str(result.reason or "").startswith(opt_out.REASON_PREFIX):
+        metrics.add_metric(name=opt_out.BROKEN_METRIC, unit=MetricUnit.Count, value=1)
+    logger.info("step", extra={"sequence": sequence, **result.log_fields()})
+
+
+@bootstrap.container
+def deps() -> Deps:
     from datetime import timedelta
 
-    from enishi import secrets
-    from enishi.channels.context import Links, build_context
-    from enishi.sequences import opt_out
-    from enishi.sequences.spec import load_shop_spec
-    from enishi.shop_config import load_shop_config
-    from enishi.unsubscribe import make_token, served_shop_ids, unsubscribe_url
-
-    settings = Settings.model_validate(dict(os.environ))
-    shop = load_shop_config(settings.shop_config_dir)
-    table = boto3.resource("dynamodb").Table(settings.table_name)
     from botocore.config import Config
 
+    from enishi import secrets
+    from enishi.sequences.adapters.delivery import Delivery
+    from enishi.sequences.adapters.ledger import Ledger
+    from enishi.sequences.adapters.messages import MessageComposer
+    from enishi.sequences.adapters.store import SequenceStore
+    from enishi.sequences.domain.quiet_hours import QuietWindow
+    from enishi.sequences.domain.spec import load_shop_spec
+    from enishi.shop_config import load_shop_config
+    from enishi.unsubscribe import served_shop_ids
+
+    settings = bootstrap.settings(Settings)
+    shop = load_shop_config(settings.shop_config_dir)
+    table = boto3.resource("dynamodb").Table(settings.table_name)
     # botocore does not retry: EmailSender owns the throttling retries, the state machine everything after
     ses = boto3.client("sesv2", config=Config(**SES_CLIENT_CONFIG))
 
@@ -90,26 +94,7 @@ def _deps() -> Deps:
             return []
         return [s.encode("utf-8") for s in secrets.rotation_secrets(settings.unsubscribe_secret_arn)]
 
-    def link(shop_id: str, customer_id: str, channel: str) -> str | None:
-        keys_ = signing_keys()
-        if not (keys_ and settings.public_base_url):
-            return None
-        return unsubscribe_url(settings.public_base_url, make_token(keys_[0], shop_id, customer_id, channel))
-
     store = SequenceStore(table)
-
-    def context(sequence, step, profile, trigger, unsubscribe, marketing):
-        links = Links(unsubscribe_url=unsubscribe, preferences_url=unsubscribe)
-        return build_context(sequence, step, profile, trigger, shop, links, marketing=marketing)
-
-    def on_result(sequence: str, result: dict[str, Any]) -> None:
-        metrics.add_metric(name=f"Step{result['action'].capitalize()}", unit=MetricUnit.Count, value=1)
-        if str(result.get("reason") or "").startswith(opt_out.REASON_PREFIX):
-            metrics.add_metric(name=opt_out.BROKEN_METRIC, unit=MetricUnit.Count, value=1)
-        logger.info(
-            "step", extra={"sequence": sequence, **{k: v for k, v in result.items() if k != "message_key"}}
-        )
-
     return Deps(
         store=store,
         ledger=Ledger(table),
@@ -119,9 +104,13 @@ def _deps() -> Deps:
             frequency_cap=timedelta(hours=shop.messaging.marketing_frequency_cap_hours),
             line_marketing_consent=load_shop_spec(settings.shop_config_dir).line_marketing_consent,
         ),
-        build_context=context,
-        unsubscribe_url=link,
-        check_opt_out=opt_out.checker(signing_keys, served_shop_ids(shop), store),
+        messages=MessageComposer(
+            shop,
+            public_base_url=settings.public_base_url,
+            signing_keys=signing_keys,
+            served=served_shop_ids(shop),
+            profiles=store,
+        ),
         on_result=on_result,
     )
 
@@ -130,9 +119,4 @@ def _deps() -> Deps:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(execution=event.get("execution"))
-    return run_step(event, _deps())
-
-
-def reset() -> None:
-    """Forget the cold-start state (tests and the local stack switch environments)."""
-    _deps.cache_clear()
+    return run_step(event, deps()).state

@@ -1,0 +1,70 @@
+"""The ``Composer`` port (domain/messages.py) over enishi's context builder and unsubscribe tokens: one message's
+template context and, for marketing, its opt-out link — checked by ``domain/opt_out.py`` before it is used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from enishi.profiles.model import Profile
+from enishi.sequences.domain import opt_out
+from enishi.sequences.domain.ledger import MessageRef
+from enishi.sequences.domain.messages import Composed, OptOutLinkBroken
+from enishi.sequences.domain.spec import Step
+
+if TYPE_CHECKING:
+    from enishi.shop_config import ShopConfig
+
+
+class MessageComposer:
+    """``signing_keys()`` → the unsubscribe secrets, newest first (read when a marketing message is composed);
+    ``served`` → the shops this deployment serves; ``profiles`` → reads the profile an opt-out link points at."""
+
+    def __init__(
+        self,
+        shop: ShopConfig,
+        *,
+        public_base_url: str | None,
+        signing_keys: Callable[[], Sequence[bytes]],
+        served: Collection[str],
+        profiles: opt_out.ProfileReader,
+    ) -> None:
+        self._shop = shop
+        self._public_base_url = public_base_url
+        self._signing_keys = signing_keys
+        self._check = opt_out.checker(signing_keys, served, profiles)
+
+    def link(self, shop: str, customer_id: str, channel: str) -> str | None:
+        """The opt-out link (``/u/{token}``, signed with the newest key), or None when none can be made."""
+        from enishi.unsubscribe import make_token, unsubscribe_url
+
+        keys_ = self._signing_keys()
+        if not (keys_ and self._public_base_url):
+            return None
+        return unsubscribe_url(self._public_base_url, make_token(keys_[0], shop, customer_id, channel))
+
+    def context(
+        self,
+        sequence: str,
+        step: str,
+        profile: Profile,
+        trigger: dict[str, Any],
+        unsubscribe: str | None,
+        marketing: bool,
+    ) -> dict[str, Any]:
+        from enishi.channels.context import Links, build_context
+
+        links = Links(unsubscribe_url=unsubscribe, preferences_url=unsubscribe)
+        return build_context(sequence, step, profile, trigger, self._shop, links, marketing=marketing)
+
+    def compose(
+        self, ref: MessageRef, step: Step, profile: Profile, trigger: dict[str, Any], channel: str
+    ) -> Composed:
+        unsubscribe = None
+        if step.marketing:
+            unsubscribe = self.link(ref.shop, ref.customer_id, channel)
+            problem = self._check(unsubscribe, ref.shop, ref.customer_id, channel)
+            if problem is not None:
+                raise OptOutLinkBroken(problem)
+        context = self.context(ref.sequence, step.id, profile, trigger, unsubscribe, step.marketing)
+        return Composed(context, unsubscribe)
