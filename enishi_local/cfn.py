@@ -138,6 +138,7 @@ class TableSpec:
     attribute_definitions: list[dict[str, str]]
     global_secondary_indexes: list[dict[str, Any]]
     ttl_attribute: str | None
+    point_in_time_recovery: bool = False  # continuous backups: what ExportTableToPointInTime reads
 
 
 @dataclass(frozen=True)
@@ -572,9 +573,41 @@ class Template:
                         attribute_definitions=p.get("AttributeDefinitions", []),
                         global_secondary_indexes=p.get("GlobalSecondaryIndexes", []),
                         ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled", True) else None,
+                        point_in_time_recovery=bool(
+                            (p.get("PointInTimeRecoverySpecification") or {}).get(
+                                "PointInTimeRecoveryEnabled"
+                            )
+                        ),
                     )
                 )
         return out
+
+    def athena_workgroups(self) -> list[dict[str, Any]]:
+        """``AWS::Athena::WorkGroup`` resources as ``CreateWorkGroup`` arguments (name, configuration)."""
+        out = []
+        for lid in self.of_type("AWS::Athena::WorkGroup"):
+            p = self.resolve(self.props(lid))
+            config = p.get("WorkGroupConfiguration") or {}
+            out.append(
+                {
+                    "Name": p["Name"],
+                    "Configuration": {
+                        k: config[k]
+                        for k in (
+                            "BytesScannedCutoffPerQuery",
+                            "EnforceWorkGroupConfiguration",
+                            "ResultConfiguration",
+                        )
+                        if k in config
+                    },
+                }
+            )
+        return out
+
+    def output(self, name: str) -> Any:
+        """A stack output's value, resolved (None when the template has no such output)."""
+        spec = (self.body.get("Outputs") or {}).get(name)
+        return self.resolve(spec["Value"]) if spec else None
 
     def buckets(self) -> list[str]:
         return [self.physical_name(lid) for lid in self.of_type("AWS::S3::Bucket")]

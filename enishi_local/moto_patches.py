@@ -670,3 +670,102 @@ def install_sfn_lambda_client_cache() -> Undo:
         lambda_eval_utils.boto_client_for = original
 
     return undo
+
+
+EXPORT_ITEMS_PER_FILE = 100_000  # AWS splits an export into many data files; readers must not assume one
+
+
+def install_dynamodb_export_layout() -> Undo:
+    """``ExportTableToPointInTime`` writes what AWS writes (Developer Guide, "DynamoDB table export output format"):
+    ``<prefix>/AWSDynamoDB/<export id>/data/<name>.json.gz`` (gzipped JSON lines ``{"Item": {...}}``, split into
+    files), ``manifest-files.json`` (one line per data file: ``itemCount``, ``md5Checksum``, ``etag``,
+    ``dataFileS3Key``) and ``manifest-summary.json`` beside ``data/``; the export ARN is
+    ``table/<name>/export/<export id>`` and ``DescribeExport`` names the summary (``ExportManifest``), the times and
+    the uncompressed size. moto 5.2 wrote one ``.gz`` under a directory id unrelated to its ARN (which embedded the
+    whole table ARN), no manifests, and billed ``len`` of a dict."""
+    import gzip
+    import hashlib
+    import uuid
+
+    from moto.dynamodb.models import table_export as te
+    from moto.dynamodb.models.utilities import dynamo_json_dump
+
+    cls = te.TableExport
+    original_init, original_backup, original_response = cls.__init__, cls._backup_to_s3_file, cls.response
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.export_id = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
+        self.arn = f"{self.table.table_arn}/export/{self.export_id}"
+        self.export_time = datetime.now(UTC)
+        self.manifest_key = None
+
+    def _put(self, s3_backend: Any, key: str, body: bytes) -> str:
+        s3_backend.put_object(bucket_name=self.s3_bucket, key_name=key, value=body)
+        return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+    def _backup_to_s3_file(self, s3_backend: Any) -> None:
+        base = f"{self.s3_prefix.rstrip('/')}/" if self.s3_prefix else ""
+        base += f"AWSDynamoDB/{self.export_id}"
+        lines: list[str] = []
+        manifest: list[str] = []
+
+        def flush() -> None:
+            if not lines:
+                return
+            body = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"))
+            key = f"{base}/data/{uuid.uuid4().hex}.json.gz"
+            md5 = _put(self, s3_backend, key, body)
+            manifest.append(
+                json.dumps({"itemCount": len(lines), "md5Checksum": md5, "etag": md5, "dataFileS3Key": key})
+            )
+            lines.clear()
+
+        for item in list(self.table.all_items()):
+            line = dynamo_json_dump(item.to_json(root_attr_name="Item"))
+            lines.append(line)
+            self.processed_bytes += len(line.encode("utf-8"))
+            self.item_count += 1
+            if len(lines) >= EXPORT_ITEMS_PER_FILE:
+                flush()
+        flush()
+        files_key = f"{base}/manifest-files.json"
+        _put(self, s3_backend, files_key, ("\n".join(manifest) + "\n").encode("utf-8"))
+        summary = {
+            "version": "2020-06-30",
+            "exportArn": self.arn,
+            "startTime": self.export_time.isoformat().replace("+00:00", "Z"),
+            "endTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "tableArn": self.table.table_arn,
+            "exportTime": self.export_time.isoformat().replace("+00:00", "Z"),
+            "s3Bucket": self.s3_bucket,
+            "s3Prefix": self.s3_prefix,
+            "s3SseAlgorithm": "AES256",
+            "manifestFilesS3Key": files_key,
+            "billedSizeBytes": self.processed_bytes,
+            "itemCount": self.item_count,
+            "outputFormat": "DYNAMODB_JSON",
+            "exportType": self.export_type,
+        }
+        self.manifest_key = f"{base}/manifest-summary.json"
+        _put(self, s3_backend, self.manifest_key, json.dumps(summary).encode("utf-8"))
+        self.status = "COMPLETED" if self.error_count == 0 else "FAILED"
+
+    def response(self) -> dict[str, Any]:
+        out = original_response(self)
+        out["ExportTime"] = self.export_time.timestamp()
+        out["StartTime"] = self.export_time.timestamp()
+        if self.manifest_key:
+            out["ExportManifest"] = self.manifest_key
+        return {k: v for k, v in out.items() if v is not None}
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls._backup_to_s3_file = _backup_to_s3_file  # type: ignore[method-assign]
+    cls.response = response  # type: ignore[method-assign]
+
+    def undo() -> None:
+        cls.__init__ = original_init  # type: ignore[method-assign]
+        cls._backup_to_s3_file = original_backup  # type: ignore[method-assign]
+        cls.response = original_response  # type: ignore[method-assign]
+
+    return undo

@@ -33,7 +33,7 @@ from typing import Any
 
 from enishi import constants as c
 from enishi import keys
-from enishi_local import activity, moto_patches, runtime
+from enishi_local import activity, athena_duckdb, moto_patches, runtime
 from enishi_local.cfn import FunctionSpec, Template
 from enishi_local.direct import DirectSqs, DirectTable
 from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
@@ -45,6 +45,7 @@ LOG = logging.getLogger("enishi_local")
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_DIR = ROOT / "shop"
 ACCOUNT_ID = runtime.ACCOUNT_ID
+ANALYTICS_SOURCE_LOCAL = "dynamodb-export+duckdb"  # result.json "source": DuckDB stands in for Athena
 REGION = runtime.REGION
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -114,8 +115,10 @@ class LocalStack:
         line_quota: int | None = DEFAULT_MONTHLY_QUOTA,
         template_path: Path | None = None,
         secrets: LocalSecrets | None = None,
+        analytics_schedule: bool = False,
     ) -> None:
         self.clock = VirtualClock(start=start, time_scale=time_scale)
+        self._analytics_schedule = analytics_schedule  # the daily Analytics run (else only run_analytics())
         self.secrets = secrets or LocalSecrets.from_env()
         self.line = FakeLine(
             access_token=self.secrets.line_access_token, monthly_quota=line_quota, now=self.clock.now
@@ -205,6 +208,8 @@ class LocalStack:
             moto_patches.install_dynamodb_fast_serializer(),
             moto_patches.install_sfn_direct_lambda(),
             moto_patches.install_unsigned_signatures(),
+            moto_patches.install_dynamodb_export_layout(),
+            athena_duckdb.install(ACCOUNT_ID),
         ]
         self.line.start()
         self.api = LocalApi(
@@ -322,6 +327,7 @@ class LocalStack:
             c.ENV_LINE_API_BASE_URL: self.line.url,
             c.ENV_PUBLIC_BASE_URL: self.api.url + "/",
             c.ENV_SHOP_CONFIG_DIR: str(SHOP_DIR),
+            c.ENV_ANALYTICS_SOURCE: ANALYTICS_SOURCE_LOCAL,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -381,7 +387,8 @@ class LocalStack:
                 type=machine.type,
             )
 
-        for rule in tpl.rules().values():
+        self._create_analytics_resources(session, tpl)
+        for rule in self._local_rules(tpl):
             if not rule.enabled:
                 continue
             if rule.schedule:
@@ -492,6 +499,77 @@ class LocalStack:
         name = queue_arn.rsplit(":", 1)[-1]
         url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
         self._sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    @property
+    def analytics_state_machine_arn(self) -> str | None:
+        assert self.template is not None, "start() first"
+        arn = self.template.output(c.OUTPUT_ANALYTICS_STATE_MACHINE_ARN)
+        return str(arn) if arn else None
+
+    @property
+    def analytics_bucket_name(self) -> str | None:
+        assert self.template is not None, "start() first"
+        name = self.template.output(c.OUTPUT_ANALYTICS_BUCKET_NAME)
+        return str(name) if name else None
+
+    def _create_analytics_resources(self, session: Any, tpl: Template) -> None:
+        """Continuous backups where the template enables them (exports read them) and the Athena workgroups."""
+        ddb, athena = session.client("dynamodb"), session.client("athena")
+        for table in tpl.tables():
+            if table.point_in_time_recovery:
+                ddb.update_continuous_backups(
+                    TableName=table.name,
+                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                )
+        for workgroup in tpl.athena_workgroups():
+            athena.create_work_group(**workgroup)
+
+    def _local_rules(self, tpl: Template) -> list[Any]:
+        """The template's rules, without the daily analytics schedule unless asked for (``analytics_schedule``):
+        locally the Analytics machine runs on demand (``run_analytics``); a 60-day demo would export 60 times."""
+        arn = self.analytics_state_machine_arn
+        rules = list(tpl.rules().values())
+        if self._analytics_schedule or arn is None:
+            return rules
+        return [r for r in rules if not (r.schedule and any(t.arn == arn for t in r.targets))]
+
+    def run_analytics(self, timeout: float = 600.0) -> dict[str, Any]:
+        """Run the deployed ``Analytics`` machine once, as its daily schedule would (the export, DuckDB behind the
+        Athena API, the job λ), moving virtual time through its Waits; returns the execution's final status and
+        output and the result document (``results/latest.json``)."""
+        import boto3
+
+        arn = self.analytics_state_machine_arn
+        assert arn is not None, "the template has no Analytics state machine"
+        self.settle()
+        name = "analytics-" + self.clock.now().strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(4).hex()
+        execution = self._sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            self.settle()
+            described = self._sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Analytics execution did not finish")
+            nxt = self.clock.next_wakeup()
+            if nxt is not None:
+                self.clock.advance_to(nxt)
+            else:
+                time.sleep(0.05)  # the export runs in moto's own thread
+        out: dict[str, Any] = {
+            "status": described["status"],
+            "output": json.loads(described.get("output") or "{}"),
+        }
+        if described["status"] == "SUCCEEDED":
+            s3 = boto3.session.Session(region_name=REGION).client("s3")
+            body = s3.get_object(Bucket=self.analytics_bucket_name, Key=keys.ANALYTICS_LATEST_KEY)[
+                "Body"
+            ].read()
+            out["result"] = json.loads(body)
+        else:
+            out["error"] = {k: described.get(k) for k in ("error", "cause")}
+        return out
 
     def _fire_schedule(self, rule: Any, event: dict[str, Any]) -> None:
         assert self._dispatcher is not None

@@ -13,6 +13,7 @@ from constructs import Construct
 from enishi import constants as c
 from enishi.shop_config import load_shop_config
 from infra.config import StageConfig
+from infra.constructs.analytics import Analytics
 from infra.constructs.api import Api
 from infra.constructs.bus import Bus
 from infra.constructs.channels import Channels
@@ -87,6 +88,9 @@ class EnishiStack(Stack):
             **channels.sender_settings(),
         )
         channels.acknowledge_sender(sequences.step_function)
+        analytics = Analytics(
+            self, "Analytics", table=table, key=key, functions=functions, removal_policy=removal
+        )
 
         post, get = apigw.HttpMethod.POST, apigw.HttpMethod.GET
         api.add_route("Shopify", c.PATH_SHOPIFY_WEBHOOK, [post], intake.function, "webhook")
@@ -134,7 +138,7 @@ class EnishiStack(Stack):
                 **carts.dlqs,
             },
             functions=dict(functions.functions),
-            state_machines=dict(sequences.state_machines),
+            state_machines={**sequences.state_machines, "Analytics": analytics.state_machine},
         )
         for alarm in sequences.alarms:  # parked events unresolved, opt-out links broken, win-back not run
             alarm.add_alarm_action(cw_actions.SnsAction(monitoring.topic))
@@ -147,6 +151,8 @@ class EnishiStack(Stack):
         CfnOutput(self, c.OUTPUT_GENERIC_SECRET_ARN, value=secrets.generic.secret_arn)
         CfnOutput(self, c.OUTPUT_LINE_SECRET_ARN, value=secrets.line.secret_arn)
         CfnOutput(self, c.OUTPUT_RAW_BUCKET_NAME, value=raw.bucket.bucket_name)
+        CfnOutput(self, c.OUTPUT_ANALYTICS_BUCKET_NAME, value=analytics.bucket.bucket_name)
+        CfnOutput(self, c.OUTPUT_ANALYTICS_STATE_MACHINE_ARN, value=analytics.state_machine.state_machine_arn)
 
 
 _RETENTION = {

@@ -13,6 +13,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from enishi.analytics.cost import (
+    DDB_READS_PER_STEP,
+    DDB_WRITES_PER_STEP,
+    JPY_PER_USD,
+    LAMBDA_GB,
+    LAMBDA_SECONDS_PER_STEP,
+    LINE_PLANS_JPY,
+    PRICE_DDB_READ,
+    PRICE_DDB_WRITE,
+    PRICE_LAMBDA_GB_SECOND,
+    PRICE_LAMBDA_REQUEST,
+    PRICE_SES_EMAIL,
+    PRICE_SFN_TRANSITION,
+)
 from enishi.clock import parse_iso
 from enishi.profiles.model import Profile, StageThresholds, derive_stage
 
@@ -32,23 +46,8 @@ SEQUENCE_LABELS = {
     "winback": "掘り起こし Win-back",
 }
 
-# ---- prices (USD) used for "cost per sequence"; the assumptions are printed in the report
-PRICE_SFN_TRANSITION = 0.000025  # Standard, $0.025 per 1,000 state transitions (Tokyo)
-PRICE_LAMBDA_REQUEST = 0.20 / 1_000_000
-PRICE_LAMBDA_GB_SECOND = 0.0000166667
-LAMBDA_GB = 0.25  # 256 MB
-LAMBDA_SECONDS_PER_STEP = 0.2  # an assumed average billed duration of one step invocation
-PRICE_DDB_WRITE = 0.715 / 1_000_000  # on-demand write request unit, ap-northeast-1
-PRICE_DDB_READ = 0.1425 / 1_000_000
-DDB_WRITES_PER_STEP = 3  # ledger put + ledger update + profile update
-DDB_READS_PER_STEP = 2  # profile + checkout/order (eligibility)
-PRICE_SES_EMAIL = 0.0001
-JPY_PER_USD = 150.0
-LINE_PLANS_JPY = {  # plan: (monthly fee, messages included, extra per message or None)
-    "communication": (0, 200, None),
-    "light": (5000, 5000, None),
-    "standard": (15000, 30000, 3.0),
-}
+# ---- prices (USD) used for "cost per sequence"; the assumptions are printed in the report. The model is shared
+# with the deployed analytics job: enishi.analytics.cost (one place for prices and per-step assumptions).
 
 
 @dataclass

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 
 PROFILE_SK = "PROFILE"
 ORDER_SK = "ORDER"
@@ -142,6 +142,26 @@ CURSOR_SK = "CURSOR"
 def winback_cursor_key(shop: str) -> dict[str, str]:
     """The last JST day the daily win-back job processed completely (it catches up from the day after)."""
     return {"pk": f"{_shop(shop)}#JOB#winback", "sk": CURSOR_SK}
+
+
+# analytics bucket layout (functions/enishi/analytics/result.py): one run's files under its ``as_of``
+ANALYTICS_EXPORTS_PREFIX = "exports/"
+ANALYTICS_QUERIES_PREFIX = "athena-results/"
+ANALYTICS_LATEST_KEY = "results/latest.json"
+
+
+def analytics_as_of_tag(as_of: datetime) -> str:
+    """``YYYY-MM-DDTHHMMSSZ`` (UTC): the run's folder name under results/ and segments/."""
+    return as_of.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+
+
+def analytics_result_key(as_of: datetime) -> str:
+    return f"results/{analytics_as_of_tag(as_of)}/result.json"
+
+
+def analytics_segments_key(as_of: datetime, name: str) -> str:
+    """Per-customer RFM rows of one run (JSON lines), for campaigns to select on."""
+    return f"segments/{analytics_as_of_tag(as_of)}/{name}"
 
 
 def orders_by_day_pk(shop: str, day: date) -> str:

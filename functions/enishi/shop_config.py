@@ -52,6 +52,12 @@ class Stages(BaseModel):
     dormant_after_days: int = 90
 
 
+class Analytics(BaseModel):
+    """Inputs of the daily analytics job (docs/analytics.md): gross profit = revenue × ``margin_rate``."""
+
+    margin_rate: Decimal = Field(default=Decimal("0.4"), ge=0, le=1)
+
+
 class Product(BaseModel):
     id: str
     title: str
@@ -84,6 +90,7 @@ class ShopConfig(BaseModel):
     messaging: Messaging = Field(default_factory=Messaging)
     shipping: Shipping = Field(default_factory=Shipping)
     stages: Stages = Field(default_factory=Stages)
+    analytics: Analytics = Field(default_factory=Analytics)
     catalog: list[Product] = Field(default_factory=list)
 
     @property

@@ -24,6 +24,7 @@ from enishi.consent import ConsentFold
 from enishi.events import Consent
 
 StoredStage = Literal["lead", "first_time", "repeat", "loyal"]
+STORED_STAGES: tuple[StoredStage, ...] = ("lead", "first_time", "repeat", "loyal")
 Stage = Literal["lead", "first_time", "repeat", "loyal", "at_risk", "dormant"]
 
 RECENT_ORDER_IDS = 20  # bounded memory of applied orders: makes order.placed idempotent without another read
@@ -173,11 +174,22 @@ def stored_stage(order_count: int, total_spent: Decimal, t: StageThresholds) -> 
 
 def derive_stage(profile: Profile, now: datetime, t: StageThresholds | None = None) -> Stage:
     """The lifecycle stage as of ``now``: the stored stage, or at-risk / dormant past the repurchase windows."""
+    return stage_at(profile.stage, profile.order_count, profile.last_order_at, now, t)
+
+
+def stage_at(
+    stored: StoredStage,
+    order_count: int,
+    last_order_at: datetime | None,
+    now: datetime,
+    t: StageThresholds | None,
+) -> Stage:
+    """``derive_stage`` from the attributes it reads (the analytics job has rows, not profiles)."""
     t = t or StageThresholds()
-    if profile.order_count > 0 and profile.last_order_at is not None:
-        idle = now - profile.last_order_at
+    if order_count > 0 and last_order_at is not None:
+        idle = now - last_order_at
         if idle >= timedelta(days=t.dormant_after_days):
             return "dormant"
         if idle >= timedelta(days=t.at_risk_after_days):
             return "at_risk"
-    return profile.stage
+    return stored

@@ -1,0 +1,101 @@
+"""The analytics result: what the daily analytics job writes to S3 and what `enishi report` renders.
+
+Contract between the analytics job (functions/enishi/analytics) and the report (enishi_local/report). Owned by the
+analytics engineer; the report reads it tolerantly. Money in JPY (Decimal serialised as float/str), costs in USD
+and JPY, rates as fractions 0..1 (None when the denominator is 0), dates ISO 8601 (UTC, 'Z').
+
+S3 layout in the analytics bucket (constant names in enishi.constants / keys in enishi.keys):
+  results/<as_of: YYYY-MM-DDTHHMMSSZ>/result.json    one run
+  results/latest.json                                  a copy of the newest run's result.json
+  segments/<as_of>/...                                 per-customer RFM rows (for campaigns to select on)
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+class Window(BaseModel):
+    days: int                     # 90 | 180 | 365 (LTV) or 30 | 60 | 90 (F2)
+    complete: bool                # every customer of the cohort has been a customer for at least `days`
+
+
+class LtvWindow(Window):
+    revenue_jpy: float            # sum over the cohort's customers of net order revenue within `days` of their first order
+    gross_profit_jpy: float       # revenue × margin (shop.yaml margin rate, or cost per product code)
+    per_customer_jpy: float       # revenue_jpy ÷ customers
+    gross_profit_per_customer_jpy: float
+
+
+class F2Window(Window):
+    converted: int                # customers whose second order came within `days` of the first
+    rate: float | None
+
+
+class Cohort(BaseModel):
+    month: str                    # 'YYYY-MM' of the first order (JST)
+    customers: int
+    ltv: list[LtvWindow]
+    f2: list[F2Window]
+    repeat_rate: float | None     # customers with ≥ 2 orders ÷ customers (to date)
+
+
+class SegmentCount(BaseModel):
+    segment: str                  # champions | loyal | new | at_risk | hibernating | ... (documented rules)
+    label_ja: str                 # 優良 | 安定 | 新規 | 要注意 | 休眠 ...
+    label_en: str
+    customers: int
+    revenue_jpy: float
+
+
+class RfmGrid(BaseModel):
+    # counts by recency score (rows, 5 = most recent) × frequency score (columns, 5 = most frequent), 1..5
+    customers: list[list[int]]
+    monetary_jpy: list[list[float]]
+
+
+class StepStats(BaseModel):
+    sequence: str
+    step: str | None              # None: the sequence's total row
+    channel: str | None           # 'email' | 'line' | None (all)
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    bounced: int
+    complained: int
+    converted: int
+    revenue_jpy: float            # attributed revenue
+    gross_profit_jpy: float
+    cost_usd: float               # AWS (Step Functions, Lambda, DynamoDB, SES) + LINE, same model as the demo
+    cost_jpy: float
+    roi: float | None             # (gross_profit_jpy − cost_jpy) ÷ cost_jpy
+
+
+class Totals(BaseModel):
+    customers: int
+    buyers: int
+    orders: int
+    revenue_jpy: float
+    gross_profit_jpy: float
+    messages: int
+    cost_usd: float
+
+
+class AnalyticsResult(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    shop: str
+    as_of: str                    # the export's point in time
+    generated_at: str
+    source: str                   # 'dynamodb-export+athena' (deployed) | 'dynamodb-export+duckdb' (local stand-in)
+    usd_jpy: float
+    totals: Totals
+    stages: dict[str, int]        # lifecycle stage → customers
+    fn_distribution: dict[str, int]  # '1', '2', ..., '9', '10+' → customers with that many orders
+    segments: list[SegmentCount]
+    rfm: RfmGrid
+    cohorts: list[Cohort]
+    sequences: list[StepStats]
+    run: dict[str, float | int | str] = Field(default_factory=dict)  # export bytes, items, query seconds, bytes scanned, cost
