@@ -27,7 +27,7 @@ class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings):
 
 def machine_shapes(directory: str | None) -> dict[str, cm.MachineShape]:
     """Each sequence's compiled machine shape, from the same ``sequences.yaml`` CDK compiles."""
-    from enishi.sequences.spec import load_shop_spec
+    from enishi.sequences.domain.spec import load_shop_spec
 
     spec = load_shop_spec(directory)
     return {
