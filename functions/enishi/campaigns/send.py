@@ -91,7 +91,8 @@ class Deps:
 
 def send_batch(event: dict[str, Any], deps: Deps) -> dict[str, int]:
     """Counts by outcome (``sent``, ``skipped:<reason>``, ``deferred:<reason>``, ``holdout``, ``cancelled``)."""
-    batch = Batch.model_validate(event["BatchInput"])
+    given = event["BatchInput"]
+    batch = Batch.model_validate(given.get("batch", given))  # the machine nests it: {"batch": <Batch>}
     recipients = [Recipient.of(item) for item in event.get("Items") or ()]
     if deps.cancelled(batch.shop, batch.campaign_id):
         return {REASON_CANCELLED: len(recipients)}
