@@ -209,6 +209,7 @@ class LocalStack:
             moto_patches.install_sfn_direct_lambda(),
             moto_patches.install_unsigned_signatures(),
             moto_patches.install_dynamodb_export_layout(),
+            moto_patches.install_distributed_map_batching(),
             athena_duckdb.install(ACCOUNT_ID),
         ]
         self.line.start()

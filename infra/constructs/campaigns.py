@@ -209,8 +209,7 @@ class Campaigns(Construct):
             self,
             "Send batch",
             lambda_function=self.send_function,
-            payload=sfn.TaskInput.from_json_path_at("$"),
-            payload_response_only=True,
+            payload_response_only=True,  # the batch as it is: {"Items": [...], "BatchInput": {"batch": ...}}
             retry_on_service_exceptions=True,
         )
         send.add_retry(
