@@ -115,9 +115,8 @@ def _finish(run: _Run, verdict: Verdict, deps: Deps) -> StepOutcome:
 def _verdict(run: _Run, deps: Deps) -> Verdict:
     ref, now = run.ref, run.now
     profile = deps.store.get_profile(ref.shop, ref.customer_id)
-    if (
-        profile is None
-    ):  # the event that creates the profile has not been applied yet: wait for it, never drop
+    if profile is None:
+        # the event that creates the profile has not been applied yet: wait for it, never drop
         waiting = wait_for_profile(run.state, now)
         if waiting.action == "stop":
             deps.ledger.record_skip(ref, reason=SKIP_NO_PROFILE, now=now)
