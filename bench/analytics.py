@@ -169,6 +169,7 @@ def next_day(stack: Any, customers: int, seed: int) -> int:
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         found = table.get_item(DynamoType({"S": key["pk"]}), DynamoType({"S": key["sk"]}))
+        assert found is not None
         raw = found.to_json()["Attributes"]
         profile = {k: de.deserialize(v) for k, v in raw.items()}
         total = Decimal(rng.randrange(1500, 15000, 10))

@@ -534,20 +534,21 @@ class LocalStack:
             return rules
         return [r for r in rules if not (r.schedule and any(t.arn == arn for t in r.targets))]
 
-    def run_analytics(self, timeout: float = 600.0) -> dict[str, Any]:
+    def run_analytics(self, timeout: float = 600.0, settle_timeout: float = 600.0) -> dict[str, Any]:
         """Run the deployed ``Analytics`` machine once, as its daily schedule would (the export, DuckDB behind the
         Athena API, the job λ), moving virtual time through its Waits; returns the execution's final status and
-        output and the result document (``results/latest.json``)."""
+        output and the result document (``results/latest.json``). ``settle_timeout`` bounds one job λ call (the
+        write-back of 20,000 profiles through moto takes minutes at 100k customers)."""
         import boto3
 
         arn = self.analytics_state_machine_arn
         assert arn is not None, "the template has no Analytics state machine"
-        self.settle()
+        self.settle(settle_timeout)
         name = "analytics-" + self.clock.now().strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(4).hex()
         execution = self._sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
         deadline = time.monotonic() + timeout
         while True:
-            self.settle()
+            self.settle(settle_timeout)
             described = self._sfn.describe_execution(executionArn=execution)
             if described["status"] != "RUNNING":
                 break

@@ -171,7 +171,14 @@ class Analytics(Construct):
         ]
         fn.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:DeleteTable"],
+                actions=[
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:CreateTable",
+                    "glue:DeleteTable",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                ],
                 resources=glue_arns,
             )
         )
@@ -322,7 +329,7 @@ class Analytics(Construct):
                 resources=[self.bucket.arn_for_objects(f"{keys.ANALYTICS_EXPORTS_PREFIX}*")],
             )
         )
-        key.grant(machine, "kms:GenerateDataKey", "kms:Encrypt")
+        key.grant(machine, "kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt")
         _acknowledge_wildcards(
             machine.role,
             [

@@ -5,7 +5,8 @@
 2. ``poll_queries``: done when every query has left QUEUED/RUNNING; a failed query fails the run.
 3. ``write_result``: rows → ``result.json`` (+ ``results/latest.json``), the per-customer segment rows and the
    rows whose ``rfm`` / ``segment`` changed (written by 4.); the export's table dropped.
-4. ``write_back``: a bounded chunk of the changed rows set on the profiles; returns where the next chunk starts.
+4. ``write_back``: one part of the changed rows (``WRITE_BACK_CHUNK`` rows a part) set on the profiles; returns the
+   next part's number, or None when done.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import islice
 from typing import Any
 
 from enishi import keys
@@ -103,8 +103,9 @@ class Job:
         segments_key = keys.analytics_segments_key(as_of, "customers.jsonl")
         customers = self._customers(ids["customers"], settings)
         self.bucket.put_lines(segments_key, self._fold(customers, summary, changed))
-        changed_key = keys.analytics_segments_key(as_of, "changed.jsonl")
-        self.bucket.put_lines(changed_key, changed)
+        changed_key = keys.analytics_segments_key(as_of, "changed/")
+        for part, start in enumerate(range(0, len(changed), WRITE_BACK_CHUNK)):
+            self.bucket.put_lines(_part_key(changed_key, part), changed[start : start + WRITE_BACK_CHUNK])
         run = self._run_figures(event, started)
         result = build.result(
             summary,
@@ -159,16 +160,20 @@ class Job:
 
     # ---- 4
     def write_back(self, event: dict[str, Any]) -> dict[str, Any]:
-        offset = int(event.get("next_offset") or 0)
-        rows = list(islice(self.bucket.lines(str(event["changed_key"])), offset, offset + WRITE_BACK_CHUNK))
+        part = int(event.get("next_offset") or 0)
+        rows = list(self.bucket.lines(_part_key(str(event["changed_key"]), part)))
         written = self.writer.write(rows)
-        more = len(rows) == WRITE_BACK_CHUNK
+        more = (part + 1) * WRITE_BACK_CHUNK < int(event.get("changed") or 0)
         kept: dict[str, Any] = {k: event[k] for k in ("result_key", "changed_key", "changed") if k in event}
         return {
             **kept,
             "written": int(event.get("written") or 0) + written,
-            "next_offset": offset + len(rows) if more else None,
+            "next_offset": part + 1 if more else None,
         }
+
+
+def _part_key(prefix: str, part: int) -> str:
+    return f"{prefix}part-{part:05d}.jsonl"
 
 
 def settings_from_config(config: Any, shapes: dict[str, cm.MachineShape]) -> Callable[[datetime], Settings]:
