@@ -113,12 +113,13 @@ CONTEXT = SimpleNamespace(
 
 @pytest.fixture
 def handler(table, bus):
+    from enishi import bootstrap
     from enishi.profiles import handler as module
 
-    module.reset()
+    bootstrap.reset_all()
     clock.set_provider(lambda: at(100))
     yield module
-    module.reset()
+    bootstrap.reset_all()
     clock.reset()
 
 

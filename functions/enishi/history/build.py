@@ -30,13 +30,13 @@ def order_item(shop: str, order: ImportedOrder) -> OrderItem:
     """The order item of an imported order: placed (or cancelled) at its own time, marked imported by the loader."""
     lines = [
         OrderLine(
-            product_id=l.product_id or l.sku,
-            variant_id=l.variant_id,
-            title=l.title[: logic.TITLE_MAX],
-            quantity=l.quantity,
-            price=l.price,
+            product_id=line.product_id or line.sku,
+            variant_id=line.variant_id,
+            title=line.title[: logic.TITLE_MAX],
+            quantity=line.quantity,
+            price=line.price,
         )
-        for l in order.lines
+        for line in order.lines
     ]
     return OrderItem(
         shop=shop,
@@ -126,45 +126,42 @@ def profile_after_import(
     if p.created_at > created:
         p = p.model_copy(update={"created_at": created})
     if customer is not None:
-        ref = ev.CustomerRef(
-            customer_id=customer_id,
-            guest=p.guest,
-            email=customer.email,
-            phone=customer.phone,
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-        )
-        p = logic.merge_identity(p, ref, customer.updated_at or customer.created_at or created)
-        consent = consent_of(customer, exported_at)
-        if consent is not None:
-            p = logic.apply_consent(p, consent)
+        p = _with_customer(p, customer_id, customer, created, exported_at)
     floor = customer.orders_count if customer is not None and customer.orders_count else 0
     contributed = (max(history.count, floor), history.spent)
-    # the import replaces what an earlier import contributed and what the cart's count added at first sight
-    floor_added = p.cart_floor_added if not p.history_imported else 0
-    count = max(0, p.order_count - prior[0] - floor_added) + contributed[0]
-    spent = max(Decimal(0), p.total_spent - prior[1]) + contributed[1]
-    ranked = sorted(
-        {
-            x
-            for x in (
-                (p.last_order_at, p.last_order_id),
-                (p.prev_order_at, p.prev_order_id),
-                history.last,
-                history.prev,
-            )
-            if x is not None and x[0] is not None and x[1]
-        },
-        reverse=True,
+    p = p.model_copy(update=_imported_orders(p, prior, contributed, history))
+    p = p.model_copy(update={"stage": stored_stage(p.order_count, p.total_spent, stages)})
+    return p, contributed
+
+
+def _with_customer(
+    p: Profile, customer_id: str, customer: ImportedCustomer, created: datetime, exported_at: datetime
+) -> Profile:
+    """The imported customer's identity and consent, under the same rules as live events."""
+    ref = ev.CustomerRef(
+        customer_id=customer_id,
+        guest=p.guest,
+        email=customer.email,
+        phone=customer.phone,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
     )
-    dedup: list[tuple[datetime, str]] = []
-    for at, oid in ranked:
-        if all(oid != d[1] for d in dedup):
-            dedup.append((at, oid))
+    p = logic.merge_identity(p, ref, customer.updated_at or customer.created_at or created)
+    consent = consent_of(customer, exported_at)
+    return logic.apply_consent(p, consent) if consent is not None else p
+
+
+def _imported_orders(
+    p: Profile, prior: tuple[int, Decimal], contributed: tuple[int, Decimal], history: History
+) -> dict[str, Any]:
+    """F(n), spend and order times once the import's contribution replaces ``prior`` and what the cart's count
+    added at first sight."""
+    floor_added = p.cart_floor_added if not p.history_imported else 0
+    dedup = _latest_orders(p, history)
     firsts = [t for t in (p.first_order_at, history.first_at) if t is not None]
     updates: dict[str, Any] = {
-        "order_count": count,
-        "total_spent": spent,
+        "order_count": max(0, p.order_count - prior[0] - floor_added) + contributed[0],
+        "total_spent": max(Decimal(0), p.total_spent - prior[1]) + contributed[1],
         "history_imported": True,
         "cart_floor_added": 0,
         "first_order_at": min(firsts) if firsts else None,
@@ -175,9 +172,27 @@ def profile_after_import(
     }
     if p.order_count == 0 and history.currency:
         updates["currency"] = history.currency
-    p = p.model_copy(update=updates)
-    p = p.model_copy(update={"stage": stored_stage(p.order_count, p.total_spent, stages)})
-    return p, contributed
+    return updates
+
+
+def _latest_orders(p: Profile, history: History) -> list[tuple[datetime, str]]:
+    """The profile's and the import's latest orders (time, id), newest first, one entry per order id."""
+    candidates: list[tuple[datetime | None, str | None] | None] = [
+        (p.last_order_at, p.last_order_id),
+        (p.prev_order_at, p.prev_order_id),
+        history.last,
+        history.prev,
+    ]
+    known: set[tuple[datetime, str]] = set()
+    for candidate in candidates:
+        at, oid = candidate if candidate is not None else (None, None)
+        if at is not None and oid:
+            known.add((at, oid))
+    dedup: list[tuple[datetime, str]] = []
+    for at_, oid_ in sorted(known, reverse=True):
+        if all(oid_ != d[1] for d in dedup):
+            dedup.append((at_, oid_))
+    return dedup
 
 
 def same_profile(a: Profile | None, b: Profile) -> bool:

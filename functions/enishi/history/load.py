@@ -3,7 +3,7 @@ export's size), then write to the table in paced batches.
 
 Order of writes (a crash anywhere is safe to re-run; every write is idempotent):
 
-1. **order items** (``profiles.store.order_to_item``: a placed order joins the ``orders_by_day`` index the win-back
+1. **order items** (``profiles.layout.order_to_item``: a placed order joins the ``orders_by_day`` index the win-back
    job reads) — ``BatchWriteItem`` of the items that differ from what is stored; an order the live system already
    recorded (an item without ``imported``) is left alone and not counted again;
 2. per customer: **consent ledger** records (conditional put, never overwritten) → **profile** (conditional on
@@ -32,9 +32,10 @@ from enishi import consent as rule
 from enishi import keys
 from enishi.history import build
 from enishi.history.sources import ImportedCustomer, ImportedLine, ImportedOrder
+from enishi.profiles.layout import order_to_item, profile_put
+from enishi.profiles.layout import profile_from_item as _profile
 from enishi.profiles.model import Profile, StageThresholds
 from enishi.profiles.serialize import iso, to_item
-from enishi.profiles.store import _profile, order_to_item, profile_put
 
 THROTTLED = frozenset(
     {

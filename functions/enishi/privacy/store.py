@@ -18,9 +18,10 @@ from typing import Any
 from enishi import clock, keys
 from enishi.privacy import logic
 from enishi.profiles import apply as profile_logic
+from enishi.profiles.layout import PROFILE_ALWAYS_STORED, PROFILE_DERIVED, compact_folds
+from enishi.profiles.layout import profile_from_item as _profile
 from enishi.profiles.model import Profile
 from enishi.profiles.serialize import iso, to_item
-from enishi.profiles.store import PROFILE_ALWAYS_STORED, PROFILE_DERIVED, _profile, compact_folds
 
 
 class CustomerNotFound(LookupError):

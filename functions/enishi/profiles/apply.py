@@ -10,13 +10,13 @@ Two rules hold for every function here:
   ``email_suppression_updated_at``; LINE: ``line.updated_at`` / ``line_unlinked_at``; items: ``updated_at``).
   Orders commute: F(n) = placed − cancelled whatever the arrival order; a completed checkout never reopens.
 
-``store.py`` reads the state, calls these, and writes only what changed.
+``planners.py`` calls these on the state the service read, and plans writes of only what changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -150,41 +150,92 @@ def _apply(
     order: OrderItem | None,
     customer_id: str | None,
 ) -> Profile | None:
-    at = _utc(event.occurred_at)
-    ref: ev.CustomerRef | None = getattr(event, "customer", None)
-    if isinstance(
-        event, (ev.ShopRedactRequested, ev.OrderRecorded, ev.FulfillmentUpdated, ev.CustomerDataRequested)
-    ):
+    del t  # the stage is derived by ``apply`` afterwards
+    if event.type in _PROFILE_UNCHANGED:
         return profile  # recorded as items by the store; the profile does not change
-    if isinstance(event, ev.CustomerRedactRequested):
-        # a customer enishi has not seen yet still gets a tombstone: a webhook from before the request that arrives
-        # after it (carts deliver late and out of order) must not bring the erased data back
-        target = profile or new_profile(event.shop, customer_id or event.customer.customer_id, at)
-        return redact(target, redaction_at(event))
-    if isinstance(event, ev.LineIdentityChanged):
-        if profile is None and ref is not None and event.change == "linked":
-            profile = new_profile(event.shop, customer_id or ref.customer_id, at, guest=ref.guest)
-        return apply_line(profile, event) if profile is not None else None
+    by_type = _APPLY_BY_TYPE.get(event.type, _apply_customer_event)
+    return by_type(profile, event, order, customer_id)
+
+
+def _apply_redaction(
+    profile: Profile | None,
+    event: ev.CustomerRedactRequested,
+    order: OrderItem | None,
+    customer_id: str | None,
+) -> Profile | None:
+    # a customer enishi has not seen yet still gets a tombstone: a webhook from before the request that arrives
+    # after it (carts deliver late and out of order) must not bring the erased data back
+    at = _utc(event.occurred_at)
+    target = profile or new_profile(event.shop, customer_id or event.customer.customer_id, at)
+    return redact(target, redaction_at(event))
+
+
+def _apply_line_event(
+    profile: Profile | None, event: ev.LineIdentityChanged, order: OrderItem | None, customer_id: str | None
+) -> Profile | None:
+    ref = event.customer
+    if profile is None and ref is not None and event.change == "linked":
+        profile = new_profile(
+            event.shop, customer_id or ref.customer_id, _utc(event.occurred_at), guest=ref.guest
+        )
+    return apply_line(profile, event) if profile is not None else None
+
+
+def _apply_customer_event(
+    profile: Profile | None, event: Any, order: OrderItem | None, customer_id: str | None
+) -> Profile | None:
+    """Every other event: identity and consent from the customer it names, then its own effect (orders,
+    suppression). An event naming no customer only cancels an order of a known profile."""
+    ref: ev.CustomerRef | None = getattr(event, "customer", None)
     if ref is None:
         if isinstance(event, ev.OrderCancelled) and profile is not None:
             return apply_order_cancelled(profile, event, order)
         return profile
-    p = profile or new_profile(
-        event.shop, customer_id or ref.customer_id, _created_at(event, at), guest=ref.guest
-    )
-    if p.created_at > _created_at(event, at):
-        p = p.model_copy(update={"created_at": _created_at(event, at)})
+    at = _utc(event.occurred_at)
+    created = _created_at(event, at)
+    p = profile or new_profile(event.shop, customer_id or ref.customer_id, created, guest=ref.guest)
+    if p.created_at > created:
+        p = p.model_copy(update={"created_at": created})
     p = merge_identity(p, ref, at, authoritative=isinstance(event, ev.CustomerUpserted))
     consent = event_consent(event)
     if consent is not None:
         p = apply_consent(p, consent)
-    if isinstance(event, ev.OrderPlaced):
-        p = apply_order_count_floor(p, apply_order_placed(p, event, order), ref)
-    elif isinstance(event, ev.OrderCancelled):
-        p = apply_order_cancelled(p, event, order)
-    elif isinstance(event, ev.SuppressionChanged):
-        p = apply_suppression(p, event)
-    return p
+    effect = _EFFECT_BY_TYPE.get(event.type)
+    return effect(p, event, order, ref) if effect is not None else p
+
+
+def _placed_effect(
+    p: Profile, event: ev.OrderPlaced, order: OrderItem | None, ref: ev.CustomerRef
+) -> Profile:
+    return apply_order_count_floor(p, apply_order_placed(p, event, order), ref)
+
+
+def _cancelled_effect(
+    p: Profile, event: ev.OrderCancelled, order: OrderItem | None, ref: ev.CustomerRef
+) -> Profile:
+    return apply_order_cancelled(p, event, order)
+
+
+def _suppression_effect(
+    p: Profile, event: ev.SuppressionChanged, order: OrderItem | None, ref: ev.CustomerRef
+) -> Profile:
+    return apply_suppression(p, event)
+
+
+# events that the store records as items (or not at all): the profile does not change
+_PROFILE_UNCHANGED = frozenset(
+    {c.SHOP_REDACT_REQUESTED, c.ORDER_RECORDED, c.FULFILLMENT_UPDATED, c.CUSTOMER_DATA_REQUESTED}
+)
+_APPLY_BY_TYPE: dict[str, Callable[[Profile | None, Any, OrderItem | None, str | None], Profile | None]] = {
+    c.CUSTOMER_REDACT_REQUESTED: _apply_redaction,
+    c.LINE_IDENTITY_CHANGED: _apply_line_event,
+}
+# what an event naming a customer does besides identity and consent
+_EFFECT_BY_TYPE: dict[str, Callable[[Profile, Any, OrderItem | None, ev.CustomerRef], Profile]] = {
+    c.ORDER_PLACED: _placed_effect,
+    c.ORDER_CANCELLED: _cancelled_effect,
+    c.SUPPRESSION_CHANGED: _suppression_effect,
+}
 
 
 def apply_order_count_floor(before: Profile, after: Profile, ref: ev.CustomerRef) -> Profile:
@@ -333,14 +384,14 @@ def apply_line(p: Profile, event: ev.LineIdentityChanged) -> Profile:
             return p
         return p.model_copy(update={"line": None, "line_unlinked_at": at})
     if event.change == "linked":
-        linked_at = current.linked_at if same_user and current.linked_at else at
+        linked_at = current.linked_at if current is not None and same_user and current.linked_at else at
         line = LineIdentity(user_id=uid, following=True, linked_at=linked_at, updated_at=at)
     elif current is not None and not same_user:
         return p  # a follow/unfollow of another LINE user than the linked one
     else:
         following = event.change == "followed"
-        linked_at = current.linked_at if current is not None else None
-        line = LineIdentity(user_id=uid, following=following, linked_at=linked_at, updated_at=at)
+        kept_link = current.linked_at if current is not None else None
+        line = LineIdentity(user_id=uid, following=following, linked_at=kept_link, updated_at=at)
     return p.model_copy(update={"line": line})
 
 
@@ -466,76 +517,115 @@ def merge_guest(
     c_ = customer or new_profile(guest.shop, customer_id, guest.created_at)
     if guest.customer_id in c_.merged_from:
         return c_, marked
+    updates: dict[str, Any] = {
+        **_merged_orders(c_, guest),
+        "merged_from": _bounded([*c_.merged_from, guest.customer_id], RECENT_ORDERS_KEPT),
+        "created_at": min(c_.created_at, guest.created_at),
+        "updated_at": max(c_.updated_at, guest.updated_at),
+        **_merged_identity(c_, guest),
+        **_merged_suppression(c_, guest),
+        **_merged_messages(c_, guest),
+        **_merged_consent(c_, guest),
+    }
+    merged = c_.model_copy(update=updates)
+    merged = merged.model_copy(update={"stage": stored_stage(merged.order_count, merged.total_spent, t)})
+    return merged, marked
+
+
+def _latest_two(
+    candidates: Iterable[tuple[datetime | None, str | None]],
+) -> list[tuple[datetime, str | None]]:
+    """The two latest (time, order id) pairs, newest first; one entry per known order id (unknown ids all stay)."""
+    timed = [(at, oid) for at, oid in candidates if at is not None]
+    ranked = sorted(timed, key=lambda x: (x[0], x[1] or ""), reverse=True)
+    dedup: list[tuple[datetime, str | None]] = []
+    for at, oid in ranked:
+        if oid is None or all(oid != d[1] for d in dedup):
+            dedup.append((at, oid))
+    return dedup
+
+
+def _merged_orders(c_: Profile, guest: Profile) -> dict[str, Any]:
+    """F(n), spend, order times and the remembered order ids of a customer and its guest twin together (an order
+    both remember counts once)."""
     overlap = [o for o in guest.recent_order_ids if o in c_.recent_order_ids]
     counted_overlap = [
         o for o in overlap if o not in guest.cancelled_order_ids and o not in c_.cancelled_order_ids
     ]
-    orders = sorted(
+    dedup = _latest_two(
         (
-            x
-            for x in (
-                (c_.last_order_at, c_.last_order_id),
-                (c_.prev_order_at, c_.prev_order_id),
-                (guest.last_order_at, guest.last_order_id),
-                (guest.prev_order_at, guest.prev_order_id),
-            )
-            if x[0] is not None
-        ),
-        key=lambda x: (x[0], x[1] or ""),
-        reverse=True,
+            (c_.last_order_at, c_.last_order_id),
+            (c_.prev_order_at, c_.prev_order_id),
+            (guest.last_order_at, guest.last_order_id),
+            (guest.prev_order_at, guest.prev_order_id),
+        )
     )
-    dedup: list[tuple[datetime, str | None]] = []
-    for o in orders:
-        if o[1] is None or all(o[1] != d[1] for d in dedup):
-            dedup.append(o)
+    last = dedup[0] if dedup else (None, None)
+    prev = dedup[1] if len(dedup) > 1 else (None, None)
     firsts = [x for x in (c_.first_order_at, guest.first_order_at) if x is not None]
-    count = c_.order_count + guest.order_count - len(counted_overlap)
     updates: dict[str, Any] = {
-        "order_count": count,
+        "order_count": c_.order_count + guest.order_count - len(counted_overlap),
         "total_spent": c_.total_spent + guest.total_spent,
         "first_order_at": min(firsts) if firsts else None,
-        "last_order_at": dedup[0][0] if dedup else None,
-        "last_order_id": dedup[0][1] if dedup else None,
-        "prev_order_at": dedup[1][0] if len(dedup) > 1 else None,
-        "prev_order_id": dedup[1][1] if len(dedup) > 1 else None,
+        "last_order_at": last[0],
+        "last_order_id": last[1],
+        "prev_order_at": prev[0],
+        "prev_order_id": prev[1],
         "recent_order_ids": _bounded([*guest.recent_order_ids, *c_.recent_order_ids], RECENT_ORDERS_KEPT),
         "cancelled_order_ids": _bounded(
             [*guest.cancelled_order_ids, *c_.cancelled_order_ids], RECENT_ORDERS_KEPT
         ),
-        "merged_from": _bounded([*c_.merged_from, guest.customer_id], RECENT_ORDERS_KEPT),
-        "created_at": min(c_.created_at, guest.created_at),
-        "updated_at": max(c_.updated_at, guest.updated_at),
     }
     if c_.order_count == 0 and guest.order_count:
         updates["currency"] = guest.currency
-    for name in (*_IDENTITY_FIELDS, "email_hash"):
-        if getattr(c_, name) is None and getattr(guest, name) is not None:
-            updates[name] = getattr(guest, name)
+    return updates
+
+
+def _merged_identity(c_: Profile, guest: Profile) -> dict[str, Any]:
+    """The guest's identity fills the customer's gaps (never overwrites them); so does its LINE identity."""
+    updates = {
+        name: getattr(guest, name)
+        for name in (*_IDENTITY_FIELDS, "email_hash")
+        if getattr(c_, name) is None and getattr(guest, name) is not None
+    }
     if c_.line is None and guest.line is not None:
         updates["line"] = guest.line
-    if guest.email_suppression is not None and (
-        c_.email_suppression_updated_at is None
-        or guest.email_suppression.at > c_.email_suppression_updated_at
-    ):
-        updates["email_suppression"] = guest.email_suppression
-        updates["email_suppression_updated_at"] = guest.email_suppression.at
+    return updates
+
+
+def _merged_suppression(c_: Profile, guest: Profile) -> dict[str, Any]:
+    """The guest's suppression wins when it is newer than the customer's last suppression change."""
+    suppression = guest.email_suppression
+    if suppression is None:
+        return {}
+    last = c_.email_suppression_updated_at
+    if last is not None and suppression.at <= last:
+        return {}
+    return {"email_suppression": suppression, "email_suppression_updated_at": suppression.at}
+
+
+def _merged_messages(c_: Profile, guest: Profile) -> dict[str, Any]:
+    """The later last message and the later marketing send of the two."""
+    updates: dict[str, Any] = {}
     g_msg, c_msg = guest.last_message, c_.last_message
     if g_msg is not None and (c_msg is None or g_msg.sent_at > c_msg.sent_at):
-        updates["last_message"] = guest.last_message
+        updates["last_message"] = g_msg
     sent = [x for x in (c_.last_marketing_sent_at, guest.last_marketing_sent_at) if x is not None]
     if sent:
         updates["last_marketing_sent_at"] = max(sent)
+    return updates
+
+
+def _merged_consent(c_: Profile, guest: Profile) -> dict[str, Any]:
+    """Each channel's consent folds merged (``enishi.consent.merge``); the current consents follow from them."""
     folds = dict(c_.consent_folds)
     for channel, fold in guest.consent_folds.items():
         folds[channel] = rule.merge(folds.get(channel), fold)
-    updates.update(
-        consent_folds=folds,
-        email_consent=rule.current(folds.get("email")),
-        line_consent=rule.current(folds.get("line")),
-    )
-    merged = c_.model_copy(update=updates)
-    merged = merged.model_copy(update={"stage": stored_stage(merged.order_count, merged.total_spent, t)})
-    return merged, marked
+    return {
+        "consent_folds": folds,
+        "email_consent": rule.current(folds.get("email")),
+        "line_consent": rule.current(folds.get("line")),
+    }
 
 
 # ---------------------------------------------------------------- attribution
@@ -640,55 +730,13 @@ def checkout_after_update(
     """Checkout state: the newest event wins, except that ``completed`` is final (a late ``open`` never reopens
     it). ``recovered_by`` is kept when a cart_recovery message preceded the completion."""
     at = _utc(event.occurred_at)
-    lines = list(event.line_items)
-    fresh = dict(
-        shop=event.shop,
-        checkout_token=event.checkout_token,
-        cart_token=event.cart_token,
-        customer_id=customer_id,
-        status=event.status,
-        updated_at=at,
-        completed_at=_utc(event.completed_at)
-        if event.completed_at
-        else (at if event.status == "completed" else None),
-        order_id=event.order_id,
-        recovery_url=event.recovery_url,
-        items=compact_lines(lines),
-        item_count=(event.item_count or len(lines))
-        if len(lines) > ORDER_ITEMS_MAX
-        else None,  # the cart's count
-        total=event.total,
-        currency=event.currency,
-    )
+    fresh = _checkout_fields(event, customer_id, at)
     if existing is None:
         item = CheckoutItem(created_at=at, **fresh)
     elif existing.status == "completed":
-        fill = {
-            k: v
-            for k, v in fresh.items()
-            if k in ("order_id", "completed_at", "customer_id", "recovery_url", "cart_token")
-            and getattr(existing, k) is None
-            and v is not None
-        }
-        if (
-            event.status == "completed"
-            and fresh["completed_at"] is not None
-            and existing.completed_at is not None
-            and fresh["completed_at"] < existing.completed_at
-        ):
-            fill["completed_at"] = fresh["completed_at"]
-        item = existing.model_copy(update=fill | {"created_at": min(existing.created_at, at)})
+        item = _completed_checkout(existing, event, fresh, at)
     elif event.status == "completed" or at >= existing.updated_at:
-        keep = {k: getattr(existing, k) for k in ("customer_id", "recovery_url", "cart_token", "order_id")}
-        merged = {k: (v if v is not None else keep.get(k)) for k, v in fresh.items()}
-        if not lines and event.status == "completed":
-            merged.update(items=existing.items, item_count=existing.item_count, total=existing.total)
-        item = CheckoutItem(
-            created_at=min(existing.created_at, at),
-            recovered_by=existing.recovered_by,
-            recovered_revenue=existing.recovered_revenue,
-            **merged,
-        )
+        item = _newer_checkout(existing, event, fresh, at)
     else:
         item = existing.model_copy(
             update={
@@ -696,13 +744,88 @@ def checkout_after_update(
                 "customer_id": existing.customer_id or customer_id,
             }
         )
+    return _credit_recovery(item, recovered_by)
+
+
+def _checkout_fields(event: ev.CheckoutUpdated, customer_id: str | None, at: datetime) -> dict[str, Any]:
+    """The checkout as the event alone describes it (every field but ``created_at`` and the recovery outcome)."""
+    lines = list(event.line_items)
+    if event.completed_at:
+        completed_at: datetime | None = _utc(event.completed_at)
+    else:
+        completed_at = at if event.status == "completed" else None
+    return {
+        "shop": event.shop,
+        "checkout_token": event.checkout_token,
+        "cart_token": event.cart_token,
+        "customer_id": customer_id,
+        "status": event.status,
+        "updated_at": at,
+        "completed_at": completed_at,
+        "order_id": event.order_id,
+        "recovery_url": event.recovery_url,
+        "items": compact_lines(lines),
+        "item_count": _cart_count(event.item_count, lines),
+        "total": event.total,
+        "currency": event.currency,
+    }
+
+
+def _cart_count(item_count: int | None, lines: list[ev.LineItem]) -> int | None:
+    """The cart's count of line items, kept only when ``items`` holds fewer than the order had."""
+    return (item_count or len(lines)) if len(lines) > ORDER_ITEMS_MAX else None
+
+
+_COMPLETED_GAPS = ("order_id", "completed_at", "customer_id", "recovery_url", "cart_token")
+
+
+def _completed_checkout(
+    existing: CheckoutItem, event: ev.CheckoutUpdated, fresh: dict[str, Any], at: datetime
+) -> CheckoutItem:
+    """A completed checkout is final: a later event only fills its gaps (and an earlier completion time)."""
+    fill = {
+        k: v
+        for k, v in fresh.items()
+        if k in _COMPLETED_GAPS and getattr(existing, k) is None and v is not None
+    }
+    completed_at: datetime | None = fresh["completed_at"]
+    if (
+        event.status == "completed"
+        and completed_at is not None
+        and existing.completed_at is not None
+        and completed_at < existing.completed_at
+    ):
+        fill["completed_at"] = completed_at
+    return existing.model_copy(update=fill | {"created_at": min(existing.created_at, at)})
+
+
+def _newer_checkout(
+    existing: CheckoutItem, event: ev.CheckoutUpdated, fresh: dict[str, Any], at: datetime
+) -> CheckoutItem:
+    """A newer event (or the completion) replaces the open checkout; what it leaves out, the stored one keeps."""
+    keep = {k: getattr(existing, k) for k in ("customer_id", "recovery_url", "cart_token", "order_id")}
+    merged = {k: (v if v is not None else keep.get(k)) for k, v in fresh.items()}
+    if not event.line_items and event.status == "completed":
+        merged.update(items=existing.items, item_count=existing.item_count, total=existing.total)
+    return CheckoutItem.model_validate(
+        {
+            "created_at": min(existing.created_at, at),
+            "recovered_by": existing.recovered_by,
+            "recovered_revenue": existing.recovered_revenue,
+            **merged,
+        }
+    )
+
+
+def _credit_recovery(item: CheckoutItem, recovered_by: Attribution | None) -> CheckoutItem:
+    """A completed checkout a cart_recovery message preceded is credited to it (once)."""
     if (
         item.status == "completed"
         and item.recovered_by is None
         and recovered_by is not None
         and recovered_by.sequence == c.SEQUENCE_CART_RECOVERY
     ):
-        item = item.model_copy(
+        return item.model_copy(
             update={"recovered_by": recovered_by.message_key, "recovered_revenue": item.total}
         )
     return item
@@ -714,37 +837,71 @@ def fulfillment_after_update(
     """Newest event wins; a delivery, once seen, is never forgotten; the customer is filled when known."""
     at = _utc(event.occurred_at)
     delivered_at = _utc(event.delivered_at) if event.delivered_at else (at if event.delivered else None)
-    if existing is not None and at < existing.updated_at:
-        fill: dict[str, Any] = {}
-        if existing.customer_id is None and customer_id is not None:
-            fill["customer_id"] = customer_id
-        if existing.delivered_at is None and delivered_at is not None:
-            fill["delivered_at"] = delivered_at
-        if not existing.tracking_numbers and event.tracking_numbers:
-            fill.update(
-                tracking_numbers=list(event.tracking_numbers),
-                tracking_urls=list(event.tracking_urls),
-                tracking_company=event.tracking_company,
-            )
-        return existing.model_copy(update=fill) if fill else existing
-    if existing is not None and existing.delivered_at is not None:
+    if existing is None:
+        return _fulfillment(event, customer_id, delivered_at, at)
+    if at < existing.updated_at:
+        return _late_fulfillment(existing, event, customer_id, delivered_at)
+    if existing.delivered_at is not None:
         delivered_at = (
             existing.delivered_at if delivered_at is None else min(existing.delivered_at, delivered_at)
         )
+    return _fulfillment(event, customer_id, delivered_at, at, existing)
+
+
+def _late_fulfillment(
+    existing: FulfillmentItem,
+    event: ev.FulfillmentUpdated,
+    customer_id: str | None,
+    delivered_at: datetime | None,
+) -> FulfillmentItem:
+    """An event older than the stored state only fills its gaps: customer, delivery, tracking."""
+    fill: dict[str, Any] = {}
+    if existing.customer_id is None and customer_id is not None:
+        fill["customer_id"] = customer_id
+    if existing.delivered_at is None and delivered_at is not None:
+        fill["delivered_at"] = delivered_at
+    if not existing.tracking_numbers and event.tracking_numbers:
+        fill.update(
+            tracking_numbers=list(event.tracking_numbers),
+            tracking_urls=list(event.tracking_urls),
+            tracking_company=event.tracking_company,
+        )
+    return existing.model_copy(update=fill) if fill else existing
+
+
+def _fulfillment(
+    event: ev.FulfillmentUpdated,
+    customer_id: str | None,
+    delivered_at: datetime | None,
+    at: datetime,
+    existing: FulfillmentItem | None = None,
+) -> FulfillmentItem:
+    """The fulfillment as of ``event``: what the event leaves out, the stored one (if any) keeps."""
+    kept = existing or _no_fulfillment(event, at)
+    estimated = event.estimated_delivery_at
     return FulfillmentItem(
         shop=event.shop,
         order_id=event.order_id,
         fulfillment_id=event.fulfillment_id,
-        customer_id=customer_id or (existing.customer_id if existing else None),
+        customer_id=customer_id or kept.customer_id,
         status=event.status,
-        shipment_status=event.shipment_status or (existing.shipment_status if existing else None),
-        tracking_company=event.tracking_company or (existing.tracking_company if existing else None),
-        tracking_numbers=list(event.tracking_numbers) or (existing.tracking_numbers if existing else []),
-        tracking_urls=list(event.tracking_urls) or (existing.tracking_urls if existing else []),
-        estimated_delivery_at=_utc(event.estimated_delivery_at)
-        if event.estimated_delivery_at
-        else (existing.estimated_delivery_at if existing else None),
+        shipment_status=event.shipment_status or kept.shipment_status,
+        tracking_company=event.tracking_company or kept.tracking_company,
+        tracking_numbers=list(event.tracking_numbers) or kept.tracking_numbers,
+        tracking_urls=list(event.tracking_urls) or kept.tracking_urls,
+        estimated_delivery_at=_utc(estimated) if estimated else kept.estimated_delivery_at,
         delivered_at=delivered_at,
+        updated_at=at,
+    )
+
+
+def _no_fulfillment(event: ev.FulfillmentUpdated, at: datetime) -> FulfillmentItem:
+    """What a fulfillment seen for the first time keeps from "the stored one": nothing."""
+    return FulfillmentItem(
+        shop=event.shop,
+        order_id=event.order_id,
+        fulfillment_id=event.fulfillment_id,
+        status=event.status,
         updated_at=at,
     )
 

@@ -1,14 +1,15 @@
-"""Profiles λ: EventBridge → SQS → this batch handler → ``ProfileStore.handle`` per canonical event.
+"""Profiles λ: EventBridge → SQS → this batch handler → ``ProfileService.handle`` per canonical event.
 
-Thin: settings validated once at cold start; each SQS record body is an EventBridge event whose ``detail`` is a
-canonical event. A record that fails (bad detail, DynamoDB error, too many write conflicts, PutEvents failure) is
-reported in ``batchItemFailures`` (ReportBatchItemFailures): SQS retries it and, past maxReceiveCount, moves it to
-the DLQ (configured by infra) — errors are never swallowed. The logic is idempotent, so retries are safe.
+Thin: settings validated once at cold start (``enishi.bootstrap``); each SQS record body is an EventBridge event
+whose ``detail`` is a canonical event. The service reads, plans (pure) and has the DynamoDB adapter execute the
+plan (``docs/internals.md``, "Profiles"). A record that fails (bad detail, DynamoDB error, too many write
+conflicts, PutEvents failure) is reported in ``batchItemFailures`` (ReportBatchItemFailures): SQS retries it and,
+past maxReceiveCount, moves it to the DLQ (configured by infra) — errors are never swallowed. The logic is
+idempotent, so retries are safe.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from pydantic import BaseModel, ConfigDict, Field
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from enishi import constants as c
+from enishi import bootstrap
 from enishi import events as ev
-from enishi.profiles.store import ProfileStore
+from enishi.profiles.dynamo import DynamoProfileRepository
+from enishi.profiles.service import ProfileService
 from enishi.publish import EventBridgePublisher
 from enishi.shop_config import load_shop_config
 
@@ -29,46 +31,35 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    table_name: str = Field(alias=c.ENV_TABLE_NAME)
-    event_bus_name: str = Field(c.EVENT_BUS_NAME, alias=c.ENV_EVENT_BUS_NAME)
+class Settings(bootstrap.TableSettings, bootstrap.BusSettings):
+    pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deps:
-    store: ProfileStore
+    service: ProfileService
 
 
-_deps: Deps | None = None
-
-
+@bootstrap.container
 def deps() -> Deps:
-    global _deps
-    if _deps is None:
-        settings = Settings.model_validate(dict(os.environ))
-        shop = load_shop_config()
-        _deps = Deps(
-            store=ProfileStore(
-                boto3.resource("dynamodb").Table(settings.table_name),
-                EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
-                stages=shop.stages,
-                attribution_window_days=shop.messaging.attribution_window_days,
-            )
+    settings = bootstrap.settings(Settings)
+    shop = load_shop_config()
+    repository = DynamoProfileRepository(
+        boto3.resource("dynamodb").Table(settings.table_name),
+        EventBridgePublisher(boto3.client("events"), settings.event_bus_name),
+    )
+    return Deps(
+        service=ProfileService(
+            repository,
+            stages=shop.stages,
+            attribution_window_days=shop.messaging.attribution_window_days,
         )
-    return _deps
-
-
-def reset() -> None:
-    """Forget the cold-start state (tests and the local stack, after changing the environment)."""
-    global _deps
-    _deps = None
+    )
 
 
 def record_handler(record: Any) -> None:
     event = ev.event_from_sqs_body(record.body)
-    outcome = deps().store.handle(event)
+    outcome = deps().service.handle(event)
     metrics.add_metric(name="ProfileEventApplied", unit=MetricUnit.Count, value=1)
     if outcome.profile_written:
         metrics.add_metric(name="ProfileWritten", unit=MetricUnit.Count, value=1)
@@ -93,7 +84,7 @@ def record_handler(record: Any) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -1,8 +1,8 @@
 """The items the profile consumer keeps beside the profile: order, checkout, fulfillment, privacy request.
 
 Shapes only (pydantic, ``extra="ignore"`` so readers survive added attributes). Keys come from ``keys.py`` and are
-added by ``store.py``; ``serialize.to_item`` turns a model into a DynamoDB item (times as ISO 8601 ``Z`` strings,
-money as ``Decimal``, no ``None`` or empty attributes — every byte is billed).
+added by ``planners.py`` and ``layout.py``; ``serialize.to_item`` turns a model into a DynamoDB item (times as ISO
+8601 ``Z`` strings, money as ``Decimal``, no ``None`` or empty attributes — every byte is billed).
 
 Order item (``keys.order_key``): also carries ``gsi1pk`` / ``gsi1sk`` (index ``orders_by_day``) while its status is
 ``placed`` and it has been recorded (``placed_at`` set); a cancelled order leaves the index, so the win-back job

@@ -124,7 +124,7 @@ class Profile(ProfileModel):
     @classmethod
     def _expand_folds(cls, data: Any) -> Any:
         """A stored fold leaves out the record that is also the channel's current consent (``"current"`` names
-        which): one copy per profile item (see ``store.compact_folds``)."""
+        which): one copy per profile item (see ``layout.compact_folds``)."""
         if not isinstance(data, dict) or not isinstance(data.get("consent_folds"), dict):
             return data
         folds = {}
@@ -147,8 +147,8 @@ class Profile(ProfileModel):
             )
             if not records:
                 continue
-            fold = None
-            for record in records:
+            fold = rule.fold_in(None, records[0])
+            for record in records[1:]:
                 fold = rule.fold_in(fold, record)
             self.consent_folds = {**self.consent_folds, channel: fold}
             setattr(self, f"{channel}_consent", rule.current(fold))
