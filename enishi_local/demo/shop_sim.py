@@ -51,6 +51,7 @@ class SimConfig:
     p_recover_after_reminder: tuple[float, float] = (0.13, 0.08)  # after the 1st / 2nd cart reminder
     p_f2_after_nudge: float = 0.10
     p_return_after_winback: float = 0.12
+    p_order_after_campaign: float = 0.08  # a segment campaign (``enishi demo --campaign ID``)
     p_unsubscribe_per_marketing_mail: float = 0.012
     p_open: float = 0.42
     p_click_if_open: float = 0.22
@@ -66,16 +67,16 @@ class SimConfig:
     @classmethod
     def small(cls, seed: int = 7, **overrides: Any) -> SimConfig:
         """Tens of customers over a few weeks: for the end-to-end test (runs in well under a minute)."""
-        base: dict[str, Any] = dict(
-            customers=40,
-            days=21,
-            seed=seed,
-            p_line=0.35,
-            p_bounce_address=0.06,
-            p_unsubscribe_per_marketing_mail=0.06,
-            p_repeat=(0.45, 0.5, 0.6, 0.6),
-            repeat_gap_median_days=6.0,
-        )
+        base: dict[str, Any] = {
+            "customers": 40,
+            "days": 21,
+            "seed": seed,
+            "p_line": 0.35,
+            "p_bounce_address": 0.06,
+            "p_unsubscribe_per_marketing_mail": 0.06,
+            "p_repeat": (0.45, 0.5, 0.6, 0.6),
+            "repeat_gap_median_days": 6.0,
+        }
         base.update(overrides)
         return cls(**base)
 
@@ -638,6 +639,14 @@ class ShopSimulation:
             ) and rng.random() < cfg.p_return_after_winback:
                 cust.won_back = True
                 self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(1, 10))), "winback")
+        elif seq.startswith("campaign-"):
+            soon = seen + timedelta(days=14)
+            if (
+                cust.next_order_at is None or cust.next_order_at > soon
+            ) and rng.random() < cfg.p_order_after_campaign:
+                self._plan_order_at(
+                    cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 7))), "campaign"
+                )
         if (
             msg.marketing is not False
             and seq != "shipping_notice"
