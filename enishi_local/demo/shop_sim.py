@@ -613,40 +613,7 @@ class ShopSimulation:
         if cust.bounce and msg.channel == "email":
             return  # never read
         seq = msg.sequence
-        if seq == "cart_recovery":
-            co = cust.open_checkout
-            if co is not None and not co.completed:
-                co.reminders_seen += 1
-                p = cfg.p_recover_after_reminder[min(co.reminders_seen, 2) - 1]
-                if rng.random() < p:
-                    self.at(
-                        seen + timedelta(minutes=rng.expovariate(1 / 180) + 5),
-                        lambda t: self._complete(co, t, "cart_reminder"),
-                    )
-        elif seq == "welcome" and is_f2_nudge(msg.step):
-            soon = seen + timedelta(days=14)
-            if (
-                cust.next_order_at is None or cust.next_order_at > soon
-            ) and rng.random() < cfg.p_f2_after_nudge:
-                cust.nudged = True
-                self._plan_order_at(
-                    cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 6))), "f2_nudge"
-                )
-        elif seq == "winback":
-            soon = seen + timedelta(days=14)
-            if (
-                cust.next_order_at is None or cust.next_order_at > soon
-            ) and rng.random() < cfg.p_return_after_winback:
-                cust.won_back = True
-                self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(1, 10))), "winback")
-        elif seq.startswith("campaign-"):
-            soon = seen + timedelta(days=14)
-            if (
-                cust.next_order_at is None or cust.next_order_at > soon
-            ) and rng.random() < cfg.p_order_after_campaign:
-                self._plan_order_at(
-                    cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 7))), "campaign"
-                )
+        self._react(seq, cust, msg, seen)
         if (
             msg.marketing is not False
             and seq != "shipping_notice"
@@ -663,6 +630,52 @@ class ShopSimulation:
                 self.outgoing.append(UnsubscribeClick(at=t, url=url, customer_id=cust.id))
 
             self.at(click, unsubscribe)
+
+    def _react(self, seq: str, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        """What the customer does about the message's content (by its sequence; a campaign by its prefix)."""
+        kind = "campaign" if seq.startswith("campaign-") else seq
+        react = {
+            "cart_recovery": self._after_reminder,
+            "welcome": self._after_welcome,
+            "winback": self._after_winback,
+            "campaign": self._after_campaign,
+        }.get(kind)
+        if react is not None:
+            react(cust, msg, seen)
+
+    def _free_for(self, cust: SimCustomer, seen: datetime) -> bool:
+        """No order of their own planned in the next two weeks."""
+        soon = seen + timedelta(days=14)
+        return cust.next_order_at is None or cust.next_order_at > soon
+
+    def _after_reminder(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        cfg, rng = self.cfg, self.rng
+        co = cust.open_checkout
+        if co is not None and not co.completed:
+            co.reminders_seen += 1
+            p = cfg.p_recover_after_reminder[min(co.reminders_seen, 2) - 1]
+            if rng.random() < p:
+                self.at(
+                    seen + timedelta(minutes=rng.expovariate(1 / 180) + 5),
+                    lambda t: self._complete(co, t, "cart_reminder"),
+                )
+
+    def _after_welcome(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        rng = self.rng
+        if is_f2_nudge(msg.step) and self._free_for(cust, seen) and rng.random() < self.cfg.p_f2_after_nudge:
+            cust.nudged = True
+            self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 6))), "f2_nudge")
+
+    def _after_winback(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        rng = self.rng
+        if self._free_for(cust, seen) and rng.random() < self.cfg.p_return_after_winback:
+            cust.won_back = True
+            self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(1, 10))), "winback")
+
+    def _after_campaign(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        rng = self.rng
+        if self._free_for(cust, seen) and rng.random() < self.cfg.p_order_after_campaign:
+            self._plan_order_at(cust, self._time_on(seen + timedelta(days=rng.uniform(0.5, 7))), "campaign")
 
 
 def is_f2_nudge(step: str) -> bool:
