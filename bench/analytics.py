@@ -39,13 +39,14 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def items_for(rng: random.Random, shop: str, n: int) -> list[dict[str, Any]]:
-    cid = f"{7_000_000_000 + n}"
-    created = NOW - timedelta(days=rng.randint(1, 720))
-    orders = 0 if rng.random() < 0.3 else min(1 + int(rng.expovariate(0.8)), 30)
-    placed = sorted(created + timedelta(days=rng.uniform(0, (NOW - created).days)) for _ in range(orders))
-    totals = [Decimal(rng.randrange(1500, 15000, 10)) for _ in placed]
-    email = f"customer{n}@example.jp"
+def _stage(orders: int) -> str:
+    return "lead" if not orders else "first_time" if orders == 1 else "loyal" if orders >= 5 else "repeat"
+
+
+def _profile(
+    shop: str, cid: str, n: int, created: datetime, placed: list[datetime], totals: list[Decimal]
+) -> dict[str, Any]:
+    orders = len(placed)
     profile: dict[str, Any] = {
         **keys.profile_key(shop, cid),
         "shop": shop,
@@ -53,7 +54,7 @@ def items_for(rng: random.Random, shop: str, n: int) -> list[dict[str, Any]]:
         "version": 3 + orders,
         "created_at": iso(created),
         "updated_at": iso(placed[-1] if placed else created),
-        "email": email,
+        "email": f"customer{n}@example.jp",
         "first_name": "花子",
         "last_name": "山田",
         "phone": "090-1234-5678",
@@ -66,13 +67,7 @@ def items_for(rng: random.Random, shop: str, n: int) -> list[dict[str, Any]]:
         },
         "order_count": orders,
         "total_spent": sum(totals, Decimal(0)),
-        "stage": "lead"
-        if not orders
-        else "first_time"
-        if orders == 1
-        else "loyal"
-        if orders >= 5
-        else "repeat",
+        "stage": _stage(orders),
         "recent_order_ids": [f"{cid}-{i}" for i in range(min(orders, 20))],
     }
     if placed:
@@ -81,8 +76,13 @@ def items_for(rng: random.Random, shop: str, n: int) -> list[dict[str, Any]]:
             "last_order_at": iso(placed[-1]),
             "last_order_id": f"{cid}-{orders - 1}",
         }
-    out = [profile, {**keys.email_lookup_key(shop, keys.email_hash(email)), "customer_id": cid}]
-    out.append({**keys.consent_ledger_key(shop, cid, iso(created), "email", "d" * 16), "state": "subscribed"})
+    return profile
+
+
+def _orders(
+    rng: random.Random, shop: str, cid: str, placed: list[datetime], totals: list[Decimal]
+) -> list[dict[str, Any]]:
+    out = []
     for i, (at, total) in enumerate(zip(placed, totals, strict=True)):
         cancelled = rng.random() < 0.03
         out.append(
@@ -99,32 +99,52 @@ def items_for(rng: random.Random, shop: str, n: int) -> list[dict[str, Any]]:
                 "updated_at": iso(at),
             }
         )
+    return out
+
+
+def _message(
+    rng: random.Random, shop: str, cid: str, seq: str, step: str, sent_at: datetime
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        **keys.message_key(shop, cid, keys.sequence_message_key(shop, cid, seq, step, "t")),
+        "shop": shop,
+        "customer_id": cid,
+        "sequence": seq,
+        "step": step,
+        "trigger_id": f"customer:{cid}",
+        "status": "sent" if rng.random() < 0.9 else "skipped",
+        "channel": "email" if rng.random() < 0.8 else "line",
+        "marketing": True,
+        "created_at": iso(sent_at),
+        "sent_at": iso(sent_at),
+        "recipient_hash": "e" * 64,
+    }
+    for attr, p in (("delivered_at", 0.97), ("opened_at", 0.4), ("clicked_at", 0.1)):
+        if rng.random() < p:
+            record[attr] = iso(sent_at + timedelta(hours=1))
+    if rng.random() < 0.03:
+        record |= {"converted_at": iso(sent_at + timedelta(days=1)), "revenue": Decimal(4000)}
+    return record
+
+
+def items_for(rng: random.Random, shop: str, n: int) -> list[dict[str, Any]]:
+    """One synthetic customer's items: profile, email lookup, consent record, orders, message records."""
+    cid = f"{7_000_000_000 + n}"
+    created = NOW - timedelta(days=rng.randint(1, 720))
+    orders = 0 if rng.random() < 0.3 else min(1 + int(rng.expovariate(0.8)), 30)
+    placed = sorted(created + timedelta(days=rng.uniform(0, (NOW - created).days)) for _ in range(orders))
+    totals = [Decimal(rng.randrange(1500, 15000, 10)) for _ in placed]
+    profile = _profile(shop, cid, n, created, placed, totals)
+    out = [profile, {**keys.email_lookup_key(shop, keys.email_hash(profile["email"])), "customer_id": cid}]
+    out.append({**keys.consent_ledger_key(shop, cid, iso(created), "email", "d" * 16), "state": "subscribed"})
+    out += _orders(rng, shop, cid, placed, totals)
     for seq, steps in SEQUENCES.items():
         if (seq == "welcome" and not placed) or (seq == "winback" and rng.random() < 0.7):
             continue
         start = placed[0] if placed else created
-        for j, step in enumerate(steps):
-            sent_at = start + timedelta(days=3 * j)
-            record: dict[str, Any] = {
-                **keys.message_key(shop, cid, keys.sequence_message_key(shop, cid, seq, step, "t")),
-                "shop": shop,
-                "customer_id": cid,
-                "sequence": seq,
-                "step": step,
-                "trigger_id": f"customer:{cid}",
-                "status": "sent" if rng.random() < 0.9 else "skipped",
-                "channel": "email" if rng.random() < 0.8 else "line",
-                "marketing": True,
-                "created_at": iso(sent_at),
-                "sent_at": iso(sent_at),
-                "recipient_hash": "e" * 64,
-            }
-            for attr, p in (("delivered_at", 0.97), ("opened_at", 0.4), ("clicked_at", 0.1)):
-                if rng.random() < p:
-                    record[attr] = iso(sent_at + timedelta(hours=1))
-            if rng.random() < 0.03:
-                record |= {"converted_at": iso(sent_at + timedelta(days=1)), "revenue": Decimal(4000)}
-            out.append(record)
+        out += [
+            _message(rng, shop, cid, seq, step, start + timedelta(days=3 * j)) for j, step in enumerate(steps)
+        ]
     return out
 
 
@@ -179,7 +199,7 @@ def next_day(stack: Any, customers: int, seed: int) -> int:
             "total_spent": Decimal(profile.get("total_spent") or 0) + total,
             "last_order_at": iso(at),
             "first_order_at": profile.get("first_order_at") or iso(at),
-            "stage": "first_time" if orders == 1 else "loyal" if orders >= 5 else "repeat",
+            "stage": _stage(orders),
         }
         table.put_item({k: ser.serialize(v) for k, v in profile.items()})
         order = {

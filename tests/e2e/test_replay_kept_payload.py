@@ -59,6 +59,7 @@ def test_a_kept_payload_is_replayed_once_the_adapter_is_fixed(monkeypatch):
         profile_key = keys.profile_key(SHOP, str(body["customer"]["id"]))
         assert "Item" not in table.get_item(Key=profile_key)
         bucket = stack.raw_bucket_name  # the raw-payload bucket (the analytics bucket is the other one)
+        assert bucket in stack.template.buckets()
         s3 = boto3.client("s3")
         assert s3.list_objects_v2(Bucket=bucket, Prefix="raw/shopify/")["KeyCount"] == 1
 

@@ -62,9 +62,7 @@ def test_the_machine_exports_from_pitr_and_runs_daily(cfn):
     definition = json.dumps(machine["Properties"]["DefinitionString"])
     assert "aws-sdk:dynamodb:exportTableToPointInTime" in definition and "FULL_EXPORT" in definition
     assert "DYNAMODB_JSON" in definition and "describeExport" in definition
-    rules = [
-        r for r in cfn.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]
-    ]
+    rules = [r for r in cfn.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
     assert any(lid in json.dumps(r["Properties"]["Targets"]) for r in rules)
 
 

@@ -60,7 +60,9 @@ def _table(session, items: int) -> str:
                 "order_count": {"N": str(i % 4)},
             },
         )
-    session.client("s3").create_bucket(Bucket="analytics-b", CreateBucketConfiguration={"LocationConstraint": REGION})
+    session.client("s3").create_bucket(
+        Bucket="analytics-b", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     return ddb.describe_table(TableName="t")["Table"]["TableArn"]
 
 
@@ -93,10 +95,14 @@ def test_an_export_is_written_in_aws_layout_with_manifests(aws):
     assert summary["itemCount"] == 3 and summary["outputFormat"] == "DYNAMODB_JSON"
     files = [
         json.loads(line)
-        for line in s3.get_object(Bucket="analytics-b", Key=summary["manifestFilesS3Key"])["Body"].read().splitlines()
+        for line in s3.get_object(Bucket="analytics-b", Key=summary["manifestFilesS3Key"])["Body"]
+        .read()
+        .splitlines()
     ]
     assert sorted(f["dataFileS3Key"] for f in files) == sorted(data)
-    lines = gzip.decompress(s3.get_object(Bucket="analytics-b", Key=data[0])["Body"].read()).decode().splitlines()
+    lines = (
+        gzip.decompress(s3.get_object(Bucket="analytics-b", Key=data[0])["Body"].read()).decode().splitlines()
+    )
     assert summary["billedSizeBytes"] == sum(len(line.encode()) for line in lines)
     assert json.loads(lines[0])["Item"]["sk"] == {"S": "PROFILE"}
 
@@ -104,7 +110,9 @@ def test_an_export_is_written_in_aws_layout_with_manifests(aws):
 def _query(session, sql: str, workgroup: str = "primary") -> tuple[str, dict]:
     athena = session.client("athena")
     qid = athena.start_query_execution(
-        QueryString=sql, WorkGroup=workgroup, ResultConfiguration={"OutputLocation": "s3://analytics-b/athena-results/"}
+        QueryString=sql,
+        WorkGroup=workgroup,
+        ResultConfiguration={"OutputLocation": "s3://analytics-b/athena-results/"},
     )["QueryExecutionId"]
     return qid, athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
 
