@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test test-long demo local synth bench bench-winback bench-analytics load profile-demo screenshots clean
+.PHONY: install test test-long demo local synth bench bench-winback bench-analytics bench-campaign load profile-demo screenshots clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need Python 3.11+ as '$(PY)' (set PY=...)"; exit 1; }
@@ -66,6 +66,10 @@ bench-winback: $(STAMP)
 # the daily analytics job at 10k and 100k customers on the local stack, modelled at 1M on AWS (docs/analytics.md)
 bench-analytics: $(STAMP)
 	$(BIN)/python -m bench.analytics --customers 10000 100000
+
+# a campaign to 100k recipients: orchestration cost per message ÷ SES price, modelled time at the SES rate (docs/campaigns.md)
+bench-campaign: $(STAMP)
+	$(BIN)/python -m bench.bench_campaign --recipients 100000 --rate 14 --rate 100 --rate 1000
 
 # a few thousand signed webhooks at a fixed rate against the local stack on loopback (bench/load.py)
 load: $(STAMP)

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from enishi_local.report.command import main as report_main
 
         return report_main(args[1:])
+    if args and args[0] == "campaign":  # operator tool: preview, start, cancel, status of a campaign
+        from enishi_local.campaign_ops import main as campaign_main
+
+        return campaign_main(args[1:])
     if args and args[0] in (
         "import",
         "customer",
@@ -70,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("connect", help="store a cart connection's tokens (see `enishi connect --help`)")
     sub.add_parser(
         "replay", help="send kept Shopify payloads back to the intake (see `enishi replay --help`)"
+    )
+    sub.add_parser(
+        "campaign", help="preview, start, cancel or show a campaign (see `enishi campaign --help`)"
     )
     sub.add_parser("import", help="import a shop's past customers and orders (see `enishi import --help`)")
     sub.add_parser("customer", help="show, export or erase one customer (see `enishi customer --help`)")

@@ -773,3 +773,90 @@ def install_dynamodb_export_layout() -> Undo:
         cls.response = original_response
 
     return undo
+
+
+_BATCHERS: dict[str, dict[str, Any]] = {}  # Map state name → its ItemBatcher (as the definition wrote it)
+
+
+def _strip_batchers(node: Any) -> Any:
+    """The definition without ``ItemBatcher`` fields, each remembered by its Map state's name."""
+    if isinstance(node, dict):
+        states = node.get("States")
+        if isinstance(states, dict):
+            for name, state in states.items():
+                if isinstance(state, dict) and state.get("Type") == "Map" and "ItemBatcher" in state:
+                    _BATCHERS[name] = state.pop("ItemBatcher")
+        return {k: _strip_batchers(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_strip_batchers(v) for v in node]
+    return node
+
+
+def _path_value(document: Any, path: str) -> Any:
+    """``$.a.b`` of a JSON document (the only path shape enishi's batchers use)."""
+    value = document
+    for part in path.removeprefix("$").strip(".").split("."):
+        if part:
+            value = value[part]
+    return value
+
+
+def _batch_items(batcher: dict[str, Any], state_input: Any, items: list[Any]) -> list[dict[str, Any]]:
+    size = int(batcher.get("MaxItemsPerBatch") or _path_value(state_input, batcher["MaxItemsPerBatchPath"]))
+    template = batcher.get("BatchInput") or {}
+    batch_input = {
+        (k[:-2] if k.endswith(".$") else k): (_path_value(state_input, v) if k.endswith(".$") else v)
+        for k, v in template.items()
+    }
+    chunks = [items[i : i + size] for i in range(0, len(items), max(1, size))]
+    return [{"Items": chunk, **({"BatchInput": batch_input} if template else {})} for chunk in chunks]
+
+
+def install_distributed_map_batching() -> Undo:
+    """Two Distributed Map features moto's ASL interpreter lacks, as AWS documents them (the Campaign machine uses
+    both): ``ItemBatcher`` (moto's grammar rejects the field; the definition is kept as written, parsed without it,
+    and the ItemReader's items are grouped into ``{"Items": [...], "BatchInput": {...}}`` children with
+    ``MaxItemsPerBatch(Path)``) and ``ReaderConfig.InputType: JSONL`` (one JSON value per line)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer import (  # noqa: E501 — moto's module path
+        transformer_json,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as dic,
+    )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original_parse = AmazonStateLanguageParser.parse
+    original_json = transformer_json.ResourceOutputTransformerJson._eval_body
+    original_map_run = dic.DistributedIterationComponent._map_run
+
+    def parse(definition: str) -> Any:
+        if '"ItemBatcher"' in definition or '"JSONL"' in definition:
+            document = _strip_batchers(json.loads(definition))
+            definition = json.dumps(document).replace('"InputType": "JSONL"', '"InputType": "JSON"')
+        return original_parse(definition)
+
+    def json_or_lines(self: Any, env: Any) -> None:
+        text = env.stack[-2]  # under the reader config
+        try:
+            json.loads(text)
+        except ValueError:  # JSON lines: one value per line
+            env.stack[-2] = json.dumps([json.loads(line) for line in text.splitlines() if line.strip()])
+        original_json(self, env)
+
+    def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        batcher = _BATCHERS.get(eval_input.state_name)
+        if batcher is not None:
+            items = env.stack.pop()
+            env.stack.append(_batch_items(batcher, env.states.get_input(), items))
+        original_map_run(self, env, eval_input)
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)
+    transformer_json.ResourceOutputTransformerJson._eval_body = json_or_lines
+    dic.DistributedIterationComponent._map_run = map_run
+
+    def undo() -> None:
+        AmazonStateLanguageParser.parse = staticmethod(original_parse)
+        transformer_json.ResourceOutputTransformerJson._eval_body = original_json
+        dic.DistributedIterationComponent._map_run = original_map_run
+
+    return undo

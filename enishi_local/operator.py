@@ -262,11 +262,19 @@ def run_import(target: Target, shop: str, opts: argparse.Namespace) -> Any:
     return Importer(target.table, shop, exported_at=_exported_at(opts), stages=_stages()).run(_records(opts))
 
 
+def _run_local(stack: Any, command: str, argv: list[str]) -> tuple[int, str]:
+    if command == "campaign":  # enishi campaign preview|start|cancel|status (enishi_local/campaign_ops.py)
+        from enishi_local import campaign_ops
+
+        return campaign_ops.run(campaign_ops.local(stack), argv)
+    return run(local(stack), command, argv)
+
+
 def serve_operator(stack: Any, body: bytes) -> dict[str, Any]:
     """``POST /_local/operator`` of the local stack: run a command against its moto."""
     request = json.loads(body or b"{}")
     command, argv = request.get("command"), list(request.get("argv") or [])
-    if command not in ("import", "customer", "report"):
+    if command not in ("import", "customer", "report", "campaign"):
         return {"rc": 2, "output": "unknown command"}
     started = time.monotonic()
     try:
@@ -276,7 +284,7 @@ def serve_operator(stack: Any, body: bytes) -> dict[str, Any]:
             answer = serve_local(stack, argv)
             rc, out = int(answer["rc"]), str(answer["output"])
         else:
-            rc, out = run(local(stack), command, argv)
+            rc, out = _run_local(stack, command, argv)
     except SystemExit as exit_:
         rc, out = 2, str(exit_)
     except Exception as exc:  # noqa: BLE001 - any failure is answered to the operator of this machine only

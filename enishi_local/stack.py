@@ -52,6 +52,7 @@ SHOP_DIR = ROOT / "shop"
 ACCOUNT_ID = runtime.ACCOUNT_ID
 ANALYTICS_SOURCE_LOCAL = "dynamodb-export+duckdb"  # result.json "source": DuckDB stands in for Athena
 REGION = runtime.REGION
+CAMPAIGN_TICK_ID = "CampaignTick"  # infra/constructs/campaigns.py: the schedule tick's function id
 MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
@@ -217,6 +218,7 @@ class LocalStack:
             moto_patches.install_sfn_direct_lambda(),
             moto_patches.install_unsigned_signatures(),
             moto_patches.install_dynamodb_export_layout(),
+            moto_patches.install_distributed_map_batching(),
             athena_duckdb.install(ACCOUNT_ID),
         ]
         self.line.start()
@@ -550,7 +552,13 @@ class LocalStack:
         """The template's rules, without the daily analytics schedule unless asked for (``analytics_schedule``):
         locally the Analytics machine runs on demand (``run_analytics``); a 60-day demo would export 60 times."""
         arn = self.analytics_state_machine_arn
-        rules = list(tpl.rules().values())
+        # the campaigns' 15-minute tick neither: its wake-ups would move every later event of a simulation (the
+        # demo's driver steps to the next wake-up); locally a campaign starts with `enishi campaign start`
+        rules = [
+            r
+            for r in tpl.rules().values()
+            if not (r.schedule and any(CAMPAIGN_TICK_ID in t.arn for t in r.targets))
+        ]
         if self._analytics_schedule or arn is None:
             return rules
         return [r for r in rules if not (r.schedule and any(t.arn == arn for t in r.targets))]

@@ -16,6 +16,7 @@ from infra.config import StageConfig
 from infra.constructs.analytics import Analytics
 from infra.constructs.api import Api
 from infra.constructs.bus import Bus
+from infra.constructs.campaigns import Campaigns
 from infra.constructs.channels import Channels
 from infra.constructs.encryption import DataKey
 from infra.constructs.function import FunctionFactory
@@ -93,6 +94,17 @@ class EnishiStack(Stack):
         analytics = Analytics(
             self, "Analytics", table=table, key=key, functions=functions, removal_policy=removal
         )
+        campaigns = Campaigns(
+            self,
+            "Campaigns",
+            table=table,
+            key=key,
+            bucket=analytics.bucket,
+            functions=functions,
+            removal_policy=removal,
+            **channels.sender_settings(),
+        )
+        channels.acknowledge_sender(campaigns.send_function)
 
         post, get = apigw.HttpMethod.POST, apigw.HttpMethod.GET
         api.add_route("Shopify", c.PATH_SHOPIFY_WEBHOOK, [post], intake.function, "webhook")
@@ -164,7 +176,11 @@ class EnishiStack(Stack):
                 **carts.dlqs,
             },
             functions=dict(functions.functions),
-            state_machines={**sequences.state_machines, "Analytics": analytics.state_machine},
+            state_machines={
+                **sequences.state_machines,
+                "Analytics": analytics.state_machine,
+                "Campaign": campaigns.state_machine,
+            },
         )
         for alarm in sequences.alarms:  # parked events unresolved, opt-out links broken, win-back not run
             alarm.add_alarm_action(cw_actions.SnsAction(monitoring.topic))
@@ -181,6 +197,7 @@ class EnishiStack(Stack):
         CfnOutput(self, c.OUTPUT_PRIVACY_TOPIC_ARN, value=privacy.topic.topic_arn)
         CfnOutput(self, c.OUTPUT_ANALYTICS_BUCKET_NAME, value=analytics.bucket.bucket_name)
         CfnOutput(self, c.OUTPUT_ANALYTICS_STATE_MACHINE_ARN, value=analytics.state_machine.state_machine_arn)
+        CfnOutput(self, c.OUTPUT_CAMPAIGN_STATE_MACHINE_ARN, value=campaigns.state_machine.state_machine_arn)
 
 
 def _connections_by_shop(config: StageConfig) -> dict[str, list[str]]:

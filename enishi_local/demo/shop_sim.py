@@ -54,6 +54,7 @@ class SimConfig:
     p_recover_after_reminder: tuple[float, float] = (0.13, 0.08)  # after the 1st / 2nd cart reminder
     p_f2_after_nudge: float = 0.10
     p_return_after_winback: float = 0.12
+    p_order_after_campaign: float = 0.08  # a segment campaign (``enishi demo --campaign ID``)
     p_unsubscribe_per_marketing_mail: float = 0.012
     p_open: float = 0.42
     p_click_if_open: float = 0.22
@@ -620,7 +621,7 @@ class ShopSimulation:
             self._maybe_tap_link(msg, seen, cust.id)
         if cust.bounce and msg.channel == "email":
             return  # never read
-        reaction = _REACTIONS.get(msg.sequence)
+        reaction = _REACTIONS.get("campaign" if msg.sequence.startswith("campaign-") else msg.sequence)
         if reaction is not None:
             reaction(self, cust, msg, seen)
         self._maybe_unsubscribe(cust, msg, seen)
@@ -675,6 +676,14 @@ class ShopSimulation:
                 cust, self._time_on(seen + timedelta(days=self.rng.uniform(1, 10))), "winback"
             )
 
+    def _react_to_campaign(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
+        soon = seen + timedelta(days=14)
+        free = cust.next_order_at is None or cust.next_order_at > soon
+        if free and self.rng.random() < self.cfg.p_order_after_campaign:
+            self._plan_order_at(
+                cust, self._time_on(seen + timedelta(days=self.rng.uniform(0.5, 7))), "campaign"
+            )
+
     def _maybe_unsubscribe(self, cust: SimCustomer, msg: SentMessage, seen: datetime) -> None:
         """A marketing email's reader may click its unsubscribe link, a little later."""
         if (
@@ -708,6 +717,7 @@ _REACTIONS: dict[str, Callable[[ShopSimulation, SimCustomer, SentMessage, dateti
     "cart_recovery": ShopSimulation._react_to_cart_reminder,
     "welcome": ShopSimulation._react_to_welcome,
     "winback": ShopSimulation._react_to_winback,
+    "campaign": ShopSimulation._react_to_campaign,  # a segment campaign (sequence "campaign-<id>")
 }
 
 

@@ -28,6 +28,9 @@ ENV_LINE_LINK_SECRET_ARN = (
 ENV_LINE_SECRET_ARN = "ENISHI_LINE_SECRET_ARN"  # JSON: {"channel_secret": ..., "channel_access_token": ...}
 ENV_UNSUBSCRIBE_SECRET_ARN = "ENISHI_UNSUBSCRIBE_SECRET_ARN"
 ENV_STATE_MACHINE_ARNS = "ENISHI_STATE_MACHINE_ARNS"  # JSON: {"welcome": arn, ...}
+ENV_CAMPAIGN_STATE_MACHINE_ARN = (
+    "ENISHI_CAMPAIGN_STATE_MACHINE_ARN"  # the Campaign machine (the schedule tick)
+)
 ENV_MAX_RECEIVE_COUNT = (
     "ENISHI_MAX_RECEIVE_COUNT"  # the consumer queue's redrive maxReceiveCount (parked backoff)
 )
@@ -134,3 +137,4 @@ OUTPUT_ANALYTICS_STATE_MACHINE_ARN = (
 )
 OUTPUT_PRIVACY_BUCKET_NAME = "PrivacyBucketName"
 OUTPUT_PRIVACY_TOPIC_ARN = "PrivacyTopicArn"
+OUTPUT_CAMPAIGN_STATE_MACHINE_ARN = "CampaignStateMachineArn"

@@ -16,6 +16,7 @@
 | LINE account-link nonce | SHOP#{shop}#LINENONCE#{nonce}        | NONCE       (TTL 10 min)   |
 | parked event            | SHOP#{shop}#PARKED#{missing}         | EVENT#{event_id} (TTL)     |
 | win-back job cursor     | SHOP#{shop}#JOB#winback              | CURSOR                     |
+| campaign run            | SHOP#{shop}#CAMPAIGN#{campaign_id}   | RUN                        |
 
 GSI ``orders_by_day`` (keys only) on order items: gsi1pk = SHOP#{shop}#ORDERDAY#{yyyy-mm-dd JST}, gsi1sk = ORDER#{id}.
 The daily win-back job reads the orders placed exactly N days ago and keeps those that are still the customer's
@@ -153,6 +154,32 @@ CURSOR_SK = "CURSOR"
 def winback_cursor_key(shop: str) -> dict[str, str]:
     """The last JST day the daily win-back job processed completely (it catches up from the day after)."""
     return {"pk": f"{_shop(shop)}#JOB#winback", "sk": CURSOR_SK}
+
+
+CAMPAIGN_RUN_SK = "RUN"
+CAMPAIGN_STEP_ID = "send"
+
+
+def campaign_run_key(shop: str, campaign_id: str) -> dict[str, str]:
+    """A campaign's run: its execution, status (running | cancelled) — the flag every send batch reads first."""
+    return {"pk": f"{_shop(shop)}#CAMPAIGN#{campaign_id}", "sk": CAMPAIGN_RUN_SK}
+
+
+def campaign_sequence(campaign_id: str) -> str:
+    """The name a campaign's messages carry where a sequence's carry theirs (message key, tags, the report)."""
+    return f"campaign-{campaign_id}"
+
+
+def campaign_message_key(shop: str, customer_id: str, campaign_id: str) -> str:
+    """One message per (customer, campaign), however often the campaign's run is retried or its batches re-driven."""
+    return sequence_message_key(
+        shop, customer_id, campaign_sequence(campaign_id), CAMPAIGN_STEP_ID, campaign_id
+    )
+
+
+def campaign_recipients_key(campaign_id: str, run_tag: str) -> str:
+    """The recipient list of one run in the analytics bucket (one JSON line per recipient)."""
+    return f"campaigns/{campaign_id}/{run_tag}/recipients.jsonl"
 
 
 # analytics bucket layout (functions/enishi/analytics/result.py): one run's files under its ``as_of``

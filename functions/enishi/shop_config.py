@@ -73,6 +73,13 @@ class Stages(BaseModel):
     dormant_after_days: int = 90
 
 
+class Campaigns(BaseModel):
+    """Campaigns to segments (docs/campaigns.md): the SES account's maximum send rate paces the sends."""
+
+    ses_max_send_rate: float = Field(default=14.0, gt=0, le=10_000)  # messages per second (SES account quota)
+    holdout_percent: float = Field(default=10.0, ge=0, le=50)  # a campaign's default control group
+
+
 class Analytics(BaseModel):
     """Inputs of the daily analytics job (docs/analytics.md): gross profit = revenue × ``margin_rate``."""
 
@@ -112,6 +119,7 @@ class ShopConfig(BaseModel):
     shipping: Shipping = Field(default_factory=Shipping)
     stages: Stages = Field(default_factory=Stages)
     analytics: Analytics = Field(default_factory=Analytics)
+    campaigns: Campaigns = Field(default_factory=Campaigns)
     catalog: list[Product] = Field(default_factory=list)
 
     @property

@@ -109,13 +109,12 @@ def test_starter_may_only_start_and_stop_the_sequence_machines_and_park_events(c
     assert not any(a.startswith(("ses:", "sqs:Send")) for a in cfn.actions(STARTER))
     resources = json.dumps(cfn.resources_for(STARTER, "states:StartExecution"))
     assert "*" not in resources.replace("Fn::", "")
-    # the sequence machines (the Analytics machine is no sequence: the starter must not start it)
-    machine_ids = {
-        m for m in cfn.of_type("AWS::StepFunctions::StateMachine") if not m.startswith("Analytics")
-    }
+    # the sequence machines (the Analytics and Campaign machines are no sequences: the starter must not start them)
+    others = ("Analytics", "Campaigns")
+    machine_ids = {m for m in cfn.of_type("AWS::StepFunctions::StateMachine") if not m.startswith(others)}
     assert {m for m in machine_ids if m in resources} == machine_ids
     assert not any(
-        m in resources for m in cfn.of_type("AWS::StepFunctions::StateMachine") if m.startswith("Analytics")
+        m in resources for m in cfn.of_type("AWS::StepFunctions::StateMachine") if m.startswith(others)
     )
 
 

@@ -113,6 +113,10 @@ class World:
             )
             self.functions[spec.handler] = spec
         for name, sm in self.machines.items():
+            if (
+                "Campaign" in sm.logical_id
+            ):  # needs enishi_local's ItemBatcher patch: tests/e2e/test_campaign_local.py
+                continue
             self.sfn.create_state_machine(name=name, definition=json.dumps(sm.definition), roleArn=ROLE)
 
     # ---- seeds (what the profile consumer would have written)

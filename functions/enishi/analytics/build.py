@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from enishi import clock
 from enishi.analytics import cost as cm
 from enishi.analytics import segments as seg
 from enishi.analytics.result import (
@@ -74,6 +75,8 @@ class CustomerRow:
             "f": self.scores.f if self.scores else None,
             "m": self.scores.m if self.scores else None,
             "segment": self.segment.key,
+            # campaigns select on the days since it (enishi.campaigns.recipients.candidate)
+            "last_order_at": clock.iso_z(self.last_order_at) if self.last_order_at else None,
         }
 
 

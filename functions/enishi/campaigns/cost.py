@@ -1,0 +1,95 @@
+"""What a campaign costs (``enishi campaign preview``, the bench): SES + LINE + AWS orchestration + the offer. Pure.
+
+Prices are ``enishi.analytics.cost``'s (USD, Tokyo, on-demand). Orchestration counts come from the Campaign machine's
+shape and the send λ's measured work per recipient (``bench/bench_campaign.py`` measures them on the local stack):
+
+- Step Functions (Standard): ``RUN_TRANSITIONS`` for the parent (Plan, Choice, Wait, Map, Succeed + the map run)
+  and ``TRANSITIONS_PER_BATCH`` per child execution (its one Task; start and end are not billed).
+- Lambda: one plan invocation, one send invocation per batch; billed duration = the paced time of the batch
+  (a worker sleeps to its share of the send rate: that sleep is billed) at the send λ's memory.
+- DynamoDB on demand: reads and writes per recipient (profile read, cancel flag per batch, ledger claim and
+  mark, cap claim, profile update), measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from enishi.analytics import cost as prices
+from enishi.campaigns.pacing import Pacing
+
+RUN_TRANSITIONS = 6
+TRANSITIONS_PER_BATCH = 1
+SEND_LAMBDA_GB = 0.25
+READS_PER_RECIPIENT = 2.0  # profile (+ its cap check); measured: bench/bench_campaign.py
+WRITES_PER_RECIPIENT = 4.0  # ledger claim, cap claim, ledger sent, profile last_message; measured
+
+
+@dataclass(frozen=True)
+class Usage:
+    recipients: int  # treated (held-out recipients only get a skip record: one write)
+    holdout: int
+    emails: int
+    lines: int
+    batches: int
+    send_seconds: float  # the send λ's billed seconds, all batches
+    reads_per_recipient: float = READS_PER_RECIPIENT
+    writes_per_recipient: float = WRITES_PER_RECIPIENT
+
+
+@dataclass(frozen=True)
+class Estimate:
+    ses_usd: float
+    line_usd: float
+    step_functions_usd: float
+    lambda_usd: float
+    dynamodb_usd: float
+    offer_jpy_per_redemption: int
+
+    @property
+    def orchestration_usd(self) -> float:
+        return self.step_functions_usd + self.lambda_usd + self.dynamodb_usd
+
+    @property
+    def total_usd(self) -> float:
+        return self.ses_usd + self.line_usd + self.orchestration_usd
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "ses_usd": round(self.ses_usd, 6),
+            "line_usd": round(self.line_usd, 6),
+            "orchestration_usd": round(self.orchestration_usd, 6),
+            "step_functions_usd": round(self.step_functions_usd, 6),
+            "lambda_usd": round(self.lambda_usd, 6),
+            "dynamodb_usd": round(self.dynamodb_usd, 6),
+            "total_usd": round(self.total_usd, 6),
+            "offer_jpy_per_redemption": self.offer_jpy_per_redemption,
+        }
+
+
+def usage(recipients: int, holdout: int, emails: int, lines: int, pace: Pacing) -> Usage:
+    treated = recipients - holdout
+    return Usage(
+        recipients=treated,
+        holdout=holdout,
+        emails=emails,
+        lines=lines,
+        batches=pace.batches(recipients),
+        send_seconds=treated * pace.seconds_per_message,
+    )
+
+
+def estimate(u: Usage, *, line_plan: str = "light", coupon_value_jpy: int = 0) -> Estimate:
+    transitions = RUN_TRANSITIONS + TRANSITIONS_PER_BATCH * u.batches
+    invocations = 1 + u.batches
+    return Estimate(
+        ses_usd=u.emails * prices.PRICE_SES_EMAIL,
+        line_usd=u.lines * prices.line_per_message_usd(line_plan),
+        step_functions_usd=transitions * prices.PRICE_SFN_TRANSITION,
+        lambda_usd=invocations * prices.PRICE_LAMBDA_REQUEST
+        + u.send_seconds * SEND_LAMBDA_GB * prices.PRICE_LAMBDA_GB_SECOND,
+        dynamodb_usd=u.recipients
+        * (u.reads_per_recipient * prices.PRICE_DDB_READ + u.writes_per_recipient * prices.PRICE_DDB_WRITE)
+        + u.holdout * prices.PRICE_DDB_WRITE,
+        offer_jpy_per_redemption=coupon_value_jpy,
+    )
