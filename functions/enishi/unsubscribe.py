@@ -16,18 +16,16 @@ previous or retired: ``secrets.rotation_secrets(..., retired=True)``). Pure: no 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from enishi import signed_token
+
 VERSION = "1"
-MAC_BYTES = 16
+MAC_BYTES = signed_token.MAC_BYTES
 _LABEL = b"enishi/unsubscribe\x00"
-_SEP = "\x00"
+_SEP = signed_token.SEP
 CHANNELS = ("email", "line")
 MAX_TOKEN_CHARS = 512  # refuse absurd inputs before decoding
 
@@ -39,20 +37,6 @@ class TokenClaims:
     channel: str = "email"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: bytes, version: str, payload: bytes) -> bytes:
-    return hmac.new(secret, _LABEL + version.encode("ascii") + b"." + payload, hashlib.sha256).digest()[
-        :MAC_BYTES
-    ]
-
-
 def make_token(secret: bytes, shop: str, customer_id: str, channel: str = "email") -> str:
     if not secret:
         raise ValueError("empty unsubscribe secret")
@@ -61,32 +45,15 @@ def make_token(secret: bytes, shop: str, customer_id: str, channel: str = "email
     for value in (shop, customer_id):
         if not value or _SEP in value:
             raise ValueError("shop and customer id must be non-empty and contain no NUL")
-    payload = _SEP.join((channel, shop, customer_id)).encode("utf-8")
-    return f"{VERSION}.{_b64(payload)}.{_b64(_mac(secret, VERSION, payload))}"
+    return signed_token.seal(_LABEL, VERSION, secret, (channel, shop, customer_id))
 
 
 def read_token(secret: bytes, token: str) -> TokenClaims | None:
     """The claims of a genuine token, or None for anything tampered, truncated, foreign or malformed."""
-    if not secret or not token or len(token) > MAX_TOKEN_CHARS:
+    fields = signed_token.open_with(_LABEL, VERSION, secret, token, MAX_TOKEN_CHARS)
+    if fields is None or len(fields) != 3:
         return None
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != VERSION:
-        return None
-    try:
-        payload = _unb64(parts[1])
-        mac = _unb64(parts[2])
-    except (binascii.Error, ValueError):
-        return None
-    if (
-        _b64(payload) != parts[1] or _b64(mac) != parts[2]
-    ):  # one spelling per token: no ignored bits or characters
-        return None
-    if not hmac.compare_digest(mac, _mac(secret, VERSION, payload)):
-        return None
-    try:
-        channel, shop, customer_id = payload.decode("utf-8").split(_SEP)
-    except ValueError:  # UnicodeDecodeError is a ValueError too
-        return None
+    channel, shop, customer_id = fields
     if channel not in CHANNELS or not shop or not customer_id:
         return None
     return TokenClaims(shop=shop, customer_id=customer_id, channel=channel)
