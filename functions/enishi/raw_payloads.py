@@ -9,7 +9,23 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+
+class RawKeeper(Protocol):
+    """Where an authentic body enishi could not (wholly) use is kept for replay (``S3RawStore`` below)."""
+
+    def keep(
+        self,
+        source: str,
+        raw: bytes,
+        headers: Mapping[str, str],
+        reason: str,
+        details: Any,
+        received_at: datetime,
+    ) -> str:
+        """Store the body; returns where it went."""
+        ...
 
 
 def raw_key(source: str, received_at: datetime, unique: str) -> str:

@@ -35,6 +35,7 @@ from enishi import bounding, json_input, signatures
 from enishi.carts import Unprocessable
 from enishi.events import EventBase
 from enishi.publish import EventPublisher, PublishFailed
+from enishi.raw_payloads import RawKeeper as RawStore
 from enishi.raw_payloads import raw_document, raw_key  # noqa: F401 - re-exported (kept-payload layout)
 
 Source = Literal["shopify", "generic"]
@@ -92,20 +93,6 @@ class DedupeStore(Protocol):
         ...
 
     def release(self, shop: str, source: str, delivery_id: str) -> None: ...
-
-
-class RawStore(Protocol):
-    def keep(
-        self,
-        source: str,
-        raw: bytes,
-        headers: Mapping[str, str],
-        reason: str,
-        details: Any,
-        received_at: datetime,
-    ) -> str:
-        """Store an authentic payload that could not be processed; returns where it went."""
-        ...
 
 
 class MetricSink(Protocol):

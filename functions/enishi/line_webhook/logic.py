@@ -34,6 +34,7 @@ from enishi import bounding, clock, json_input
 from enishi.carts import validation_details
 from enishi.events import CustomerRef, IdentityChange, LineIdentityChanged
 from enishi.line_webhook.linking import NonceStore
+from enishi.raw_payloads import RawKeeper
 from enishi.signatures import verify_line
 
 if TYPE_CHECKING:
@@ -83,20 +84,6 @@ class LineEvent(_Lenient):
         ):
             raise ValueError("not a plausible epoch time in milliseconds")
         return value
-
-
-class RawKeeper(Protocol):
-    def keep(
-        self,
-        source: str,
-        raw: bytes,
-        headers: Mapping[str, str],
-        reason: str,
-        details: Any,
-        received_at: datetime,
-    ) -> str:
-        """Store an authentic body enishi could not (wholly) use; returns where it went."""
-        ...
 
 
 class InvalidSignature(Exception):

@@ -17,23 +17,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
+from enishi.feedback.logic import MessageOutcomes
 from enishi.tracking import links
 
 CLICKED_AT = "clicked_at"
 
 
-class ClickRecorder(Protocol):
-    def mark(
-        self,
-        shop: str,
-        customer_id: str,
-        message_key: str,
-        attribute: str,
-        at: datetime,
-        extra: Mapping[str, str],
-    ) -> str: ...
+# the message-outcome port SES click events use (first mark only, conditional on the record existing)
+ClickRecorder = MessageOutcomes
 
 
 @dataclass(frozen=True)
