@@ -69,12 +69,25 @@ def active_executions(clock: VirtualClock) -> int:
     return max(0, _live_workers.get(clock, 0) - parked)
 
 
+def _execution_arn(env: Any) -> str:
+    try:
+        return str(env.states.context_object.context_object_data["Execution"]["Id"])
+    except (AttributeError, KeyError, TypeError):
+        return "?"
+
+
+def _unpark(env: Any) -> None:
+    """The execution of ``env`` is no longer asleep (it was stopped, failed or timed out): its sleeper may not have
+    run yet, but whoever waits for the stack to be idle must count the execution as busy until its thread ends."""
+    arn = _execution_arn(env)
+    for key in [k for k, (parked_arn, _t, _c) in list(_parked.items()) if parked_arn == arn and arn != "?"]:
+        _parked.pop(key, None)
+    activity.bump()
+
+
 def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
     """Sleep on the virtual clock, registered as parked until the time comes (or the execution stops)."""
-    try:
-        arn = env.states.context_object.context_object_data["Execution"]["Id"]
-    except (AttributeError, KeyError, TypeError):
-        arn = "?"
+    arn = _execution_arn(env)
     key = next(_parked_ids)
     _parked[key] = (arn, target, clock)
     activity.bump()  # parked until later: no longer active
@@ -205,6 +218,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
 
         def wrapper(self, *args: Any, __original=original, **kwargs: Any) -> None:
             __original(self, *args, **kwargs)
+            _unpark(self)  # busy from now until its thread ends: a settle right after the stop must wait for it
             clock.wake()
 
         patch(Environment, name, wrapper)

@@ -187,14 +187,11 @@ def local_result(
     import boto3
 
     s3 = boto3.client("s3", region_name=stack.region)
-    sfn = boto3.client("stepfunctions", region_name=stack.region)
-    bucket = next((b["Name"] for b in s3.list_buckets().get("Buckets", []) if ANALYTICS in b["Name"]), None)
-    machine = _local_machine(sfn)
-    if refresh and machine is not None:
-        arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-        status = _run_to_end(stack, sfn, arn)
-        if status != "SUCCEEDED":
-            raise SystemExit(f"the local Analytics run ended {status}")
+    bucket = getattr(stack, "analytics_bucket_name", None)
+    if refresh and getattr(stack, "analytics_state_machine_arn", None):
+        run = stack.run_analytics()  # the deployed machine, its Waits on the virtual clock (LocalStack)
+        if run["status"] != "SUCCEEDED":
+            raise SystemExit(f"the local Analytics run ended {run['status']}: {run.get('error')}")
     if bucket is not None:
         try:
             return read_latest(s3, bucket), f"s3://{bucket}/{keys.ANALYTICS_LATEST_KEY}"
@@ -204,27 +201,6 @@ def local_result(
 
     data = data if data is not None else data_from_stack(stack, as_of or stack.clock.now())
     return build_result(data, as_of), "stand-in (computed from the local table: no results/latest.json)"
-
-
-def _run_to_end(stack: Any, sfn: Any, arn: str, max_wakeups: int = 1000) -> str:
-    """Settle the local stack, moving its virtual clock from wake-up to wake-up while the execution waits (the
-    job's Wait states between export polls); returns the execution's final status."""
-    stack.settle()
-    for _ in range(max_wakeups):
-        status = str(sfn.describe_execution(executionArn=arn)["status"])
-        wakeup = stack.next_wakeup()
-        if status != "RUNNING" or wakeup is None:
-            return status
-        stack.advance_to(wakeup)
-    return str(sfn.describe_execution(executionArn=arn)["status"])
-
-
-def _local_machine(sfn: Any) -> str | None:
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        for m in page.get("stateMachines", []):
-            if ANALYTICS in m["name"].lower():
-                return str(m["stateMachineArn"])
-    return None
 
 
 def data_from_stack(stack: Any, as_of: datetime) -> Any:

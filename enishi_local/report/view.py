@@ -70,17 +70,40 @@ def _parse(value: str) -> datetime | None:
         return None
 
 
+_COUNTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "converted")
+_AMOUNTS = ("revenue_jpy", "gross_profit_jpy", "cost_usd", "cost_jpy")
+
+
+def _sum(rows: list[StepStats], sequence: str, step: str | None, channel: str | None) -> StepStats:
+    """One row adding up ``rows`` (the job writes per (step, channel); the report also shows per channel and per
+    step)."""
+    values: dict[str, Any] = {k: sum(getattr(r, k) for r in rows) for k in _COUNTS}
+    values.update({k: float(sum(getattr(r, k) for r in rows)) for k in _AMOUNTS})
+    return StepStats(sequence=sequence, step=step, channel=channel, roi=None, **values)
+
+
 def _rows(stats: list[StepStats]) -> dict[str, dict[str, Any]]:
-    """Per sequence: its total row, channel rows and step rows."""
+    """Per sequence: its total row, its rows per channel and per step — as the document gives them, or added up
+    from its (step, channel) rows."""
     out: dict[str, dict[str, Any]] = {}
+    cells: dict[str, list[StepStats]] = {}
     for s in stats:
         entry = out.setdefault(s.sequence, {"total": None, "channels": {}, "steps": {}})
-        if s.step is not None:
-            entry["steps"][s.step] = s
-        elif s.channel is not None:
-            entry["channels"][s.channel] = s
-        else:
+        if s.step is None and s.channel is None:
             entry["total"] = s
+        elif s.step is None:
+            entry["channels"][s.channel] = s
+        elif s.channel is None and s.sent == 0:
+            continue  # skip records: no channel, nothing sent
+        else:
+            cells.setdefault(s.sequence, []).append(s)
+    for seq, rows in cells.items():
+        entry = out[seq]
+        for channel in sorted({r.channel for r in rows if r.channel}):
+            if channel not in entry["channels"]:
+                entry["channels"][channel] = _sum([r for r in rows if r.channel == channel], seq, None, channel)
+        for step in sorted({r.step for r in rows if r.step}):
+            entry["steps"][step] = _sum([r for r in rows if r.step == step], seq, step, None)
     return out
 
 

@@ -228,34 +228,7 @@ def test_report_of_a_running_local_stack_reads_its_result_or_computes_one(tmp_pa
         assert "stand-in" in capsys.readouterr().err
         # When its analytics bucket holds a result document, Then that is what the report shows
         s3 = boto3.client("s3", region_name=local.region)
-        _bucket(s3, "enishi-local-analytics")
-        _put(s3, document(customers=77), "enishi-local-analytics")
+        _put(s3, document(customers=77), local.analytics_bucket_name)  # the stack's own analytics bucket
         assert command.main(["--local", local.url, "--out", str(tmp_path / "b")]) == 0
         second = json.loads((tmp_path / "b" / "summary.json").read_text(encoding="utf-8"))
         assert second["customers"] == 77
-
-
-class FakeLocalStack:
-    def __init__(self, wakeups: list[str]) -> None:
-        self.wakeups = wakeups
-        self.advanced: list[str] = []
-        self.settled = 0
-
-    def settle(self) -> None:
-        self.settled += 1
-
-    def next_wakeup(self):
-        return self.wakeups[0] if self.wakeups else None
-
-    def advance_to(self, at) -> None:
-        self.advanced.append(self.wakeups.pop(0))
-
-
-def test_local_refresh_moves_virtual_time_through_the_jobs_waits():
-    # Given the local Analytics run parked in two Waits (export polls) before it succeeds
-    stack, sfn = FakeLocalStack(["t1", "t2", "t3"]), FakeSfn(["RUNNING", "RUNNING", "SUCCEEDED"])
-    # When run to its end, Then the clock moved to each wake-up it needed, and no further
-    assert command._run_to_end(stack, sfn, "arn:exec") == "SUCCEEDED"
-    assert stack.advanced == ["t1", "t2"] and stack.settled == 1
-    # and a run still waiting with nothing left to wake it is reported as it is
-    assert command._run_to_end(FakeLocalStack([]), FakeSfn(["RUNNING"]), "arn:exec") == "RUNNING"
