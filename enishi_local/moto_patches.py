@@ -218,7 +218,9 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
 
         def wrapper(self, *args: Any, __original=original, **kwargs: Any) -> None:
             __original(self, *args, **kwargs)
-            _unpark(self)  # busy from now until its thread ends: a settle right after the stop must wait for it
+            _unpark(
+                self
+            )  # busy from now until its thread ends: a settle right after the stop must wait for it
             clock.wake()
 
         patch(Environment, name, wrapper)

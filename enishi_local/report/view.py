@@ -101,7 +101,9 @@ def _rows(stats: list[StepStats]) -> dict[str, dict[str, Any]]:
         entry = out[seq]
         for channel in sorted({r.channel for r in rows if r.channel}):
             if channel not in entry["channels"]:
-                entry["channels"][channel] = _sum([r for r in rows if r.channel == channel], seq, None, channel)
+                entry["channels"][channel] = _sum(
+                    [r for r in rows if r.channel == channel], seq, None, channel
+                )
         for step in sorted({r.step for r in rows if r.step}):
             entry["steps"][step] = _sum([r for r in rows if r.step == step], seq, step, None)
     return out
