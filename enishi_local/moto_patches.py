@@ -695,7 +695,7 @@ def install_sfn_lambda_client_cache() -> Undo:
 EXPORT_ITEMS_PER_FILE = 100_000  # AWS splits an export into many data files; readers must not assume one
 
 
-def install_dynamodb_export_layout() -> Undo:
+def install_dynamodb_export_layout(now: Callable[[], datetime] | None = None) -> Undo:
     """``ExportTableToPointInTime`` writes what AWS writes (Developer Guide, "DynamoDB table export output format"):
     ``<prefix>/AWSDynamoDB/<export id>/data/<name>.json.gz`` (gzipped JSON lines ``{"Item": {...}}``, split into
     files), ``manifest-files.json`` (one line per data file: ``itemCount``, ``md5Checksum``, ``etag``,
@@ -717,7 +717,8 @@ def install_dynamodb_export_layout() -> Undo:
         original_init(self, *args, **kwargs)
         self.export_id = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
         self.arn = f"{self.table.table_arn}/export/{self.export_id}"
-        self.export_time = datetime.now(UTC)
+        # the point in time the export is of: the local stack's virtual clock (the job's ``as_of``), else real time
+        self.export_time = now() if now is not None else datetime.now(UTC)
         self.manifest_key = None
 
     def _put(self, s3_backend: Any, key: str, body: bytes) -> str:

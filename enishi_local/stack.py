@@ -217,7 +217,7 @@ class LocalStack:
             moto_patches.install_dynamodb_fast_serializer(),
             moto_patches.install_sfn_direct_lambda(),
             moto_patches.install_unsigned_signatures(),
-            moto_patches.install_dynamodb_export_layout(),
+            moto_patches.install_dynamodb_export_layout(now=self.clock.now),
             moto_patches.install_distributed_map_batching(),
             athena_duckdb.install(ACCOUNT_ID),
         ]
