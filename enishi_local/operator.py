@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from enishi import constants as c
-
-OPERATOR_PATH = "/_local/operator"
+from enishi_local.http import OPERATOR_PATH  # the one spelling of the endpoint (the server side)
 
 
 @dataclass
@@ -125,10 +124,8 @@ def _emit(rc: int, out: str, opts: argparse.Namespace) -> int:
     return rc
 
 
-def _remote(url: str, command: str, argv: list[str], opts: argparse.Namespace) -> int:
-    argv = [str(Path(a).resolve()) if Path(a).is_file() else a for a in argv]
-    if command == "customer" and opts.action == "erase":
-        argv = [*argv, "--yes"]
+def post_operator(url: str, command: str, argv: list[str]) -> dict[str, Any]:
+    """Run ``command argv`` inside a running ``enishi local`` (``POST /_local/operator``); its ``{rc, output}``."""
     body = json.dumps({"command": command, "argv": argv}).encode()
     req = urllib.request.Request(
         url.rstrip("/") + OPERATOR_PATH,
@@ -137,7 +134,15 @@ def _remote(url: str, command: str, argv: list[str], opts: argparse.Namespace) -
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=3600) as resp:
-        answer = json.loads(resp.read())
+        answer: dict[str, Any] = json.loads(resp.read())
+    return answer
+
+
+def _remote(url: str, command: str, argv: list[str], opts: argparse.Namespace) -> int:
+    argv = [str(Path(a).resolve()) if Path(a).is_file() else a for a in argv]
+    if command == "customer" and opts.action == "erase":
+        argv = [*argv, "--yes"]
+    answer = post_operator(url, command, argv)
     return _emit(int(answer["rc"]), str(answer["output"]), opts)
 
 

@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,6 @@ from enishi import constants as c
 from enishi import keys
 from enishi.analytics.result import AnalyticsResult
 
-OPERATOR_PATH = "/_local/operator"
 DEFAULT_OUT = Path("out/report")
 WAIT_SECONDS = 10.0  # between DescribeExecution calls while --refresh waits
 ANALYTICS = "analytics"  # what the analytics bucket's and machine's names hold (local stack, stack resources)
@@ -236,15 +234,9 @@ def serve_local(stack: Any, argv: list[str]) -> dict[str, Any]:
 
 
 def _remote(url: str, argv: list[str]) -> tuple[AnalyticsResult, str]:
-    body = json.dumps({"command": "report", "argv": argv}).encode()
-    req = urllib.request.Request(
-        url.rstrip("/") + OPERATOR_PATH,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=3600) as resp:
-        answer = json.loads(resp.read())
+    from enishi_local.operator import post_operator
+
+    answer = post_operator(url, "report", argv)
     if int(answer.get("rc", 1)) != 0:
         raise SystemExit(str(answer.get("output")))
     doc = json.loads(answer["output"])
