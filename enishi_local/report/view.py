@@ -13,6 +13,7 @@ from typing import Any
 
 from enishi.analytics.result import AnalyticsResult, StepStats
 from enishi.clock import JST, parse_iso
+from enishi.constants import SEQUENCES
 
 from .metrics import SEQUENCE_LABELS, STAGES, _ratio
 
@@ -111,7 +112,11 @@ def _rows(stats: list[StepStats]) -> dict[str, dict[str, Any]]:
 
 def _messages(stats: list[StepStats]) -> dict[str, Any]:
     by_seq: dict[str, dict[str, Any]] = {}
-    for seq, entry in _rows(stats).items():
+    rows = _rows(stats)
+    empty: dict[str, Any] = {"total": None, "channels": {}, "steps": {}}
+    # every sequence the shop runs, with or without messages yet (as the report always listed them)
+    for seq in sorted(set(SEQUENCES) | set(rows)):
+        entry = rows.get(seq, empty)
         email, line = entry["channels"].get("email"), entry["channels"].get("line")
         total = entry["total"]
         by_seq[seq] = {

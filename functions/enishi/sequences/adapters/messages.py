@@ -4,7 +4,7 @@ template context and, for marketing, its opt-out link — checked by ``domain/op
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from enishi import clock
@@ -76,31 +76,25 @@ class MessageComposer:
     def track(self, ref: MessageRef, channel: str, context: dict[str, Any]) -> dict[str, Any]:
         """The context with its links through ``/r/{token}`` (``messaging.tracking``; untouched when off or when no
         key or public URL is configured)."""
+        from enishi.tracking import links
         from enishi.tracking.rewrite import track_links
 
-        keys_ = self._signing_keys()
-        if not (self._shop.messaging.tracking.enabled and keys_ and self._public_base_url):
-            return context
-        now = clock.now()
-        return track_links(context, lambda name, url: self._tracked(ref, channel, name, url, keys_[0], now))
-
-    def _tracked(
-        self, ref: MessageRef, channel: str, name: str, url: str, key: bytes, now: datetime
-    ) -> str | None:
-        from enishi.tracking import links
-
         settings = self._shop.messaging.tracking
+        keys_ = self._signing_keys()
+        if not (settings.enabled and keys_ and self._public_base_url):
+            return context
+        base_url, key = self._public_base_url, keys_[0]
+        # the same for every link of the message
         fill = {"channel": channel, "sequence": ref.sequence, "step": ref.step}
         utm = {k: v.format_map(fill) for k, v in settings.utm.items()}
-        claims = links.ClickClaims(
-            ref.shop,
-            ref.customer_id,
-            ref.message_key,
-            name,
-            links.with_utm(url, utm),
-            links.expiry(now, timedelta(days=settings.ttl_days)),
-        )
-        if not links.is_redirectable(claims.target):
-            return None
-        tracked = links.click_url(self._public_base_url or "", links.make_token(key, claims))
-        return None if channel == "line" and len(tracked) > LINE_URI_MAX else tracked
+        expires_at = links.expiry(clock.now(), timedelta(days=settings.ttl_days))
+
+        def tracked(name: str, url: str) -> str | None:
+            target = links.with_utm(url, utm)
+            if not links.is_redirectable(target):
+                return None
+            claims = links.ClickClaims(ref.shop, ref.customer_id, ref.message_key, name, target, expires_at)
+            out = links.click_url(base_url, links.make_token(key, claims))
+            return None if channel == "line" and len(out) > LINE_URI_MAX else out
+
+        return track_links(context, tracked)
