@@ -23,6 +23,7 @@ from typing import Any
 
 from enishi import clock
 from enishi import constants as c
+from enishi.analytics.cost import line_plan_for_quota
 from enishi.campaigns import cost
 from enishi.campaigns.pacing import pacing
 from enishi.campaigns.spec import load_campaign
@@ -121,7 +122,7 @@ def preview(t: Target, campaign_id: str) -> dict[str, Any]:
             channels[_channel(store, deps.shop, campaign, r.customer_id, now)] += 1
     pace = pacing(deps.shop.campaigns.ses_max_send_rate)
     use = cost.usage(total, held, channels["email"], channels["line"], pace)
-    plan_name = "communication" if deps.shop.messaging.line_monthly_quota <= 200 else "light"
+    plan_name = line_plan_for_quota(deps.shop.messaging.line_monthly_quota)
     money = cost.estimate(use, line_plan=plan_name, coupon_value_jpy=campaign.offer.coupon_value_jpy)
     return {
         "campaign": campaign_id,

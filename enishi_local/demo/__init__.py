@@ -262,7 +262,7 @@ def run_demo(
             line_plan=_line_plan(shop.messaging.line_monthly_quota),
             run=run,
             order_items=parts["orders"],
-            margin_rate=getattr(shop, "margin_rate", None),  # shop.yaml's margin, once its model has one
+            margin_rate=float(shop.analytics.margin_rate),
         )
         # the analytics result as `enishi report --local` reads it (its Analytics run at the end when the stack has
         # one, else computed from the table by the stand-in), rendered by the same code with the run's own sections

@@ -222,7 +222,7 @@ def data_from_stack(stack: Any, as_of: datetime) -> Any:
         thresholds=StageThresholds(**shop.stages.model_dump()),
         line_plan=line_plan_for(shop.messaging.line_monthly_quota),
         order_items=parts["orders"],
-        margin_rate=getattr(shop, "margin_rate", None),
+        margin_rate=float(shop.analytics.margin_rate),
     )
 
 

@@ -26,7 +26,9 @@ from enishi.analytics.cost import (
     PRICE_LAMBDA_REQUEST,
     PRICE_SES_EMAIL,
     PRICE_SFN_TRANSITION,
+    line_plan_for_quota,
 )
+from enishi.analytics.cost import line_per_message_usd as _line_per_message_usd
 from enishi.clock import parse_iso
 from enishi.profiles.model import Profile, StageThresholds, derive_stage
 
@@ -327,15 +329,9 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def line_plan_for(monthly_quota: int) -> str:
-    """The LINE plan a shop's monthly message quota (shop.yaml) implies."""
-    return "communication" if monthly_quota <= 200 else "light" if monthly_quota <= 5000 else "standard"
-
-
-def line_per_message_usd(line_plan: str) -> float:
-    """LINE: the plan's price per included message (Light: ¥5,000 / 5,000 = ¥1 a message)."""
-    plan = LINE_PLANS_JPY.get(line_plan, LINE_PLANS_JPY["light"])
-    return (plan[0] / plan[1] / JPY_PER_USD) if plan[1] else 0.0
+# the one LINE plan rule and price per message (enishi.analytics.cost), under the names the report's callers use
+line_plan_for = line_plan_for_quota
+line_per_message_usd = _line_per_message_usd
 
 
 def sequence_cost(data: ReportData, seq: str, emails: int, lines: int) -> dict[str, float]:

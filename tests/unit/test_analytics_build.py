@@ -57,7 +57,8 @@ def test_customers_fold_into_totals_stages_fn_segments_and_the_grid():
         "hibernating": 0,
         "lead": 1,
     }
-    assert result.rfm.customers[4][0] == 1 and result.rfm.customers[0][4] == 1
+    # row 0 is R5 (the most recent), the order the chart labels and the stand-in fill: b is R5 F1, c is R1 F5
+    assert result.rfm.customers[0][0] == 1 and result.rfm.customers[4][4] == 1
     assert [c.segment.key for c in customers] == ["lead", "new", "at_risk"]
 
 

@@ -69,7 +69,9 @@ def profile(table, customer_id: str, **kw) -> Profile:
     return p
 
 
-def make_deps(table, channels: Channels, sleeps: list[float] | None = None) -> Deps:
+def make_deps(
+    table, channels: Channels, sleeps: list[float] | None = None, sequence_holdout_percent: float = 0
+) -> Deps:
     from enishi.sequences.adapters.messages import MessageComposer
     from enishi.shop_config import load_shop_config
 
@@ -85,7 +87,9 @@ def make_deps(table, channels: Channels, sleeps: list[float] | None = None) -> D
         store=store,
         ledger=Ledger(table),
         channels=channels,
-        policy=eligibility.Policy(quiet=QuietWindow.from_config(QuietHours())),
+        policy=eligibility.Policy(
+            quiet=QuietWindow.from_config(QuietHours()), holdout_percent=sequence_holdout_percent
+        ),
         messages=messages,
     )
     ticks = iter(range(10**6))
@@ -158,6 +162,18 @@ def test_a_held_out_customer_is_never_sent_even_with_consent(table, now):
     channels = Channels()
     assert send_batch(event(Recipient("held", True)), make_deps(table, channels)) == {"holdout": 1}
     assert channels.delivered == []
+
+
+def test_a_treated_recipient_is_not_held_out_again_by_the_shops_sequence_default(table, now):
+    """The campaign's control group is drawn once, when the recipient list is made: with the shop's sequence
+    default at its maximum, every treated recipient still gets the message (a second draw would move half of them
+    into the control group the report counts)."""
+    ids = [f"t{i}" for i in range(20)]
+    for cid in ids:
+        profile(table, cid)
+    channels = Channels()
+    deps = make_deps(table, channels, sequence_holdout_percent=50)
+    assert send_batch(event(*(Recipient(cid, False) for cid in ids)), deps) == {"sent": len(ids)}
 
 
 def test_quiet_hours_defer_without_a_record_so_a_later_run_reaches_them(table, now):

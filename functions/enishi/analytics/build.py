@@ -158,8 +158,11 @@ class CustomerSummary:
         self.revenue += c.monetary
         self.fn[str(c.orders) if c.orders < FN_TOP else f"{FN_TOP}+"] += 1
         if c.scores is not None:
-            self.grid[c.scores.r - 1][c.scores.f - 1] += 1
-            self.grid_money[c.scores.r - 1][c.scores.f - 1] += c.monetary
+            row = (
+                5 - c.scores.r
+            )  # RfmGrid: row 0 = R5 (the most recent), as the chart and the stand-in read it
+            self.grid[row][c.scores.f - 1] += 1
+            self.grid_money[row][c.scores.f - 1] += c.monetary
 
 
 def summarize(customers: Iterable[CustomerRow]) -> CustomerSummary:

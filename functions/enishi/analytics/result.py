@@ -53,7 +53,8 @@ class SegmentCount(BaseModel):
 
 
 class RfmGrid(BaseModel):
-    # counts by recency score (rows, 5 = most recent) × frequency score (columns, 5 = most frequent), 1..5
+    # counts by recency score (rows: row 0 = R5, the most recent … row 4 = R1) × frequency score (columns:
+    # column 0 = F1 … column 4 = F5)
     customers: list[list[int]]
     monetary_jpy: list[list[float]]
 

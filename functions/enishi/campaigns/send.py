@@ -52,7 +52,11 @@ class Batch(BaseModel):
     def step(self, variant: str | None) -> StepPayload:
         template = self.variant_templates.get(variant or "", self.template)
         step = Step(id=keys.CAMPAIGN_STEP_ID, template=template, channel=self.channel, marketing=True)
-        return StepPayload(sequence=keys.campaign_sequence(self.campaign_id), index=0, step=step)
+        # the campaign's control group was drawn when the recipient list was made (scope ``campaign:<id>``): the
+        # step must not draw a second, unrelated one from the shop's sequence default
+        return StepPayload(
+            sequence=keys.campaign_sequence(self.campaign_id), index=0, step=step, holdout_percent=0
+        )
 
     def ref(self, customer_id: str) -> MessageRef:
         return MessageRef(
