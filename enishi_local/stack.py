@@ -726,14 +726,7 @@ class LocalStack:
     @property
     def raw_bucket_name(self) -> str | None:
         """The raw-payload bucket the functions keep payloads in (after ``start()``)."""
-        return next(
-            (
-                env[c.ENV_RAW_BUCKET_NAME]
-                for env in self._environments.values()
-                if env.get(c.ENV_RAW_BUCKET_NAME)
-            ),
-            None,
-        )
+        return self.function_env(c.ENV_RAW_BUCKET_NAME)
 
     def function_env(self, variable: str) -> str | None:
         """The value of an environment variable some function is given (e.g. the privacy bucket's name)."""

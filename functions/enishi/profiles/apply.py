@@ -126,7 +126,7 @@ def apply(
     del now  # event times decide; "now" never makes a state change non-idempotent
     t = thresholds(stages)
     before = profile
-    after = _apply(profile, event, t, order=order, customer_id=customer_id)
+    after = _apply(profile, event, order=order, customer_id=customer_id)
     if after is None:
         return before
     after = after.model_copy(update={"stage": stored_stage(after.order_count, after.total_spent, t)})
@@ -145,12 +145,11 @@ def _same(a: Profile, b: Profile) -> bool:
 def _apply(
     profile: Profile | None,
     event: Any,
-    t: StageThresholds,
     *,
     order: OrderItem | None,
     customer_id: str | None,
 ) -> Profile | None:
-    del t  # the stage is derived by ``apply`` afterwards
+    """The event applied to the profile (the stage is derived by ``apply`` afterwards)."""
     if event.type in _PROFILE_UNCHANGED:
         return profile  # recorded as items by the store; the profile does not change
     by_type = _APPLY_BY_TYPE.get(event.type, _apply_customer_event)
@@ -686,9 +685,7 @@ def order_after_placed(
         financial_status=event.financial_status,
         checkout_token=event.checkout_token,
         items=compact_lines(lines),
-        item_count=(event.item_count or len(lines))
-        if len(lines) > ORDER_ITEMS_MAX
-        else None,  # the cart's count
+        item_count=_cart_count(event.item_count, lines),
         attributed_to=attributed_to,
         updated_at=max(at, existing.updated_at) if existing is not None else at,
     )

@@ -9,10 +9,8 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import Field
 
 from enishi import bootstrap, clock, http_api, secrets
-from enishi import constants as c
 from enishi.feedback.store import DynamoMessageOutcomes
 from enishi.shop_config import load_shop_config
 from enishi.tracking import redirect
@@ -21,8 +19,8 @@ logger = Logger()
 metrics = Metrics()
 
 
-class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings):
-    unsubscribe_secret_arn: str = Field(alias=c.ENV_UNSUBSCRIBE_SECRET_ARN)
+class Settings(bootstrap.TableSettings, bootstrap.ShopConfigSettings, bootstrap.UnsubscribeSecretSettings):
+    pass
 
 
 @dataclass(frozen=True)
