@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enishi import keys
+from enishi.aws_errors import lost_condition
 
 Row = dict[str, str | None]
 RUNNING = frozenset({"QUEUED", "RUNNING"})
@@ -149,7 +150,7 @@ class ProfileWriter:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if lost_condition(exc):
                 return 0  # erased since the export: nothing to label
             raise
         return 1

@@ -30,6 +30,7 @@ from typing import Any
 
 from enishi import consent as rule
 from enishi import keys
+from enishi.aws_errors import error_code, lost_condition
 from enishi.history import build
 from enishi.history.sources import ImportedCustomer, ImportedLine, ImportedOrder
 from enishi.profiles.layout import order_to_item, profile_put
@@ -45,15 +46,9 @@ THROTTLED = frozenset(
         "InternalServerError",
     }
 )
-CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 BATCH_WRITE_MAX = 25
 BATCH_GET_MAX = 100
 MAX_RETRIES = 10
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 @dataclass
@@ -74,7 +69,7 @@ class Pacer:
             try:
                 return fn(**kwargs)
             except Exception as exc:
-                if _code(exc) not in THROTTLED or attempt == MAX_RETRIES - 1:
+                if error_code(exc) not in THROTTLED or attempt == MAX_RETRIES - 1:
                     raise
                 self.wait(attempt)
         raise AssertionError("unreachable")
@@ -327,7 +322,7 @@ class Importer:
         try:
             self._pacer.call(self._table.put_item, Item=item, **condition)
         except Exception as exc:
-            if _code(exc) == CONDITIONAL_CHECK_FAILED:
+            if lost_condition(exc):
                 raise _Conflict(new.customer_id) from exc
             raise
         self.stats.profiles_written += 1
@@ -342,7 +337,7 @@ class Importer:
             self._pacer.call(self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
             return True
         except Exception as exc:
-            if _code(exc) != CONDITIONAL_CHECK_FAILED:
+            if not lost_condition(exc):
                 raise
             return False
 

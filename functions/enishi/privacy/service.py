@@ -14,17 +14,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from enishi import keys
+from enishi.aws_errors import lost_condition
 from enishi.privacy import jobs
 from enishi.privacy.jobs import Job
 from enishi.privacy.shop_data import ShopEraser, ShopExecutions, shop_prefixes
 from enishi.privacy.store import CustomerNotFound, PrivacyStore
 
 ERASE_ATTEMPTS = 3
-
-
-def _lost_race(exc: Exception) -> bool:
-    response = getattr(exc, "response", None) or {}
-    return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class ExportSink(Protocol):
@@ -91,7 +87,7 @@ class PrivacyService:
             try:
                 return Done(job, counts=self.store.erase(holdings, datetime.fromisoformat(job.received_at)))
             except Exception as exc:
-                if not _lost_race(exc) or attempt == ERASE_ATTEMPTS:
+                if not lost_condition(exc) or attempt == ERASE_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 

@@ -14,16 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from enishi.aws_errors import lost_condition
 from enishi.profiles.layout import Item
 from enishi.profiles.plan import Delete, Publish, Put, Remove, Step, Update, WriteConflict
 from enishi.publish import EventPublisher
-
-CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
-
-
-def _is_conflict(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    return isinstance(response, Mapping) and response.get("Error", {}).get("Code") == CONDITIONAL_CHECK_FAILED
 
 
 class DynamoProfileRepository:
@@ -66,7 +60,7 @@ class DynamoProfileRepository:
         try:
             self._table.put_item(Item=step.item, **step.condition)
         except Exception as exc:
-            if not _is_conflict(exc):
+            if not lost_condition(exc):
                 raise
             if step.on_conflict == "retry":
                 raise WriteConflict(step.item.get("sk", "")) from exc
@@ -82,7 +76,7 @@ class DynamoProfileRepository:
                 ExpressionAttributeValues=dict(step.values),
             )
         except Exception as exc:
-            if not _is_conflict(exc):
+            if not lost_condition(exc):
                 raise
             return False
         return True
