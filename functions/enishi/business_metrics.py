@@ -14,8 +14,6 @@ dimensions), so a handler's other metrics keep only ``service``. Namespace ``eni
 
 from __future__ import annotations
 
-import os
-
 from enishi import constants as c
 
 MESSAGE_SENT = "MessageSent"
@@ -27,18 +25,16 @@ LINE_MESSAGES_USED = "LineMessagesUsed"
 LINE_QUOTA_LIMIT = "LineQuotaLimit"
 CHANNELS = ("email", "line")
 SERVICE = "enishi"  # POWERTOOLS_SERVICE_NAME of every function (infra.constructs.function.SERVICE_NAME)
-DISABLED_ENV = "POWERTOOLS_METRICS_DISABLED"  # set by the local stack; ``single_metric`` itself ignores it
-
-
-def disabled() -> bool:
-    return os.environ.get(DISABLED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+DISABLED_ENV = "POWERTOOLS_METRICS_DISABLED"  # set locally; ``single_metric`` ignores it: emit checks
 
 
 def emit(name: str, value: float, dimensions: dict[str, str], *, unit: str = "Count") -> None:
     """One metric with its own dimensions (besides ``service``); nothing when metrics are disabled (locally)."""
-    if disabled():
-        return
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():  # Powertools' own rule (POWERTOOLS_METRICS_DISABLED, POWERTOOLS_DEV)
+        return
 
     with single_metric(
         name=name,

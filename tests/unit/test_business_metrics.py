@@ -39,3 +39,12 @@ def test_nothing_is_printed_when_metrics_are_disabled(monkeypatch):
     monkeypatch.setenv(bm.DISABLED_ENV, "true")
     assert _emitted(bm.message_sent, "welcome", "email") == []
     assert _emitted(bm.conversion, "welcome", 1.0) == []
+
+
+def test_powertools_dev_mode_disables_them_too_as_powertools_itself_does(monkeypatch):
+    """The rule is Powertools' own (``is_metrics_disabled``), not a copy: POWERTOOLS_DEV alone disables metrics."""
+    monkeypatch.delenv(bm.DISABLED_ENV, raising=False)
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    assert _emitted(bm.message_sent, "welcome", "email") == []
+    monkeypatch.setenv(bm.DISABLED_ENV, "false")
+    assert len(_emitted(bm.message_sent, "welcome", "email")) == 1
