@@ -25,7 +25,6 @@ from enishi import signed_token
 VERSION = "1"
 MAC_BYTES = signed_token.MAC_BYTES
 _LABEL = b"enishi/unsubscribe\x00"
-_SEP = signed_token.SEP
 CHANNELS = ("email", "line")
 MAX_TOKEN_CHARS = 512  # refuse absurd inputs before decoding
 
@@ -38,19 +37,15 @@ class TokenClaims:
 
 
 def make_token(secret: bytes, shop: str, customer_id: str, channel: str = "email") -> str:
-    if not secret:
-        raise ValueError("empty unsubscribe secret")
+    """The token of ``/u/{token}`` (``signed_token.seal`` refuses an empty secret and NUL in a field)."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    for value in (shop, customer_id):
-        if not value or _SEP in value:
-            raise ValueError("shop and customer id must be non-empty and contain no NUL")
+    if not shop or not customer_id:
+        raise ValueError("shop and customer id must be non-empty")
     return signed_token.seal(_LABEL, VERSION, secret, (channel, shop, customer_id))
 
 
-def read_token(secret: bytes, token: str) -> TokenClaims | None:
-    """The claims of a genuine token, or None for anything tampered, truncated, foreign or malformed."""
-    fields = signed_token.open_with(_LABEL, VERSION, secret, token, MAX_TOKEN_CHARS)
+def _claims(fields: list[str] | None) -> TokenClaims | None:
     if fields is None or len(fields) != 3:
         return None
     channel, shop, customer_id = fields
@@ -59,13 +54,14 @@ def read_token(secret: bytes, token: str) -> TokenClaims | None:
     return TokenClaims(shop=shop, customer_id=customer_id, channel=channel)
 
 
+def read_token(secret: bytes, token: str) -> TokenClaims | None:
+    """The claims of a genuine token, or None for anything tampered, truncated, foreign or malformed."""
+    return _claims(signed_token.open_with(_LABEL, VERSION, secret, token, MAX_TOKEN_CHARS))
+
+
 def read_token_any(secrets: Iterable[bytes], token: str) -> TokenClaims | None:
     """Try each secret (current first, then the previous one during a rotation)."""
-    for secret in secrets:
-        claims = read_token(secret, token)
-        if claims is not None:
-            return claims
-    return None
+    return _claims(signed_token.open_any(_LABEL, VERSION, secrets, token, MAX_TOKEN_CHARS))
 
 
 def served_shop_ids(shop_config: Any) -> frozenset[str]:
