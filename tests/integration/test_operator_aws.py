@@ -101,10 +101,17 @@ def test_import_show_export_and_erase_on_a_deployed_stack(deployed, capsys, tmp_
     assert [r["key"] for r in exported["raw_payloads"]] == ["raw/shopify/a.json"]
     assert len(exported["lookups"]) == 2 and exported["consent_ledger"][0]["source"] == "import"
 
+    # attributes another writer added to the profile: a personal one goes with the erase, the others stay
+    table.update_item(
+        Key=keys.profile_key(SHOP, "C1001"),
+        UpdateExpression="SET shipping_address = :a, loyalty_tier = :t",
+        ExpressionAttributeValues={":a": "東京都港区芝公園4-2-8", ":t": "gold"},
+    )
     assert operator.main("customer", ["erase", *where, "--customer-id", "C1001", "--yes"]) == 0
     held = _everything(table, s3)
-    for personal in ("tanaka.taro@example.jp", "田中", "太郎", "090-1111-2222", LINE_ID):
+    for personal in ("tanaka.taro@example.jp", "田中", "太郎", "090-1111-2222", LINE_ID, "芝公園"):
         assert personal not in held, personal
+    assert table.get_item(Key=keys.profile_key(SHOP, "C1001"))["Item"]["loyalty_tier"] == "gold"
     assert "sato.jiro@example.jp" in held  # another customer's data stays
     profile = table.get_item(Key=keys.profile_key(SHOP, "C1001"))["Item"]
     assert (

@@ -18,10 +18,9 @@ from typing import Any
 from enishi import clock, keys
 from enishi.privacy import logic
 from enishi.profiles import apply as profile_logic
-from enishi.profiles.layout import PROFILE_ALWAYS_STORED, PROFILE_DERIVED, compact_folds
 from enishi.profiles.layout import profile_from_item as _profile
-from enishi.profiles.model import Profile
-from enishi.profiles.serialize import iso, to_item
+from enishi.profiles.layout import profile_put
+from enishi.profiles.serialize import iso
 
 
 class CustomerNotFound(LookupError):
@@ -188,24 +187,8 @@ class PrivacyStore:
         new = profile_logic.redact(old, at) if not old.redacted else old
         if old.redacted and not logic.personal_attributes(raw) and not raw.get("line"):
             return False
-        key = {"pk": raw["pk"], "sk": raw["sk"]}
-        item = to_item(
-            new.model_copy(update={"version": old.version + 1}), key, keep_defaults=PROFILE_ALWAYS_STORED
-        )
-        for name in PROFILE_DERIVED:
-            item.pop(name, None)
-        item = compact_folds(item)
-        known = set(Profile.model_fields) | set(key)
-        item = {
-            **{k: v for k, v in raw.items() if k not in known and k not in logic.PERSONAL_ATTRIBUTES},
-            **item,
-        }
-        self._table.put_item(
-            Item=item,
-            ConditionExpression="#v = :v",
-            ExpressionAttributeNames={"#v": "version"},
-            ExpressionAttributeValues={":v": old.version},
-        )
+        item, condition = profile_put(new, old, raw, drop=logic.PERSONAL_ATTRIBUTES)
+        self._table.put_item(Item=item, **condition)
         return True
 
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:

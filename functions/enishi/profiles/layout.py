@@ -7,7 +7,7 @@ the privacy jobs all write through these.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from enishi import clock, keys
@@ -36,11 +36,12 @@ def profile_from_item(raw: Mapping[str, Any]) -> Profile:
 
 
 def profile_put(
-    new: Profile, old: Profile | None, old_raw: Mapping[str, Any] | None
+    new: Profile, old: Profile | None, old_raw: Mapping[str, Any] | None, drop: Collection[str] = ()
 ) -> tuple[Item, Condition]:
     """The stored PROFILE item of ``new`` as the next version after ``old``, and the condition of its put
-    (optimistic lock on ``version``). Attributes other writers added that the model does not know are kept. The one
-    layout of a profile item: the consumer and the history import both write through it."""
+    (optimistic lock on ``version``). Attributes other writers added that the model does not know are kept, except
+    those named in ``drop`` (an erasure drops personal ones). The one layout of a profile item: the consumer, the
+    history import and the privacy job write through it."""
     key = keys.profile_key(new.shop, new.customer_id)
     version = (old.version if old is not None else 0) + 1
     item = to_item(new.model_copy(update={"version": version}), key, keep_defaults=PROFILE_ALWAYS_STORED)
@@ -49,7 +50,7 @@ def profile_put(
     item = compact_folds(item)
     if old_raw:
         known = set(Profile.model_fields) | set(key)
-        item = {**{k: v for k, v in old_raw.items() if k not in known}, **item}
+        item = {**{k: v for k, v in old_raw.items() if k not in known and k not in drop}, **item}
     if old is None:
         return item, dict(ABSENT)
     return item, {
