@@ -175,24 +175,12 @@ def _imported_orders(
     return updates
 
 
-def _latest_orders(p: Profile, history: History) -> list[tuple[datetime, str]]:
-    """The profile's and the import's latest orders (time, id), newest first, one entry per order id."""
-    candidates: list[tuple[datetime | None, str | None] | None] = [
-        (p.last_order_at, p.last_order_id),
-        (p.prev_order_at, p.prev_order_id),
-        history.last,
-        history.prev,
-    ]
-    known: set[tuple[datetime, str]] = set()
-    for candidate in candidates:
-        at, oid = candidate if candidate is not None else (None, None)
-        if at is not None and oid:
-            known.add((at, oid))
-    dedup: list[tuple[datetime, str]] = []
-    for at_, oid_ in sorted(known, reverse=True):
-        if all(oid_ != d[1] for d in dedup):
-            dedup.append((at_, oid_))
-    return dedup
+def _latest_orders(p: Profile, history: History) -> list[tuple[datetime, str | None]]:
+    """The profile's and the import's latest orders (time, id), newest first, one entry per order id (the
+    consumer's rule, ``apply.latest_orders``; entries without an id are left out here)."""
+    candidates = [(p.last_order_at, p.last_order_id), (p.prev_order_at, p.prev_order_id)]
+    candidates += [c for c in (history.last, history.prev) if c is not None]
+    return [(at, oid) for at, oid in logic.latest_orders(candidates) if oid]
 
 
 def same_profile(a: Profile | None, b: Profile) -> bool:

@@ -531,7 +531,7 @@ def merge_guest(
     return merged, marked
 
 
-def _latest_two(
+def latest_orders(
     candidates: Iterable[tuple[datetime | None, str | None]],
 ) -> list[tuple[datetime, str | None]]:
     """The two latest (time, order id) pairs, newest first; one entry per known order id (unknown ids all stay)."""
@@ -551,7 +551,7 @@ def _merged_orders(c_: Profile, guest: Profile) -> dict[str, Any]:
     counted_overlap = [
         o for o in overlap if o not in guest.cancelled_order_ids and o not in c_.cancelled_order_ids
     ]
-    dedup = _latest_two(
+    dedup = latest_orders(
         (
             (c_.last_order_at, c_.last_order_id),
             (c_.prev_order_at, c_.prev_order_id),
