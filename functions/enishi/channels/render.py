@@ -160,11 +160,28 @@ def _check_rendered(path: str, output: str) -> None:
         raise RenderError(f"template {path} left template syntax ({{{{ or {{%) in its output")
 
 
-def render_email(template: str, ctx: dict[str, Any]) -> RenderedEmail:
-    """Subject, HTML and text of ``template`` (e.g. ``cart_recovery_reminder_1``) with ``ctx`` from build_context."""
+def _render_subject(source: str, ctx: dict[str, Any]) -> str:
+    """A subject given as text (an A/B variant's, Jinja like the template's block) rendered with ``ctx``."""
+    import jinja2
+
+    try:
+        return _env("email").from_string(source).render(ctx)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"subject {source!r}: {exc}") from exc
+
+
+def render_email(template: str, ctx: dict[str, Any], subject: str | None = None) -> RenderedEmail:
+    """Subject, HTML and text of ``template`` (e.g. ``cart_recovery_reminder_1``) with ``ctx`` from build_context.
+
+    ``subject``: the subject's source in place of the template's ``{% block subject %}`` (an A/B variant's)."""
     _check_name(template)
     text_path, html_path = f"email/{template}.txt", f"email/{template}.html"
-    subject = " ".join(_render("email", text_path, ctx, block="subject").split())
+    source = (
+        _render("email", text_path, ctx, block="subject")
+        if subject is None
+        else _render_subject(subject, ctx)
+    )
+    subject = " ".join(source.split())
     if not subject:
         raise RenderError(f"template {text_path}: empty subject")
     if len(subject) > SUBJECT_MAX_CHARS:
