@@ -10,7 +10,7 @@ Templates live in ``functions/enishi/templates/`` and are named ``<sequence>_<st
 
 The bundled names (``TEMPLATE_NAMES``), referenced from ``shop/sequences.yaml``:
 
-    welcome_welcome            welcome_brand_story        welcome_f2_nudge
+    welcome_welcome            welcome_brand_story        welcome_f2_nudge     welcome_f2_nudge_b (A/B)
     shipping_notice_shipped    shipping_notice_followup   (transactional: no advertising)
     cart_recovery_reminder_1   cart_recovery_reminder_2   (no discount by default)
     winback_winback_1          winback_winback_2
@@ -45,6 +45,7 @@ TEMPLATE_NAMES = (
     "welcome_welcome",
     "welcome_brand_story",
     "welcome_f2_nudge",
+    "welcome_f2_nudge_b",  # the F2 nudge's A/B test, variant b (shop/sequences.yaml)
     "shipping_notice_shipped",
     "shipping_notice_followup",
     "cart_recovery_reminder_1",
