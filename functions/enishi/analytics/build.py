@@ -267,7 +267,8 @@ def sequence_stats(rows: Sequence[Row], settings: Settings) -> list[StepStats]:
 
 
 def variant_rows(rows: Sequence[Row]) -> list[abtests.VariantRow]:
-    """The rows of steps with an A/B test (a variant on the record), for ``abtests.ab_tests``."""
+    """The rows of steps with an A/B test (a variant on the record) that sent something, for ``abtests.ab_tests``
+    (a variant's skip records — no consent, no address — are in ``sequences``' records, not in its A/B counts)."""
     return [
         abtests.VariantRow(
             sequence=str(r["sequence"]),
@@ -279,7 +280,7 @@ def variant_rows(rows: Sequence[Row]) -> list[abtests.VariantRow]:
             revenue_jpy=float(_dec(r.get("revenue"))),
         )
         for r in rows
-        if r.get("variant")
+        if r.get("variant") and _int(r.get("sent"))
     ]
 
 
