@@ -401,3 +401,31 @@ def test_a_campaign_variant_is_recorded_and_its_subject_is_the_one_sent(table):
     by_customer = {m.tags["customer"]: m for m in channels.delivered}
     assert by_customer["x1"].subject is None and by_customer["x2"].subject == "冬のおすすめ"
     assert record(table, "x1")["variant"] == "a" and record(table, "x2")["variant"] == "b"
+
+
+def test_a_tracked_link_can_carry_the_variant_in_its_utm_parameters(table):
+    from enishi.sequences.domain.ledger import MessageRef
+    from enishi.tracking import links
+
+    shop = load_shop_config(str(REPO_DIR))
+    tracking = shop.messaging.tracking.model_copy(update={"utm": {"utm_content": "{step}-{variant}"}})
+    shop = shop.model_copy(update={"messaging": shop.messaging.model_copy(update={"tracking": tracking})})
+    composer = MessageComposer(
+        shop,
+        public_base_url="https://x.example",
+        signing_keys=lambda: [b"k"],
+        served=frozenset({SHOP}),
+        profiles=SequenceStore(table),
+    )
+    targets = []
+    for variant in ("b", None):
+        ref = MessageRef(SHOP, "c1", "m1", "welcome", "f2_nudge", "o1", True, variant)
+        url = composer.track(ref, "email", {"site_url": "https://shop.example/"})["site_url"]
+        token = url.rsplit("/", 1)[-1]
+        resolution = links.resolve([b"k"], token, {SHOP}, NOW)
+        assert resolution.claims is not None
+        targets.append(resolution.claims.target)
+    assert targets == [
+        "https://shop.example/?utm_content=f2_nudge-b",
+        "https://shop.example/?utm_content=f2_nudge-",
+    ]
