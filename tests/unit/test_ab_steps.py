@@ -102,6 +102,7 @@ def spec_with(step: dict[str, Any]) -> dict[str, Any]:
         ([{"name": "a"}, {"name": "B"}], "pattern"),
         ([{"name": "a"}, {"name": "b", "sender": "x"}], "Extra inputs"),
         ([{"name": "a"}, {"name": "b", "subject": ""}], "at least 1 character"),
+        ([{"name": "a"}, {"name": "b", "subject": "{{ shop.name"}], "subject"),
     ],
 )
 def test_bad_variant_specs_are_refused(variants, error):

@@ -65,6 +65,19 @@ class Anchor(StrEnum):
     PREVIOUS = "previous"  # delay counted from when the previous step ran
 
 
+def _valid_subject(value: str | None) -> str | None:
+    """A subject is Jinja like a template's subject block: its syntax is checked when the file is loaded (jinja2 is
+    imported only when a subject is given)."""
+    if value is not None:
+        import jinja2
+
+        try:
+            jinja2.Environment(autoescape=False).parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"subject {value!r}: {exc.message}") from exc
+    return value
+
+
 class StepVariant(BaseModel):
     """One arm of a step's A/B test: what it changes (None: as the step says)."""
 
@@ -86,6 +99,8 @@ class StepVariant(BaseModel):
         if value is not None:
             parse_delay(value)
         return value
+
+    _subject = field_validator("subject")(_valid_subject)
 
     def overrides(self) -> dict[str, Any]:
         fields = ("subject", "template", "channel", "delay", "send_hour")
@@ -119,6 +134,8 @@ class Step(BaseModel):
     def _valid_delay(cls, value: str) -> str:
         parse_delay(value)
         return value
+
+    _subject = field_validator("subject")(_valid_subject)
 
     @model_validator(mode="after")
     def _valid_variants(self) -> Step:
