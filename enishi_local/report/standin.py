@@ -17,7 +17,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from enishi.analytics import abtests
 from enishi.analytics.result import (
+    AbTest,
     AnalyticsResult,
     Cohort,
     F2Window,
@@ -97,6 +99,7 @@ def build_result(data: m.ReportData, as_of: datetime | None = None) -> Analytics
         **rfm_and_segments(buyers, as_of),
         cohorts=cohorts(buyers, _orders(data, profiles), as_of, margin),
         sequences=sequences,
+        ab_tests=ab_tests(sent),
         run={"margin_rate": margin, "margin_source": "shop" if data.margin_rate is not None else "default"},
     )
 
@@ -222,6 +225,24 @@ def _second_within(orders: dict[str, list[tuple[datetime, Decimal]]], p: Any, da
 
 
 # ---------------------------------------------------------------- sequences
+
+
+def ab_tests(sent: list[dict[str, Any]]) -> list[AbTest]:
+    """Per step with an A/B test: its variants' sent messages and the winner tests (``abtests``, like the job)."""
+    rows = [
+        abtests.VariantRow(
+            sequence=str(x.get("sequence")),
+            step=str(x.get("step") or ""),
+            variant=str(x["variant"]),
+            sent=1,
+            clicked=1 if x.get("clicked_at") else 0,
+            converted=1 if x.get("converted_at") else 0,
+            revenue_jpy=float(Decimal(str(x.get("revenue") or 0))),
+        )
+        for x in sent
+        if x.get("variant")
+    ]
+    return abtests.ab_tests(rows)
 
 
 def sequence_stats(data: m.ReportData, sent: list[dict[str, Any]], margin: float) -> list[StepStats]:

@@ -92,6 +92,38 @@ def _analytics(s: dict[str, Any]) -> Rows:
     return rows
 
 
+VERDICTS = {
+    "winner": "winner {winner}",
+    "no_winner": "no significant difference 有意差なし",
+    "too_small": "too few to tell サンプル不足",
+}
+
+
+def _verdict(m: dict[str, Any]) -> str:
+    p = "" if m.get("p_value") is None else f" (p={m['p_value']:.3f})"
+    return VERDICTS.get(m["verdict"], m["verdict"]).format(winner=m.get("winner")) + p
+
+
+def _ab_tests(s: dict[str, Any]) -> Rows:
+    rows: Rows = []
+    for t in (s.get("analytics") or {}).get("ab_tests") or []:
+        rows.append(
+            (
+                f"A/B {t['sequence']}.{t['step']}",
+                f"CTR: {_verdict(t['click'])}; conversion 転換: {_verdict(t['conversion'])}",
+            )
+        )
+        for v in t["variants"]:
+            rows.append(
+                (
+                    f"  variant {v['variant']}",
+                    f"sent {v['sent']:4d}  clicked {v['clicked']:3d} ({_pct(v['click_rate'])})"
+                    f"  converted {v['converted']:3d} ({_pct(v['conversion_rate'])})  ¥{v['revenue_jpy']:,.0f}",
+                )
+            )
+    return rows
+
+
 def _consent(s: dict[str, Any]) -> Rows:
     if "unsubscribed" not in s:
         return []
@@ -129,6 +161,7 @@ PARTS: tuple[Callable[[dict[str, Any]], Rows], ...] = (
     _carts,
     _messages,
     _analytics,
+    _ab_tests,
     _consent,
     _run,
 )

@@ -34,7 +34,8 @@ class Coupon(BaseModel):
 
 class LinkTracking(BaseModel):
     """``messaging.tracking``: links through the signed redirect ``/r/{token}`` (enishi.tracking), with UTM
-    parameters added to each target (``{channel}``, ``{sequence}``, ``{step}`` are filled in per message)."""
+    parameters added to each target (``{channel}``, ``{sequence}``, ``{step}``, ``{variant}`` — the A/B variant, empty
+    without one — are filled in per message)."""
 
     enabled: bool = True
     utm: dict[str, str] = Field(

@@ -131,7 +131,9 @@ def _entry(
 ) -> sfn.IChainable:
     """Where control enters step ``index``: straight into the send when it is due at once after the trigger."""
     step = sequence.steps[index]
-    immediate = index == 0 and step.delay_td.total_seconds() == 0
+    # an A/B variant that moves the send time (or a fixed send hour) needs the Wait even for a first step due at once
+    timed = step.timed_variants or step.send_hour is not None
+    immediate = index == 0 and step.delay_td.total_seconds() == 0 and not timed
     return sends[index] if immediate else waits[index]
 
 

@@ -1,7 +1,7 @@
 """Query rows → the result document and the per-customer segment rows. Pure: rows in, models out.
 
 Rows are what Athena returns (every value a string, NULL as ``None``): ``customers.sql`` one per customer,
-``cohorts.sql`` one per first-order month, ``sequences.sql`` one per (sequence, step, channel).
+``cohorts.sql`` one per first-order month, ``sequences.sql`` one per (sequence, step, channel, variant).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from enishi import clock
+from enishi.analytics import abtests
 from enishi.analytics import cost as cm
 from enishi.analytics import segments as seg
 from enishi.analytics.result import (
@@ -265,6 +266,24 @@ def sequence_stats(rows: Sequence[Row], settings: Settings) -> list[StepStats]:
     return out
 
 
+def variant_rows(rows: Sequence[Row]) -> list[abtests.VariantRow]:
+    """The rows of steps with an A/B test (a variant on the record) that sent something, for ``abtests.ab_tests``
+    (a variant's skip records — no consent, no address — are in ``sequences``' records, not in its A/B counts)."""
+    return [
+        abtests.VariantRow(
+            sequence=str(r["sequence"]),
+            step=str(r.get("step") or ""),
+            variant=str(r["variant"]),
+            sent=_int(r.get("sent")),
+            clicked=_int(r.get("clicked")),
+            converted=_int(r.get("converted")),
+            revenue_jpy=float(_dec(r.get("revenue"))),
+        )
+        for r in rows
+        if r.get("variant") and _int(r.get("sent"))
+    ]
+
+
 def result(
     summary: CustomerSummary,
     cohort_rows: Sequence[Row],
@@ -313,6 +332,7 @@ def result(
         ),
         cohorts=[cohort(r, settings) for r in sorted(cohort_rows, key=lambda r: str(r["month"]))],
         sequences=sequences,
+        ab_tests=abtests.ab_tests(variant_rows(sequence_rows)),
         run=dict(run or {}),
     )
 

@@ -77,6 +77,37 @@ class StepStats(BaseModel):
     roi: float | None  # (gross_profit_jpy − cost_jpy) ÷ cost_jpy
 
 
+class VariantStats(BaseModel):
+    """One variant of a step's A/B test: its sent messages (any channel) and what they did."""
+
+    variant: str
+    sent: int
+    clicked: int  # email or LINE, through the redirect / SES click tracking
+    converted: int
+    revenue_jpy: float  # attributed revenue (converted_at / revenue on the message record)
+    click_rate: float | None
+    conversion_rate: float | None
+    revenue_per_sent_jpy: float | None
+
+
+class AbMetric(BaseModel):
+    """The winner test of one metric (enishi.analytics.abtests): a winner only when significant."""
+
+    winner: str | None
+    verdict: str  # 'winner' | 'no_winner' (no significant difference) | 'too_small' (too soon to tell)
+    p_value: float | None  # the best variant vs. the runner-up (two-proportion z-test, before Bonferroni)
+
+
+class AbTest(BaseModel):
+    """A step's A/B test: its variants and the click-rate and conversion-rate tests."""
+
+    sequence: str
+    step: str
+    variants: list[VariantStats]
+    click: AbMetric
+    conversion: AbMetric
+
+
 class Totals(BaseModel):
     customers: int
     buyers: int
@@ -101,6 +132,7 @@ class AnalyticsResult(BaseModel):
     rfm: RfmGrid
     cohorts: list[Cohort]
     sequences: list[StepStats]
+    ab_tests: list[AbTest] = Field(default_factory=list)  # per (sequence, step) with variants
     run: dict[str, float | int | str] = Field(
         default_factory=dict
     )  # export bytes, items, query seconds, bytes scanned, cost

@@ -40,6 +40,7 @@ ITEM_ATTRIBUTES: dict[str, str] = {
     # message record
     "sequence": S,
     "step": S,
+    "variant": S,  # the A/B variant (only on records of a step with variants)
     "channel": S,
     "trigger_id": S,
     "delivered_at": S,

@@ -72,12 +72,14 @@ def start_at(shop: ShopConfig, now: datetime, duration: timedelta = timedelta(0)
 
 def batch_input(campaign: Campaign, shop: ShopConfig, starts: datetime, pace: Pacing) -> Batch:
     variants = {v.name: v.template for v in campaign.variants if v.template}
+    subjects = {v.name: v.subject for v in campaign.variants if v.subject}
     return Batch(
         shop=shop.shop_id,
         campaign_id=campaign.id,
         template=campaign.template,
         channel=campaign.channel,  # type: ignore[arg-type]  # the spec's pattern admits exactly the policies
         variant_templates=variants,
+        variant_subjects=subjects,
         started_at=clock.iso_z(starts),
         seconds_per_message=pace.seconds_per_message,
     )

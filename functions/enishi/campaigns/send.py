@@ -46,19 +46,28 @@ class Batch(BaseModel):
     template: str
     channel: ChannelPolicy = ChannelPolicy.PREFER_LINE
     variant_templates: dict[str, str] = Field(default_factory=dict)
+    variant_subjects: dict[str, str] = Field(default_factory=dict)
     started_at: str  # the run's start (iso Z): the trigger time of its messages
     seconds_per_message: float = Field(0.0, ge=0)
 
     def step(self, variant: str | None) -> StepPayload:
         template = self.variant_templates.get(variant or "", self.template)
-        step = Step(id=keys.CAMPAIGN_STEP_ID, template=template, channel=self.channel, marketing=True)
+        subject = self.variant_subjects.get(variant or "")
+        step = Step(
+            id=keys.CAMPAIGN_STEP_ID, template=template, channel=self.channel, marketing=True, subject=subject
+        )
         # the campaign's control group was drawn when the recipient list was made (scope ``campaign:<id>``): the
-        # step must not draw a second, unrelated one from the shop's sequence default
+        # step must not draw a second, unrelated one from the shop's sequence default; the variant too (the step
+        # records it on the message record, like a sequence step's)
         return StepPayload(
-            sequence=keys.campaign_sequence(self.campaign_id), index=0, step=step, holdout_percent=0
+            sequence=keys.campaign_sequence(self.campaign_id),
+            index=0,
+            step=step,
+            holdout_percent=0,
+            variant=variant,
         )
 
-    def ref(self, customer_id: str) -> MessageRef:
+    def ref(self, customer_id: str, variant: str | None = None) -> MessageRef:
         return MessageRef(
             self.shop,
             customer_id,
@@ -67,6 +76,7 @@ class Batch(BaseModel):
             keys.CAMPAIGN_STEP_ID,
             self.campaign_id,
             True,
+            variant,
         )
 
     def payload(self, r: Recipient) -> dict[str, Any]:
@@ -122,7 +132,8 @@ def _one(batch: Batch, r: Recipient, deps: Deps) -> str:
         return "sent"
     if result.action == "defer":
         if result.reason in RECORDED_DEFERRALS:
-            deps.step.ledger.record_skip(batch.ref(r.customer_id), reason=str(result.reason), now=deps.now())
+            ref = batch.ref(r.customer_id, r.variant)
+            deps.step.ledger.record_skip(ref, reason=str(result.reason), now=deps.now())
             return f"skipped:{result.reason}"
         return f"deferred:{result.reason}"
     return f"skipped:{result.reason}"

@@ -10,7 +10,7 @@ Templates live in ``functions/enishi/templates/`` and are named ``<sequence>_<st
 
 The bundled names (``TEMPLATE_NAMES``), referenced from ``shop/sequences.yaml``:
 
-    welcome_welcome            welcome_brand_story        welcome_f2_nudge
+    welcome_welcome            welcome_brand_story        welcome_f2_nudge     welcome_f2_nudge_b (A/B)
     shipping_notice_shipped    shipping_notice_followup   (transactional: no advertising)
     cart_recovery_reminder_1   cart_recovery_reminder_2   (no discount by default)
     winback_winback_1          winback_winback_2
@@ -45,6 +45,7 @@ TEMPLATE_NAMES = (
     "welcome_welcome",
     "welcome_brand_story",
     "welcome_f2_nudge",
+    "welcome_f2_nudge_b",  # the F2 nudge's A/B test, variant b (shop/sequences.yaml)
     "shipping_notice_shipped",
     "shipping_notice_followup",
     "cart_recovery_reminder_1",
@@ -160,11 +161,28 @@ def _check_rendered(path: str, output: str) -> None:
         raise RenderError(f"template {path} left template syntax ({{{{ or {{%) in its output")
 
 
-def render_email(template: str, ctx: dict[str, Any]) -> RenderedEmail:
-    """Subject, HTML and text of ``template`` (e.g. ``cart_recovery_reminder_1``) with ``ctx`` from build_context."""
+def _render_subject(source: str, ctx: dict[str, Any]) -> str:
+    """A subject given as text (an A/B variant's, Jinja like the template's block) rendered with ``ctx``."""
+    import jinja2
+
+    try:
+        return _env("email").from_string(source).render(ctx)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"subject {source!r}: {exc}") from exc
+
+
+def render_email(template: str, ctx: dict[str, Any], subject: str | None = None) -> RenderedEmail:
+    """Subject, HTML and text of ``template`` (e.g. ``cart_recovery_reminder_1``) with ``ctx`` from build_context.
+
+    ``subject``: the subject's source in place of the template's ``{% block subject %}`` (an A/B variant's)."""
     _check_name(template)
     text_path, html_path = f"email/{template}.txt", f"email/{template}.html"
-    subject = " ".join(_render("email", text_path, ctx, block="subject").split())
+    source = (
+        _render("email", text_path, ctx, block="subject")
+        if subject is None
+        else _render_subject(subject, ctx)
+    )
+    subject = " ".join(source.split())
     if not subject:
         raise RenderError(f"template {text_path}: empty subject")
     if len(subject) > SUBJECT_MAX_CHARS:

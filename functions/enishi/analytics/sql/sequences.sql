@@ -1,10 +1,12 @@
--- Per sequence, step and channel: message records of the shop (MSG# items). `records` counts every record
--- (sent, skipped, failed: each was a step invocation, which costs), the outcome columns only sent messages.
+-- Per sequence, step, channel and A/B variant (NULL: no test): message records of the shop (MSG# items). `records`
+-- counts every record (sent, skipped, failed: each was a step invocation, which costs), the outcome columns only
+-- sent messages.
 -- Revenue: attributed on the record by the profile consumer (converted_at, revenue). Parameters: $table, $shop.
 SELECT
     Item.sequence.S AS sequence,
     Item.step.S AS step,
     Item.channel.S AS channel,
+    Item.variant.S AS variant,
     COUNT(*) AS records,
     COUNT(DISTINCT Item.trigger_id.S) AS triggers,
     SUM(CASE WHEN Item.status.S = 'sent' THEN 1 ELSE 0 END) AS sent,
@@ -21,5 +23,5 @@ FROM $table
 WHERE substr(Item.sk.S, 1, 4) = 'MSG#'
     AND Item.shop.S = '$shop'
     AND Item.sequence.S IS NOT NULL
-GROUP BY Item.sequence.S, Item.step.S, Item.channel.S
-ORDER BY 1, 2, 3
+GROUP BY Item.sequence.S, Item.step.S, Item.channel.S, Item.variant.S
+ORDER BY 1, 2, 3, 4

@@ -29,7 +29,7 @@ class Delivery:
         from enishi.channels import render
 
         try:
-            rendered = render.render_email(message.template, message.context)
+            rendered = render.render_email(message.template, message.context, subject=message.subject)
         except render.RenderError as err:
             raise SendError(SendErrorKind.REJECTED, f"render: {err}") from err
         try:

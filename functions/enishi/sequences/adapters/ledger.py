@@ -34,7 +34,7 @@ class Ledger:
 
     def _record(self, ref: MessageRef) -> dict[str, Any]:
         """Key and identity of a new message record (what a claim and a skip both write)."""
-        return {
+        record: dict[str, Any] = {
             **self._key(ref),
             "shop": ref.shop,
             "customer_id": ref.customer_id,
@@ -44,6 +44,9 @@ class Ledger:
             "trigger_id": ref.trigger_id,
             "marketing": ref.marketing,
         }
+        if ref.variant is not None:
+            record["variant"] = ref.variant
+        return record
 
     def get(self, ref: MessageRef) -> dict[str, Any] | None:
         return self._table.get_item(Key=self._key(ref), ConsistentRead=True).get("Item")

@@ -85,7 +85,7 @@ class MessageComposer:
             return context
         base_url, key = self._public_base_url, keys_[0]
         # the same for every link of the message
-        fill = {"channel": channel, "sequence": ref.sequence, "step": ref.step}
+        fill = {"channel": channel, "sequence": ref.sequence, "step": ref.step, "variant": ref.variant or ""}
         utm = {k: v.format_map(fill) for k, v in settings.utm.items()}
         expires_at = links.expiry(clock.now(), timedelta(days=settings.ttl_days))
 

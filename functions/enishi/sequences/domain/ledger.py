@@ -10,6 +10,7 @@ Protocol of one send:
    A provider error that certainly did not send → ``release`` (delete while ``sending``) and raise, so the state
    machine's Retry claims and sends again. An ambiguous outcome leaves ``sending``: never sent again by email.
 ``record_skip`` writes a ``skipped`` record with its reason (only if no record exists) for the report.
+Both the claim and the skip record carry the ref's ``variant`` (when it has one): the report's A/B groups.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class MessageRef:
     step: str
     trigger_id: str
     marketing: bool
+    variant: str | None = None  # the A/B variant this message is (recorded on its claim and skip records)
 
 
 @dataclass(frozen=True)

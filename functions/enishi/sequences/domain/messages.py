@@ -64,6 +64,7 @@ class Outgoing:
     unsubscribe_url: str | None
     tags: dict[str, str]
     retry_key: str | None = None  # LINE
+    subject: str | None = None  # email: a subject (Jinja) in place of the template's block (an A/B variant's)
 
 
 class Composer(Protocol):
@@ -102,4 +103,5 @@ def outgoing(ref: MessageRef, step: Step, channel: str, to: str, composed: Compo
         unsubscribe_url=composed.unsubscribe_url,
         tags=message_tags(ref),
         retry_key=line_retry_key(ref.message_key) if channel == "line" else None,
+        subject=step.subject,
     )

@@ -3,12 +3,19 @@
 One model, three readers: CDK compiles it into state machines at synth, the starter reads the first step's delay,
 tests read it. A step's full definition travels inside the compiled state machine (the task payload), so the step
 Lambda never re-reads the YAML: what runs is what was deployed.
+
+A/B tests: a step may declare ``variants`` (``StepVariant``: a name, a weight, and overrides of the subject, the
+template, the channel policy and the send time — ``delay`` and/or ``send_hour``, a fixed JST hour). Which variant a
+customer sees is ``enishi.experiments.variant`` over scope ``<sequence>/<step>`` (``variant_of``): a pure function,
+so the step that computes the Wait (the starter for a first step, the previous step otherwise: ``next_due``) and
+the step that sends agree without storing anything first. ``load_spec`` refuses a template that is not there.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from enishi import bootstrap
+from enishi import bootstrap, clock, experiments
 from enishi import constants as c
 from enishi.digits import ascii_int
 
@@ -58,6 +65,48 @@ class Anchor(StrEnum):
     PREVIOUS = "previous"  # delay counted from when the previous step ran
 
 
+def _valid_subject(value: str | None) -> str | None:
+    """A subject is Jinja like a template's subject block: its syntax is checked when the file is loaded (jinja2 is
+    imported only when a subject is given)."""
+    if value is not None:
+        import jinja2
+
+        try:
+            jinja2.Environment(autoescape=False).parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"subject {value!r}: {exc.message}") from exc
+    return value
+
+
+class StepVariant(BaseModel):
+    """One arm of a step's A/B test: what it changes (None: as the step says)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,20}$")
+    weight: int = Field(1, ge=1, le=100)
+    subject: str | None = Field(
+        None, min_length=1, max_length=200
+    )  # the email subject (Jinja, like the block)
+    template: str | None = Field(None, pattern=r"^[a-z0-9_]{1,80}$")
+    channel: ChannelPolicy | None = None
+    delay: str | None = None  # counted from the step's own anchor (``after``)
+    send_hour: int | None = Field(None, ge=0, le=23)  # the first HH:00 JST at or after the due time
+
+    @field_validator("delay")
+    @classmethod
+    def _valid_delay(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_delay(value)
+        return value
+
+    _subject = field_validator("subject")(_valid_subject)
+
+    def overrides(self) -> dict[str, Any]:
+        fields = ("subject", "template", "channel", "delay", "send_hour")
+        return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,12 +122,45 @@ class Step(BaseModel):
     # an event that starts the sequence directly at this step (shipping follow-up on "delivered")
     entry_on: str | None = None
     entry_delay: str = "0"
+    # an A/B test (see the module's doc); subject and send_hour are usually set by a variant
+    variants: tuple[StepVariant, ...] | None = (
+        None  # None, not (): a compiled payload without a test is unchanged
+    )
+    subject: str | None = Field(None, min_length=1, max_length=200)
+    send_hour: int | None = Field(None, ge=0, le=23)
 
     @field_validator("delay", "entry_delay")
     @classmethod
     def _valid_delay(cls, value: str) -> str:
         parse_delay(value)
         return value
+
+    _subject = field_validator("subject")(_valid_subject)
+
+    @model_validator(mode="after")
+    def _valid_variants(self) -> Step:
+        names = [v.name for v in self.variants or ()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"step {self.id}: variant names must be unique: {names}")
+        if len(names) == 1:
+            raise ValueError(f"step {self.id}: an A/B test needs at least two variants")
+        return self
+
+    @property
+    def timed_variants(self) -> bool:
+        """A variant moves the send time (the machine must wait even for a first step due at once)."""
+        return any(v.delay is not None or v.send_hour is not None for v in self.variants or ())
+
+    def with_variant(self, name: str) -> Step:
+        """The step as variant ``name`` sends it (its overrides applied; no variants left)."""
+        chosen = next(v for v in self.variants or () if v.name == name)
+        return self.model_copy(update={**chosen.overrides(), "variants": None})
+
+    def templates(self) -> Iterator[tuple[str, ChannelPolicy]]:
+        """Every template the step (or one of its variants) can send, with the channel policy it is sent under."""
+        yield self.template, self.channel
+        for v in self.variants or ():
+            yield v.template or self.template, v.channel or self.channel
 
     @property
     def delay_td(self) -> timedelta:
@@ -150,6 +232,9 @@ class StepPayload(BaseModel):
     step: Step
     next: Step | None = None
     holdout_percent: float | None = None  # the sequence's own; None: the shop's default
+    # the variant the caller already assigned and applied to ``step`` (a campaign's recipient list); None: the
+    # step service assigns one from ``step.variants`` (``as_sent``)
+    variant: str | None = None
 
     @classmethod
     def build(cls, name: str, sequence: Sequence, index: int) -> StepPayload:
@@ -172,17 +257,74 @@ def entry_machine_key(sequence: str, step_id: str) -> str:
     return f"{sequence}.{step_id}"
 
 
+def variant_scope(sequence: str, step_id: str) -> str:
+    """The A/B assignment's scope of a step: ``welcome/f2_nudge``."""
+    return f"{sequence}/{step_id}"
+
+
+def variant_of(step: Step, shop: str, customer_id: str, sequence: str) -> str | None:
+    """The variant this customer sees at ``step`` (None: the step has no A/B test). Pure and stable."""
+    if not step.variants:
+        return None
+    arms = [experiments.Variant(v.name, v.weight) for v in step.variants]
+    return experiments.variant(shop, customer_id, variant_scope(sequence, step.id), arms)
+
+
+def as_sent(step: Step, shop: str, customer_id: str, sequence: str) -> tuple[Step, str | None]:
+    """The step with this customer's variant applied, and the variant's name (the step as is without a test)."""
+    name = variant_of(step, shop, customer_id, sequence)
+    return (step, None) if name is None else (step.with_variant(name), name)
+
+
+def at_hour(due: datetime, hour: int) -> datetime:
+    """The first ``hour``:00 JST at or after ``due``."""
+    local = clock.to_utc(due).astimezone(clock.JST)
+    candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if candidate < local:
+        candidate += timedelta(days=1)
+    return clock.to_utc(candidate)
+
+
 def next_due(step: Step, *, trigger_at: datetime, now: datetime) -> datetime:
-    """When ``step`` is due: its delay from the trigger, or from now (= when the previous step ran)."""
+    """When ``step`` is due: its delay from the trigger, or from now (= when the previous step ran), moved to the
+    step's ``send_hour`` when it has one. Pass the step as sent (``as_sent``) when it has variants."""
     base = trigger_at if step.after is Anchor.TRIGGER else now
     due = base + step.delay_td
+    if step.send_hour is not None:
+        due = at_hour(due, step.send_hour)
     return max(due, now) if step.after is Anchor.TRIGGER else due
 
 
+def missing_templates(spec: SequencesSpec, directories: tuple[Path, ...]) -> list[str]:
+    """Template files a step or variant names that none of ``directories`` holds (email: .txt and .html; LINE:
+    .json; ``prefer_line`` needs both channels)."""
+    needs = {
+        ChannelPolicy.EMAIL: ("email/{}.txt", "email/{}.html"),
+        ChannelPolicy.LINE: ("line/{}.json",),
+        ChannelPolicy.PREFER_LINE: ("email/{}.txt", "email/{}.html", "line/{}.json"),
+    }
+    missing: list[str] = []
+    for name, sequence in spec.sequences.items():
+        for step in sequence.steps:
+            for template, channel in step.templates():
+                for pattern in needs[channel]:
+                    rel = pattern.format(template)
+                    if not any((d / rel).is_file() for d in directories):
+                        missing.append(f"{name}.{step.id}: {rel}")
+    return sorted(set(missing))
+
+
 def load_spec(path: Path) -> SequencesSpec:
+    """The validated file; a template it names (a step's or a variant's) must exist — in the shop's
+    ``templates/`` beside it or among the bundled ones — or loading fails, like any other mistake in the file."""
+    from enishi.channels.render import BUNDLED_DIR
     from enishi.shop_config import read_yaml
 
-    return SequencesSpec.model_validate(read_yaml(path))
+    spec = SequencesSpec.model_validate(read_yaml(path))
+    missing = missing_templates(spec, (path.parent / "templates", BUNDLED_DIR))
+    if missing:
+        raise ValueError(f"{path.name}: templates not found: {', '.join(missing)}")
+    return spec
 
 
 @functools.cache

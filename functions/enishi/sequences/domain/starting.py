@@ -34,7 +34,7 @@ from enishi import constants as c
 from enishi import events as ev
 from enishi.profiles.items import OrderItem
 from enishi.profiles.model import Profile
-from enishi.sequences.domain.spec import SequencesSpec, entry_machine_key, parse_delay
+from enishi.sequences.domain.spec import SequencesSpec, as_sent, at_hour, entry_machine_key, parse_delay
 
 DELIVERED_SUFFIX = ":delivered"
 NO_SHIPMENT_STATUSES = {"cancelled", "error", "failure"}
@@ -106,9 +106,15 @@ def execution_input(
     return data
 
 
-def _first_due(spec: SequencesSpec, sequence: str, started_at: datetime, now: datetime) -> datetime:
-    first = spec.sequences[sequence].steps[0]
-    return max(clock.to_utc(started_at) + first.delay_td, clock.to_utc(now))
+def _first_due(
+    spec: SequencesSpec, sequence: str, shop: str, customer_id: str, started_at: datetime, now: datetime
+) -> datetime:
+    """The first step's delay from the start — this customer's A/B variant's delay and send hour when it has one."""
+    first, _ = as_sent(spec.sequences[sequence].steps[0], shop, customer_id, sequence)
+    due = clock.to_utc(started_at) + first.delay_td
+    if first.send_hour is not None:
+        due = at_hour(due, first.send_hour)
+    return max(due, clock.to_utc(now))
 
 
 def start_for(
@@ -138,7 +144,7 @@ def start_for(
             trigger=trigger,
             started_at=started_at,
             trigger_at=trigger_at or started_at,
-            wait_until=_first_due(spec, sequence, started_at, now),
+            wait_until=_first_due(spec, sequence, shop, customer_id, started_at, now),
         ),
     )
 

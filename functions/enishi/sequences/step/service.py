@@ -14,7 +14,7 @@ goes through ports (``adapters/store.py``, ``adapters/ledger.py``, the ``Compose
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from enishi.sequences.domain.cap import CapClaim
 from enishi.sequences.domain.errors import RetryableSendError
 from enishi.sequences.domain.ledger import MessageRef
 from enishi.sequences.domain.messages import Channels, Composer, OptOutLinkBroken, SendError, outgoing
-from enishi.sequences.domain.spec import StepPayload, StopCondition, next_due
+from enishi.sequences.domain.spec import Step, StepPayload, StopCondition, as_sent, next_due
 from enishi.sequences.domain.step import (
     EMAIL_COST_USD,
     SKIP_NO_PROFILE,
@@ -62,7 +62,10 @@ class Deps:
 
 @dataclass(frozen=True)
 class _Run:
-    """The step being run: its execution state, its spec, the time, and the message it is about."""
+    """The step being run: its execution state, its spec, the time, and the message it is about.
+
+    ``step`` is the step as this customer gets it: with their A/B variant's overrides applied (``as_sent``, a pure
+    function of shop, customer and step — the same on every retry and redelivery); ``ref.variant`` names it."""
 
     state: dict[str, Any]
     spec: StepPayload
@@ -71,24 +74,36 @@ class _Run:
     trigger_at: datetime
     order_id: str | None
     checkout_token: str | None
+    step: Step
 
     @classmethod
     def of(cls, payload: dict[str, Any]) -> _Run:
         state: dict[str, Any] = dict(payload["state"])
         spec = StepPayload.model_validate(payload["step"])
         shop, customer_id, trigger_id = state["shop"], state["customer_id"], str(state["trigger_id"])
+        step, variant = (
+            (spec.step, spec.variant)
+            if spec.variant is not None
+            else as_sent(spec.step, shop, customer_id, spec.sequence)
+        )
         message_key = keys.sequence_message_key(shop, customer_id, spec.sequence, spec.step.id, trigger_id)
         ref = MessageRef(
-            shop, customer_id, message_key, spec.sequence, spec.step.id, trigger_id, spec.step.marketing
+            shop, customer_id, message_key, spec.sequence, spec.step.id, trigger_id, step.marketing, variant
         )
         trigger_at, order_id, checkout_token = trigger_facts(state)
-        return cls(state, spec, clock.now(), ref, trigger_at, order_id, checkout_token)
+        return cls(state, spec, clock.now(), ref, trigger_at, order_id, checkout_token, step)
 
     def next_wait(self) -> datetime:
+        """When the next step is due — this customer's variant of it decides its delay and send hour."""
         if self.spec.next is None:
             return self.now
         started = clock.parse_iso(self.state["started_at"])
-        return ceil_second(next_due(self.spec.next, trigger_at=started, now=self.now))
+        following, _ = as_sent(self.spec.next, self.ref.shop, self.ref.customer_id, self.spec.sequence)
+        return ceil_second(next_due(following, trigger_at=started, now=self.now))
+
+    def unassigned(self) -> MessageRef:
+        """The ref of a record written before any variant was assigned (a stopped sequence, the holdout)."""
+        return replace(self.ref, variant=None)
 
 
 def run_step(payload: dict[str, Any], deps: Deps) -> StepOutcome:
@@ -119,7 +134,7 @@ def _verdict(run: _Run, deps: Deps) -> Verdict:
         # the event that creates the profile has not been applied yet: wait for it, never drop
         waiting = wait_for_profile(run.state, now)
         if waiting.action == "stop":
-            deps.ledger.record_skip(ref, reason=SKIP_NO_PROFILE, now=now)
+            deps.ledger.record_skip(run.unassigned(), reason=SKIP_NO_PROFILE, now=now)
         return waiting
     if profile.last_message is not None and profile.last_message.message_key == ref.message_key:
         # this very message went out already (a replayed task): never let its own send defer or resend it
@@ -127,7 +142,7 @@ def _verdict(run: _Run, deps: Deps) -> Verdict:
     checkout, order = _trigger_items(run, deps)
     decision = eligibility.decide(
         _facts(run, deps, profile, checkout, order),
-        run.spec.step,
+        run.step,
         run.spec.stop_when,
         deps.policy,
         sequence=run.spec.sequence,
@@ -137,7 +152,10 @@ def _verdict(run: _Run, deps: Deps) -> Verdict:
     if verdict is None:
         return _Send(run, deps, profile, decision).send(_send_trigger(run, deps, checkout, order))
     if verdict.action != "defer":
-        deps.ledger.record_skip(ref, reason=decision.reason or decision.action, now=now)
+        # a variant is assigned after the stop conditions and the holdout: their records carry none
+        assigned = decision.action != "stop" and decision.reason != eligibility.SKIP_HOLDOUT
+        skipped = ref if assigned else run.unassigned()
+        deps.ledger.record_skip(skipped, reason=decision.reason or decision.action, now=now)
     return verdict
 
 
@@ -194,7 +212,7 @@ class _Send:
 
     def __init__(self, run: _Run, deps: Deps, profile: Profile, decision: eligibility.Decision) -> None:
         self.deps, self.profile, self.decision = deps, profile, decision
-        self.ref, self.now, self.step = run.ref, run.now, run.spec.step
+        self.ref, self.now, self.step = run.ref, run.now, run.step
         self.channel = decision.channel or "email"
         self.claim_won = False
         self.cap: CapClaim | None = None
