@@ -16,12 +16,10 @@ def test_a_failed_condition_is_a_lost_race_and_nothing_else_is():
 
 
 def test_the_code_of_odd_shapes_is_empty_not_an_exception():
-    class Odd(Exception):
-        response = {"Error": "not a mapping"}
+    class Carrying(Exception):
+        def __init__(self, response: object) -> None:
+            self.response = response
 
-    class NoResponse(Exception):
-        response = None
-
-    assert error_code(Odd()) == ""
-    assert error_code(NoResponse()) == ""
+    assert error_code(Carrying({"Error": "not a mapping"})) == ""
+    assert error_code(Carrying(None)) == ""
     assert error_code(_client_error("ThrottlingException")) == "ThrottlingException"
