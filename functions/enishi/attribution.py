@@ -41,6 +41,10 @@ class AttributionWindows(BaseModel):
             days = self.sent_days
         return timedelta(days=days)
 
+    def reach(self) -> timedelta:
+        """The longest window: a touch older than this before an order cannot earn it (what a reader must fetch)."""
+        return timedelta(days=max(self.click_days, self.open_days, self.line_click_days, self.sent_days))
+
 
 @dataclass(frozen=True)
 class MessageTouches:

@@ -158,6 +158,7 @@ def winback_cursor_key(shop: str) -> dict[str, str]:
 
 CAMPAIGN_RUN_SK = "RUN"
 CAMPAIGN_STEP_ID = "send"
+CAMPAIGN_SEQUENCE_PREFIX = "campaign-"
 
 
 def campaign_run_key(shop: str, campaign_id: str) -> dict[str, str]:
@@ -167,7 +168,14 @@ def campaign_run_key(shop: str, campaign_id: str) -> dict[str, str]:
 
 def campaign_sequence(campaign_id: str) -> str:
     """The name a campaign's messages carry where a sequence's carry theirs (message key, tags, the report)."""
-    return f"campaign-{campaign_id}"
+    return f"{CAMPAIGN_SEQUENCE_PREFIX}{campaign_id}"
+
+
+def campaign_of(sequence: str) -> str | None:
+    """The campaign id a message's sequence names (``campaign_sequence``'s inverse); None for a sequence."""
+    return (
+        sequence[len(CAMPAIGN_SEQUENCE_PREFIX) :] if sequence.startswith(CAMPAIGN_SEQUENCE_PREFIX) else None
+    )
 
 
 def campaign_message_key(shop: str, customer_id: str, campaign_id: str) -> str:

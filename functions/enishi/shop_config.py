@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from enishi import bootstrap
 from enishi import constants as c
+from enishi.attribution import AttributionWindows
 
 DEPLOYED_DIR = "/opt/shop"
 REPO_DIR = Path(__file__).resolve().parents[2] / "shop"
@@ -53,12 +55,43 @@ class Messaging(BaseModel):
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     marketing_frequency_cap_hours: float = 16
     line_monthly_quota: int = 5000
-    attribution_window_days: int = 7
+    # last-touch windows per kind of touch (enishi.attribution): click 5 d, open 1 d, LINE click 5 d, sent off
+    attribution: AttributionWindows = Field(default_factory=AttributionWindows)
     coupon: Coupon | None = None
     tracking: LinkTracking = Field(default_factory=LinkTracking)
     # the control group kept from every sequence and campaign unless it sets its own (0–50 %): what the messages
     # changed is measured against it (docs/experiments.md)
     holdout_percent: float = Field(0, ge=0, le=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_attribution_window(cls, data: Any) -> Any:
+        """``attribution_window_days`` (before per-touch windows) credited the last message *sent* within N days.
+        A shop that set it keeps that rule as ``attribution.sent_days`` (its numbers do not silently change) and is
+        warned; setting both is ambiguous and rejected."""
+        if not isinstance(data, dict) or "attribution_window_days" not in data:
+            return data
+        data = dict(data)
+        days = data.pop("attribution_window_days")
+        if "attribution" in data:
+            raise ValueError(
+                "messaging.attribution_window_days is replaced by messaging.attribution "
+                "(click_days, open_days, line_click_days, sent_days): remove attribution_window_days"
+            )
+        warnings.warn(LegacyAttributionWindow(days), stacklevel=2)
+        data["attribution"] = {"sent_days": days}
+        return data
+
+
+class LegacyAttributionWindow(UserWarning):
+    """``shop.yaml`` still sets ``messaging.attribution_window_days``: read as ``attribution.sent_days``."""
+
+    def __init__(self, days: Any) -> None:
+        super().__init__(
+            f"messaging.attribution_window_days: {days} is deprecated; it is read as "
+            f"messaging.attribution.sent_days: {days} (orders credited to a message merely sent within "
+            f"{days} days, besides clicks and opens). Write messaging.attribution instead."
+        )
 
 
 class Shipping(BaseModel):

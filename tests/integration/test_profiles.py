@@ -13,6 +13,7 @@ import pytest
 from enishi import bootstrap, clock, keys
 from enishi import constants as c
 from enishi import events as ev
+from enishi.attribution import AttributionWindows
 from enishi.profiles.model import Profile
 from enishi.profiles.store import ProfileStore
 from enishi.publish import EventBridgePublisher
@@ -56,7 +57,7 @@ def store(table, bus):
         table,
         EventBridgePublisher(boto3.client("events"), c.EVENT_BUS_NAME),
         stages=Stages(),
-        attribution_window_days=7,
+        attribution=AttributionWindows(),
         now=lambda: at(100),
     )
 
@@ -355,7 +356,20 @@ def test_attribution_credits_the_message_record_and_recovered_cart(store, table)
             },
         },
     )
-    table.put_item(Item={**keys.message_key(SHOP, "7001", mk), "status": "sent", "sequence": "cart_recovery"})
+    # (the record as the send step and the click write it: attribution reads records, not last_message)
+    table.put_item(
+        Item={
+            **keys.message_key(SHOP, "7001", mk),
+            "status": "sent",
+            "sequence": "cart_recovery",
+            "message_key": mk,
+            "step": "r1",
+            "channel": "email",
+            "marketing": True,
+            "sent_at": "2025-03-02T03:00:00Z",
+            "clicked_at": "2025-03-02T04:00:00Z",
+        }
+    )
     store.handle(
         ev.CheckoutUpdated(
             **base(at(20), "co1"), checkout_token="tok", customer=ref(), status="open", total=Decimal(4000)
@@ -370,9 +384,15 @@ def test_attribution_credits_the_message_record_and_recovered_cart(store, table)
     store.handle(placed("2", at(26), "4000", checkout_token="tok"))
     # Then the order is attributed, the message converted, the cart recovered with its revenue
     order = get(table, keys.order_key(SHOP, "2"))
-    assert order["attributed_to"] == {"message_key": mk, "sequence": "cart_recovery"}
+    assert order["attributed_to"] == {
+        "message_key": mk,
+        "sequence": "cart_recovery",
+        "step": "r1",
+        "kind": "click",
+    }
     msg = get(table, keys.message_key(SHOP, "7001", mk))
     assert msg["order_id"] == "2" and msg["revenue"] == Decimal(4000) and msg["converted_at"]
+    assert msg["attribution_kind"] == "click"
     co = get(table, keys.checkout_key(SHOP, "tok"))
     assert (
         co["status"] == "completed" and co["recovered_by"] == mk and co["recovered_revenue"] == Decimal(4000)
@@ -485,7 +505,19 @@ def test_a_conversion_is_reported_once_for_the_dashboard(store, table):
             },
         },
     )
-    table.put_item(Item={**keys.message_key(SHOP, "7001", mk), "status": "sent", "sequence": "winback"})
+    table.put_item(
+        Item={
+            **keys.message_key(SHOP, "7001", mk),
+            "status": "sent",
+            "sequence": "winback",
+            "message_key": mk,
+            "step": "reminder",
+            "channel": "email",
+            "marketing": True,
+            "sent_at": "2025-03-02T03:00:00Z",
+            "opened_at": "2025-03-02T04:00:00Z",
+        }
+    )
     # When the order it brought in arrives, and is delivered again
     first = store.handle(placed("2", at(26), "5400"))
     again = store.handle(placed("2", at(26), "5400"))

@@ -10,9 +10,10 @@ import pytest
 from enishi import consent as rule
 from enishi import events as ev
 from enishi import keys
+from enishi.attribution import AttributionWindows
 from enishi.profiles import apply as logic
-from enishi.profiles.items import OrderItem
-from enishi.profiles.model import LastMessage, Profile
+from enishi.profiles.items import Attribution, OrderItem
+from enishi.profiles.model import Profile
 from enishi.shop_config import Stages
 
 SHOP = "enishi-demo.myshopify.com"
@@ -366,23 +367,20 @@ def test_checkout_completed_never_reopens_and_completed_before_creation():
     assert logic.checkout_after_update(item, co("open", at(9)), "c1").status == "completed"
 
 
+def record(key: str, seq: str, channel: str = "email", **times: datetime) -> tuple[str, dict[str, object]]:
+    """A message record of customer c1 as the profile consumer reads it (owner, item)."""
+    item: dict[str, object] = {"message_key": key, "sequence": seq, "step": "s", "channel": channel}
+    item.update({name: t.isoformat().replace("+00:00", "Z") for name, t in times.items()})
+    return "c1", item
+
+
 def test_checkout_completed_after_a_cart_recovery_message_is_recovered():
+    # (before per-touch windows this read profile.last_message; the message is now its record, clicked)
     msg = logic.attribution(
-        Profile(
-            shop=SHOP,
-            customer_id="c1",
-            created_at=at(0),
-            updated_at=at(0),
-            last_message=LastMessage(
-                message_key="cart_recovery.r1.x",
-                sequence="cart_recovery",
-                step="r1",
-                channel="email",
-                sent_at=at(1),
-            ),
-        ),
+        [record("cart_recovery.r1.x", "cart_recovery", sent_at=at(1), clicked_at=at(2))],
         at(3),
-        7,
+        AttributionWindows(),
+        "c1",
     )
     open_ = ev.CheckoutUpdated(
         **base(t=at(0)), checkout_token="tok", customer=ref(), status="open", total=Decimal(4200)
@@ -393,19 +391,16 @@ def test_checkout_completed_after_a_cart_recovery_message_is_recovered():
 
 
 def test_attribution_window_and_transactional_messages():
-    def prof(seq: str, sent: datetime) -> Profile:
-        return Profile(
-            shop=SHOP,
-            customer_id="c1",
-            created_at=at(0),
-            updated_at=at(0),
-            last_message=LastMessage(message_key="k", sequence=seq, step="s", channel="line", sent_at=sent),
-        )
+    # the old rule (the last message sent within 7 days) is the ``sent`` window of 7 days
+    seven = AttributionWindows(click_days=0, open_days=0, line_click_days=0, sent_days=7)
 
-    assert logic.attribution(prof("welcome", at(0)), at(24 * 7), 7).message_key == "k"
-    assert logic.attribution(prof("welcome", at(0)), at(24 * 7 + 1), 7) is None
-    assert logic.attribution(prof("shipping_notice", at(0)), at(1), 7) is None
-    assert logic.attribution(prof("welcome", at(2)), at(1), 7) is None  # sent after the order
+    def attr(seq: str, sent: datetime, order_at: datetime) -> Attribution | None:
+        return logic.attribution([record("k", seq, "line", sent_at=sent)], order_at, seven, "c1")
+
+    assert attr("welcome", at(0), at(24 * 7)).message_key == "k"
+    assert attr("welcome", at(0), at(24 * 7 + 1)) is None
+    assert attr("shipping_notice", at(0), at(1)) is None
+    assert attr("welcome", at(2), at(1)) is None  # sent after the order
 
 
 def test_fulfillment_late_older_update_keeps_the_delivery():

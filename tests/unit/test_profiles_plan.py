@@ -18,7 +18,7 @@ from enishi import constants as c
 from enishi import events as ev
 from enishi import keys
 from enishi.profiles import service
-from enishi.profiles.plan import PROFILE_LABEL, Publish, Put, Step, Update, overlay
+from enishi.profiles.plan import PROFILE_LABEL, Publish, Put, Step, Touched, Update, overlay
 from enishi.profiles.service import ProfileService
 
 SHOP = "enishi-demo.myshopify.com"
@@ -32,16 +32,18 @@ class MemoryRepository:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.published: list[Any] = []
+        self.queries: list[tuple[str, str]] = []
 
     def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
         item = self.items.get((key["pk"], key["sk"]))
         return copy.deepcopy(item) if item is not None else None
 
-    def query(self, pk: str, prefix: str = "") -> list[dict[str, Any]]:
+    def query(self, pk: str, prefix: str = "", *, touched: Touched | None = None) -> list[dict[str, Any]]:
+        self.queries.append((pk, prefix))
         return [
-            copy.deepcopy(item)
+            touched.project(copy.deepcopy(item)) if touched else copy.deepcopy(item)
             for (p, s), item in sorted(self.items.items())
-            if p == pk and s.startswith(prefix)
+            if p == pk and s.startswith(prefix) and (touched is None or touched.keeps(item))
         ]
 
     def execute(self, steps: Sequence[Step]) -> list[Step]:

@@ -16,9 +16,9 @@ Two rules hold for every function here:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ from enishi import clock, keys
 from enishi import consent as rule
 from enishi import constants as c
 from enishi import events as ev
+from enishi.attribution import AttributionWindows, MessageTouches, credit
 from enishi.profiles.items import (
     ORDER_ITEMS_MAX,
     TITLE_MAX,
@@ -630,19 +631,79 @@ def _merged_consent(c_: Profile, guest: Profile) -> dict[str, Any]:
 # ---------------------------------------------------------------- attribution
 
 
-def attribution(profile: Profile | None, at: datetime, window_days: int) -> Attribution | None:
-    """The message an order (or a completed checkout) is credited to: the profile's last message, if it was sent
-    within the shop's attribution window before ``at`` and is not transactional."""
-    if profile is None or profile.last_message is None:
+# what the profile consumer reads of a message record to attribute an order (the rest is not fetched)
+MESSAGE_TOUCH_TIMES = ("sent_at", "opened_at", "clicked_at")
+MESSAGE_FIELDS = ("message_key", "sequence", "step", "channel", "marketing", "variant", *MESSAGE_TOUCH_TIMES)
+
+
+def attribution_since(at: datetime, windows: AttributionWindows) -> datetime:
+    """The earliest touch that can still earn an order at ``at``: message records with no touch since are not
+    read (``MESSAGE_TOUCH_TIMES``)."""
+    return _utc(at) - windows.reach()
+
+
+def message_touches(record: Mapping[str, Any]) -> MessageTouches | None:
+    """A message record (``keys.message_key``) as the attribution rule sees it; None when it names no message."""
+    key, sequence, channel = record.get("message_key"), record.get("sequence"), record.get("channel")
+    if not key or not sequence or not channel:
         return None
-    msg = profile.last_message
-    if msg.sequence in _UNATTRIBUTED_SEQUENCES:
+    sequence = str(sequence)
+    marketing = record.get("marketing", True) is not False and sequence not in _UNATTRIBUTED_SEQUENCES
+    return MessageTouches(
+        message_key=str(key),
+        sequence=sequence,
+        channel=str(channel),
+        marketing=marketing,
+        sent_at=_record_time(record.get("sent_at")),
+        opened_at=_record_time(record.get("opened_at")),
+        clicked_at=_record_time(record.get("clicked_at")),
+        step=str(record["step"]) if record.get("step") else None,
+        variant=str(record["variant"]) if record.get("variant") else None,
+        campaign=keys.campaign_of(sequence),
+    )
+
+
+def _record_time(value: Any) -> datetime | None:
+    """A stored ISO 8601 time; an unreadable one is no touch (never an error: the order is recorded anyway)."""
+    if isinstance(value, datetime):
+        return _utc(value)
+    if not isinstance(value, str) or not value:
         return None
-    sent = _utc(msg.sent_at)
-    at = _utc(at)
-    if sent <= at <= sent + timedelta(days=window_days):
-        return Attribution(message_key=msg.message_key, sequence=msg.sequence)
-    return None
+    try:
+        return _utc(clock.parse_iso(value))
+    except ValueError:
+        return None
+
+
+def attribution(
+    records: Iterable[tuple[str, Mapping[str, Any]]],
+    at: datetime,
+    windows: AttributionWindows,
+    customer_id: str | None,
+) -> Attribution | None:
+    """The message an order (or a completed checkout) at ``at`` is credited to: last touch within the shop's
+    windows (``enishi.attribution.credit``) among ``records``, (owner customer id, message record) pairs — the
+    customer's and those of guests merged into it. Transactional messages never earn credit."""
+    owners: dict[str, str] = {}
+    touches: list[MessageTouches] = []
+    for owner, record in records:
+        touch = message_touches(record)
+        if touch is not None:
+            touches.append(touch)
+            owners[touch.message_key] = owner
+    won = credit(touches, _utc(at), windows)
+    if won is None:
+        return None
+    owner = owners[won.message_key]
+    return Attribution(
+        message_key=won.message_key,
+        sequence=won.sequence,
+        step=won.step,
+        variant=won.variant,
+        campaign=won.campaign,
+        kind=won.kind,
+        customer_id=owner if owner != customer_id else None,
+    )
 
 
 # ---------------------------------------------------------------- order / checkout / fulfillment items

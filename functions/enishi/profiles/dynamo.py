@@ -16,7 +16,7 @@ from typing import Any
 
 from enishi.aws_errors import lost_condition
 from enishi.profiles.layout import Item
-from enishi.profiles.plan import Delete, Publish, Put, Remove, Step, Update, WriteConflict
+from enishi.profiles.plan import Delete, Publish, Put, Remove, Step, Touched, Update, WriteConflict
 from enishi.publish import EventPublisher
 
 
@@ -34,13 +34,17 @@ class DynamoProfileRepository:
         item: Item | None = resp.get("Item")
         return item
 
-    def query(self, pk: str, prefix: str = "") -> list[Item]:
-        """A partition's items (those whose sort key starts with ``prefix``), in sort key order, every page."""
+    def query(self, pk: str, prefix: str = "", *, touched: Touched | None = None) -> list[Item]:
+        """A partition's items (those whose sort key starts with ``prefix``), in sort key order, every page;
+        with ``touched``, only the items it keeps, projected to its fields (a FilterExpression and a
+        ProjectionExpression: the read is billed for the range, the transfer is not)."""
         from boto3.dynamodb.conditions import Key  # deferred: merges, redactions, new orders and audits only
 
         items: list[Item] = []
         condition = Key("pk").eq(pk) & Key("sk").begins_with(prefix) if prefix else Key("pk").eq(pk)
         kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
+        if touched is not None:
+            kwargs.update(_touched_filter(touched))
         while True:
             resp = self._table.query(**kwargs)
             items.extend(resp.get("Items", []))
@@ -96,6 +100,23 @@ class DynamoProfileRepository:
     def _publish(self, step: Publish) -> bool:
         self._publisher.publish(list(step.events))
         return True
+
+
+def _touched_filter(touched: Touched) -> dict[str, Any]:
+    """``Touched`` as Query arguments: ``#t0 >= :since OR #t1 >= :since …`` and the projection of its fields."""
+    from boto3.dynamodb.conditions import Attr
+
+    conditions = [Attr(name).gte(touched.since) for name in touched.times]
+    expression = conditions[0]
+    for cond in conditions[1:]:
+        expression = expression | cond
+    kwargs: dict[str, Any] = {"FilterExpression": expression}
+    if touched.fields:
+        fields = ("pk", "sk", *touched.fields)
+        names = {f"#p{i}": name for i, name in enumerate(fields)}
+        kwargs["ProjectionExpression"] = ", ".join(names)
+        kwargs["ExpressionAttributeNames"] = names
+    return kwargs
 
 
 _RUN: dict[type, Callable[[DynamoProfileRepository, Any], bool]] = {

@@ -52,7 +52,7 @@ def deps() -> Deps:
         service=ProfileService(
             repository,
             stages=shop.stages,
-            attribution_window_days=shop.messaging.attribution_window_days,
+            attribution=shop.messaging.attribution,
         )
     )
 

@@ -33,8 +33,16 @@ class OrderLine(ProfileModel):
 
 
 class Attribution(ProfileModel):
+    """The message an order is credited to (last touch, ``enishi.attribution``)."""
+
     message_key: str
     sequence: str
+    step: str | None = None
+    variant: str | None = None
+    campaign: str | None = None
+    kind: str | None = None  # the touch that earned it: click | open | sent
+    # the profile whose partition holds the message record, when not the order's customer (a merged guest's)
+    customer_id: str | None = None
 
 
 class OrderItem(ProfileModel):

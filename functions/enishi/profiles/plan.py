@@ -71,6 +71,25 @@ class Publish:
 Step = Put | Update | Remove | Delete | Publish
 
 
+@dataclass(frozen=True)
+class Touched:
+    """A read's filter: only the items with any of ``times`` (ISO 8601 UTC strings, which sort as times) at or
+    after ``since``, and of them only ``fields`` (besides ``pk``, ``sk``). A query still reads (and is billed for)
+    the whole partition range; the filter caps what is transferred and parsed."""
+
+    since: str
+    times: tuple[str, ...]
+    fields: tuple[str, ...] = ()
+
+    def keeps(self, item: Mapping[str, Any]) -> bool:
+        return any(str(item.get(t) or "") >= self.since for t in self.times)
+
+    def project(self, item: Mapping[str, Any]) -> Item:
+        if not self.fields:
+            return dict(item)
+        return {k: v for k, v in item.items() if k in ("pk", "sk", *self.fields)}
+
+
 @dataclass
 class WritePlan:
     steps: list[Step] = field(default_factory=list)

@@ -2,9 +2,9 @@
 
 Each planner computes the new state with ``apply.py`` and lists the writes in an order that makes a crash at any
 point safe to retry: consent ledger records (append-only: the evidence is written before the state derived from
-it) → profile (conditional on ``version``) → guest twin → derived event (order.recorded) → items (conditional on
-their ``updated_at``) → lookups → attribution. Nothing is planned when nothing changed, so a redelivered event
-costs reads only.
+it) → profile (conditional on ``version``) → guest twin → derived event (order.recorded) → attribution (the message
+record's credit, before the order item whose presence makes a redelivery plan nothing) → items (conditional on
+their ``updated_at``) → lookups. Nothing is planned when nothing changed, so a redelivered event costs reads only.
 
 The service (``service.py``) reads the ``Reads`` a planner needs and picks the planner by event type
 (``service.ROUTES``); the DynamoDB adapter (``dynamo.py``) executes the plan.
@@ -20,6 +20,7 @@ from typing import Any
 from enishi import clock, keys
 from enishi import consent as rule
 from enishi import events as ev
+from enishi.attribution import AttributionWindows
 from enishi.profiles import apply as logic
 from enishi.profiles.items import Attribution, CheckoutItem, FulfillmentItem, OrderItem, PrivacyRequest
 from enishi.profiles.layout import Item, item_condition, order_to_item, profile_from_item, profile_put
@@ -46,7 +47,7 @@ class Policy:
     """The shop's settings a plan depends on, and the time the plan is made (``order.recorded``'s receipt)."""
 
     stages: StageThresholds
-    window_days: int
+    attribution: AttributionWindows
     now: datetime
 
 
@@ -82,6 +83,9 @@ class Reads:
     fulfillments: tuple[Item, ...] = ()  # the order's fulfillments (order.placed, first recorded)
     customer_id: str | None = None  # fulfillment: its customer (from the event or the order item)
     profile: Profile | None = None  # checkout without a customer: the profile credited with its completion
+    # (owner customer id, message record) in reach of an order's attribution windows (order.placed recording
+    # an order, a checkout's completion): the customer's and its merged guests' (``apply.MESSAGE_FIELDS`` only)
+    messages: tuple[tuple[str, Item], ...] = ()
     erasure: Erasure | None = None
 
 
@@ -207,18 +211,24 @@ def plan_order_placed(event: ev.OrderPlaced, reads: Reads, policy: Policy) -> Wr
     assert new is not None  # an order always has a customer
     counted = event.order_id in new.recent_order_ids and event.order_id not in new.cancelled_order_ids
     recording = records_order(order)
-    attributed = logic.attribution(a.old, event.placed_at, policy.window_days) if recording else None
+    attributed = (
+        logic.attribution(reads.messages, event.placed_at, policy.attribution, new.customer_id)
+        if recording
+        else None
+    )
     plan = profile_plan(event, reads.target, a)
     if recording and counted:
         # before the order item: a crash here re-publishes, never loses
         plan.add([Publish((logic.order_recorded(event, new, policy.now),))])
+    if attributed is not None and counted:
+        # before the order item too: once it is written a redelivery plans nothing, so a credit planned after it
+        # would be lost by a crash in between (the update is idempotent for the same order)
+        plan.add([attribution_update(event, new.customer_id, attributed)])
     item = logic.order_after_placed(order, event, new.customer_id, attributed)
     plan.add(item_put(order_to_item(item), reads.order_raw, "order"))
     if recording:
         plan.add(fulfillment_customers(reads.fulfillments, new.customer_id))
     plan.add(lookup_steps(event, reads.target, new))
-    if attributed is not None and counted:
-        plan.add([attribution_update(event, new.customer_id, attributed)])
     return plan
 
 
@@ -239,12 +249,18 @@ def fulfillment_customers(fulfillments: Iterable[Item], customer_id: str) -> lis
 
 
 def attribution_update(event: ev.OrderPlaced, customer_id: str, attributed: Attribution) -> Update:
-    """Credit the message record with the conversion (only if the record exists; the first order wins)."""
+    """Credit the message record with the conversion and the touch that earned it (only if the record exists;
+    the first order wins). The record is under the guest's partition when a merged guest received it."""
     return Update(
-        key=keys.message_key(event.shop, customer_id, attributed.message_key),
-        expression="SET converted_at = :c, order_id = :o, revenue = :r",
+        key=keys.message_key(event.shop, attributed.customer_id or customer_id, attributed.message_key),
+        expression="SET converted_at = :c, order_id = :o, revenue = :r, attribution_kind = :k",
         condition="attribute_exists(pk) AND (attribute_not_exists(converted_at) OR order_id = :o)",
-        values={":c": iso(event.placed_at), ":o": event.order_id, ":r": event.total},
+        values={
+            ":c": iso(event.placed_at),
+            ":o": event.order_id,
+            ":r": event.total,
+            ":k": attributed.kind or "sent",
+        },
         label="message_attribution",
         conversion=(attributed.sequence, float(event.total)),
     )
@@ -282,7 +298,8 @@ def plan_checkout(event: ev.CheckoutUpdated, reads: Reads, policy: Policy) -> Wr
     recovered: Attribution | None = None
     if completes(event, existing):
         completed = event.completed_at or event.occurred_at
-        recovered = logic.attribution(new or reads.profile, completed, policy.window_days)
+        owner = new.customer_id if new is not None else target.customer_id
+        recovered = logic.attribution(reads.messages, completed, policy.attribution, owner)
     item = logic.checkout_after_update(existing, event, target.customer_id, recovered)
     plan.add(item_put(to_item(item, key), reads.item_raw, "checkout"))
     if event.customer is not None:

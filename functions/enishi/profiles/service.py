@@ -16,20 +16,24 @@ Nothing here imports boto3; logs and errors carry ids, never PII.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from enishi import clock, keys
 from enishi import constants as c
 from enishi import events as ev
+from enishi.attribution import AttributionWindows
 from enishi.profiles import apply as logic
 from enishi.profiles import planners as p
 from enishi.profiles.layout import Item, profile_from_item
-from enishi.profiles.plan import Outcome, Step, WriteConflict, WritePlan, outcome, put_once
+from enishi.profiles.plan import Outcome, Step, Touched, WriteConflict, WritePlan, outcome, put_once
 from enishi.profiles.serialize import iso
 
 MAX_ATTEMPTS = 5
+# the touch-time filter of the message records read for attribution is this much wider than the windows (stored
+# times sort as text; an SES time with fractions of a second sorts a little off)
+TOUCH_FILTER_MARGIN = timedelta(minutes=1)
 
 
 class TooManyConflicts(Exception):
@@ -43,7 +47,7 @@ class ProfileRepository(Protocol):
 
     def get(self, key: Mapping[str, str]) -> Item | None: ...
 
-    def query(self, pk: str, prefix: str = "") -> list[Item]: ...
+    def query(self, pk: str, prefix: str = "", *, touched: Touched | None = None) -> list[Item]: ...
 
     def execute(self, steps: Sequence[Step]) -> list[Step]: ...
 
@@ -58,13 +62,13 @@ class ProfileService:
         repository: ProfileRepository,
         *,
         stages: Any | None = None,
-        attribution_window_days: int = 7,
+        attribution: AttributionWindows | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         now: Callable[[], datetime] = clock.now,
     ) -> None:
         self._repo = repository
         self._stages = logic.thresholds(stages)
-        self._window = attribution_window_days
+        self._attribution = attribution or AttributionWindows()
         self._max_attempts = max_attempts
         self._now = now
         self._wordings: set[str] = set()  # consent wordings known to be stored (read once per container)
@@ -91,7 +95,7 @@ class ProfileService:
         """The reads and the pure plan of one event; nothing is written (the wording steps are ``handle``'s)."""
         event, _ = logic.externalize_wording(event)  # a no-op when ``handle`` already did it
         read, planner = ROUTES.get(event.type, DEFAULT_ROUTE)
-        policy = p.Policy(stages=self._stages, window_days=self._window, now=self._now())
+        policy = p.Policy(stages=self._stages, attribution=self._attribution, now=self._now())
         return planner(event, read(self, event), policy)
 
     def _keep_wordings(self, event: Any, wordings: Mapping[str, str]) -> None:
@@ -186,10 +190,12 @@ class ProfileService:
             fulfillments = self._repo.query(
                 keys.order_pk(event.shop, event.order_id), keys.FULFILLMENT_SK_PREFIX
             )
+        target = self.resolve(event.shop, event.customer)
         return p.Reads(
-            target=self.resolve(event.shop, event.customer),
+            target=target,
             order_raw=order_raw,
             fulfillments=tuple(fulfillments),
+            messages=self.messages(event.shop, target, event.placed_at) if p.records_order(order) else (),
         )
 
     def read_order_cancelled(self, event: ev.OrderCancelled) -> p.Reads:
@@ -207,14 +213,33 @@ class ProfileService:
 
     def read_checkout(self, event: ev.CheckoutUpdated) -> p.Reads:
         raw = self._repo.get(keys.checkout_key(event.shop, event.checkout_token))
+        completes = p.completes(event, p.checkout_of(raw))
+        completed_at = event.completed_at or event.occurred_at
         if event.customer is not None:
-            return p.Reads(target=self.resolve(event.shop, event.customer), item_raw=raw)
+            target = self.resolve(event.shop, event.customer)
+            messages = self.messages(event.shop, target, completed_at) if completes else ()
+            return p.Reads(target=target, item_raw=raw, messages=messages)
         owner = raw.get("customer_id") if raw else None
         profile = None
-        if owner and p.completes(event, p.checkout_of(raw)):
+        messages = ()
+        if owner and completes:
             followed = self.follow(event.shop, owner)
             profile = profile_from_item(followed.raw) if followed.raw else None
-        return p.Reads(target=p.Target(owner), item_raw=raw, profile=profile)
+            messages = self.messages(event.shop, followed, completed_at)
+        return p.Reads(target=p.Target(owner), item_raw=raw, profile=profile, messages=messages)
+
+    def messages(self, shop: str, target: p.Target, at: datetime) -> tuple[tuple[str, Item], ...]:
+        """The message records that can earn an order at ``at`` (``apply.attribution``): of the customer and of
+        the guests merged into it (now or before), with a touch (sent, opened, clicked) within the longest
+        window. Message keys do not sort by time (``keys.sequence_message_key``), so this is one Query of each
+        partition's ``MSG#`` range, filtered by touch time and projected to ``apply.MESSAGE_FIELDS``."""
+        since = logic.attribution_since(at, self._attribution) - TOUCH_FILTER_MARGIN
+        touched = Touched(clock.iso_z(since), logic.MESSAGE_TOUCH_TIMES, logic.MESSAGE_FIELDS)
+        return tuple(
+            (owner, item)
+            for owner in message_owners(target)
+            for item in self._repo.query(keys.customer_pk(shop, owner), keys.MSG_SK_PREFIX, touched=touched)
+        )
 
     def read_line(self, event: ev.LineIdentityChanged) -> p.Reads:
         lookup = self._repo.get(keys.line_lookup_key(event.shop, event.line_user_id))
@@ -263,6 +288,18 @@ class ProfileService:
                 if checkout:
                     items.append(checkout)
         return items
+
+
+def message_owners(target: p.Target) -> list[str]:
+    """Whose message records can earn the target's orders: the customer, the guest twin this event merges, the
+    guests merged before (``Profile.merged_from``)."""
+    owners: list[str] = []
+    merged: Iterable[Any] = target.raw.get("merged_from") or () if target.raw else ()
+    guest = target.guest_raw.get("customer_id") if target.guest_raw else None
+    for owner in (target.customer_id, guest, *merged):
+        if owner and str(owner) not in owners:
+            owners.append(str(owner))
+    return owners
 
 
 # event type → (what to read, how to plan), as ``carts/shopify.TOPICS``; a type not listed changes the profile only

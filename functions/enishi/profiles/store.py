@@ -1,6 +1,6 @@
 """``ProfileStore``: the profile service over the DynamoDB adapter, assembled in one call.
 
-``ProfileStore(table, publisher, stages=, attribution_window_days=, max_attempts=, now=)`` is
+``ProfileStore(table, publisher, stages=, attribution=, max_attempts=, now=)`` is
 ``service.ProfileService(dynamo.DynamoProfileRepository(table, publisher), ...)``: what the local stack, the tests
 and the benches build (the handler assembles the same from ``enishi.bootstrap``). A composition root, like the
 handler: nothing below imports it. The item layout helpers are re-exported for their older import path.
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from enishi import clock
+from enishi.attribution import AttributionWindows
 from enishi.profiles.dynamo import DynamoProfileRepository
 from enishi.profiles.layout import (
     PROFILE_ALWAYS_STORED,
@@ -51,14 +52,14 @@ class ProfileStore(ProfileService):
         publisher: EventPublisher,
         *,
         stages: Any | None = None,
-        attribution_window_days: int = 7,
+        attribution: AttributionWindows | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         now: Callable[[], datetime] = clock.now,
     ) -> None:
         super().__init__(
             DynamoProfileRepository(table, publisher),
             stages=stages,
-            attribution_window_days=attribution_window_days,
+            attribution=attribution,
             max_attempts=max_attempts,
             now=now,
         )
