@@ -229,6 +229,10 @@ def _collect_messages(
 LINE_IN_APP_BROWSER = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Line/14.9.0"
 )
+MOBILE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 def _send(out: Outgoing, world: World, transport: Transport, secrets: Secrets, stats: DriveStats) -> None:
@@ -254,7 +258,8 @@ def _send(out: Outgoing, world: World, transport: Transport, secrets: Secrets, s
         )
     elif isinstance(out, LinkClick):
         parts = urlsplit(out.url)  # the API's public URL; locally that is this server
-        status = transport.get(base + parts.path, {"User-Agent": LINE_IN_APP_BROWSER})
+        agent = LINE_IN_APP_BROWSER if out.channel == "line" else MOBILE_SAFARI
+        status = transport.get(base + parts.path, {"User-Agent": agent})
     elif isinstance(out, SesFeedback):
         world.ses_event(ses_event(out))
         stats.ses_events += 1

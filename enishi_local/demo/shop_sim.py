@@ -61,6 +61,10 @@ class SimConfig:
     p_line_link_click: float = (
         0.15  # a LINE message's link tapped (own random stream: other draws stay as they were)
     )
+    # a customer who acts on a message mostly does it through the message's link (the cart link, the product
+    # link): a tap of its first tracked link a few minutes after reading, before the order (own random stream).
+    # The rest come back on their own (typed the shop's address, searched): real, but no touch to credit.
+    p_click_when_acting: float = 0.8
     # repeat purchase: probability of another order after the n-th, and the gap (log-normal, days)
     p_repeat: tuple[float, ...] = (0.24, 0.40, 0.55, 0.62)
     repeat_gap_median_days: float = 38.0
@@ -132,12 +136,13 @@ class SesFeedback:
 
 @dataclass
 class LinkClick:
-    """A customer taps a tracked link (``/r/{token}``) in a LINE message: LINE reports no clicks, the redirect does."""
+    """A customer taps a tracked link (``/r/{token}``) in a message (LINE reports no clicks: the redirect does)."""
 
     at: datetime
     url: str
     customer_id: int
     kind: Literal["link_click"] = "link_click"
+    channel: str = "line"
 
 
 Outgoing = ShopifyPost | LinePost | UnsubscribeClick | SesFeedback | LinkClick
@@ -287,6 +292,7 @@ class ShopSimulation:
         self.fee = shipping_fee
         self.rng = random.Random(cfg.seed)
         self.click_rng = random.Random(f"{cfg.seed}/line-clicks")
+        self.act_rng = random.Random(f"{cfg.seed}/acting-clicks")
         self._heap: list[tuple[datetime, int, Action]] = []
         self._seq = itertools.count()
         self.outgoing: list[Outgoing] = []  # filled by actions, drained by the driver
@@ -649,6 +655,7 @@ class ShopSimulation:
         co.reminders_seen += 1
         p = self.cfg.p_recover_after_reminder[min(co.reminders_seen, 2) - 1]
         if self.rng.random() < p:
+            self._tap_to_act(msg, seen, cust.id)
             self.at(
                 seen + timedelta(minutes=self.rng.expovariate(1 / 180) + 5),
                 lambda t: self._complete(co, t, "cart_reminder"),
@@ -662,6 +669,7 @@ class ShopSimulation:
             cust.next_order_at is None or cust.next_order_at > soon
         ) and self.rng.random() < self.cfg.p_f2_after_nudge:
             cust.nudged = True
+            self._tap_to_act(msg, seen, cust.id)
             self._plan_order_at(
                 cust, self._time_on(seen + timedelta(days=self.rng.uniform(0.5, 6))), "f2_nudge"
             )
@@ -672,6 +680,7 @@ class ShopSimulation:
             cust.next_order_at is None or cust.next_order_at > soon
         ) and self.rng.random() < self.cfg.p_return_after_winback:
             cust.won_back = True
+            self._tap_to_act(msg, seen, cust.id)
             self._plan_order_at(
                 cust, self._time_on(seen + timedelta(days=self.rng.uniform(1, 10))), "winback"
             )
@@ -680,6 +689,7 @@ class ShopSimulation:
         soon = seen + timedelta(days=14)
         free = cust.next_order_at is None or cust.next_order_at > soon
         if free and self.rng.random() < self.cfg.p_order_after_campaign:
+            self._tap_to_act(msg, seen, cust.id)
             self._plan_order_at(
                 cust, self._time_on(seen + timedelta(days=self.rng.uniform(0.5, 7))), "campaign"
             )
@@ -702,6 +712,16 @@ class ShopSimulation:
                 self.outgoing.append(UnsubscribeClick(at=t, url=url, customer_id=cust.id))
 
             self.at(click, unsubscribe)
+
+    def _tap_to_act(self, msg: SentMessage, seen: datetime, customer_id: int) -> None:
+        """The customer decided to act on ``msg``: most tap its link first (1–4 minutes after reading; every
+        reaction's order or checkout comes at least 5 minutes after), so the click is there to credit the order."""
+        found = tracked_links(msg.raw)
+        if found and self.act_rng.random() < self.cfg.p_click_when_acting:
+            at = seen + timedelta(minutes=self.act_rng.randint(1, 4))
+            self.at(
+                at, lambda t: self.outgoing.append(LinkClick(at=t, url=found[0], customer_id=customer_id))
+            )
 
     def _maybe_tap_link(self, msg: SentMessage, seen: datetime, customer_id: int) -> None:
         found = tracked_links(msg.raw)
