@@ -56,7 +56,9 @@ def send_deps() -> send_service.Deps:
     from enishi.sequences.step.handler import deps as step_deps
 
     table = boto3.resource("dynamodb").Table(bootstrap.settings(bootstrap.TableSettings).table_name)
-    return send_service.Deps(step=step_deps(), cancelled=CampaignRuns(table).cancelled)
+    step = step_deps()
+    multicast = getattr(step.channels, "multicast", None)  # Delivery's (campaigns/multicast.py)
+    return send_service.Deps(step=step, cancelled=CampaignRuns(table).cancelled, multicast=multicast)
 
 
 @logger.inject_lambda_context(clear_state=True)
