@@ -136,7 +136,8 @@ def preview(t: Target, campaign_id: str) -> dict[str, Any]:
         else:
             channels[_channel(store, deps.shop, campaign, r.customer_id, now)] += 1
     pace = pacing(deps.shop.campaigns.ses_max_send_rate)
-    use = cost.usage(total, held, channels["email"], channels["line"], pace)
+    multicast = campaign.line_delivery == "multicast"
+    use = cost.usage(total, held, channels["email"], channels["line"], pace, multicast=multicast)
     plan_name = line_plan_for_quota(deps.shop.messaging.line_monthly_quota)
     money = cost.estimate(use, line_plan=plan_name, coupon_value_jpy=campaign.offer.coupon_value_jpy)
     return {
@@ -144,6 +145,10 @@ def preview(t: Target, campaign_id: str) -> dict[str, Any]:
         "recipients": total,
         "holdout": held,
         "by_channel": dict(sorted(channels.items())),
+        "line_delivery": campaign.line_delivery,
+        "line_requests": cost.line_requests(
+            channels["line"], use.batches, multicast=multicast, variants=len(campaign.variants) or 1
+        ),
         "modelled_seconds": round(pace.modelled_seconds(total), 1),
         "cost": money.as_dict(),
     }

@@ -68,3 +68,19 @@ def test_a_campaign_chooses_its_line_delivery_and_the_plan_hands_it_to_every_bat
     assert batch_input(multicast, shop, at, pacing(14)).line_delivery == "multicast"
     with pytest.raises(ValidationError):
         Campaign(id="x", name="x", template="t", line_delivery="broadcast")
+
+
+def test_line_requests_and_cost_of_a_multicast_campaign():
+    from enishi.campaigns import cost
+    from enishi.campaigns.pacing import SECONDS_PER_SEND, pacing
+
+    assert cost.line_requests(90_000, 100, multicast=False) == 90_000  # one push each
+    assert cost.line_requests(90_000, 100, multicast=True) == 200  # 900 a batch: 500 + 400
+    assert cost.line_requests(90_000, 100, multicast=True, variants=2) == 200  # 450 per variant a batch
+    assert cost.line_requests(0, 0, multicast=True) == 0
+    pace = pacing(14)
+    push = cost.usage(1000, 100, 0, 900, pace)
+    multi = cost.usage(1000, 100, 0, 900, pace, multicast=True)
+    assert multi.named_requests == 900 and push.named_requests == 0
+    assert multi.send_seconds == 900 * SECONDS_PER_SEND < push.send_seconds  # not paced to the SES rate
+    assert cost.estimate(multi).dynamodb_usd > cost.estimate(push).dynamodb_usd  # the naming write

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from enishi.channels.line import MAX_MULTICAST
 from enishi.profiles.model import Profile
 from enishi.sequences.adapters.delivery import render_line
 from enishi.sequences.adapters.ledger import Ledger
@@ -55,7 +56,7 @@ from enishi.sequences.domain.messages import (
 from enishi.sequences.domain.spec import Step
 from enishi.sequences.step.service import Deps as StepDeps
 
-MAX_RECIPIENTS = 500  # user ids per multicast (LINE)
+MAX_RECIPIENTS = MAX_MULTICAST  # user ids per multicast (LINE: 500)
 REASON_REJECTED = "line_rejected"
 # a fixed namespace: the retry key of a group is the same in every run of the same members
 REQUEST_NAMESPACE = uuid.UUID("0b8f5d0e-3c3a-5d6b-9a51-6d756c746963")
