@@ -208,14 +208,10 @@ def model_line(
     )
     money = cost.estimate(use, line_plan="standard")
     requests = cost.line_requests(treated, use.batches, multicast=multicast)
-    # push: every send waits for its share of the SES rate; multicast: the held messages are not paced, the
-    # batch's work is (SECONDS_PER_SEND each), and LINE's 200 requests/s is the provider's bound
+    # LINE messages do not wait for SES's rate: the batch's work is the bound (SECONDS_PER_SEND each, on the
+    # map's concurrency sized for SES), beside LINE's own limit (2,000 pushes or 200 multicasts a second)
     unpaced = Pacing(pace.max_concurrency, pace.batch_size, 0.0)
-    modelled = (
-        unpaced.modelled_seconds(recipients, SECONDS_PER_SEND)
-        if multicast
-        else pace.modelled_seconds(recipients)
-    )
+    modelled = unpaced.modelled_seconds(recipients, SECONDS_PER_SEND)
     limit = requests / (LINE_MULTICAST_PER_SECOND if multicast else LINE_PUSH_PER_SECOND)
     per_message = money.orchestration_usd / treated
     return {

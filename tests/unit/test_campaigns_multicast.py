@@ -82,5 +82,7 @@ def test_line_requests_and_cost_of_a_multicast_campaign():
     push = cost.usage(1000, 100, 0, 900, pace)
     multi = cost.usage(1000, 100, 0, 900, pace, multicast=True)
     assert multi.named_requests == 900 and push.named_requests == 0
-    assert multi.send_seconds == 900 * SECONDS_PER_SEND < push.send_seconds  # not paced to the SES rate
+    assert multi.send_seconds == push.send_seconds == 900 * SECONDS_PER_SEND  # LINE: not paced to SES's rate
+    mixed = cost.usage(1000, 100, 400, 500, pace)
+    assert mixed.send_seconds == 400 * pace.seconds_per_message + 500 * SECONDS_PER_SEND
     assert cost.estimate(multi).dynamodb_usd > cost.estimate(push).dynamodb_usd  # the naming write

@@ -6,7 +6,8 @@ shape and the send λ's measured work per recipient (``bench/bench_campaign.py``
 - Step Functions (Standard): ``RUN_TRANSITIONS`` for the parent (Plan, Choice, Wait, Map, Succeed + the map run)
   and ``TRANSITIONS_PER_BATCH`` per child execution (its one Task; start and end are not billed).
 - Lambda: one plan invocation, one send invocation per batch; billed duration = the paced time of the batch
-  (a worker sleeps to its share of the send rate: that sleep is billed) at the send λ's memory.
+  (a worker sleeps to its share of the SES send rate after each email: that sleep is billed; a LINE message
+  bills its work only) at the send λ's memory.
 - DynamoDB on demand: reads and writes per recipient (profile read, cancel flag per batch, ledger claim and
   mark, cap claim, profile update), measured.
 """
@@ -75,17 +76,17 @@ class Estimate:
 def usage(
     recipients: int, holdout: int, emails: int, lines: int, pace: Pacing, *, multicast: bool = False
 ) -> Usage:
-    """``multicast``: the LINE messages are held and sent after the batch's loop, unpaced (the λ bills their
-    work, ``pacing.SECONDS_PER_SEND`` each, not a share of the SES rate), and each record names its request."""
+    """The send λ bills each email's share of the SES rate (it sleeps to it) and each LINE message's work
+    (``pacing.SECONDS_PER_SEND``: LINE is not paced to SES's rate); ``multicast``: each LINE record also names
+    its request (one more write)."""
     treated = recipients - holdout
-    paced = treated - lines if multicast else treated
     return Usage(
         recipients=treated,
         holdout=holdout,
         emails=emails,
         lines=lines,
         batches=pace.batches(recipients),
-        send_seconds=paced * pace.seconds_per_message + (lines * SECONDS_PER_SEND if multicast else 0.0),
+        send_seconds=(treated - lines) * pace.seconds_per_message + lines * SECONDS_PER_SEND,
         named_requests=lines if multicast else 0,
     )
 

@@ -10,7 +10,8 @@ A held-out recipient gets a ``skipped`` record with reason ``holdout`` (the repo
 the cap defers is skipped with reason ``frequency_cap`` (a campaign is one-off: it does not queue a message for
 later); one the quiet hours defer (the run reached 21:00) gets no record, so ``enishi campaign start`` the next
 morning reaches exactly them. The batch reads the run's cancel flag first and sends nothing once it is set.
-Pacing: each message takes at least ``seconds_per_message`` (the map's concurrency ÷ the SES send rate).
+Pacing: each email takes at least ``seconds_per_message`` (the map's concurrency ÷ the SES send rate); a LINE
+message does not wait for SES's rate (LINE allows 2,000 pushes a second).
 ``line_delivery: multicast``: the batch's LINE messages go out after the loop, ≤ 500 identical ones per request
 (``campaigns/multicast.py``: the trade-off, and how a retried request or a re-driven batch stays exactly once).
 """
@@ -31,6 +32,7 @@ from enishi.campaigns.multicast import MAX_RECIPIENTS, Holding, Multicast, aggre
 from enishi.campaigns.recipients import Recipient
 from enishi.sequences.domain.ledger import MessageRef
 from enishi.sequences.domain.spec import ChannelPolicy, Step, StepPayload
+from enishi.sequences.domain.step import StepResult
 from enishi.sequences.step.service import Deps as StepDeps
 from enishi.sequences.step.service import run_step
 
@@ -113,9 +115,9 @@ def send_batch(event: dict[str, Any], deps: Deps) -> dict[str, int]:
     counts: Counter[str] = Counter()
     due = deps.monotonic()
     for r in recipients:
-        outcome = _one(batch, r, deps, step)
+        outcome, channel = _run(batch, r, deps, step)
         counts[outcome] += 1
-        if outcome == "sent" and batch.seconds_per_message:
+        if outcome == "sent" and channel == "email" and batch.seconds_per_message:  # SES's rate, not LINE's
             due += batch.seconds_per_message
             wait = due - deps.monotonic()
             if wait > 0:
@@ -140,10 +142,19 @@ def _flush(batch: Batch, by_customer: dict[str, Recipient], holding: Holding, de
 
 
 def _one(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> str:
+    return _run(batch, r, deps, step)[0]
+
+
+def _run(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> tuple[str, str | None]:
+    """One recipient: its outcome and the channel of its message (None: none was sent)."""
     if r.holdout:
         deps.step.ledger.record_skip(batch.ref(r.customer_id), reason=REASON_HOLDOUT, now=deps.now())
-        return REASON_HOLDOUT
+        return REASON_HOLDOUT, None
     result = run_step(batch.payload(r), step).result
+    return _outcome(batch, r, deps, result), result.channel if result.action == "sent" else None
+
+
+def _outcome(batch: Batch, r: Recipient, deps: Deps, result: StepResult) -> str:
     if result.action in ("sent", HELD):
         return result.action
     if result.action == "defer":
