@@ -289,7 +289,8 @@ def test_quota_met_mid_campaign_falls_back_to_email_and_never_exceeds_it(table, 
     batch = people(8)
     for r in batch:
         customer(table, r.customer_id)
-    assert rig.run(*batch) == {"sent": 8}
+    assert rig.run(*batch, spm=0.5) == {"sent": 8}
+    assert rig.sleeps == [0.5, 1.0, 1.5, 2.0, 2.5]  # the fallback emails keep to SES's rate
     assert line.usage() == 3 <= line.monthly_quota
     assert [len(m["to"]) for m in line.multicasts()] == [3]
     assert len(rig.emails.sent) == 5

@@ -113,36 +113,48 @@ def send_batch(event: dict[str, Any], deps: Deps) -> dict[str, int]:
     holding = Holding(deps.step.channels, deps.step.ledger, deps.multicast_size) if multicast else None
     step = deps.step if holding is None else holding.step_deps(deps.step)
     counts: Counter[str] = Counter()
-    due = deps.monotonic()
+    pace = _Pace(batch.seconds_per_message, deps)
     for r in recipients:
-        outcome, channel = _run(batch, r, deps, step)
-        counts[outcome] += 1
-        if outcome == "sent" and channel == "email" and batch.seconds_per_message:  # SES's rate, not LINE's
-            due += batch.seconds_per_message
-            wait = due - deps.monotonic()
-            if wait > 0:
-                deps.sleep(wait)
+        counts[pace.after(*_run(batch, r, deps, step))] += 1
     if holding is not None:
-        counts.update(_flush(batch, {r.customer_id: r for r in recipients}, holding, deps))
+        counts.update(_flush(batch, {r.customer_id: r for r in recipients}, holding, deps, pace))
         del counts[HELD]
     return dict(counts)
 
 
-def _flush(batch: Batch, by_customer: dict[str, Recipient], holding: Holding, deps: Deps) -> Counter[str]:
+class _Pace:
+    """Each email waits for its due time (one every ``seconds_per_message``: the worker's share of SES's rate);
+    a LINE message does not (LINE is not SES)."""
+
+    def __init__(self, seconds_per_message: float, deps: Deps) -> None:
+        self._every, self._deps = seconds_per_message, deps
+        self._due = deps.monotonic()
+
+    def after(self, outcome: str, channel: str | None) -> str:
+        if outcome == "sent" and channel == "email" and self._every:
+            self._due += self._every
+            wait = self._due - self._deps.monotonic()
+            if wait > 0:
+                self._deps.sleep(wait)
+        return outcome
+
+
+def _flush(
+    batch: Batch, by_customer: dict[str, Recipient], holding: Holding, deps: Deps, pace: _Pace
+) -> Counter[str]:
     """The held LINE messages as multicasts; after LINE's monthly limit, those recipients run again through the
-    plain step (the month's flag set: email fallback, or a ``line_quota`` skip)."""
+    plain step (the month's flag set: email fallback — paced like the batch's other emails — or a ``line_quota``
+    skip)."""
     if deps.multicast is None:
         raise RuntimeError("line_delivery: multicast needs Deps.multicast (Delivery.multicast)")
 
     def on_quota(refs: list[MessageRef]) -> Counter[str]:
         deps.step.store.set_line_quota_exhausted(batch.shop, deps.now())
-        return Counter(_one(batch, by_customer[ref.customer_id], deps, deps.step) for ref in refs)
+        return Counter(
+            pace.after(*_run(batch, by_customer[ref.customer_id], deps, deps.step)) for ref in refs
+        )
 
     return holding.flush(deps.multicast, aggregation_unit(batch.campaign_id), on_quota)
-
-
-def _one(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> str:
-    return _run(batch, r, deps, step)[0]
 
 
 def _run(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> tuple[str, str | None]:
