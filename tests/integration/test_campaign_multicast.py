@@ -353,3 +353,16 @@ def test_only_emails_wait_for_their_share_of_the_ses_rate(table, line, delivery)
     batch = [*people(3), Recipient("m1", False), Recipient("m2", False)]
     assert rig.run(*batch, delivery=delivery, spm=0.5) == {"sent": 5}
     assert rig.sleeps == [0.5, 1.0]  # the two emails; cumulative due times on a clock standing still
+
+
+def test_the_step_metrics_count_each_multicast_message_as_sent(table, line):
+    """Failed before the fix: a held message ended with no ``sent`` result (the step λ's metrics and the business
+    metric ``message_sent`` never counted multicast messages)."""
+    rig = Rig(table, line)
+    seen: list[tuple[str, str | None]] = []
+    rig.step.on_result = lambda _seq, result: seen.append((result.action, result.channel))
+    for r in people(3):
+        customer(table, r.customer_id)
+    customer(table, "bad", line_id="not-a-line-user-id")
+    assert rig.run(*people(3), Recipient("bad", False)) == {"sent": 3, "skipped:send_failed": 1}
+    assert Counter(seen) == Counter({("held", "line"): 4, ("sent", "line"): 3, ("skipped", "line"): 1})

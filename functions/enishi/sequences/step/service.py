@@ -275,6 +275,11 @@ class _Send:
     def _hold(self) -> Verdict:
         """Claim and cap stay taken; the holder ends the message through exactly one of the ``HeldSend`` ends."""
 
+        def complete(provider_id: str | None) -> None:  # as a direct send ends, its metrics included
+            verdict = self._record(provider_id)
+            result = StepResult(verdict.action, None, self.ref.message_key, verdict.channel)
+            self.deps.on_result(self.ref.sequence, result)
+
         def give_back() -> None:
             self._give_back_cap()
             self.deps.ledger.release(self.ref)
@@ -282,8 +287,11 @@ class _Send:
         def fail(reason: str) -> None:
             self._give_back_cap()
             self.deps.ledger.mark_failed(self.ref, reason=reason, now=self.now)
+            self.deps.on_result(
+                self.ref.sequence, StepResult("skipped", reason, self.ref.message_key, "line")
+            )
 
-        self.deps.on_held(HeldSend(self.ref, not self.claim_won, self._record, give_back, fail))
+        self.deps.on_held(HeldSend(self.ref, not self.claim_won, complete, give_back, fail))
         return Verdict("held", None, self.channel)
 
     def _send_once(self, trigger: dict[str, Any]) -> str | None:
