@@ -28,6 +28,7 @@ from enishi.campaigns import cost
 from enishi.campaigns.pacing import pacing
 from enishi.campaigns.spec import load_campaign
 from enishi.campaigns.store import CampaignRuns
+from enishi_local import operator
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_DIR = ROOT / "shop"
@@ -35,27 +36,44 @@ SHOP_DIR = ROOT / "shop"
 
 @dataclass
 class Target:
-    table: Any
-    s3: Any
+    """Where the commands run: the operator's target (table, S3, the local stack's clock) and the Campaign
+    machine with its analytics bucket."""
+
+    base: operator.Target
     sfn: Any
     bucket: str
     state_machine_arn: str
-    now: Callable[[], datetime] = clock.now
     shop_dir: Path = SHOP_DIR
+
+    @property
+    def table(self) -> Any:
+        return self.base.table
+
+    @property
+    def s3(self) -> Any:
+        return self.base.s3
+
+    def now(self) -> datetime:
+        return self.base.now() if self.base.now else clock.now()
+
+
+CAMPAIGN_OUTPUTS = (c.OUTPUT_ANALYTICS_BUCKET_NAME, c.OUTPUT_CAMPAIGN_STATE_MACHINE_ARN)
 
 
 def deployed(stack_name: str, session: Any = None) -> Target:
+    """A deployed stack by its CloudFormation outputs (``operator.stack_outputs``: an enishi stack, or exit)."""
     import boto3
 
     session = session or boto3.session.Session()
-    stacks = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    out = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    outputs = operator.stack_outputs(stack_name, session)
+    missing = [name for name in CAMPAIGN_OUTPUTS if name not in outputs]
+    if missing:
+        raise SystemExit(f"stack {stack_name} has no {', '.join(missing)} output: deployed before campaigns?")
     return Target(
-        table=session.resource("dynamodb").Table(out[c.OUTPUT_TABLE_NAME]),
-        s3=session.client("s3"),
+        base=operator.deployed(stack_name, session, outputs),
         sfn=session.client("stepfunctions"),
-        bucket=out[c.OUTPUT_ANALYTICS_BUCKET_NAME],
-        state_machine_arn=out[c.OUTPUT_CAMPAIGN_STATE_MACHINE_ARN],
+        bucket=outputs[c.OUTPUT_ANALYTICS_BUCKET_NAME],
+        state_machine_arn=outputs[c.OUTPUT_CAMPAIGN_STATE_MACHINE_ARN],
     )
 
 
@@ -63,13 +81,18 @@ def local(stack: Any) -> Target:
     import boto3
 
     return Target(
-        table=boto3.resource("dynamodb", region_name=stack.region).Table(stack.table_name),
-        s3=boto3.client("s3", region_name=stack.region),
+        base=operator.local(stack),
         sfn=boto3.client("stepfunctions", region_name=stack.region),
         bucket=stack.analytics_bucket_name,
         state_machine_arn=str(stack.template.output(c.OUTPUT_CAMPAIGN_STATE_MACHINE_ARN)),
-        now=stack.clock.now,
     )
+
+
+def _plan_deps(t: Target) -> Any:
+    """The plan λ's own wiring (``campaigns.handler.build_plan_deps``) on this target's S3 and shop files."""
+    from enishi.campaigns.handler import build_plan_deps
+
+    return build_plan_deps(str(t.shop_dir), t.s3, t.bucket)
 
 
 def _shop(t: Target) -> Any:
@@ -78,18 +101,10 @@ def _shop(t: Target) -> Any:
     return load_shop_config(str(t.shop_dir))
 
 
-def _plan_deps(t: Target) -> Any:
-    from enishi.analytics.adapters import Bucket
-    from enishi.campaigns.adapters import latest_segment_rows
-    from enishi.campaigns.plan import Deps
-
-    return Deps(
-        shop=_shop(t),
-        campaigns=lambda cid: load_campaign(t.shop_dir / "campaigns" / f"{cid}.yaml"),
-        rows=lambda: latest_segment_rows(t.s3, t.bucket),
-        put_lines=Bucket(t.s3, t.bucket).put_lines,
-        bucket=t.bucket,
-    )
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives an execution ``name`` of a Standard machine (known before it starts)."""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
 
 
 def _channel(store: Any, shop: Any, campaign: Any, customer_id: str, now: datetime) -> str:
@@ -121,7 +136,8 @@ def preview(t: Target, campaign_id: str) -> dict[str, Any]:
         else:
             channels[_channel(store, deps.shop, campaign, r.customer_id, now)] += 1
     pace = pacing(deps.shop.campaigns.ses_max_send_rate)
-    use = cost.usage(total, held, channels["email"], channels["line"], pace)
+    multicast = campaign.line_delivery == "multicast"
+    use = cost.usage(total, held, channels["email"], channels["line"], pace, multicast=multicast)
     plan_name = line_plan_for_quota(deps.shop.messaging.line_monthly_quota)
     money = cost.estimate(use, line_plan=plan_name, coupon_value_jpy=campaign.offer.coupon_value_jpy)
     return {
@@ -129,20 +145,34 @@ def preview(t: Target, campaign_id: str) -> dict[str, Any]:
         "recipients": total,
         "holdout": held,
         "by_channel": dict(sorted(channels.items())),
+        "line_delivery": campaign.line_delivery,
+        "line_requests": cost.line_requests(
+            channels["line"], use.batches, multicast=multicast, variants=len(campaign.variants) or 1
+        ),
         "modelled_seconds": round(pace.modelled_seconds(total), 1),
         "cost": money.as_dict(),
     }
 
 
 def start(t: Target, campaign_id: str, name: str | None = None) -> dict[str, Any]:
+    """The run record first (``running``: it also clears an earlier run's cancel flag, which the new run's first
+    batches read), then the execution; if the execution cannot start, the earlier record is put back."""
     load_campaign(t.shop_dir / "campaigns" / f"{campaign_id}.yaml")  # refuse an unknown or broken file here
-    now = t.now()
+    now, shop, runs = t.now(), _shop(t).shop_id, CampaignRuns(t.table)
     name = name or f"{campaign_id}-{now.strftime('%Y%m%dT%H%M%S')}"
-    arn = t.sfn.start_execution(
-        stateMachineArn=t.state_machine_arn, name=name, input=json.dumps({"campaign_id": campaign_id})
-    )["executionArn"]
-    CampaignRuns(t.table).started(_shop(t).shop_id, campaign_id, execution_arn=arn, now=now)
-    return {"campaign": campaign_id, "execution_arn": arn}
+    arn = execution_arn(t.state_machine_arn, name)
+    earlier = runs.get(shop, campaign_id)
+    runs.started(shop, campaign_id, execution_arn=arn, now=now)
+    try:
+        started = t.sfn.start_execution(
+            stateMachineArn=t.state_machine_arn, name=name, input=json.dumps({"campaign_id": campaign_id})
+        )["executionArn"]
+    except Exception:
+        runs.restore(shop, campaign_id, earlier)
+        raise
+    if started != arn:  # not expected: keep the record true to what Step Functions answered
+        runs.started(shop, campaign_id, execution_arn=started, now=now)
+    return {"campaign": campaign_id, "execution_arn": started}
 
 
 def cancel(t: Target, campaign_id: str) -> dict[str, Any]:
@@ -201,9 +231,7 @@ def run(t: Target, argv: list[str]) -> tuple[int, str]:
 def main(argv: list[str]) -> int:
     opts = _parser().parse_args(argv)
     if opts.local:
-        from enishi_local.operator import _remote
-
-        return _remote(opts.local, "campaign", [opts.action, opts.campaign_id], opts)
+        return operator._remote(opts.local, "campaign", [opts.action, opts.campaign_id], opts)
     rc, out = run(deployed(opts.stack), [opts.action, opts.campaign_id])
     print(out, file=sys.stdout)
     return rc

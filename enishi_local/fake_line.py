@@ -6,8 +6,14 @@ LINE's ``{message, details[{message, property}]}`` body), ``X-Line-Retry-Key`` m
 409 with ``x-line-accepted-request-id`` and the original ``sentMessages``; a monthly quota (``GET
 /v2/bot/message/quota``, ``/quota/consumption``; 429 "You have reached your monthly limit." when used up).
 
-For tests: ``fail_next(n, status)`` answers the next n pushes with ``status`` (``accept=True`` records the push
-first, like a response lost after LINE accepted it, so the retry meets a 409).
+Multicast (``POST /v2/bot/message/multicast``): ``to`` 1–500 user ids (``U`` + 32 hex; a malformed one → 400
+naming ``to[i]``; LINE itself accepts a well-formed id that is no friend and delivers nothing), one optional
+``customAggregationUnits`` name; 200 answers ``{}``, a repeated retry key 409 without ``sentMessages``; the quota
+counts each recipient, and a multicast the rest of the month cannot cover is refused whole (429). ``pushes()`` lists
+every delivered message (a multicast: one entry per recipient), ``multicasts()`` the requests.
+
+For tests: ``fail_next(n, status)`` answers the next n pushes or multicasts with ``status`` (``accept=True``
+records the request first, like a response lost after LINE accepted it, so the retry meets a 409).
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ MAX_CAROUSEL_BYTES = 50 * 1024
 MAX_CAROUSEL_BUBBLES = 12
 
 _PUSH = "/v2/bot/message/push"
+_MULTICAST = "/v2/bot/message/multicast"
+MAX_MULTICAST_TO = 500
+_USER_ID = re.compile(r"^U[0-9a-f]{32}$")  # LINE user ids: "U" + 32 hex digits
+_UNIT = re.compile(r"^[A-Za-z0-9_]{1,30}$")  # customAggregationUnits: one name of 1–30 of these
 _QUOTA = "/v2/bot/message/quota"
 _CONSUMPTION = "/v2/bot/message/quota/consumption"
 _LINK_TOKEN = re.compile(r"^/v2/bot/user/([^/]+)/linkToken$")
@@ -53,7 +63,8 @@ class FakeLine:
         self.monthly_quota = monthly_quota
         self._now = now
         self._lock = threading.Lock()
-        self._pushes: list[dict[str, Any]] = []
+        self._pushes: list[dict[str, Any]] = []  # one per delivered message (a multicast: one per recipient)
+        self._multicasts: list[dict[str, Any]] = []  # one per accepted multicast request
         self._accepted: dict[str, dict[str, Any]] = {}  # retry key → {request_id, sent_messages}
         self._usage: dict[str, int] = {}  # "yyyy-mm" → messages counted
         self._faults: list[tuple[int, bool]] = []  # (status, accept) per upcoming push
@@ -101,6 +112,11 @@ class FakeLine:
         with self._lock:
             return [dict(p) for p in self._pushes[since:]]
 
+    def multicasts(self) -> list[dict[str, Any]]:
+        """Accepted multicast requests, oldest first: {to: [...], messages, retry_key, request_id, sent_at}."""
+        with self._lock:
+            return [dict(m) for m in self._multicasts]
+
     def usage(self, month: str | None = None) -> int:
         with self._lock:
             return self._usage.get(month or self._month(), 0)
@@ -108,6 +124,7 @@ class FakeLine:
     def clear(self) -> None:
         with self._lock:
             self._pushes.clear()
+            self._multicasts.clear()
             self._accepted.clear()
             self._usage.clear()
             self._faults.clear()
@@ -134,8 +151,8 @@ class FakeLine:
             return 200, {}, {"totalUsage": self.usage()}
         if method == "POST" and _LINK_TOKEN.match(path):
             return 200, {}, {"linkToken": uuid.uuid4().hex}
-        if method == "POST" and path == _PUSH:
-            return self._push(headers, body)
+        if method == "POST" and path in (_PUSH, _MULTICAST):
+            return self._send(path, headers, body)
         if "x-line-retry-key" in headers:
             return (
                 400,
@@ -144,7 +161,8 @@ class FakeLine:
             )
         return 404, {}, {"message": "Not found"}
 
-    def _push(self, headers: dict[str, str], body: bytes) -> tuple[int, dict, dict]:
+    def _send(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, dict]:
+        """A push (``to``: one user id) or a multicast (``to``: 1–500 user ids, counted each)."""
         retry_key = headers.get("x-line-retry-key")
         if retry_key is not None and not _is_uuid(retry_key):
             return 400, {}, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}
@@ -159,41 +177,49 @@ class FakeLine:
                     "details": [{"message": "malformed JSON", "property": ""}],
                 },
             )
-        problems = validate_push(request)
+        multicast = path == _MULTICAST
+        problems = validate_multicast(request) if multicast else validate_push(request)
         if problems:
             return 400, {}, {"message": f"The request body has {len(problems)} error(s)", "details": problems}
         with self._lock:
-            if retry_key is not None and retry_key in self._accepted:
-                first = self._accepted[retry_key]
-                return (
-                    409,
-                    {"x-line-accepted-request-id": first["request_id"]},
-                    {"message": "The retry key is already accepted", "sentMessages": first["sent_messages"]},
-                )
-            fault = self._faults.pop(0) if self._faults else None
-            if fault is not None and not fault[1]:
-                return fault[0], {}, {"message": "An error occurred in the API server (injected)"}
-            month = self._month()
-            if self.monthly_quota is not None and self._usage.get(month, 0) >= self.monthly_quota:
-                return 429, {}, {"message": "You have reached your monthly limit."}
-            request_id = str(uuid.uuid4())
-            sent = [{"id": str(next(self._ids)), "quoteToken": uuid.uuid4().hex} for _ in request["messages"]]
-            self._usage[month] = self._usage.get(month, 0) + 1  # counted per recipient
-            if retry_key is not None:
-                self._accepted[retry_key] = {"request_id": request_id, "sent_messages": sent}
-            self._pushes.append(
-                {
-                    "to": request["to"],
-                    "messages": request["messages"],
-                    "retry_key": retry_key,
-                    "request_id": request_id,
-                    "sent_at": self._now().isoformat(),
-                    "sent_messages": sent,
-                }
+            return self._accept(request, retry_key, multicast)
+
+    def _accept(
+        self, request: dict[str, Any], retry_key: str | None, multicast: bool
+    ) -> tuple[int, dict, dict]:
+        """Under the lock: the retry key, an injected fault, the quota (a multicast counts each recipient and is
+        refused whole when the rest of the month's quota cannot cover it), then the record."""
+        if retry_key is not None and retry_key in self._accepted:
+            first = self._accepted[retry_key]
+            repeated = {} if multicast else {"sentMessages": first["sent_messages"]}  # push only
+            return (
+                409,
+                {"x-line-accepted-request-id": first["request_id"]},
+                {"message": "The retry key is already accepted", **repeated},
             )
-            if fault is not None:  # accepted, but the caller sees an error (a lost response)
-                return fault[0], {}, {"message": "An error occurred in the API server (injected)"}
-        return 200, {"x-line-request-id": request_id}, {"sentMessages": sent}
+        fault = self._faults.pop(0) if self._faults else None
+        if fault is not None and not fault[1]:
+            return fault[0], {}, {"message": "An error occurred in the API server (injected)"}
+        month = self._month()
+        recipients = request["to"] if multicast else [request["to"]]
+        if (
+            self.monthly_quota is not None
+            and self._usage.get(month, 0) + len(recipients) > self.monthly_quota
+        ):
+            return 429, {}, {"message": "You have reached your monthly limit."}
+        request_id = str(uuid.uuid4())
+        sent = [{"id": str(next(self._ids)), "quoteToken": uuid.uuid4().hex} for _ in request["messages"]]
+        self._usage[month] = self._usage.get(month, 0) + len(recipients)  # counted per recipient
+        if retry_key is not None:
+            self._accepted[retry_key] = {"request_id": request_id, "sent_messages": sent}
+        record = {"retry_key": retry_key, "request_id": request_id, "sent_at": self._now().isoformat()}
+        if multicast:
+            self._multicasts.append({**record, "to": list(recipients), "messages": request["messages"]})
+        for to in recipients:  # one delivered message per recipient, as a push records it
+            self._pushes.append({**record, "to": to, "messages": request["messages"], "sent_messages": sent})
+        if fault is not None:  # accepted, but the caller sees an error (a lost response)
+            return fault[0], {}, {"message": "An error occurred in the API server (injected)"}
+        return 200, {"x-line-request-id": request_id}, ({} if multicast else {"sentMessages": sent})
 
 
 def validate_push(request: Any) -> list[dict[str, str]]:
@@ -203,7 +229,33 @@ def validate_push(request: Any) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     if not isinstance(request.get("to"), str) or not request["to"]:
         problems.append({"message": "must be specified", "property": "to"})
-    messages = request.get("messages")
+    return problems + _message_problems(request.get("messages"))
+
+
+def validate_multicast(request: Any) -> list[dict[str, str]]:
+    """LINE's 400 details for a multicast body: ``to`` 1–500 user ids (each ``U`` + 32 hex; a bad one is named
+    ``to[i]``), the messages as for a push, ``customAggregationUnits`` one name of 1–30 ``[A-Za-z0-9_]``."""
+    if not isinstance(request, dict):
+        return [{"message": "must be an object", "property": ""}]
+    to = request.get("to")
+    if not isinstance(to, list) or not 1 <= len(to) <= MAX_MULTICAST_TO:
+        problems = [{"message": f"Size must be between 1 and {MAX_MULTICAST_TO}", "property": "to"}]
+    else:
+        problems = [
+            {"message": "invalid user ID", "property": f"to[{i}]"}
+            for i, user in enumerate(to)
+            if not isinstance(user, str) or not _USER_ID.match(user)
+        ]
+    units = request.get("customAggregationUnits")
+    if units is not None and not (
+        isinstance(units, list) and len(units) == 1 and isinstance(units[0], str) and _UNIT.match(units[0])
+    ):
+        problems.append({"message": "invalid aggregation unit", "property": "customAggregationUnits"})
+    return problems + _message_problems(request.get("messages"))
+
+
+def _message_problems(messages: Any) -> list[dict[str, str]]:
+    problems: list[dict[str, str]] = []
     if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
         problems.append({"message": f"Size must be between 1 and {MAX_MESSAGES}", "property": "messages"})
         return problems

@@ -38,14 +38,20 @@ class Target:
     now: Any = None  # () -> datetime (the local stack's virtual clock)
 
 
-def deployed(stack_name: str, session: Any = None) -> Target:
-    import boto3
-
-    session = session or boto3.session.Session()
+def stack_outputs(stack_name: str, session: Any) -> dict[str, str]:
+    """A deployed stack's CloudFormation outputs; ``SystemExit`` unless it is an enishi stack (it names a table)."""
     stacks = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     if c.OUTPUT_TABLE_NAME not in outputs:
         raise SystemExit(f"stack {stack_name} has no {c.OUTPUT_TABLE_NAME} output: is it an enishi stack?")
+    return outputs
+
+
+def deployed(stack_name: str, session: Any = None, outputs: dict[str, str] | None = None) -> Target:
+    import boto3
+
+    session = session or boto3.session.Session()
+    outputs = outputs if outputs is not None else stack_outputs(stack_name, session)
     table = session.resource("dynamodb").Table(outputs[c.OUTPUT_TABLE_NAME])
     return Target(table=table, s3=session.client("s3"), raw_bucket=outputs.get(c.OUTPUT_RAW_BUCKET_NAME))
 

@@ -177,3 +177,90 @@ def test_the_fake_answers_keep_alive_requests_without_a_delayed_ack_stall(line):
             session.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
         mean = (time.perf_counter() - started) / 20
     assert mean < 0.02, f"{mean * 1000:.0f} ms a request"
+
+
+# ---- multicast (POST /v2/bot/message/multicast)
+
+MULTICAST = "/v2/bot/message/multicast"
+
+
+def _user(i: int) -> str:
+    return "U" + f"{i:032x}"
+
+
+def test_a_multicast_is_accepted_with_an_empty_body_and_counts_each_recipient(line):
+    key = str(uuid.uuid4())
+    body = {"to": [_user(1), _user(2)], "messages": [TEXT], "customAggregationUnits": ["winter_sale"]}
+    status, headers, answer = _call(line, MULTICAST, body, retry_key=key)
+    assert status == 200 and answer == {} and headers.get("x-line-request-id")
+    assert line.usage() == 2
+    (request,) = line.multicasts()
+    assert request["to"] == [_user(1), _user(2)] and request["retry_key"] == key
+    assert [p["to"] for p in line.pushes()] == [_user(1), _user(2)]  # one delivered message each
+
+
+def test_a_repeated_multicast_retry_key_is_409_without_sent_messages(line):
+    key = str(uuid.uuid4())
+    body = {"to": [_user(1)], "messages": [TEXT]}
+    first = _call(line, MULTICAST, body, retry_key=key)
+    status, headers, answer = _call(line, MULTICAST, body, retry_key=key)
+    assert status == 409 and "sentMessages" not in answer
+    assert headers.get("x-line-accepted-request-id") == first[1].get("x-line-request-id")
+    assert line.usage() == 1 and len(line.multicasts()) == 1
+
+
+def test_a_malformed_user_id_is_400_naming_it(line):
+    status, _, answer = _call(line, MULTICAST, {"to": [_user(1), "U123", _user(2)], "messages": [TEXT]})
+    assert status == 400
+    assert answer["details"] == [{"message": "invalid user ID", "property": "to[1]"}]
+    assert line.multicasts() == [] and line.usage() == 0
+
+
+@pytest.mark.parametrize(
+    "body, prop",
+    [
+        ({"to": [], "messages": [TEXT]}, "to"),
+        ({"to": [_user(i) for i in range(501)], "messages": [TEXT]}, "to"),
+        ({"to": _user(1), "messages": [TEXT]}, "to"),
+        ({"to": [_user(1)], "messages": []}, "messages"),
+        (
+            {"to": [_user(1)], "messages": [TEXT], "customAggregationUnits": ["a", "b"]},
+            "customAggregationUnits",
+        ),
+        (
+            {"to": [_user(1)], "messages": [TEXT], "customAggregationUnits": ["has-dash"]},
+            "customAggregationUnits",
+        ),
+    ],
+    ids=["no-one", "501", "not-a-list", "no-message", "two-units", "bad-unit"],
+)
+def test_a_malformed_multicast_is_400(line, body, prop):
+    status, _, answer = _call(line, MULTICAST, body)
+    assert status == 400 and prop in {d["property"] for d in answer["details"]}
+
+
+def test_a_multicast_the_rest_of_the_quota_cannot_cover_is_refused_whole(line):
+    """Quota 3: a multicast to 2 uses 2; one to 2 more is refused with 429 (nothing sent); one to 1 fits."""
+    assert _call(line, MULTICAST, {"to": [_user(1), _user(2)], "messages": [TEXT]})[0] == 200
+    status, _, answer = _call(line, MULTICAST, {"to": [_user(3), _user(4)], "messages": [TEXT]})
+    assert status == 429 and answer["message"] == "You have reached your monthly limit."
+    assert line.usage() == 2
+    assert _call(line, MULTICAST, {"to": [_user(5)], "messages": [TEXT]})[0] == 200
+    assert line.usage() == 3
+
+
+def test_the_line_client_multicasts_and_meets_the_fakes_answers(line):
+    from enishi.channels.line import LineClient, LineQuotaExceeded, LineRejected
+
+    client = LineClient(line.url, TOKEN, sleep=lambda _s: None)
+    key = str(uuid.uuid4())
+    result = client.multicast([_user(1)], [TEXT], key, aggregation_unit="unit_1")
+    assert result.request_id and not result.duplicate
+    assert client.multicast([_user(1)], [TEXT], key).duplicate
+    with pytest.raises(LineRejected) as bad:
+        client.multicast([_user(2), "nope"], [TEXT], str(uuid.uuid4()))
+    assert bad.value.details == [{"message": "invalid user ID", "property": "to[1]"}]
+    with pytest.raises(LineQuotaExceeded):
+        client.multicast([_user(i) for i in range(3)], [TEXT], str(uuid.uuid4()))
+    with pytest.raises(ValueError):
+        client.multicast([_user(i) for i in range(501)], [TEXT], str(uuid.uuid4()))

@@ -6,17 +6,20 @@ shape and the send λ's measured work per recipient (``bench/bench_campaign.py``
 - Step Functions (Standard): ``RUN_TRANSITIONS`` for the parent (Plan, Choice, Wait, Map, Succeed + the map run)
   and ``TRANSITIONS_PER_BATCH`` per child execution (its one Task; start and end are not billed).
 - Lambda: one plan invocation, one send invocation per batch; billed duration = the paced time of the batch
-  (a worker sleeps to its share of the send rate: that sleep is billed) at the send λ's memory.
+  (a worker sleeps to its share of the SES send rate after each email: that sleep is billed; a LINE message
+  bills its work only) at the send λ's memory.
 - DynamoDB on demand: reads and writes per recipient (profile read, cancel flag per batch, ledger claim and
   mark, cap claim, profile update), measured.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from enishi.analytics import cost as prices
-from enishi.campaigns.pacing import Pacing
+from enishi.campaigns.pacing import SECONDS_PER_SEND, Pacing
+from enishi.channels.line import MAX_MULTICAST
 
 RUN_TRANSITIONS = 6
 TRANSITIONS_PER_BATCH = 1
@@ -35,6 +38,9 @@ class Usage:
     send_seconds: float  # the send λ's billed seconds, all batches
     reads_per_recipient: float = READS_PER_RECIPIENT
     writes_per_recipient: float = WRITES_PER_RECIPIENT
+    named_requests: int = (
+        0  # LINE multicast: one more write per LINE recipient (its record names the request)
+    )
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,12 @@ class Estimate:
         }
 
 
-def usage(recipients: int, holdout: int, emails: int, lines: int, pace: Pacing) -> Usage:
+def usage(
+    recipients: int, holdout: int, emails: int, lines: int, pace: Pacing, *, multicast: bool = False
+) -> Usage:
+    """The send λ bills each email's share of the SES rate (it sleeps to it) and each LINE message's work
+    (``pacing.SECONDS_PER_SEND``: LINE is not paced to SES's rate); ``multicast``: each LINE record also names
+    its request (one more write)."""
     treated = recipients - holdout
     return Usage(
         recipients=treated,
@@ -75,8 +86,19 @@ def usage(recipients: int, holdout: int, emails: int, lines: int, pace: Pacing) 
         emails=emails,
         lines=lines,
         batches=pace.batches(recipients),
-        send_seconds=treated * pace.seconds_per_message,
+        send_seconds=(treated - lines) * pace.seconds_per_message + lines * SECONDS_PER_SEND,
+        named_requests=lines if multicast else 0,
     )
+
+
+def line_requests(lines: int, batches: int, *, multicast: bool, variants: int = 1) -> int:
+    """LINE API requests: one push per message; multicast: per send batch, ≤ 500 identical messages each (a batch's
+    LINE recipients spread evenly; one rendering per variant)."""
+    if not multicast or not lines:
+        return lines
+    batches = max(1, batches)
+    per_batch_variant = math.ceil(lines / batches / max(1, variants))
+    return batches * max(1, variants) * math.ceil(per_batch_variant / MAX_MULTICAST)
 
 
 def estimate(u: Usage, *, line_plan: str = "light", coupon_value_jpy: int = 0) -> Estimate:
@@ -90,6 +112,6 @@ def estimate(u: Usage, *, line_plan: str = "light", coupon_value_jpy: int = 0) -
         + u.send_seconds * SEND_LAMBDA_GB * prices.PRICE_LAMBDA_GB_SECOND,
         dynamodb_usd=u.recipients
         * (u.reads_per_recipient * prices.PRICE_DDB_READ + u.writes_per_recipient * prices.PRICE_DDB_WRITE)
-        + u.holdout * prices.PRICE_DDB_WRITE,
+        + (u.holdout + u.named_requests) * prices.PRICE_DDB_WRITE,
         offer_jpy_per_redemption=coupon_value_jpy,
     )

@@ -28,8 +28,9 @@ class PlanSettings(bootstrap.ShopConfigSettings):
     bucket: str = Field(alias=c.ENV_ANALYTICS_BUCKET_NAME, min_length=1)
 
 
-@bootstrap.container
-def plan_deps() -> plan_service.Deps:
+def build_plan_deps(shop_config_dir: str | None, s3: Any, bucket: str) -> plan_service.Deps:
+    """The plan's dependencies from a shop directory, an S3 client and the analytics bucket: the λ's (below) and
+    ``enishi campaign preview`` 's (enishi_local/campaign_ops.py) — one wiring."""
     from pathlib import Path
 
     from enishi.analytics.adapters import Bucket
@@ -37,17 +38,21 @@ def plan_deps() -> plan_service.Deps:
     from enishi.campaigns.spec import load_campaign
     from enishi.shop_config import config_dir, load_shop_config
 
-    settings = bootstrap.settings(PlanSettings)
-    shop = load_shop_config(settings.shop_config_dir)
-    base = Path(settings.shop_config_dir) if settings.shop_config_dir else config_dir()
-    s3 = boto3.client("s3")
+    shop = load_shop_config(shop_config_dir)
+    base = Path(shop_config_dir) if shop_config_dir else config_dir()
     return plan_service.Deps(
         shop=shop,
         campaigns=lambda cid: load_campaign(base / "campaigns" / f"{cid}.yaml"),
-        rows=lambda: latest_segment_rows(s3, settings.bucket),
-        put_lines=Bucket(s3, settings.bucket).put_lines,
-        bucket=settings.bucket,
+        rows=lambda: latest_segment_rows(s3, bucket),
+        put_lines=Bucket(s3, bucket).put_lines,
+        bucket=bucket,
     )
+
+
+@bootstrap.container
+def plan_deps() -> plan_service.Deps:
+    settings = bootstrap.settings(PlanSettings)
+    return build_plan_deps(settings.shop_config_dir, boto3.client("s3"), settings.bucket)
 
 
 @bootstrap.container
@@ -56,7 +61,9 @@ def send_deps() -> send_service.Deps:
     from enishi.sequences.step.handler import deps as step_deps
 
     table = boto3.resource("dynamodb").Table(bootstrap.settings(bootstrap.TableSettings).table_name)
-    return send_service.Deps(step=step_deps(), cancelled=CampaignRuns(table).cancelled)
+    step = step_deps()
+    multicast = getattr(step.channels, "multicast", None)  # Delivery's (campaigns/multicast.py)
+    return send_service.Deps(step=step, cancelled=CampaignRuns(table).cancelled, multicast=multicast)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -82,6 +82,7 @@ def batch_input(campaign: Campaign, shop: ShopConfig, starts: datetime, pace: Pa
         variant_subjects=subjects,
         started_at=clock.iso_z(starts),
         seconds_per_message=pace.seconds_per_message,
+        line_delivery=campaign.line_delivery,
     )
 
 

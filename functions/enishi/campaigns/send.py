@@ -10,7 +10,10 @@ A held-out recipient gets a ``skipped`` record with reason ``holdout`` (the repo
 the cap defers is skipped with reason ``frequency_cap`` (a campaign is one-off: it does not queue a message for
 later); one the quiet hours defer (the run reached 21:00) gets no record, so ``enishi campaign start`` the next
 morning reaches exactly them. The batch reads the run's cancel flag first and sends nothing once it is set.
-Pacing: each message takes at least ``seconds_per_message`` (the map's concurrency ÷ the SES send rate).
+Pacing: each email takes at least ``seconds_per_message`` (the map's concurrency ÷ the SES send rate); a LINE
+message does not wait for SES's rate (LINE allows 2,000 pushes a second).
+``line_delivery: multicast``: the batch's LINE messages go out after the loop, ≤ 500 identical ones per request
+(``campaigns/multicast.py``: the trade-off, and how a retried request or a re-driven batch stays exactly once).
 """
 
 from __future__ import annotations
@@ -20,19 +23,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from enishi import clock, keys
+from enishi.campaigns.multicast import MAX_RECIPIENTS, Holding, Multicast, aggregation_unit
 from enishi.campaigns.recipients import Recipient
 from enishi.sequences.domain.ledger import MessageRef
 from enishi.sequences.domain.spec import ChannelPolicy, Step, StepPayload
+from enishi.sequences.domain.step import StepResult
 from enishi.sequences.step.service import Deps as StepDeps
 from enishi.sequences.step.service import run_step
 
 REASON_HOLDOUT = "holdout"
 REASON_CANCELLED = "cancelled"
+HELD = "held"  # a LINE message held for the batch's multicast (counted by its outcome after the flush)
 RECORDED_DEFERRALS = frozenset({"frequency_cap", "line_quota"})  # a one-off send does not wait for these
 
 
@@ -49,6 +55,7 @@ class Batch(BaseModel):
     variant_subjects: dict[str, str] = Field(default_factory=dict)
     started_at: str  # the run's start (iso Z): the trigger time of its messages
     seconds_per_message: float = Field(0.0, ge=0)
+    line_delivery: Literal["push", "multicast"] = "push"  # multicast: campaigns/multicast.py
 
     def step(self, variant: str | None) -> StepPayload:
         template = self.variant_templates.get(variant or "", self.template)
@@ -101,6 +108,8 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=clock.now)
+    multicast: Multicast | None = None  # Delivery.multicast (line_delivery: multicast)
+    multicast_size: int = MAX_RECIPIENTS  # user ids per request (LINE's 500; smaller in tests)
 
 
 def send_batch(event: dict[str, Any], deps: Deps) -> dict[str, int]:
@@ -110,26 +119,66 @@ def send_batch(event: dict[str, Any], deps: Deps) -> dict[str, int]:
     recipients = [Recipient.of(item) for item in event.get("Items") or ()]
     if deps.cancelled(batch.shop, batch.campaign_id):
         return {REASON_CANCELLED: len(recipients)}
+    multicast = batch.line_delivery == "multicast"
+    holding = Holding(deps.step.channels, deps.step.ledger, deps.multicast_size) if multicast else None
+    step = deps.step if holding is None else holding.step_deps(deps.step)
     counts: Counter[str] = Counter()
-    due = deps.monotonic()
+    pace = _Pace(batch.seconds_per_message, deps)
     for r in recipients:
-        outcome = _one(batch, r, deps)
-        counts[outcome] += 1
-        if outcome == "sent" and batch.seconds_per_message:
-            due += batch.seconds_per_message
-            wait = due - deps.monotonic()
-            if wait > 0:
-                deps.sleep(wait)
+        counts[pace.after(*_run(batch, r, deps, step))] += 1
+    if holding is not None:
+        counts.update(_flush(batch, {r.customer_id: r for r in recipients}, holding, deps, pace))
+        del counts[HELD]
     return dict(counts)
 
 
-def _one(batch: Batch, r: Recipient, deps: Deps) -> str:
+class _Pace:
+    """Each email waits for its due time (one every ``seconds_per_message``: the worker's share of SES's rate);
+    a LINE message does not (LINE is not SES)."""
+
+    def __init__(self, seconds_per_message: float, deps: Deps) -> None:
+        self._every, self._deps = seconds_per_message, deps
+        self._due = deps.monotonic()
+
+    def after(self, outcome: str, channel: str | None) -> str:
+        if outcome == "sent" and channel == "email" and self._every:
+            self._due += self._every
+            wait = self._due - self._deps.monotonic()
+            if wait > 0:
+                self._deps.sleep(wait)
+        return outcome
+
+
+def _flush(
+    batch: Batch, by_customer: dict[str, Recipient], holding: Holding, deps: Deps, pace: _Pace
+) -> Counter[str]:
+    """The held LINE messages as multicasts; after LINE's monthly limit, those recipients run again through the
+    plain step (the month's flag set: email fallback — paced like the batch's other emails — or a ``line_quota``
+    skip)."""
+    if deps.multicast is None:
+        raise RuntimeError("line_delivery: multicast needs Deps.multicast (Delivery.multicast)")
+
+    def on_quota(refs: list[MessageRef]) -> Counter[str]:
+        deps.step.store.set_line_quota_exhausted(batch.shop, deps.now())
+        return Counter(
+            pace.after(*_run(batch, by_customer[ref.customer_id], deps, deps.step)) for ref in refs
+        )
+
+    return holding.flush(deps.multicast, aggregation_unit(batch.campaign_id), on_quota)
+
+
+def _run(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> tuple[str, str | None]:
+    """One recipient: its outcome and the channel of its message (None: none was sent)."""
     if r.holdout:
         deps.step.ledger.record_skip(batch.ref(r.customer_id), reason=REASON_HOLDOUT, now=deps.now())
-        return REASON_HOLDOUT
-    result = run_step(batch.payload(r), deps.step).result
-    if result.action == "sent":
-        return "sent"
+        return REASON_HOLDOUT, None
+    result = run_step(batch.payload(r), step).result
+    return _outcome(batch, r, deps, result), result.channel if result.action == "sent" else None
+
+
+def _outcome(batch: Batch, r: Recipient, deps: Deps, result: StepResult) -> str:
+    if result.action in ("sent", HELD):
+        return result.action
     if result.action == "defer":
         if result.reason in RECORDED_DEFERRALS:
             ref = batch.ref(r.customer_id, r.variant)

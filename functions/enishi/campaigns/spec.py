@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -108,6 +109,9 @@ class Campaign(_Model):
     name: str
     template: str  # templates/email/<template>.* and templates/line/<template>.*
     channel: str = Field("prefer_line", pattern=r"^(email|line|prefer_line)$")
+    # push: one LINE message per customer (tracked links, per-customer clicks); multicast: one message for the
+    # campaign to ≤ 500 customers per request (campaigns/multicast.py)
+    line_delivery: Literal["push", "multicast"] = "push"
     audience: Audience = Audience()
     schedule: Schedule = Schedule()
     holdout_percent: float | None = Field(None, ge=0, le=50)  # None: the shop's default

@@ -27,6 +27,13 @@ class CampaignRuns:
             }
         )
 
+    def restore(self, shop: str, campaign_id: str, earlier: dict[str, Any] | None) -> None:
+        """Put back the record a failed start replaced (None: there was none)."""
+        if earlier is None:
+            self._table.delete_item(Key=keys.campaign_run_key(shop, campaign_id))
+        else:
+            self._table.put_item(Item=earlier)
+
     def cancel(self, shop: str, campaign_id: str, *, now: datetime) -> dict[str, Any] | None:
         """Set the cancel flag; the run record before it (None: the campaign never ran)."""
         try:

@@ -4,8 +4,11 @@ Why not the official ``line-bot-sdk``: importing ``linebot.v3.messaging`` costs 
 cold start (see ``bench/bench_send.py`` and the README's decision log), and one POST with two headers does not need
 it. The SDK's pydantic models are still used in the tests to validate our Flex JSON.
 
-``push(to, messages, retry_key)`` sends ``POST {base}/v2/bot/message/push`` with ``X-Line-Retry-Key: retry_key`` on
-the first try and on every retry, so LINE executes it at most once (a repeat answers 409 = already accepted).
+``push(to, messages, retry_key)`` sends ``POST {base}/v2/bot/message/push`` with ``X-Line-Retry-Key: retry_key``
+on the first try and on every retry, so LINE executes it at most once (a repeat answers 409 = already accepted).
+``multicast(to, messages, retry_key)`` sends one message to up to 500 user ids (``POST …/multicast``) with the
+same answers; LINE counts each recipient against the monthly quota and refuses with 429 a multicast that the rest
+of the quota cannot cover (as the fake LINE models it).
 
 | answer                         | result                                                           |
 |--------------------------------|------------------------------------------------------------------|
@@ -33,6 +36,8 @@ from enishi import constants as c
 from enishi.channels.backoff import Backoff
 
 PUSH_PATH = "/v2/bot/message/push"
+MULTICAST_PATH = "/v2/bot/message/multicast"
+MAX_MULTICAST = 500  # user ids per multicast request (LINE's limit)
 DEFAULT_BASE_URL = c.LINE_API_BASE_URL
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -97,13 +102,15 @@ class LineClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self._url = (base_url or DEFAULT_BASE_URL).rstrip("/") + PUSH_PATH
+        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._push_url = base + PUSH_PATH
+        self._multicast_url = base + MULTICAST_PATH
         self._token = access_token
         self._timeout = timeout
         self._backoff = Backoff(max_attempts, backoff_base, backoff_cap, sleep, rng)
 
     def __repr__(self) -> str:  # never print the token
-        return f"LineClient(url={self._url!r})"
+        return f"LineClient(url={self._push_url!r})"
 
     def push(
         self,
@@ -113,13 +120,38 @@ class LineClient:
         *,
         notification_disabled: bool = False,
     ) -> PushResult:
-        if not 1 <= len(messages) <= MAX_MESSAGES:
-            raise ValueError(f"a push carries 1 to {MAX_MESSAGES} messages, got {len(messages)}")
+        _check_messages(messages)
         uuid.UUID(retry_key)  # LINE accepts only a UUID; fail before sending anything
-        body = json.dumps(
-            {"to": to, "messages": list(messages), "notificationDisabled": notification_disabled},
-            ensure_ascii=False,
-        ).encode("utf-8")
+        body = {"to": to, "messages": list(messages), "notificationDisabled": notification_disabled}
+        return self._post(self._push_url, body, retry_key)
+
+    def multicast(
+        self,
+        to: Sequence[str],
+        messages: Sequence[dict[str, Any]],
+        retry_key: str,
+        *,
+        aggregation_unit: str | None = None,
+        notification_disabled: bool = False,
+    ) -> PushResult:
+        """One identical message to up to ``MAX_MULTICAST`` user ids (``POST /v2/bot/message/multicast``); the
+        answers are those of ``push`` (200 → ``{}``: no ``sentMessages``; a repeated retry key → 409)."""
+        _check_messages(messages)
+        if not 1 <= len(to) <= MAX_MULTICAST:
+            raise ValueError(f"a multicast goes to 1 to {MAX_MULTICAST} user ids, got {len(to)}")
+        uuid.UUID(retry_key)
+        body: dict[str, Any] = {
+            "to": list(to),
+            "messages": list(messages),
+            "notificationDisabled": notification_disabled,
+        }
+        if aggregation_unit:
+            body["customAggregationUnits"] = [aggregation_unit]
+        return self._post(self._multicast_url, body, retry_key)
+
+    def _post(self, url: str, body_json: dict[str, Any], retry_key: str) -> PushResult:
+        """POST with the retry key on every try; 5xx / no answer retried with backoff (table above)."""
+        body = json.dumps(body_json, ensure_ascii=False).encode("utf-8")
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Content-Type": "application/json; charset=utf-8",
@@ -127,7 +159,7 @@ class LineClient:
         }
         last: LineRetryable | None = None
         for attempt in range(1, self._backoff.max_attempts + 1):
-            request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as response:
                     payload = _json(response.read())
@@ -137,30 +169,42 @@ class LineClient:
                         attempts=attempt,
                     )
             except urllib.error.HTTPError as exc:
-                status = exc.code
-                payload = _json(exc.read())
-                message = str(payload.get("message") or exc.reason or "")
-                details = payload.get("details") or []
-                if status == 409:
-                    return PushResult(
-                        sent_message_ids=_sent_ids(payload),
-                        duplicate=True,
-                        request_id=exc.headers.get("x-line-accepted-request-id") if exc.headers else None,
-                        attempts=attempt,
-                    )
-                if status == 429:
-                    kind = LineQuotaExceeded if MONTHLY_LIMIT_MARKER in message.lower() else LineRateLimited
-                    raise kind(message, status, details, attempt) from None
-                if status >= 500:
-                    last = LineRetryable(message or "server error", status, details, attempt)
-                else:
-                    raise LineRejected(message or "rejected", status, details, attempt) from None
+                answered = _answered(exc, attempt)
+                if isinstance(answered, PushResult):
+                    return answered
+                last = answered
             except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
                 last = LineRetryable(f"no answer: {type(exc).__name__}", None, [], attempt)
             if attempt < self._backoff.max_attempts:
                 self._backoff.wait(attempt)
         assert last is not None
         raise last
+
+
+def _check_messages(messages: Sequence[dict[str, Any]]) -> None:
+    if not 1 <= len(messages) <= MAX_MESSAGES:
+        raise ValueError(f"a push carries 1 to {MAX_MESSAGES} messages, got {len(messages)}")
+
+
+def _answered(exc: urllib.error.HTTPError, attempt: int) -> PushResult | LineRetryable:
+    """An HTTP error answer: 409 → the earlier acceptance; 5xx → retryable; anything else raised."""
+    status = exc.code
+    payload = _json(exc.read())
+    message = str(payload.get("message") or exc.reason or "")
+    details = payload.get("details") or []
+    if status == 409:
+        return PushResult(
+            sent_message_ids=_sent_ids(payload),
+            duplicate=True,
+            request_id=exc.headers.get("x-line-accepted-request-id") if exc.headers else None,
+            attempts=attempt,
+        )
+    if status == 429:
+        kind = LineQuotaExceeded if MONTHLY_LIMIT_MARKER in message.lower() else LineRateLimited
+        raise kind(message, status, details, attempt) from None
+    if status >= 500:
+        return LineRetryable(message or "server error", status, details, attempt)
+    raise LineRejected(message or "rejected", status, details, attempt) from None
 
 
 def _json(raw: bytes) -> dict[str, Any]:

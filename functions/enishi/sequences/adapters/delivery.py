@@ -6,10 +6,13 @@ the step λ's cold start pays for them only when it really sends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from enishi.sequences.domain.messages import Outgoing, SendError, SendErrorKind
+
+_TO_INDEX = re.compile(r"to\[(\d+)\]")
 
 
 class Delivery:
@@ -43,24 +46,52 @@ class Delivery:
             raise SendError(kind, f"ses {err.code or 'failed'}") from err
 
     def _send_line(self, message: Outgoing) -> str | None:
-        from enishi.channels import line as line_channel
-        from enishi.channels import render
+        messages, key = render_line(message), message.retry_key
+        return _line_message_id(_line_call(lambda: self._line_client().push(message.to, messages, key)))
 
-        try:
-            messages = render.render_line(message.template, message.context)
-        except render.RenderError as err:
-            raise SendError(SendErrorKind.REJECTED, f"render: {err}") from err
-        try:
-            result = self._line_client().push(message.to, messages, message.retry_key)
-        except line_channel.LineQuotaExceeded as err:
-            raise SendError(SendErrorKind.QUOTA, "line monthly limit") from err
-        except line_channel.LineRateLimited as err:
-            raise SendError(SendErrorKind.NOT_SENT_RETRY, "line rate limited") from err
-        except line_channel.LineRetryable as err:
-            raise SendError(SendErrorKind.AMBIGUOUS_RETRY, "line 5xx/timeout") from err
-        except line_channel.LineRejected as err:
-            raise SendError(SendErrorKind.REJECTED, "line rejected") from err
+    def multicast(
+        self, to: Sequence[str], messages: Sequence[dict[str, Any]], retry_key: str, unit: str | None
+    ) -> str | None:
+        """One identical LINE message to up to 500 user ids (a campaign's multicast); errors as for a push, and a
+        400 naming recipients (``to[i]``) says which in ``SendError.rejected``. The request id."""
+        result = _line_call(
+            lambda: self._line_client().multicast(to, messages, retry_key, aggregation_unit=unit)
+        )
         return _line_message_id(result)
+
+
+def render_line(message: Outgoing) -> list[dict[str, Any]]:
+    """The LINE message objects of an outgoing message (a template error → ``REJECTED``)."""
+    from enishi.channels import render
+
+    try:
+        return render.render_line(message.template, message.context)
+    except render.RenderError as err:
+        raise SendError(SendErrorKind.REJECTED, f"render: {err}") from err
+
+
+def _line_call(call: Callable[[], Any]) -> Any:
+    """A LINE request with its errors as ``SendError`` kinds (domain/messages.py)."""
+    from enishi.channels import line as line_channel
+
+    try:
+        return call()
+    except line_channel.LineQuotaExceeded as err:
+        raise SendError(SendErrorKind.QUOTA, "line monthly limit") from err
+    except line_channel.LineRateLimited as err:
+        raise SendError(SendErrorKind.NOT_SENT_RETRY, "line rate limited") from err
+    except line_channel.LineRetryable as err:
+        raise SendError(SendErrorKind.AMBIGUOUS_RETRY, "line 5xx/timeout") from err
+    except line_channel.LineRejected as err:
+        raise SendError(
+            SendErrorKind.REJECTED, "line rejected", rejected=_named_recipients(err.details)
+        ) from err
+
+
+def _named_recipients(details: Sequence[Any]) -> tuple[int, ...]:
+    """The indexes of ``to`` a LINE 400 names (``{"property": "to[3]"}``)."""
+    found = (_TO_INDEX.fullmatch(str(d.get("property", ""))) for d in details if isinstance(d, dict))
+    return tuple(sorted({int(m.group(1)) for m in found if m}))
 
 
 def _line_message_id(result: Any) -> str | None:

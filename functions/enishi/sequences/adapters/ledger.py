@@ -11,6 +11,7 @@ from typing import Any
 
 from enishi import clock, keys
 from enishi.sequences.domain.ledger import (
+    FIELD_REQUEST_KEY,
     STATUS_FAILED,
     STATUS_FAILED_RETRYABLE,
     STATUS_SENDING,
@@ -86,6 +87,22 @@ class Ledger:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    def name_request(self, ref: MessageRef, *, retry_key: str) -> bool:
+        """A ``sending`` record names the multicast request (its ``X-Line-Retry-Key``) it is about to go out in,
+        before that request is made: a re-driven batch resends exactly that request (LINE answers 409 if it was
+        accepted). False when the record is no longer ``sending`` (nothing to send)."""
+        try:
+            self._table.update_item(
+                Key=self._key(ref),
+                UpdateExpression="SET #k = :k",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": "status", "#k": FIELD_REQUEST_KEY},
+                ExpressionAttributeValues={":sending": STATUS_SENDING, ":k": retry_key},
+            )
+            return True
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
 
     def mark_sent(
         self,

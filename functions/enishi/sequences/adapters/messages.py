@@ -51,7 +51,7 @@ class MessageComposer:
         self,
         sequence: str,
         step: str,
-        profile: Profile,
+        profile: Profile | None,  # None: a message for no one in particular (a campaign's LINE multicast)
         trigger: dict[str, Any],
         unsubscribe: str | None,
         marketing: bool,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -37,10 +38,29 @@ class SendErrorKind(Enum):
 
 
 class SendError(Exception):
-    def __init__(self, kind: SendErrorKind, detail: str = "") -> None:
+    def __init__(self, kind: SendErrorKind, detail: str = "", *, rejected: tuple[int, ...] = ()) -> None:
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
         self.detail = detail
+        self.rejected = rejected  # a multicast's 400: the indexes of the recipients LINE named
+
+
+class SendHeld(Exception):
+    """Raised by a channel that keeps the message for a batched send (a campaign's LINE multicast): nothing went
+    out yet; the step keeps its ledger claim and cap and hands a ``HeldSend`` to ``Deps.on_held``."""
+
+
+@dataclass(frozen=True)
+class HeldSend:
+    """A held message's ends, bound to its step (``step/service.py``): the holder calls exactly one of them."""
+
+    ref: MessageRef
+    resumed: bool  # the ledger claim was an earlier attempt's ``sending`` record (it may name a request)
+    complete: Callable[
+        [str | None], None
+    ]  # sent: the ledger's ``sent``, the profile's last message, the metrics
+    give_back: Callable[[], None]  # certainly not sent: the cap and the claim back (a retry claims again)
+    fail: Callable[[str], None]  # rejected: the cap back, a ``failed`` record with the reason
 
 
 @dataclass(frozen=True)

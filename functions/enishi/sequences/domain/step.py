@@ -37,7 +37,8 @@ THROTTLING_CODES = frozenset(
     }
 )
 
-Action = Literal["sent", "skipped", "defer", "stop"]  # the state machine's Choice reads it
+# the state machine's Choice reads it; "held" only in a campaign's batch (a LINE multicast sends it after the step)
+Action = Literal["sent", "skipped", "defer", "stop", "held"]
 
 
 @dataclass(frozen=True)

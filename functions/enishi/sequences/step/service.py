@@ -14,7 +14,7 @@ goes through ports (``adapters/store.py``, ``adapters/ledger.py``, the ``Compose
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,15 @@ from enishi.sequences.domain import eligibility
 from enishi.sequences.domain.cap import CapClaim
 from enishi.sequences.domain.errors import RetryableSendError
 from enishi.sequences.domain.ledger import MessageRef
-from enishi.sequences.domain.messages import Channels, Composer, OptOutLinkBroken, SendError, outgoing
+from enishi.sequences.domain.messages import (
+    Channels,
+    Composer,
+    HeldSend,
+    OptOutLinkBroken,
+    SendError,
+    SendHeld,
+    outgoing,
+)
 from enishi.sequences.domain.spec import Step, StepPayload, StopCondition, as_sent, next_due
 from enishi.sequences.domain.step import (
     EMAIL_COST_USD,
@@ -50,6 +58,10 @@ from enishi.sequences.domain.step import (
 )
 
 
+def _nobody_holds(held: HeldSend) -> None:
+    raise RuntimeError("a channel held a message, but no collector was given (Deps.on_held)")
+
+
 @dataclass
 class Deps:
     store: SequenceStore
@@ -58,6 +70,7 @@ class Deps:
     policy: eligibility.Policy
     messages: Composer  # context + opt-out link of one message (adapters/messages.MessageComposer)
     on_result: Callable[[str, StepResult], None] = lambda _seq, _result: None  # metrics hook
+    on_held: Callable[[HeldSend], None] = field(default=_nobody_holds)  # a batching channel's collector
 
 
 @dataclass(frozen=True)
@@ -262,6 +275,8 @@ class _Send:
         while True:
             try:
                 provider_id = self._send_once(trigger)
+            except SendHeld:  # a batching channel (a campaign's LINE multicast) sends it later
+                return self._hold()
             except (
                 OptOutLinkBroken
             ) as broken:  # nothing was sent: never a marketing message whose opt-out fails
@@ -274,6 +289,28 @@ class _Send:
                     continue
                 return verdict
             return self._record(provider_id)
+
+    def _hold(self) -> Verdict:
+        """Claim and cap stay taken; the holder ends the message through exactly one of the ``HeldSend`` ends."""
+
+        def complete(provider_id: str | None) -> None:  # as a direct send ends, its metrics included
+            verdict = self._record(provider_id)
+            result = StepResult(verdict.action, None, self.ref.message_key, verdict.channel)
+            self.deps.on_result(self.ref.sequence, result)
+
+        def give_back() -> None:
+            self._give_back_cap()
+            self.deps.ledger.release(self.ref)
+
+        def fail(reason: str) -> None:
+            self._give_back_cap()
+            self.deps.ledger.mark_failed(self.ref, reason=reason, now=self.now)
+            self.deps.on_result(
+                self.ref.sequence, StepResult("skipped", reason, self.ref.message_key, "line")
+            )
+
+        self.deps.on_held(HeldSend(self.ref, not self.claim_won, complete, give_back, fail))
+        return Verdict("held", None, self.channel)
 
     def _send_once(self, trigger: dict[str, Any]) -> str | None:
         to, _ = recipient(self.profile, self.channel)
