@@ -6,7 +6,9 @@ the campaign id, and runs through ``sequences.step.service.run_step``: consent, 
 shared frequency cap, the LINE quota, the ledger's claim (message key = campaign + customer, so a retried run or a
 re-driven batch never messages anyone twice), the composer (opt-out link) and the channels. Nothing is copied.
 
-A held-out recipient gets a ``skipped`` record with reason ``holdout`` (the report's control group). A recipient
+A held-out recipient (drawn when the list was made) goes through the same checks and gets a ``skipped`` record with
+reason ``holdout`` and the channel it would have gone by only where a message would have been sent at that moment
+(the report's control group: the same filters as the treated group, issue 12). A recipient
 the cap defers is skipped with reason ``frequency_cap`` (a campaign is one-off: it does not queue a message for
 later); one the quiet hours defer (the run reached 21:00) gets no record, so ``enishi campaign start`` the next
 morning reaches exactly them. The batch reads the run's cancel flag first and sends nothing once it is set.
@@ -49,13 +51,17 @@ class Batch(BaseModel):
     started_at: str  # the run's start (iso Z): the trigger time of its messages
     seconds_per_message: float = Field(0.0, ge=0)
 
-    def step(self, variant: str | None) -> StepPayload:
+    def step(self, variant: str | None, holdout: bool = False) -> StepPayload:
         template = self.variant_templates.get(variant or "", self.template)
         step = Step(id=keys.CAMPAIGN_STEP_ID, template=template, channel=self.channel, marketing=True)
         # the campaign's control group was drawn when the recipient list was made (scope ``campaign:<id>``): the
-        # step must not draw a second, unrelated one from the shop's sequence default
+        # step applies that one (after its checks) and must not draw a second from the shop's sequence default
         return StepPayload(
-            sequence=keys.campaign_sequence(self.campaign_id), index=0, step=step, holdout_percent=0
+            sequence=keys.campaign_sequence(self.campaign_id),
+            index=0,
+            step=step,
+            holdout_percent=0,
+            holdout=holdout,
         )
 
     def ref(self, customer_id: str) -> MessageRef:
@@ -80,7 +86,7 @@ class Batch(BaseModel):
         return {
             "execution": f"campaign:{self.campaign_id}",
             "state": state,
-            "step": self.step(r.variant).to_json(),
+            "step": self.step(r.variant, r.holdout).to_json(),
         }
 
 
@@ -114,12 +120,11 @@ def send_batch(event: dict[str, Any], deps: Deps) -> dict[str, int]:
 
 
 def _one(batch: Batch, r: Recipient, deps: Deps) -> str:
-    if r.holdout:
-        deps.step.ledger.record_skip(batch.ref(r.customer_id), reason=REASON_HOLDOUT, now=deps.now())
-        return REASON_HOLDOUT
     result = run_step(batch.payload(r), deps.step).result
     if result.action == "sent":
         return "sent"
+    if result.action == "skipped" and result.reason == REASON_HOLDOUT:
+        return REASON_HOLDOUT
     if result.action == "defer":
         if result.reason in RECORDED_DEFERRALS:
             deps.step.ledger.record_skip(batch.ref(r.customer_id), reason=str(result.reason), now=deps.now())

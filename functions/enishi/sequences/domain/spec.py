@@ -58,6 +58,14 @@ class Anchor(StrEnum):
     PREVIOUS = "previous"  # delay counted from when the previous step ran
 
 
+class Offer(BaseModel):
+    """What a message offers (issue 12 item 6): its value is counted as cost once per attributed conversion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coupon_value_jpy: int = Field(0, ge=0)
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,6 +81,9 @@ class Step(BaseModel):
     # an event that starts the sequence directly at this step (shipping follow-up on "delivered")
     entry_on: str | None = None
     entry_delay: str = "0"
+    offer: Offer | None = (
+        None  # a coupon the message carries (ROI counts its value per attributed conversion)
+    )
 
     @field_validator("delay", "entry_delay")
     @classmethod
@@ -150,6 +161,9 @@ class StepPayload(BaseModel):
     step: Step
     next: Step | None = None
     holdout_percent: float | None = None  # the sequence's own; None: the shop's default
+    # the recipient's control-group membership decided upstream (a campaign's recipient list); None: drawn by the
+    # step from holdout_percent (eligibility.decide holds out only a message that would be sent now)
+    holdout: bool | None = None
 
     @classmethod
     def build(cls, name: str, sequence: Sequence, index: int) -> StepPayload:

@@ -132,12 +132,16 @@ def _verdict(run: _Run, deps: Deps) -> Verdict:
         deps.policy,
         sequence=run.spec.sequence,
         holdout_percent=run.spec.holdout_percent,
+        holdout=run.spec.holdout,
     )
     verdict = after_decision(decision, now)
     if verdict is None:
         return _Send(run, deps, profile, decision).send(_send_trigger(run, deps, checkout, order))
     if verdict.action != "defer":
-        deps.ledger.record_skip(ref, reason=decision.reason or decision.action, now=now)
+        # a held-out message keeps the channel it would have gone by (the report's control group by channel)
+        deps.ledger.record_skip(
+            ref, reason=decision.reason or decision.action, now=now, channel=decision.channel
+        )
     return verdict
 
 
