@@ -92,6 +92,9 @@ def test_no_control_group_gives_no_incremental_roi():
     r = result(rows, [step_row("winback", "reminder", 50, 5, 5000)])
     (h,) = r.experiments
     assert h.control.customers == 0 and h.control.rate is None and h.verdict == "too_small"
+    # nothing to compare with: no difference, no interval, no incremental ROI (not the treated group's own rate)
+    assert h.incremental_conversion.estimate is None and h.incremental_revenue_jpy.estimate is None
+    assert h.roi.estimate is None and h.incremental_conversions == 0
     assert all(s.incremental_roi is None for s in r.sequences)
 
 
@@ -151,5 +154,8 @@ def test_the_result_is_enishi_stats_on_the_groups(n_t, n_c, rate_t, rate_c):
         x_t, stats.Moments(n_t, x_t * 1000.0, x_t * 1e6), x_c, stats.Moments(n_c, x_c * 1000.0, x_c * 1e6)
     )
     assert h.verdict == lift.verdict
-    assert h.incremental_conversion.estimate == pytest.approx(lift.conversion.estimate, abs=1e-4)
+    if n_t and n_c:
+        assert h.incremental_conversion.estimate == pytest.approx(lift.conversion.estimate, abs=1e-4)
+    else:
+        assert h.incremental_conversion.estimate is None and h.roi.estimate is None
     assert h.complete is True and holdouts.roi(1.0, 0.0) is None

@@ -33,6 +33,11 @@ def _finite(x: float) -> float | None:
     return round(x, 4) if math.isfinite(x) else None
 
 
+NONE = Estimate(
+    estimate=None, low=None, high=None
+)  # no control group (or no treated one): nothing to compare
+
+
 def _estimate(i: stats.Interval, scale: float = 1.0) -> Estimate:
     return Estimate(
         estimate=_finite(i.estimate * scale), low=_finite(i.low * scale), high=_finite(i.high * scale)
@@ -81,7 +86,7 @@ def holdout_result(
     treated, t_m = _group(groups.get("treated"), margin)
     control, c_m = _group(groups.get("control"), margin)
     lift = stats.lift(treated.converted, t_m, control.converted, c_m)
-    profit = _estimate(lift.incremental_revenue, margin)
+    compared = treated.customers > 0 and control.customers > 0
     offer = total.offer_cost_jpy if total else 0.0
     cost = (total.cost_jpy if total else 0.0) + offer
     last = max((str(r.get("last_at") or "") for r in groups.values()), default="") or None
@@ -94,20 +99,24 @@ def holdout_result(
         complete=_complete(last, window_days, as_of),
         treated=treated,
         control=control,
-        incremental_conversion=_estimate(lift.conversion),
-        incremental_conversions=round(lift.incremental_conversions, 4),
-        incremental_revenue_jpy=_estimate(lift.incremental_revenue),
-        incremental_gross_profit_jpy=profit,
+        incremental_conversion=_estimate(lift.conversion) if compared else NONE,
+        incremental_conversions=round(lift.incremental_conversions, 4) if compared else 0.0,
+        incremental_revenue_jpy=_estimate(lift.incremental_revenue) if compared else NONE,
+        incremental_gross_profit_jpy=_estimate(lift.incremental_revenue, margin) if compared else NONE,
         p_value=round(lift.p_value, 6),
         verdict=lift.verdict,
         cost_jpy=round(cost, 4),
         offer_cost_jpy=round(offer, 2),
-        roi=Estimate(
-            estimate=roi(lift.incremental_revenue.estimate * margin, cost),
-            low=roi(lift.incremental_revenue.low * margin, cost),
-            high=roi(lift.incremental_revenue.high * margin, cost),
-        ),
+        roi=_roi(lift.incremental_revenue, margin, cost) if compared else NONE,
         attributed_roi=total.roi if total else None,
+    )
+
+
+def _roi(revenue: stats.Interval, margin: float, cost: float) -> Estimate:
+    return Estimate(
+        estimate=roi(revenue.estimate * margin, cost),
+        low=roi(revenue.low * margin, cost),
+        high=roi(revenue.high * margin, cost),
     )
 
 
