@@ -159,3 +159,33 @@ def test_the_result_is_enishi_stats_on_the_groups(n_t, n_c, rate_t, rate_c):
     else:
         assert h.incremental_conversion.estimate is None and h.roi.estimate is None
     assert h.complete is True and holdouts.roi(1.0, 0.0) is None
+
+
+def test_offers_are_read_from_the_steps_and_the_campaign_files(tmp_path):
+    """The job's offers: a step's ``offer`` in sequences.yaml, a campaign's in its file (by its one step)."""
+    import shutil
+    from pathlib import Path
+
+    from enishi import bootstrap
+    from enishi.analytics.handler import offers
+
+    shop = Path(__file__).resolve().parents[2] / "shop"
+    shutil.copytree(shop, tmp_path / "shop")
+    sequences = tmp_path / "shop" / "sequences.yaml"
+    text = sequences.read_text(encoding="utf-8")
+    nudge = "template: welcome_f2_nudge,    channel: prefer_line, marketing: true"
+    assert nudge in text
+    sequences.write_text(text.replace(nudge, nudge + ", offer: {coupon_value_jpy: 500}"), encoding="utf-8")
+    campaign = tmp_path / "shop" / "campaigns" / "new-season.yaml"
+    campaign.write_text(
+        campaign.read_text(encoding="utf-8") + "offer: {coupon_value_jpy: 300}\n", encoding="utf-8"
+    )
+    bootstrap.reset_all()
+    try:
+        assert offers(str(tmp_path / "shop")) == {
+            "welcome": {"f2_nudge": 500},
+            "campaign-new-season": {"send": 300},
+        }
+        assert offers(str(shop)) == {}  # the shipped shop offers no coupon
+    finally:
+        bootstrap.reset_all()
