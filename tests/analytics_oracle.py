@@ -124,7 +124,8 @@ def sequences(
 
 
 def _decision_records(items: list[dict[str, Any]], shop: str) -> list[dict[str, Any]]:
-    """Marketing records that count: sent (treated) or skipped for the holdout (control)."""
+    """Marketing records that count: claimed for a send, whatever came of it (treated: intention to treat) or
+    skipped for the holdout (control)."""
     out = []
     for m in items:
         if (
@@ -135,7 +136,8 @@ def _decision_records(items: list[dict[str, Any]], shop: str) -> list[dict[str, 
             continue
         if not (m.get("sequence") and m.get("customer_id") and m.get("created_at")):
             continue
-        if m.get("status") == "sent" or (m.get("status") == "skipped" and m.get("reason") == "holdout"):
+        claimed = m.get("status") in ("sent", "sending", "failed", "failed_retryable")
+        if claimed or (m.get("status") == "skipped" and m.get("reason") == "holdout"):
             out.append(m)
     return out
 
@@ -144,7 +146,7 @@ def _pairs(items: list[dict[str, Any]], shop: str) -> dict[tuple[str, str, str],
     pairs: dict[tuple[str, str, str], tuple[int, datetime]] = {}
     for m in _decision_records(items, shop):
         key = (m["sequence"], m["customer_id"], m.get("trigger_id") or "")
-        treated, at = int(m["status"] == "sent"), _seconds(m["created_at"])
+        treated, at = int(m["status"] != "skipped"), _seconds(m["created_at"])
         old = pairs.get(key)
         pairs[key] = (max(old[0], treated), min(old[1], at)) if old else (treated, at)
     return pairs

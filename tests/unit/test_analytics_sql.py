@@ -242,7 +242,14 @@ def holdout_items(draw: st.DrawFn) -> list[dict[str, Any]]:
         for k in range(draw(st.integers(0, 4))):
             status, reason = draw(
                 st.sampled_from(
-                    [("sent", None), ("skipped", "holdout"), ("skipped", "no_consent"), ("failed", None)]
+                    [
+                        ("sent", None),
+                        ("skipped", "holdout"),
+                        ("skipped", "no_consent"),
+                        ("failed", "email_rejected"),
+                        ("sending", None),
+                        ("other", None),
+                    ]
                 )
             )
             record: dict[str, Any] = {

@@ -1,6 +1,8 @@
 -- Treated vs. control per sequence and campaign (issue 12). A group member is one (customer, trigger) pair at
--- its first marketing step decision that passed every check: treated = a marketing record `sent`, control = a
--- marketing record `skipped` with reason `holdout` (eligibility.decide holds out only what would be sent now).
+-- its first marketing step decision that passed every check: treated = a marketing record claimed for a send
+-- (`sent`, or `sending` / `failed` / `failed_retryable`: assigned to the message even if it did not arrive —
+-- intention to treat), control = a marketing record `skipped` with reason `holdout` (eligibility.decide holds out
+-- only what would be sent now).
 -- Its moment = that record's created_at (the earliest of the pair's). Conversion = an uncancelled order of the
 -- customer placed after the moment and within $window_days days (not the triggering order); revenue = those
 -- orders' totals (0 without one). Per group: n, conversions, revenue and its sum of squares (enishi.stats takes
@@ -11,7 +13,7 @@ WITH m AS (
         Item.sequence.S AS sequence,
         Item.customer_id.S AS customer_id,
         COALESCE(Item.trigger_id.S, '') AS trigger_id,
-        CASE WHEN Item.status.S = 'sent' THEN 1 ELSE 0 END AS treated,
+        CASE WHEN Item.status.S = 'skipped' THEN 0 ELSE 1 END AS treated,
         CAST(replace(replace(substr(Item.created_at.S, 1, 19), 'T', ' '), 'Z', '') AS TIMESTAMP) AS decided_at
     FROM $table
     WHERE substr(Item.sk.S, 1, 4) = 'MSG#'
@@ -20,7 +22,10 @@ WITH m AS (
         AND Item.customer_id.S IS NOT NULL
         AND Item.created_at.S IS NOT NULL
         AND COALESCE(Item.marketing.BOOL, false) = true
-        AND (Item.status.S = 'sent' OR (Item.status.S = 'skipped' AND Item.reason.S = 'holdout'))
+        AND (
+            Item.status.S IN ('sent', 'sending', 'failed', 'failed_retryable')
+            OR (Item.status.S = 'skipped' AND Item.reason.S = 'holdout')
+        )
 ),
 g AS (
     SELECT sequence, customer_id, trigger_id, MAX(treated) AS treated, MIN(decided_at) AS decided_at
