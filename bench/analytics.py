@@ -24,6 +24,7 @@ from typing import Any
 
 from enishi import keys
 from enishi.analytics import cost as cm
+from enishi.analytics import queries
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -105,6 +106,7 @@ def _orders(
 def _message(
     rng: random.Random, shop: str, cid: str, seq: str, step: str, sent_at: datetime
 ) -> dict[str, Any]:
+    sent = rng.random() < 0.9
     record: dict[str, Any] = {
         **keys.message_key(shop, cid, keys.sequence_message_key(shop, cid, seq, step, "t")),
         "shop": shop,
@@ -112,13 +114,15 @@ def _message(
         "sequence": seq,
         "step": step,
         "trigger_id": f"customer:{cid}",
-        "status": "sent" if rng.random() < 0.9 else "skipped",
+        "status": "sent" if sent else "skipped",
         "channel": "email" if rng.random() < 0.8 else "line",
         "marketing": True,
         "created_at": iso(sent_at),
         "sent_at": iso(sent_at),
         "recipient_hash": "e" * 64,
     }
+    if not sent:
+        record["reason"] = "holdout"  # the control group the holdouts query compares with
     for attr, p in (("delivered_at", 0.97), ("opened_at", 0.4), ("clicked_at", 0.1)):
         if rng.random() < p:
             record[attr] = iso(sent_at + timedelta(hours=1))
@@ -256,7 +260,7 @@ def model(measured: dict[str, Any], customers: int, changed_fraction: float) -> 
     table_gb = measured["export_table_bytes"] * k / 1e9
     gz = measured["export_gz_bytes"] * k
     export = table_gb * cm.PRICE_EXPORT_GB
-    athena = cm.athena_usd([int(gz)] * 3)
+    athena = cm.athena_usd([int(gz)] * len(queries.QUERIES))  # every query scans the export once
     # the job λ: the result step's measured seconds (local, one loaded core) scaled; write-back 1 ms per update / 8
     result_seconds = measured["result_seconds"] * k
     writes = customers * changed_fraction

@@ -121,3 +121,67 @@ def sequences(
             row[a[:-3]] += bool(m.get(a))
         row["revenue"] += Decimal(str(m.get("revenue") or 0))
     return out
+
+
+def _decision_records(items: list[dict[str, Any]], shop: str) -> list[dict[str, Any]]:
+    """Marketing records that count: claimed for a send, whatever came of it (treated: intention to treat) or
+    skipped for the holdout (control)."""
+    out = []
+    for m in items:
+        if (
+            not str(m.get("sk", "")).startswith("MSG#")
+            or m.get("shop") != shop
+            or m.get("marketing") is not True
+        ):
+            continue
+        if not (m.get("sequence") and m.get("customer_id") and m.get("created_at")):
+            continue
+        claimed = m.get("status") in ("sent", "sending", "failed", "failed_retryable")
+        if claimed or (m.get("status") == "skipped" and m.get("reason") == "holdout"):
+            out.append(m)
+    return out
+
+
+def _pairs(items: list[dict[str, Any]], shop: str) -> dict[tuple[str, str, str], tuple[int, datetime]]:
+    pairs: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+    for m in _decision_records(items, shop):
+        key = (m["sequence"], m["customer_id"], m.get("trigger_id") or "")
+        treated, at = int(m["status"] != "skipped"), _seconds(m["created_at"])
+        old = pairs.get(key)
+        pairs[key] = (max(old[0], treated), min(old[1], at)) if old else (treated, at)
+    return pairs
+
+
+def holdouts(
+    items: list[dict[str, Any]], shop: str, window_days: int
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(sequence, 'treated' | 'control') → n, converted, revenue, revenue_sq, last_at: holdouts.sql the obvious way."""
+    orders = [
+        o
+        for o in items
+        if o.get("sk") == "ORDER"
+        and o.get("shop") == shop
+        and o.get("status") == "placed"
+        and o.get("placed_at")
+        and o.get("customer_id")
+    ]
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for (sequence, customer, trigger), (treated, at) in _pairs(items, shop).items():
+        won = [
+            Decimal(str(o.get("total") or 0))
+            for o in orders
+            if o["customer_id"] == customer
+            and at < _seconds(o["placed_at"]) <= at + timedelta(days=window_days)
+            and o.get("order_id") != trigger
+        ]
+        revenue = float(sum(won, Decimal(0)))
+        g = out.setdefault(
+            (sequence, "treated" if treated else "control"),
+            {"n": 0, "converted": 0, "revenue": 0.0, "revenue_sq": 0.0, "last_at": at},
+        )
+        g["n"] += 1
+        g["converted"] += bool(won)
+        g["revenue"] += revenue
+        g["revenue_sq"] += revenue * revenue
+        g["last_at"] = max(g["last_at"], at)
+    return out

@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from enishi_local.report.experiments import rows as experiment_rows
 from enishi_local.report.metrics import SEQUENCE_LABELS, STAGE_LABELS, STAGES
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")  # Jinja2; its lines are HTML, not Python
@@ -36,4 +37,5 @@ def render_html(summary: dict[str, Any], charts: dict[str, Path], generator: str
         ltv_days=(90, 180, 365),
         f2_days=(30, 60, 90),
         generator=generator,
+        experiments=experiment_rows(summary),
     )

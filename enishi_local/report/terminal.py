@@ -124,6 +124,12 @@ def _ab_tests(s: dict[str, Any]) -> Rows:
     return rows
 
 
+def _experiments(s: dict[str, Any]) -> Rows:
+    from .experiments import terminal_rows
+
+    return terminal_rows(s)
+
+
 def _consent(s: dict[str, Any]) -> Rows:
     if "unsubscribed" not in s:
         return []
@@ -160,6 +166,7 @@ PARTS: tuple[Callable[[dict[str, Any]], Rows], ...] = (
     _f2,
     _carts,
     _messages,
+    _experiments,
     _analytics,
     _ab_tests,
     _consent,

@@ -118,6 +118,8 @@ class Analytics(BaseModel):
     """Inputs of the daily analytics job (docs/analytics.md): gross profit = revenue × ``margin_rate``."""
 
     margin_rate: Decimal = Field(default=Decimal("0.4"), ge=0, le=1)
+    # issue 12: a holdout's conversion = an order within this many days after the (first marketing) decision
+    holdout_window_days: int = Field(default=30, ge=1, le=365)
 
 
 class Product(BaseModel):

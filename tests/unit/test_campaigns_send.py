@@ -164,6 +164,38 @@ def test_a_held_out_customer_is_never_sent_even_with_consent(table, now):
     assert channels.delivered == []
 
 
+def test_the_control_group_passes_the_same_checks_as_the_treated_group(table, now):
+    """Issue 12: a held-out recipient who could not have been messaged (no consent, bounced, capped) is skipped for
+    that reason like a treated one, not counted in the control group; one who could is held out, and its record
+    keeps the channel the message would have gone by."""
+    profile(table, "held")
+    profile(table, "held_no_consent", email_consent=None)
+    profile(
+        table, "held_bounced", email_suppression=Suppression(reason="bounce", at=NOON - timedelta(days=3))
+    )
+    profile(table, "held_capped", last_marketing_sent_at=NOON - timedelta(hours=2))
+    channels = Channels()
+    held = ("held", "held_no_consent", "held_bounced", "held_capped")
+    counts = send_batch(event(*(Recipient(c, True) for c in held)), make_deps(table, channels))
+    assert counts == {
+        "holdout": 1,
+        "skipped:no_consent": 1,
+        "skipped:suppressed": 1,
+        "skipped:frequency_cap": 1,
+    }
+    by_customer = {pk.split("#CUST#")[1]: r for pk, r in records(table).items()}
+    assert (by_customer["held"]["reason"], by_customer["held"]["channel"]) == ("holdout", "email")
+    assert channels.delivered == []
+
+
+def test_a_held_out_recipient_in_quiet_hours_waits_like_a_treated_one(table, now):
+    now[0] = EVENING + timedelta(minutes=20)
+    profile(table, "held")
+    deps = make_deps(table, Channels())
+    assert send_batch(event(Recipient("held", True)), deps) == {"deferred:quiet_hours": 1}
+    assert records(table) == {}
+
+
 def test_a_treated_recipient_is_not_held_out_again_by_the_shops_sequence_default(table, now):
     """The campaign's control group is drawn once, when the recipient list is made: with the shop's sequence
     default at its maximum, every treated recipient still gets the message (a second draw would move half of them

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enishi import clock
 from enishi.events import Consent
@@ -244,7 +246,7 @@ def test_a_customer_in_the_sequences_control_group_is_skipped_for_marketing_only
     policy = el.Policy(quiet=POLICY.quiet, holdout_percent=10)
     at_noon = facts(profile(customer_id=held))
     assert el.decide(at_noon, MARKETING, [], policy, sequence="welcome") == el.Decision(
-        "skip", reason="holdout"
+        "skip", reason="holdout", channel="email"
     )
     assert el.decide(at_noon, TRANSACTIONAL, [], policy, sequence="welcome").action == "send"
     assert (
@@ -260,3 +262,72 @@ def test_a_stop_outranks_the_holdout():
     policy = el.Policy(quiet=POLICY.quiet, holdout_percent=10)
     d = el.decide(facts(profile(customer_id=held, redacted=True)), MARKETING, [], policy, sequence="welcome")
     assert d.action == "stop"
+
+
+# the control group is "would have been sent now" (issue 12): held out only after the channel, consent, address,
+# quiet hours and the cap, so both groups pass the same filters at the same moment
+HELD_POLICY = el.Policy(quiet=POLICY.quiet, holdout_percent=10)
+
+
+def _held_decide(p: Profile, **kw) -> el.Decision:
+    return el.decide(facts(p, **kw), MARKETING, [], HELD_POLICY, sequence="welcome")
+
+
+def test_an_unreachable_customer_of_the_control_group_is_skipped_for_what_a_treated_one_would_be():
+    held, _ = _held_and_not(10)
+    assert _held_decide(profile(customer_id=held, email_consent=None)).reason == "no_consent"
+    assert _held_decide(profile(customer_id=held, email=None)).reason == "no_address"
+    bounced = Suppression(reason="bounce", at=NOON - timedelta(days=3))
+    assert _held_decide(profile(customer_id=held, email_suppression=bounced)).reason == "suppressed"
+
+
+def test_a_control_group_message_inside_quiet_hours_or_the_cap_waits_like_a_treated_one():
+    held, _ = _held_and_not(10)
+    night = datetime(2025, 5, 6, 22, 0, tzinfo=JST)
+    d = _held_decide(profile(customer_id=held), now=night)
+    assert (d.action, d.reason) == ("defer", "quiet_hours")
+    capped = profile(customer_id=held, last_marketing_sent_at=NOON - timedelta(hours=2))
+    assert (_held_decide(capped).action, _held_decide(capped).reason) == ("defer", "frequency_cap")
+    # when it is due again it is held out, with the channel it would have gone by
+    d = _held_decide(profile(customer_id=held, line=line()), now=NOON + timedelta(days=1))
+    assert (d.action, d.reason, d.channel) == ("skip", "holdout", "line")
+
+
+def test_a_membership_decided_upstream_overrides_the_percentage():
+    held, free = _held_and_not(10)
+    p = profile(customer_id=free)
+    d = el.decide(facts(p), MARKETING, [], HELD_POLICY, sequence="welcome", holdout=True)
+    assert (d.action, d.reason) == ("skip", "holdout")
+    d = el.decide(
+        facts(profile(customer_id=held)), MARKETING, [], HELD_POLICY, sequence="welcome", holdout=False
+    )
+    assert d.action == "send"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    consent_state=st.sampled_from([None, "subscribed", "unsubscribed"]),
+    has_email=st.booleans(),
+    following=st.sampled_from([None, True, False]),
+    hour=st.integers(0, 23),
+    capped_hours_ago=st.sampled_from([None, 1, 10, 30]),
+)
+def test_holding_out_changes_only_a_send_into_a_holdout_skip(
+    consent_state, has_email, following, hour, capped_hours_ago
+):
+    """For every customer state and time: the decision for a control-group customer is the treated decision,
+    except that a send becomes ``skip holdout`` on the same channel — so both groups pass the same filters."""
+    now = datetime(2025, 5, 6, hour, 0, tzinfo=JST)
+    fields: dict = {"email": "hanako@example.jp" if has_email else None}
+    fields["email_consent"] = consent(consent_state, now - timedelta(days=10)) if consent_state else None
+    if following is not None:
+        fields["line"] = line(following)
+    if capped_hours_ago is not None:
+        fields["last_marketing_sent_at"] = now - timedelta(hours=capped_hours_ago)
+    f = facts(profile(**fields), now=now)
+    treated = el.decide(f, MARKETING, [], HELD_POLICY, sequence="welcome", holdout=False)
+    control = el.decide(f, MARKETING, [], HELD_POLICY, sequence="welcome", holdout=True)
+    if treated.action == "send":
+        assert (control.action, control.reason, control.channel) == ("skip", "holdout", treated.channel)
+    else:
+        assert control == treated

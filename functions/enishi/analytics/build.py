@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from enishi import clock
-from enishi.analytics import abtests
+from enishi.analytics import abtests, holdouts
 from enishi.analytics import cost as cm
 from enishi.analytics import segments as seg
 from enishi.analytics.result import (
@@ -45,6 +45,9 @@ class Settings:
     line_plan: str = "light"
     usd_jpy: float = cm.JPY_PER_USD
     shapes: Mapping[str, cm.MachineShape] = field(default_factory=dict)  # sequence → compiled machine shape
+    # issue 12: sequence (a campaign: 'campaign-<id>') → step → the offer's coupon value (JPY) of that message
+    offers: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    holdout_window_days: int = 30  # holdouts.sql: conversion window after a decision
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,7 @@ def _step_stats(
     cost_usd = parts.total
     cost_jpy = cost_usd * settings.usd_jpy
     profit = float(revenue * settings.margin_rate)
+    offer = _offer_cost(sequence, rows, settings)
     return StepStats(
         sequence=sequence,
         step=step,
@@ -249,8 +253,15 @@ def _step_stats(
         gross_profit_jpy=profit,
         cost_usd=round(cost_usd, 6),
         cost_jpy=round(cost_jpy, 4),
-        roi=round((profit - cost_jpy) / cost_jpy, 4) if cost_jpy else None,
+        roi=holdouts.roi(profit, cost_jpy + offer),
+        offer_cost_jpy=offer,
     )
+
+
+def _offer_cost(sequence: str, rows: Sequence[Row], settings: Settings) -> float:
+    """Coupon value × the attributed conversions of each offering message (issue 12 item 6)."""
+    values = settings.offers.get(sequence) or {}
+    return float(sum(values.get(str(r.get("step") or ""), 0) * _int(r.get("converted")) for r in rows))
 
 
 def sequence_stats(rows: Sequence[Row], settings: Settings) -> list[StepStats]:
@@ -293,8 +304,17 @@ def result(
     generated_at: datetime,
     source: str,
     run: dict[str, float | int | str] | None = None,
+    holdout_rows: Sequence[Row] = (),
 ) -> AnalyticsResult:
-    sequences = sequence_stats(sequence_rows, settings)
+    steps = sequence_stats(sequence_rows, settings)
+    experiments = holdouts.experiments(
+        holdout_rows,
+        steps,
+        margin=float(settings.margin_rate),
+        window_days=settings.holdout_window_days,
+        as_of=settings.as_of,
+    )
+    sequences = holdouts.with_incremental_roi(steps, experiments)
     totals_rows = [s for s in sequences if s.step is None]
     revenue = summary.revenue
     return AnalyticsResult(
@@ -333,6 +353,7 @@ def result(
         cohorts=[cohort(r, settings) for r in sorted(cohort_rows, key=lambda r: str(r["month"]))],
         sequences=sequences,
         ab_tests=abtests.ab_tests(variant_rows(sequence_rows)),
+        experiments=experiments,
         run=dict(run or {}),
     )
 

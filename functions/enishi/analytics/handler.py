@@ -36,6 +36,33 @@ def machine_shapes(directory: str | None) -> dict[str, cm.MachineShape]:
     }
 
 
+def offers(directory: str | None) -> dict[str, dict[str, int]]:
+    """Each message's offer (coupon value, JPY) by sequence and step: a step's ``offer`` in ``sequences.yaml``, a
+    campaign's in ``campaigns/<id>.yaml`` (its one step ``keys.CAMPAIGN_STEP_ID``). Only offers worth something."""
+    from pathlib import Path
+
+    from enishi import keys
+    from enishi.campaigns.spec import load_campaigns
+    from enishi.sequences.domain.spec import load_shop_spec
+    from enishi.shop_config import config_dir
+
+    spec = load_shop_spec(directory)
+    out: dict[str, dict[str, int]] = {}
+    for name, sequence in spec.sequences.items():
+        values = {
+            s.id: s.offer.coupon_value_jpy for s in sequence.steps if s.offer and s.offer.coupon_value_jpy
+        }
+        if values:
+            out[name] = values
+    shop_dir = Path(directory) if directory else config_dir()
+    for campaign in load_campaigns(shop_dir).values():
+        if campaign.offer.coupon_value_jpy:
+            out[keys.campaign_sequence(campaign.id)] = {
+                keys.CAMPAIGN_STEP_ID: campaign.offer.coupon_value_jpy
+            }
+    return out
+
+
 @bootstrap.container
 def deps() -> Job:
     import boto3
@@ -57,7 +84,9 @@ def deps() -> Job:
         bucket=bucket,
         describe_export=lambda arn: dynamodb.describe_export(ExportArn=arn)["ExportDescription"],
         writer=ProfileWriter(boto3.resource("dynamodb").Table(settings.table_name), config.shop_id),
-        settings_for=settings_from_config(config, machine_shapes(settings.shop_config_dir)),
+        settings_for=settings_from_config(
+            config, machine_shapes(settings.shop_config_dir), offers(settings.shop_config_dir)
+        ),
         source=settings.source,
     )
 

@@ -53,8 +53,9 @@ class Job:
         folder = manifest_key.rsplit("/", 1)[0]
         table = schema.table_name(folder.rsplit("/", 1)[-1])
         self._ddl(schema.ddl(table, self.bucket.url(f"{folder}/data/")))
-        shop = self.settings_for(self.now()).shop
-        ids = {name: self.athena.start(sql) for name, sql in queries.rendered(table=table, shop=shop).items()}
+        settings = self.settings_for(self.now())
+        sqls = queries.rendered(table=table, shop=settings.shop, window_days=settings.holdout_window_days)
+        ids = {name: self.athena.start(sql) for name, sql in sqls.items()}
         return {
             "table": table,
             "queries": ids,
@@ -115,6 +116,7 @@ class Job:
             generated_at=self.now(),
             source=self.source,
             run=run,
+            holdout_rows=self.athena.rows(ids["holdouts"]) if "holdouts" in ids else (),
         )
         document = result.model_dump(mode="json")
         self.bucket.put_json(keys.analytics_result_key(as_of), document)
@@ -176,8 +178,13 @@ def _part_key(prefix: str, part: int) -> str:
     return f"{prefix}part-{part:05d}.jsonl"
 
 
-def settings_from_config(config: Any, shapes: dict[str, cm.MachineShape]) -> Callable[[datetime], Settings]:
-    """``Settings`` of a run from ``shop.yaml`` (ShopConfig) and the sequences' machine shapes."""
+def settings_from_config(
+    config: Any,
+    shapes: dict[str, cm.MachineShape],
+    offers: dict[str, dict[str, int]] | None = None,
+) -> Callable[[datetime], Settings]:
+    """``Settings`` of a run from ``shop.yaml`` (ShopConfig), the sequences' machine shapes and the messages'
+    offers (``handler.offers``)."""
     from enishi.profiles.model import StageThresholds
 
     def make(as_of: datetime) -> Settings:
@@ -188,6 +195,8 @@ def settings_from_config(config: Any, shapes: dict[str, cm.MachineShape]) -> Cal
             thresholds=StageThresholds.model_validate(config.stages.model_dump()),
             line_plan=cm.line_plan_for_quota(config.messaging.line_monthly_quota),
             shapes=shapes,
+            offers=offers or {},
+            holdout_window_days=config.analytics.holdout_window_days,
         )
 
     return make

@@ -14,7 +14,8 @@ from pathlib import Path
 from string import Template
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
-QUERIES = ("customers", "cohorts", "sequences")
+QUERIES = ("customers", "cohorts", "sequences", "holdouts")
+WINDOW_DAYS = 30  # holdouts.sql: conversion window after a decision (shop.yaml analytics.holdout_window_days)
 _SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 
@@ -23,13 +24,15 @@ def _template(name: str) -> Template:
     return Template((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 
 
-def render(name: str, *, table: str, shop: str) -> str:
+def render(name: str, *, table: str, shop: str, window_days: int = WINDOW_DAYS) -> str:
     if name not in QUERIES:
         raise ValueError(f"unknown query {name!r}")
     if not _SAFE.match(table) or not _SAFE.match(shop):
         raise ValueError("table or shop id with characters a query cannot carry")
-    return _template(name).substitute(table=table, shop=shop)
+    if type(window_days) is not int or not 1 <= window_days <= 365:
+        raise ValueError("a conversion window is 1 to 365 days")
+    return _template(name).substitute(table=table, shop=shop, window_days=window_days)
 
 
-def rendered(*, table: str, shop: str) -> dict[str, str]:
-    return {name: render(name, table=table, shop=shop) for name in QUERIES}
+def rendered(*, table: str, shop: str, window_days: int = WINDOW_DAYS) -> dict[str, str]:
+    return {name: render(name, table=table, shop=shop, window_days=window_days) for name in QUERIES}

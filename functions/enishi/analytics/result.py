@@ -74,7 +74,55 @@ class StepStats(BaseModel):
     gross_profit_jpy: float
     cost_usd: float  # AWS (Step Functions, Lambda, DynamoDB, SES) + LINE, same model as the demo
     cost_jpy: float
-    roi: float | None  # (gross_profit_jpy − cost_jpy) ÷ cost_jpy
+    roi: (
+        float | None
+    )  # attributed ROI: (gross_profit_jpy − cost_jpy − offer_cost_jpy) ÷ (cost_jpy + offer_cost_jpy)
+    # issue 12: the offer's cost (coupon value × the attributed conversions of the message; 0 without an offer) and
+    # the incremental ROI (the sequence's measured incremental gross profit, a step's share allocated by its
+    # attributed gross profit; None when there is no control group to measure against)
+    offer_cost_jpy: float = 0.0
+    incremental_roi: float | None = None
+
+
+class Estimate(BaseModel):
+    """A difference with its 95 % interval (None where it is not finite: an empty group)."""
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+
+
+class HoldoutGroup(BaseModel):
+    """One side of a holdout comparison: (customer, trigger) pairs at their first marketing decision."""
+
+    customers: int
+    converted: int  # pairs with an uncancelled order within the window after the decision
+    rate: float | None
+    revenue_jpy: float  # those orders' totals
+    revenue_sq: float  # Σ per-pair revenue² (with customers and revenue_jpy: Welch's interval, pooling runs)
+    gross_profit_jpy: float
+
+
+class HoldoutResult(BaseModel):
+    """Treated vs. control of one sequence or campaign (analytics/sql/holdouts.sql + enishi.stats)."""
+
+    kind: str  # 'sequence' | 'campaign'
+    name: str  # the sequence's name or the campaign's id
+    sequence: str  # as the message records carry it (a campaign: 'campaign-<id>')
+    window_days: int  # conversion window after the decision
+    complete: bool  # the latest decision's window has closed by as_of
+    treated: HoldoutGroup
+    control: HoldoutGroup
+    incremental_conversion: Estimate  # treated rate − control rate (Newcombe)
+    incremental_conversions: float  # × treated
+    incremental_revenue_jpy: Estimate  # revenue per pair difference (Welch) × treated
+    incremental_gross_profit_jpy: Estimate  # × margin rate
+    p_value: float
+    verdict: str  # 'lift' | 'no_lift' | 'inconclusive' | 'too_small' (enishi.stats.verdict)
+    cost_jpy: float  # AWS + LINE of the sequence's messages + offer_cost_jpy
+    offer_cost_jpy: float
+    roi: Estimate  # incremental ROI: (incremental gross profit − cost) ÷ cost, with the interval carried through
+    attributed_roi: float | None  # the last-touch one (StepStats.roi of the sequence's total row)
 
 
 class VariantStats(BaseModel):
@@ -133,6 +181,7 @@ class AnalyticsResult(BaseModel):
     cohorts: list[Cohort]
     sequences: list[StepStats]
     ab_tests: list[AbTest] = Field(default_factory=list)  # per (sequence, step) with variants
+    experiments: list[HoldoutResult] = Field(default_factory=list)  # issue 12: per sequence and campaign
     run: dict[str, float | int | str] = Field(
         default_factory=dict
     )  # export bytes, items, query seconds, bytes scanned, cost

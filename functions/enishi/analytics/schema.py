@@ -43,6 +43,9 @@ ITEM_ATTRIBUTES: dict[str, str] = {
     "variant": S,  # the A/B variant (only on records of a step with variants)
     "channel": S,
     "trigger_id": S,
+    "marketing": BOOL,
+    "reason": S,
+    "created_at": S,
     "delivered_at": S,
     "opened_at": S,
     "clicked_at": S,

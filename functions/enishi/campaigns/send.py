@@ -6,7 +6,9 @@ the campaign id, and runs through ``sequences.step.service.run_step``: consent, 
 shared frequency cap, the LINE quota, the ledger's claim (message key = campaign + customer, so a retried run or a
 re-driven batch never messages anyone twice), the composer (opt-out link) and the channels. Nothing is copied.
 
-A held-out recipient gets a ``skipped`` record with reason ``holdout`` (the report's control group). A recipient
+A held-out recipient (drawn when the list was made) goes through the same checks and gets a ``skipped`` record with
+reason ``holdout`` and the channel it would have gone by only where a message would have been sent at that moment
+(the report's control group: the same filters as the treated group, issue 12). A recipient
 the cap defers is skipped with reason ``frequency_cap`` (a campaign is one-off: it does not queue a message for
 later); one the quiet hours defer (the run reached 21:00) gets no record, so ``enishi campaign start`` the next
 morning reaches exactly them. The batch reads the run's cancel flag first and sends nothing once it is set.
@@ -57,21 +59,22 @@ class Batch(BaseModel):
     seconds_per_message: float = Field(0.0, ge=0)
     line_delivery: Literal["push", "multicast"] = "push"  # multicast: campaigns/multicast.py
 
-    def step(self, variant: str | None) -> StepPayload:
+    def step(self, variant: str | None, holdout: bool = False) -> StepPayload:
         template = self.variant_templates.get(variant or "", self.template)
         subject = self.variant_subjects.get(variant or "")
         step = Step(
             id=keys.CAMPAIGN_STEP_ID, template=template, channel=self.channel, marketing=True, subject=subject
         )
         # the campaign's control group was drawn when the recipient list was made (scope ``campaign:<id>``): the
-        # step must not draw a second, unrelated one from the shop's sequence default; the variant too (the step
-        # records it on the message record, like a sequence step's)
+        # step applies that one (after its checks) and must not draw a second from the shop's sequence default; the
+        # variant too (the step records it on the message record, like a sequence step's)
         return StepPayload(
             sequence=keys.campaign_sequence(self.campaign_id),
             index=0,
             step=step,
             holdout_percent=0,
             variant=variant,
+            holdout=holdout,
         )
 
     def ref(self, customer_id: str, variant: str | None = None) -> MessageRef:
@@ -97,7 +100,7 @@ class Batch(BaseModel):
         return {
             "execution": f"campaign:{self.campaign_id}",
             "state": state,
-            "step": self.step(r.variant).to_json(),
+            "step": self.step(r.variant, r.holdout).to_json(),
         }
 
 
@@ -168,10 +171,8 @@ def _flush(
 
 
 def _run(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> tuple[str, str | None]:
-    """One recipient: its outcome and the channel of its message (None: none was sent)."""
-    if r.holdout:
-        deps.step.ledger.record_skip(batch.ref(r.customer_id), reason=REASON_HOLDOUT, now=deps.now())
-        return REASON_HOLDOUT, None
+    """One recipient: its outcome and the channel of its message (None: none was sent). A held-out recipient goes
+    through the step's checks too and is held out only where it would have been sent (``StepPayload.holdout``)."""
     result = run_step(batch.payload(r), step).result
     return _outcome(batch, r, deps, result), result.channel if result.action == "sent" else None
 
@@ -179,6 +180,8 @@ def _run(batch: Batch, r: Recipient, deps: Deps, step: StepDeps) -> tuple[str, s
 def _outcome(batch: Batch, r: Recipient, deps: Deps, result: StepResult) -> str:
     if result.action in ("sent", HELD):
         return result.action
+    if result.action == "skipped" and result.reason == REASON_HOLDOUT:
+        return REASON_HOLDOUT
     if result.action == "defer":
         if result.reason in RECORDED_DEFERRALS:
             ref = batch.ref(r.customer_id, r.variant)

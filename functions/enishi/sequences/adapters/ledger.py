@@ -148,16 +148,16 @@ class Ledger:
             ExpressionAttributeValues={":failed": STATUS_FAILED, ":r": reason, ":at": _iso(now)},
         )
 
-    def record_skip(self, ref: MessageRef, *, reason: str, now: datetime) -> bool:
-        """A ``skipped`` record with its reason, unless the message already has a record. True if written."""
+    def record_skip(self, ref: MessageRef, *, reason: str, now: datetime, channel: str | None = None) -> bool:
+        """A ``skipped`` record with its reason (and, held out, the channel it would have gone by), unless the
+        message already has a record. True if written."""
+        item: dict[str, Any] = {**self._record(ref), "status": STATUS_SKIPPED, "reason": reason}
+        item["created_at"] = _iso(now)
+        if channel:
+            item["channel"] = channel
         try:
             self._table.put_item(
-                Item={
-                    **self._record(ref),
-                    "status": STATUS_SKIPPED,
-                    "reason": reason,
-                    "created_at": _iso(now),
-                },
+                Item=item,
                 ConditionExpression="attribute_not_exists(pk)",
             )
             return True

@@ -3,23 +3,28 @@
 Order of the checks, first match wins:
 1. **stop** — the sequence is over: profile redacted, or a stop condition of the sequence is true (checkout
    completed/emptied, the customer ordered again after the trigger, the triggering order was cancelled).
-2. **holdout** — marketing only: a customer in the sequence's control group (``enishi.experiments``: deterministic
-   by shop, customer and sequence, the same for every step and every run) → **skip** ``holdout``; the skip record
-   is how the report counts the control group. Transactional steps are never held out.
-3. **channel** — per the step's policy (``email`` | ``line`` | ``prefer_line``): LINE when linked + following +
+2. **channel** — per the step's policy (``email`` | ``line`` | ``prefer_line``): LINE when linked + following +
    (marketing: opted in — see ``line_reachable``) + this month's quota not used up; else email when there is an
    address that is not suppressed (bounce/complaint) and, for marketing, consent. Nothing usable → **skip** with
    the reason.
    Marketing email needs consent (特定電子メール法 §3): the latest email consent by ``collected_at`` must be
    ``subscribed``; an unsubscribe at the same time or later always wins (§3(3)).
    LINE quota used up and the step says ``wait`` → **defer** to the 1st of next month.
-4. **quiet hours** — a step that respects them and is due inside the window → **defer** to the window's end.
-5. **frequency cap** — marketing only: one cap shared by email and LINE (``last_marketing_sent_at`` + 16 h by
+3. **quiet hours** — a step that respects them and is due inside the window → **defer** to the window's end.
+4. **frequency cap** — marketing only: one cap shared by email and LINE (``last_marketing_sent_at`` + 16 h by
    default) → **defer** to when the cap lapses. This is the cheap pre-check; the authoritative one is the
    conditional write ``store.claim_cap`` right before the send (two messages released together cannot both pass).
    Deferred, not skipped: the same rule as quiet hours (the message
    waits), and every check runs again when it is due, so a deferred reminder is never sent after a purchase.
    Transactional steps bypass consent (not advertising), quiet hours (unless the step sets them) and the cap.
+5. **holdout** — marketing only, and only for a message that would be sent *now*: a customer in the sequence's
+   control group (``enishi.experiments``: deterministic by shop, customer and sequence, the same for every step
+   and every run) → **skip** ``holdout`` with the channel that would have been used. The skip record is how the
+   report counts the control group, so it must pass exactly the filters a sent message passes (stop, channel,
+   consent, address, quiet hours, the cap's pre-check, the LINE quota) at the same moment: a control group
+   drawn before those checks would hold unreachable customers the treated group cannot contain, and the
+   difference between the groups would not be the message's effect (issue 12). A campaign's group is drawn
+   when its recipient list is made and handed in as ``holdout``. Transactional steps are never held out.
 """
 
 from __future__ import annotations
@@ -214,17 +219,36 @@ def decide(
     policy: Policy,
     sequence: str = "",
     holdout_percent: float | None = None,
+    holdout: bool | None = None,
 ) -> Decision:
-    """The one decision for this step, now: send (on which channel), skip, defer (until when) or stop."""
+    """The one decision for this step, now: send (on which channel), skip, defer (until when) or stop.
+
+    ``holdout``: the customer's control-group membership when it was decided elsewhere (a campaign's recipient
+    list); None: drawn here from ``holdout_percent`` (the sequence's own) or the shop's default."""
     reason = stop_reason(facts, stop_when)
     if reason is not None:
         return Decision("stop", reason=reason)
-    percent = policy.holdout_percent if holdout_percent is None else holdout_percent
-    if step.marketing and held_out(facts.profile, sequence, percent):
-        return Decision("skip", reason=SKIP_HOLDOUT)
     channel = choose_channel(facts, step, policy.line_marketing_consent)
     if channel.action != "send":
         return channel
+    deferral = _deferral(facts, step, policy, channel.channel)
+    if deferral is not None:
+        return deferral
+    if step.marketing and _in_control(facts.profile, sequence, policy, holdout_percent, holdout):
+        return Decision("skip", reason=SKIP_HOLDOUT, channel=channel.channel)
+    return channel
+
+
+def _in_control(
+    profile: Profile, sequence: str, policy: Policy, percent: float | None, holdout: bool | None
+) -> bool:
+    if holdout is not None:
+        return holdout
+    return held_out(profile, sequence, policy.holdout_percent if percent is None else percent)
+
+
+def _deferral(facts: Facts, step: Step, policy: Policy, channel: ChannelName | None) -> Decision | None:
+    """Quiet hours and the frequency cap's pre-check: when the message may go, if not now."""
     earliest = clock.to_utc(facts.now)
     defer_reason: str | None = None
     last = facts.profile.last_marketing_sent_at
@@ -238,5 +262,5 @@ def decide(
             earliest = allowed
             defer_reason = defer_reason or DEFER_QUIET_HOURS
     if defer_reason is not None:
-        return Decision("defer", reason=defer_reason, not_before=earliest, channel=channel.channel)
-    return channel
+        return Decision("defer", reason=defer_reason, not_before=earliest, channel=channel)
+    return None

@@ -107,6 +107,14 @@ class StepVariant(BaseModel):
         return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
 
 
+class Offer(BaseModel):
+    """What a message offers (issue 12 item 6): its value is counted as cost once per attributed conversion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coupon_value_jpy: int = Field(0, ge=0)
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -128,6 +136,9 @@ class Step(BaseModel):
     )
     subject: str | None = Field(None, min_length=1, max_length=200)
     send_hour: int | None = Field(None, ge=0, le=23)
+    offer: Offer | None = (
+        None  # a coupon the message carries (ROI counts its value per attributed conversion)
+    )
 
     @field_validator("delay", "entry_delay")
     @classmethod
@@ -235,6 +246,9 @@ class StepPayload(BaseModel):
     # the variant the caller already assigned and applied to ``step`` (a campaign's recipient list); None: the
     # step service assigns one from ``step.variants`` (``as_sent``)
     variant: str | None = None
+    # the recipient's control-group membership decided upstream (a campaign's recipient list); None: drawn by the
+    # step from holdout_percent (eligibility.decide holds out only a message that would be sent now)
+    holdout: bool | None = None
 
     @classmethod
     def build(cls, name: str, sequence: Sequence, index: int) -> StepPayload:

@@ -160,15 +160,19 @@ def _verdict(run: _Run, deps: Deps) -> Verdict:
         deps.policy,
         sequence=run.spec.sequence,
         holdout_percent=run.spec.holdout_percent,
+        holdout=run.spec.holdout,
     )
     verdict = after_decision(decision, now)
     if verdict is None:
         return _Send(run, deps, profile, decision).send(_send_trigger(run, deps, checkout, order))
     if verdict.action != "defer":
-        # a variant is assigned after the stop conditions and the holdout: their records carry none
+        # a variant is assigned after the stop conditions and the holdout: their records carry none; a held-out
+        # message keeps the channel it would have gone by (the report's control group by channel)
         assigned = decision.action != "stop" and decision.reason != eligibility.SKIP_HOLDOUT
         skipped = ref if assigned else run.unassigned()
-        deps.ledger.record_skip(skipped, reason=decision.reason or decision.action, now=now)
+        deps.ledger.record_skip(
+            skipped, reason=decision.reason or decision.action, now=now, channel=decision.channel
+        )
     return verdict
 
 
