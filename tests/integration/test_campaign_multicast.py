@@ -161,6 +161,7 @@ def test_identical_line_messages_go_out_in_requests_of_at_most_the_limit(table, 
     for r in batch:
         customer(table, r.customer_id, first_name="花子")  # a name the shared message must not carry
     customer(table, "mail_only", line_id=None)
+    customer(table, "held")  # held out only where it would have been sent: it needs a profile like the others
     assert rig.run(*batch, Recipient("mail_only", False), Recipient("held", True)) == {
         "sent": 8,
         "holdout": 1,

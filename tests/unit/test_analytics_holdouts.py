@@ -173,9 +173,11 @@ def test_offers_are_read_from_the_steps_and_the_campaign_files(tmp_path):
     shutil.copytree(shop, tmp_path / "shop")
     sequences = tmp_path / "shop" / "sequences.yaml"
     text = sequences.read_text(encoding="utf-8")
-    nudge = "template: welcome_f2_nudge,    channel: prefer_line, marketing: true"
-    assert nudge in text
-    sequences.write_text(text.replace(nudge, nudge + ", offer: {coupon_value_jpy: 500}"), encoding="utf-8")
+    nudge = "        template: welcome_f2_nudge\n"
+    assert text.count(nudge) == 1
+    sequences.write_text(
+        text.replace(nudge, nudge + "        offer: {coupon_value_jpy: 500}\n"), encoding="utf-8"
+    )
     campaign = tmp_path / "shop" / "campaigns" / "new-season.yaml"
     campaign.write_text(
         campaign.read_text(encoding="utf-8") + "offer: {coupon_value_jpy: 300}\n", encoding="utf-8"
