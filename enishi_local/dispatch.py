@@ -159,6 +159,7 @@ class SqsPoller:
         self._clock = clock  # None: real time (moto's own visibility timeouts apply)
         self._held: dict[str, datetime] = {}  # failed message id → virtual time it becomes visible again
         self._releasing = 0
+        self._holds = 0  # failed messages held so far (their release order at one moment)
         self._lock = threading.Lock()
         self._thread = threading.Thread(
             target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True
@@ -260,9 +261,11 @@ class SqsPoller:
         due = self._clock.now() + timedelta(seconds=seconds)
         with self._lock:
             self._held[m["MessageId"]] = due
+            self._holds += 1
+            key = f"sqs {self.queue_arn} {self._holds:09d}"  # released in the order they failed (ids are random)
         threading.Thread(
             target=self._release_at,
-            args=(m["MessageId"], m["ReceiptHandle"], due),
+            args=(m["MessageId"], m["ReceiptHandle"], due, key),
             name=f"sqs-visibility-{m['MessageId'][:8]}",
             daemon=True,
         ).start()
@@ -284,7 +287,7 @@ class SqsPoller:
             )
             return int(attrs["Attributes"].get("VisibilityTimeout", 30))
 
-    def _release_at(self, message_id: str, receipt_handle: str, due: datetime) -> None:
+    def _release_at(self, message_id: str, receipt_handle: str, due: datetime, key: str = "") -> None:
         assert self._clock is not None
 
         def waking() -> None:  # under the clock's lock: never seen neither asleep nor busy
@@ -293,7 +296,7 @@ class SqsPoller:
             activity.bump()
 
         try:
-            if not self._clock.sleep_until(due, cancelled=self._stop.is_set, on_wake=waking):
+            if not self._clock.sleep_until(due, cancelled=self._stop.is_set, on_wake=waking, key=key):
                 return
             try:
                 self._sqs.change_message_visibility(
@@ -402,7 +405,10 @@ class Scheduler:
     def _run(self) -> None:
         while not self._stop:
             if not self._clock.sleep_until(
-                self.next_time, cancelled=lambda: self._stop, on_wake=self._mark_firing
+                self.next_time,
+                cancelled=lambda: self._stop,
+                on_wake=self._mark_firing,
+                key=f"schedule {self._rule_arn}",
             ):
                 return
             try:

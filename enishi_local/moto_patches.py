@@ -64,8 +64,8 @@ def active_executions(clock: VirtualClock) -> int:
     """How many execution threads on ``clock`` are doing something: alive and not parked until after its now. (An
     execution sleeps in one Wait or Retry at a time; enishi's machines have no Map or Parallel branches.) Counted
     per clock, so a thread an earlier stack left behind does not keep a later one busy."""
-    now = clock.now()
-    parked = sum(1 for _, t, c in list(_parked.values()) if c is clock and t > now)
+    now, held = clock.now(), clock.ordered  # ordered release: a due sleeper is parked until it is released
+    parked = sum(1 for _, t, c in list(_parked.values()) if c is clock and (t > now or held))
     return max(0, _live_workers.get(clock, 0) - parked)
 
 
@@ -101,6 +101,7 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
             target,
             cancelled=(lambda: not env.is_running()) if env is not None else None,
             on_wake=woken,
+            key=arn,  # executions due together are released in the order of their names
         )
     finally:
         _parked.pop(key, None)

@@ -126,7 +126,8 @@ class LocalStack:
         secrets: LocalSecrets | None = None,
         analytics_schedule: bool = False,
     ) -> None:
-        self.clock = VirtualClock(start=start, time_scale=time_scale)
+        # ordered release (manual time): executions due together run one after another, in a fixed order
+        self.clock = VirtualClock(start=start, time_scale=time_scale, ordered=True)
         self._analytics_schedule = analytics_schedule  # the daily Analytics run (else only run_analytics())
         self.secrets = secrets or LocalSecrets.from_env()
         self.line = FakeLine(
@@ -629,13 +630,20 @@ class LocalStack:
         checked one). Between passes it sleeps until a part reports a change (``activity.wait_for_change``): no
         polling. Every part bumps the counter when it becomes idle too, so the wait ends when the work does; the
         ``SAFETY_NET`` timeout only bounds the cost of a change that was not reported (counted in
-        ``missed_notifications``: a test keeps it at 0)."""
+        ``missed_notifications``: a test keeps it at 0).
+
+        On a manual clock the sleepers whose time has come are released here, one at a time, each when the stack
+        is quiet again (``VirtualClock.release_next``: by due time, then execution name): what two executions due
+        together do no longer depends on which thread runs first."""
         deadline = time.monotonic() + timeout
         timed_out = False
         while True:
             generation = activity.generation()
             reason = self._busy_reason()
             if reason is None and activity.generation() == generation:
+                if self.clock.release_next():  # quiet: the next held sleeper goes on
+                    timed_out = False
+                    continue
                 if timed_out:
                     self.missed_notifications += 1
                 return
@@ -661,9 +669,11 @@ class LocalStack:
                 len(queue._messages) > poller.held()
             ):  # visible, in flight or delayed (not waiting on the clock)
                 return f"messages in {name}"
+        if self.clock.releasing():
+            return "a released sleeper is waking"
         now = self.clock.now()
         due = self.clock.next_wakeup()
-        if due is not None and due <= now:
+        if due is not None and due <= now and not self.clock.ordered:
             return "a sleeper is due"
         active = moto_patches.active_executions(self.clock)
         if active:
