@@ -604,6 +604,62 @@ def install_query_partition() -> Undo:
     return undo
 
 
+def install_table_attribute_keys_cache() -> Undo:
+    """A table's key attribute names (its own and its indexes') computed once per set of indexes. moto's PutItem
+    checks every attribute of the item against ``Table.attribute_keys`` — a property that rebuilt the list from
+    every index schema on each look-up, once per attribute of every item written (2 % of the demo). The same list,
+    recomputed when an index is added or removed."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.attribute_keys
+    compute = original.fget
+
+    def attribute_keys(self: Any) -> list[str]:
+        shape = (tuple(self.table_key_attrs), *map(id, self.indexes), None, *map(id, self.global_indexes))
+        cached = self.__dict__.get("_enishi_attribute_keys")
+        if cached is None or cached[0] != shape:
+            cached = self.__dict__["_enishi_attribute_keys"] = (shape, compute(self))
+        return list(cached[1])
+
+    Table.attribute_keys = property(attribute_keys)
+
+    def undo() -> None:
+        Table.attribute_keys = original
+
+    return undo
+
+
+_SHARED_BOTOCORE_DATA = ("/endpoints", "/partitions")  # read-only once loaded (resolvers never write to them)
+
+
+def install_botocore_data_cache() -> Undo:
+    """botocore's endpoint and partition data (``endpoints.json``: 1 MB of JSON) parsed once per process instead of
+    once per botocore session. Every new session parses it again when its first client is made — and the handlers'
+    secret look-ups (Powertools makes a session per provider), moto's per-account backends and the stack's own
+    clients each make one: ~3 s of every stack start. The same data; service models (which botocore merges its
+    extras into) are still loaded per session."""
+    from botocore import loaders
+
+    original = loaders.JSONFileLoader.load_file
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if not file_path.endswith(_SHARED_BOTOCORE_DATA):
+            return original(self, file_path)
+        with lock:
+            if file_path not in cache:
+                cache[file_path] = original(self, file_path)
+            return cache[file_path]
+
+    loaders.JSONFileLoader.load_file = load_file
+
+    def undo() -> None:
+        loaders.JSONFileLoader.load_file = original
+
+    return undo
+
+
 def install_jsonpath_cache() -> Undo:
     """Compile each JSONPath once. moto's EventBridge builds a new parser (ply tables) for every input path of every
     target of every matching event — a tenth of the demo's CPU. A compiled path is immutable: sharing it is safe."""

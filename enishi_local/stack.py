@@ -220,6 +220,8 @@ class LocalStack:
             moto_patches.install_unsigned_signatures(),
             moto_patches.install_dynamodb_export_layout(now=self.clock.now),
             moto_patches.install_distributed_map_batching(),
+            moto_patches.install_table_attribute_keys_cache(),
+            moto_patches.install_botocore_data_cache(),
             athena_duckdb.install(ACCOUNT_ID),
         ]
         self.line.start()

@@ -245,3 +245,59 @@ def test_unsigned_signatures_still_name_the_account_and_region_and_reach_moto(aw
         assert table_arn == "arn:aws:dynamodb:ap-northeast-1:123456789012:table/t"
     finally:
         undo()
+
+
+def test_a_tables_key_attributes_are_the_same_with_the_cache_and_follow_a_new_index(aws):
+    from moto.dynamodb.models import dynamodb_backends
+
+    # Given a table with an index, and its key attributes as moto lists them
+    table = _table()
+    model = dynamodb_backends["123456789012"]["ap-northeast-1"].get_table("t")
+    before = model.attribute_keys
+    undo = moto_patches.install_table_attribute_keys_cache()
+    try:
+        # When the cache is installed, Then the same list (a copy a caller may change)
+        assert model.attribute_keys == before == ["pk", "sk", "g", "gs"]
+        model.attribute_keys.append("x")
+        assert model.attribute_keys == before
+        # When an index is added, Then its keys are there too
+        table.meta.client.update_table(
+            TableName="t",
+            AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": "by_h",
+                        "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                }
+            ],
+        )
+        assert model.attribute_keys == [*before, "h"]
+        # and an item with an empty set outside the keys is still refused
+        with pytest.raises(Exception, match="set  may not be empty"):
+            boto3.client("dynamodb").put_item(
+                TableName="t", Item={"pk": {"S": "E"}, "sk": {"S": "1"}, "tags": {"SS": []}}
+            )
+    finally:
+        undo()
+
+
+def test_endpoint_data_is_parsed_once_per_process_and_still_resolves(aws):
+    from botocore import loaders
+
+    undo = moto_patches.install_botocore_data_cache()
+    try:
+        # Given two sessions (each used to parse endpoints.json again)
+        first, second = (boto3.session.Session(region_name="ap-northeast-1") for _ in range(2))
+        loaded = [s._session.get_component("data_loader").load_data("endpoints") for s in (first, second)]
+        # Then they share one parse, and clients of either session reach their endpoints as before
+        assert loaded[0] is loaded[1]
+        assert second.client("dynamodb").meta.endpoint_url == "https://dynamodb.ap-northeast-1.amazonaws.com"
+        assert "ap-northeast-1" in second.get_available_regions("sqs")
+        # (a service model is not shared: botocore merges its extras into it)
+        models = [loaders.create_loader().load_service_model("sqs", "service-2") for _ in range(2)]
+        assert models[0] is not models[1] and models[0] == models[1]
+    finally:
+        undo()
