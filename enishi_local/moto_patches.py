@@ -222,7 +222,8 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
             _unpark(
                 self
             )  # busy from now until its thread ends: a settle right after the stop must wait for it
-            clock.wake()
+            arn = _execution_arn(self)
+            clock.wake(None if arn == "?" else arn)  # its own sleeper (every sleeper if it has none)
 
         patch(Environment, name, wrapper)
 
@@ -611,7 +612,7 @@ def install_table_attribute_keys_cache() -> Undo:
     recomputed when an index is added or removed."""
     from moto.dynamodb.models.table import Table
 
-    original = Table.attribute_keys
+    original: Any = Table.__dict__["attribute_keys"]  # the property itself
     compute = original.fget
 
     def attribute_keys(self: Any) -> list[str]:
@@ -621,10 +622,10 @@ def install_table_attribute_keys_cache() -> Undo:
             cached = self.__dict__["_enishi_attribute_keys"] = (shape, compute(self))
         return list(cached[1])
 
-    Table.attribute_keys = property(attribute_keys)
+    setattr(Table, "attribute_keys", property(attribute_keys))  # noqa: B010 - mypy reads it as a method
 
     def undo() -> None:
-        Table.attribute_keys = original
+        setattr(Table, "attribute_keys", original)  # noqa: B010 - as above
 
     return undo
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import importlib
 import io
 import json
@@ -100,6 +101,23 @@ class LocalSecrets:
             ),
             c.ENV_UNSUBSCRIBE_SECRET_ARN: self.unsubscribe_key,
         }
+
+
+# the cyclic garbage collector's thresholds while a local stack runs (Python's default: 700, 10, 10)
+GC_THRESHOLDS = (10_000, 10, 100)
+
+
+def tune_gc() -> Callable[[], None]:
+    """Collect cyclic garbage less often while the stack runs; returns the undo. moto keeps every item, message and
+    execution as Python objects, so a full collection walks hundreds of thousands of them: with the defaults, 8–12
+    of them cost ~3 s of a 120 × 60 demo (17 % of its CPU, measured with ``gc.callbacks``); with these thresholds
+    none ran and the young collections cost the same. Reference counting frees everything that is not in a cycle
+    as before, and the young generations are still collected: peak memory stayed the same."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return lambda: gc.set_threshold(*before)
 
 
 def synthesized_template() -> Path:
@@ -223,6 +241,7 @@ class LocalStack:
             moto_patches.install_table_attribute_keys_cache(),
             moto_patches.install_botocore_data_cache(),
             athena_duckdb.install(ACCOUNT_ID),
+            tune_gc(),
         ]
         self.line.start()
         self.api = LocalApi(
@@ -866,6 +885,32 @@ def _placeholder_zip() -> bytes:
     return buf.getvalue()
 
 
+def _parse_mime(raw: bytes) -> tuple[str, dict[str, str], str, str, str]:
+    """(subject, headers, first text/plain part, first text/html part, To) of a MIME message, as
+    ``email.policy.default`` reads them. Parsed with ``compat32`` — the same MIME tree and the same raw header
+    values — and each header then read by ``policy.default``'s own ``header_fetch_parse``, each text part decoded
+    as its ``get_content`` does (payload, then its charset, errors replaced): the same strings for 40 % of the
+    CPU (the demo's 763 mails: 2.4 s → 0.95 s; the profile charged 7 % of the run to this parse; a test compares)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    fetch = email.policy.default.header_fetch_parse
+    items = [(name, str(fetch(name, value))) for name, value in msg.items()]
+    headers = dict(items)
+    text = html = ""
+    for part in msg.walk():
+        kind = part.get_content_type()
+        if (kind == "text/plain" and not text) or (kind == "text/html" and not html):
+            payload = part.get_payload(decode=True)
+            charset = email.utils.collapse_rfc2231_value(part.get_param("charset", "ASCII"))
+            content = payload.decode(charset, errors="replace") if isinstance(payload, bytes) else ""
+            text, html = (content, html) if kind == "text/plain" else (text, content)
+    return _first(items, "Subject"), headers, text, html, _first(items, "To")
+
+
+def _first(items: list[tuple[str, str]], name: str) -> str:
+    """The first header called ``name`` (any case), as ``Message.get`` finds it."""
+    return next((value for key, value in items if key.lower() == name.lower()), "")
+
+
 def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
     from enishi.feedback.tags import decode_tag_value
 
@@ -888,15 +933,8 @@ def _email_entry(record: dict[str, Any]) -> dict[str, Any]:
         mime_base64 = content["Raw"][
             "Data"
         ]  # the exact bytes SES was given (base64, as the API carries them)
-        msg = email.message_from_bytes(base64.b64decode(mime_base64), policy=email.policy.default)
-        subject = str(msg.get("Subject", ""))
-        headers = {k: str(v) for k, v in msg.items()}
-        for part in msg.walk():
-            if part.get_content_type() == "text/plain" and not text:
-                text = part.get_content()
-            elif part.get_content_type() == "text/html" and not html:
-                html = part.get_content()
-        to = to or [parseaddr(str(msg.get("To", "")))[1]]
+        subject, headers, text, html, to_header = _parse_mime(base64.b64decode(mime_base64))
+        to = to or [parseaddr(to_header)[1]]
     return {
         "channel": "email",
         "recipient": to[0] if to else "",

@@ -101,10 +101,16 @@ class VirtualClock:
             self._scale = float(time_scale or 0.0)
             self._wake_all()
 
-    def wake(self) -> None:
-        """Wake every sleeper so it re-checks its cancel condition (used when an execution is stopped early)."""
+    def wake(self, key: str | None = None) -> None:
+        """Wake the sleepers of ``key`` (every sleeper when None, or when none has that key) so they re-check their
+        cancel condition — used when an execution is stopped early: waking every parked execution for each stop
+        made hundreds of threads take the GIL and lie down again (5 % of the demo)."""
         with self._cond:
-            self._wake_all()
+            mine = [self._events[s] for s, k in self._keys.items() if k == key] if key is not None else []
+            for event in mine:
+                event.set()
+            if not mine:
+                self._wake_all()
 
     def _wake_due(self, now: datetime) -> None:
         """Wake only the sleepers whose time has come (hundreds of parked executions sleep on one clock: waking

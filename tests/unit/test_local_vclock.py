@@ -188,6 +188,40 @@ def test_release_order_is_due_time_then_key_whatever_order_they_lay_down(sleeper
     assert claim["cap"] == min(sleepers)[1]
 
 
+def test_waking_a_key_wakes_only_its_sleepers_and_an_unknown_key_wakes_everyone():
+    vc = VirtualClock(start=START, ordered=True)
+    checks = {"a": 0, "b": 0}
+    stop = {"a": False, "b": False}
+
+    def cancelled(key: str):
+        def check() -> bool:
+            checks[key] += 1
+            return stop[key]
+
+        return check
+
+    threads = [
+        threading.Thread(
+            target=vc.sleep_until, args=(START + timedelta(days=1), cancelled(k)), kwargs={"key": k}
+        )
+        for k in ("a", "b")
+    ]
+    for t in threads:
+        t.start()
+    _wait_for(lambda: len(vc.sleepers()) == 2 and checks == {"a": 1, "b": 1})
+    # When one execution is stopped, Then only its sleeper looks again (and leaves)
+    stop["a"] = True
+    vc.wake("a")
+    threads[0].join(timeout=2)
+    time.sleep(0.05)
+    assert checks == {"a": 2, "b": 1} and vc.sleepers() == [START + timedelta(days=1)]
+    # When a key nobody sleeps under is woken, Then everyone looks again
+    stop["b"] = True
+    vc.wake("nobody")
+    threads[1].join(timeout=2)
+    assert checks["b"] == 2 and vc.sleepers() == []
+
+
 def _wait_for(predicate, timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
