@@ -84,7 +84,7 @@ class TargetDispatcher:
     def submit(self, target: dict[str, Any], event: dict[str, Any]) -> None:
         with self._lock:
             self._pending += 1
-        activity.bump()
+        activity.enter()
         self._queue.put((target, event))
 
     def busy(self) -> bool:

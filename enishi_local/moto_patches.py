@@ -196,7 +196,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
         with _live_lock:
             _live_workers[clock] = _live_workers.get(clock, 0) + 1
         self._enishi_clock = clock
-        activity.bump()
+        activity.enter()
         try:
             worker_start(self)
         except BaseException:
@@ -552,7 +552,7 @@ def install_sqs_notify(notify: Callable[[str], None]) -> Undo:
 
     def add_message(self, message) -> None:
         original(self, message)
-        activity.bump()
+        activity.enter()
         notify(self.queue_arn)
 
     Queue.add_message = add_message
