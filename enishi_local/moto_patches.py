@@ -661,6 +661,45 @@ def install_botocore_data_cache() -> Undo:
     return undo
 
 
+# DynamoDB item operations whose request shapes hold only strings, integers, booleans, maps and lists — apart from
+# the AttributeValue's binary members B/BS (blobs the parser base64-decodes): no floats, timestamps or documents
+_PLAIN_DYNAMODB_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
+)
+_BINARY_MARKERS = (b'"B"', b'"BS"')
+
+
+def install_dynamodb_plain_request_parse() -> Undo:
+    """A DynamoDB item request without binary values is its JSON body as it stands. moto walks every request
+    body along the operation's input shape; for these operations the walk only copies what ``json.loads`` gave
+    (structures keep their modelled members, which is every member boto3 sends; nothing else is converted) — 3 %
+    of the demo, mostly the profile writes' large items. A body that mentions ``"B"``/``"BS"`` anywhere, or any
+    other operation, still takes moto's walk (a hypothesis test compares the two on boto3's own requests)."""
+    from moto.core.parse import JSONParser
+
+    original = JSONParser._parse_json_body
+
+    def parse_json_body(self: Any, raw_body: Any, shape: Any) -> Any:
+        model = self.operation_model
+        if (
+            model.name in _PLAIN_DYNAMODB_OPERATIONS
+            and model.service_model.endpoint_prefix == "dynamodb"
+            and isinstance(raw_body, bytes)
+            and not any(marker in raw_body for marker in _BINARY_MARKERS)
+        ):
+            parsed = self._parse_body_as_json(raw_body)
+            if isinstance(parsed, dict) and "message" not in parsed:
+                return parsed
+        return original(self, raw_body, shape)
+
+    JSONParser._parse_json_body = parse_json_body
+
+    def undo() -> None:
+        JSONParser._parse_json_body = original
+
+    return undo
+
+
 def install_jsonpath_cache() -> Undo:
     """Compile each JSONPath once. moto's EventBridge builds a new parser (ply tables) for every input path of every
     target of every matching event — a tenth of the demo's CPU. A compiled path is immutable: sharing it is safe."""

@@ -3,14 +3,18 @@ cache, one Step Functions Lambda client, SQS arrival notices (pollers woken at o
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enishi_local import activity, moto_patches
 from enishi_local.dispatch import SqsPoller
@@ -301,3 +305,85 @@ def test_endpoint_data_is_parsed_once_per_process_and_still_resolves(aws):
         assert models[0] is not models[1] and models[0] == models[1]
     finally:
         undo()
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.text(max_size=20)
+    | st.integers(-(10**12), 10**12).map(Decimal)
+    | st.binary(max_size=8)
+    | st.sets(st.text(min_size=1, max_size=5), min_size=1, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@functools.cache
+def _dynamodb_model():
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("dynamodb")
+
+
+def _request_body(operation: str, params: dict) -> bytes:
+    """The body boto3 sends (botocore's own serializer)."""
+    import botocore.serialize
+
+    model = _dynamodb_model().operation_model(operation)
+    return botocore.serialize.create_serializer("json").serialize_to_request(params, model)["body"]
+
+
+def _moto_parse(operation: str, body: bytes) -> dict:
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    model = get_service_model("dynamodb").operation_model(operation)
+    return JSONParser(model, map_type=dict).parse({"body": body, "headers": {}, "method": "POST"})
+
+
+@settings(max_examples=50, deadline=None)
+@given(item=st.dictionaries(st.text(min_size=1, max_size=8), _VALUES, max_size=6))
+def test_dynamodb_item_requests_parse_the_same_without_moto_walking_the_shape(item):
+    from boto3.dynamodb.types import TypeSerializer
+    from moto.core.parse import JSONParser
+
+    attributes = {k: TypeSerializer().serialize(v) for k, v in item.items()}
+    requests = {
+        "PutItem": {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "s"}, **attributes}},
+        "UpdateItem": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+            "UpdateExpression": "SET #a = :a",
+            "ExpressionAttributeNames": {"#a": "a"},
+            "ExpressionAttributeValues": {":a": {"M": attributes}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValues": "ALL_NEW",
+        },
+        "Query": {
+            "TableName": "t",
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "p"}},
+            "ExclusiveStartKey": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+            "Limit": 7,
+            "ScanIndexForward": False,
+        },
+    }
+    for operation, params in requests.items():
+        body = _request_body(operation, params)
+        walked = _moto_parse(operation, body)
+        undo = moto_patches.install_dynamodb_plain_request_parse()
+        try:
+            if b'"B' not in body:  # no binary value: the shape is not walked at all
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(JSONParser, "_parse_shape", _never)
+                    plain = _moto_parse(operation, body)
+            else:
+                plain = _moto_parse(operation, body)
+        finally:
+            undo()
+        assert plain == walked
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("moto walked the shape")
