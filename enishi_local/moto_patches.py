@@ -89,8 +89,10 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
     """Sleep on the virtual clock, registered as parked until the time comes (or the execution stops)."""
     arn = _execution_arn(env)
     key = next(_parked_ids)
-    _parked[key] = (arn, target, clock)
-    activity.bump()  # parked until later: no longer active
+
+    def parked() -> None:  # under the clock's lock, once the sleeper is registered: never parked without one
+        _parked[key] = (arn, target, clock)
+        activity.bump()  # parked until later: no longer active
 
     def woken() -> None:
         _parked.pop(key, None)
@@ -101,6 +103,7 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
             target,
             cancelled=(lambda: not env.is_running()) if env is not None else None,
             on_wake=woken,
+            on_sleep=parked,
             key=arn,  # executions due together are released in the order of their names
         )
     finally:

@@ -166,12 +166,15 @@ class VirtualClock:
         cancelled: Callable[[], bool] | None = None,
         on_wake: Callable[[], None] | None = None,
         key: str = "",
+        on_sleep: Callable[[], None] | None = None,
     ) -> bool:
         """Block until virtual time >= ``target``. Returns True when the time came, False when ``cancelled()``
         became true first (checked whenever the clock is advanced or ``wake()`` is called). ``on_wake`` runs under
         the clock's lock when the time came, before this sleeper leaves ``sleepers()``, so an observer never sees
-        a moment where the sleeper is neither asleep nor marked busy. Under ordered release the time has come
-        only once ``release_next`` chose this sleeper (``key`` orders those due at one moment)."""
+        a moment where the sleeper is neither asleep nor marked busy. ``on_sleep`` runs under the lock right after
+        the sleeper is registered — whoever marks itself idle there is never idle without being asleep. Under
+        ordered release the time has come only once ``release_next`` chose this sleeper (``key`` orders those due
+        at one moment)."""
         if target.tzinfo is None:
             raise ValueError("target must be timezone-aware")
         target = target.astimezone(UTC)
@@ -183,6 +186,8 @@ class VirtualClock:
             self._keys[sleeper] = key
             if target <= self._now_locked():  # its time has already come: it goes on, as it always did
                 self._released.add(sleeper)
+            if on_sleep is not None:
+                on_sleep()
         try:
             while True:
                 with self._cond:

@@ -387,3 +387,54 @@ def test_dynamodb_item_requests_parse_the_same_without_moto_walking_the_shape(it
 
 def _never(*args, **kwargs):
     raise AssertionError("moto walked the shape")
+
+
+def test_an_execution_is_never_counted_parked_before_its_sleeper_is_on_the_clock(aws, monkeypatch):
+    """Before: the execution was marked parked (no longer active), then lay down on the clock. A settle that
+    looked in between saw nothing active and no sleeper, returned, and the driver could move the clock past the
+    Wait, which then ran late — a run-to-run difference under load. Here the thread is held in that gap."""
+    clock = VirtualClock(start=START, ordered=True)
+    entering, go_on = threading.Event(), threading.Event()
+    original = VirtualClock.sleep_until
+
+    def slow_to_lie_down(self, *args, **kwargs):
+        entering.set()
+        go_on.wait(5)  # a busy machine: the thread is descheduled right before it registers
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VirtualClock, "sleep_until", slow_to_lie_down)
+    undo_waits = moto_patches.install_virtual_waits(clock)
+    try:
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name="gap",
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+            definition=json.dumps(
+                {
+                    "StartAt": "W",
+                    "States": {"W": {"Type": "Wait", "Seconds": 3600, "Next": "D"}, "D": {"Type": "Succeed"}},
+                }
+            ),
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        assert entering.wait(5)
+        # While it has not lain down, it is active (or asleep): never neither
+        assert moto_patches.active_executions(clock) == 1 and clock.sleepers() == []
+        go_on.set()
+        deadline = time.monotonic() + 5
+        while moto_patches.active_executions(clock):
+            assert time.monotonic() < deadline, "the execution never parked"
+            time.sleep(0.01)
+        assert clock.sleepers() == [START + timedelta(hours=1)]
+        # (and it finishes: nothing is left parked for the next test)
+        clock.advance(timedelta(hours=1))
+        assert clock.release_next()
+        while (
+            sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+            or moto_patches.parked_executions()
+        ):
+            assert time.monotonic() < deadline + 5, "the execution never finished"
+            time.sleep(0.01)
+    finally:
+        go_on.set()
+        undo_waits()
