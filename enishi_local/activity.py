@@ -7,8 +7,9 @@ counter did not move, nothing was in flight at any moment of the pass — work t
 to a part already checked would have bumped it. When something was busy, ``settle`` sleeps in ``wait_for_change``
 until the next bump: waiting costs nothing (no polling), and it wakes the moment a part reports a change.
 
-``bump()`` takes only this module's own lock and never calls out while holding it, so it is safe to call while
-holding any other lock (the virtual clock's, a handler's).
+``enter()`` moves the generation without waking a waiting settle (work arriving never makes the stack quiet).
+``bump()`` and ``enter()`` take only this module's own lock and never call out while holding it, so they are safe to
+call while holding any other lock (the virtual clock's, a handler's).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def bump() -> None:
     with _changed:
         _generation = next(_numbers)
         _changed.notify_all()
+
+
+def enter() -> None:
+    """Work entered: the generation moves, but a waiting ``settle`` is not woken — the stack cannot have become
+    quiet, and every part that takes work on reports with ``bump()`` when it is idle again. (Waking the waiter for
+    each handler start, message and execution start made it run a pass and lie down again: thread hand-offs.)"""
+    global _generation
+    with _changed:
+        _generation = next(_numbers)
 
 
 def generation() -> int:

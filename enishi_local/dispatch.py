@@ -84,7 +84,7 @@ class TargetDispatcher:
     def submit(self, target: dict[str, Any], event: dict[str, Any]) -> None:
         with self._lock:
             self._pending += 1
-        activity.bump()
+        activity.enter()
         self._queue.put((target, event))
 
     def busy(self) -> bool:
@@ -159,6 +159,7 @@ class SqsPoller:
         self._clock = clock  # None: real time (moto's own visibility timeouts apply)
         self._held: dict[str, datetime] = {}  # failed message id → virtual time it becomes visible again
         self._releasing = 0
+        self._holds = 0  # failed messages held so far (their release order at one moment)
         self._lock = threading.Lock()
         self._thread = threading.Thread(
             target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True
@@ -184,8 +185,11 @@ class SqsPoller:
             return len(self._held)
 
     def notify(self) -> None:
-        """A message arrived in the queue: poll now (instead of after ``idle_seconds``)."""
-        self._wake.set()
+        """A message arrived in the queue: poll now (instead of after ``idle_seconds``). Already woken: nothing to
+        do (the poller clears the flag before it receives, so the message is seen either way; setting a set Event
+        still takes its lock and notifies — 2 % of the demo, one per message)."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def busy(self) -> bool:
         """True while a received batch is being handled. (Before that the messages are still counted in the queue,
@@ -260,9 +264,11 @@ class SqsPoller:
         due = self._clock.now() + timedelta(seconds=seconds)
         with self._lock:
             self._held[m["MessageId"]] = due
+            self._holds += 1
+            key = f"sqs {self.queue_arn} {self._holds:09d}"  # released in the order they failed (ids are random)
         threading.Thread(
             target=self._release_at,
-            args=(m["MessageId"], m["ReceiptHandle"], due),
+            args=(m["MessageId"], m["ReceiptHandle"], due, key),
             name=f"sqs-visibility-{m['MessageId'][:8]}",
             daemon=True,
         ).start()
@@ -284,7 +290,7 @@ class SqsPoller:
             )
             return int(attrs["Attributes"].get("VisibilityTimeout", 30))
 
-    def _release_at(self, message_id: str, receipt_handle: str, due: datetime) -> None:
+    def _release_at(self, message_id: str, receipt_handle: str, due: datetime, key: str = "") -> None:
         assert self._clock is not None
 
         def waking() -> None:  # under the clock's lock: never seen neither asleep nor busy
@@ -293,7 +299,7 @@ class SqsPoller:
             activity.bump()
 
         try:
-            if not self._clock.sleep_until(due, cancelled=self._stop.is_set, on_wake=waking):
+            if not self._clock.sleep_until(due, cancelled=self._stop.is_set, on_wake=waking, key=key):
                 return
             try:
                 self._sqs.change_message_visibility(
@@ -402,7 +408,10 @@ class Scheduler:
     def _run(self) -> None:
         while not self._stop:
             if not self._clock.sleep_until(
-                self.next_time, cancelled=lambda: self._stop, on_wake=self._mark_firing
+                self.next_time,
+                cancelled=lambda: self._stop,
+                on_wake=self._mark_firing,
+                key=f"schedule {self._rule_arn}",
             ):
                 return
             try:

@@ -64,8 +64,8 @@ def active_executions(clock: VirtualClock) -> int:
     """How many execution threads on ``clock`` are doing something: alive and not parked until after its now. (An
     execution sleeps in one Wait or Retry at a time; enishi's machines have no Map or Parallel branches.) Counted
     per clock, so a thread an earlier stack left behind does not keep a later one busy."""
-    now = clock.now()
-    parked = sum(1 for _, t, c in list(_parked.values()) if c is clock and t > now)
+    now, held = clock.now(), clock.ordered  # ordered release: a due sleeper is parked until it is released
+    parked = sum(1 for _, t, c in list(_parked.values()) if c is clock and (t > now or held))
     return max(0, _live_workers.get(clock, 0) - parked)
 
 
@@ -89,8 +89,10 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
     """Sleep on the virtual clock, registered as parked until the time comes (or the execution stops)."""
     arn = _execution_arn(env)
     key = next(_parked_ids)
-    _parked[key] = (arn, target, clock)
-    activity.bump()  # parked until later: no longer active
+
+    def parked() -> None:  # under the clock's lock, once the sleeper is registered: never parked without one
+        _parked[key] = (arn, target, clock)
+        activity.bump()  # parked until later: no longer active
 
     def woken() -> None:
         _parked.pop(key, None)
@@ -101,6 +103,8 @@ def _sleep_parked(clock: VirtualClock, env: Any, target: datetime) -> None:
             target,
             cancelled=(lambda: not env.is_running()) if env is not None else None,
             on_wake=woken,
+            on_sleep=parked,
+            key=arn,  # executions due together are released in the order of their names
         )
     finally:
         _parked.pop(key, None)
@@ -195,7 +199,7 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
         with _live_lock:
             _live_workers[clock] = _live_workers.get(clock, 0) + 1
         self._enishi_clock = clock
-        activity.bump()
+        activity.enter()
         try:
             worker_start(self)
         except BaseException:
@@ -221,7 +225,8 @@ def install_virtual_waits(clock: VirtualClock) -> Undo:
             _unpark(
                 self
             )  # busy from now until its thread ends: a settle right after the stop must wait for it
-            clock.wake()
+            arn = _execution_arn(self)
+            clock.wake(None if arn == "?" else arn)  # its own sleeper (every sleeper if it has none)
 
         patch(Environment, name, wrapper)
 
@@ -550,7 +555,7 @@ def install_sqs_notify(notify: Callable[[str], None]) -> Undo:
 
     def add_message(self, message) -> None:
         original(self, message)
-        activity.bump()
+        activity.enter()
         notify(self.queue_arn)
 
     Queue.add_message = add_message
@@ -599,6 +604,101 @@ def install_query_partition() -> Undo:
 
     def undo() -> None:
         Table.query, Table.all_items = original_query, original_all_items
+
+    return undo
+
+
+def install_table_attribute_keys_cache() -> Undo:
+    """A table's key attribute names (its own and its indexes') computed once per set of indexes. moto's PutItem
+    checks every attribute of the item against ``Table.attribute_keys`` — a property that rebuilt the list from
+    every index schema on each look-up, once per attribute of every item written (2 % of the demo). The same list,
+    recomputed when an index is added or removed."""
+    from moto.dynamodb.models.table import Table
+
+    original: Any = Table.__dict__["attribute_keys"]  # the property itself
+    compute = original.fget
+
+    def attribute_keys(self: Any) -> list[str]:
+        shape = (tuple(self.table_key_attrs), *map(id, self.indexes), None, *map(id, self.global_indexes))
+        cached = self.__dict__.get("_enishi_attribute_keys")
+        if cached is None or cached[0] != shape:
+            cached = self.__dict__["_enishi_attribute_keys"] = (shape, compute(self))
+        return list(cached[1])
+
+    setattr(Table, "attribute_keys", property(attribute_keys))  # noqa: B010 - mypy reads it as a method
+
+    def undo() -> None:
+        setattr(Table, "attribute_keys", original)  # noqa: B010 - as above
+
+    return undo
+
+
+_SHARED_BOTOCORE_DATA = ("/endpoints", "/partitions")  # read-only once loaded (resolvers never write to them)
+
+
+def install_botocore_data_cache() -> Undo:
+    """botocore's endpoint and partition data (``endpoints.json``: 1 MB of JSON) parsed once per process instead of
+    once per botocore session. Every new session parses it again when its first client is made — and the handlers'
+    secret look-ups (Powertools makes a session per provider), moto's per-account backends and the stack's own
+    clients each make one: ~3 s of every stack start. The same data; service models (which botocore merges its
+    extras into) are still loaded per session."""
+    from botocore import loaders
+
+    original = loaders.JSONFileLoader.load_file
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if not file_path.endswith(_SHARED_BOTOCORE_DATA):
+            return original(self, file_path)
+        with lock:
+            if file_path not in cache:
+                cache[file_path] = original(self, file_path)
+            return cache[file_path]
+
+    loaders.JSONFileLoader.load_file = load_file
+
+    def undo() -> None:
+        loaders.JSONFileLoader.load_file = original
+
+    return undo
+
+
+# DynamoDB item operations whose request shapes hold only strings, integers, booleans, maps and lists — apart from
+# the AttributeValue's binary members B/BS (blobs the parser base64-decodes): no floats, timestamps or documents
+_PLAIN_DYNAMODB_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
+)
+_BINARY_MARKERS = (b'"B"', b'"BS"')
+
+
+def install_dynamodb_plain_request_parse() -> Undo:
+    """A DynamoDB item request without binary values is its JSON body as it stands. moto walks every request
+    body along the operation's input shape; for these operations the walk only copies what ``json.loads`` gave
+    (structures keep their modelled members, which is every member boto3 sends; nothing else is converted) — 3 %
+    of the demo, mostly the profile writes' large items. A body that mentions ``"B"``/``"BS"`` anywhere, or any
+    other operation, still takes moto's walk (a hypothesis test compares the two on boto3's own requests)."""
+    from moto.core.parse import JSONParser
+
+    original = JSONParser._parse_json_body
+
+    def parse_json_body(self: Any, raw_body: Any, shape: Any) -> Any:
+        model = self.operation_model
+        if (
+            model.name in _PLAIN_DYNAMODB_OPERATIONS
+            and model.service_model.endpoint_prefix == "dynamodb"
+            and isinstance(raw_body, bytes)
+            and not any(marker in raw_body for marker in _BINARY_MARKERS)
+        ):
+            parsed = self._parse_body_as_json(raw_body)
+            if isinstance(parsed, dict) and "message" not in parsed:
+                return parsed
+        return original(self, raw_body, shape)
+
+    JSONParser._parse_json_body = parse_json_body
+
+    def undo() -> None:
+        JSONParser._parse_json_body = original
 
     return undo
 

@@ -89,7 +89,7 @@ def call_handler(
     global _running
     with _running_lock:
         _running += 1
-    activity.bump()
+    activity.enter()
     try:
         with _lock, function_environment(environment or {}):
             started = monotonic()

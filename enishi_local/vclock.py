@@ -7,6 +7,13 @@ called, which is what the demo and the tests use to step through days determinis
 Everything that waits on time in the local stack (Step Functions ``Wait`` states and retry intervals, the daily
 schedule) waits through ``sleep_until``, so advancing the clock wakes them at once, and the clock knows who is
 asleep (``sleepers()``) — which is how ``LocalStack.settle`` tells "parked until later" from "still working".
+
+*Ordered release* (``ordered=True``, manual clocks only; the local stack turns it on): advancing the clock wakes
+nobody; the sleepers whose time has come are *held* until ``release_next()`` lets one go, the earliest due first
+and, among those due at one moment, by their ``key`` (an execution's ARN, a schedule's rule) — ``LocalStack.settle``
+releases the next one only when the stack is quiet again. Two executions due together then never race (for the
+customer's shared frequency cap, say): which one runs first no longer depends on how the threads happen to run.
+A sleeper whose time has already come when it lies down goes on at once, as before.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from enishi import clock as enishi_clock
+from enishi_local import activity
 
 
 class VirtualClock:
-    def __init__(self, start: datetime | None = None, time_scale: float | None = None) -> None:
+    def __init__(
+        self, start: datetime | None = None, time_scale: float | None = None, *, ordered: bool = False
+    ) -> None:
         if start is not None and start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         if time_scale is not None and time_scale < 0:
@@ -32,6 +42,9 @@ class VirtualClock:
         self._scale = float(time_scale or 0.0)
         self._sleepers: dict[int, datetime] = {}
         self._events: dict[int, threading.Event] = {}  # each sleeper's own wake-up: no thundering herd
+        self._keys: dict[int, str] = {}  # each sleeper's place among those due at one moment
+        self._released: set[int] = set()  # ordered release: the sleepers let go and not yet gone
+        self._ordered = ordered
         self._ids = itertools.count()
 
     # ---- reading
@@ -43,6 +56,11 @@ class VirtualClock:
     @property
     def manual(self) -> bool:
         return self._scale == 0.0
+
+    @property
+    def ordered(self) -> bool:
+        """Due sleepers wait for ``release_next()`` (ordered release, on a manual clock)."""
+        return self._ordered and self._scale == 0.0
 
     def now(self) -> datetime:
         """Current virtual time, timezone-aware UTC."""
@@ -83,14 +101,23 @@ class VirtualClock:
             self._scale = float(time_scale or 0.0)
             self._wake_all()
 
-    def wake(self) -> None:
-        """Wake every sleeper so it re-checks its cancel condition (used when an execution is stopped early)."""
+    def wake(self, key: str | None = None) -> None:
+        """Wake the sleepers of ``key`` (every sleeper when None, or when none has that key) so they re-check their
+        cancel condition — used when an execution is stopped early: waking every parked execution for each stop
+        made hundreds of threads take the GIL and lie down again (5 % of the demo)."""
         with self._cond:
-            self._wake_all()
+            mine = [self._events[s] for s, k in self._keys.items() if k == key] if key is not None else []
+            for event in mine:
+                event.set()
+            if not mine:
+                self._wake_all()
 
     def _wake_due(self, now: datetime) -> None:
         """Wake only the sleepers whose time has come (hundreds of parked executions sleep on one clock: waking
-        them all at every step made each of them take the GIL and go back to sleep, thousands of times a run)."""
+        them all at every step made each of them take the GIL and go back to sleep, thousands of times a run).
+        Under ordered release nobody: ``release_next`` lets them go one at a time."""
+        if self.ordered:
+            return
         for sleeper, target in self._sleepers.items():
             if target <= now:
                 self._events[sleeper].set()
@@ -99,17 +126,55 @@ class VirtualClock:
         for event in self._events.values():
             event.set()
 
+    # ---- ordered release
+    def release_next(self) -> bool:
+        """Let the first held sleeper go: the earliest due, then the smallest key, then the first to lie down.
+        False when nobody is held (or the clock is not ordered)."""
+        with self._cond:
+            if not self.ordered:
+                return False
+            now = self._now_locked()
+            held = [
+                (target, self._keys[sleeper], sleeper)
+                for sleeper, target in self._sleepers.items()
+                if target <= now and sleeper not in self._released
+            ]
+            if not held:
+                return False
+            _, _, sleeper = min(held)
+            self._released.add(sleeper)
+            self._events[sleeper].set()
+            return True
+
+    def releasing(self) -> bool:
+        """A released sleeper has not left yet (it is waking up: busy, not asleep)."""
+        with self._cond:
+            return bool(self._released)
+
+    def held(self) -> int:
+        """Sleepers whose time has come, waiting for ``release_next`` (0 unless ordered)."""
+        with self._cond:
+            if not self.ordered:
+                return 0
+            now = self._now_locked()
+            return sum(1 for s, t in self._sleepers.items() if t <= now and s not in self._released)
+
     # ---- waiting
     def sleep_until(
         self,
         target: datetime,
         cancelled: Callable[[], bool] | None = None,
         on_wake: Callable[[], None] | None = None,
+        key: str = "",
+        on_sleep: Callable[[], None] | None = None,
     ) -> bool:
         """Block until virtual time >= ``target``. Returns True when the time came, False when ``cancelled()``
         became true first (checked whenever the clock is advanced or ``wake()`` is called). ``on_wake`` runs under
         the clock's lock when the time came, before this sleeper leaves ``sleepers()``, so an observer never sees
-        a moment where the sleeper is neither asleep nor marked busy."""
+        a moment where the sleeper is neither asleep nor marked busy. ``on_sleep`` runs under the lock right after
+        the sleeper is registered — whoever marks itself idle there is never idle without being asleep. Under
+        ordered release the time has come only once ``release_next`` chose this sleeper (``key`` orders those due
+        at one moment)."""
         if target.tzinfo is None:
             raise ValueError("target must be timezone-aware")
         target = target.astimezone(UTC)
@@ -118,6 +183,11 @@ class VirtualClock:
             sleeper = next(self._ids)
             self._sleepers[sleeper] = target
             self._events[sleeper] = event
+            self._keys[sleeper] = key
+            if target <= self._now_locked():  # its time has already come: it goes on, as it always did
+                self._released.add(sleeper)
+            if on_sleep is not None:
+                on_sleep()
         try:
             while True:
                 with self._cond:
@@ -125,7 +195,7 @@ class VirtualClock:
                     if cancelled is not None and cancelled():
                         return False
                     current = self._now_locked()
-                    if current >= target:
+                    if current >= target and (sleeper in self._released or not self.ordered):
                         if on_wake is not None:
                             on_wake()
                         return True
@@ -135,6 +205,10 @@ class VirtualClock:
             with self._cond:
                 del self._sleepers[sleeper]
                 del self._events[sleeper]
+                del self._keys[sleeper]
+                if sleeper in self._released:
+                    self._released.discard(sleeper)
+                    activity.bump()  # no longer waking: whoever waits for the stack to be quiet looks again
 
     def sleep(self, seconds: float, cancelled: Callable[[], bool] | None = None) -> bool:
         return self.sleep_until(self.now() + timedelta(seconds=seconds), cancelled)

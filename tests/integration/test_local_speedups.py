@@ -3,14 +3,18 @@ cache, one Step Functions Lambda client, SQS arrival notices (pollers woken at o
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enishi_local import activity, moto_patches
 from enishi_local.dispatch import SqsPoller
@@ -245,3 +249,192 @@ def test_unsigned_signatures_still_name_the_account_and_region_and_reach_moto(aw
         assert table_arn == "arn:aws:dynamodb:ap-northeast-1:123456789012:table/t"
     finally:
         undo()
+
+
+def test_a_tables_key_attributes_are_the_same_with_the_cache_and_follow_a_new_index(aws):
+    from moto.dynamodb.models import dynamodb_backends
+
+    # Given a table with an index, and its key attributes as moto lists them
+    table = _table()
+    model = dynamodb_backends["123456789012"]["ap-northeast-1"].get_table("t")
+    before = model.attribute_keys
+    undo = moto_patches.install_table_attribute_keys_cache()
+    try:
+        # When the cache is installed, Then the same list (a copy a caller may change)
+        assert model.attribute_keys == before == ["pk", "sk", "g", "gs"]
+        model.attribute_keys.append("x")
+        assert model.attribute_keys == before
+        # When an index is added, Then its keys are there too
+        table.meta.client.update_table(
+            TableName="t",
+            AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": "by_h",
+                        "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                }
+            ],
+        )
+        assert model.attribute_keys == [*before, "h"]
+        # and an item with an empty set outside the keys is still refused
+        with pytest.raises(Exception, match="set  may not be empty"):
+            boto3.client("dynamodb").put_item(
+                TableName="t", Item={"pk": {"S": "E"}, "sk": {"S": "1"}, "tags": {"SS": []}}
+            )
+    finally:
+        undo()
+
+
+def test_endpoint_data_is_parsed_once_per_process_and_still_resolves(aws):
+    from botocore import loaders
+
+    undo = moto_patches.install_botocore_data_cache()
+    try:
+        # Given two sessions (each used to parse endpoints.json again)
+        first, second = (boto3.session.Session(region_name="ap-northeast-1") for _ in range(2))
+        loaded = [s._session.get_component("data_loader").load_data("endpoints") for s in (first, second)]
+        # Then they share one parse, and clients of either session reach their endpoints as before
+        assert loaded[0] is loaded[1]
+        assert second.client("dynamodb").meta.endpoint_url == "https://dynamodb.ap-northeast-1.amazonaws.com"
+        assert "ap-northeast-1" in second.get_available_regions("sqs")
+        # (a service model is not shared: botocore merges its extras into it)
+        models = [loaders.create_loader().load_service_model("sqs", "service-2") for _ in range(2)]
+        assert models[0] is not models[1] and models[0] == models[1]
+    finally:
+        undo()
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.text(max_size=20)
+    | st.integers(-(10**12), 10**12).map(Decimal)
+    | st.binary(max_size=8)
+    | st.sets(st.text(min_size=1, max_size=5), min_size=1, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@functools.cache
+def _dynamodb_model():
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("dynamodb")
+
+
+def _request_body(operation: str, params: dict) -> bytes:
+    """The body boto3 sends (botocore's own serializer)."""
+    import botocore.serialize
+
+    model = _dynamodb_model().operation_model(operation)
+    return botocore.serialize.create_serializer("json").serialize_to_request(params, model)["body"]
+
+
+def _moto_parse(operation: str, body: bytes) -> dict:
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    model = get_service_model("dynamodb").operation_model(operation)
+    return JSONParser(model, map_type=dict).parse({"body": body, "headers": {}, "method": "POST"})
+
+
+@settings(max_examples=50, deadline=None)
+@given(item=st.dictionaries(st.text(min_size=1, max_size=8), _VALUES, max_size=6))
+def test_dynamodb_item_requests_parse_the_same_without_moto_walking_the_shape(item):
+    from boto3.dynamodb.types import TypeSerializer
+    from moto.core.parse import JSONParser
+
+    attributes = {k: TypeSerializer().serialize(v) for k, v in item.items()}
+    requests = {
+        "PutItem": {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "s"}, **attributes}},
+        "UpdateItem": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+            "UpdateExpression": "SET #a = :a",
+            "ExpressionAttributeNames": {"#a": "a"},
+            "ExpressionAttributeValues": {":a": {"M": attributes}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValues": "ALL_NEW",
+        },
+        "Query": {
+            "TableName": "t",
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "p"}},
+            "ExclusiveStartKey": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+            "Limit": 7,
+            "ScanIndexForward": False,
+        },
+    }
+    for operation, params in requests.items():
+        body = _request_body(operation, params)
+        walked = _moto_parse(operation, body)
+        undo = moto_patches.install_dynamodb_plain_request_parse()
+        try:
+            if b'"B' not in body:  # no binary value: the shape is not walked at all
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(JSONParser, "_parse_shape", _never)
+                    plain = _moto_parse(operation, body)
+            else:
+                plain = _moto_parse(operation, body)
+        finally:
+            undo()
+        assert plain == walked
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("moto walked the shape")
+
+
+def test_an_execution_is_never_counted_parked_before_its_sleeper_is_on_the_clock(aws, monkeypatch):
+    """Before: the execution was marked parked (no longer active), then lay down on the clock. A settle that
+    looked in between saw nothing active and no sleeper, returned, and the driver could move the clock past the
+    Wait, which then ran late — a run-to-run difference under load. Here the thread is held in that gap."""
+    clock = VirtualClock(start=START, ordered=True)
+    entering, go_on = threading.Event(), threading.Event()
+    original = VirtualClock.sleep_until
+
+    def slow_to_lie_down(self, *args, **kwargs):
+        entering.set()
+        go_on.wait(5)  # a busy machine: the thread is descheduled right before it registers
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VirtualClock, "sleep_until", slow_to_lie_down)
+    undo_waits = moto_patches.install_virtual_waits(clock)
+    try:
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name="gap",
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+            definition=json.dumps(
+                {
+                    "StartAt": "W",
+                    "States": {"W": {"Type": "Wait", "Seconds": 3600, "Next": "D"}, "D": {"Type": "Succeed"}},
+                }
+            ),
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        assert entering.wait(5)
+        # While it has not lain down, it is active (or asleep): never neither
+        assert moto_patches.active_executions(clock) == 1 and clock.sleepers() == []
+        go_on.set()
+        deadline = time.monotonic() + 5
+        while moto_patches.active_executions(clock):
+            assert time.monotonic() < deadline, "the execution never parked"
+            time.sleep(0.01)
+        assert clock.sleepers() == [START + timedelta(hours=1)]
+        # (and it finishes: nothing is left parked for the next test)
+        clock.advance(timedelta(hours=1))
+        assert clock.release_next()
+        while (
+            sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+            or moto_patches.parked_executions()
+        ):
+            assert time.monotonic() < deadline + 5, "the execution never finished"
+            time.sleep(0.01)
+    finally:
+        go_on.set()
+        undo_waits()

@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enishi import clock as enishi_clock
 from enishi_local.vclock import VirtualClock
@@ -94,6 +96,130 @@ def test_naive_times_are_refused():
         VirtualClock(start=datetime(2026, 1, 1))
     with pytest.raises(ValueError):
         VirtualClock(start=START).advance_to(datetime(2026, 1, 2))
+
+
+# ---- ordered release (issue 14: two executions due at one moment raced for the customer's frequency cap)
+def _sleep_and_record(vc: VirtualClock, target: datetime, key: str, woke: list[str], claim: dict[str, str]):
+    def run() -> None:
+        if vc.sleep_until(target, key=key):
+            claim.setdefault("cap", key)  # the first to run wins, like the conditional cap write
+            woke.append(key)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _release_all(vc: VirtualClock, woke: list[str], threads: list[threading.Thread]) -> None:
+    """What ``LocalStack.settle`` does: release one, wait until it is done, release the next."""
+    while True:
+        n = len(woke)
+        if not vc.release_next():
+            break
+        _wait_for(lambda n=n: len(woke) > n and not vc.releasing())
+    for t in threads:
+        t.join(timeout=2)
+
+
+def test_ordered_release_holds_due_sleepers_until_released_one_at_a_time():
+    vc = VirtualClock(start=START, ordered=True)
+    woke: list[str] = []
+    claim: dict[str, str] = {}
+    at = START + timedelta(hours=1)
+    threads = [_sleep_and_record(vc, at, k, woke, claim) for k in ("b", "a")]
+    _wait_for(lambda: len(vc.sleepers()) == 2)
+    vc.advance_to(at)
+    time.sleep(0.05)
+    assert woke == [] and vc.held() == 2  # advancing woke nobody
+    _release_all(vc, woke, threads)
+    assert woke == ["a", "b"] and claim == {"cap": "a"}
+    assert vc.held() == 0 and vc.sleepers() == []
+
+
+def test_ordered_release_takes_the_earliest_due_first_then_the_key():
+    vc = VirtualClock(start=START, ordered=True)
+    woke: list[str] = []
+    claim: dict[str, str] = {}
+    threads = [
+        _sleep_and_record(vc, START + timedelta(minutes=9), "z-late", woke, claim),
+        _sleep_and_record(vc, START + timedelta(minutes=3), "y-early", woke, claim),
+        _sleep_and_record(vc, START + timedelta(minutes=9), "a-late", woke, claim),
+    ]
+    _wait_for(lambda: len(vc.sleepers()) == 3)
+    vc.advance_to(START + timedelta(minutes=10))
+    _release_all(vc, woke, threads)
+    assert woke == ["y-early", "a-late", "z-late"]
+
+
+def test_a_sleeper_already_due_when_it_lies_down_goes_on_at_once():
+    vc = VirtualClock(start=START, ordered=True)
+    assert vc.sleep_until(START) is True
+    assert vc.sleep_until(START - timedelta(days=1)) is True
+    assert not vc.releasing() and vc.sleepers() == []
+
+
+def test_a_scaled_clock_ignores_ordered_release():
+    vc = VirtualClock(start=START, time_scale=86_400, ordered=True)
+    assert not vc.ordered
+    assert vc.sleep_until(START + timedelta(hours=1)) is True
+    assert vc.release_next() is False
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.text("abc", min_size=1, max_size=3)),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda x: x[1],
+    )
+)
+def test_release_order_is_due_time_then_key_whatever_order_they_lay_down(sleepers):
+    vc = VirtualClock(start=START, ordered=True)
+    woke: list[str] = []
+    claim: dict[str, str] = {}
+    threads = [
+        _sleep_and_record(vc, START + timedelta(minutes=1 + m), key, woke, claim) for m, key in sleepers
+    ]
+    _wait_for(lambda: len(vc.sleepers()) == len(sleepers))
+    vc.advance_to(START + timedelta(minutes=10))
+    _release_all(vc, woke, threads)
+    assert woke == [key for _, key in sorted(sleepers)]
+    assert claim["cap"] == min(sleepers)[1]
+
+
+def test_waking_a_key_wakes_only_its_sleepers_and_an_unknown_key_wakes_everyone():
+    vc = VirtualClock(start=START, ordered=True)
+    checks = {"a": 0, "b": 0}
+    stop = {"a": False, "b": False}
+
+    def cancelled(key: str):
+        def check() -> bool:
+            checks[key] += 1
+            return stop[key]
+
+        return check
+
+    threads = [
+        threading.Thread(
+            target=vc.sleep_until, args=(START + timedelta(days=1), cancelled(k)), kwargs={"key": k}
+        )
+        for k in ("a", "b")
+    ]
+    for t in threads:
+        t.start()
+    _wait_for(lambda: len(vc.sleepers()) == 2 and checks == {"a": 1, "b": 1})
+    # When one execution is stopped, Then only its sleeper looks again (and leaves)
+    stop["a"] = True
+    vc.wake("a")
+    threads[0].join(timeout=2)
+    time.sleep(0.05)
+    assert checks == {"a": 2, "b": 1} and vc.sleepers() == [START + timedelta(days=1)]
+    # When a key nobody sleeps under is woken, Then everyone looks again
+    stop["b"] = True
+    vc.wake("nobody")
+    threads[1].join(timeout=2)
+    assert checks["b"] == 2 and vc.sleepers() == []
 
 
 def _wait_for(predicate, timeout: float = 2.0) -> None:

@@ -15,7 +15,7 @@ from enishi.channels.email import build_mime
 from enishi.channels.render import RenderedEmail
 from enishi_local.demo.stack_world import normalize
 from enishi_local.report.outbox_files import write_outbox
-from enishi_local.stack import _email_entry
+from enishi_local.stack import _email_entry, _parse_mime
 
 SENT = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 RENDERED = RenderedEmail(
@@ -82,3 +82,51 @@ def test_production_list_unsubscribe_is_the_url_in_angle_brackets_on_the_wire(to
     assert lines["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert str(parsed["List-Unsubscribe"]).strip() == f"<{url}>"  # folding whitespace (RFC 5322 FWS) only
+
+
+def _read_with_policy_default(raw: bytes) -> tuple[str, dict[str, str], str, str, str]:
+    """How the outbox read a mail before issue 14 (``policy.default`` throughout)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    headers = {k: str(v) for k, v in msg.items()}
+    text = html = ""
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not text:
+            text = part.get_content()
+        elif part.get_content_type() == "text/html" and not html:
+            html = part.get_content()
+    return str(msg.get("Subject", "")), headers, text, html, str(msg.get("To", ""))
+
+
+_PRINTABLE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85"),
+    max_size=120,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    subject=_PRINTABLE.filter(str.strip),
+    text=st.text(max_size=400),
+    html=st.text(max_size=400),
+    sender=st.sampled_from(["縁茶房", "enishi sabō", "Tea & Co.", 'O"Brien, Ltd']),
+    token=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", max_size=300),
+)
+def test_the_outbox_reads_a_mail_as_policy_default_does(subject, text, html, sender, token):
+    raw = build_mime(
+        from_address=f"{sender} <news@enishi-sabo.example>",
+        to="hanako@example.jp",
+        rendered=RenderedEmail(subject=subject, html=html, text=text),
+        unsubscribe_url=_unsubscribe_url(token),
+        date=SENT,
+    )
+    assert _parse_mime(raw) == _read_with_policy_default(raw)
+
+
+def test_the_outbox_reads_a_mail_with_repeated_and_oddly_cased_headers_as_policy_default_does():
+    raw = (
+        "subject: =?utf-8?b?5pyA5Yid?=\nSubject: second\nTO: Hanako <hanako@example.jp>\n"
+        "Content-Type: text/plain; charset*=utf-8''utf-8\nContent-Transfer-Encoding: base64\n\n"
+        + base64.b64encode("本文\r\n".encode()).decode()
+        + "\n"
+    ).encode()
+    assert _parse_mime(raw) == _read_with_policy_default(raw)
