@@ -51,10 +51,37 @@ def test_welch_difference_of_means() -> None:
     t = stats.Moments(100, 20 * 5000.0, 20 * 5000.0**2)
     c = stats.Moments(100, 10 * 5000.0, 10 * 5000.0**2)
     d = stats.mean_difference(t, c)
-    se = math.sqrt(t.variance / 100 + c.variance / 100)
+    pooled = (99 * t.variance + 99 * c.variance) / 198
+    assert c.variance < pooled < t.variance  # the control's own spread is floored at the pooled one
+    se = math.sqrt(t.variance / 100 + pooled / 100)
     assert d.estimate == pytest.approx(500.0)
     assert d.high - d.estimate == pytest.approx(stats.Z95 * se)
     assert t.variance == pytest.approx(5000.0**2 * 0.2 * 0.8 * 100 / 99)
+
+
+def test_a_control_group_where_nobody_bought_is_not_taken_for_an_exact_mean() -> None:
+    """The 500-customer demo's welcome holdout: 9 held out, none bought; 17 of 102 treated bought ~¥4,000. Plain
+    Welch took the control's spread of 0 at its word and excluded 0 from the interval; it must not."""
+    t = stats.Moments(102, 17 * 4059.0, 17 * 4059.0**2)
+    c = stats.Moments(9, 0.0, 0.0)
+    welch_se = math.sqrt(t.variance / t.n + c.variance / c.n)
+    assert t.mean - stats.Z95 * welch_se > 0  # what plain Welch claimed: a certain lift from 9 customers
+    d = stats.mean_difference(t, c)
+    assert d.low < 0 < d.estimate < d.high
+    assert d.high - d.low > 3 * (2 * stats.Z95 * welch_se)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(0, 50_000), min_size=2, max_size=40),
+    st.lists(st.floats(0, 50_000), min_size=2, max_size=40),
+)
+def test_the_revenue_interval_is_never_narrower_than_welchs(a: list[float], b: list[float]) -> None:
+    t = stats.Moments(len(a), sum(a), sum(x * x for x in a))
+    c = stats.Moments(len(b), sum(b), sum(x * x for x in b))
+    d = stats.mean_difference(t, c)
+    welch = stats.Z95 * math.sqrt(t.variance / t.n + c.variance / c.n)
+    assert d.high - d.estimate >= welch * (1 - 1e-9) - 1e-6
 
 
 def test_verdicts() -> None:
