@@ -40,6 +40,7 @@ def _f2(s: dict[str, Any]) -> Rows:
         text += (
             f"  nudged {_pct(f2['nudged']['rate'])} (n={f2['nudged']['customers']})"
             f" vs not {_pct(f2['not_nudged']['rate'])} (n={f2['not_nudged']['customers']})"
+            "  (groups differ in consent: the effect is the holdout's)"
         )
     return [("F2 conversion 転換率", text)]
 
