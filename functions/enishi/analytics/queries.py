@@ -15,6 +15,7 @@ from string import Template
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 QUERIES = ("customers", "cohorts", "sequences", "holdouts")
+FRAGMENT = "placed_orders"  # sql/placed_orders.sql: the orders cohorts.sql and holdouts.sql both read
 WINDOW_DAYS = 30  # holdouts.sql: conversion window after a decision (shop.yaml analytics.holdout_window_days)
 _SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
@@ -31,7 +32,10 @@ def render(name: str, *, table: str, shop: str, window_days: int = WINDOW_DAYS) 
         raise ValueError("table or shop id with characters a query cannot carry")
     if type(window_days) is not int or not 1 <= window_days <= 365:
         raise ValueError("a conversion window is 1 to 365 days")
-    return _template(name).substitute(table=table, shop=shop, window_days=window_days)
+    # the shared fragment first (rendered with the same validated values), then the query around it
+    fragment = _template(FRAGMENT).substitute(table=table, shop=shop).splitlines(keepends=True)
+    orders = "".join(line for line in fragment if not line.startswith("--"))  # its header comment stays out
+    return _template(name).substitute(table=table, shop=shop, window_days=window_days, placed_orders=orders)
 
 
 def rendered(*, table: str, shop: str, window_days: int = WINDOW_DAYS) -> dict[str, str]:

@@ -3,17 +3,7 @@
 -- first order (a window is complete once that plus the window is before the export's time).
 -- Orders: placed (not cancelled) order items of the shop. Parameters: $table, $shop.
 WITH o AS (
-    SELECT
-        Item.customer_id.S AS customer_id,
-        Item.order_id.S AS order_id,
-        CAST(replace(replace(substr(Item.placed_at.S, 1, 19), 'T', ' '), 'Z', '') AS TIMESTAMP) AS placed_at,
-        CAST(COALESCE(Item.total.N, '0') AS DECIMAL(18, 2)) AS total
-    FROM $table
-    WHERE Item.sk.S = 'ORDER'
-        AND Item.shop.S = '$shop'
-        AND Item.status.S = 'placed'
-        AND Item.placed_at.S IS NOT NULL
-        AND Item.customer_id.S IS NOT NULL
+$placed_orders
 ),
 ranked AS (
     SELECT
