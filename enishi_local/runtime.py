@@ -108,6 +108,23 @@ def call_handler(
         activity.bump()  # idle again: a waiting settle looks now
 
 
+def quiet_disabled_metrics() -> None:
+    """Powertools' CloudWatch EMF provider prints a metric set to stdout the moment a metric reaches 100 values, and
+    that early flush ignores POWERTOOLS_METRICS_DISABLED (only ``flush_metrics`` checks it; Powertools 3.x): a
+    campaign batch running its recipients through the step printed EMF documents into the demo's terminal. Locally
+    the module's ``print`` checks the flag first (on AWS, where metrics are on, nothing here runs)."""
+    import builtins
+
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
+
+    def print_unless_disabled(*args: Any, **kwargs: Any) -> None:
+        if not is_metrics_disabled():
+            builtins.print(*args, **kwargs)
+
+    cloudwatch.print = print_unless_disabled  # type: ignore[attr-defined]
+
+
 def _discard_metrics() -> None:
     """Locally metrics are disabled (POWERTOOLS_METRICS_DISABLED), but Powertools still keeps them in a set shared
     by every function and prints it to stdout once a metric reaches 100 values; drop them after each call."""

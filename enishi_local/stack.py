@@ -212,6 +212,7 @@ class LocalStack:
         import warnings
 
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+        runtime.quiet_disabled_metrics()  # Powertools' 100-value flush ignores POWERTOOLS_METRICS_DISABLED
         template_path = self._template_path or synthesized_template()
         self.template = Template.load(template_path, account=ACCOUNT_ID, region=REGION)
         moto_patches.import_sfn_interpreter()
