@@ -575,8 +575,10 @@ def install_query_partition() -> Undo:
     moto 5.2's ``Table.query`` takes ``all_items()`` — every item of the table, sorted by primary key — and keeps
     those that match: a Query cost grew with the table (a fifth of the demo's CPU). Called from a Query on the
     table's key, ``all_items`` now returns just that partition (moto then sorts it by range key); from a Query on
-    an index, every item unsorted (moto then sorts the matches by index keys *and* primary key, a total order).
-    The results are the same. Scans are untouched."""
+    an index, only the items that meet the index's hash key conditions, unsorted (moto checks them again and sorts
+    the matches by index keys *and* primary key, a total order; before, moto's per-item loop over the whole table
+    was 1.6 % of the demo, the win-back job's daily ``orders_by_day`` Query). The results are the same. Scans are
+    untouched."""
     from moto.dynamodb.models.table import Table
 
     original_query, original_all_items = Table.query, Table.all_items
@@ -585,7 +587,11 @@ def install_query_partition() -> Undo:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         if not self.range_key_attr or (hash_key is None and not index_name):
             return original_query(self, hash_key, *args, **kwargs)
-        _partition.hint = (self, None if index_name else hash_key)
+        # an index query: its hash key conditions (moto checks each item against all of them), to keep only the
+        # items that can match before moto's own loop checks them again
+        _partition.hint = (
+            (self, hash_key) if not index_name else (self, None, kwargs.get("hash_key_conditions"))
+        )
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
@@ -596,7 +602,7 @@ def install_query_partition() -> Undo:
         if hint is not None and hint[0] is self:
             _partition.hint = None  # once: the query's one read of the items
             if hint[1] is None:  # an index query
-                return [item for partition in list(self.items.values()) for item in list(partition.values())]
+                return _index_candidates(self, hint[2] or ())
             return list(self.items.get(hint[1], {}).values())
         return original_all_items(self)
 
@@ -606,6 +612,15 @@ def install_query_partition() -> Undo:
         Table.query, Table.all_items = original_query, original_all_items
 
     return undo
+
+
+def _index_candidates(table: Any, conditions: Any) -> list[Any]:
+    """Every item of ``table`` that meets the index query's hash key ``conditions`` — moto's own test (the attribute
+    present and equal; its loop applies it again), here in one pass without the per-item bookkeeping; unsorted."""
+    items = [item for partition in list(table.items.values()) for item in list(partition.values())]
+    for name, value in conditions:
+        items = [item for item in items if (found := item.attrs.get(name)) and found == value]
+    return items
 
 
 def install_table_attribute_keys_cache() -> Undo:
