@@ -718,6 +718,30 @@ def install_dynamodb_plain_request_parse() -> Undo:
     return undo
 
 
+def install_camelcase_cache() -> Undo:
+    """moto's ``camelcase_to_underscores`` remembered per string (a pure function of its argument, walked a character
+    at a time): every request names its action by it, and SQS's ``Queue.attributes`` — read on every SendMessage and
+    GetQueueAttributes — converts each of a queue's attribute names again (0.8 % of the demo). Rebound where moto
+    calls it from those paths (the names it sees are action and attribute names: a bounded set)."""
+    import functools
+
+    import moto.core.responses
+    import moto.core.utils
+    import moto.sqs.models
+
+    modules, name = (moto.core.utils, moto.core.responses, moto.sqs.models), "camelcase_to_underscores"
+    original = moto.core.utils.camelcase_to_underscores
+    cached = functools.lru_cache(maxsize=4096)(original)
+    for module in modules:
+        setattr(module, name, cached)
+
+    def undo() -> None:
+        for module in modules:
+            setattr(module, name, original)
+
+    return undo
+
+
 def install_jsonpath_cache() -> Undo:
     """Compile each JSONPath once. moto's EventBridge builds a new parser (ply tables) for every input path of every
     target of every matching event — a tenth of the demo's CPU. A compiled path is immutable: sharing it is safe."""

@@ -117,6 +117,24 @@ def test_index_queries_answer_the_same_when_only_the_hash_key_matches_are_read(a
     assert after[4] == [[]]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="aAbBzZ _-1\t", max_size=12))
+def test_camelcase_names_converted_once_are_converted_the_same(name):
+    import moto.core.utils
+    import moto.sqs.models
+
+    original = moto.core.utils.camelcase_to_underscores
+    undo = moto_patches.install_camelcase_cache()
+    try:
+        # the first call and the remembered one give moto's own answer; SQS's models call the remembered one
+        assert moto.core.utils.camelcase_to_underscores(name) == original(name)
+        assert moto.core.utils.camelcase_to_underscores(name) == original(name)
+        assert moto.sqs.models.camelcase_to_underscores is moto.core.utils.camelcase_to_underscores
+    finally:
+        undo()
+    assert moto.sqs.models.camelcase_to_underscores is original
+
+
 def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(aws):
     import jsonpath_ng.ext
     from moto.stepfunctions.parser.asl.component.common.path import result_path
