@@ -243,6 +243,7 @@ class LocalStack:
             moto_patches.install_table_attribute_keys_cache(),
             moto_patches.install_botocore_data_cache(),
             moto_patches.install_dynamodb_plain_request_parse(),
+            moto_patches.install_camelcase_cache(),
             athena_duckdb.install(ACCOUNT_ID),
             tune_gc(),
         ]

@@ -299,6 +299,45 @@ def test_rules_hand_lambda_and_state_machine_targets_to_the_dispatcher(aws):
     assert len(sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10).get("Messages", [])) == 1
 
 
+def test_rules_with_only_ours_or_only_moto_targets_deliver_each_matching_event_once(aws):
+    from enishi_local.moto_patches import install_event_target_dispatch
+
+    submitted: list[tuple[str, dict]] = []
+    undo = install_event_target_dispatch(
+        lambda target, event: submitted.append((target["Id"], event["detail"]))
+    )
+    try:
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        q = sqs.create_queue(QueueName="q")["QueueUrl"]
+        q_arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # Given a rule whose targets are only ours (a function, a state machine) and one with only a queue
+        events.put_rule(Name="ours", EventPattern=json.dumps({"detail-type": ["order.placed"]}))
+        events.put_targets(
+            Rule="ours",
+            Targets=[
+                {"Id": "fn", "Arn": "arn:aws:lambda:ap-northeast-1:123456789012:function:Profiles"},
+                {"Id": "sm", "Arn": "arn:aws:states:ap-northeast-1:123456789012:stateMachine:Welcome"},
+            ],
+        )
+        events.put_rule(Name="moto", EventPattern=json.dumps({"detail-type": ["order.cancelled"]}))
+        events.put_targets(Rule="moto", Targets=[{"Id": "q", "Arn": q_arn}])
+        # When events matching each rule, and one matching none, are published
+        events.put_events(
+            Entries=[
+                {"Source": "s", "DetailType": kind, "Detail": json.dumps({"n": n})}
+                for n, kind in enumerate(("order.placed", "order.cancelled", "order.paid", "order.placed"))
+            ]
+        )
+    finally:
+        undo()
+    # Then ours got each matching event once per target, in order, and the queue only the cancelled one
+    assert submitted == [("fn", {"n": 0}), ("sm", {"n": 0}), ("fn", {"n": 3}), ("sm", {"n": 3})]
+    bodies = [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert [b["detail"] for b in bodies] == [{"n": 1}]
+
+
 def test_ses_capture_records_the_whole_request(aws):
     from enishi_local.moto_patches import install_ses_capture
 

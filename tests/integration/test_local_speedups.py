@@ -94,6 +94,47 @@ def test_queries_answer_the_same_with_the_partition_shortcut(aws):
     assert len(scan) == 15
 
 
+def test_index_queries_answer_the_same_when_only_the_hash_key_matches_are_read(aws):
+    # Given a table whose index holds two hash key values (and items outside the index)
+    table = _table()
+    for i in (8, 2, 6):
+        table.put_item(Item={"pk": f"P{i}", "sk": "S1", "n": i, "g": "night", "gs": f"{i % 3}"})
+    queries = [
+        {"IndexName": "by_g", "KeyConditionExpression": Key("g").eq(g) & Key("gs").gte("0"), **order}
+        for g in ("day", "night", "noon")
+        for order in ({}, {"ScanIndexForward": False})
+    ]
+    before = [_pages(table, q) for q in queries]
+    # When they run with the shortcut (only the items with that hash key value reach moto's loop)
+    undo = moto_patches.install_query_partition()
+    try:
+        after = [_pages(table, q) for q in queries]
+    finally:
+        undo()
+    # Then every page is the same, in the same order
+    assert after == before
+    assert sorted(i["n"] for page in after[2] for i in page) == [2, 6, 8]
+    assert after[4] == [[]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="aAbBzZ _-1\t", max_size=12))
+def test_camelcase_names_converted_once_are_converted_the_same(name):
+    import moto.core.utils
+    import moto.sqs.models
+
+    original = moto.core.utils.camelcase_to_underscores
+    undo = moto_patches.install_camelcase_cache()
+    try:
+        # the first call and the remembered one give moto's own answer; SQS's models call the remembered one
+        assert moto.core.utils.camelcase_to_underscores(name) == original(name)
+        assert moto.core.utils.camelcase_to_underscores(name) == original(name)
+        assert moto.sqs.models.camelcase_to_underscores is moto.core.utils.camelcase_to_underscores
+    finally:
+        undo()
+    assert moto.sqs.models.camelcase_to_underscores is original
+
+
 def test_eventbridge_input_paths_are_compiled_once_and_still_deliver_the_event(aws):
     import jsonpath_ng.ext
     from moto.stepfunctions.parser.asl.component.common.path import result_path
