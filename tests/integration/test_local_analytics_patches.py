@@ -107,6 +107,27 @@ def test_an_export_is_written_in_aws_layout_with_manifests(aws):
     assert json.loads(lines[0])["Item"]["sk"] == {"S": "PROFILE"}
 
 
+def test_the_export_is_complete_when_its_call_returns_however_slow_this_machine_is(aws, monkeypatch):
+    """moto ran the export in a thread of its own, so how many of the Analytics machine's polling Waits passed
+    before it completed depended on this machine's speed: a demo campaign started after a local Analytics run
+    began at a different virtual time on each run."""
+    from moto.dynamodb.models import table_export
+
+    slow = table_export.TableExport._backup_to_s3_file
+
+    def slowly(self, s3_backend):
+        time.sleep(0.3)
+        slow(self, s3_backend)
+
+    monkeypatch.setattr(table_export.TableExport, "_backup_to_s3_file", slowly)
+    table_arn = _table(aws, 2)
+    ddb = aws.client("dynamodb")
+    arn = ddb.export_table_to_point_in_time(
+        TableArn=table_arn, S3Bucket="analytics-b", S3Prefix="exports", ExportFormat="DYNAMODB_JSON"
+    )["ExportDescription"]["ExportArn"]
+    assert ddb.describe_export(ExportArn=arn)["ExportDescription"]["ExportStatus"] == "COMPLETED"
+
+
 def _query(session, sql: str, workgroup: str = "primary") -> tuple[str, dict]:
     athena = session.client("athena")
     qid = athena.start_query_execution(
