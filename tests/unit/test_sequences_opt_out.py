@@ -75,6 +75,24 @@ def test_a_link_for_another_customer_signed_with_an_unknown_key_or_missing_stops
     assert channels.calls == []
 
 
+def test_a_marketing_send_reads_the_profile_once_not_again_for_its_opt_out_check(table):
+    """The step reads the customer's profile; the opt-out check asks whether the link's customer has one — the same
+    customer (a mismatch is refused before), so the profile in hand answers it: one read, not two."""
+    seed_profile(table)
+    channels = FakeChannels()
+    d = deps(table, channels)
+    reads: list[tuple[str, str]] = []
+    get = d.store.get_profile
+
+    def counted(shop: str, customer_id: str):
+        reads.append((shop, customer_id))
+        return get(shop, customer_id)
+
+    d.store.get_profile = counted  # type: ignore[method-assign]
+    assert run_step(payload(), d).result.action == "sent"
+    assert reads == [("s", "c1")]
+
+
 def test_a_transactional_message_needs_no_opt_out_link(table):
     seed_profile(table, order_count=1)
     d = deps(table, FakeChannels(), served=frozenset())

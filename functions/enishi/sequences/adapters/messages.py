@@ -20,6 +20,18 @@ if TYPE_CHECKING:
 LINE_URI_MAX = 1000  # LINE's limit for a URI action; a longer tracked link stays untracked
 
 
+class _Known:
+    """A profile reader that answers from the profile already in hand, and asks ``reader`` for any other."""
+
+    def __init__(self, profile: Profile, reader: opt_out.ProfileReader) -> None:
+        self._profile, self._reader = profile, reader
+
+    def get_profile(self, shop: str, customer_id: str) -> Any:
+        if (self._profile.shop, self._profile.customer_id) == (shop, customer_id):
+            return self._profile
+        return self._reader.get_profile(shop, customer_id)
+
+
 class MessageComposer:
     """``signing_keys()`` → the unsubscribe secrets, newest first (read when a marketing message is composed);
     ``served`` → the shops this deployment serves; ``profiles`` → reads the profile an opt-out link points at."""
@@ -36,7 +48,8 @@ class MessageComposer:
         self._shop = shop
         self._public_base_url = public_base_url
         self._signing_keys = signing_keys
-        self._check = opt_out.checker(signing_keys, served, profiles)
+        self._served = served
+        self._profiles = profiles
 
     def link(self, shop: str, customer_id: str, channel: str) -> str | None:
         """The opt-out link (``/u/{token}``, signed with the newest key), or None when none can be made."""
@@ -67,7 +80,9 @@ class MessageComposer:
         unsubscribe = None
         if step.marketing:
             unsubscribe = self.link(ref.shop, ref.customer_id, channel)
-            problem = self._check(unsubscribe, ref.shop, ref.customer_id, channel)
+            # the profile the step read a moment ago answers the check's "does this customer exist" (no re-read)
+            check = opt_out.checker(self._signing_keys, self._served, _Known(profile, self._profiles))
+            problem = check(unsubscribe, ref.shop, ref.customer_id, channel)
             if problem is not None:
                 raise OptOutLinkBroken(problem)
         context = self.context(ref.sequence, step.id, profile, trigger, unsubscribe, step.marketing)
