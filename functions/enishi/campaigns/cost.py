@@ -24,7 +24,7 @@ from enishi.channels.line import MAX_MULTICAST
 RUN_TRANSITIONS = 6
 TRANSITIONS_PER_BATCH = 1
 SEND_LAMBDA_GB = 0.25
-READS_PER_RECIPIENT = 2.0  # measured (bench/bench_campaign.py): 1.1 by email, 2.2 by LINE; the preview rounds up
+READS_PER_RECIPIENT = 2.0  # measured by bench_campaign: 1.1 (email), 2.2 (LINE); the preview rounds up
 WRITES_PER_RECIPIENT = 4.0  # ledger claim, cap claim, ledger sent, profile last_message; measured
 
 
