@@ -78,7 +78,7 @@ class Campaigns(Construct):
         ses_configuration_set: str | None = None,
         ses_from_address: str | None = None,
         ses_identity: str | None = None,
-        line_api_base_url: str = "https://api.line.me",
+        line_api_base_url: str = c.LINE_API_BASE_URL,
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)

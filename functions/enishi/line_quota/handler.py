@@ -13,10 +13,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import Field
 
 from enishi import bootstrap, business_metrics, secrets
-from enishi import constants as c
 from enishi.line_quota import logic
 
 logger = Logger()
@@ -25,9 +23,8 @@ metrics = Metrics()
 TIMEOUT_SECONDS = 5.0
 
 
-class Settings(bootstrap.BaseSettings):
-    line_secret_arn: str = Field(alias=c.ENV_LINE_SECRET_ARN)
-    line_api_base_url: str = Field(default="https://api.line.me", alias=c.ENV_LINE_API_BASE_URL)
+class Settings(bootstrap.LineSecretSettings, bootstrap.LineApiSettings):
+    """The LINE channel's secret and where the Messaging API is (the shared pieces the step function uses too)."""
 
 
 @dataclass
