@@ -718,18 +718,20 @@ class ShopSimulation:
         reaction's order or checkout comes at least 5 minutes after), so the click is there to credit the order."""
         found = tracked_links(msg.raw)
         if found and self.act_rng.random() < self.cfg.p_click_when_acting:
-            at = seen + timedelta(minutes=self.act_rng.randint(1, 4))
-            self.at(
-                at, lambda t: self.outgoing.append(LinkClick(at=t, url=found[0], customer_id=customer_id))
+            self._tap(
+                found[0], msg.channel, seen + timedelta(minutes=self.act_rng.randint(1, 4)), customer_id
             )
 
     def _maybe_tap_link(self, msg: SentMessage, seen: datetime, customer_id: int) -> None:
         found = tracked_links(msg.raw)
         if found and self.click_rng.random() < self.cfg.p_line_link_click:
-            at = seen + timedelta(minutes=self.click_rng.randint(1, 120))
-            self.at(
-                at, lambda t: self.outgoing.append(LinkClick(at=t, url=found[0], customer_id=customer_id))
+            self._tap(
+                found[0], msg.channel, seen + timedelta(minutes=self.click_rng.randint(1, 120)), customer_id
             )
+
+    def _tap(self, url: str, channel: str, at: datetime, customer_id: int) -> None:
+        """A tap of a tracked link at ``at``, from the app of the message's channel (its user agent)."""
+        self.at(at, lambda t: self.outgoing.append(LinkClick(t, url, customer_id, channel=channel)))
 
 
 # how a customer may answer a message of each sequence (the shop's side of the funnel)

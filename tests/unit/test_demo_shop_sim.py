@@ -84,3 +84,30 @@ def test_a_cart_reminder_brings_abandoners_back():
     run_offline(sim, react)
     recovered = [co for co in sim.checkouts if co.recovered_by == "reminder"]
     assert reminded and len(recovered) >= 0.8 * len(reminded)
+
+
+def test_a_customer_who_acts_on_a_message_taps_its_link_first_from_its_channels_app():
+    """Every answered reminder with a tracked link is tapped (p 1.0) before the checkout completes, and the tap
+    says which app it came from — an email's is not LINE's in-app browser."""
+    from enishi_local.demo.shop_sim import LinkClick
+
+    cfg = SimConfig.small(customers=120, p_recover_after_reminder=(1.0, 1.0), p_click_when_acting=1.0)
+    sim = make_sim(cfg)
+    reminded = set()
+    link = "https://api.example/r/c1.AAAA.BBBB"
+
+    def react(s: ShopSimulation, now):
+        for cust in s.customers:
+            co = cust.open_checkout
+            if co is not None and co.token not in reminded and now >= co.created_at + timedelta(hours=1):
+                reminded.add(co.token)
+                raw = {"text": f"カートはこちら {link}"}
+                msg = SentMessage("email", cust.person.email, "cart_recovery", "reminder_1", now, raw=raw)
+                s.on_message(msg, now)
+
+    taps = [o for o in run_offline(sim, react) if isinstance(o, LinkClick)]
+    recovered = [co for co in sim.checkouts if co.recovered_by == "reminder"]
+    assert recovered and len(taps) == len(
+        recovered
+    )  # one tap per reminder acted on (bounced readers act on none)
+    assert {(t.url, t.channel) for t in taps} == {(link, "email")}
