@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from enishi import bootstrap, keys
 from enishi import constants as c
 from enishi.shop_config import load_shop_config
-from enishi_local import activity, athena_duckdb, moto_patches, runtime
+from enishi_local import activity, athena_duckdb, moto_fastpaths, moto_patches, runtime
 from enishi_local.cfn import FunctionSpec, QueueSpec, RuleSpec, TargetSpec, Template
 from enishi_local.direct import DirectSqs, DirectTable
 from enishi_local.dispatch import Scheduler, SqsPoller, TargetDispatcher
@@ -244,6 +244,11 @@ class LocalStack:
             moto_patches.install_botocore_data_cache(),
             moto_patches.install_dynamodb_plain_request_parse(),
             moto_patches.install_camelcase_cache(),
+            moto_fastpaths.install_item_size_running_total(),
+            moto_fastpaths.install_expression_caches(),
+            moto_fastpaths.install_route_cache(),
+            moto_fastpaths.install_fast_random_strings(),
+            moto_fastpaths.install_plain_clock_reads(),
             athena_duckdb.install(ACCOUNT_ID),
             tune_gc(),
         ]
