@@ -249,6 +249,8 @@ class LocalStack:
             moto_fastpaths.install_route_cache(),
             moto_fastpaths.install_fast_random_strings(),
             moto_fastpaths.install_plain_clock_reads(),
+            moto_fastpaths.install_shallow_message_copies(),
+            moto_fastpaths.install_request_templates(),
             athena_duckdb.install(ACCOUNT_ID),
             tune_gc(),
         ]

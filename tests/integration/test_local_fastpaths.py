@@ -216,3 +216,93 @@ def test_clock_reads_give_moto_s_answers_where_moto_calls_them():
     assert abs(now_fast - now_wall) < 1
     assert naive.tzinfo is None
     assert sqs_models.unix_time is original  # undone
+
+
+def _receives(_: Any) -> list[Any]:
+    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    attributes = {
+        "trace": {"DataType": "String", "StringValue": "t-1"},
+        "shop": {"DataType": "String", "StringValue": "enishi-sabo"},
+    }
+    sqs.send_message(QueueUrl=url, MessageBody="注文", MessageAttributes=attributes)
+    out = []
+    for names in (["trace"], [], ["All"], ["sh.*"]):  # each receive filters the copy it is given
+        (m,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=names, AttributeNames=["All"])[
+            "Messages"
+        ]
+        out.append((m["Body"], m.get("MessageAttributes"), m["Attributes"]["ApproximateReceiveCount"]))
+    return out
+
+
+def test_received_messages_are_filtered_the_same_and_the_queue_keeps_every_attribute():
+    before = _run(UNCHANGED, _receives)
+    undo = moto_fastpaths.install_shallow_message_copies()
+    try:
+        after = _run(UNCHANGED, _receives)
+    finally:
+        undo()
+    assert after == before
+    assert before[2][1] == {  # the third receive still sees both attributes: the first filtered only its copy
+        "trace": {"DataType": "String", "StringValue": "t-1"},
+        "shop": {"DataType": "String", "StringValue": "enishi-sabo"},
+    }
+    assert [r[2] for r in before[:4]] == ["1", "2", "3", "4"]
+
+
+def _captured_requests() -> list[Any]:
+    """Real requests boto3 prepares (DynamoDB, SQS, EventBridge, Step Functions, S3, SES v2), each twice."""
+    captured: list[Any] = []
+    session = boto3.session.Session(region_name="ap-northeast-1")
+    with mock_aws():
+        clients = {
+            s: session.client(s) for s in ("dynamodb", "sqs", "events", "stepfunctions", "s3", "sesv2")
+        }
+        for client in clients.values():
+            client.meta.events.register_first("before-send", lambda request, **_: captured.append(request))
+        for _ in range(2):
+            for call in (
+                lambda: clients["dynamodb"].list_tables(),
+                lambda: clients["dynamodb"].describe_limits(),
+                lambda: clients["sqs"].list_queues(QueueNamePrefix="注文"),
+                lambda: clients["events"].put_events(
+                    Entries=[{"Source": "s", "DetailType": "d", "Detail": '{"a": "縁"}'}]
+                ),
+                lambda: clients["stepfunctions"].list_state_machines(),
+                lambda: clients["s3"].list_buckets(),
+                lambda: clients["sesv2"].list_email_identities(),
+            ):
+                call()
+    return captured
+
+
+def test_requests_built_from_a_template_carry_what_moto_builds():
+    import moto.core.request as moto_request
+
+    requests = _captured_requests()
+    original = moto_request.normalize_request
+    expected = [original(r) for r in requests]
+    built_by_moto = []
+
+    def counted(request: Any) -> Any:
+        built_by_moto.append(request)
+        return original(request)
+
+    moto_request.normalize_request = counted  # what the shortcut falls back to
+    undo = moto_fastpaths.install_request_templates()
+    try:
+        got = [moto_request.normalize_request(r) for r in requests]
+    finally:
+        undo()
+        moto_request.normalize_request = original
+    for want, have in zip(expected, got, strict=True):
+        w, h = dict(want.environ), dict(have.environ)
+        assert w.pop("wsgi.input").getvalue() == h.pop("wsgi.input").getvalue()
+        assert w.pop("werkzeug.request") is want and h.pop("werkzeug.request") is have
+        assert list(w.items()) == list(h.items())  # every key and value, in werkzeug's order
+        seen = (have.method, have.url, have.raw_url, have.get_data(), list(have.headers.items()))
+        assert seen == (want.method, want.url, want.raw_url, want.get_data(), list(want.headers.items()))
+    with_body = [r for r in requests if r.body]
+    assert len(with_body) >= 8
+    first_to_each_url = len({(r.method, r.url) for r in with_body})  # DynamoDB's two operations share one
+    assert len(requests) - len(built_by_moto) == len(with_body) - first_to_each_url
