@@ -20,6 +20,20 @@ VERDICTS = {
 }
 
 
+AB_VERDICTS = {  # an A/B comparison's verdict (``analytics/abtests.py``), for the terminal and the HTML card alike
+    "winner": ("勝ち", "winner {winner}"),
+    "no_winner": ("有意差なし", "no significant difference"),
+    "too_small": ("サンプル不足", "too few to tell"),
+}
+
+
+def ab_verdict(m: dict[str, Any]) -> dict[str, str]:
+    """``{"ja", "en", "p"}``: the verdict of one A/B comparison (click or conversion) in words, and its p-value."""
+    ja, en = AB_VERDICTS.get(m["verdict"], (m["verdict"], m["verdict"]))
+    p = "" if m.get("p_value") is None else f" (p={m['p_value']:.3f})"
+    return {"ja": ja, "en": en.format(winner=m.get("winner")), "p": p}
+
+
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v * 100:.1f}%"
 

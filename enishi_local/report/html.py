@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from enishi_local.report.experiments import ab_verdict
 from enishi_local.report.experiments import rows as experiment_rows
 from enishi_local.report.metrics import SEQUENCE_LABELS, STAGE_LABELS, STAGES
 
@@ -38,4 +39,5 @@ def render_html(summary: dict[str, Any], charts: dict[str, Path], generator: str
         f2_days=(30, 60, 90),
         generator=generator,
         experiments=experiment_rows(summary),
+        ab_words=ab_verdict,
     )

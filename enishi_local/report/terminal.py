@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .experiments import ab_verdict, terminal_rows
+
 Rows = list[tuple[str, str]]
 
 
@@ -93,16 +95,9 @@ def _analytics(s: dict[str, Any]) -> Rows:
     return rows
 
 
-VERDICTS = {
-    "winner": "winner {winner}",
-    "no_winner": "no significant difference 有意差なし",
-    "too_small": "too few to tell サンプル不足",
-}
-
-
 def _verdict(m: dict[str, Any]) -> str:
-    p = "" if m.get("p_value") is None else f" (p={m['p_value']:.3f})"
-    return VERDICTS.get(m["verdict"], m["verdict"]).format(winner=m.get("winner")) + p
+    v = ab_verdict(m)
+    return f"{v['en']} {v['ja']}{v['p']}"
 
 
 def _ab_tests(s: dict[str, Any]) -> Rows:
@@ -126,8 +121,6 @@ def _ab_tests(s: dict[str, Any]) -> Rows:
 
 
 def _experiments(s: dict[str, Any]) -> Rows:
-    from .experiments import terminal_rows
-
     return terminal_rows(s)
 
 

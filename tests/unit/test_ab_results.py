@@ -195,7 +195,7 @@ def test_the_sequences_query_gives_each_variants_sent_clicked_converted_and_reve
 # ---------------------------------------------------------------- the report
 
 
-def test_the_report_shows_the_variant_table_in_japanese_and_english():
+def test_the_report_shows_the_variant_table_in_japanese_and_english(tmp_path):
     from enishi_local.report import terminal
 
     rows = [
@@ -209,3 +209,10 @@ def test_the_report_shows_the_variant_table_in_japanese_and_english():
     assert "A/B welcome.f2_nudge" in text and "conversion 転換: winner b" in text
     assert "CTR: no significant difference 有意差なし" in text
     assert "variant a" in text and "variant b" in text and "¥360,000" in text
+    # the HTML card says the same words (one wording: report.experiments.ab_verdict), the winner in bold
+    from enishi_local.report import render, view
+
+    render(view.merge(view.from_result(result), view.result_only(result)), tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    card = page[page.index("A/Bテスト A/B tests") :]
+    assert "<b>勝ち winner b</b>" in card and "有意差なし no significant difference (p=" in card
