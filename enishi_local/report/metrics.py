@@ -20,12 +20,9 @@ from enishi.analytics.cost import (
     LAMBDA_GB,
     LAMBDA_SECONDS_PER_STEP,
     LINE_PLANS_JPY,
-    PRICE_DDB_READ,
-    PRICE_DDB_WRITE,
-    PRICE_LAMBDA_GB_SECOND,
-    PRICE_LAMBDA_REQUEST,
     PRICE_SES_EMAIL,
     PRICE_SFN_TRANSITION,
+    cost_parts,
     line_plan_for_quota,
 )
 from enishi.analytics.cost import line_per_message_usd as _line_per_message_usd
@@ -339,20 +336,20 @@ def sequence_cost(data: ReportData, seq: str, emails: int, lines: int) -> dict[s
     ex = [e for e in data.executions if e.sequence == seq]
     transitions = sum(e.transitions for e in ex)
     invocations = sum(e.lambda_invocations for e in ex)
-    parts = {
+    usd = cost_parts(
+        transitions=transitions, invocations=invocations, emails=emails, lines=lines, plan_name=data.line_plan
+    )  # the Analytics job's cost model, so the local report and a deployed one price a message alike
+    return {
         "executions": len(ex),
         "transitions": transitions,
         "lambda_invocations": invocations,
-        "step_functions": transitions * PRICE_SFN_TRANSITION,
-        "lambda": invocations
-        * (PRICE_LAMBDA_REQUEST + PRICE_LAMBDA_GB_SECOND * LAMBDA_GB * LAMBDA_SECONDS_PER_STEP),
-        "dynamodb": invocations
-        * (DDB_WRITES_PER_STEP * PRICE_DDB_WRITE + DDB_READS_PER_STEP * PRICE_DDB_READ),
-        "ses": emails * PRICE_SES_EMAIL,
-        "line": lines * line_per_message_usd(data.line_plan),
+        "step_functions": usd.step_functions,
+        "lambda": usd.lambda_,
+        "dynamodb": usd.dynamodb,
+        "ses": usd.ses,
+        "line": usd.line,
+        "total": usd.total,
     }
-    parts["total"] = sum(parts[k] for k in COST_COMPONENTS)
-    return parts
 
 
 COST_COMPONENTS = ("step_functions", "lambda", "dynamodb", "ses", "line")
