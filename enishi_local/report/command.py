@@ -190,6 +190,8 @@ def local_result(
         run = stack.run_analytics()  # the deployed machine, its Waits on the virtual clock (LocalStack)
         if run["status"] != "SUCCEEDED":
             raise SystemExit(f"the local Analytics run ended {run['status']}: {run.get('error')}")
+        if bucket is not None:  # the run already read the document it wrote
+            return AnalyticsResult.model_validate(run["result"]), f"s3://{bucket}/{keys.ANALYTICS_LATEST_KEY}"
     if bucket is not None:
         try:
             return read_latest(s3, bucket), f"s3://{bucket}/{keys.ANALYTICS_LATEST_KEY}"
