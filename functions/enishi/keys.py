@@ -37,7 +37,6 @@ DEDUPE_SK = "DEDUPE"
 QUOTA_SK = "QUOTA"
 MSG_SK_PREFIX = "MSG#"
 FULFILLMENT_SK_PREFIX = "FULFILLMENT#"
-ANALYTICS_LATEST_KEY = "results/latest.json"  # S3, analytics bucket: the newest result document
 
 
 def normalize_email(email: str) -> str:
@@ -193,7 +192,7 @@ def campaign_recipients_key(campaign_id: str, run_tag: str) -> str:
 # analytics bucket layout (functions/enishi/analytics/result.py): one run's files under its ``as_of``
 ANALYTICS_EXPORTS_PREFIX = "exports/"
 ANALYTICS_QUERIES_PREFIX = "athena-results/"
-ANALYTICS_LATEST_KEY = "results/latest.json"
+ANALYTICS_LATEST_KEY = "results/latest.json"  # the newest result document
 
 
 def analytics_as_of_tag(as_of: datetime) -> str:
