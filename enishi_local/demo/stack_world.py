@@ -84,10 +84,6 @@ _STAGE_FIELDS = (
     "last_order_at",
     "stage",
 )
-_STAGE_PROJECTION = {
-    "ProjectionExpression": ", ".join(f"#f{i}" for i in range(len(_STAGE_FIELDS))),
-    "ExpressionAttributeNames": {f"#f{i}": name for i, name in enumerate(_STAGE_FIELDS)},
-}
 
 
 class StackWorld:
@@ -198,40 +194,17 @@ class StackWorld:
 
     # ---- weekly stage sample: keyed reads of the customers the shop has seen so far
     def sampler(self, sim: ShopSimulation, thresholds: StageThresholds):
-        import boto3
-
-        ddb = boto3.resource("dynamodb")
-
         def sample(now: datetime) -> dict[str, int]:
-            ids: list[str] = []
+            # the demo's own bookkeeping: keyed reads of moto's table (``LocalStack.direct_table``), no boto3 round trip
+            table = self.stack.direct_table()
+            found: dict[str, dict[str, Any]] = {}
             for c in sim.customers:
                 if c.arrives_at > now:
                     continue
-                ids.append(str(c.id))
-                ids.append(keys.guest_customer_id(c.person.email))
-            found: dict[str, dict[str, Any]] = {}
-            direct = getattr(self.stack, "direct_table", None)
-            if (
-                direct is not None
-            ):  # the demo's own bookkeeping: keyed reads of moto's table, no boto3 round trip
-                table = direct()
-                for x in ids:
+                for x in (str(c.id), keys.guest_customer_id(c.person.email)):
                     item = table.get(keys.profile_key(self.shop, x), _STAGE_FIELDS)
                     if item is not None:
                         found[str(item.get("customer_id"))] = item
-                ids = []
-            for i in range(0, len(ids), 100):
-                req = {
-                    self.table_name: {
-                        "Keys": [keys.profile_key(self.shop, x) for x in ids[i : i + 100]],
-                        **_STAGE_PROJECTION,
-                    }
-                }
-                while req:
-                    resp = ddb.batch_get_item(RequestItems=req)
-                    for item in resp.get("Responses", {}).get(self.table_name, []):
-                        found[str(item.get("customer_id"))] = item
-                    req = resp.get("UnprocessedKeys") or {}
             counts = dict.fromkeys(("lead", "first_time", "repeat", "loyal", "at_risk", "dormant"), 0)
             for item in found.values():
                 if item.get("merged_into") or item.get("redacted"):
