@@ -27,7 +27,8 @@ from pathlib import Path
 
 # innermost first: the first frame of a sample whose file matches names the part the sample is charged to
 PARTS = (
-    ("moto (AWS emulated)", ("/moto/",)),
+    # moto's own code, and the local stack's patches that do moto's work in its place
+    ("moto (AWS emulated)", ("/moto/", "/enishi_local/moto_fastpaths.py", "/enishi_local/moto_patches.py")),
     (
         "boto3/botocore and HTTP (serialising)",
         (
