@@ -238,6 +238,7 @@ def ab_tests(sent: list[dict[str, Any]]) -> list[AbTest]:
             clicked=1 if x.get("clicked_at") else 0,
             converted=1 if x.get("converted_at") else 0,
             revenue_jpy=float(Decimal(str(x.get("revenue") or 0))),
+            revenue_sq=float(Decimal(str(x.get("revenue") or 0))) ** 2,
         )
         for x in sent
         if x.get("variant")

@@ -106,7 +106,8 @@ def _ab_tests(s: dict[str, Any]) -> Rows:
         rows.append(
             (
                 f"A/B {t['sequence']}.{t['step']}",
-                f"CTR: {_verdict(t['click'])}; conversion 転換: {_verdict(t['conversion'])}",
+                f"CTR: {_verdict(t['click'])}; conversion 転換: {_verdict(t['conversion'])}"
+                + (f"; ¥/sent 売上/通: {_verdict(t['revenue'])}" if t.get("revenue") else ""),
             )
         )
         for v in t["variants"]:

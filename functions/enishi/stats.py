@@ -95,15 +95,33 @@ def pooled_variance(t: Moments, c: Moments) -> float:
     return ((t.n - 1) * t.variance + (c.n - 1) * c.variance) / dof if dof > 0 else 0.0
 
 
+def _welch_se(t: Moments, c: Moments) -> float:
+    """Welch's standard error of mean_t − mean_c, each group's variance floored at the pooled one."""
+    floor = pooled_variance(t, c)
+    return math.sqrt(max(t.variance, floor) / t.n + max(c.variance, floor) / c.n)
+
+
 def mean_difference(t: Moments, c: Moments, z: float = Z95) -> Interval:
     """mean_t − mean_c with Welch's standard error, each group's variance floored at the pooled one (normal
     quantile): a group whose own spread is 0 (nobody bought) is not taken for an exact mean."""
     d = t.mean - c.mean
     if t.n == 0 or c.n == 0:
         return Interval(d, -math.inf, math.inf)
-    floor = pooled_variance(t, c)
-    se = math.sqrt(max(t.variance, floor) / t.n + max(c.variance, floor) / c.n)
+    se = _welch_se(t, c)
     return Interval(d, d - z * se, d + z * se)
+
+
+def mean_p_value(t: Moments, c: Moments) -> float:
+    """Two-sided p-value of H0: mean_t = mean_c, from the z of ``mean_difference`` (so p < 0.05 exactly when its 95 %
+    interval leaves out 0); 1.0 for an empty group. Two groups without spread have a zero-width interval: p is 0
+    when their means differ, 1 when they are equal."""
+    if t.n == 0 or c.n == 0:
+        return 1.0
+    se = _welch_se(t, c)
+    d = abs(t.mean - c.mean)
+    if se == 0:
+        return 1.0 if d == 0 else 0.0
+    return math.erfc(d / se / math.sqrt(2))
 
 
 def verdict(interval: Interval, n_t: int, n_c: int, events: int) -> str:
@@ -167,3 +185,20 @@ def winner(candidates: dict[str, tuple[int, int]], alpha: float = 0.05) -> str |
         if two_proportion_p_value(xb, nb, xo, no) * pairs >= alpha:
             return None
     return best
+
+
+def mean_winner(candidates: dict[str, Moments], alpha: float = 0.05) -> str | None:
+    """The variant whose mean (revenue per message sent) beats every other one significantly (Welch, Bonferroni
+    over the pairs, as ``winner``), or None. ``candidates``: variant → its per-message values as ``Moments``."""
+    names = sorted(candidates, key=lambda k: (candidates[k].mean, k))
+    if len(names) < 2:
+        return None
+    best = candidates[names[-1]]
+    pairs = len(names) - 1
+    for other in names[:-1]:
+        o = candidates[other]
+        if min(best.n, o.n) < MIN_GROUP or best.mean <= o.mean:
+            return None
+        if mean_p_value(best, o) * pairs >= alpha:
+            return None
+    return names[-1]

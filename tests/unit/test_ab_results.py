@@ -73,6 +73,61 @@ def test_a_winner_is_only_ever_named_when_it_beats_every_other_variant_significa
             assert stats.two_proportion_p_value(xb, nb, x, n) * (len(events) - 1) < 0.05
 
 
+def _arm(variant: str, sent: int, converted: int, each: float) -> abtests.VariantRow:
+    """``sent`` messages of which ``converted`` earned ``each`` yen apiece (the rest earned nothing)."""
+    return abtests.VariantRow(
+        "welcome", "f2_nudge", variant, sent, 0, converted, converted * each, converted * each**2
+    )
+
+
+def test_revenue_per_sent_names_a_winner_only_when_significant_and_says_too_small_plainly():
+    clear = abtests.revenue_metric([_arm("a", 500, 20, 3000.0), _arm("b", 500, 45, 5000.0)])
+    assert (
+        (clear.winner, clear.verdict) == ("b", "winner")
+        and clear.p_value is not None
+        and clear.p_value < 0.001
+    )
+    same = abtests.revenue_metric([_arm("a", 500, 30, 4000.0), _arm("b", 500, 31, 4000.0)])
+    assert (same.winner, same.verdict) == (None, "no_winner") and same.p_value and same.p_value > 0.05
+    few = abtests.revenue_metric([_arm("a", 500, 2, 3000.0), _arm("b", 500, 6, 90000.0)])
+    assert (few.winner, few.verdict) == (None, "too_small")  # 8 conversions: a few big orders prove nothing
+    small = abtests.revenue_metric([_arm("a", 20, 5, 3000.0), _arm("b", 500, 60, 5000.0)])
+    assert small.verdict == "too_small"
+
+
+_MOMENTS = st.integers(0, 600).flatmap(
+    lambda n: st.tuples(st.just(n), st.integers(0, n), st.floats(100, 50_000, allow_nan=False))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), _MOMENTS, min_size=2))
+def test_a_revenue_winner_beats_every_other_variant_significantly(arms):
+    m = abtests.revenue_metric([_arm(k, n, x, each) for k, (n, x, each) in arms.items()])
+    assert (m.winner is not None) == (m.verdict == "winner")
+    if m.winner is None:
+        return
+    moments = {k: stats.Moments(n, x * each, x * each**2) for k, (n, x, each) in arms.items()}
+    best = moments[m.winner]
+    for name, other in moments.items():
+        if name != m.winner:
+            assert min(best.n, other.n) >= stats.MIN_GROUP and best.mean > other.mean
+            assert stats.mean_p_value(best, other) * (len(arms) - 1) < 0.05
+
+
+@settings(max_examples=200, deadline=None)
+@given(_MOMENTS, _MOMENTS)
+def test_the_revenue_p_value_agrees_with_the_interval_the_holdouts_use(t, c):
+    mt = stats.Moments(t[0], t[1] * t[2], t[1] * t[2] ** 2)
+    mc = stats.Moments(c[0], c[1] * c[2], c[1] * c[2] ** 2)
+    if mt.n < 2 or mc.n < 2:
+        return
+    interval, p = stats.mean_difference(mt, mc), stats.mean_p_value(mt, mc)
+    if abs(p - 0.05) < 1e-6:
+        return  # on the boundary either answer is rounding
+    assert (p < 0.05) == (interval.low > 0 or interval.high < 0)
+
+
 # ---------------------------------------------------------------- the job's result
 
 
@@ -178,6 +233,7 @@ def test_the_sequences_query_gives_each_variants_sent_clicked_converted_and_reve
     rows = query(items)
     got = {(t.step, v.variant): v for t in abtests.ab_tests(build.variant_rows(rows)) for v in t.variants}
     expected: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)
+    squares: dict[tuple[str, str], float] = defaultdict(float)
     for m in items:
         if m["status"] == "sent" and m.get("variant"):
             e = expected[(m["step"], m["variant"])]
@@ -185,11 +241,18 @@ def test_the_sequences_query_gives_each_variants_sent_clicked_converted_and_reve
             e[1] += "clicked_at" in m
             e[2] += "converted_at" in m
             e[3] += Decimal(str(m.get("revenue", 0)))
+            squares[(m["step"], m["variant"])] += float(m.get("revenue", 0)) ** 2
     assert set(got) == set(expected)
     for key, (sent, clicked, converted, revenue) in expected.items():
         v = got[key]
         assert (v.sent, v.clicked, v.converted) == (sent, clicked, converted)
         assert Decimal(str(v.revenue_jpy)) == revenue.quantize(Decimal("0.01"))
+    summed: dict[tuple[str, str], float] = defaultdict(float)
+    for r in build.variant_rows(rows):
+        summed[(r.step, r.variant)] += r.revenue_sq  # the query's sum of squares, over the channels
+    assert set(summed) == set(squares)
+    for key, total in squares.items():
+        assert summed[key] == pytest.approx(total, rel=1e-9)
 
 
 # ---------------------------------------------------------------- the report
@@ -208,6 +271,7 @@ def test_the_report_shows_the_variant_table_in_japanese_and_english(tmp_path):
     text = "\n".join(f"{k} {v}" for k, v in terminal._ab_tests(summary))
     assert "A/B welcome.f2_nudge" in text and "conversion 転換: winner b" in text
     assert "CTR: no significant difference 有意差なし" in text
+    assert "¥/sent 売上/通: " in text  # revenue per message sent, tested like the rates
     assert "variant a" in text and "variant b" in text and "¥360,000" in text
     # the HTML card says the same words (one wording: report.experiments.ab_verdict), the winner in bold
     from enishi_local.report import render, view

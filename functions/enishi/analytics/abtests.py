@@ -4,12 +4,13 @@ Rows are the message records grouped by (sequence, step, variant) — ``sequence
 in the report's stand-in; records without a variant (no test, the holdout, a stopped sequence) are not here.
 Counts are of **sent** messages: a variant's recipients are the customers it reached, on any channel.
 
-The test is ``enishi.stats.winner`` for each metric (click rate, conversion rate): a variant is named only when
-it beats every other one significantly (two-proportion z-test, Bonferroni over the pairs, α = 0.05). Otherwise the
-verdict says why there is none: ``too_small`` (a variant reached fewer than ``stats.MIN_GROUP`` customers or the
-variants together have fewer than ``stats.MIN_EVENTS`` events — too soon to tell) or ``no_winner`` (enough data,
-no significant difference). Nothing switches automatically: the report shows the verdict, the shop edits
-``sequences.yaml``. Pure.
+The test is ``enishi.stats.winner`` for each rate (click rate, conversion rate): a variant is named only when it
+beats every other one significantly (two-proportion z-test, Bonferroni over the pairs, α = 0.05); revenue per
+message sent is tested the same way on means (``stats.mean_winner``: Welch's z with the pooled-variance floor).
+Otherwise the verdict says why there is none: ``too_small`` (a variant reached fewer than ``stats.MIN_GROUP``
+customers or the variants together have fewer than ``stats.MIN_EVENTS`` events — too soon to tell) or
+``no_winner`` (enough data, no significant difference). Nothing switches automatically: the report shows the
+verdict, the shop edits ``sequences.yaml``. Pure.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class VariantRow:
     clicked: int
     converted: int
     revenue_jpy: float
+    revenue_sq: float  # Σ revenue² over the sent messages (each message's attributed revenue, 0 without)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -57,6 +59,23 @@ def metric(events: dict[str, tuple[int, int]]) -> AbMetric:
     return AbMetric(winner=best, verdict=VERDICT_WINNER if best else VERDICT_NO_WINNER, p_value=p_value)
 
 
+def revenue_metric(arms: list[VariantRow]) -> AbMetric:
+    """The winner test of revenue per message sent: Welch's z on each variant's per-message revenue (0 for a
+    message that earned nothing), each variance floored at the pooled one, Bonferroni over the pairs. Too small
+    under the same thresholds, counting conversions as the events."""
+    moments = {r.variant: stats.Moments(r.sent, r.revenue_jpy, r.revenue_sq) for r in arms}
+    ranked = sorted(moments, key=lambda k: (moments[k].mean, k))
+    p_value = None
+    if len(ranked) >= 2:
+        p_value = round(stats.mean_p_value(moments[ranked[-1]], moments[ranked[-2]]), 6)
+    if min((m.n for m in moments.values()), default=0) < stats.MIN_GROUP or (
+        sum(r.converted for r in arms) < stats.MIN_EVENTS
+    ):
+        return AbMetric(winner=None, verdict=VERDICT_TOO_SMALL, p_value=p_value)
+    best = stats.mean_winner(moments)
+    return AbMetric(winner=best, verdict=VERDICT_WINNER if best else VERDICT_NO_WINNER, p_value=p_value)
+
+
 def _cells(rows: Iterable[VariantRow]) -> dict[tuple[str, str], dict[str, VariantRow]]:
     cells: dict[tuple[str, str], dict[str, VariantRow]] = {}
     for r in rows:
@@ -73,6 +92,7 @@ def _cells(rows: Iterable[VariantRow]) -> dict[tuple[str, str], dict[str, Varian
                 old.clicked + r.clicked,
                 old.converted + r.converted,
                 old.revenue_jpy + r.revenue_jpy,
+                old.revenue_sq + r.revenue_sq,
             )
         )
     return cells
@@ -103,6 +123,7 @@ def ab_tests(rows: Iterable[VariantRow]) -> list[AbTest]:
                 variants=[_stats(r) for r in ordered],
                 click=metric({r.variant: (r.clicked, r.sent) for r in ordered}),
                 conversion=metric({r.variant: (r.converted, r.sent) for r in ordered}),
+                revenue=revenue_metric(ordered),
             )
         )
     return out

@@ -147,13 +147,14 @@ class AbMetric(BaseModel):
 
 
 class AbTest(BaseModel):
-    """A step's A/B test: its variants and the click-rate and conversion-rate tests."""
+    """A step's A/B test: its variants and the click-rate, conversion-rate and revenue-per-sent tests."""
 
     sequence: str
     step: str
     variants: list[VariantStats]
     click: AbMetric
     conversion: AbMetric
+    revenue: AbMetric | None = None  # revenue per message sent; None in a document written before it existed
 
 
 class Totals(BaseModel):
