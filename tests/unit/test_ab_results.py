@@ -32,6 +32,8 @@ def row(
         "clicked": str(clicked),
         "converted": str(converted),
         "revenue": revenue,
+        # as if each conversion earned the same: Σ revenue² = revenue² / converted
+        "revenue_sq": str(Decimal(revenue) ** 2 / converted) if converted else "0",
     }
 
 
@@ -156,6 +158,16 @@ def test_the_result_has_a_row_per_variant_added_up_over_channels_and_the_step_ro
     old = result.model_dump(mode="json")
     del old["ab_tests"]
     assert AnalyticsResult.model_validate(old).ab_tests == []
+    before_revenue = result.model_dump(mode="json")  # written before the revenue test existed
+    del before_revenue["ab_tests"][0]["revenue"]
+    assert AnalyticsResult.model_validate(before_revenue).ab_tests[0].revenue is None
+    assert test.revenue is not None and test.revenue.verdict == "no_winner"  # ¥132 vs ¥202 per sent: p ≈ 0.12
+    assert test.revenue.p_value == pytest.approx(0.1232, abs=0.0005)
+    unknown = [{k: v for k, v in r.items() if k != "revenue_sq"} for r in rows]  # rows of an older query
+    (old_test,) = build.result(
+        build.CustomerSummary(), [], unknown, settings_, generated_at=AS_OF, source="t"
+    ).ab_tests
+    assert old_test.revenue is None  # no sum of squares: no revenue verdict, rather than a false certainty
 
 
 def _merge(rows: list[dict]) -> list[dict]:

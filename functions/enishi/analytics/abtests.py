@@ -37,7 +37,9 @@ class VariantRow:
     clicked: int
     converted: int
     revenue_jpy: float
-    revenue_sq: float  # Σ revenue² over the sent messages (each message's attributed revenue, 0 without)
+    revenue_sq: (
+        float | None
+    )  # Σ revenue² over the sent messages (0 for one that earned nothing); None: not known
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -59,11 +61,14 @@ def metric(events: dict[str, tuple[int, int]]) -> AbMetric:
     return AbMetric(winner=best, verdict=VERDICT_WINNER if best else VERDICT_NO_WINNER, p_value=p_value)
 
 
-def revenue_metric(arms: list[VariantRow]) -> AbMetric:
+def revenue_metric(arms: list[VariantRow]) -> AbMetric | None:
     """The winner test of revenue per message sent: Welch's z on each variant's per-message revenue (0 for a
     message that earned nothing), each variance floored at the pooled one, Bonferroni over the pairs. Too small
-    under the same thresholds, counting conversions as the events."""
-    moments = {r.variant: stats.Moments(r.sent, r.revenue_jpy, r.revenue_sq) for r in arms}
+    under the same thresholds, counting conversions as the events. None when a variant's sum of squares is not
+    known (rows without ``revenue_sq``): its variance would read as 0, a certainty the data never gave."""
+    if any(r.revenue_sq is None for r in arms):
+        return None
+    moments = {r.variant: stats.Moments(r.sent, r.revenue_jpy, r.revenue_sq or 0.0) for r in arms}
     ranked = sorted(moments, key=lambda k: (moments[k].mean, k))
     p_value = None
     if len(ranked) >= 2:
@@ -92,7 +97,7 @@ def _cells(rows: Iterable[VariantRow]) -> dict[tuple[str, str], dict[str, Varian
                 old.clicked + r.clicked,
                 old.converted + r.converted,
                 old.revenue_jpy + r.revenue_jpy,
-                old.revenue_sq + r.revenue_sq,
+                None if old.revenue_sq is None or r.revenue_sq is None else old.revenue_sq + r.revenue_sq,
             )
         )
     return cells

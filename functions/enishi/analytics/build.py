@@ -289,7 +289,7 @@ def variant_rows(rows: Sequence[Row]) -> list[abtests.VariantRow]:
             clicked=_int(r.get("clicked")),
             converted=_int(r.get("converted")),
             revenue_jpy=float(_dec(r.get("revenue"))),
-            revenue_sq=float(_dec(r.get("revenue_sq"))),
+            revenue_sq=None if r.get("revenue_sq") is None else float(_dec(r.get("revenue_sq"))),
         )
         for r in rows
         if r.get("variant") and _int(r.get("sent"))
