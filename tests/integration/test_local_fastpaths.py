@@ -41,6 +41,19 @@ def _run(install: Callable[[], Undo], script: Callable[[Any], list[Any]]) -> lis
             undo()
 
 
+def _without_then_with(
+    install: Callable[[], Undo], script: Callable[[Any], list[Any]], runs: int = 1
+) -> tuple[list[Any], list[list[Any]]]:
+    """``script``'s answers without the shortcut, then ``runs`` times with it installed (a later run reads what an
+    earlier one left in its caches), each on a fresh mock."""
+    before = _run(UNCHANGED, script)
+    undo = install()
+    try:
+        return before, [_run(UNCHANGED, script) for _ in range(runs)]
+    finally:
+        undo()
+
+
 def _answer(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Any:
     try:
         resp = call(**kwargs)
@@ -96,13 +109,7 @@ def _updates(table: Any) -> list[Any]:
 
 def test_updates_and_conditions_answer_the_same_with_the_parsed_expressions_remembered():
     # Given the handlers' update and condition shapes, run twice with the caches (the second run reads them)
-    before = _run(UNCHANGED, _updates)
-    undo = moto_fastpaths.install_expression_caches()
-    try:
-        first = _run(UNCHANGED, _updates)
-        second = _run(UNCHANGED, _updates)
-    finally:
-        undo()
+    before, (first, second) = _without_then_with(moto_fastpaths.install_expression_caches, _updates, runs=2)
     # Then every answer — wins, lost conditions, syntax errors — and the final table are the same
     assert first == before
     assert second == before
@@ -153,12 +160,7 @@ def _several_services(_: Any) -> list[Any]:
 
 def test_requests_reach_the_same_backends_with_their_routes_remembered():
     # Given calls to several services, errors included, each URL seen more than once
-    before = _run(UNCHANGED, _several_services)
-    undo = moto_fastpaths.install_route_cache()
-    try:
-        after = [_run(UNCHANGED, _several_services) for _ in range(2)]
-    finally:
-        undo()
+    before, after = _without_then_with(moto_fastpaths.install_route_cache, _several_services, runs=2)
     # Then every answer is the same, including where moto answers an error
     assert after == [before, before]
     assert before[0] == "hello" and before[3] == b"{}"
@@ -236,12 +238,7 @@ def _receives(_: Any) -> list[Any]:
 
 
 def test_received_messages_are_filtered_the_same_and_the_queue_keeps_every_attribute():
-    before = _run(UNCHANGED, _receives)
-    undo = moto_fastpaths.install_shallow_message_copies()
-    try:
-        after = _run(UNCHANGED, _receives)
-    finally:
-        undo()
+    before, (after,) = _without_then_with(moto_fastpaths.install_shallow_message_copies, _receives)
     assert after == before
     assert before[2][1] == {  # the third receive still sees both attributes: the first filtered only its copy
         "trace": {"DataType": "String", "StringValue": "t-1"},
