@@ -16,6 +16,11 @@ skips one such piece, never changing what a request returns or raises. Each retu
   substituting values; the lexed tokens are immutable named tuples.
 - ``install_route_cache``: moto finds a request's backend by trying every service's URL patterns in turn, then
   rebuilding that backend's URL map and compiling each of its patterns; a URL's route is fixed while the stack runs.
+- ``install_request_templates``: moto builds each werkzeug request through werkzeug's test ``EnvironBuilder``; a
+  request to a method and URL seen before gets a copy of the first one's environ with its own body and headers.
+- ``install_fast_random_strings``: a response's 52-character request id in one ``random.choices`` draw.
+- ``install_plain_clock_reads``: moto's clock helpers without an import statement per call.
+- ``install_shallow_message_copies``: SQS receives copy a message shallowly (the filter gives the copy a new dict).
 """
 
 from __future__ import annotations
@@ -27,9 +32,8 @@ from typing import Any
 Undo = Callable[[], None]
 
 CACHE_LIMIT = 4096  # distinct expressions / URLs remembered; beyond it, computed every time (S3 object URLs)
-ITEM_SIZE_LIMIT = (
-    405000  # moto's own threshold (DynamoDB's documented 400 KB, measured by moto at 409-410 KB)
-)
+# moto's own threshold (DynamoDB documents 400 KB; moto measured AWS's real limit at 409-410 KB)
+ITEM_SIZE_LIMIT = 405000
 
 
 def install_item_size_running_total() -> Undo:
