@@ -46,6 +46,8 @@ class VirtualClock:
         self._released: set[int] = set()  # ordered release: the sleepers let go and not yet gone
         self._ordered = ordered
         self._ids = itertools.count()
+        self._paused = 0.0  # virtual seconds handlers paused beyond the real time it took (``pause``)
+        self._pause_lock = threading.Lock()
 
     # ---- reading
     @property
@@ -223,12 +225,30 @@ class VirtualClock:
         with self._cond:
             return min(self._sleepers.values(), default=None)
 
+    # ---- a handler's own waits (``enishi.clock.pause``: a cart client pacing its requests, a back-off)
+    def pause(self, seconds: float) -> None:
+        """A manual clock does not wait at all (nothing real is on the other side to wait for: the local carts do
+        not rate-limit, and the virtual time a handler runs in is frozen anyway); a running one sleeps the scaled
+        real time. Either way ``monotonic`` counts the whole pause, so the pacing code runs as in Lambda."""
+        if seconds <= 0:
+            return
+        real = 0.0 if self._scale == 0.0 else seconds / self._scale
+        if real:
+            time.sleep(real)
+        with self._pause_lock:
+            self._paused += seconds - real
+
+    def monotonic(self) -> float:
+        with self._pause_lock:
+            return time.monotonic() + self._paused
+
     # ---- enishi.clock
     def install(self) -> None:
         """Make ``enishi.clock.now()`` read this clock. ``enishi.clock.peer_now()`` — what a real sender's signed
         timestamp is judged against — stays the wall clock: the programs that post to the local stack are real."""
         enishi_clock.set_provider(self.now)
         enishi_clock.set_peer_provider(lambda: datetime.now(UTC))
+        enishi_clock.set_pause_provider(self.pause, self.monotonic)
 
     def uninstall(self) -> None:
         enishi_clock.reset()

@@ -6,6 +6,7 @@ In Lambda it is the system clock (UTC). The local stack replaces the provider wi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,6 +14,8 @@ JST = timezone(timedelta(hours=9), "JST")
 
 _provider: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 _peer_provider: Callable[[], datetime] | None = None  # None: the same as ``now()``
+_pause: Callable[[float], None] = time.sleep
+_monotonic: Callable[[], float] = time.monotonic
 
 
 def now() -> datetime:
@@ -39,9 +42,28 @@ def set_peer_provider(provider: Callable[[], datetime] | None) -> None:
     _peer_provider = provider
 
 
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` inside a handler (a cart client pacing its requests, a back-off). In Lambda ``time.sleep``;
+    the local stack's virtual clock takes it as virtual time (``set_pause_provider``)."""
+    _pause(seconds)
+
+
+def monotonic() -> float:
+    """Seconds on a clock that never goes back, to measure such a wait: ``time.monotonic`` in Lambda; locally it
+    counts each ``pause`` in full, so code that paced itself sees the time it asked for."""
+    return _monotonic()
+
+
+def set_pause_provider(pause: Callable[[float], None], monotonic: Callable[[], float]) -> None:
+    """Used by the local stack and tests only."""
+    global _pause, _monotonic
+    _pause, _monotonic = pause, monotonic
+
+
 def reset() -> None:
     set_provider(lambda: datetime.now(UTC))
     set_peer_provider(None)
+    set_pause_provider(time.sleep, time.monotonic)
 
 
 def to_utc(value: datetime) -> datetime:

@@ -13,7 +13,6 @@ token (another run rotated it first), it reloads the vault once and retries with
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -208,8 +207,8 @@ class CartApi:
         tokens: TokenManager | None,
         min_interval: float = 0.0,
         transport: Transport = urllib_transport,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = clock.pause,  # time.sleep in Lambda; virtual time in the local stack
+        monotonic: Callable[[], float] = clock.monotonic,
         max_attempts: int = MAX_ATTEMPTS,
         extra_headers: Mapping[str, str] | None = None,
         header_factory: Callable[[], Mapping[str, str]] | None = None,
