@@ -26,6 +26,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from enishi import keys
 from enishi.clock import JST
 
 from . import webhooks as wh
@@ -627,7 +628,7 @@ class ShopSimulation:
             self._maybe_tap_link(msg, seen, cust.id)
         if cust.bounce and msg.channel == "email":
             return  # never read
-        reaction = _REACTIONS.get("campaign" if msg.sequence.startswith("campaign-") else msg.sequence)
+        reaction = _REACTIONS.get("campaign" if keys.campaign_of(msg.sequence) else msg.sequence)
         if reaction is not None:
             reaction(self, cust, msg, seen)
         self._maybe_unsubscribe(cust, msg, seen)

@@ -18,11 +18,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from enishi import stats
+from enishi import keys, stats
 from enishi.analytics.result import Estimate, HoldoutGroup, HoldoutResult, StepStats
 
 Row = Mapping[str, str | None]
-CAMPAIGN_PREFIX = "campaign-"  # keys.campaign_sequence
 
 
 def _num(value: str | None) -> float:
@@ -90,10 +89,10 @@ def holdout_result(
     offer = total.offer_cost_jpy if total else 0.0
     cost = (total.cost_jpy if total else 0.0) + offer
     last = max((str(r.get("last_at") or "") for r in groups.values()), default="") or None
-    campaign = sequence.startswith(CAMPAIGN_PREFIX)
+    campaign = keys.campaign_of(sequence)
     return HoldoutResult(
-        kind="campaign" if campaign else "sequence",
-        name=sequence.removeprefix(CAMPAIGN_PREFIX) if campaign else sequence,
+        kind="sequence" if campaign is None else "campaign",
+        name=sequence if campaign is None else campaign,
         sequence=sequence,
         window_days=window_days,
         complete=_complete(last, window_days, as_of),
