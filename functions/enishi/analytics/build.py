@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from enishi import clock
-from enishi.analytics import abtests, holdouts
+from enishi.analytics import abtests, holdouts, queries
 from enishi.analytics import cost as cm
 from enishi.analytics import segments as seg
 from enishi.analytics.result import (
@@ -47,7 +47,7 @@ class Settings:
     shapes: Mapping[str, cm.MachineShape] = field(default_factory=dict)  # sequence → compiled machine shape
     # issue 12: sequence (a campaign: 'campaign-<id>') → step → the offer's coupon value (JPY) of that message
     offers: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    holdout_window_days: int = 30  # holdouts.sql: conversion window after a decision
+    holdout_window_days: int = queries.WINDOW_DAYS  # holdouts.sql: conversion window after a decision
 
 
 @dataclass(frozen=True)
