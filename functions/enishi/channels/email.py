@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from enishi import clock
+from enishi.aws_errors import error_code
 from enishi.channels.backoff import Backoff
 from enishi.channels.render import RenderedEmail
 from enishi.feedback.tags import encode_tag_value
@@ -116,9 +117,8 @@ def _error_code(exc: Exception) -> tuple[str | None, int | None]:
     response: Any = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return None, None
-    code = (response.get("Error") or {}).get("Code")
     status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-    return code, status
+    return error_code(exc) or None, status
 
 
 class EmailSender:

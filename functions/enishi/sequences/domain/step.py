@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from enishi import clock, keys
+from enishi.aws_errors import error_code
 from enishi.profiles.model import Profile
 from enishi.sequences.domain import eligibility
 from enishi.sequences.domain.messages import SendErrorKind
@@ -171,9 +172,7 @@ def trigger_facts(state: dict[str, Any]) -> tuple[datetime, str | None, str | No
 
 def throttled(err: BaseException) -> bool:
     """A DynamoDB throttle / transient error (botocore ``ClientError``, read without importing botocore)."""
-    response = getattr(err, "response", None)
-    code = (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code in THROTTLING_CODES
+    return error_code(err) in THROTTLING_CODES
 
 
 def checkout_view(checkout: Any) -> dict[str, Any]:
