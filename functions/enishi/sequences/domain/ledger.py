@@ -23,9 +23,8 @@ STATUS_SENT = "sent"
 STATUS_SKIPPED = "skipped"
 STATUS_FAILED = "failed"
 STATUS_FAILED_RETRYABLE = "failed_retryable"
-FIELD_REQUEST_KEY = (
-    "line_request_key"  # a held LINE message: the multicast request it goes out in (its retry key)
-)
+# a held LINE message: the multicast request it goes out in (its retry key)
+FIELD_REQUEST_KEY = "line_request_key"
 
 
 def line_retry_key(message_key: str) -> str:

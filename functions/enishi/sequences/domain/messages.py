@@ -56,9 +56,8 @@ class HeldSend:
 
     ref: MessageRef
     resumed: bool  # the ledger claim was an earlier attempt's ``sending`` record (it may name a request)
-    complete: Callable[
-        [str | None], None
-    ]  # sent: the ledger's ``sent``, the profile's last message, the metrics
+    # sent: the ledger's ``sent``, the profile's last message, the metrics
+    complete: Callable[[str | None], None]
     give_back: Callable[[], None]  # certainly not sent: the cap and the claim back (a retry claims again)
     fail: Callable[[str], None]  # rejected: the cap back, a ``failed`` record with the reason
 

@@ -85,9 +85,8 @@ class StepVariant(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,20}$")
     weight: int = Field(1, ge=1, le=100)
-    subject: str | None = Field(
-        None, min_length=1, max_length=200
-    )  # the email subject (Jinja, like the block)
+    # the email subject (Jinja, like the block)
+    subject: str | None = Field(None, min_length=1, max_length=200)
     template: str | None = Field(None, pattern=r"^[a-z0-9_]{1,80}$")
     channel: ChannelPolicy | None = None
     delay: str | None = None  # counted from the step's own anchor (``after``)
@@ -131,14 +130,12 @@ class Step(BaseModel):
     entry_on: str | None = None
     entry_delay: str = "0"
     # an A/B test (see the module's doc); subject and send_hour are usually set by a variant
-    variants: tuple[StepVariant, ...] | None = (
-        None  # None, not (): a compiled payload without a test is unchanged
-    )
+    # None, not (): a compiled payload without a test is unchanged
+    variants: tuple[StepVariant, ...] | None = None
     subject: str | None = Field(None, min_length=1, max_length=200)
     send_hour: int | None = Field(None, ge=0, le=23)
-    offer: Offer | None = (
-        None  # a coupon the message carries (ROI counts its value per attributed conversion)
-    )
+    # a coupon the message carries (ROI counts its value per attributed conversion)
+    offer: Offer | None = None
 
     @field_validator("delay", "entry_delay")
     @classmethod
