@@ -75,3 +75,15 @@ def test_a_cart_client_paces_its_requests_on_the_virtual_clock(installed):
     assert time.monotonic() - t0 < 2  # 20 requests paced 0.5 s apart would take 9.5 s of real time
     gaps = [b - a for a, b in itertools.pairwise(seen)]
     assert min(gaps) >= 0.5  # and yet every one went out at least the cart's interval after the one before
+
+
+def test_a_channel_back_off_waits_on_the_same_clock(installed):
+    from enishi.channels.backoff import Backoff
+
+    backoff = Backoff(
+        max_attempts=3, base=10.0, cap=10.0, rng=lambda: 1.0
+    )  # the sleep as LINE and SES get it
+    t0, m0 = time.monotonic(), clock.monotonic()
+    backoff.wait(1)
+    assert time.monotonic() - t0 < 1  # 10 s of back-off before LINE's or SES's next try, paid in virtual time
+    assert clock.monotonic() - m0 >= 10

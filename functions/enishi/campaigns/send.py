@@ -20,7 +20,6 @@ message does not wait for SES's rate (LINE allows 2,000 pushes a second).
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,8 +107,10 @@ class Batch(BaseModel):
 class Deps:
     step: StepDeps  # the sequence step's own store, ledger, channels, policy and composer
     cancelled: Callable[[str, str], bool]  # (shop, campaign id) → the run's cancel flag is set
-    sleep: Callable[[float], None] = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = (
+        clock.pause
+    )  # time.sleep / time.monotonic in Lambda; virtual time locally
+    monotonic: Callable[[], float] = clock.monotonic
     now: Callable[[], datetime] = field(default=clock.now)
     multicast: Multicast | None = None  # Delivery.multicast (line_delivery: multicast)
     multicast_size: int = MAX_RECIPIENTS  # user ids per request (LINE's 500; smaller in tests)

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
+
+from enishi import clock
 
 
 class Backoff:
@@ -16,7 +17,7 @@ class Backoff:
         max_attempts: int,
         base: float,
         cap: float,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = clock.pause,  # time.sleep in Lambda; virtual time locally
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.max_attempts = max(1, max_attempts)

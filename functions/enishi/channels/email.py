@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -134,7 +133,7 @@ class EmailSender:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: float = DEFAULT_BACKOFF_BASE_SECONDS,
         backoff_cap: float = DEFAULT_BACKOFF_CAP_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = clock.pause,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._client = sesv2_client

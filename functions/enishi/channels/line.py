@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -32,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enishi import clock
 from enishi import constants as c
 from enishi.channels.backoff import Backoff
 
@@ -99,7 +99,7 @@ class LineClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: float = DEFAULT_BACKOFF_BASE_SECONDS,
         backoff_cap: float = DEFAULT_BACKOFF_CAP_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = clock.pause,
         rng: Callable[[], float] = random.random,
     ) -> None:
         base = (base_url or DEFAULT_BASE_URL).rstrip("/")
