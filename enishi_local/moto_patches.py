@@ -28,8 +28,8 @@ parsed once), ``install_query_partition`` (a table Query reads only its partitio
 EventBridge input path is compiled once), ``install_sfn_lambda_client_cache`` (one Lambda client for every task),
 ``install_response_method_cache`` (a response class's methods listed once), ``import_sfn_interpreter`` (the
 interpreter imported without ``moto.batch``'s package, which pulled in EC2), ``install_dynamodb_fast_serializer``
-(item results as ``json.dumps``), ``install_sfn_direct_lambda`` (a ``lambda:invoke`` task calls the backend) and
-``install_camelcase_cache`` (moto's action and attribute name conversion remembered).
+(item results as ``json.dumps``) and ``install_sfn_direct_lambda`` (a ``lambda:invoke`` task calls the backend);
+moto's per-request work remembered or skipped is in ``moto_fastpaths``.
 Every place where work enters the stack bumps ``enishi_local.activity`` (see ``LocalStack.settle``).
 """
 
@@ -720,30 +720,6 @@ def install_dynamodb_plain_request_parse() -> Undo:
 
     def undo() -> None:
         JSONParser._parse_json_body = original
-
-    return undo
-
-
-def install_camelcase_cache() -> Undo:
-    """moto's ``camelcase_to_underscores`` remembered per string (a pure function of its argument, walked a character
-    at a time): every request names its action by it, and SQS's ``Queue.attributes`` — read on every SendMessage and
-    GetQueueAttributes — converts each of a queue's attribute names again (0.8 % of the demo). Rebound where moto
-    calls it from those paths (the names it sees are action and attribute names: a bounded set)."""
-    import functools
-
-    import moto.core.responses
-    import moto.core.utils
-    import moto.sqs.models
-
-    modules, name = (moto.core.utils, moto.core.responses, moto.sqs.models), "camelcase_to_underscores"
-    original = moto.core.utils.camelcase_to_underscores
-    cached = functools.lru_cache(maxsize=4096)(original)
-    for module in modules:
-        setattr(module, name, cached)
-
-    def undo() -> None:
-        for module in modules:
-            setattr(module, name, original)
 
     return undo
 

@@ -243,7 +243,7 @@ class LocalStack:
             moto_patches.install_table_attribute_keys_cache(),
             moto_patches.install_botocore_data_cache(),
             moto_patches.install_dynamodb_plain_request_parse(),
-            moto_patches.install_camelcase_cache(),
+            moto_fastpaths.install_camelcase_cache(),
             moto_fastpaths.install_item_size_running_total(),
             moto_fastpaths.install_expression_caches(),
             moto_fastpaths.install_route_cache(),

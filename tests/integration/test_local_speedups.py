@@ -16,7 +16,7 @@ from boto3.dynamodb.conditions import Key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enishi_local import activity, moto_patches
+from enishi_local import activity, moto_fastpaths, moto_patches
 from enishi_local.dispatch import SqsPoller
 from enishi_local.stack import _line_entry, _record_for_push
 from enishi_local.vclock import VirtualClock
@@ -124,7 +124,7 @@ def test_camelcase_names_converted_once_are_converted_the_same(name):
     import moto.sqs.models
 
     original = moto.core.utils.camelcase_to_underscores
-    undo = moto_patches.install_camelcase_cache()
+    undo = moto_fastpaths.install_camelcase_cache()
     try:
         # the first call and the remembered one give moto's own answer; SQS's models call the remembered one
         assert moto.core.utils.camelcase_to_underscores(name) == original(name)
