@@ -229,21 +229,22 @@ def _second_within(orders: dict[str, list[tuple[datetime, Decimal]]], p: Any, da
 
 def ab_tests(sent: list[dict[str, Any]]) -> list[AbTest]:
     """Per step with an A/B test: its variants' sent messages and the winner tests (``abtests``, like the job)."""
-    rows = [
-        abtests.VariantRow(
-            sequence=str(x.get("sequence")),
-            step=str(x.get("step") or ""),
-            variant=str(x["variant"]),
-            sent=1,
-            clicked=1 if x.get("clicked_at") else 0,
-            converted=1 if x.get("converted_at") else 0,
-            revenue_jpy=float(Decimal(str(x.get("revenue") or 0))),
-            revenue_sq=float(Decimal(str(x.get("revenue") or 0))) ** 2,
-        )
-        for x in sent
-        if x.get("variant")
-    ]
-    return abtests.ab_tests(rows)
+    return abtests.ab_tests(_variant_row(x) for x in sent if x.get("variant"))
+
+
+def _variant_row(x: dict[str, Any]) -> abtests.VariantRow:
+    """One sent message as a one-message A/B row (its revenue and that revenue squared: the job's sums)."""
+    revenue = float(Decimal(str(x.get("revenue") or 0)))
+    return abtests.VariantRow(
+        sequence=str(x.get("sequence")),
+        step=str(x.get("step") or ""),
+        variant=str(x["variant"]),
+        sent=1,
+        clicked=1 if x.get("clicked_at") else 0,
+        converted=1 if x.get("converted_at") else 0,
+        revenue_jpy=revenue,
+        revenue_sq=revenue**2,
+    )
 
 
 def sequence_stats(data: m.ReportData, sent: list[dict[str, Any]], margin: float) -> list[StepStats]:

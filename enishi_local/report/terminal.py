@@ -121,10 +121,6 @@ def _ab_tests(s: dict[str, Any]) -> Rows:
     return rows
 
 
-def _experiments(s: dict[str, Any]) -> Rows:
-    return terminal_rows(s)
-
-
 def _consent(s: dict[str, Any]) -> Rows:
     if "unsubscribed" not in s:
         return []
@@ -161,7 +157,7 @@ PARTS: tuple[Callable[[dict[str, Any]], Rows], ...] = (
     _f2,
     _carts,
     _messages,
-    _experiments,
+    terminal_rows,  # the holdouts' treated vs. control (report/experiments.py)
     _analytics,
     _ab_tests,
     _consent,
